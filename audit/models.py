@@ -1,0 +1,53 @@
+"""The audit event table: append-only, hash-chained."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One entry of the chain. Rows are written only by ``audit.record``.
+
+    On PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE on this table.
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField(db_index=True)
+    actor_type = models.CharField(max_length=64)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=100, db_index=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action}"
+
+    def hashed_fields(self) -> dict[str, object]:
+        """The values the chain hashes, in the form ``audit.chain`` expects."""
+        return {
+            "seq": self.seq,
+            "created_at": self.created_at,
+            "actor_type": self.actor_type,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+        }

@@ -1,0 +1,8 @@
+"""URL wiring: no logic lives here."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""Payments, the vault and fraud detection arrive with their issues."""
