@@ -27,7 +27,36 @@ MODE = env.str("TILLIT_MODE", default="development")
 if MODE not in {"development", "production"}:
     raise ImproperlyConfigured(f"TILLIT_MODE must be 'development' or 'production', not {MODE!r}")
 PRODUCTION = MODE == "production"
-TESTING = "pytest" in sys.modules or env.bool("TILLIT_TESTING", default=False)
+
+
+def _bool(name: str, *, default: bool) -> bool:
+    """A strict boolean: true/false, yes/no, on/off, 1/0; anything else is refused."""
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(name: str, *, default: int, minimum: int = 0) -> int:
+    """A whole number not below ``minimum``; anything else is refused by name."""
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+TESTING = "pytest" in sys.modules or _bool("TILLIT_TESTING", default=False)
 
 
 def _secret(name: str, *, default: str | None = None) -> str | None:
@@ -61,7 +90,7 @@ if not SECRET_KEY:
 if PRODUCTION and len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production")
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = _bool("DEBUG", default=False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when TILLIT_MODE=production")
 
@@ -141,8 +170,15 @@ try:
     DATABASES = {"default": env.db_url_config(_database_url)}
 except Exception as exc:  # django-environ raises several types for bad URLs
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+if DATABASES["default"]["ENGINE"] not in {
+    "django.db.backends.postgresql",
+    "django.db.backends.sqlite3",
+}:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must name PostgreSQL (postgres://...) or SQLite (sqlite:///...)"
+    )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's SQLite waits for a busy writer instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -182,10 +218,10 @@ MEDIA_URL = "media/"
 
 # Email: console in the demo, SMTP when EMAIL_HOST is set.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_PORT = _int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = _secret("EMAIL_HOST_PASSWORD", default="") or ""
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_TLS = _bool("EMAIL_USE_TLS", default=False)
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend"
@@ -195,7 +231,7 @@ EMAIL_BACKEND = env.str(
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tillit.example")
 
 # Sessions and cookies (PCI DSS 8.2.8): 15 minutes idle, HttpOnly, SameSite.
-SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=15 * 60)
+SESSION_COOKIE_AGE = _int("SESSION_IDLE_SECONDS", default=15 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -208,26 +244,26 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Billing: the VAT rates (percent, as strings) an invoice line may use.
 BILLING_VAT_RATES = env.list("BILLING_VAT_RATES", default=["25", "12", "6", "0"])
-BILLING_DEFAULT_PAYMENT_TERMS_DAYS = env.int("BILLING_DEFAULT_PAYMENT_TERMS_DAYS", default=30)
+BILLING_DEFAULT_PAYMENT_TERMS_DAYS = _int("BILLING_DEFAULT_PAYMENT_TERMS_DAYS", default=30)
 
 # Audit log: where the Ed25519 checkpoint key lives (outside the database).
 AUDIT_SIGNING_KEY_FILE = Path(
     env.str("AUDIT_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "audit_ed25519.pem"))
 )
-AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=60)
+AUDIT_CHECKPOINT_MINUTES = _int("AUDIT_CHECKPOINT_MINUTES", default=60)
 
 # Background jobs: django-q2 on the ORM broker (Redis optional via Q_REDIS_URL).
 Q_CLUSTER: dict[str, object] = {
     "name": "tillit",
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": _int("Q_WORKERS", default=2),
     "timeout": 300,
     "retry": 600,
     "orm": "default",

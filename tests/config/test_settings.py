@@ -1,0 +1,92 @@
+"""Settings fail loudly on bad values and refuse an unsafe production start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_settings(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TILLIT_", "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"))
+    }
+    env.update({"TILLIT_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"})
+    env.update(overrides)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('loaded')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_an_unknown_mode_is_refused_by_name(tmp_path: Path) -> None:
+    result = _load_settings(tmp_path, TILLIT_MODE="staging")
+    assert result.returncode != 0
+    assert "TILLIT_MODE" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    result = _load_settings(tmp_path, TILLIT_MODE="production", ALLOWED_HOSTS="billing.example.com")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_production_refuses_debug(tmp_path: Path) -> None:
+    result = _load_settings(
+        tmp_path,
+        TILLIT_MODE="production",
+        SECRET_KEY="k" * 60,
+        ALLOWED_HOSTS="billing.example.com",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/tillit",
+        DEBUG="true",
+    )
+    assert result.returncode != 0
+    assert "DEBUG" in result.stderr
+
+
+def test_a_bad_database_url_is_refused_by_name(tmp_path: Path) -> None:
+    result = _load_settings(tmp_path, DATABASE_URL="nosuchdb://x")
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_the_secret_key_can_come_from_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("f" * 64, encoding="utf-8")
+    result = _load_settings(
+        tmp_path,
+        TILLIT_MODE="production",
+        SECRET_KEY_FILE=str(key_file),
+        ALLOWED_HOSTS="billing.example.com",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/tillit",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "loaded" in result.stdout
+
+
+def test_the_demo_generates_its_secret_key_once(tmp_path: Path) -> None:
+    assert _load_settings(tmp_path).returncode == 0
+    first = (tmp_path / "secret_key").read_text(encoding="utf-8")
+    assert _load_settings(tmp_path).returncode == 0
+    assert (tmp_path / "secret_key").read_text(encoding="utf-8") == first
+    assert len(first) >= 50
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_a_malformed_boolean_is_refused(tmp_path: Path, value: str) -> None:
+    result = _load_settings(tmp_path, DEBUG=value)
+    assert result.returncode != 0
