@@ -36,3 +36,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _on_postgres():
         terminalreporter.write_line(_BANNER, red=True, bold=True)
+
+
+# Named people and things (tests/factories.py): company, alice_company, bob_company,
+# alice, bob, clerk, accountant, outsider.
+from tests.factories import (  # noqa: E402, F401
+    accountant,
+    alice,
+    alice_company,
+    bob,
+    bob_company,
+    clerk,
+    company,
+    outsider,
+)

@@ -1,0 +1,163 @@
+"""Money: integer minor units beside an ISO 4217 currency. Never a float."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+
+import pycountry
+from django.utils import numberformat
+
+from billing.exceptions import InvalidInput, UnknownCurrency
+
+# ISO 4217 minor-unit exponents that are not 2. Every other active currency in
+# the ISO list (pycountry ships it) has two decimals.
+_EXPONENT_EXCEPTIONS: dict[str, int] = {
+    # no minor unit
+    "BIF": 0,
+    "CLP": 0,
+    "DJF": 0,
+    "GNF": 0,
+    "ISK": 0,
+    "JPY": 0,
+    "KMF": 0,
+    "KRW": 0,
+    "PYG": 0,
+    "RWF": 0,
+    "UGX": 0,
+    "UYI": 0,
+    "VND": 0,
+    "VUV": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "XPF": 0,
+    # three decimals
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
+    # four decimals
+    "CLF": 4,
+    "UYW": 4,
+}
+# Funds, precious metals and testing codes have no minor unit that money can use.
+_NOT_MONEY = frozenset(
+    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
+)
+
+
+@cache
+def _iso_currencies() -> frozenset[str]:
+    return frozenset(c.alpha_3 for c in pycountry.currencies) - _NOT_MONEY
+
+
+def normalize_currency(code: object) -> str:
+    """The upper-case ISO 4217 code, or UnknownCurrency naming the field ``currency``."""
+    if not isinstance(code, str) or code.strip().upper() not in _iso_currencies():
+        raise UnknownCurrency(f"{code!r} is not an ISO 4217 currency code", field="currency")
+    return code.strip().upper()
+
+
+def currency_exponent(code: str) -> int:
+    """Digits after the decimal point in the currency's minor unit (SEK 2, JPY 0, KWD 3)."""
+    return _EXPONENT_EXCEPTIONS.get(normalize_currency(code), 2)
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """A Decimal amount in major units, which must be exact in the minor unit."""
+    exponent = currency_exponent(currency)
+    scaled = amount.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise InvalidInput(
+            f"{amount} has more decimals than {currency} allows ({exponent})", field="amount"
+        )
+    return int(scaled)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An immutable amount in integer minor units of one ISO 4217 currency."""
+
+    amount: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int):
+            raise InvalidInput(
+                f"amount must be an integer number of minor units, not {self.amount!r}",
+                field="amount",
+            )
+        object.__setattr__(self, "currency", normalize_currency(self.currency))
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency)
+
+    @classmethod
+    def from_decimal(cls, amount: Decimal, currency: str) -> Money:
+        """Exact conversion from major units (Decimal("12.50") SEK -> 1250)."""
+        return cls(to_minor_units(amount, currency), currency)
+
+    @property
+    def exponent(self) -> int:
+        return currency_exponent(self.currency)
+
+    def as_decimal(self) -> Decimal:
+        """The amount in major units, with exactly the currency's decimals."""
+        return Decimal(self.amount).scaleb(-self.exponent)
+
+    def _same_currency(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise InvalidInput(
+                f"cannot combine {self.currency} with {other.currency}", field="currency"
+            )
+        return other
+
+    def __add__(self, other: object) -> Money:
+        return Money(self.amount + self._same_currency(other).amount, self.currency)
+
+    def __sub__(self, other: object) -> Money:
+        return Money(self.amount - self._same_currency(other).amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __lt__(self, other: object) -> bool:
+        return self.amount < self._same_currency(other).amount
+
+    def __le__(self, other: object) -> bool:
+        return self.amount <= self._same_currency(other).amount
+
+    def __gt__(self, other: object) -> bool:
+        return self.amount > self._same_currency(other).amount
+
+    def __ge__(self, other: object) -> bool:
+        return self.amount >= self._same_currency(other).amount
+
+    def __bool__(self) -> bool:
+        return self.amount != 0
+
+    def format(self, language: str = "en") -> str:
+        """For display: "1,234.50 SEK" in English, "1 234,50 SEK" in Swedish."""
+        swedish = language.lower().startswith("sv")
+        number = numberformat.format(
+            self.as_decimal(),
+            decimal_sep="," if swedish else ".",
+            decimal_pos=self.exponent,
+            grouping=3,
+            thousand_sep="\u00a0" if swedish else ",",
+            force_grouping=True,
+            use_l10n=False,
+        )
+        if swedish:
+            number = number.replace("-", "\u2212")
+        return f"{number} {self.currency}"
+
+    def __str__(self) -> str:
+        return self.format("en")
