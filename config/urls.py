@@ -2,7 +2,10 @@
 
 from django.contrib import admin
 from django.urls import path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    # Until the customer portal exists, the front door is the staff login.
+    path("", RedirectView.as_view(pattern_name="admin:login", permanent=False)),
     path("admin/", admin.site.urls),
 ]

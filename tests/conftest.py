@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
+from django.test import Client
 
 _BANNER = (
     "\n" + "!" * 78 + "\n"
@@ -36,6 +40,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _on_postgres():
         terminalreporter.write_line(_BANNER, red=True, bold=True)
+
+
+@pytest.fixture
+def admin_client_for() -> Callable[[AbstractBaseUser], Client]:
+    """Log a staff user into the admin; every admin test signs in through this one door.
+
+    Returns a function: ``admin_client_for(user)`` gives a test client whose session
+    is allowed into the admin. When the admin demands more than a password (a
+    verified second factor), this fixture is the one place that supplies it.
+    """
+
+    def login(user: AbstractBaseUser) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
 
 
 # Named people and things (tests/factories.py): company, alice_company, bob_company,
