@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 from django.test import Client
+
+from security.models import User
 
 _BANNER = (
     "\n" + "!" * 78 + "\n"
@@ -43,7 +44,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture
-def admin_client_for() -> Callable[[AbstractBaseUser], Client]:
+def admin_client_for() -> Callable[[User], Client]:
     """Log a staff user into the admin; every admin test signs in through this one door.
 
     Returns a function: ``admin_client_for(user)`` gives a test client whose session
@@ -51,7 +52,7 @@ def admin_client_for() -> Callable[[AbstractBaseUser], Client]:
     verified second factor), this fixture is the one place that supplies it.
     """
 
-    def login(user: AbstractBaseUser) -> Client:
+    def login(user: User) -> Client:
         client = Client()
         client.force_login(user)
         return client
