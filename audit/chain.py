@@ -1,9 +1,11 @@
-"""The hash chain's canonical form: pure functions shared by append and verify.
+"""The hash chain's canonical form: pure functions shared by append, verify and export.
 
 An event's hash is SHA-256 over the UTF-8 bytes of a canonical JSON object of
-the fields in ``HASHED_FIELDS`` (keys sorted, no whitespace, non-ASCII kept),
-where ``prev_hash`` is the previous event's hash (``GENESIS_HASH`` for the
-first event). docs/audit.md states the same rules for auditors.
+the fields in ``HASHED_FIELDS`` (keys sorted, no whitespace, non-ASCII kept,
+no NaN), where ``created_at`` is written by ``canonical_time`` and
+``prev_hash`` is the previous event's hash (``GENESIS_HASH`` for the first
+event). A checkpoint signs ``checkpoint_message``. docs/audit.md states the
+same rules for auditors; docs/verify_export.py implements them independently.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ HASHED_FIELDS = (
     "prev_hash",
 )
 
+_encode = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+_sha256 = hashlib.sha256
+
 
 def canonical_time(moment: datetime) -> str:
     """UTC, microseconds, ``+00:00``: the one textual form of an event's time."""
@@ -38,14 +45,71 @@ def canonical_time(moment: datetime) -> str:
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, compact separators, UTF-8: the same bytes for the same data."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _encode(value).encode("utf-8")
+
+
+def canonical_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The hashed fields of an event with its time in canonical text form."""
+    payload = {name: fields[name] for name in HASHED_FIELDS}
+    if isinstance(payload["created_at"], datetime):
+        payload["created_at"] = canonical_time(payload["created_at"])
+    return payload
 
 
 def event_hash(fields: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of an event's hashed fields."""
-    payload = {name: fields[name] for name in HASHED_FIELDS}
-    if isinstance(payload["created_at"], datetime):
-        payload["created_at"] = canonical_time(payload["created_at"])
-    return hashlib.sha256(canonical_json(payload)).hexdigest()
+    return _sha256(canonical_json(canonical_fields(fields))).hexdigest()
+
+
+def row_hash(
+    seq: int,
+    created_at: str,
+    actor_type: str,
+    actor_id: str,
+    actor_label: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    ip: str | None,
+    user_agent: str,
+    details: Any,
+    prev_hash: str,
+) -> str:
+    """``event_hash`` for a row whose time is already canonical text (the verifier's hot path)."""
+    return _sha256(
+        _encode(
+            {
+                "action": action,
+                "actor_id": actor_id,
+                "actor_label": actor_label,
+                "actor_type": actor_type,
+                "created_at": created_at,
+                "details": details,
+                "ip": ip,
+                "object_id": object_id,
+                "object_type": object_type,
+                "prev_hash": prev_hash,
+                "seq": seq,
+                "user_agent": user_agent,
+            }
+        ).encode("utf-8")
+    ).hexdigest()
+
+
+def export_line(fields: dict[str, Any], hash_: str) -> str:
+    """One JSON Lines record of an archive: the canonical hashed fields plus ``hash``."""
+    payload = canonical_fields(fields)
+    payload["hash"] = hash_
+    return _encode(payload)
+
+
+def checkpoint_message(*, seq: int, head_hash: str, created_at: datetime, key_id: str) -> bytes:
+    """The exact bytes a checkpoint signs: canonical JSON of seq, hash, created_at, key_id."""
+    return canonical_json(
+        {
+            "seq": seq,
+            "hash": head_hash,
+            "created_at": canonical_time(created_at),
+            "key_id": key_id,
+        }
+    )

@@ -7,3 +7,11 @@ class AuditError(Exception):
 
 class InvalidAuditEvent(AuditError, ValueError):
     """An event was refused before it was written: bad action, actor or details."""
+
+
+class AuditKeyError(AuditError):
+    """The checkpoint signing key is missing, unsafe or unreadable."""
+
+
+class AuditArchiveError(AuditError):
+    """An archive was refused or failed its own verification; nothing was recorded."""

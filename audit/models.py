@@ -1,4 +1,4 @@
-"""The audit event table: append-only, hash-chained."""
+"""The audit event table (append-only, hash-chained) and its signed checkpoints."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ class AuditEvent(models.Model):
     """One entry of the chain. Rows are written only by ``audit.record``.
 
     On PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE on this table.
+    ``created_at`` carries a B-tree index: the admin opens on the last three
+    months and every time filter and the archive's period scan use it.
     """
 
     seq = models.BigIntegerField(primary_key=True)
@@ -51,3 +53,25 @@ class AuditEvent(models.Model):
             "details": self.details,
             "prev_hash": self.prev_hash,
         }
+
+
+class AuditCheckpoint(models.Model):
+    """An Ed25519 signature over the chain's head (seq and hash) at one moment.
+
+    Written only by ``audit.services.create_checkpoint``; append-only like the
+    events (same trigger). The private key never enters the database: the row
+    holds the public key so a verifier can tell which key signed it.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    head_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_index=True)
+    key_id = models.CharField(max_length=64, db_index=True)
+    public_key = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.seq}"

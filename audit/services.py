@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection, models, transaction
@@ -13,9 +18,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import SYSTEM
-from audit.chain import GENESIS_HASH, event_hash
-from audit.exceptions import InvalidAuditEvent
-from audit.models import AuditEvent
+from audit.archive import ArchiveResult, verify_archive, write_archive
+from audit.chain import GENESIS_HASH, checkpoint_message, event_hash
+from audit.exceptions import AuditArchiveError, AuditError, InvalidAuditEvent
+from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_public_keys
+from audit.models import AuditCheckpoint, AuditEvent
+from audit.selectors import get_first_checkpoint_covering
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -45,6 +53,9 @@ _WORD_SPLIT = re.compile(r"[^a-zA-Z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 # pg_advisory_xact_lock key that serializes appends: "tillit" in ASCII.
 _CHAIN_LOCK_KEY = 0x74696C6C6974
+
+CHECKPOINT_SCHEDULE_NAME = "audit.checkpoint"
+CHECKPOINT_TASK = "audit.tasks.create_scheduled_checkpoint"
 
 
 def _looks_secret(key: str) -> bool:
@@ -106,11 +117,19 @@ def _request_facts(request: HttpRequest | None) -> tuple[str | None, str]:
     return ip, str(request.META.get("HTTP_USER_AGENT", ""))[:512]
 
 
-def _lock_chain() -> None:
-    """Serialize appends so the chain never forks; held until the caller commits."""
+def _lock_chain_and_read_head(cursor: Any) -> tuple[int, str]:
+    """Serialize appends so the chain never forks; the lock is held until the caller commits.
+
+    On PostgreSQL one round trip takes the advisory lock and then reads the head
+    under a fresh snapshot (``audit_lock_head``, migration 0003). SQLite
+    serializes writers itself; the primary key on ``seq`` refuses a fork anyway.
+    """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        cursor.execute("SELECT head_seq, head_hash FROM audit_lock_head(%s)", [_CHAIN_LOCK_KEY])
+    else:
+        cursor.execute("SELECT seq, hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1")
+    head = cursor.fetchone()
+    return (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
 
 
 def record_event(
@@ -120,10 +139,13 @@ def record_event(
     obj: models.Model | None,
     request: HttpRequest | None,
     details: dict[str, Any],
+    object_ref: tuple[str, str] | None = None,
 ) -> AuditEvent:
     """Append one event after the current head, in the caller's transaction.
 
-    The append commits or rolls back with the change it describes. Bad input
+    The append commits or rolls back with the change it describes.
+    ``object_ref`` (type label, id) names an object that no longer exists, such
+    as one the admin just deleted. Bad input
     (an action outside the dotted pattern, non-JSON or secret-looking details,
     an unknown actor) raises InvalidAuditEvent before anything is written.
     """
@@ -133,19 +155,17 @@ def record_event(
         )
     _check_details(details, "")
     actor_type, actor_id, actor_label = describe_actor(actor)
-    object_type, object_id = "", ""
+    object_type, object_id = object_ref or ("", "")
     if obj is not None:
         if obj.pk is None:
             raise InvalidAuditEvent("obj: the object must be saved before it is recorded")
         object_type, object_id = obj._meta.label_lower, str(obj.pk)
     ip, user_agent = _request_facts(request)
 
-    with transaction.atomic():
-        _lock_chain()
-        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    with transaction.atomic(), connection.cursor() as cursor:
+        head_seq, prev_hash = _lock_chain_and_read_head(cursor)
         event = AuditEvent(
-            seq=seq,
+            seq=head_seq + 1,
             created_at=timezone.now(),
             actor_type=actor_type,
             actor_id=actor_id,
@@ -161,3 +181,149 @@ def record_event(
         event.hash = event_hash(event.hashed_fields())
         event.save(force_insert=True)
     return event
+
+
+def create_checkpoint(*, by: Any, only_if_new_events: bool = False) -> AuditCheckpoint | None:
+    """Sign the chain's head (seq, hash) with the Ed25519 key file; record audit.checkpointed.
+
+    The head is read under the chain lock, so it is the head when the checkpoint
+    commits. The private key stays in its file (production refuses to sign
+    without one). With ``only_if_new_events`` (the schedule), nothing happens
+    when the only event since the last checkpoint is that checkpoint's own.
+    """
+    key = load_signing_key()
+    public_hex = public_key_hex(key)
+    key_id = key_id_for(public_hex)
+    with transaction.atomic(), connection.cursor() as cursor:
+        head_seq, head_hash = _lock_chain_and_read_head(cursor)
+        if head_seq == 0:
+            if only_if_new_events:
+                return None
+            raise AuditError("the audit log is empty: there is no head to sign yet")
+        if only_if_new_events:
+            last = AuditCheckpoint.objects.order_by("-seq").values_list("seq", flat=True).first()
+            if last is not None and head_seq <= last + 1:
+                return None
+        created_at = timezone.now()
+        message = checkpoint_message(
+            seq=head_seq, head_hash=head_hash, created_at=created_at, key_id=key_id
+        )
+        checkpoint = AuditCheckpoint.objects.create(
+            seq=head_seq,
+            head_hash=head_hash,
+            created_at=created_at,
+            key_id=key_id,
+            public_key=public_hex,
+            signature=key.sign(message).hex(),
+        )
+        record_event(
+            "audit.checkpointed",
+            actor=by,
+            obj=checkpoint,
+            request=None,
+            details={"checkpoint_seq": head_seq, "head_hash": head_hash, "key_id": key_id},
+        )
+    return checkpoint
+
+
+def register_checkpoint_schedule() -> None:
+    """Make exactly one django-q2 schedule run the checkpoint every AUDIT_CHECKPOINT_MINUTES.
+
+    Idempotent (run after every ``migrate``); deployment configuration rather
+    than an event, so it is not recorded in the chain.
+    """
+    from django_q.models import Schedule
+
+    wanted = {
+        "func": CHECKPOINT_TASK,
+        "schedule_type": Schedule.MINUTES,
+        "minutes": settings.AUDIT_CHECKPOINT_MINUTES,
+        "repeats": -1,
+    }
+    schedules = Schedule.objects.filter(name=CHECKPOINT_SCHEDULE_NAME).order_by("pk")
+    current = schedules.first()
+    if current is None:
+        Schedule.objects.create(name=CHECKPOINT_SCHEDULE_NAME, **wanted)
+        return
+    schedules.exclude(pk=current.pk).delete()
+    if any(getattr(current, name) != value for name, value in wanted.items()):
+        for name, value in wanted.items():
+            setattr(current, name, value)
+        current.save(update_fields=list(wanted))
+
+
+def archive_period(
+    *,
+    start: datetime | None,
+    end: datetime,
+    out_dir: Path,
+    name: str,
+    by: Any,
+    progress: Callable[[int], None] | None = None,
+) -> ArchiveResult:
+    """Export the closed period [start, end) with its covering checkpoint; record audit.archived.
+
+    The files are written to ``out_dir/name.partial``, verified (hashes, links,
+    signature), and only then renamed to ``out_dir/name`` and recorded. Nothing
+    is ever deleted from the database: the log keeps every event.
+    """
+    if end > timezone.now():
+        raise AuditArchiveError(f"period: it ends at {end.isoformat()}, which is not yet closed")
+    target = out_dir / name
+    partial = out_dir / f"{name}.partial"
+    for path in (target, partial):
+        if path.exists():
+            raise AuditArchiveError(f"out: {path} already exists; archives are never overwritten")
+    in_period = AuditEvent.objects.filter(created_at__lt=end)
+    if start is not None:
+        in_period = in_period.filter(created_at__gte=start)
+    bounds = in_period.aggregate(first=models.Min("seq"), last=models.Max("seq"))
+    if bounds["first"] is None:
+        raise AuditArchiveError("period: there are no events in it")
+    first_seq, last_seq = int(bounds["first"]), int(bounds["last"])
+    checkpoint = get_first_checkpoint_covering(last_seq) or create_checkpoint(by=by)
+    assert checkpoint is not None  # create_checkpoint only skips on request
+    manifest_sha256 = write_archive(
+        partial,
+        first_seq=first_seq,
+        last_seq=last_seq,
+        checkpoint=checkpoint,
+        period_start=start,
+        period_end=end,
+        progress=progress,
+    )
+    problems = verify_archive(partial, trusted_public_keys=trusted_public_keys())
+    if problems:
+        raise AuditArchiveError(
+            f"the export in {partial} failed its verification and was not recorded: "
+            + "; ".join(problems[:5])
+        )
+    partial.rename(target)
+    try:
+        record_event(
+            "audit.archived",
+            actor=by,
+            obj=None,
+            request=None,
+            details={
+                "period_start": start.isoformat() if start else None,
+                "period_end": end.isoformat(),
+                "first_seq": first_seq,
+                "last_seq": last_seq,
+                "checkpoint_seq": checkpoint.seq,
+                "manifest_sha256": manifest_sha256,
+                "directory": name,
+            },
+        )
+    except Exception:
+        # An archive the log does not know about must not look finished.
+        shutil.move(str(target), str(partial))
+        raise
+    return ArchiveResult(
+        directory=target,
+        first_seq=first_seq,
+        last_seq=last_seq,
+        events=last_seq - first_seq + 1,
+        checkpoint_seq=checkpoint.seq,
+        manifest_sha256=manifest_sha256,
+    )

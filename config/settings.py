@@ -293,7 +293,15 @@ BILLING_DEFAULT_PAYMENT_TERMS_DAYS = _int("BILLING_DEFAULT_PAYMENT_TERMS_DAYS", 
 AUDIT_SIGNING_KEY_FILE = Path(
     env.str("AUDIT_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "audit_ed25519.pem"))
 )
-AUDIT_CHECKPOINT_MINUTES = _int("AUDIT_CHECKPOINT_MINUTES", default=60)
+AUDIT_CHECKPOINT_MINUTES = _int("AUDIT_CHECKPOINT_MINUTES", default=60, minimum=1)
+# Public keys (64 hex characters each) of retired checkpoint keys, still trusted
+# when verifying old checkpoints after a key rotation (see docs/audit.md).
+AUDIT_TRUSTED_PUBLIC_KEYS = [k.lower() for k in env.list("AUDIT_TRUSTED_PUBLIC_KEYS", default=[])]
+for _key in AUDIT_TRUSTED_PUBLIC_KEYS:
+    if len(_key) != 64 or any(c not in "0123456789abcdef" for c in _key):
+        raise ImproperlyConfigured(
+            "AUDIT_TRUSTED_PUBLIC_KEYS must list raw Ed25519 public keys as 64 hex characters"
+        )
 
 # Background jobs: django-q2 on the ORM broker (Redis optional via Q_REDIS_URL).
 Q_CLUSTER: dict[str, object] = {

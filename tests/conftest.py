@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from django.db import connection
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import Client
 
 from security.models import User
@@ -41,6 +43,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _on_postgres():
         terminalreporter.write_line(_BANNER, red=True, bold=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_past_the_audit_trigger() -> Iterator[None]:
+    """Let the suite's flush (transactional tests) empty the append-only audit tables.
+
+    The audit trigger refuses TRUNCATE, which is what ``flush`` runs between
+    ``django_db(transaction=True)`` tests. Only here, in tests, connected as a
+    PostgreSQL superuser, the flush runs with ``session_replication_role =
+    replica`` (ordinary triggers off, for that transaction only). Production's
+    ``manage.py flush`` stays refused by the trigger.
+    """
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: BaseDatabaseOperations, sql_list: Iterable[str]) -> None:
+        original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -1,0 +1,42 @@
+"""Reads of the audit log: heads, checkpoints and what may be published about them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.chain import canonical_time, checkpoint_message
+from audit.keys import PublicKeyInfo, current_public_key, describe_public_key
+from audit.models import AuditCheckpoint
+from audit.verify import CHECKPOINT_FILE_FORMAT
+
+
+def checkpoint_document(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    """The exportable form of a checkpoint: everything needed to check it, nothing secret."""
+    public = describe_public_key(checkpoint.public_key)
+    return {
+        "format": CHECKPOINT_FILE_FORMAT,
+        "algorithm": "Ed25519",
+        "seq": checkpoint.seq,
+        "hash": checkpoint.head_hash,
+        "created_at": canonical_time(checkpoint.created_at),
+        "key_id": checkpoint.key_id,
+        "public_key": checkpoint.public_key,
+        "public_key_pem": public.public_key_pem,
+        "signature": checkpoint.signature,
+        "signed_message": checkpoint_message(
+            seq=checkpoint.seq,
+            head_hash=checkpoint.head_hash,
+            created_at=checkpoint.created_at,
+            key_id=checkpoint.key_id,
+        ).decode("utf-8"),
+    }
+
+
+def get_first_checkpoint_covering(seq: int) -> AuditCheckpoint | None:
+    """The earliest checkpoint that signs ``seq`` or a later head."""
+    return AuditCheckpoint.objects.filter(seq__gte=seq).order_by("seq").first()
+
+
+def get_published_public_key() -> PublicKeyInfo | None:
+    """The checkpoint key's public half for the admin and auditors (None before the first key)."""
+    return current_public_key()
