@@ -320,3 +320,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Card vault (docs/vault.md). The KEKs and the fingerprint key live outside the
+# database: in a JSON file (the default; created on first use outside production)
+# or in VAULT_KEYRING_JSON / VAULT_KEYRING_JSON_FILE with VAULT_KEYRING_PROVIDER=env,
+# or behind a KMS/HSM adapter named by its dotted path.
+VAULT_KEYRING_PROVIDER = env.str("VAULT_KEYRING_PROVIDER", default="file")
+VAULT_KEYRING_FILE = Path(
+    env.str("VAULT_KEYRING_FILE", default=str(VAR_DIR / "keys" / "vault_keyring.json"))
+)
+VAULT_KEYRING_CREATE = _bool("VAULT_KEYRING_CREATE", default=not PRODUCTION)
+VAULT_KEYRING_JSON = _secret("VAULT_KEYRING_JSON", default="") or ""
+# A data key (DEK) encrypts for this many hours, then turns decrypt-only.
+VAULT_DEK_ROTATION_HOURS = _int("VAULT_DEK_ROTATION_HOURS", default=24, minimum=1)
+# The card-entry key pair (browser encryption) rotates too; the previous key
+# is still accepted for the grace period so that an open form can be sent.
+VAULT_ENTRY_KEY_ROTATION_HOURS = _int("VAULT_ENTRY_KEY_ROTATION_HOURS", default=24, minimum=1)
+VAULT_ENTRY_KEY_GRACE_MINUTES = _int("VAULT_ENTRY_KEY_GRACE_MINUTES", default=60, minimum=1)
+VAULT_ENTRY_KEY_BITS = _int("VAULT_ENTRY_KEY_BITS", default=3072, minimum=2048)
+# Reveals (detokenization) allowed per actor per minute.
+VAULT_REVEAL_RATE_PER_MINUTE = _int("VAULT_REVEAL_RATE_PER_MINUTE", default=120, minimum=1)
+# Records re-encrypted per transaction by the re-encryption job.
+VAULT_REENCRYPT_BATCH = _int("VAULT_REENCRYPT_BATCH", default=1000, minimum=1)

@@ -1,1 +1,5 @@
-"""Payments, the vault and fraud detection arrive with their issues."""
+"""Payments tables. The vault's live in payments.vault.models (re-exported here)."""
+
+from payments.vault.models import DataKey, EntryKey, PaymentMethod
+
+__all__ = ["DataKey", "EntryKey", "PaymentMethod"]

@@ -1,0 +1,172 @@
+"""Vault tables: data keys, card-entry key pairs, payment methods.
+
+Key material never appears here in the clear: a DataKey holds its AES key only
+wrapped by a KEK (security.keyring, outside the database); an EntryKey holds its
+RSA private key wrapped the same way. A PaymentMethod holds the card number only
+as an AES-256-GCM blob (payments.vault.crypto) plus what may be shown: brand,
+last 4, expiry and a keyed fingerprint. The CVC has no column anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from payments.vault.cards import Brand
+
+
+class DataKey(models.Model):
+    """A data-encryption key (DEK). Active: encrypts; decrypt-only; destroyed: bytes erased."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DECRYPT_ONLY = "decrypt_only", "Decrypt only"
+        DESTROYED = "destroyed", "Destroyed"
+
+    # Random 32-bit id written into every ciphertext header (payments.vault.crypto).
+    id = models.PositiveBigIntegerField(primary_key=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.ACTIVE)
+    kek_version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "data key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"],
+                condition=Q(state="active"),
+                name="payments_datakey_one_active",
+            ),
+            models.CheckConstraint(
+                condition=(Q(state="destroyed") & Q(wrapped_key__isnull=True))
+                | (~Q(state="destroyed") & Q(wrapped_key__isnull=False)),
+                name="payments_datakey_destroyed_has_no_key",
+            ),
+        ]
+        permissions = [("view_key_status", "Can view the vault key status page")]
+
+    def __str__(self) -> str:
+        return f"DEK {self.id:08x} ({self.state})"
+
+    @property
+    def hex_id(self) -> str:
+        return f"{self.id:08x}"
+
+    def encrypts_until(self) -> datetime.datetime:
+        """End of the cryptoperiod: after it the key never encrypts again."""
+        return self.created_at + datetime.timedelta(hours=settings.VAULT_DEK_ROTATION_HOURS)
+
+    def wrap_context(self) -> bytes:
+        """Associated data binding the wrapped bytes to this key id."""
+        return b"tillit.vault.dek|" + self.id.to_bytes(4, "big")
+
+
+class EntryKey(models.Model):
+    """An RSA-OAEP-256 key pair for browser card entry; the private half is KEK-wrapped."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PREVIOUS = "previous", "Previous (grace period)"
+        EXPIRED = "expired", "Expired"
+
+    kid = models.CharField(max_length=32, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    public_key_der = models.BinaryField(editable=False)
+    kek_version = models.PositiveIntegerField()
+    wrapped_private_key = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "card-entry key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"],
+                condition=Q(state="active"),
+                name="payments_entrykey_one_active",
+            ),
+            models.CheckConstraint(
+                condition=(Q(state="expired") & Q(wrapped_private_key__isnull=True))
+                | (~Q(state="expired") & Q(wrapped_private_key__isnull=False)),
+                name="payments_entrykey_expired_has_no_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"entry key {self.kid} ({self.state})"
+
+    def wrap_context(self) -> bytes:
+        return b"tillit.vault.entry|" + self.kid.encode("ascii")
+
+
+class PaymentMethod(models.Model):
+    """A tokenized card. Only brand, last 4, expiry and the fingerprint are in clear."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DELETED = "deleted", "Deleted (ciphertext erased)"
+
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    customer = models.ForeignKey(
+        "billing.Customer", on_delete=models.PROTECT, related_name="payment_methods"
+    )
+    brand = models.CharField(max_length=12, choices=Brand.choices)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    data_key = models.ForeignKey(
+        DataKey,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payment_methods",
+    )
+    ciphertext = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "payment method"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(status="active") & Q(ciphertext__isnull=False) & Q(data_key__isnull=False)
+                )
+                | (Q(status="deleted") & Q(ciphertext__isnull=True) & Q(data_key__isnull=True)),
+                name="payments_paymentmethod_ciphertext_iff_active",
+            ),
+            models.CheckConstraint(
+                condition=Q(exp_month__gte=1) & Q(exp_month__lte=12),
+                name="payments_paymentmethod_exp_month_range",
+            ),
+        ]
+        permissions = [
+            (
+                "reveal_card",
+                "Can reveal a full card number (payment-processing service account only)",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_brand_display()} •••• {self.last4}"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year % 100:02d}"
+
+    @property
+    def fingerprint_prefix(self) -> str:
+        return self.fingerprint[:12]

@@ -1,0 +1,210 @@
+"""Vault services: tokenize a card, reveal it (the only way back), delete it.
+
+Nothing here logs, audits or returns more than brand and last 4 of a card,
+except ``reveal_card``, whose caller (the gateway adapter) needs the number.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit import record
+from billing.models import Customer
+from payments.vault import crypto
+from payments.vault.cards import Brand, Card, validate_card
+from payments.vault.entry import EncryptedCard, open_payload
+from payments.vault.exceptions import InvalidCard, PaymentMethodGone, RevealRefused
+from payments.vault.keys import data_key_for_encryption, unwrap_data_key
+from payments.vault.models import PaymentMethod
+from security.keyring import get_keyring
+
+REVEAL_PERMISSION = "payments.reveal_card"
+REVEALED_ACTION = "vault.card_revealed"
+
+
+def _new_token() -> str:
+    return "tok_" + secrets.token_urlsafe(24)
+
+
+def card_fingerprint(number: str) -> str:
+    """HMAC-SHA256 of the number under the keyring's fingerprint key, hex."""
+    return get_keyring().fingerprint(b"tillit.vault.fingerprint.v1|" + number.encode()).hex()
+
+
+def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> PaymentMethod:
+    """Validate, encrypt under the active DEK and store a card; the CVC is checked, then dropped.
+
+    ``card`` is either a Card (server-side callers) or an EncryptedCard (the
+    browser form), which is decrypted here. Bad input raises InvalidCard naming
+    the field (number, expiry, cvc, payload, key_id) and stores nothing.
+    """
+    if isinstance(card, EncryptedCard):
+        card = open_payload(card)
+    if not isinstance(card, Card):
+        raise InvalidCard("expected card data", field="number")
+    valid = validate_card(card)
+    # PCI DSS 3.3.1.2: the CVC went no further than validate_card; it is not kept.
+    fingerprint = card_fingerprint(valid.number)
+    with transaction.atomic():
+        key = data_key_for_encryption()
+        token = _new_token()
+        method = PaymentMethod(
+            token=token,
+            customer=customer,
+            brand=valid.brand,
+            last4=valid.last4,
+            exp_month=valid.exp_month,
+            exp_year=valid.exp_year,
+            fingerprint=fingerprint,
+            data_key=key,
+            ciphertext=crypto.seal(
+                valid.number.encode("ascii"),
+                key=unwrap_data_key(key),
+                key_id=key.id,
+                token=token,
+            ),
+            created_at=timezone.now(),
+        )
+        method.save(force_insert=True)
+        record(
+            "vault.card_tokenized",
+            actor=by,
+            obj=method,
+            customer_id=customer.pk,
+            brand=method.brand,
+            last4=method.last4,
+            key_id=key.hex_id,
+        )
+    return method
+
+
+@dataclass(frozen=True)
+class RevealedCard:
+    """A card number out of the vault, for the gateway call only. ``repr`` hides it."""
+
+    number: str = field(repr=False)
+    brand: Brand
+    exp_month: int
+    exp_year: int
+    last4: str
+
+
+def may_reveal_cards(user: Any) -> bool:
+    """Held explicitly (user or group); superuser status alone does not grant it."""
+    user_model = get_user_model()
+    if not isinstance(user, user_model) or not user.is_active:
+        return False
+    app_label, codename = REVEAL_PERMISSION.split(".")
+    return (
+        Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        .filter(Q(user=user) | Q(group__user=user))
+        .exists()
+    )
+
+
+def _recent_reveals(user: Any) -> int:
+    from audit.models import AuditEvent
+
+    since = timezone.now() - datetime.timedelta(minutes=1)
+    return AuditEvent.objects.filter(
+        action=REVEALED_ACTION,
+        actor_type="user",
+        actor_id=str(user.pk),
+        created_at__gte=since,
+    ).count()
+
+
+def _refuse(reason: str, message: str, *, by: Any, purpose: str, field: str = "") -> NoReturn:
+    with transaction.atomic():
+        record("vault.reveal_refused", actor=by, purpose=purpose[:200], reason=reason)
+    raise RevealRefused(message, field=field)
+
+
+def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
+    """Decrypt a card for ``purpose``: explicit permission, rate limit, audited either way."""
+    purpose = purpose.strip() if isinstance(purpose, str) else ""
+    if not purpose:
+        raise RevealRefused("state why the card is revealed", field="purpose")
+    if not may_reveal_cards(by):
+        _refuse("permission", "revealing cards needs payments.reveal_card", by=by, purpose=purpose)
+    method: PaymentMethod | None = None
+    refusal: tuple[str, str, str] | None = None
+    with transaction.atomic():
+        # Serializes this actor's reveals so the count below cannot be raced past.
+        get_user_model().objects.select_for_update().filter(pk=by.pk).first()
+        if _recent_reveals(by) >= settings.VAULT_REVEAL_RATE_PER_MINUTE:
+            refusal = ("rate_limit", "too many reveals in the last minute; try later", "")
+        else:
+            method = (
+                PaymentMethod.objects.select_related("data_key")
+                .filter(token=token if isinstance(token, str) else "")
+                .first()
+            )
+            if method is None:
+                refusal = ("unknown_token", "no payment method has this token", "token")
+            elif method.status != PaymentMethod.Status.ACTIVE or method.data_key is None:
+                refusal = ("deleted", "the payment method was deleted", "token")
+            else:
+                number = crypto.open_sealed(
+                    bytes(method.ciphertext),
+                    key=unwrap_data_key(method.data_key),
+                    key_id=method.data_key.id,
+                    token=method.token,
+                ).decode("ascii")
+                record(
+                    REVEALED_ACTION,
+                    actor=by,
+                    obj=method,
+                    purpose=purpose[:200],
+                    brand=method.brand,
+                    last4=method.last4,
+                )
+    if refusal is not None:
+        reason, message, field_name = refusal
+        if reason == "deleted":
+            with transaction.atomic():
+                record("vault.reveal_refused", actor=by, purpose=purpose[:200], reason=reason)
+            raise PaymentMethodGone(message, field=field_name)
+        _refuse(reason, message, by=by, purpose=purpose, field=field_name)
+    assert method is not None
+    return RevealedCard(
+        number=number,
+        brand=Brand(method.brand),
+        exp_month=method.exp_month,
+        exp_year=method.exp_year,
+        last4=method.last4,
+    )
+
+
+def delete_payment_method(method: PaymentMethod, *, by: Any) -> PaymentMethod:
+    """Erase the card's ciphertext (crypto-shredding of this record); keep brand/last 4."""
+    with transaction.atomic():
+        locked = PaymentMethod.objects.select_for_update().get(pk=method.pk)
+        if locked.status == PaymentMethod.Status.DELETED:
+            raise PaymentMethodGone("the payment method is already deleted", field="token")
+        key_id = locked.data_key.hex_id if locked.data_key else None
+        locked.status = PaymentMethod.Status.DELETED
+        locked.ciphertext = None
+        locked.data_key = None
+        locked.deleted_at = timezone.now()
+        locked.save(update_fields=["status", "ciphertext", "data_key", "deleted_at"])
+        record(
+            "vault.payment_method_deleted",
+            actor=by,
+            obj=locked,
+            customer_id=locked.customer_id,
+            brand=locked.brand,
+            last4=locked.last4,
+            key_id=key_id,
+        )
+    return locked
