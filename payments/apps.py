@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from payments.vault.schedules import register_vault_schedules
+
+        # A framework event: after migrate, (re)register the key-rotation schedule.
+        post_migrate.connect(
+            register_vault_schedules, sender=self, dispatch_uid="payments.vault.schedules"
+        )

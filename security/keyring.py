@@ -137,8 +137,7 @@ class _Material:
             if isinstance(exc, ImproperlyConfigured):
                 raise
             raise ImproperlyConfigured(
-                "keyring: expected JSON {'current': N, 'kek': {'N': base64}, "
-                "'fingerprint': base64}"
+                "keyring: expected JSON {'current': N, 'kek': {'N': base64}, 'fingerprint': base64}"
             ) from None
         if current not in keks:
             raise ImproperlyConfigured(f"keyring: current version {current} has no key")

@@ -68,7 +68,9 @@ def open_payload(encrypted: EncryptedCard) -> Card:
         if not isinstance(data, dict):
             raise ValueError
     except (UnicodeDecodeError, ValueError):
-        raise InvalidCard("the decrypted card data is not the expected JSON", field="payload") from None
+        raise InvalidCard(
+            "the decrypted card data is not the expected JSON", field="payload"
+        ) from None
     return Card.from_input(
         number=data.get("number"), expiry=data.get("expiry"), cvc=data.get("cvc", "")
     )

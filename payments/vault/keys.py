@@ -18,7 +18,7 @@ import datetime
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -154,8 +154,8 @@ class ReencryptionReport:
     """What ``reencrypt_vault`` did."""
 
     reencrypted: int = 0
-    destroyed: list[str] | None = None
-    still_pending: dict[str, int] | None = None
+    destroyed: list[str] = field(default_factory=list)
+    still_pending: dict[str, int] = field(default_factory=dict)
 
 
 def _reencrypt_batch(old: DataKey, *, by: Any, batch: int) -> int:
@@ -174,7 +174,8 @@ def _reencrypt_batch(old: DataKey, *, by: Any, batch: int) -> int:
         new_bytes = unwrap_data_key(target)
         updates = []
         for pk, token, blob in rows:
-            number = crypto.open_sealed(bytes(blob), key=old_bytes, key_id=old.id, token=token)
+            sealed = bytes(blob or b"")
+            number = crypto.open_sealed(sealed, key=old_bytes, key_id=old.id, token=token)
             updates.append(
                 (crypto.seal(number, key=new_bytes, key_id=target.id, token=token), target.id, pk)
             )
@@ -223,7 +224,7 @@ def destroy_data_key(key: DataKey, *, by: Any) -> bool:
 
 def reencrypt_vault(*, by: Any, progress: Progress = _quiet) -> ReencryptionReport:
     """Re-encrypt every record under a decrypt-only DEK, then destroy that DEK."""
-    report = ReencryptionReport(destroyed=[], still_pending={})
+    report = ReencryptionReport()
     batch = settings.VAULT_REENCRYPT_BATCH
     for old in DataKey.objects.filter(state=DataKey.State.DECRYPT_ONLY).order_by("created_at"):
         total = PaymentMethod.objects.filter(data_key=old).count()
@@ -237,11 +238,11 @@ def reencrypt_vault(*, by: Any, progress: Progress = _quiet) -> ReencryptionRepo
             progress(f"DEK {old.hex_id}: {done}/{total} re-encrypted")
         report.reencrypted += done
         if destroy_data_key(old, by=by):
-            report.destroyed.append(old.hex_id)  # type: ignore[union-attr]
+            report.destroyed.append(old.hex_id)
             progress(f"DEK {old.hex_id}: destroyed (wrapped bytes erased)")
         else:
             left = PaymentMethod.objects.filter(data_key=old).count()
-            report.still_pending[old.hex_id] = left  # type: ignore[index]
+            report.still_pending[old.hex_id] = left
             progress(f"DEK {old.hex_id}: {left} record(s) busy, kept for the next run")
     return report
 
@@ -260,7 +261,9 @@ class KekRotationReport:
     retired_versions: list[int]
 
 
-def rotate_kek(*, by: Any, retire_old: bool = False, progress: Progress = _quiet) -> KekRotationReport:
+def rotate_kek(
+    *, by: Any, retire_old: bool = False, progress: Progress = _quiet
+) -> KekRotationReport:
     """Rewrap every live DEK and entry key under a new KEK version; no card is decrypted.
 
     With a read-only keyring (environment, KMS) the operator adds the version
@@ -277,9 +280,7 @@ def rotate_kek(*, by: Any, retire_old: bool = False, progress: Progress = _quiet
         progress(f"{keyring.name} is managed outside; rewrapping under version {version}")
     with transaction.atomic():
         _lock_key_management()
-        data_keys = list(
-            DataKey.objects.select_for_update().exclude(state=DataKey.State.DESTROYED)
-        )
+        data_keys = list(DataKey.objects.select_for_update().exclude(state=DataKey.State.DESTROYED))
         for index, key in enumerate(data_keys, 1):
             if key.kek_version != version:
                 raw = unwrap_data_key(key)
@@ -290,13 +291,12 @@ def rotate_kek(*, by: Any, retire_old: bool = False, progress: Progress = _quiet
         entry_keys = list(
             EntryKey.objects.select_for_update().exclude(state=EntryKey.State.EXPIRED)
         )
-        for key in entry_keys:  # type: ignore[assignment]
-            assert isinstance(key, EntryKey)
-            if key.kek_version != version:
-                raw = _unwrap_entry_private(key)
-                wrapped = keyring.wrap(raw, context=key.wrap_context())
-                key.kek_version, key.wrapped_private_key = wrapped.version, wrapped.blob
-                key.save(update_fields=["kek_version", "wrapped_private_key"])
+        for entry in entry_keys:
+            if entry.kek_version != version:
+                raw = _unwrap_entry_private(entry)
+                wrapped = keyring.wrap(raw, context=entry.wrap_context())
+                entry.kek_version, entry.wrapped_private_key = wrapped.version, wrapped.blob
+                entry.save(update_fields=["kek_version", "wrapped_private_key"])
         progress(f"{len(entry_keys)} card-entry key(s) rewrapped")
         record(
             "vault.kek_rotated",

@@ -170,3 +170,11 @@ class PaymentMethod(models.Model):
     @property
     def fingerprint_prefix(self) -> str:
         return self.fingerprint[:12]
+
+    def sealed(self) -> bytes:
+        """The card's ciphertext blob; PaymentMethodGone once erased."""
+        if self.ciphertext is None:
+            from payments.vault.exceptions import PaymentMethodGone
+
+            raise PaymentMethodGone("the payment method was deleted", field="token")
+        return bytes(self.ciphertext)

@@ -156,7 +156,7 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
                 refusal = ("deleted", "the payment method was deleted", "token")
             else:
                 number = crypto.open_sealed(
-                    bytes(method.ciphertext),
+                    method.sealed(),
                     key=unwrap_data_key(method.data_key),
                     key_id=method.data_key.id,
                     token=method.token,
