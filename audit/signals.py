@@ -63,11 +63,11 @@ def mirror_log_entry(entry: LogEntry) -> None:
         details={
             "log_entry_id": entry.pk,
             "content_type": object_type,
-            "object_id": entry.object_id or "",
+            "object_id": str(entry.object_id or ""),
             "object_repr": entry.object_repr,
             "change_message": entry.change_message,
         },
-        object_ref=(object_type, (entry.object_id or "")[:64]),
+        object_ref=(object_type, str(entry.object_id or "")[:64]),
     )
     setattr(entry, _MIRRORED, True)
 
