@@ -275,6 +275,12 @@ class Invoice(models.Model):
     net_total = models.BigIntegerField(default=0, editable=False)
     vat_total = models.BigIntegerField(default=0, editable=False)
     gross_total = models.BigIntegerField(default=0, editable=False)
+    vat_breakdown = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="VAT per (category, rate), frozen at finalization (EN 16931 BG-23).",
+    )
     amount_paid = models.BigIntegerField(default=0, editable=False)
     amount_credited = models.BigIntegerField(default=0, editable=False)
     ocr_reference = models.CharField(max_length=25, blank=True, editable=False)

@@ -83,7 +83,7 @@ def admin_client_for() -> Callable[[User], Client]:
 
 
 # Named people and things (tests/factories.py): company, alice_company, bob_company,
-# alice, bob, clerk, accountant, outsider.
+# alice, bob, clerk, accountant, outsider, make_draft_invoice, make_open_invoice.
 from tests.factories import (  # noqa: E402, F401
     accountant,
     alice,
@@ -92,5 +92,7 @@ from tests.factories import (  # noqa: E402, F401
     bob_company,
     clerk,
     company,
+    make_draft_invoice,
+    make_open_invoice,
     outsider,
 )

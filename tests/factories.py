@@ -2,17 +2,19 @@
 
 The seller (``company``), customer Alice's company and customer Bob's company
 (Bob must never see Alice's invoices), a billing clerk, an accountant and an
-outsider with no rights. ``line()`` describes an invoice line.
+outsider with no rights. ``make_draft_invoice`` builds a draft with lines
+through the billing services.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from billing.models import CompanyProfile, Customer, PortalAccount
+from billing.models import CompanyProfile, Customer, Invoice, PortalAccount
 from security.models import User
 
 LineSpec = dict[str, Any]
@@ -140,3 +142,59 @@ def accountant(db: None) -> User:
 def outsider(db: None) -> User:
     """Signed in, but neither staff nor linked to any customer."""
     return make_user("outsider")
+
+
+@pytest.fixture
+def make_draft_invoice(company: CompanyProfile, clerk: User) -> Callable[..., Invoice]:
+    """Build a draft invoice with lines through the services; default two lines."""
+    from billing import services
+
+    def build(
+        customer: Customer, lines: Sequence[LineSpec] | None = None, **fields: Any
+    ) -> Invoice:
+        specs = (
+            list(lines)
+            if lines is not None
+            else [line("Consulting", "2", "1000.00"), line("Travel", "1", "250.50", vat_rate="6")]
+        )
+        return services.create_draft_invoice(customer=customer, lines=specs, by=clerk, **fields)
+
+    return build
+
+
+@pytest.fixture
+def make_open_invoice(
+    make_draft_invoice: Callable[..., Invoice], clerk: User
+) -> Callable[..., Invoice]:
+    """Build and finalize an invoice through the services."""
+    from billing import services
+
+    def build(
+        customer: Customer, lines: Sequence[LineSpec] | None = None, **fields: Any
+    ) -> Invoice:
+        draft = make_draft_invoice(customer, lines, **fields)
+        return services.finalize_invoice(draft, by=clerk)
+
+    return build
+
+
+def audit_events(action: str, obj: Any = None) -> list[Any]:
+    """The audit events with this action (about ``obj`` if given), oldest first."""
+    from audit.models import AuditEvent
+
+    events = AuditEvent.objects.filter(action=action)
+    if obj is not None:
+        events = events.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk))
+    return list(events.order_by("seq"))
+
+
+def table_snapshot() -> dict[str, list[tuple[Any, ...]]]:
+    """Every billing row, to assert that refused input changed nothing."""
+    from billing.models import InvoiceLine, InvoiceSeries
+
+    return {
+        "invoices": sorted(Invoice.objects.values_list()),
+        "lines": sorted(InvoiceLine.objects.values_list()),
+        "series": sorted(InvoiceSeries.objects.values_list()),
+        "customers": sorted(Customer.objects.values_list()),
+    }

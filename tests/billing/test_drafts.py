@@ -1,0 +1,132 @@
+"""Drafts: created with checked lines, edited only while DRAFT."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from billing import services
+from billing.exceptions import InvalidInput, InvalidQuantity, InvalidVatRate, UnknownCurrency
+from billing.models import Customer, Invoice, InvoiceLine
+from security.models import User
+from tests.factories import audit_events, line, table_snapshot
+
+pytestmark = pytest.mark.django_db
+
+MakeInvoice = Callable[..., Invoice]
+
+
+def test_create_draft_computes_line_nets_half_up_and_audits(
+    make_draft_invoice: MakeInvoice, alice_company: Customer
+) -> None:
+    draft = make_draft_invoice(alice_company, [line("Bolts", "3", "0.125")])
+    assert draft.status == Invoice.Status.DRAFT and draft.number is None
+    assert [ln.net_amount for ln in draft.lines.all()] == [38]
+    [event] = audit_events("invoice.draft_created", draft)
+    assert event.details["lines"] == 1
+
+
+def test_a_draft_takes_the_customers_currency_and_terms(
+    make_draft_invoice: MakeInvoice, bob_company: Customer, company: object
+) -> None:
+    draft = make_draft_invoice(bob_company)
+    assert draft.currency == "EUR"
+    assert draft.payment_terms_days == 30
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "field"),
+    [
+        (line(quantity="0"), InvalidQuantity, "quantity"),
+        (line(quantity="-2"), InvalidQuantity, "quantity"),
+        (line(vat_rate="20"), InvalidVatRate, "vat_rate"),
+        (line(vat_category="Z", vat_rate="25"), InvalidVatRate, "vat_rate"),
+        (line(unit_price="-1"), InvalidInput, "unit_price"),
+        (line(unit_price="0.00001"), InvalidInput, "unit_price"),
+        ({**line(), "description": ""}, InvalidInput, "description"),
+        ({**line(), "colour": "red"}, InvalidInput, "colour"),
+    ],
+)
+def test_a_bad_line_is_refused_naming_its_field_and_nothing_changes(
+    make_draft_invoice: MakeInvoice,
+    alice_company: Customer,
+    spec: dict[str, object],
+    error: type[Exception],
+    field: str,
+) -> None:
+    before = table_snapshot()
+    with pytest.raises(error) as excinfo:
+        make_draft_invoice(alice_company, [line(), spec])
+    assert getattr(excinfo.value, "field", None) == field
+    assert table_snapshot() == before
+    assert not audit_events("invoice.draft_created")
+
+
+def test_a_draft_in_an_unknown_currency_is_refused(
+    make_draft_invoice: MakeInvoice, alice_company: Customer
+) -> None:
+    with pytest.raises(UnknownCurrency) as excinfo:
+        make_draft_invoice(alice_company, currency="ABC")
+    assert excinfo.value.field == "currency"
+    assert not Invoice.objects.exists()
+
+
+@time_machine.travel(datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.UTC))
+def test_a_due_date_before_the_issue_date_is_refused(
+    make_draft_invoice: MakeInvoice, alice_company: Customer
+) -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        make_draft_invoice(alice_company, due_date=datetime.date(2026, 3, 9))
+    assert excinfo.value.field == "due_date"
+    assert not Invoice.objects.exists()
+
+
+def test_lines_are_added_updated_and_removed_on_a_draft(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    draft = make_draft_invoice(alice_company, [])
+    added = services.add_invoice_line(draft, by=clerk, **line("Hours", "2", "500"))
+    assert added.net_amount == 100000 and added.position == 1
+    updated = services.update_invoice_line(added, by=clerk, quantity=Decimal("3"))
+    assert updated.net_amount == 150000
+    services.remove_invoice_line(updated, by=clerk)
+    assert not draft.lines.exists()
+    assert audit_events("invoice.line_added", draft)[0].details["net_amount"] == 100000
+    assert audit_events("invoice.line_updated", draft)[0].details["fields"] == ["quantity"]
+    assert audit_events("invoice.line_removed", draft)[0].details["line_id"] == added.pk
+
+
+def test_update_line_rechecks_the_whole_line(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    draft = make_draft_invoice(alice_company, [line()])
+    first = draft.lines.get()
+    with pytest.raises(InvalidVatRate):
+        services.update_invoice_line(first, by=clerk, vat_category="E")
+    first.refresh_from_db()
+    assert (first.vat_category, first.vat_rate) == ("S", Decimal("25"))
+
+
+def test_changing_a_drafts_currency_recomputes_its_line_nets(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    draft = make_draft_invoice(alice_company, [line(quantity="1", unit_price="10.5")])
+    services.update_draft_invoice(draft, by=clerk, currency="JPY", notes="yen")
+    assert InvoiceLine.objects.get(invoice=draft).net_amount == 11  # 10.5 -> 11 yen
+    assert audit_events("invoice.draft_updated", draft)[0].details["fields"] == [
+        "currency",
+        "notes",
+    ]
+
+
+def test_delete_draft_invoice_removes_it_and_its_lines(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    draft = make_draft_invoice(alice_company)
+    services.delete_draft_invoice(draft, by=clerk)
+    assert not Invoice.objects.exists() and not InvoiceLine.objects.exists()
+    assert audit_events("invoice.draft_deleted")[0].object_id == str(draft.pk)

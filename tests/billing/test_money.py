@@ -1,0 +1,53 @@
+"""Money: integer minor units beside an ISO 4217 currency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from billing.exceptions import InvalidInput, UnknownCurrency
+from billing.money import Money, currency_exponent
+
+
+@pytest.mark.parametrize(
+    ("currency", "exponent"), [("SEK", 2), ("EUR", 2), ("USD", 2), ("JPY", 0), ("KWD", 3)]
+)
+def test_currency_exponents_follow_iso_4217(currency: str, exponent: int) -> None:
+    assert currency_exponent(currency) == exponent
+
+
+@pytest.mark.parametrize("code", ["XYZ", "", "SEKK", "XAU", None])
+def test_an_unknown_currency_is_refused_naming_the_currency_field(code: object) -> None:
+    with pytest.raises(UnknownCurrency) as excinfo:
+        Money(100, code)  # type: ignore[arg-type]
+    assert excinfo.value.field == "currency"
+
+
+def test_a_float_amount_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="amount"):
+        Money(1.5, "SEK")  # type: ignore[arg-type]
+
+
+def test_money_of_different_currencies_does_not_add() -> None:
+    with pytest.raises(InvalidInput, match="currency"):
+        Money(1, "SEK") + Money(1, "EUR")
+
+
+def test_money_adds_and_compares_in_minor_units() -> None:
+    assert Money(150, "sek") + Money(50, "SEK") == Money(200, "SEK")
+    assert Money(1, "SEK") < Money(2, "SEK")
+
+
+def test_from_decimal_is_exact_or_refused() -> None:
+    assert Money.from_decimal(Decimal("12.50"), "SEK") == Money(1250, "SEK")
+    assert Money.from_decimal(Decimal("1200"), "JPY") == Money(1200, "JPY")
+    with pytest.raises(InvalidInput, match="decimals"):
+        Money.from_decimal(Decimal("1.005"), "SEK")
+
+
+def test_money_formats_for_english_and_swedish_readers() -> None:
+    money = Money(123456789, "SEK")
+    assert money.format("en") == "1,234,567.89 SEK"
+    assert money.format("sv") == "1\u00a0234\u00a0567,89 SEK"
+    assert str(Money(5, "JPY")) == "5 JPY"
