@@ -50,6 +50,14 @@ def make_company(**overrides: Any) -> CompanyProfile:
     return company
 
 
+def ensure_default_series() -> None:
+    """The F and K series of migration 0003 (a transactional test's flush removes them)."""
+    from billing.models import InvoiceSeries
+
+    for code, kind in (("F", "invoice"), ("K", "credit_note")):
+        InvoiceSeries.objects.get_or_create(code=code, defaults={"kind": kind, "is_default": True})
+
+
 def make_customer(name: str, **overrides: Any) -> Customer:
     values: dict[str, Any] = {
         "name": name,

@@ -20,7 +20,14 @@ from billing.exceptions import (
 from billing.models import CompanyProfile, Customer, Invoice, InvoiceSeries
 from billing.ocr import validate_ocr_reference
 from security.models import User
-from tests.factories import audit_events, line, make_company, make_customer, table_snapshot
+from tests.factories import (
+    audit_events,
+    ensure_default_series,
+    line,
+    make_company,
+    make_customer,
+    table_snapshot,
+)
 
 MakeInvoice = Callable[..., Invoice]
 
@@ -135,6 +142,7 @@ def test_a_due_date_that_passed_while_in_draft_is_refused_at_finalization(
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_finalizations_get_numbers_one_to_twenty(clerk: User) -> None:
+    ensure_default_series()
     make_company()
     customer = make_customer("Race AB")
     drafts = [
