@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db
 VERIFY_SCRIPT = Path(settings.BASE_DIR) / "docs" / "verify_export.py"
 
 
-def _record_at(moment: datetime, action: str, **details: object) -> AuditEvent:
+def _record_at(moment: datetime, action: str, **details: Any) -> AuditEvent:
     with time_machine.travel(moment, tick=False):
         return record(action, actor=SYSTEM, **details)
 
