@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import record
@@ -491,13 +491,23 @@ def delete_draft_invoice(invoice: Invoice, *, by: Actor) -> None:
 
 
 def _next_number(series: InvoiceSeries) -> int:
-    """Take the series' next number. The row lock makes concurrent finalizations queue
-    here, and a rollback returns the number with it: no gap, no duplicate."""
-    locked = InvoiceSeries.objects.select_for_update().get(pk=series.pk)
-    number = locked.next_number
-    locked.next_number = number + 1
-    locked.save(update_fields=["next_number"])
-    return number
+    """Take the series' next number in one statement.
+
+    The UPDATE locks the series row until the transaction ends, so concurrent
+    finalizations queue here, and a rollback returns the number with it: no gap,
+    no duplicate. (One round trip instead of SELECT FOR UPDATE + UPDATE.)
+    """
+    table = connection.ops.quote_name(InvoiceSeries._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_number = next_number + 1 WHERE id = %s"  # noqa: S608
+            " RETURNING next_number - 1",
+            [series.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise MissingConfiguration(f"numbering series {series} does not exist", field="series")
+    return int(row[0])
 
 
 def _seller_snapshot() -> dict[str, Any]:
