@@ -1,0 +1,79 @@
+// Card entry, end-to-end encrypted: the card number, expiry and CVC are
+// encrypted here with WebCrypto (RSA-OAEP, SHA-256) under the vault's current
+// card-entry public key; only the ciphertext and the key id are submitted.
+// Format (payments/vault/entry.py): "v1.<kid>.<base64url(RSA-OAEP(json))>",
+// OAEP label "tillit.card-entry.v1|<kid>". The inputs have no name attribute,
+// so the browser never submits them in the clear, even if this script fails.
+(function () {
+  "use strict";
+
+  var form = document.getElementById("card-entry");
+  if (!form) {
+    return;
+  }
+  var status = form.querySelector("[data-card-status]");
+  var encoder = new TextEncoder();
+
+  function fromBase64(text) {
+    var raw = atob(text);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i += 1) {
+      bytes[i] = raw.charCodeAt(i);
+    }
+    return bytes;
+  }
+
+  function toBase64Url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var raw = "";
+    for (var i = 0; i < bytes.length; i += 1) {
+      raw += String.fromCharCode(bytes[i]);
+    }
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function value(name) {
+    var input = form.querySelector('[data-card-field="' + name + '"]');
+    return input ? input.value.trim() : "";
+  }
+
+  async function encryptCard() {
+    var kid = form.dataset.kid;
+    var key = await window.crypto.subtle.importKey(
+      "spki",
+      fromBase64(form.dataset.publicKey),
+      { name: "RSA-OAEP", hash: "SHA-256" },
+      false,
+      ["encrypt"]
+    );
+    var plaintext = encoder.encode(
+      JSON.stringify({ number: value("number"), expiry: value("expiry"), cvc: value("cvc") })
+    );
+    var ciphertext = await window.crypto.subtle.encrypt(
+      { name: "RSA-OAEP", label: encoder.encode("tillit.card-entry.v1|" + kid) },
+      key,
+      plaintext
+    );
+    return "v1." + kid + "." + toBase64Url(ciphertext);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (!window.crypto || !window.crypto.subtle) {
+      status.textContent = "This page must be opened over HTTPS to encrypt your card. Nothing was sent.";
+      return;
+    }
+    encryptCard().then(
+      function (payload) {
+        form.elements.namedItem("card_payload").value = payload;
+        form.querySelectorAll("[data-card-field]").forEach(function (input) {
+          input.value = "";
+        });
+        form.submit();
+      },
+      function () {
+        status.textContent = "Your browser could not encrypt the card. Nothing was sent.";
+      }
+    );
+  });
+})();

@@ -1,0 +1,201 @@
+"""End-to-end card entry: the server gets ciphertext + key id and the vault opens it in tokenize."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import logging
+from typing import Any
+
+import pytest
+import time_machine
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.test import Client
+from django.urls import reverse
+
+from audit import SYSTEM
+from audit.models import AuditEvent
+from billing.models import Customer
+from payments.models import EntryKey, PaymentMethod
+from payments.vault import keys
+from payments.vault.entry import EncryptedCard
+from payments.vault.exceptions import InvalidCard
+from payments.vault.services import reveal_card, tokenize
+from security.models import User
+from tests.payments.conftest import VISA
+
+pytestmark = pytest.mark.django_db
+
+
+def browser_encrypt(key: EntryKey, data: dict[str, Any], *, kid: str | None = None) -> str:
+    """What static/payments/card-entry.js does, in Python."""
+    public = serialization.load_der_public_key(bytes(key.public_key_der))
+    assert isinstance(public, rsa.RSAPublicKey)
+    kid = kid or key.kid
+    ciphertext = public.encrypt(json.dumps(data).encode(), keys.entry_oaep_padding(kid))
+    return f"v1.{kid}.{base64.urlsafe_b64encode(ciphertext).decode().rstrip('=')}"
+
+
+CARD = {"number": VISA, "expiry": "12/39", "cvc": "737"}
+
+
+def test_an_encrypted_card_from_the_browser_is_tokenized(
+    alice_company: Customer, alice: User, gateway: User
+) -> None:
+    payload = browser_encrypt(keys.current_entry_key(), CARD)
+    method = tokenize(EncryptedCard(payload=payload), customer=alice_company, by=alice)
+    assert (method.last4, method.expiry) == ("1111", "12/39")
+    assert reveal_card(method.token, purpose="check", by=gateway).number == VISA
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ("", "payload"),
+        ("4111111111111111", "payload"),
+        ("v1.ek_0123456789abcdef.AAAAAAAAAAAAAAAAAAAA", "key_id"),  # unknown key id
+        ("v2.ek_0123456789abcdef.AAAAAAAAAAAAAAAAAAAA", "payload"),
+    ],
+)
+def test_a_malformed_payload_or_unknown_key_is_refused_and_stores_nothing(
+    alice_company: Customer, alice: User, payload: str, field: str
+) -> None:
+    keys.current_entry_key()
+    with pytest.raises(InvalidCard) as caught:
+        tokenize(EncryptedCard(payload=payload), customer=alice_company, by=alice)
+    assert caught.value.field == field
+    assert not PaymentMethod.objects.exists()
+
+
+def test_a_payload_for_another_key_id_does_not_decrypt(
+    alice_company: Customer, alice: User
+) -> None:
+    key = keys.current_entry_key()
+    other = keys.rotate_entry_key(by=SYSTEM)
+    # Encrypted to the old key but labelled with the new key id: OAEP's label check fails.
+    forged = browser_encrypt(key, CARD, kid=other.kid)
+    with pytest.raises(InvalidCard, match="does not decrypt") as caught:
+        tokenize(EncryptedCard(payload=forged), customer=alice_company, by=alice)
+    assert caught.value.field == "payload"
+
+
+def test_a_stale_key_id_is_accepted_in_the_grace_period_then_refused(
+    alice_company: Customer, alice: User, settings: Any
+) -> None:
+    settings.VAULT_ENTRY_KEY_GRACE_MINUTES = 30
+    start = datetime.datetime(2031, 1, 1, 12, 0, tzinfo=datetime.UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        old = keys.current_entry_key()
+        keys.rotate_entry_key(by=SYSTEM)
+        tokenize(
+            EncryptedCard(payload=browser_encrypt(old, CARD)), customer=alice_company, by=alice
+        )
+        clock.shift(datetime.timedelta(minutes=31))
+        assert keys.expire_entry_keys(by=SYSTEM) == 1
+        with pytest.raises(InvalidCard, match="expired; reload") as caught:
+            tokenize(
+                EncryptedCard(payload=browser_encrypt(old, CARD)),
+                customer=alice_company,
+                by=alice,
+            )
+    assert caught.value.field == "key_id"
+    old.refresh_from_db()
+    assert old.state == EntryKey.State.EXPIRED and old.wrapped_private_key is None
+    assert AuditEvent.objects.filter(action="vault.entry_key_expired").count() == 1
+
+
+def test_bad_card_data_inside_a_valid_payload_names_the_field(
+    alice_company: Customer, alice: User
+) -> None:
+    payload = browser_encrypt(keys.current_entry_key(), {**CARD, "expiry": "01/20"})
+    with pytest.raises(InvalidCard) as caught:
+        tokenize(EncryptedCard(payload=payload), customer=alice_company, by=alice)
+    assert caught.value.field == "expiry"
+
+
+def test_the_entry_key_rotates_when_due(settings: Any) -> None:
+    settings.VAULT_ENTRY_KEY_ROTATION_HOURS = 24
+    start = datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        first = keys.current_entry_key()
+        assert keys.current_entry_key() == first
+        clock.shift(datetime.timedelta(hours=24))
+        second = keys.current_entry_key()
+    assert second != first
+    first.refresh_from_db()
+    assert first.state == EntryKey.State.PREVIOUS
+    assert AuditEvent.objects.filter(action="vault.entry_key_rotated").count() == 2
+
+
+# ---------------------------------------------------------------- the page
+
+
+def _portal(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_card_page_publishes_the_current_key_and_has_no_named_card_inputs(
+    alice: User,
+) -> None:
+    response = _portal(alice).get(reverse("payments:add_card"))
+    html = response.content.decode()
+    key = EntryKey.objects.get(state=EntryKey.State.ACTIVE)
+    assert response.status_code == 200
+    assert f'data-kid="{key.kid}"' in html
+    assert base64.b64encode(bytes(key.public_key_der)).decode() in html
+    assert 'name="number"' not in html and 'name="cvc"' not in html
+    assert "<script>" not in html and "payments/card-entry.js" in html
+
+
+def test_posting_the_encrypted_payload_saves_the_card_and_logs_no_number(
+    alice: User, alice_company: Customer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = _portal(alice)
+    client.get(reverse("payments:add_card"))
+    payload = browser_encrypt(EntryKey.objects.get(state=EntryKey.State.ACTIVE), CARD)
+
+    response = client.post(reverse("payments:add_card"), {"card_payload": payload}, follow=True)
+
+    assert response.status_code == 200
+    method = PaymentMethod.objects.get(customer=alice_company)
+    assert "Visa •••• 1111" in response.content.decode()
+    assert VISA not in response.content.decode() and VISA not in caplog.text
+    assert method.last4 == "1111"
+
+
+def test_a_bad_post_shows_the_error_on_its_field_and_saves_nothing(alice: User) -> None:
+    client = _portal(alice)
+    client.get(reverse("payments:add_card"))
+    key = EntryKey.objects.get(state=EntryKey.State.ACTIVE)
+    bad = browser_encrypt(key, {**CARD, "number": "4111111111111112"})
+
+    response = client.post(reverse("payments:add_card"), {"card_payload": bad})
+
+    assert response.status_code == 400
+    assert 'id="error-number"' in response.content.decode()
+    assert "4111111111111112" not in response.content.decode()
+    missing = client.post(reverse("payments:add_card"), {"card_payload": ""})
+    assert 'id="error-card"' in missing.content.decode()
+    assert not PaymentMethod.objects.exists()
+
+
+def test_the_card_page_needs_a_portal_account(outsider: User) -> None:
+    assert _portal(outsider).get(reverse("payments:add_card")).status_code == 404
+    assert Client().get(reverse("payments:add_card")).status_code == 302
+
+
+def test_bob_cannot_delete_alices_card_but_alice_can(
+    alice_card: PaymentMethod, alice: User, bob: User
+) -> None:
+    url = reverse("payments:delete_card", args=[alice_card.pk])
+    assert _portal(bob).post(url).status_code == 404
+    assert PaymentMethod.objects.get(pk=alice_card.pk).ciphertext is not None
+
+    assert _portal(alice).post(url).status_code == 302
+    alice_card.refresh_from_db()
+    assert alice_card.status == PaymentMethod.Status.DELETED and alice_card.ciphertext is None
