@@ -42,7 +42,7 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     list_select_related = ["customer"]
     search_fields = ["last4", "customer__name"]
     # Never the token, the ciphertext or the full fingerprint.
-    fields: list[str] = [
+    fields = readonly_fields = (
         "brand",
         "last4",
         "expiry",
@@ -52,8 +52,7 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
         "key_id",
         "created_at",
         "deleted_at",
-    ]
-    readonly_fields = list(fields)
+    )
 
     @admin.display(description="expiry")
     def expiry(self, obj: PaymentMethod) -> str:
