@@ -520,15 +520,22 @@ def _seller_snapshot() -> dict[str, Any]:
     return profile.snapshot()
 
 
-def _freeze(invoice: Invoice, lines: list[InvoiceLine], totals: vat.Totals) -> None:
+def _freeze(
+    invoice: Invoice,
+    lines: list[InvoiceLine],
+    totals: vat.Totals,
+    issue_date: datetime.date | None = None,
+) -> None:
     """Number, date, snapshot and total a locked DRAFT in memory (saved by the caller)."""
-    today = timezone.localdate()
-    due_date = invoice.due_date or today + datetime.timedelta(days=invoice.payment_terms_days)
-    _check_due_date(due_date, today)
+    issued = issue_date or timezone.localdate()
+    due_date = invoice.due_date or issued + datetime.timedelta(days=invoice.payment_terms_days)
+    _check_due_date(due_date, issued)
     seller = _seller_snapshot()
     invoice.number = _next_number(invoice.series)
+    if issue_date is not None:
+        _check_issue_date(invoice, issue_date)
     invoice.display_number = invoice.series.display_number(invoice.number)
-    invoice.issue_date = today
+    invoice.issue_date = issued
     invoice.due_date = due_date
     invoice.seller_snapshot = seller
     invoice.buyer_snapshot = invoice.customer.snapshot()
@@ -571,8 +578,34 @@ def _check_buyer_vat_id(invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
         )
 
 
-def finalize_invoice(invoice: Invoice, *, by: Actor) -> Invoice:
-    """Lock the DRAFT, give it the next gapless number of its series, freeze it; DRAFT only."""
+def _check_issue_date(invoice: Invoice, issue_date: datetime.date) -> None:
+    """A back-dated issue date: never in the future, never before an earlier number's date.
+
+    Called with the series row locked (after ``_next_number``), so numbers and
+    dates of a series stay in the same order however finalizations race.
+    """
+    if issue_date > timezone.localdate():
+        raise InvalidInput(f"the issue date {issue_date} is in the future", field="issue_date")
+    latest = (
+        Invoice.objects.filter(series=invoice.series, number__lt=invoice.number)
+        .aggregate(latest=models.Max("issue_date"))
+        .get("latest")
+    )
+    if latest is not None and issue_date < latest:
+        raise InvalidInput(
+            f"the issue date {issue_date} is before {latest}, the date of an earlier number"
+            f" in series {invoice.series}",
+            field="issue_date",
+        )
+
+
+def finalize_invoice(
+    invoice: Invoice, *, by: Actor, issue_date: datetime.date | None = None
+) -> Invoice:
+    """Lock the DRAFT, give it the next gapless number of its series, freeze it; DRAFT only.
+
+    ``issue_date`` (default today) back-dates it, e.g. when importing or seeding.
+    """
     with transaction.atomic():
         locked = _lock_invoice(invoice)
         if locked.status != Status.DRAFT:
@@ -592,7 +625,7 @@ def finalize_invoice(invoice: Invoice, *, by: Actor) -> Invoice:
         if stale:
             InvoiceLine.objects.bulk_update(stale, ["net_amount"])
         totals = vat.compute_totals((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in lines)
-        _freeze(locked, lines, totals)
+        _freeze(locked, lines, totals, issue_date)
         locked.save(update_fields=_FROZEN_ON_FINALIZE)
         record(
             "invoice.finalized",
@@ -601,6 +634,8 @@ def finalize_invoice(invoice: Invoice, *, by: Actor) -> Invoice:
             number=locked.display_number,
             gross_total=locked.gross_total,
             currency=locked.currency,
+            # A back-dated issue date is worth an auditor's eye: record it.
+            **({"issue_date": issue_date.isoformat()} if issue_date is not None else {}),
         )
     return locked
 
