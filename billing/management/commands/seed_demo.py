@@ -1,0 +1,21 @@
+"""manage.py seed_demo: fill the demo installation (idempotent) and print its logins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from billing.demo import format_logins, seed_demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo company, customers, invoices in every state and one login per role. "
+        "Safe to run again: only what is missing is made. Demo only, never in production."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logins = seed_demo()
+        self.stdout.write(self.style.SUCCESS("Demo data is in place."))
+        self.stdout.write(format_logins(logins))
