@@ -627,6 +627,9 @@ def finalize_invoice(
         totals = vat.compute_totals((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in lines)
         _freeze(locked, lines, totals, issue_date)
         locked.save(update_fields=_FROZEN_ON_FINALIZE)
+        back_dated: dict[str, Any] = {}
+        if issue_date is not None:
+            back_dated["issue_date"] = issue_date.isoformat()
         record(
             "invoice.finalized",
             actor=by,
@@ -635,7 +638,7 @@ def finalize_invoice(
             gross_total=locked.gross_total,
             currency=locked.currency,
             # A back-dated issue date is worth an auditor's eye: record it.
-            **({"issue_date": issue_date.isoformat()} if issue_date is not None else {}),
+            **back_dated,
         )
     return locked
 

@@ -65,6 +65,7 @@ def test_an_issue_date_before_an_earlier_number_is_refused_and_takes_no_number(
         services.finalize_invoice(late, by=clerk, issue_date=_days_ago(11))
 
     assert refused.value.field == "issue_date"
+    assert first.number is not None
     assert InvoiceSeries.objects.get(code="F").next_number == first.number + 1
     late.refresh_from_db()
     assert late.status == Invoice.Status.DRAFT
