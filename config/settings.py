@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import socket
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -103,7 +104,9 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin site itself is security's: it refuses sessions without a verified
+    # second factor (see security/admin_site.py).
+    "security.admin_apps.TillitAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -111,6 +114,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     # Ground floor first: security and audit import no domain app.
     "security",
     "audit",
@@ -127,9 +134,24 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "security.middleware.SessionPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: it refuses a locked-out account or address before any
+# password is checked. Then usernames (staff), then e-mail addresses (customers).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "security.backends.EmailBackend",
+    "django_otp_webauthn.backends.WebAuthnBackend",
+]
+LOGIN_URL = "security:login"
+LOGIN_REDIRECT_URL = "security:account"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -200,8 +222,22 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "security.validators.LettersAndDigitsValidator"},
+    {"NAME": "security.validators.PasswordHistoryValidator"},
 ]
-if TESTING:
+# PCI DSS 8.3.7: a new password differs from the last four (the current one included).
+SECURITY_PASSWORD_HISTORY = env.int("SECURITY_PASSWORD_HISTORY", default=4)
+# Password reset links are single-use (the token covers the password hash) and
+# expire after 30 minutes.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=30 * 60)
+if not TESTING:
+    # Argon2id (argon2-cffi) first: memory-hard, so a stolen hash costs an attacker
+    # memory as well as time; PBKDF2 stays to read older hashes. See docs/security.md.
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+else:
     # The suite creates many users; a fast hasher keeps it quick. Production and
     # the demo use Django's default (PBKDF2-SHA256, see docs/benchmarks.md).
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -239,6 +275,16 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+# A session lives at most 12 hours however active it is; a factor verified more
+# than 5 minutes ago is not fresh enough for a sensitive action (step-up).
+SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
+SECURITY_STEP_UP_SECONDS = env.int("SECURITY_STEP_UP_SECONDS", default=5 * 60)
+# Staff accounts unused this long are disabled by a scheduled job (PCI DSS 8.2.6).
+SECURITY_DORMANT_STAFF_DAYS = env.int("SECURITY_DORMANT_STAFF_DAYS", default=90)
+# Customers must have a second factor before they may save a card (the vault reads it).
+SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = env.bool(
+    "SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS", default=True
+)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -284,6 +330,39 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Lockout (django-axes, PCI DSS 8.3.4): 10 failed logins lock the account for 30
+# minutes, counted from the 10th failure (failures during the lockout do not extend
+# it). An address with 100 failures in an hour is blocked too, whatever usernames
+# it tries (security.lockout.TillitAxesHandler adds that rule).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HANDLER = "security.lockout.TillitAxesHandler"
+AXES_USERNAME_CALLABLE = "security.lockout.username_from_credentials"
+AXES_LOCKOUT_TEMPLATE = "security/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+# axes warns when its one rule ignores the address; the address rule is ours (above).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+SECURITY_IP_FAILURE_LIMIT = env.int("SECURITY_IP_FAILURE_LIMIT", default=100)
+SECURITY_IP_FAILURE_WINDOW = timedelta(minutes=env.int("SECURITY_IP_FAILURE_MINUTES", default=60))
+
+# MFA (django-otp, django-otp-webauthn). A TOTP code is accepted once: the device
+# remembers the last time step used.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Tillit")
+OTP_WEBAUTHN_RP_ID = env.str(
+    "OTP_WEBAUTHN_RP_ID", default=ALLOWED_HOSTS[0] if PRODUCTION else "localhost"
+)
+OTP_WEBAUTHN_RP_NAME = "Tillit"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
+    "OTP_WEBAUTHN_ALLOWED_ORIGINS",
+    default=[f"https://{OTP_WEBAUTHN_RP_ID}"]
+    if PRODUCTION
+    else [f"http://{OTP_WEBAUTHN_RP_ID}:8000"],
+)
 
 # Billing: the VAT rates (percent, as strings) an invoice line may use.
 BILLING_VAT_RATES = env.list("BILLING_VAT_RATES", default=["25", "12", "6", "0"])

@@ -9,4 +9,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:login", permanent=False)),
     path("admin/", admin.site.urls),
     path("payments/", include("payments.urls")),
+    path("account/", include("security.urls")),
+    path("webauthn/", include("security.webauthn_urls")),
 ]

@@ -1,11 +1,14 @@
-"""Accounts. Security is the ground floor: it imports no domain app."""
+"""Accounts and their security state. Security is the ground floor: it imports no domain app."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
-class User(AbstractUser):
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person who signs in: staff in the admin, or a customer in the portal.
 
     A customer user's link to its customer lives in ``billing`` (which may import
@@ -15,6 +18,91 @@ class User(AbstractUser):
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
         db_table = "security_user"
+        permissions = [
+            ("unlock_account", "Can lift a login lockout"),
+            ("change_roles", "Can change the roles of an account"),
+        ]
 
     def __str__(self) -> str:
         return self.get_username()
+
+
+class PasswordHistory(models.Model):
+    """One password a user has had, as its salted hash (never the password itself).
+
+    The newest rows are compared against a new password so that none of the last
+    ``SECURITY_PASSWORD_HISTORY`` passwords is reused (PCI DSS 8.3.7).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="password_history"
+    )
+    password_hash = models.CharField(max_length=256)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "password history"
+
+    def __str__(self) -> str:
+        return f"password of {self.user_id} set {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A set of single-use backup codes, stored as SHA-256 hashes.
+
+    django-otp's own static device stores its codes in clear; these codes are
+    shown once at enrollment and only their hashes are kept. They carry 50 bits of
+    randomness each, so an unsalted fast hash is enough (no guessing attack can
+    search that space, and the device is throttled).
+    """
+
+    class Meta(Device.Meta):
+        verbose_name = "backup code set"
+
+    def get_throttle_factor(self) -> int:
+        return 1
+
+    def verify_token(self, token: object) -> bool:
+        from security.services import consume_backup_code
+
+        return consume_backup_code(self, token)
+
+
+class BackupCode(models.Model):
+    """One unused backup code of a set, as the SHA-256 of its normalized text."""
+
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "code_hash"], name="backup_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"backup code of set {self.device_id}"
+
+
+class UserSession(models.Model):
+    """A signed-in session a user can see and end (PCI DSS 8.2.8).
+
+    The session itself lives in Django's session store; this row lists it so a
+    user can end sessions other than the current one, and carries the absolute
+    start time that the 12-hour lifetime is measured from.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,52 @@
+"""Session policy: absolute lifetime, the session list, and MFA for staff."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from security.selectors import SESSION_STARTED_AT_KEY, is_session_verified, needs_second_factor
+from security.services import touch_user_session
+
+# Paths a signed-in user who still owes a second factor may reach.
+_MFA_EXEMPT_PREFIXES = ("/account/", "/static/", "/webauthn/")
+
+
+class SessionPolicyMiddleware:
+    """After authentication (and django-otp): ends sessions older than
+    SESSION_ABSOLUTE_SECONDS, keeps the session list fresh, and sends a signed-in
+    user who owes a second factor (staff always; customers who enrolled one) to
+    verify it (or, for staff without one, to enroll) before anything else."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated:
+            started = request.session.get(SESSION_STARTED_AT_KEY)
+            now = timezone.now().timestamp()
+            if (
+                not isinstance(started, int | float)
+                or now - started > settings.SESSION_ABSOLUTE_SECONDS
+            ):
+                logout(request)
+                return HttpResponseRedirect(
+                    f"{reverse('security:login')}?{urlencode({'next': request.get_full_path()})}"
+                )
+            touch_user_session(request=request)
+            if (
+                not request.path.startswith(_MFA_EXEMPT_PREFIXES)
+                and needs_second_factor(user)
+                and not is_session_verified(request)
+            ):
+                return HttpResponseRedirect(
+                    f"{reverse('security:verify')}?{urlencode({'next': request.get_full_path()})}"
+                )
+        return self.get_response(request)

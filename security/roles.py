@@ -1,0 +1,90 @@
+"""Roles as code: the one matrix of who may do what (docs/roles.md mirrors it).
+
+Each role is a group holding exactly the permissions listed here, written as
+``app_label.codename``. ``sync_roles`` makes the groups match the matrix: it adds
+what is missing and removes anything extra. Permissions of models that do not
+exist yet (an app still to come) are skipped, and added by the next sync.
+
+Superuser is not a role: it is break-glass, and each login with it is audited
+and flagged (``security.superuser_used``).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CUSTOMER: Final = "Customer"
+BILLING_CLERK: Final = "Billing clerk"
+ACCOUNTANT: Final = "Accountant"
+PAYMENTS_OPERATOR: Final = "Payments operator"
+FRAUD_ANALYST: Final = "Fraud analyst"
+SECURITY_OFFICER: Final = "Security officer"
+AUDITOR: Final = "Auditor"
+
+
+def _crud(model: str, actions: str) -> set[str]:
+    """``_crud("billing.invoice", "vac")`` -> view, add and change permissions of the model."""
+    app_label, model_name = model.split(".")
+    names = {"v": "view", "a": "add", "c": "change", "d": "delete"}
+    return {f"{app_label}.{names[a]}_{model_name}" for a in actions}
+
+
+_AUDIT_READ = _crud("audit.auditevent", "v") | _crud("audit.auditcheckpoint", "v")
+_LOCKOUT_READ = (
+    _crud("axes.accessattempt", "v")
+    | _crud("axes.accessfailurelog", "v")
+    | _crud("axes.accesslog", "v")
+)
+_BILLING_READ = (
+    _crud("billing.companyprofile", "v")
+    | _crud("billing.customer", "v")
+    | _crud("billing.invoiceseries", "v")
+    | _crud("billing.invoice", "v")
+    | _crud("billing.invoiceline", "v")
+)
+
+# role -> the exact permissions its group holds.
+ROLES: Final[dict[str, frozenset[str]]] = {
+    # Customers use the portal only; the admin is closed to them.
+    CUSTOMER: frozenset(),
+    # Prepares customers and invoices; finalizing freezes them, so no delete of
+    # invoices or customers (corrections are credit notes).
+    BILLING_CLERK: frozenset(
+        _crud("billing.companyprofile", "v")
+        | _crud("billing.customer", "vac")
+        | _crud("billing.portalaccount", "vac")
+        | _crud("billing.invoiceseries", "v")
+        | _crud("billing.invoice", "vac")
+        | _crud("billing.invoiceline", "vacd")
+    ),
+    # Reads the books and downloads signed documents; changes nothing.
+    ACCOUNTANT: frozenset(_BILLING_READ),
+    # Sees what is owed to match payments; payment models join when payments/ lands.
+    PAYMENTS_OPERATOR: frozenset(_crud("billing.customer", "v") | _crud("billing.invoice", "v")),
+    # Sees customers and invoices to judge flagged payments.
+    FRAUD_ANALYST: frozenset(_crud("billing.customer", "v") | _crud("billing.invoice", "v")),
+    # Manages accounts, roles (through the step-up service), lockouts and factors;
+    # reads the audit log. Changing an account's groups in the admin form is not
+    # possible: roles change only through security.services.set_user_roles.
+    SECURITY_OFFICER: frozenset(
+        _crud("security.user", "vc")
+        | _crud("auth.group", "v")
+        | _crud("security.usersession", "v")
+        | _crud("otp_totp.totpdevice", "v")
+        | _crud("django_otp_webauthn.webauthncredential", "v")
+        | _LOCKOUT_READ
+        | _AUDIT_READ
+        | {"security.unlock_account", "security.change_roles"}
+    ),
+    # Independent reviewer: reads everything of evidence value, changes nothing.
+    AUDITOR: frozenset(
+        _AUDIT_READ
+        | _BILLING_READ
+        | _crud("security.user", "v")
+        | _crud("auth.group", "v")
+        | _LOCKOUT_READ
+    ),
+}
+
+ROLE_NAMES: Final = tuple(ROLES)
+STAFF_ROLES: Final = tuple(name for name in ROLES if name != CUSTOMER)

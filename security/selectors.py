@@ -1,0 +1,127 @@
+"""Reads and checks of the security app: devices, sessions, step-up freshness."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp import devices_for_user
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from security.models import BackupCodeDevice, PasswordHistory, UserSession
+
+MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
+SESSION_STARTED_AT_KEY = "security_session_started_at"
+
+User = get_user_model()
+
+
+def recent_password_hashes(*, user: Any) -> list[str]:
+    """The hashes of the user's last SECURITY_PASSWORD_HISTORY passwords, newest first."""
+    return list(
+        PasswordHistory.objects.filter(user=user).values_list("password_hash", flat=True)[
+            : settings.SECURITY_PASSWORD_HISTORY
+        ]
+    )
+
+
+def confirmed_devices(*, user: Any) -> list[Device]:
+    """Every confirmed second factor of the user (TOTP, backup codes, passkeys)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return list(devices_for_user(user, confirmed=True))
+
+
+def has_second_factor(*, user: Any) -> bool:
+    """True when the user has at least one confirmed TOTP device or passkey.
+
+    A set of backup codes alone does not count: it is a fallback, not a factor
+    a user enrolls by itself.
+    """
+    return any(not isinstance(d, BackupCodeDevice) for d in confirmed_devices(user=user))
+
+
+def pending_totp_device(*, user: Any) -> TOTPDevice | None:
+    """The user's TOTP device awaiting its first code, if any."""
+    return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+
+
+def backup_codes_left(*, user: Any) -> int:
+    """How many unused backup codes the user has."""
+    device = BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
+    return device.codes.count() if device else 0
+
+
+def device_of_user(*, user: Any, persistent_id: str) -> Device | None:
+    """The user's confirmed device with this persistent id, or None (never another's)."""
+    if not isinstance(persistent_id, str) or len(persistent_id) > 100:
+        return None
+    try:
+        device = Device.from_persistent_id(persistent_id)
+    except Exception:  # malformed ids name no device
+        return None
+    if device is None or device.user_id != user.pk or not device.confirmed:
+        return None
+    return device
+
+
+def is_session_verified(request: HttpRequest) -> bool:
+    """True when this session has verified a second factor (django-otp)."""
+    is_verified = getattr(request.user, "is_verified", None)
+    return bool(callable(is_verified) and is_verified())
+
+
+def is_step_up_fresh(request: HttpRequest) -> bool:
+    """True when this session verified a second factor within SECURITY_STEP_UP_SECONDS."""
+    if not is_session_verified(request):
+        return False
+    verified_at = request.session.get(MFA_VERIFIED_AT_KEY)
+    if not isinstance(verified_at, int | float):
+        return False
+    age = timezone.now().timestamp() - verified_at
+    return 0 <= age <= settings.SECURITY_STEP_UP_SECONDS
+
+
+def needs_second_factor(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether this user must pass a second factor to use the site: staff always,
+    customers when they have enrolled one."""
+    if not user.is_authenticated:
+        return False
+    return bool(getattr(user, "is_staff", False)) or has_second_factor(user=user)
+
+
+def customer_may_save_card(*, user: Any) -> bool:
+    """The vault asks this before saving a card: MFA first when the setting demands it."""
+    if not settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS:
+        return True
+    return has_second_factor(user=user)
+
+
+def active_sessions(*, user: Any) -> list[UserSession]:
+    """The user's signed-in sessions, most recently used first."""
+    return list(UserSession.objects.filter(user=user).order_by("-last_seen_at"))
+
+
+def dormant_staff(*, now: Any = None) -> list[Any]:
+    """Active staff accounts with no login for SECURITY_DORMANT_STAFF_DAYS (or never, since
+    joining that long ago)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.SECURITY_DORMANT_STAFF_DAYS)
+
+    return list(
+        User.objects.filter(is_active=True, is_staff=True).filter(
+            Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff)
+        )
+    )
+
+
+def needs_enrollment(user: Any) -> bool:
+    """Staff without a second factor must enroll one before anything else."""
+    return bool(user.is_authenticated and user.is_staff and not has_second_factor(user=user))

@@ -1,0 +1,517 @@
+"""Every state change of the security app: passwords, factors, sessions, lockouts, roles.
+
+Each function owns its transaction and writes its audit event in it. None ever
+records a secret (a password, an OTP secret or code, a session key).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
+from django.contrib.auth import get_user_model, update_session_auth_hash
+from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit import SYSTEM, record
+from security import mfa
+from security.exceptions import InvalidCode, NotAllowed, StepUpRequired, UnknownRole
+from security.models import BackupCode, BackupCodeDevice, PasswordHistory, UserSession
+from security.selectors import (
+    MFA_VERIFIED_AT_KEY,
+    SESSION_STARTED_AT_KEY,
+    confirmed_devices,
+    dormant_staff,
+    is_step_up_fresh,
+)
+
+User = get_user_model()
+Actor = Any
+
+
+def _require_step_up(request: HttpRequest | None, by: Actor) -> None:
+    """People act with a fresh second factor; only the platform itself acts without a request."""
+    if by == SYSTEM:
+        return
+    if request is None or not is_step_up_fresh(request):
+        raise StepUpRequired(
+            "step_up: confirm a second factor again (within the last "
+            f"{settings.SECURITY_STEP_UP_SECONDS // 60} minutes) to do this"
+        )
+
+
+# Passwords ---------------------------------------------------------------------------
+
+
+def remember_password(*, user: Any) -> None:
+    """Keep the hash of the user's new password, and only as many as the history needs."""
+    with transaction.atomic():
+        PasswordHistory.objects.create(
+            user=user, password_hash=user.password, created_at=timezone.now()
+        )
+        keep = list(
+            PasswordHistory.objects.filter(user=user).values_list("pk", flat=True)[
+                : settings.SECURITY_PASSWORD_HISTORY
+            ]
+        )
+        PasswordHistory.objects.filter(user=user).exclude(pk__in=keep).delete()
+
+
+def change_password(*, user: Any, new_password: str, by: Actor, request: HttpRequest) -> None:
+    """Set a validated new password; every other session of the user ends, this one stays."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.set_password(new_password)
+        locked.save(update_fields=["password"])
+        user.password = locked.password
+        ended = _end_sessions(user=locked, keep_session_key=request.session.session_key)
+        record(
+            "security.password_changed", actor=by, obj=locked, request=request, sessions_ended=ended
+        )
+    if request.user.pk == user.pk:
+        update_session_auth_hash(request, user)
+
+
+def reset_password(*, user: Any, new_password: str, request: HttpRequest | None) -> None:
+    """Set a validated new password from a reset link; every session of the user ends."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.set_password(new_password)
+        locked.save(update_fields=["password"])
+        user.password = locked.password
+        ended = _end_sessions(user=locked, keep_session_key=None)
+        record(
+            "security.password_reset",
+            actor=locked,
+            obj=locked,
+            request=request,
+            sessions_ended=ended,
+        )
+
+
+def record_password_reset_requested(*, email: str, request: HttpRequest) -> None:
+    """Note that a reset was asked for (whether or not the address has an account)."""
+    with transaction.atomic():
+        record(
+            "security.password_reset_requested", actor=SYSTEM, request=request, email=email[:254]
+        )
+
+
+# Lockout ------------------------------------------------------------------------------
+
+
+def record_lockout(*, username: str, request: HttpRequest) -> None:
+    """Audit that an account has just been locked after too many failed logins."""
+    with transaction.atomic():
+        record(
+            "security.lockout",
+            actor=SYSTEM,
+            request=request,
+            username=username[:150],
+            minutes=int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+        )
+
+
+def record_address_blocked(*, ip_address: str, request: HttpRequest) -> None:
+    """Audit that an address has just been blocked for too many failed logins."""
+    with transaction.atomic():
+        record(
+            "security.address_blocked",
+            actor=SYSTEM,
+            request=request,
+            address=ip_address,
+            failures=settings.SECURITY_IP_FAILURE_LIMIT,
+        )
+
+
+def unlock_account(*, username: str, by: Actor, request: HttpRequest | None) -> int:
+    """Lift the lockout of a login name; security officers only, with a fresh second factor."""
+    if by != SYSTEM and not by.has_perm("security.unlock_account"):
+        raise NotAllowed("unlock_account: needs the Security officer role")
+    _require_step_up(request, by)
+    name = username.strip().lower()
+    if not name or len(name) > 150:
+        raise ValueError("username: give the login name to unlock (at most 150 characters)")
+    with transaction.atomic():
+        count = int(AxesProxyHandler.reset_attempts(username=name))
+        record("security.unlocked", actor=by, request=request, username=name, attempts=count)
+    return count
+
+
+# Second factors -----------------------------------------------------------------------
+
+
+def mark_session_verified(*, request: HttpRequest, device: Device, method: str) -> None:
+    """Bind the verified device to this session, rotate the key (privilege change), audit."""
+    rotate_session_key(request)
+    otp_login(request, device)
+    request.session[MFA_VERIFIED_AT_KEY] = timezone.now().timestamp()
+    with transaction.atomic():
+        record("security.mfa_verified", actor=request.user, request=request, method=method)
+
+
+def _signed_in(request: HttpRequest) -> Any:
+    """The signed-in user of a request (services that take a request require one)."""
+    if not request.user.is_authenticated:
+        raise NotAllowed("user: sign in first")
+    return request.user
+
+
+def start_totp_enrollment(*, user: Any) -> TOTPDevice:
+    """An unconfirmed TOTP device with a fresh secret (an earlier unconfirmed one is replaced)."""
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=user.pk)
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        record("security.mfa_enrollment_started", actor=user, obj=user, method="totp")
+    return device
+
+
+def confirm_totp_device(*, device: TOTPDevice, code: str, request: HttpRequest) -> list[str] | None:
+    """Confirm a pending TOTP device with its first code; returns new backup codes when the
+    user had none (shown once, kept only as hashes)."""
+    normalized = mfa.normalize_code(code)
+    if not mfa.is_totp_code(normalized):
+        raise InvalidCode("code: enter the 6 digits your authenticator app shows")
+    user = _signed_in(request)
+    codes: list[str] | None = None
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+        # verify_token saves the throttle on failure: commit it, then refuse.
+        accepted = not locked.confirmed and locked.verify_token(normalized)
+        if accepted:
+            locked.confirmed = True
+            locked.save(update_fields=["confirmed"])
+            if not BackupCodeDevice.objects.filter(user=user, confirmed=True).exists():
+                codes = _issue_backup_codes(user=user)
+            record("security.mfa_enrolled", actor=user, obj=user, request=request, method="totp")
+    if not accepted:
+        raise InvalidCode("code: this code is not valid for the new device; try the next one")
+    mark_session_verified(request=request, device=locked, method="totp")
+    return codes
+
+
+def _issue_backup_codes(*, user: Any) -> list[str]:
+    BackupCodeDevice.objects.filter(user=user).delete()
+    device = BackupCodeDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    codes = mfa.new_backup_codes()
+    BackupCode.objects.bulk_create(
+        [BackupCode(device=device, code_hash=mfa.hash_backup_code(c)) for c in codes]
+    )
+    return codes
+
+
+def regenerate_backup_codes(*, user: Any, by: Actor, request: HttpRequest) -> list[str]:
+    """Replace the user's backup codes with new ones (shown once); needs step-up."""
+    _require_step_up(request, by)
+    if by.pk != user.pk:
+        raise NotAllowed("backup_codes: only the owner may create their backup codes")
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=user.pk)
+        codes = _issue_backup_codes(user=user)
+        record(
+            "security.backup_codes_issued", actor=by, obj=user, request=request, count=len(codes)
+        )
+    return codes
+
+
+def consume_backup_code(device: BackupCodeDevice, token: object) -> bool:
+    """Use up one backup code: true once per code, false for anything else (throttled)."""
+    allowed, _ = device.verify_is_allowed()
+    if not allowed:
+        return False
+    code = mfa.normalize_code(token)
+    with transaction.atomic():
+        deleted = 0
+        if mfa.is_backup_code(code):
+            deleted, _ = BackupCode.objects.filter(
+                device=device, code_hash=mfa.hash_backup_code(code)
+            ).delete()
+        if deleted:
+            device.throttle_reset(commit=False)
+            device.set_last_used_timestamp(commit=False)
+            device.save()
+        else:
+            device.throttle_increment(commit=True)
+    return bool(deleted)
+
+
+def verify_second_factor(*, request: HttpRequest, code: str) -> Device:
+    """Check a TOTP or backup code for the signed-in user and mark the session verified.
+
+    A TOTP code is accepted once (the device keeps the last time step used); a
+    backup code is deleted on use. Bad or malformed input changes nothing but
+    the device's throttle.
+    """
+    user = request.user
+    if not isinstance(code, str) or len(code) > mfa.MAX_CODE_INPUT:
+        raise InvalidCode("code: too long; enter a 6-digit code or a backup code")
+    normalized = mfa.normalize_code(code)
+    method = (
+        "totp"
+        if mfa.is_totp_code(normalized)
+        else "backup"
+        if mfa.is_backup_code(normalized)
+        else ""
+    )
+    if not method:
+        raise InvalidCode(
+            "code: enter the 6 digits from your app or a backup code like abcde-fghij"
+        )
+    model = TOTPDevice if method == "totp" else BackupCodeDevice
+    verified: Device | None = None
+    with transaction.atomic():
+        for device in model.objects.select_for_update().filter(user=user, confirmed=True):
+            if device.verify_token(normalized):
+                verified = device
+                break
+    if verified is None:
+        with transaction.atomic():
+            record("security.mfa_failed", actor=user, request=request, method=method)
+        raise InvalidCode("code: not accepted (wrong, expired or already used)")
+    mark_session_verified(request=request, device=verified, method=method)
+    return verified
+
+
+def record_passkey_registered(*, request: HttpRequest) -> None:
+    """Audit a newly registered passkey (django-otp-webauthn saved it)."""
+    with transaction.atomic():
+        record(
+            "security.mfa_enrolled",
+            actor=request.user,
+            obj=_signed_in(request),
+            request=request,
+            method="passkey",
+        )
+
+
+def remove_device(*, device: Device, by: Actor, request: HttpRequest) -> None:
+    """Delete one of the actor's own second factors; needs step-up, and staff keep at least one."""
+    _require_step_up(request, by)
+    if device.user_id != by.pk:
+        raise NotAllowed("device: not one of your devices")
+    remaining = [
+        d
+        for d in confirmed_devices(user=by)
+        if d.persistent_id != device.persistent_id and not isinstance(d, BackupCodeDevice)
+    ]
+    if by.is_staff and not remaining and not isinstance(device, BackupCodeDevice):
+        raise NotAllowed("device: staff must keep at least one second factor; add another first")
+    method = type(device).__name__
+    with transaction.atomic():
+        type(device).objects.select_for_update().filter(pk=device.pk).delete()
+        if not remaining:
+            BackupCodeDevice.objects.filter(user_id=by.pk).delete()
+        record("security.mfa_device_removed", actor=by, obj=by, request=request, method=method)
+
+
+# Sessions -----------------------------------------------------------------------------
+
+
+def start_user_session(*, request: HttpRequest, user: Any) -> UserSession:
+    """List a freshly signed-in session so the user can see and end it."""
+    if request.session.session_key is None:
+        request.session.save()
+    now = timezone.now()
+    request.session[SESSION_STARTED_AT_KEY] = now.timestamp()
+    ip = request.META.get("REMOTE_ADDR") or None
+    with transaction.atomic():
+        tracked, _ = UserSession.objects.update_or_create(
+            session_key=request.session.session_key,
+            defaults={
+                "user": user,
+                "created_at": now,
+                "last_seen_at": now,
+                "ip": ip,
+                "user_agent": str(request.META.get("HTTP_USER_AGENT", ""))[:512],
+            },
+        )
+        record("security.session_started", actor=user, obj=user, request=request)
+        if user.is_superuser:
+            record("security.superuser_used", actor=user, obj=user, request=request, flagged=True)
+    return tracked
+
+
+def rotate_session_key(request: HttpRequest) -> None:
+    """Give this session a new key (privilege change); its listing follows the new key."""
+    old_key = request.session.session_key
+    request.session.cycle_key()
+    request.session.save()
+    if old_key:
+        UserSession.objects.filter(session_key=old_key).update(
+            session_key=request.session.session_key
+        )
+
+
+def touch_user_session(*, request: HttpRequest) -> None:
+    """Note that a listed session was used now (at most once a minute, to spare writes)."""
+    key = request.session.session_key
+    if not key:
+        return
+    now = timezone.now()
+    UserSession.objects.filter(
+        session_key=key, last_seen_at__lt=now - timedelta(seconds=60)
+    ).update(last_seen_at=now)
+
+
+def end_session(*, user_session: UserSession, by: Actor, request: HttpRequest | None) -> None:
+    """End one of the actor's sessions server-side: the session row is deleted."""
+    if by != SYSTEM and user_session.user_id != by.pk:
+        raise NotAllowed("session: not one of your sessions")
+    with transaction.atomic():
+        Session.objects.filter(session_key=user_session.session_key).delete()
+        UserSession.objects.filter(pk=user_session.pk).delete()
+        record("security.session_ended", actor=by, obj=user_session.user, request=request)
+
+
+def end_other_sessions(*, user: Any, by: Actor, request: HttpRequest) -> int:
+    """End every session of the user except this one; returns how many ended."""
+    if by != SYSTEM and by.pk != user.pk:
+        raise NotAllowed("session: you may end only your own sessions")
+    with transaction.atomic():
+        ended = _end_sessions(user=user, keep_session_key=request.session.session_key)
+        record("security.sessions_ended", actor=by, obj=user, request=request, count=ended)
+    return ended
+
+
+def _end_sessions(*, user: Any, keep_session_key: str | None) -> int:
+    tracked = UserSession.objects.filter(user=user)
+    if keep_session_key:
+        tracked = tracked.exclude(session_key=keep_session_key)
+    keys = list(tracked.values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    tracked.delete()
+    return len(keys)
+
+
+def forget_user_session(*, session_key: str | None, user: Any, request: HttpRequest | None) -> None:
+    """At logout: the session is gone server-side, and so is its listing."""
+    with transaction.atomic():
+        if session_key:
+            Session.objects.filter(session_key=session_key).delete()
+            UserSession.objects.filter(session_key=session_key).delete()
+        if user is not None and getattr(user, "pk", None):
+            record("security.session_ended", actor=user, obj=user, request=request, reason="logout")
+
+
+def disable_dormant_staff(*, by: Actor = SYSTEM) -> int:
+    """Deactivate staff accounts unused for SECURITY_DORMANT_STAFF_DAYS (PCI DSS 8.2.6)."""
+    count = 0
+    for user in dormant_staff():
+        with transaction.atomic():
+            locked = User.objects.select_for_update().get(pk=user.pk)
+            if not locked.is_active:
+                continue
+            locked.is_active = False
+            locked.save(update_fields=["is_active"])
+            _end_sessions(user=locked, keep_session_key=None)
+            record(
+                "security.account_disabled",
+                actor=by,
+                obj=locked,
+                reason="dormant",
+                days=settings.SECURITY_DORMANT_STAFF_DAYS,
+            )
+            count += 1
+    return count
+
+
+# Roles --------------------------------------------------------------------------------
+
+
+def set_user_roles(*, user: Any, roles: list[str], by: Actor, request: HttpRequest | None) -> None:
+    """Give the user exactly these roles (groups); security officers only, with step-up.
+
+    The user's other sessions end, so new privileges start with a new session key.
+    """
+    from security.roles import ROLE_NAMES
+
+    unknown = sorted(set(roles) - set(ROLE_NAMES))
+    if unknown:
+        raise UnknownRole(f"roles: unknown role(s) {', '.join(unknown)}")
+    if by != SYSTEM and not by.has_perm("security.change_roles"):
+        raise NotAllowed("roles: needs the Security officer role")
+    _require_step_up(request, by)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        before = sorted(locked.groups.values_list("name", flat=True))
+        groups = list(Group.objects.filter(name__in=roles))
+        locked.groups.set(groups)
+        after = sorted(g.name for g in groups)
+        keep = request.session.session_key if request is not None and by == locked else None
+        _end_sessions(user=locked, keep_session_key=keep)
+        record(
+            "security.roles_changed",
+            actor=by,
+            obj=locked,
+            request=request,
+            before=before,
+            after=after,
+        )
+    if request is not None and by != SYSTEM and by.pk == user.pk:
+        rotate_session_key(request)
+
+
+def sync_roles(
+    *, by: Actor = SYSTEM, record_new_groups: bool = True
+) -> dict[str, dict[str, list[str]]]:
+    """Make every role's group hold exactly the matrix's permissions (security.roles).
+
+    Permissions of models not installed yet are skipped (reported as ``missing``).
+    Returns, per role, what was added, removed and missing. A change to an existing
+    group is always audited; filling newly created groups is audited unless
+    ``record_new_groups`` is false (the post-migrate run on an empty database).
+    """
+    from django.contrib.auth.models import Permission
+
+    from security.roles import ROLES
+
+    report: dict[str, dict[str, list[str]]] = {}
+    silent: set[str] = set()
+    with transaction.atomic():
+        for name, wanted in ROLES.items():
+            group, created = Group.objects.select_for_update().get_or_create(name=name)
+            found: dict[str, Permission] = {}
+            for perm in wanted:
+                app_label, codename = perm.split(".", 1)
+                obj = Permission.objects.filter(
+                    content_type__app_label=app_label, codename=codename
+                ).first()
+                if obj is not None:
+                    found[perm] = obj
+            current = {
+                f"{p.content_type.app_label}.{p.codename}": p
+                for p in group.permissions.select_related("content_type")
+            }
+            added = sorted(set(found) - set(current))
+            removed = sorted(set(current) - set(found))
+            if added:
+                group.permissions.add(*(found[p] for p in added))
+            if removed:
+                group.permissions.remove(*(current[p] for p in removed))
+            report[name] = {
+                "added": added,
+                "removed": removed,
+                "missing": sorted(set(wanted) - set(found)),
+            }
+            if created and not record_new_groups:
+                silent.add(name)
+        if any((r["added"] or r["removed"]) and n not in silent for n, r in report.items()):
+            record(
+                "security.roles_synced",
+                actor=by,
+                changes={
+                    n: {"added": r["added"], "removed": r["removed"]}
+                    for n, r in report.items()
+                    if r["added"] or r["removed"]
+                },
+            )
+    return report

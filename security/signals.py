@@ -1,0 +1,43 @@
+"""Receivers for framework events only (logins and logouts); the work is in services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+
+@receiver(user_logged_in, dispatch_uid="security.session_started")
+def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    from security.services import start_user_session
+
+    start_user_session(request=request, user=user)
+
+
+@receiver(user_logged_out, dispatch_uid="security.session_ended")
+def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    from security.services import forget_user_session
+
+    forget_user_session(session_key=request.session.session_key, user=user, request=request)
+
+
+@receiver(post_migrate, dispatch_uid="security.sync_roles")
+def _sync_roles_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
+    # post_migrate is sent once per app, after that app's permissions exist; the
+    # last app's turn is the first moment every permission exists.
+    from django.apps import apps
+
+    with_models = [config for config in apps.get_app_configs() if config.models_module]
+    if not with_models or sender.label != with_models[-1].label:
+        return
+    from security.services import sync_roles
+
+    sync_roles(record_new_groups=False)
