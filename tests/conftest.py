@@ -11,6 +11,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import Client
 
 from security.models import User
+from tests.mfa_helpers import give_totp_device, mark_client_verified
 
 _BANNER = (
     "\n" + "!" * 78 + "\n"
@@ -70,11 +71,29 @@ def admin_client_for() -> Callable[[User], Client]:
     """Log a staff user into the admin; every admin test signs in through this one door.
 
     Returns a function: ``admin_client_for(user)`` gives a test client whose session
-    is allowed into the admin. When the admin demands more than a password (a
-    verified second factor), this fixture is the one place that supplies it.
+    is allowed into the admin: the user gets a confirmed TOTP device (when missing)
+    and the session is marked as having verified it just now (so step-up is fresh).
     """
 
     def login(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        mark_client_verified(client, give_totp_device(user))
+        return client
+
+    return login
+
+
+@pytest.fixture
+def unverified_staff_client_for() -> Callable[[User], Client]:
+    """A staff user signed in with a password only: the admin must refuse this session.
+
+    ``unverified_staff_client_for(user)`` gives the user a confirmed TOTP device (so the
+    session owes a verification, not an enrollment) and signs in without verifying it.
+    """
+
+    def login(user: User) -> Client:
+        give_totp_device(user)
         client = Client()
         client.force_login(user)
         return client
