@@ -334,7 +334,7 @@ def start_user_session(*, request: HttpRequest, user: Any) -> UserSession:
                 "user_agent": str(request.META.get("HTTP_USER_AGENT", ""))[:512],
             },
         )
-        record("security.session_started", actor=user, obj=user, request=request)
+        # The login itself is audit's auth.login; a superuser login is flagged here.
         if user.is_superuser:
             record("security.superuser_used", actor=user, obj=user, request=request, flagged=True)
     return tracked
@@ -392,14 +392,14 @@ def _end_sessions(*, user: Any, keep_session_key: str | None) -> int:
     return len(keys)
 
 
-def forget_user_session(*, session_key: str | None, user: Any, request: HttpRequest | None) -> None:
-    """At logout: the session is gone server-side, and so is its listing."""
+def forget_user_session(*, session_key: str | None) -> None:
+    """At logout: the session is gone server-side, and so is its listing (the logout itself
+    is audit's auth.logout)."""
+    if not session_key:
+        return
     with transaction.atomic():
-        if session_key:
-            Session.objects.filter(session_key=session_key).delete()
-            UserSession.objects.filter(session_key=session_key).delete()
-        if user is not None and getattr(user, "pk", None):
-            record("security.session_ended", actor=user, obj=user, request=request, reason="logout")
+        Session.objects.filter(session_key=session_key).delete()
+        UserSession.objects.filter(session_key=session_key).delete()
 
 
 def disable_dormant_staff(*, by: Actor = SYSTEM) -> int:
@@ -515,3 +515,27 @@ def sync_roles(
                 },
             )
     return report
+
+
+DORMANT_STAFF_SCHEDULE_NAME = "security.disable_dormant_staff"
+DORMANT_STAFF_TASK = "security.tasks.disable_dormant_staff_accounts"
+
+
+def register_dormant_staff_schedule() -> None:
+    """Make exactly one daily django-q2 schedule disable dormant staff accounts.
+
+    Idempotent (run after every ``migrate``); deployment configuration, not an event.
+    """
+    from django_q.models import Schedule
+
+    wanted = {"func": DORMANT_STAFF_TASK, "schedule_type": Schedule.DAILY, "repeats": -1}
+    schedules = Schedule.objects.filter(name=DORMANT_STAFF_SCHEDULE_NAME).order_by("pk")
+    current = schedules.first()
+    if current is None:
+        Schedule.objects.create(name=DORMANT_STAFF_SCHEDULE_NAME, **wanted)
+        return
+    schedules.exclude(pk=current.pk).delete()
+    if any(getattr(current, name) != value for name, value in wanted.items()):
+        for name, value in wanted.items():
+            setattr(current, name, value)
+        current.save(update_fields=list(wanted))

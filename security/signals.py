@@ -26,7 +26,7 @@ def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
         return
     from security.services import forget_user_session
 
-    forget_user_session(session_key=request.session.session_key, user=user, request=request)
+    forget_user_session(session_key=request.session.session_key)
 
 
 @receiver(post_migrate, dispatch_uid="security.sync_roles")
@@ -38,6 +38,7 @@ def _sync_roles_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     with_models = [config for config in apps.get_app_configs() if config.models_module]
     if not with_models or sender.label != with_models[-1].label:
         return
-    from security.services import sync_roles
+    from security.services import register_dormant_staff_schedule, sync_roles
 
     sync_roles(record_new_groups=False)
+    register_dormant_staff_schedule()

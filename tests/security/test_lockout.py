@@ -34,13 +34,11 @@ def _login(username: str, password: str, ip: str = "198.51.100.7") -> int:
     return response.status_code
 
 
-def test_the_configuration_is_ten_failures_thirty_minutes_and_a_hundred_per_address_hour() -> (
-    None
-):
+def test_the_configuration_is_ten_failures_thirty_minutes_and_a_hundred_per_address_hour() -> None:
     assert settings.AXES_FAILURE_LIMIT == 10
-    assert settings.AXES_COOLOFF_TIME == dt.timedelta(minutes=30)
+    assert dt.timedelta(minutes=30) == settings.AXES_COOLOFF_TIME
     assert settings.SECURITY_IP_FAILURE_LIMIT == 100
-    assert settings.SECURITY_IP_FAILURE_WINDOW == dt.timedelta(hours=1)
+    assert dt.timedelta(hours=1) == settings.SECURITY_IP_FAILURE_WINDOW
     assert settings.AUTHENTICATION_BACKENDS[0].startswith("axes.")
 
 

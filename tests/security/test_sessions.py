@@ -1,0 +1,148 @@
+"""Sessions (PCI DSS 8.2.8, 8.2.6): idle and absolute limits, key rotation, server-side logout,
+the session list, and dormant staff accounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.contrib.sessions.models import Session
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django_q.models import Schedule
+
+from audit.models import AuditEvent
+from security.models import User, UserSession
+from tests.mfa_helpers import give_totp_device, totp_code
+
+PASSWORD = "Correct9horse4battery"
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def dora() -> User:
+    return User.objects.create_user(username="dora", email="dora@example.test", password=PASSWORD)
+
+
+def _login(client: Client, username: str = "dora") -> None:
+    response = client.post("/account/login/", {"username": username, "password": PASSWORD})
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_after_fifteen_minutes_and_one_second_idle_the_next_request_needs_login(
+    dora: User,
+) -> None:
+    with time_machine.travel(START, tick=False) as clock:
+        client = Client()
+        _login(client)
+        clock.shift(dt.timedelta(minutes=14, seconds=59))
+        assert client.get("/account/").status_code == 200
+        clock.shift(dt.timedelta(minutes=15, seconds=1))
+        response = client.get("/account/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/account/login/")
+
+
+@pytest.mark.django_db
+@override_settings(SESSION_COOKIE_AGE=24 * 60 * 60)
+def test_a_session_ends_twelve_hours_after_login_however_active(dora: User) -> None:
+    with time_machine.travel(START, tick=False) as clock:
+        client = Client()
+        _login(client)
+        clock.shift(dt.timedelta(hours=11, minutes=59))
+        assert client.get("/account/").status_code == 200
+        clock.shift(dt.timedelta(minutes=1, seconds=1))
+        response = client.get("/account/")
+    assert response.status_code == 302
+    assert client.get("/account/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_login_and_verification_each_give_a_new_session_key(dora: User) -> None:
+    device = give_totp_device(dora)
+    client = Client()
+    client.get("/account/login/")
+    client.session.save()
+    anonymous_key = client.session.session_key
+    with time_machine.travel(START, tick=False):
+        _login(client)
+        password_key = client.session.session_key
+        client.post("/account/verify/", {"code": totp_code(device)})
+    verified_key = client.session.session_key
+    assert len({anonymous_key, password_key, verified_key}) == 3
+    assert UserSession.objects.get(user=dora).session_key == verified_key
+
+
+@pytest.mark.django_db
+def test_logout_deletes_the_session_on_the_server(dora: User) -> None:
+    client = Client()
+    _login(client)
+    key = client.session.session_key
+    cookie = client.cookies["sessionid"].value
+    client.post("/account/logout/")
+    assert not Session.objects.filter(session_key=key).exists()
+    replay = Client()
+    replay.cookies["sessionid"] = cookie
+    assert replay.get("/account/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_user_sees_their_sessions_and_ends_the_others(dora: User) -> None:
+    here, laptop, phone = Client(), Client(HTTP_USER_AGENT="Laptop"), Client()
+    for client in (here, laptop, phone):
+        _login(client)
+    page = here.get("/account/").content.decode()
+    assert page.count("last seen") == 3
+    assert "(this session)" in page
+
+    laptop_row = UserSession.objects.get(user_agent="Laptop")
+    here.post(f"/account/sessions/{laptop_row.pk}/end/")
+    assert laptop.get("/account/").status_code == 302
+    assert phone.get("/account/").status_code == 200
+
+    here.post("/account/sessions/end-others/")
+    assert phone.get("/account/").status_code == 302
+    assert here.get("/account/").status_code == 200
+    assert AuditEvent.objects.filter(action="security.sessions_ended").get().details == {"count": 1}
+
+
+@pytest.mark.django_db
+def test_nobody_ends_another_users_session(dora: User) -> None:
+    eve = User.objects.create_user(username="eve", password=PASSWORD)
+    dora_client, eve_client = Client(), Client()
+    _login(dora_client)
+    _login(eve_client, "eve")
+    dora_session = UserSession.objects.get(user=dora)
+    response = eve_client.post(f"/account/sessions/{dora_session.pk}/end/")
+    assert response.status_code == 404
+    assert dora_client.get("/account/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_staff_unused_for_ninety_days_are_disabled_and_audited() -> None:
+    now = dt.datetime(2026, 6, 1, 3, 0, tzinfo=dt.UTC)
+    dormant = User.objects.create_user(username="old", is_staff=True)
+    dormant.last_login = now - dt.timedelta(days=90, minutes=1)
+    recent = User.objects.create_user(username="recent", is_staff=True)
+    recent.last_login = now - dt.timedelta(days=89)
+    customer = User.objects.create_user(username="quiet-customer")
+    customer.last_login = now - dt.timedelta(days=400)
+    for user in (dormant, recent, customer):
+        user.save()
+
+    with time_machine.travel(now, tick=False):
+        call_command("disable_dormant_staff", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    assert [u.username for u in User.objects.filter(is_active=False)] == ["old"]
+    event = AuditEvent.objects.filter(action="security.account_disabled").get()
+    assert event.object_id == str(dormant.pk)
+    assert event.details == {"reason": "dormant", "days": 90}
+
+
+@pytest.mark.django_db
+def test_the_dormant_staff_job_is_scheduled_daily() -> None:
+    schedule = Schedule.objects.get(name="security.disable_dormant_staff")
+    assert schedule.schedule_type == Schedule.DAILY
+    assert schedule.func == "security.tasks.disable_dormant_staff_accounts"
