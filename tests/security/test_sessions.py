@@ -110,7 +110,7 @@ def test_a_user_sees_their_sessions_and_ends_the_others(dora: User) -> None:
 
 @pytest.mark.django_db
 def test_nobody_ends_another_users_session(dora: User) -> None:
-    eve = User.objects.create_user(username="eve", password=PASSWORD)
+    User.objects.create_user(username="eve", password=PASSWORD)
     dora_client, eve_client = Client(), Client()
     _login(dora_client)
     _login(eve_client, "eve")
