@@ -29,7 +29,7 @@ def _ask(email: str) -> tuple[int, str, str]:
 
 
 def _link() -> str:
-    match = re.search(r"http://testserver(/account/password/reset/\S+/)", mail.outbox[-1].body)
+    match = re.search(r"http://testserver(/account/password/reset/\S+/)", str(mail.outbox[-1].body))
     assert match
     return match.group(1)
 
