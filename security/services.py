@@ -336,7 +336,7 @@ def start_user_session(*, request: HttpRequest, user: Any) -> UserSession:
         )
         # The login itself is audit's auth.login; a superuser login is flagged here.
         if user.is_superuser:
-            record("security.superuser_used", actor=user, obj=user, request=request, flagged=True)
+            record("security.superuser_used", actor=user, request=request, flagged=True)
     return tracked
 
 
