@@ -190,6 +190,8 @@ class CompanyProfileAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         fields = _changes(form, _COMPANY) if change else _known(form.cleaned_data, _COMPANY)
+        if fields.get("logo") is False:  # the form's "clear" checkbox
+            fields["logo"] = ""
         saved = services.update_company_profile(by=request.user, **fields)
         _adopt(obj, saved)
 

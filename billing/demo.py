@@ -474,22 +474,29 @@ def _seed_users(customers: dict[str, Customer]) -> list[DemoLogin]:
         user = _ensure_user(username, role, first_name, last_name, is_staff=True)
         logins.append(DemoLogin(username, role, "/admin/", user.email))
     username, role, first_name, last_name, customer_name = PORTAL_USER
-    user = _ensure_user(username, role, first_name, last_name, is_staff=False)
+    customer = customers[customer_name]
+    user = _ensure_user(username, role, first_name, last_name, is_staff=False, email=customer.email)
     if selectors.customer_for_user(user) is None:
-        services.link_portal_account(user=user, customer=customers[customer_name], by=SYSTEM)
+        services.link_portal_account(user=user, customer=customer, by=SYSTEM)
     logins.append(DemoLogin(username, f"{role} ({customer_name})", "portal", user.email))
     return logins
 
 
 def _ensure_user(
-    username: str, role: str, first_name: str, last_name: str, *, is_staff: bool
+    username: str,
+    role: str,
+    first_name: str,
+    last_name: str,
+    *,
+    is_staff: bool,
+    email: str | None = None,
 ) -> Any:
     User = get_user_model()
     user = User.objects.filter(username=username).first()
     if user is None:
         user = User(
             username=username,
-            email=f"{username}@{DEMO_EMAIL_DOMAIN}",
+            email=email or f"{username}@{DEMO_EMAIL_DOMAIN}",
             first_name=first_name,
             last_name=last_name,
             is_staff=is_staff,

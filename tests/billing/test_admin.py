@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit import SYSTEM
 from audit.models import AuditEvent
 from billing import services
+from billing.exceptions import InvoiceNotDraft
 from billing.models import CompanyProfile, Customer, Invoice, InvoiceSeries
 from security.models import User
 
@@ -165,6 +166,11 @@ def test_the_list_shows_money_with_its_currency(
 ) -> None:
     response = staff_client.get(CHANGELIST)
     assert "1,562.50 SEK" in response.content.decode()  # 2 h x 625.00 + 25 % VAT
+
+
+def test_swedish_staff_see_swedish_money(staff_client: Client, open_invoice: Invoice) -> None:
+    response = staff_client.get(CHANGELIST, headers={"accept-language": "sv"})
+    assert "1\u00a0562,50 SEK" in response.content.decode()
 
 
 def test_the_list_finds_an_invoice_by_its_ocr_reference(
@@ -365,6 +371,28 @@ def test_a_line_with_zero_quantity_is_refused_on_its_field_and_nothing_changes(
     assert response.status_code == 200
     assert "greater than zero" in response.content.decode()
     assert _snapshot(draft) == before
+
+
+def test_a_service_refusal_after_a_valid_form_rolls_back_the_whole_save(
+    staff_client: Client, draft: Invoice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """E.g. someone finalized the draft between the form's load and its save."""
+
+    def finalized_meanwhile(*args: object, **kwargs: object) -> None:
+        raise InvoiceNotDraft(f"{draft} is finalized (open)", field="status")
+
+    monkeypatch.setattr(services, "add_invoice_line", finalized_meanwhile)
+    before = _snapshot(draft)
+    url = reverse("admin:billing_invoice_change", args=[draft.pk])
+    data = _change_form_data(draft, notes="Half a save", **{"lines-TOTAL_FORMS": 2})
+    data.update(_new_line_data(1, "Refused"))
+
+    response = staff_client.post(url, data, follow=True)
+
+    assert _snapshot(draft) == before  # the notes change, made first, was rolled back too
+    assert not _events("invoice.draft_updated")
+    texts = [str(m) for m in response.context["messages"]]
+    assert any("Nothing was saved" in t and "status" in t for t in texts)
 
 
 def test_deleting_a_draft_in_the_admin_goes_through_the_services(
