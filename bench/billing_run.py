@@ -3,7 +3,12 @@
 Usage (PostgreSQL; the database is created and migrated if missing):
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tillit_bench \\
-        .venv/bin/python bench/billing_run.py [--sizes 100,1000,10000]
+        .venv/bin/python bench/billing_run.py [--sizes 100,1000,10000] [--batch 100]
+
+Drafts are created one by one (services.create_draft_invoice, 10 lines each),
+then finalized in billing runs of --batch invoices (services.finalize_invoices:
+one transaction per run, one audit event per invoice); --batch 1 finalizes each
+invoice in its own transaction (services.finalize_invoice).
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/tillit_bench. Each size
 uses a fresh numbering series, so runs never collide. Prints progress, the
@@ -65,7 +70,7 @@ class QueryCounter:
         return execute(sql, params, many, context)
 
 
-def run_size(n: int) -> dict[str, Any]:
+def run_size(n: int, batch: int) -> dict[str, Any]:
     from django.db import connection
 
     from audit import SYSTEM
@@ -114,10 +119,17 @@ def run_size(n: int) -> dict[str, Any]:
     counter = QueryCounter()
     started = time.perf_counter()
     with connection.execute_wrapper(counter):
-        for i, draft in enumerate(drafts):
-            services.finalize_invoice(draft, by=SYSTEM)
-            if (i + 1) % step == 0:
-                print(f"  N={n}: finalized {i + 1}/{n}", flush=True)
+        done = 0
+        for start in range(0, n, batch):
+            run = drafts[start : start + batch]
+            if batch == 1:
+                services.finalize_invoice(run[0], by=SYSTEM)
+            else:
+                services.finalize_invoices(run, by=SYSTEM)
+            for _ in run:
+                done += 1
+                if done % step == 0:
+                    print(f"  N={n}: finalized {done}/{n}", flush=True)
     finalize_seconds = time.perf_counter() - started
     finalize_queries = counter.count
 
@@ -126,6 +138,7 @@ def run_size(n: int) -> dict[str, Any]:
     result = {
         "n": n,
         "lines_per_invoice": len(lines),
+        "finalize_batch": batch,
         "create_seconds": round(create_seconds, 3),
         "created_per_second": round(n / create_seconds, 1),
         "create_queries_per_invoice": round(create_queries / n, 2),
@@ -151,7 +164,16 @@ def main() -> None:
         default="100,1000,10000",
         help="comma-separated numbers of invoices (default 100,1000,10000)",
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="invoices per billing run (services.finalize_invoices); 1 finalizes them one"
+        " at a time with services.finalize_invoice (default 100)",
+    )
     args = parser.parse_args()
+    if args.batch < 1:
+        parser.error("--batch: must be a positive integer")
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
@@ -179,7 +201,7 @@ def main() -> None:
             "email": "billing@bench.example",
         },
     )
-    results = [run_size(n) for n in sizes]
+    results = [run_size(n, args.batch) for n in sizes]
     print(json.dumps({"benchmark": "billing_run", "results": results}))
 
 

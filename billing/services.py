@@ -490,19 +490,19 @@ def delete_draft_invoice(invoice: Invoice, *, by: Actor) -> None:
 # --- finalization --------------------------------------------------------------
 
 
-def _next_number(series: InvoiceSeries) -> int:
-    """Take the series' next number in one statement.
+def _take_numbers(series: InvoiceSeries, count: int = 1) -> int:
+    """Reserve ``count`` consecutive numbers of the series in one statement; the first.
 
     The UPDATE locks the series row until the transaction ends, so concurrent
-    finalizations queue here, and a rollback returns the number with it: no gap,
+    finalizations queue here, and a rollback returns the numbers with it: no gap,
     no duplicate. (One round trip instead of SELECT FOR UPDATE + UPDATE.)
     """
     table = connection.ops.quote_name(InvoiceSeries._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET next_number = next_number + 1 WHERE id = %s"  # noqa: S608
-            " RETURNING next_number - 1",
-            [series.pk],
+            f"UPDATE {table} SET next_number = next_number + %s WHERE id = %s"  # noqa: S608
+            " RETURNING next_number - %s",
+            [count, series.pk, count],
         )
         row = cursor.fetchone()
     if row is None:
@@ -520,23 +520,27 @@ def _seller_snapshot() -> dict[str, Any]:
     return profile.snapshot()
 
 
+def _due_date(invoice: Invoice, today: datetime.date) -> datetime.date:
+    due_date = invoice.due_date or today + datetime.timedelta(days=invoice.payment_terms_days)
+    _check_due_date(due_date, today)
+    return due_date
+
+
 def _freeze(
     invoice: Invoice,
-    lines: list[InvoiceLine],
     totals: vat.Totals,
-    issue_date: datetime.date | None = None,
+    *,
+    number: int,
+    seller: dict[str, Any],
+    today: datetime.date,
+    now: datetime.datetime,
 ) -> None:
-    """Number, date, snapshot and total a locked DRAFT in memory (saved by the caller)."""
-    issued = issue_date or timezone.localdate()
-    due_date = invoice.due_date or issued + datetime.timedelta(days=invoice.payment_terms_days)
-    _check_due_date(due_date, issued)
-    seller = _seller_snapshot()
-    invoice.number = _next_number(invoice.series)
-    if issue_date is not None:
-        _check_issue_date(invoice, issue_date)
-    invoice.display_number = invoice.series.display_number(invoice.number)
-    invoice.issue_date = issued
-    invoice.due_date = due_date
+    """Number, date (``today``: the issue date), snapshot and total a locked DRAFT in
+    memory (saved by the caller)."""
+    invoice.due_date = _due_date(invoice, today)
+    invoice.number = number
+    invoice.display_number = invoice.series.display_number(number)
+    invoice.issue_date = today
     invoice.seller_snapshot = seller
     invoice.buyer_snapshot = invoice.customer.snapshot()
     invoice.net_total, invoice.vat_total, invoice.gross_total = (
@@ -545,7 +549,8 @@ def _freeze(
         totals.gross,
     )
     invoice.vat_breakdown = [group.as_json() for group in totals.breakdown]
-    invoice.finalized_at = timezone.now()
+    invoice.finalized_at = now
+    invoice.updated_at = now
     if invoice.kind == InvoiceKind.INVOICE:
         invoice.ocr_reference = make_ocr_reference(invoice.pk)
     _transition(invoice, Status.OPEN)
@@ -569,32 +574,69 @@ _FROZEN_ON_FINALIZE = [
 ]
 
 
-def _check_buyer_vat_id(invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
+def _check_finalizable(
+    invoice: Invoice, lines: Sequence[InvoiceLine], today: datetime.date
+) -> None:
+    """Every check of a finalization, before any number is taken."""
+    if invoice.status != Status.DRAFT:
+        raise InvalidStatusTransition(
+            f"{invoice} is already finalized ({invoice.status})", field="status"
+        )
+    if not lines:
+        raise EmptyInvoice(f"{invoice} has no lines; add at least one", field="lines")
     needs = sorted({line.vat_category for line in lines} & vat.BUYER_VAT_ID_REQUIRED)
     if needs and not invoice.customer.vat_id:
         raise InvalidInput(
-            f"VAT category {', '.join(needs)} needs the buyer's VAT id (EN 16931 BR-AE-02)",
+            f"{invoice}: VAT category {', '.join(needs)} needs the buyer's VAT id"
+            " (EN 16931 BR-AE-02)",
             field="vat_id",
         )
+    _due_date(invoice, today)
 
 
-def _check_issue_date(invoice: Invoice, issue_date: datetime.date) -> None:
+def _totals_for(
+    invoice: Invoice, lines: Sequence[InvoiceLine]
+) -> tuple[vat.Totals, list[InvoiceLine]]:
+    """The invoice's totals, and the lines whose stored net no longer matches (recomputed)."""
+    stale = []
+    for line in lines:
+        net = vat.line_net_amount(line.quantity, line.unit_price, invoice.currency)
+        if net != line.net_amount:
+            line.net_amount = net
+            stale.append(line)
+    totals = vat.compute_totals((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in lines)
+    return totals, stale
+
+
+def _record_finalized(invoice: Invoice, by: Actor, **extra: Any) -> None:
+    record(
+        "invoice.finalized",
+        actor=by,
+        obj=invoice,
+        number=invoice.display_number,
+        gross_total=invoice.gross_total,
+        currency=invoice.currency,
+        **extra,
+    )
+
+
+def _check_issue_date(series: InvoiceSeries, number: int, issue_date: datetime.date) -> None:
     """A back-dated issue date: never in the future, never before an earlier number's date.
 
-    Called with the series row locked (after ``_next_number``), so numbers and
+    Called with the series row locked (after ``_take_numbers``), so numbers and
     dates of a series stay in the same order however finalizations race.
     """
     if issue_date > timezone.localdate():
         raise InvalidInput(f"the issue date {issue_date} is in the future", field="issue_date")
     latest = (
-        Invoice.objects.filter(series=invoice.series, number__lt=invoice.number)
+        Invoice.objects.filter(series=series, number__lt=number)
         .aggregate(latest=models.Max("issue_date"))
         .get("latest")
     )
     if latest is not None and issue_date < latest:
         raise InvalidInput(
             f"the issue date {issue_date} is before {latest}, the date of an earlier number"
-            f" in series {invoice.series}",
+            f" in series {series}",
             field="issue_date",
         )
 
@@ -606,41 +648,84 @@ def finalize_invoice(
 
     ``issue_date`` (default today) back-dates it, e.g. when importing or seeding.
     """
+    if issue_date is not None and issue_date > timezone.localdate():
+        raise InvalidInput(f"the issue date {issue_date} is in the future", field="issue_date")
     with transaction.atomic():
         locked = _lock_invoice(invoice)
-        if locked.status != Status.DRAFT:
-            raise InvalidStatusTransition(
-                f"{locked} is already finalized ({locked.status})", field="status"
-            )
         lines = list(locked.lines.all())
-        if not lines:
-            raise EmptyInvoice(f"{locked} has no lines; add at least one", field="lines")
-        _check_buyer_vat_id(locked, lines)
-        stale = []
-        for line in lines:
-            net = vat.line_net_amount(line.quantity, line.unit_price, locked.currency)
-            if net != line.net_amount:
-                line.net_amount = net
-                stale.append(line)
+        issued, now = issue_date or timezone.localdate(), timezone.now()
+        _check_finalizable(locked, lines, issued)
+        totals, stale = _totals_for(locked, lines)
         if stale:
             InvoiceLine.objects.bulk_update(stale, ["net_amount"])
-        totals = vat.compute_totals((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in lines)
-        _freeze(locked, lines, totals, issue_date)
+        seller = _seller_snapshot()
+        number = _take_numbers(locked.series)
+        if issue_date is not None:
+            _check_issue_date(locked.series, number, issue_date)
+        _freeze(locked, totals, number=number, seller=seller, today=issued, now=now)
         locked.save(update_fields=_FROZEN_ON_FINALIZE)
         back_dated: dict[str, Any] = {}
         if issue_date is not None:
-            back_dated["issue_date"] = issue_date.isoformat()
-        record(
-            "invoice.finalized",
-            actor=by,
-            obj=locked,
-            number=locked.display_number,
-            gross_total=locked.gross_total,
-            currency=locked.currency,
             # A back-dated issue date is worth an auditor's eye: record it.
-            **back_dated,
-        )
+            back_dated["issue_date"] = issue_date.isoformat()
+        _record_finalized(locked, by, **back_dated)
     return locked
+
+
+def finalize_invoices(invoices: Sequence[Invoice], *, by: Actor) -> list[Invoice]:
+    """Finalize a billing run of DRAFTs together: all or none, consecutive gapless numbers.
+
+    The same checks and the same result as ``finalize_invoice`` for each invoice
+    (one audit event each), in one transaction: the invoices are locked in id
+    order (no deadlock between two runs) and numbered in id order, each series
+    taking its whole block of numbers in one statement.
+    """
+    pks = [invoice.pk for invoice in invoices]
+    if len(set(pks)) != len(pks):
+        raise InvalidInput("an invoice is listed twice", field="invoices")
+    if not pks:
+        return []
+    with transaction.atomic():
+        locked = list(
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("customer", "series")
+            .filter(pk__in=pks)
+            .order_by("pk")
+        )
+        if len(locked) != len(pks):
+            missing = sorted(set(pks) - {invoice.pk for invoice in locked})
+            raise InvalidInput(f"no such invoice(s): {missing}", field="invoices")
+        lines_of: dict[int, list[InvoiceLine]] = {pk: [] for pk in pks}
+        for line in InvoiceLine.objects.filter(invoice_id__in=pks).order_by("position", "pk"):
+            lines_of[line.invoice_id].append(line)
+        today, now = timezone.localdate(), timezone.now()
+        all_stale: list[InvoiceLine] = []
+        totals_of: dict[int, vat.Totals] = {}
+        for invoice in locked:
+            _check_finalizable(invoice, lines_of[invoice.pk], today)
+            totals_of[invoice.pk], stale = _totals_for(invoice, lines_of[invoice.pk])
+            all_stale.extend(stale)
+        if all_stale:
+            InvoiceLine.objects.bulk_update(all_stale, ["net_amount"], batch_size=500)
+        seller = _seller_snapshot()
+        next_of: dict[int, int] = {}
+        for series_id in sorted({invoice.series_id for invoice in locked}):
+            series = next(inv.series for inv in locked if inv.series_id == series_id)
+            count = sum(1 for inv in locked if inv.series_id == series_id)
+            next_of[series_id] = _take_numbers(series, count)
+        for invoice in locked:
+            number = next_of[invoice.series_id]
+            next_of[invoice.series_id] = number + 1
+            _freeze(
+                invoice, totals_of[invoice.pk], number=number, seller=seller, today=today, now=now
+            )
+        for invoice in locked:
+            # One UPDATE per invoice: Django's bulk_update builds a CASE per field and
+            # row, which costs far more to compile than these statements cost to run.
+            invoice.save(update_fields=_FROZEN_ON_FINALIZE)
+            _record_finalized(invoice, by)
+    by_pk = {invoice.pk: invoice for invoice in locked}
+    return [by_pk[pk] for pk in pks]
 
 
 # --- after finalization: void, uncollectible, payments, credit notes ------------------
@@ -879,7 +964,14 @@ def issue_credit_note(
         for line in note_lines:
             line.invoice = note
         InvoiceLine.objects.bulk_create(note_lines)
-        _freeze(note, note_lines, totals)
+        _freeze(
+            note,
+            totals,
+            number=_take_numbers(note.series),
+            seller=_seller_snapshot(),
+            today=timezone.localdate(),
+            now=timezone.now(),
+        )
         # Nothing is due on a credit note: it is applied in full to the invoice now.
         _transition(note, Status.PAID)
         note.save(update_fields=_FROZEN_ON_FINALIZE)
@@ -887,14 +979,7 @@ def issue_credit_note(
         locked.amount_credited += totals.gross
         previous = _settle(locked)
         locked.save(update_fields=["amount_credited", "status", "updated_at"])
-        record(
-            "invoice.finalized",
-            actor=by,
-            obj=note,
-            number=note.display_number,
-            gross_total=note.gross_total,
-            currency=note.currency,
-        )
+        _record_finalized(note, by)
         record(
             "invoice.credited",
             actor=by,
@@ -949,6 +1034,7 @@ __all__ = [
     "create_draft_invoice",
     "delete_draft_invoice",
     "finalize_invoice",
+    "finalize_invoices",
     "issue_credit_note",
     "link_portal_account",
     "mark_uncollectible",

@@ -173,3 +173,46 @@ def test_twenty_concurrent_finalizations_get_numbers_one_to_twenty(clerk: User) 
     assert numbers == list(range(1, 21))
     assert InvoiceSeries.objects.get(code="F").next_number == 21
     assert len(audit_events("invoice.finalized")) == 20
+
+
+@pytest.mark.django_db
+def test_a_billing_run_finalizes_drafts_with_consecutive_numbers(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, bob_company: Customer, clerk: User
+) -> None:
+    drafts = [make_draft_invoice(c) for c in (alice_company, bob_company, alice_company)]
+    finalized = services.finalize_invoices(list(reversed(drafts)), by=clerk)
+
+    assert [inv.pk for inv in finalized] == [d.pk for d in reversed(drafts)]
+    by_id = sorted(Invoice.objects.filter(pk__in=[d.pk for d in drafts]), key=lambda i: i.pk)
+    assert [inv.number for inv in by_id] == [1, 2, 3]
+    assert {inv.status for inv in by_id} == {Invoice.Status.OPEN}
+    single = services.finalize_invoice(make_draft_invoice(bob_company), by=clerk)
+    assert single.number == 4
+    for invoice in by_id:
+        [event] = audit_events("invoice.finalized", invoice)
+        assert event.details["number"] == invoice.display_number
+        assert invoice.gross_total == 276553 and invoice.ocr_reference
+
+
+@pytest.mark.django_db
+def test_a_billing_run_with_one_bad_invoice_finalizes_none(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    good, empty = make_draft_invoice(alice_company), make_draft_invoice(alice_company, [])
+    before = table_snapshot()
+    with pytest.raises(EmptyInvoice) as excinfo:
+        services.finalize_invoices([good, empty], by=clerk)
+    assert excinfo.value.field == "lines"
+    assert table_snapshot() == before
+    assert not audit_events("invoice.finalized")
+
+
+@pytest.mark.django_db
+def test_a_billing_run_refuses_an_invoice_listed_twice(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    draft = make_draft_invoice(alice_company)
+    with pytest.raises(InvalidInput) as excinfo:
+        services.finalize_invoices([draft, draft], by=clerk)
+    assert excinfo.value.field == "invoices"
+    assert Invoice.objects.get(pk=draft.pk).status == Invoice.Status.DRAFT
