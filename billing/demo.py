@@ -39,6 +39,7 @@ from audit import SYSTEM, record
 from billing import selectors, services
 from billing.models import Customer, Invoice
 from billing.money import Money
+from security.services import ensure_demo_second_factor
 
 DEMO_PASSWORD = "Tillit-demo-2026"  # noqa: S105 - printed on purpose: demo logins only
 """The password of every demo login. Demo only: never run seed_demo in production."""
@@ -472,7 +473,9 @@ def _seed_users(customers: dict[str, Customer]) -> list[DemoLogin]:
     logins = []
     for username, role, first_name, last_name in STAFF:
         user = _ensure_user(username, role, first_name, last_name, is_staff=True)
-        logins.append(DemoLogin(username, role, "/admin/", user.email))
+        # Staff MFA is mandatory: each demo login gets a published demo second factor.
+        second_factor = ensure_demo_second_factor(user=user, by=SYSTEM)
+        logins.append(DemoLogin(username, role, "/admin/", user.email, extra=second_factor))
     username, role, first_name, last_name, customer_name = PORTAL_USER
     customer = customers[customer_name]
     user = _ensure_user(username, role, first_name, last_name, is_staff=False, email=customer.email)

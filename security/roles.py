@@ -29,6 +29,11 @@ def _crud(model: str, actions: str) -> set[str]:
     return {f"{app_label}.{names[a]}_{model_name}" for a in actions}
 
 
+# Permissions that are not a model's view/add/change/delete.
+CUSTOM_PERMISSIONS: Final = frozenset(
+    {"security.unlock_account", "security.change_roles", "payments.view_key_status"}
+)
+
 _AUDIT_READ = _crud("audit.auditevent", "v") | _crud("audit.auditcheckpoint", "v")
 _LOCKOUT_READ = (
     _crud("axes.accessattempt", "v")
@@ -59,10 +64,18 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     ),
     # Reads the books and downloads signed documents; changes nothing.
     ACCOUNTANT: frozenset(_BILLING_READ),
-    # Sees what is owed to match payments; payment models join when payments/ lands.
-    PAYMENTS_OPERATOR: frozenset(_crud("billing.customer", "v") | _crud("billing.invoice", "v")),
-    # Sees customers and invoices to judge flagged payments.
-    FRAUD_ANALYST: frozenset(_crud("billing.customer", "v") | _crud("billing.invoice", "v")),
+    # Sees what is owed and the saved cards (brand, last 4, expiry only) to run payments.
+    PAYMENTS_OPERATOR: frozenset(
+        _crud("billing.customer", "v")
+        | _crud("billing.invoice", "v")
+        | _crud("payments.paymentmethod", "v")
+    ),
+    # Sees customers, invoices and saved cards to judge flagged payments.
+    FRAUD_ANALYST: frozenset(
+        _crud("billing.customer", "v")
+        | _crud("billing.invoice", "v")
+        | _crud("payments.paymentmethod", "v")
+    ),
     # Manages accounts, roles (through the step-up service), lockouts and factors;
     # reads the audit log. Changing an account's groups in the admin form is not
     # possible: roles change only through security.services.set_user_roles.
@@ -74,7 +87,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("django_otp_webauthn.webauthncredential", "v")
         | _LOCKOUT_READ
         | _AUDIT_READ
-        | {"security.unlock_account", "security.change_roles"}
+        | {"security.unlock_account", "security.change_roles", "payments.view_key_status"}
     ),
     # Independent reviewer: reads everything of evidence value, changes nothing.
     AUDITOR: frozenset(
@@ -83,8 +96,42 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("security.user", "v")
         | _crud("auth.group", "v")
         | _LOCKOUT_READ
+        | {"payments.view_key_status"}
     ),
 }
+# Nobody holds payments.reveal_card: only the payment-processing service account may.
 
 ROLE_NAMES: Final = tuple(ROLES)
 STAFF_ROLES: Final = tuple(name for name in ROLES if name != CUSTOMER)
+
+
+def matrix_markdown() -> str:
+    """The matrix as the Markdown table docs/roles.md holds (a test keeps them equal)."""
+    models: dict[str, set[str]] = {}
+    extra: dict[str, set[str]] = {}
+    for role, perms in ROLES.items():
+        for perm in perms:
+            app_label, codename = perm.split(".", 1)
+            _action, _, model = codename.partition("_")
+            if perm not in CUSTOM_PERMISSIONS:
+                models.setdefault(f"{app_label}.{model}", set()).add(role)
+            else:
+                extra.setdefault(perm, set()).add(role)
+    letters = {"view": "v", "add": "a", "change": "c", "delete": "d"}
+    header = "| model / permission | " + " | ".join(ROLE_NAMES) + " |"
+    rule = "|---|" + "---|" * len(ROLE_NAMES)
+    rows = []
+    for model in sorted(models):
+        cells = []
+        for role in ROLE_NAMES:
+            granted = "".join(
+                letter
+                for action, letter in letters.items()
+                if f"{model.split('.')[0]}.{action}_{model.split('.')[1]}" in ROLES[role]
+            )
+            cells.append(granted or "-")
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
+    for perm in sorted(extra):
+        cells = ["yes" if perm in ROLES[role] else "-" for role in ROLE_NAMES]
+        rows.append(f"| {perm} | " + " | ".join(cells) + " |")
+    return "\n".join([header, rule, *rows])
