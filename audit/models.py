@@ -21,7 +21,8 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=100, db_index=True)
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    # Text, not inet: the chain hashes the address exactly as stored.
+    ip = models.CharField(max_length=45, null=True, blank=True)  # noqa: DJ001
     user_agent = models.CharField(max_length=512, blank=True)
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)

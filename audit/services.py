@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shutil
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from audit import SYSTEM
 from audit.archive import ArchiveResult, verify_archive, write_archive
-from audit.chain import GENESIS_HASH, checkpoint_message, event_hash
+from audit.chain import GENESIS_HASH, canonical_json, checkpoint_message, event_hash
 from audit.exceptions import AuditArchiveError, AuditError, InvalidAuditEvent
 from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_public_keys
 from audit.models import AuditCheckpoint, AuditEvent
@@ -111,10 +112,38 @@ def _request_facts(request: HttpRequest | None) -> tuple[str | None, str]:
     raw = request.META.get("REMOTE_ADDR") or ""
     if raw:
         try:
-            ip = str(ipaddress.ip_address(raw))
+            address = ipaddress.ip_address(raw)
         except ValueError:
             ip = None
+        else:
+            # IPv4-mapped IPv6 is written as the IPv4 address it carries.
+            mapped = getattr(address, "ipv4_mapped", None)
+            ip = str(mapped or address)
     return ip, str(request.META.get("HTTP_USER_AGENT", ""))[:512]
+
+
+_last_head = threading.local()
+
+_APPEND_SQL = (
+    "SELECT appended, head_seq, head_hash FROM audit_append("
+    "%s, %s, %s, %s::timestamptz, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+)
+
+
+def _row(event: AuditEvent) -> list[Any]:
+    return [
+        event.created_at,
+        event.actor_type,
+        event.actor_id,
+        event.actor_label,
+        event.action,
+        event.object_type,
+        event.object_id,
+        event.ip,
+        event.user_agent,
+        canonical_json(event.details).decode("utf-8"),
+        event.hash,
+    ]
 
 
 def _lock_chain_and_read_head(cursor: Any) -> tuple[int, str]:
@@ -162,8 +191,7 @@ def record_event(
         object_type, object_id = obj._meta.label_lower, str(obj.pk)
     ip, user_agent = _request_facts(request)
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        head_seq, prev_hash = _lock_chain_and_read_head(cursor)
+    def build(head_seq: int, prev_hash: str) -> AuditEvent:
         event = AuditEvent(
             seq=head_seq + 1,
             created_at=timezone.now(),
@@ -179,7 +207,29 @@ def record_event(
             prev_hash=prev_hash,
         )
         event.hash = event_hash(event.hashed_fields())
-        event.save(force_insert=True)
+        return event
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            event = build(*_lock_chain_and_read_head(cursor))
+            event.save(force_insert=True)
+            return event
+        # Hash against the head this thread appended last; audit_append inserts
+        # only if that is still the head, else returns the real one (and keeps
+        # the lock), so the second attempt always succeeds.
+        head = getattr(_last_head, "value", None) or (-1, "")
+        for _attempt in range(2):
+            event = build(*head)
+            cursor.execute(_APPEND_SQL, [_CHAIN_LOCK_KEY, head[0], head[1], *_row(event)])
+            appended, head_seq, head_hash = cursor.fetchone()
+            if appended:
+                break
+            head = (int(head_seq), str(head_hash))
+        else:
+            raise AuditError("the chain's head moved while its lock was held")
+        _last_head.value = (event.seq, event.hash)
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
 
 

@@ -16,9 +16,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 
-from audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_time, checkpoint_message, row_hash
+from audit.chain import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    canonical_details,
+    canonical_json,
+    canonical_time,
+    checkpoint_message,
+    row_hash,
+)
 from audit.keys import key_id_for, signature_is_valid, trusted_public_keys
 from audit.models import AuditCheckpoint, AuditEvent
 
@@ -147,29 +156,40 @@ def _signature_problem(cp: _Checkpoint) -> Problem | None:
     return None
 
 
+_STREAM_SQL = (
+    # The server writes the time in canonical_time's form (UTC, microseconds,
+    # "+00:00") and details as JSON text: cheaper than datetimes and dicts here.
+    "SELECT seq, to_char(created_at AT TIME ZONE 'UTC', "
+    '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\'), actor_type, actor_id, actor_label, '
+    "action, object_type, object_id, ip, user_agent, details::text, prev_hash, hash "
+    "FROM audit_auditevent ORDER BY seq"
+)
+
+
 def _stream_rows(chunk_size: int) -> Iterator[tuple[Any, ...]]:
-    """Rows in seq order, time already in canonical text, from a server-side cursor."""
+    """Rows in seq order with time and details as canonical text, from a server-side cursor."""
     if connection.vendor == "postgresql":
-        # Formatting the time in the server saves a datetime per row in Python;
-        # the format is canonical_time's: UTC, microseconds, "+00:00".
-        sql = (
-            "SELECT seq, to_char(created_at AT TIME ZONE 'UTC', "
-            '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\'), actor_type, actor_id, actor_label, '
-            "action, object_type, object_id, host(ip), user_agent, details::text, prev_hash, "
-            "hash FROM audit_auditevent ORDER BY seq"
-        )
-        # Inside a transaction the named cursor is not WITH HOLD, so PostgreSQL
-        # streams it instead of materializing the whole table at commit.
-        with transaction.atomic(), connection.chunked_cursor() as cursor:
-            cursor.cursor.itersize = chunk_size
-            cursor.execute(sql)
-            loads = json.loads
-            for row in cursor:
-                yield (*row[:10], loads(row[10]), row[11], row[12])
+        # Streaming (libpq chunked rows) lets the server produce the next rows
+        # while this process hashes, with O(chunk) memory; binary rows parse faster.
+        with transaction.atomic():
+            connection.ensure_connection()
+            # Django's connection makes client-side-binding cursors, which cannot
+            # return binary rows; a plain psycopg cursor on the same connection can.
+            with psycopg.Cursor(connection.connection) as cursor:
+                cursor.format = psycopg.pq.Format.BINARY
+                for row in cursor.stream(_STREAM_SQL, size=chunk_size):
+                    yield (*row[:10], canonical_details(row[10]), row[11], row[12])
         return
     fields = (*HASHED_FIELDS, "hash")
     for row in AuditEvent.objects.order_by("seq").values_list(*fields).iterator(chunk_size):
-        yield (row[0], canonical_time(row[1]), *row[2:])
+        yield (
+            row[0],
+            canonical_time(row[1]),
+            *row[2:10],
+            canonical_json(row[10]).decode("utf-8"),
+            row[11],
+            row[12],
+        )
 
 
 def verify_chain(
@@ -177,7 +197,7 @@ def verify_chain(
     checkpoint_file: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 100_000,
-    chunk_size: int = 10_000,
+    chunk_size: int = 200,
 ) -> VerificationResult:
     """Recompute the whole chain and check every checkpoint; report problems in seq order."""
     result = VerificationResult()
@@ -194,22 +214,27 @@ def verify_chain(
             problems.append(signature_problem)
         by_seq.setdefault(cp.seq, []).append(cp)
 
+    chain_problems: list[Problem] = []
+
+    def report(problem: Problem) -> None:
+        # A wrecked chain must not fill memory: the first ones are what matter.
+        if len(chain_problems) < MAX_PROBLEMS:
+            chain_problems.append(problem)
+
     expected_seq, previous_hash, count = 1, GENESIS_HASH, 0
     for row in _stream_rows(chunk_size):
         seq, stored_hash, prev_hash = row[0], row[12], row[11]
         if seq != expected_seq:
             missing = f"#{expected_seq}" + (f"…#{seq - 1}" if seq > expected_seq + 1 else "")
-            problems.append(Problem(expected_seq, GAP, f"{missing} missing: #{seq} follows"))
+            report(Problem(expected_seq, GAP, f"{missing} missing: #{seq} follows"))
         elif prev_hash != previous_hash:
-            problems.append(Problem(seq, BROKEN_LINK, "prev_hash is not the previous event's hash"))
+            report(Problem(seq, BROKEN_LINK, "prev_hash is not the previous event's hash"))
         if row_hash(*row[:12]) != stored_hash:
-            problems.append(
-                Problem(seq, HASH_MISMATCH, "the stored hash is not the hash of its content")
-            )
+            report(Problem(seq, HASH_MISMATCH, "the stored hash is not the hash of its content"))
         if seq in by_seq:
             for cp in by_seq.pop(seq):
                 if cp.head_hash != stored_hash:
-                    problems.append(
+                    report(
                         Problem(
                             seq,
                             CHECKPOINT_MISMATCH,
@@ -220,8 +245,6 @@ def verify_chain(
         count += 1
         if progress is not None and count % progress_every == 0:
             progress(count)
-        if len(problems) >= MAX_PROBLEMS:
-            break
     for seq, remaining in by_seq.items():
         for cp in remaining:
             kind = GAP if seq >= expected_seq else CHECKPOINT_MISMATCH
@@ -229,5 +252,6 @@ def verify_chain(
                 Problem(seq, kind, f"{cp.label} signed #{seq}, which is not in the chain")
             )
     result.events, result.last_seq, result.head_hash = count, expected_seq - 1, previous_hash
-    result.problems = sorted(problems, key=lambda p: p.seq)
+    problems.extend(chain_problems)
+    result.problems = sorted(problems, key=lambda p: p.seq)[:MAX_PROBLEMS]
     return result

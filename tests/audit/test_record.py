@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.db import transaction
+from django.test import RequestFactory
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audit import SYSTEM, record
-from audit.chain import GENESIS_HASH, event_hash
+from audit.chain import GENESIS_HASH, canonical_details, canonical_time, event_hash, row_hash
 from audit.exceptions import InvalidAuditEvent
 from audit.models import AuditEvent
+from audit.verify import verify_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +67,89 @@ def test_details_that_are_not_plain_json_are_refused(value: object) -> None:
 def test_an_unknown_actor_is_refused() -> None:
     with pytest.raises(InvalidAuditEvent, match="actor"):
         record("demo.actor", actor=None)
+
+
+def test_an_append_rolled_back_with_its_change_leaves_no_trace_in_the_chain() -> None:
+    first = record("demo.kept", actor=SYSTEM)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record("demo.undone", actor=SYSTEM)
+        raise RuntimeError("the change failed")
+
+    after = record("demo.next", actor=SYSTEM)
+
+    assert (after.seq, after.prev_hash) == (first.seq + 1, first.hash)
+    assert not AuditEvent.objects.filter(action="demo.undone").exists()
+    assert verify_chain().ok
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "stored"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
+        ("::ffff:198.51.100.4", "198.51.100.4"),
+        ("not-an-address", None),
+    ],
+)
+def test_the_client_address_is_stored_as_hashed(remote_addr: str, stored: str | None) -> None:
+    request = RequestFactory().get("/", REMOTE_ADDR=remote_addr)
+
+    event = record("demo.request", actor=SYSTEM, request=request)
+
+    assert AuditEvent.objects.get(seq=event.seq).ip == stored
+    assert verify_chain().ok
+
+
+_text = st.text(max_size=20)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    labels=st.lists(_text, min_size=7, max_size=7),
+    ip=st.none() | st.ip_addresses().map(str),
+    details=st.dictionaries(st.text(max_size=8), _json, max_size=4),
+)
+def test_the_verifiers_fast_hash_equals_the_canonical_hash(
+    seq: int, labels: list[str], ip: str | None, details: dict[str, Any]
+) -> None:
+    moment = datetime(2026, 10, 15, 9, 30, 1, 123456, tzinfo=UTC)
+    actor_type, actor_id, actor_label, action, object_type, object_id, user_agent = labels
+    fields = {
+        "seq": seq,
+        "created_at": moment,
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "actor_label": actor_label,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "ip": ip,
+        "user_agent": user_agent,
+        "details": details,
+        "prev_hash": GENESIS_HASH,
+    }
+    details_text = json.dumps(details)  # as the database gives it back: not canonical
+
+    fast = row_hash(
+        seq,
+        canonical_time(moment),
+        actor_type,
+        actor_id,
+        actor_label,
+        action,
+        object_type,
+        object_id,
+        ip,
+        user_agent,
+        canonical_details(details_text),
+        GENESIS_HASH,
+    )
+
+    assert fast == event_hash(fields)

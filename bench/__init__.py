@@ -1,0 +1,1 @@
+"""Benchmarks: plain scripts a user runs (see each script's docstring)."""
