@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils.module_loading import import_string
 from django_q.models import Schedule
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -122,8 +123,12 @@ def test_the_checkpoint_schedule_is_registered_once_with_the_configured_interval
     register_checkpoint_schedule()
 
     schedule = Schedule.objects.get(name=CHECKPOINT_SCHEDULE_NAME)
-    assert schedule.func == "audit.tasks.create_scheduled_checkpoint"
-    assert (schedule.schedule_type, schedule.minutes) == (Schedule.MINUTES, 15)
+    assert import_string(schedule.func) is create_scheduled_checkpoint
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        Schedule.MINUTES,
+        15,
+        -1,
+    )
 
 
 def test_the_command_exports_a_checkpoint_an_auditor_can_check(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -49,6 +50,9 @@ def test_an_action_outside_the_dotted_pattern_is_refused(action: str) -> None:
         {"otp_code": "1"},
         {"nested": {"clientSecret": "s"}},
         {"csrftoken": "c"},
+        {"items": [{"cardNumber": "4111"}]},
+        {"newPassword": "x"},
+        {"PIN": "1234"},
     ],
 )
 def test_a_secret_looking_details_key_is_refused(details: dict[str, Any]) -> None:
@@ -57,7 +61,10 @@ def test_a_secret_looking_details_key_is_refused(details: dict[str, Any]) -> Non
     assert not AuditEvent.objects.exists()
 
 
-@pytest.mark.parametrize("value", [1.5, object(), {1: "x"}, b"bytes"])
+@pytest.mark.parametrize(
+    "value",
+    [1.5, float("nan"), Decimal("9.99"), object(), {1: "x"}, b"bytes", [{"ok": 1.0}], date.today()],
+)
 def test_details_that_are_not_plain_json_are_refused(value: object) -> None:
     with pytest.raises(InvalidAuditEvent, match="details"):
         record("demo.value", actor=SYSTEM, value=value)
@@ -153,3 +160,20 @@ def test_the_verifiers_fast_hash_equals_the_canonical_hash(
     )
 
     assert fast == event_hash(fields)
+
+
+def test_an_overlong_action_is_refused() -> None:
+    with pytest.raises(InvalidAuditEvent, match="action"):
+        record("demo." + "x" * 100, actor=SYSTEM)
+    assert not AuditEvent.objects.exists()
+
+
+def test_an_unsaved_object_is_refused() -> None:
+    with pytest.raises(InvalidAuditEvent, match="obj"):
+        record("demo.unsaved", actor=SYSTEM, obj=AuditEvent())
+    assert not AuditEvent.objects.exists()
+
+
+def test_harmless_keys_that_contain_secret_words_as_parts_are_kept() -> None:
+    event = record("demo.ok", actor=SYSTEM, company_name="ACME", spin_count=2, key_id="abc")
+    assert event.details == {"company_name": "ACME", "spin_count": 2, "key_id": "abc"}
