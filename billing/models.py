@@ -69,6 +69,16 @@ class CompanyProfile(models.Model):
     def __str__(self) -> str:
         return self.legal_name
 
+    def clean(self) -> None:
+        """Check the organisation number against its national scheme (python-stdnum)."""
+        if self.country and self.organisation_number:
+            try:
+                self.organisation_number = normalize_identity_number(
+                    self.organisation_number, kind="company", country=self.country
+                )
+            except ValidationError as exc:
+                raise ValidationError({"organisation_number": exc.messages}) from exc
+
     def snapshot(self) -> dict[str, Any]:
         """The seller as printed on an invoice, frozen into it at finalization."""
         return {

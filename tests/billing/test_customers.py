@@ -103,3 +103,18 @@ def test_link_portal_account_gives_a_user_one_customer(
         services.link_portal_account(user=user, customer=bob_company, by=clerk)
     assert PortalAccount.objects.get(user=user).customer == alice_company
     assert audit_events("customer.portal_account_linked", account)
+
+
+def test_update_company_profile_refuses_a_bad_swedish_organisation_number(clerk: User) -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        services.update_company_profile(
+            by=clerk,
+            legal_name="Fel AB",
+            organisation_number="556036-0794",
+            address_line1="Storgatan 1",
+            postal_code="111 22",
+            city="Stockholm",
+            email="billing@fel.example",
+        )
+    assert excinfo.value.field == "organisation_number"
+    assert not audit_events("company.profile_created")

@@ -136,3 +136,43 @@ def test_every_status_change_follows_the_one_transition_map() -> None:
     assert set(ALLOWED_TRANSITIONS) == set(Status.values)
     assert ALLOWED_TRANSITIONS[Status.VOID] == frozenset()
     assert Status.DRAFT not in set().union(*ALLOWED_TRANSITIONS.values())
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_payments_never_take_an_invoice_beyond_its_amount_due(clerk: User) -> None:
+    import threading
+
+    from django.db import connection
+
+    from tests.factories import ensure_default_series, make_company, make_customer
+
+    ensure_default_series()
+    make_company()
+    draft = services.create_draft_invoice(
+        customer=make_customer("Race AB"), lines=[line("Work", "1", "1000")], by=clerk
+    )
+    invoice = services.finalize_invoice(draft, by=clerk)  # 1,250.00 SEK due
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def pay() -> None:
+        try:
+            barrier.wait(timeout=30)
+            services.record_payment_amount(invoice, amount=Money(40000, "SEK"), by=clerk)
+            outcomes.append("paid")
+        except AmountExceedsDue:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pay) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    invoice.refresh_from_db()
+    assert sorted(outcomes) == ["paid"] * 3 + ["refused"] * 7
+    assert (invoice.amount_paid, invoice.amount_due) == (120000, 5000)
+    assert len(audit_events("invoice.payment_recorded", invoice)) == 3
