@@ -1,5 +1,5 @@
 """Payments tables. The vault's live in payments.vault.models (re-exported here)."""
 
-from payments.vault.models import DataKey, EntryKey, PaymentMethod
+from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow
 
-__all__ = ["DataKey", "EntryKey", "PaymentMethod"]
+__all__ = ["DataKey", "EntryKey", "PaymentMethod", "RevealWindow"]

@@ -2,9 +2,37 @@
 
 Public API (docs/vault.md)::
 
-    from payments.vault.services import tokenize, reveal_card, delete_payment_method
-    from payments.vault.keys import rotate_data_key, reencrypt_vault, rotate_kek
+    from payments.vault import tokenize, reveal_card, delete_payment_method
+    from payments.vault import rotate_data_key, reencrypt_vault, rotate_kek
 
-This package's ``__init__`` stays import-light because ``payments.models``
-imports ``payments.vault.models`` while the app registry is loading.
+``payments.models`` imports ``payments.vault.models`` while the app registry is
+loading, so the services are re-exported lazily (PEP 562) rather than imported
+here at once.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "tokenize": "payments.vault.services",
+    "reveal_card": "payments.vault.services",
+    "delete_payment_method": "payments.vault.services",
+    "Card": "payments.vault.cards",
+    "EncryptedCard": "payments.vault.entry",
+    "rotate_data_key": "payments.vault.keys",
+    "reencrypt_vault": "payments.vault.keys",
+    "rotate_kek": "payments.vault.keys",
+    "rotate_entry_key": "payments.vault.keys",
+    "current_entry_key": "payments.vault.keys",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'payments.vault' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -36,6 +36,7 @@ from security.keyring import KeyringError, KeyringReadOnly, get_keyring
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 # pg_advisory_xact_lock key for key management: "vaultkey" in ASCII.
 _KEY_LOCK = 0x7661756C746B6579
@@ -96,20 +97,31 @@ def _active_key_shared() -> DataKey | None:
     return DataKey.objects.filter(state=DataKey.State.ACTIVE).first()
 
 
-def data_key_for_encryption() -> DataKey:
-    """The active DEK inside its cryptoperiod, rotating first if it has none.
+class RotationDue(Exception):
+    """Internal: the active DEK is missing or past its cryptoperiod."""
 
-    Call inside the caller's transaction: the share lock lasts until it
-    commits. A due rotation happens before the share lock is taken, so two
-    callers never hold SHARE while waiting for UPDATE on the same row.
+
+def data_key_for_encryption() -> DataKey:
+    """The active DEK inside its cryptoperiod, share-locked until the caller commits.
+
+    Raises RotationDue when there is none; ``with_encryption_key`` then rotates
+    in a transaction of its own and retries, so no caller ever holds SHARE on a
+    key while waiting to UPDATE it (two such callers would deadlock).
     """
+    key = _active_key_shared()
+    if key is None or timezone.now() >= key.encrypts_until():
+        raise RotationDue
+    return key
+
+
+def with_encryption_key(work: Callable[[DataKey], T]) -> T:
+    """Run ``work(active_dek)`` in one transaction; rotate first when the DEK is due."""
     for _attempt in range(3):
-        key = DataKey.objects.filter(state=DataKey.State.ACTIVE).first()
-        if key is None or timezone.now() >= key.encrypts_until():
+        try:
+            with transaction.atomic():
+                return work(data_key_for_encryption())
+        except RotationDue:
             rotate_data_key(by=SYSTEM, only_if_due=True)
-        key = _active_key_shared()
-        if key is not None and timezone.now() < key.encrypts_until():
-            return key
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
 
 
@@ -160,8 +172,8 @@ class ReencryptionReport:
 
 def _reencrypt_batch(old: DataKey, *, by: Any, batch: int) -> int:
     """Move up to ``batch`` records from ``old`` to the active DEK, in one transaction."""
-    with transaction.atomic():
-        target = data_key_for_encryption()
+
+    def work(target: DataKey) -> int:
         rows = list(
             PaymentMethod.objects.select_for_update(skip_locked=True)
             .filter(data_key=old, status=PaymentMethod.Status.ACTIVE)
@@ -172,28 +184,42 @@ def _reencrypt_batch(old: DataKey, *, by: Any, batch: int) -> int:
             return 0
         old_bytes = unwrap_data_key(old)
         new_bytes = unwrap_data_key(target)
-        updates = []
+        ids: list[int] = []
+        blobs: list[bytes] = []
         for pk, token, blob in rows:
             sealed = bytes(blob or b"")
             number = crypto.open_sealed(sealed, key=old_bytes, key_id=old.id, token=token)
-            updates.append(
-                (crypto.seal(number, key=new_bytes, key_id=target.id, token=token), target.id, pk)
-            )
-        table = PaymentMethod._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {table} SET ciphertext = %s, data_key_id = %s WHERE id = %s",  # noqa: S608
-                updates,
-            )
+            ids.append(pk)
+            blobs.append(crypto.seal(number, key=new_bytes, key_id=target.id, token=token))
+        _write_reencrypted(ids, blobs, target)
         record(
             "vault.reencrypted",
             actor=by,
             obj=old,
             from_key_id=old.hex_id,
             to_key_id=target.hex_id,
-            records=len(updates),
+            records=len(ids),
         )
-    return len(updates)
+        return len(ids)
+
+    return with_encryption_key(work)
+
+
+def _write_reencrypted(ids: list[int], blobs: list[bytes], target: DataKey) -> None:
+    """One UPDATE for the whole batch on PostgreSQL (unnest of arrays); row by row elsewhere."""
+    table = PaymentMethod._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} AS pm SET ciphertext = v.blob, data_key_id = %s "  # noqa: S608
+                "FROM unnest(%s::bigint[], %s::bytea[]) AS v(id, blob) WHERE pm.id = v.id",
+                [target.id, ids, blobs],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET ciphertext = %s, data_key_id = %s WHERE id = %s",  # noqa: S608
+                [(blob, target.id, pk) for pk, blob in zip(ids, blobs, strict=True)],
+            )
 
 
 def destroy_data_key(key: DataKey, *, by: Any) -> bool:

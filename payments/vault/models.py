@@ -178,3 +178,23 @@ class PaymentMethod(models.Model):
 
             raise PaymentMethodGone("the payment method was deleted", field="token")
         return bytes(self.ciphertext)
+
+
+class RevealWindow(models.Model):
+    """Reveals per actor in the current one-minute window (the reveal rate limit).
+
+    One row per actor: locking it serializes that actor's reveals, so the limit
+    cannot be raced past, and the check costs the same however long the history.
+    """
+
+    actor = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", primary_key=True
+    )
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "reveal rate window"
+
+    def __str__(self) -> str:
+        return f"{self.actor_id}: {self.count} since {self.window_start:%H:%M:%S}"

@@ -24,8 +24,8 @@ from payments.vault import crypto
 from payments.vault.cards import Brand, Card, validate_card
 from payments.vault.entry import EncryptedCard, open_payload
 from payments.vault.exceptions import InvalidCard, PaymentMethodGone, RevealRefused
-from payments.vault.keys import data_key_for_encryption, unwrap_data_key
-from payments.vault.models import PaymentMethod
+from payments.vault.keys import unwrap_data_key, with_encryption_key
+from payments.vault.models import DataKey, PaymentMethod, RevealWindow
 from security.keyring import get_keyring
 
 REVEAL_PERMISSION = "payments.reveal_card"
@@ -55,8 +55,8 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
     valid = validate_card(card)
     # PCI DSS 3.3.1.2: the CVC went no further than validate_card; it is not kept.
     fingerprint = card_fingerprint(valid.number)
-    with transaction.atomic():
-        key = data_key_for_encryption()
+
+    def store(key: DataKey) -> PaymentMethod:
         token = _new_token()
         method = PaymentMethod(
             token=token,
@@ -85,6 +85,9 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
             last4=method.last4,
             key_id=key.hex_id,
         )
+        return method
+
+    method = with_encryption_key(store)
     return method
 
 
@@ -112,16 +115,20 @@ def may_reveal_cards(user: Any) -> bool:
     )
 
 
-def _recent_reveals(user: Any) -> int:
-    from audit.models import AuditEvent
-
-    since = timezone.now() - datetime.timedelta(minutes=1)
-    return AuditEvent.objects.filter(
-        action=REVEALED_ACTION,
-        actor_type="user",
-        actor_id=str(user.pk),
-        created_at__gte=since,
-    ).count()
+def _take_reveal_slot(user: Any) -> bool:
+    """Count one reveal in the actor's current minute; False when the limit is reached."""
+    now = timezone.now()
+    window = RevealWindow.objects.select_for_update().filter(actor_id=user.pk).first()
+    if window is None:  # the actor's first reveal
+        RevealWindow.objects.get_or_create(actor_id=user.pk, defaults={"window_start": now})
+        window = RevealWindow.objects.select_for_update().get(actor_id=user.pk)
+    if now - window.window_start >= datetime.timedelta(minutes=1) or now < window.window_start:
+        window.window_start, window.count = now, 0
+    if window.count >= settings.VAULT_REVEAL_RATE_PER_MINUTE:
+        return False
+    window.count += 1
+    window.save(update_fields=["window_start", "count"])
+    return True
 
 
 def _refuse(reason: str, message: str, *, by: Any, purpose: str, field: str = "") -> NoReturn:
@@ -140,9 +147,7 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
     method: PaymentMethod | None = None
     refusal: tuple[str, str, str] | None = None
     with transaction.atomic():
-        # Serializes this actor's reveals so the count below cannot be raced past.
-        get_user_model().objects.select_for_update().filter(pk=by.pk).first()
-        if _recent_reveals(by) >= settings.VAULT_REVEAL_RATE_PER_MINUTE:
+        if not _take_reveal_slot(by):
             refusal = ("rate_limit", "too many reveals in the last minute; try later", "")
         else:
             method = (

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from stdnum import luhn
 
 from audit.models import AuditEvent
 from billing.models import Customer
@@ -123,3 +128,25 @@ def test_the_first_tokenize_creates_the_first_data_key_audited(
     key = DataKey.objects.get()
     assert key.state == DataKey.State.ACTIVE
     assert AuditEvent.objects.filter(action="vault.dek_rotated", object_id=str(key.pk)).exists()
+
+
+@hypothesis_settings(
+    deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prefix=st.sampled_from(["4", "51", "55", "2221", "34", "37", "6011", "65", "3528", "62"]),
+    body=st.text(alphabet="0123456789", min_size=20, max_size=20),
+)
+def test_any_valid_number_round_trips_through_tokenize_and_reveal(
+    alice_company: Customer, alice: User, gateway: User, settings: Any, prefix: str, body: str
+) -> None:
+    settings.VAULT_REVEAL_RATE_PER_MINUTE = 10_000
+    length = 15 if prefix in {"34", "37"} else 16
+    partial = (prefix + body)[: length - 1]
+    number = partial + luhn.calc_check_digit(partial)
+    cvc = "1234" if length == 15 else "123"
+
+    method = tokenize(card(number, cvc=cvc), customer=alice_company, by=alice)
+
+    assert method.last4 == number[-4:]
+    assert reveal_card(method.token, purpose="round trip", by=gateway).number == number
