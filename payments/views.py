@@ -12,7 +12,6 @@ import base64
 import contextlib
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -26,16 +25,26 @@ from payments.vault.selectors import (
     get_portal_customer,
 )
 from payments.vault.services import delete_payment_method, tokenize
+from security.decorators import mfa_required, step_up_required
+from security.selectors import customer_may_save_card
 
 CARD_FIELDS = ("number", "expiry", "cvc")
 
 
-@login_required
+@mfa_required
 @require_http_methods(["GET", "POST"])
 def add_card(request: HttpRequest) -> HttpResponse:
-    """Save a card for the signed-in portal user's customer."""
+    """Save a card for the signed-in portal user's customer (MFA first, when policy says so)."""
     customer = get_portal_customer(request.user)
     errors: dict[str, str] = {}
+    mfa_needed = not customer_may_save_card(user=request.user)
+    if mfa_needed:
+        return render(
+            request,
+            "payments/add_card.html",
+            {"customer": customer, "mfa_needed": True, "cards": []},
+            status=403 if request.method == "POST" else 200,
+        )
     if request.method == "POST":
         try:
             method = tokenize(
@@ -63,12 +72,11 @@ def add_card(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@step_up_required
 @require_POST
 def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """Delete one of the user's cards: its ciphertext is erased."""
+    """Delete one of the user's cards (fresh second factor): its ciphertext is erased."""
     method = get_payment_method_for_user(request.user, pk)
-    # Step-up MFA hook: when security provides it, require a fresh second factor here.
     with contextlib.suppress(PaymentMethodGone):  # a double submit: already deleted
         delete_payment_method(method, by=request.user)
     messages.success(request, f"Deleted {method}.")

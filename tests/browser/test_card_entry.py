@@ -15,6 +15,7 @@ from payments.models import PaymentMethod
 from security.keyring import forget_cached_keyrings
 from security.models import User
 from tests.browser.conftest import requires_chromium
+from tests.mfa_helpers import give_totp_device, mark_client_verified
 
 pytestmark = [requires_chromium, pytest.mark.django_db(transaction=True)]
 
@@ -33,8 +34,10 @@ def vault_keyring(settings: Any, tmp_path: Path) -> Any:
 
 
 def _sign_in(page: Any, user: User, base_url: str) -> None:
+    """A portal session with a verified second factor, handed to the browser as its cookie."""
     client = Client()
     client.force_login(user)
+    mark_client_verified(client, give_totp_device(user))
     session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     page.context.add_cookies(
         [{"name": django_settings.SESSION_COOKIE_NAME, "value": session, "url": base_url}]

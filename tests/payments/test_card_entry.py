@@ -6,6 +6,7 @@ import base64
 import datetime
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -132,16 +133,16 @@ def test_the_entry_key_rotates_when_due(settings: Any) -> None:
 # ---------------------------------------------------------------- the page
 
 
-def _portal(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+@pytest.fixture
+def portal(admin_client_for: Callable[[User], Client]) -> Callable[[User], Client]:
+    """A portal session whose second factor is verified (step-up fresh)."""
+    return admin_client_for
 
 
 def test_the_card_page_publishes_the_current_key_and_has_no_named_card_inputs(
-    alice: User,
+    alice: User, portal: Callable[[User], Client]
 ) -> None:
-    response = _portal(alice).get(reverse("payments:add_card"))
+    response = portal(alice).get(reverse("payments:add_card"))
     html = response.content.decode()
     key = EntryKey.objects.get(state=EntryKey.State.ACTIVE)
     assert response.status_code == 200
@@ -152,10 +153,13 @@ def test_the_card_page_publishes_the_current_key_and_has_no_named_card_inputs(
 
 
 def test_posting_the_encrypted_payload_saves_the_card_and_logs_no_number(
-    alice: User, alice_company: Customer, caplog: pytest.LogCaptureFixture
+    alice: User,
+    alice_company: Customer,
+    caplog: pytest.LogCaptureFixture,
+    portal: Callable[[User], Client],
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = _portal(alice)
+    client = portal(alice)
     client.get(reverse("payments:add_card"))
     payload = browser_encrypt(EntryKey.objects.get(state=EntryKey.State.ACTIVE), CARD)
 
@@ -168,8 +172,10 @@ def test_posting_the_encrypted_payload_saves_the_card_and_logs_no_number(
     assert method.last4 == "1111"
 
 
-def test_a_bad_post_shows_the_error_on_its_field_and_saves_nothing(alice: User) -> None:
-    client = _portal(alice)
+def test_a_bad_post_shows_the_error_on_its_field_and_saves_nothing(
+    alice: User, portal: Callable[[User], Client]
+) -> None:
+    client = portal(alice)
     client.get(reverse("payments:add_card"))
     key = EntryKey.objects.get(state=EntryKey.State.ACTIVE)
     bad = browser_encrypt(key, {**CARD, "number": "4111111111111112"})
@@ -184,18 +190,54 @@ def test_a_bad_post_shows_the_error_on_its_field_and_saves_nothing(alice: User) 
     assert not PaymentMethod.objects.exists()
 
 
-def test_the_card_page_needs_a_portal_account(outsider: User) -> None:
-    assert _portal(outsider).get(reverse("payments:add_card")).status_code == 404
+def test_the_card_page_needs_a_portal_account(
+    outsider: User, portal: Callable[[User], Client]
+) -> None:
+    assert portal(outsider).get(reverse("payments:add_card")).status_code == 404
     assert Client().get(reverse("payments:add_card")).status_code == 302
 
 
+def test_saving_a_card_needs_a_second_factor_first(alice: User, settings: Any) -> None:
+    settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = True
+    client = Client()
+    client.force_login(alice)  # a password only, no second factor enrolled
+    keys.current_entry_key()
+    payload = browser_encrypt(EntryKey.objects.get(state=EntryKey.State.ACTIVE), CARD)
+
+    page = client.get(reverse("payments:add_card"))
+    refused = client.post(reverse("payments:add_card"), {"card_payload": payload})
+
+    assert 'id="mfa-needed"' in page.content.decode()
+    assert 'id="card-entry"' not in page.content.decode()
+    assert refused.status_code == 403
+    assert not PaymentMethod.objects.exists()
+
+
 def test_bob_cannot_delete_alices_card_but_alice_can(
-    alice_card: PaymentMethod, alice: User, bob: User
+    alice_card: PaymentMethod, alice: User, bob: User, portal: Callable[[User], Client]
 ) -> None:
     url = reverse("payments:delete_card", args=[alice_card.pk])
-    assert _portal(bob).post(url).status_code == 404
+    assert portal(bob).post(url).status_code == 404
     assert PaymentMethod.objects.get(pk=alice_card.pk).ciphertext is not None
 
-    assert _portal(alice).post(url).status_code == 302
+    assert portal(alice).post(url).status_code == 302
     alice_card.refresh_from_db()
     assert alice_card.status == PaymentMethod.Status.DELETED and alice_card.ciphertext is None
+    assert AuditEvent.objects.filter(action="vault.payment_method_deleted").count() == 1
+
+
+def test_deleting_a_card_needs_a_fresh_second_factor(
+    alice_card: PaymentMethod, alice: User, portal: Callable[[User], Client], settings: Any
+) -> None:
+    client = portal(alice)
+    url = reverse("payments:delete_card", args=[alice_card.pk])
+    later = datetime.datetime.now(tz=datetime.UTC) + datetime.timedelta(
+        seconds=settings.SECURITY_STEP_UP_SECONDS + 30
+    )
+    with time_machine.travel(later, tick=False):
+        response = client.post(url)
+
+    assert response.status_code == 302
+    assert reverse("security:step_up") in response["Location"]
+    alice_card.refresh_from_db()
+    assert alice_card.status == PaymentMethod.Status.ACTIVE and alice_card.ciphertext is not None
