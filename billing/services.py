@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit import record
 from billing import vat
+from billing.documents.hooks import invoice_finalized as queue_invoice_document
 from billing.exceptions import (
     AmountExceedsDue,
     BillingError,
@@ -618,6 +619,7 @@ def _record_finalized(invoice: Invoice, by: Actor, **extra: Any) -> None:
         currency=invoice.currency,
         **extra,
     )
+    queue_invoice_document(invoice)  # after commit: render, sign, deliver (documents)
 
 
 def _check_issue_date(series: InvoiceSeries, number: int, issue_date: datetime.date) -> None:

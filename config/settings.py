@@ -122,6 +122,8 @@ INSTALLED_APPS = [
     "security",
     "audit",
     "billing",
+    "billing.documents",
+    "billing.delivery",
     "payments",
 ]
 
@@ -421,3 +423,47 @@ VAULT_ENTRY_KEY_BITS = _int("VAULT_ENTRY_KEY_BITS", default=3072, minimum=2048)
 VAULT_REVEAL_RATE_PER_MINUTE = _int("VAULT_REVEAL_RATE_PER_MINUTE", default=120, minimum=1)
 # Records re-encrypted per transaction by the re-encryption job.
 VAULT_REENCRYPT_BATCH = _int("VAULT_REENCRYPT_BATCH", default=1000, minimum=1)
+
+# Signed invoice documents (docs/documents.md). The PKCS#12 signing key lives
+# outside the database; its passphrase comes from the environment or a file. The
+# demo creates a key and a passphrase file under var/keys/ on first use.
+DOCUMENTS_SIGNING_KEY_FILE = Path(
+    env.str("DOCUMENTS_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "invoice_signing.p12"))
+)
+DOCUMENTS_CREATE_KEYS = _bool("DOCUMENTS_CREATE_KEYS", default=not PRODUCTION)
+
+
+def _documents_passphrase() -> str:
+    value = _secret("DOCUMENTS_KEY_PASSPHRASE", default="") or ""
+    if value or PRODUCTION or not DOCUMENTS_CREATE_KEYS:
+        return value
+    path = VAR_DIR / "keys" / "documents_passphrase"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+DOCUMENTS_KEY_PASSPHRASE = _documents_passphrase()
+# An RFC 3161 timestamp authority turns the PAdES B-B signature into B-T.
+DOCUMENTS_TSA_URL = env.str("DOCUMENTS_TSA_URL", default="")
+DOCUMENTS_SIGNING_LOCATION = env.str("DOCUMENTS_SIGNING_LOCATION", default="")
+# What finalizing an invoice does about its PDF: "async" (after commit, a
+# django-q2 job renders, signs and queues delivery), "sync" (the same, inline
+# after commit: the demo and some tests) or "off" (nothing; the test suite's
+# default and the billing benchmark's).
+DOCUMENTS_ON_FINALIZE = env.str("DOCUMENTS_ON_FINALIZE", default="off" if TESTING else "async")
+if DOCUMENTS_ON_FINALIZE not in {"async", "sync", "off"}:
+    raise ImproperlyConfigured(
+        f"DOCUMENTS_ON_FINALIZE must be async, sync or off, not {DOCUMENTS_ON_FINALIZE!r}"
+    )
+DOCUMENTS_MAX_UPLOAD_BYTES = _int("DOCUMENTS_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024, minimum=1)
+
+# Delivery by email (docs/documents.md): PGP/MIME to customers with a key, else a
+# single-use portal link. The app's GnuPG home holds the company's PGP key.
+DELIVERY_GNUPGHOME = Path(env.str("DELIVERY_GNUPGHOME", default=str(VAR_DIR / "gnupg")))
+DELIVERY_LINK_DAYS = _int("DELIVERY_LINK_DAYS", default=14, minimum=1)
+DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", default=5, minimum=1)
+DELIVERY_RETRY_SECONDS = _int("DELIVERY_RETRY_SECONDS", default=60, minimum=1)
+DELIVERY_PORTAL_URL = env.str("DELIVERY_PORTAL_URL", default="http://127.0.0.1:8000")

@@ -1,0 +1,78 @@
+"""Signed invoice documents: every version kept, each with its SHA-256.
+
+A document is written once by ``billing.documents.services`` and never changed:
+a database trigger (migration 0002) refuses UPDATE and DELETE. Re-rendering an
+invoice (after a template change) adds version 2, 3, ...; version 1 stays.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Max, OuterRef, Subquery
+
+from billing.models import Invoice
+
+
+class InvoiceDocumentQuerySet(models.QuerySet["InvoiceDocument"]):
+    def current(self) -> InvoiceDocumentQuerySet:
+        """The latest version of each invoice's document."""
+        latest = (
+            InvoiceDocument.objects.filter(invoice=OuterRef("invoice"))
+            .values("invoice")
+            .annotate(latest=Max("version"))
+            .values("latest")
+        )
+        return self.filter(version=Subquery(latest))
+
+    def without_content(self) -> InvoiceDocumentQuerySet:
+        return self.defer("content")
+
+
+class InvoiceDocument(models.Model):
+    """One signed PDF of an invoice or credit note (PDF/A-3b, Factur-X, PAdES)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="documents")
+    version = models.PositiveIntegerField()
+    content = models.BinaryField(editable=False)
+    sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    size = models.PositiveIntegerField(editable=False)
+    signer_fingerprint = models.CharField(
+        max_length=64, editable=False, help_text="SHA-256 of the signing certificate (DER)."
+    )
+    signer_certificate = models.TextField(editable=False, help_text="PEM, for verification.")
+    template_version = models.CharField(max_length=20, editable=False)
+    reason = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    objects = InvoiceDocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["invoice", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "version"], name="documents_one_version"),
+            models.CheckConstraint(
+                condition=models.Q(version__gte=1), name="documents_version_1up"
+            ),
+        ]
+        permissions = [
+            ("download_invoice_documents", "Can download signed invoice PDFs and period exports"),
+            ("verify_invoice_documents", "Can verify uploaded invoice PDFs"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice} v{self.version}"
+
+    @property
+    def filename(self) -> str:
+        label = "credit-note" if self.invoice.is_credit_note else "invoice"
+        suffix = f"-v{self.version}" if self.version > 1 else ""
+        return f"{label}-{self.invoice.display_number}{suffix}.pdf"

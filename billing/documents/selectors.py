@@ -1,0 +1,141 @@
+"""Document reads and access checks: who may fetch or verify which signed PDF."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import Http404
+
+from billing.documents import keys
+from billing.documents.models import InvoiceDocument
+from billing.documents.verify import PdfInspection, inspect_pdf
+from billing.models import Invoice
+from billing.selectors import customer_for_user, invoices_for_user
+
+DOWNLOAD_PERMISSION = "documents.download_invoice_documents"
+VERIFY_PERMISSION = "documents.verify_invoice_documents"
+
+
+def can_download_any(user: Any) -> bool:
+    """Staff with the download permission (the Accountant role) fetch any document."""
+    return bool(
+        getattr(user, "is_authenticated", False)
+        and user.is_active
+        and user.is_staff
+        and user.has_perm(DOWNLOAD_PERMISSION)
+    )
+
+
+def can_verify(user: Any) -> bool:
+    """Staff with the verify or download permission, and customers (for their own invoices)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_staff:
+        return bool(user.has_perm(VERIFY_PERMISSION) or user.has_perm(DOWNLOAD_PERMISSION))
+    return customer_for_user(user) is not None
+
+
+def visible_invoices(user: Any) -> Any:
+    """Invoices whose documents the user may fetch: all for permitted staff, own for customers."""
+    if getattr(user, "is_staff", False) and not can_download_any(user):
+        return Invoice.objects.none()
+    return invoices_for_user(user)
+
+
+def get_document_for_user(
+    user: Any, invoice_pk: Any, version: int | None = None
+) -> InvoiceDocument:
+    """The invoice's signed PDF (latest, or ``version``), or Http404 when the user may not see it
+    or it has not been signed yet (one answer either way)."""
+    documents = InvoiceDocument.objects.filter(invoice__in=visible_invoices(user)).select_related(
+        "invoice"
+    )
+    try:
+        documents = documents.filter(invoice_id=int(invoice_pk))
+    except (TypeError, ValueError) as exc:
+        raise Http404("No such document") from exc
+    if version is not None:
+        documents = documents.filter(version=version)
+    document = documents.order_by("-version").first()
+    if document is None:
+        raise Http404("No such document")
+    return document
+
+
+def latest_document(invoice: Invoice) -> InvoiceDocument | None:
+    return InvoiceDocument.objects.filter(invoice=invoice).order_by("-version").first()
+
+
+def known_certificates() -> list[str]:
+    """PEM of every certificate our documents were signed with, current one first."""
+    pems: list[str] = []
+    with contextlib.suppress(keys.SigningKeyError):
+        pems.append(keys.load_identity().certificate_pem)
+    for pem in InvoiceDocument.objects.values_list("signer_certificate", flat=True).distinct():
+        if pem not in pems:
+            pems.append(pem)
+    return pems
+
+
+@dataclass
+class Verification:
+    """The answer for one PDF, in plain words (``sentences``) and as facts."""
+
+    inspection: PdfInspection
+    document: InvoiceDocument | None
+    sentences: list[str]
+
+    @property
+    def genuine(self) -> bool:
+        """Ours, intact, and byte-for-byte a document we issued."""
+        return bool(
+            self.inspection.signed_by_known_certificate
+            and self.inspection.intact
+            and self.document is not None
+        )
+
+    @property
+    def outcome(self) -> str:
+        if self.genuine:
+            return "genuine"
+        if self.inspection.damaged:
+            return "damaged"
+        if not self.inspection.signed:
+            return "unsigned"
+        if not self.inspection.signed_by_known_certificate:
+            return "foreign_signature"
+        if not self.inspection.intact:
+            return "modified"
+        return "unknown_document"
+
+
+def verify_document(data: bytes, *, user: Any = None) -> Verification:
+    """Verify ``data``; name the invoice only if ``user`` may see it (None: a trusted caller,
+    the command line)."""
+    inspection = inspect_pdf(data, known_certificates_pem=known_certificates())
+    matches = InvoiceDocument.objects.filter(sha256=inspection.sha256).select_related("invoice")
+    if user is not None:
+        matches = matches.filter(invoice__in=visible_invoices(user))
+    document = matches.first()
+    sentences = list(inspection.facts)
+    if document is not None:
+        sentences.append(
+            f"It is {document.invoice} (version {document.version}), exactly as we stored it"
+            f" (SHA-256 {document.sha256[:16]}…)."
+        )
+    elif inspection.signed_by_known_certificate and inspection.document_number:
+        numbered = Invoice.objects.filter(display_number=inspection.document_number)
+        if user is not None:
+            numbered = numbered.filter(pk__in=visible_invoices(user).values("pk"))
+        if numbered.exists():
+            sentences.append(
+                f"It claims to be {inspection.document_number}, but it does NOT match the file"
+                " we stored for that invoice."
+            )
+        else:
+            sentences.append("It does not match any invoice you have access to.")
+    elif not inspection.damaged:
+        sentences.append("It does not match any invoice you have access to.")
+    return Verification(inspection=inspection, document=document, sentences=sentences)

@@ -1,0 +1,185 @@
+"""Document state changes: sign an invoice's PDF, re-render a new version, audit downloads.
+
+Rendering and signing (hundreds of milliseconds) happen before the transaction;
+the transaction only locks the invoice, checks which version to write, stores
+the bytes with their SHA-256 and writes the audit event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from audit import SYSTEM, record
+from billing.documents import export, keys, render, sign
+from billing.documents.exceptions import RenderError
+from billing.documents.models import InvoiceDocument
+from billing.models import Invoice
+
+Actor = Any
+
+
+def _user_or_none(actor: Actor) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _produce(invoice: Invoice) -> tuple[bytes, keys.SigningIdentity]:
+    identity = keys.load_identity()
+    unsigned = render.render_invoice_pdf(invoice)
+    label = "credit note" if invoice.is_credit_note else "invoice"
+    signed = sign.sign_pdf(
+        unsigned, reason=f"Issued {label} {invoice.display_number}", identity=identity
+    )
+    return signed, identity
+
+
+def _store(
+    invoice: Invoice,
+    pdf: bytes,
+    identity: keys.SigningIdentity,
+    *,
+    version: int,
+    by: Actor,
+    reason: str,
+) -> InvoiceDocument:
+    return InvoiceDocument.objects.create(
+        invoice=invoice,
+        version=version,
+        content=pdf,
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        size=len(pdf),
+        signer_fingerprint=identity.fingerprint,
+        signer_certificate=identity.certificate_pem,
+        template_version=render.TEMPLATE_VERSION,
+        reason=reason,
+        created_by=_user_or_none(by),
+    )
+
+
+def _locked_finalized(invoice: Invoice | int) -> Invoice:
+    pk = invoice.pk if isinstance(invoice, Invoice) else invoice
+    locked = Invoice.objects.select_for_update(of=("self",)).get(pk=pk)
+    if locked.is_draft:
+        raise RenderError(f"{locked} is a draft: only finalized invoices get a signed PDF")
+    return locked
+
+
+def sign_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
+    """Give a finalized invoice its signed PDF once; if it already has one, return it unchanged."""
+    existing = InvoiceDocument.objects.filter(invoice_id=invoice.pk).order_by("version").first()
+    if existing is not None:
+        return existing
+    if invoice.is_draft:
+        raise RenderError(f"{invoice} is a draft: only finalized invoices get a signed PDF")
+    pdf, identity = _produce(invoice)
+    with transaction.atomic():
+        locked = _locked_finalized(invoice)
+        first = InvoiceDocument.objects.filter(invoice=locked).order_by("version").first()
+        if first is not None:  # a concurrent job signed it first: keep that one
+            return first
+        document = _store(locked, pdf, identity, version=1, by=by, reason="issued")
+        record(
+            "invoice.document_signed",
+            actor=by,
+            obj=locked,
+            number=locked.display_number,
+            version=1,
+            sha256=document.sha256,
+            size=document.size,
+            signer_fingerprint=identity.fingerprint,
+            template_version=document.template_version,
+        )
+    return document
+
+
+def rerender_invoice_document(invoice: Invoice, *, by: Actor, reason: str) -> InvoiceDocument:
+    """Add a new signed version (e.g. after a template change); earlier versions stay."""
+    if not reason.strip():
+        raise RenderError("say why the invoice is rendered again", field="reason")
+    pdf, identity = _produce(invoice)
+    with transaction.atomic():
+        locked = _locked_finalized(invoice)
+        previous = InvoiceDocument.objects.filter(invoice=locked).order_by("-version").first()
+        version = previous.version + 1 if previous else 1
+        document = _store(locked, pdf, identity, version=version, by=by, reason=reason[:200])
+        record(
+            "invoice.document_signed",
+            actor=by,
+            obj=locked,
+            number=locked.display_number,
+            version=version,
+            sha256=document.sha256,
+            size=document.size,
+            signer_fingerprint=identity.fingerprint,
+            template_version=document.template_version,
+            previous_sha256=previous.sha256 if previous else "",
+            reason=reason[:200],
+        )
+    return document
+
+
+def record_document_download(
+    document: InvoiceDocument, *, by: Actor, request: HttpRequest | None = None
+) -> None:
+    """Write the audit event for a download of one signed PDF."""
+    with transaction.atomic():
+        record(
+            "invoice.document_downloaded",
+            actor=by,
+            obj=document.invoice,
+            request=request,
+            number=document.invoice.display_number,
+            version=document.version,
+            sha256=document.sha256,
+        )
+
+
+def record_verification(
+    *,
+    sha256: str,
+    outcome: str,
+    by: Actor,
+    invoice: Invoice | None = None,
+    request: HttpRequest | None = None,
+) -> None:
+    """Write the audit event for a verification of an uploaded or given PDF."""
+    with transaction.atomic():
+        record(
+            "invoice.document_verified",
+            actor=by,
+            obj=invoice,
+            request=request,
+            sha256=sha256,
+            outcome=outcome,
+        )
+
+
+def export_period(
+    *, start: Any, end: Any, by: Actor, request: HttpRequest | None = None
+) -> export.PeriodExport:
+    """Build the signed ZIP of a period's invoices and credit notes and audit the download;
+    an invoice of the period that has no signed PDF yet gets its first one now."""
+    first, last = export.parse_period(start, end)
+    unsigned = (
+        Invoice.objects.finalized()
+        .filter(issue_date__gte=first, issue_date__lte=last, documents__isnull=True)
+        .select_related("credited_invoice")
+    )
+    for invoice in unsigned:
+        sign_invoice_document(invoice, by=SYSTEM)
+    bundle = export.build_period_export(start=first, end=last)
+    with transaction.atomic():
+        record(
+            "invoice.documents_exported",
+            actor=by,
+            request=request,
+            period_start=bundle.start.isoformat(),
+            period_end=bundle.end.isoformat(),
+            documents=bundle.count,
+            manifest_sha256=bundle.manifest_sha256,
+            zip_sha256=bundle.zip_sha256,
+        )
+    return bundle

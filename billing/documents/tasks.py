@@ -1,0 +1,19 @@
+"""Background jobs (django-q2): render + sign a finalized invoice, then queue its delivery."""
+
+from __future__ import annotations
+
+import logging
+
+from audit import SYSTEM
+from billing.documents import services
+from billing.models import Invoice
+
+logger = logging.getLogger(__name__)
+
+
+def issue_invoice_document(invoice_id: int) -> str:
+    """Sign the invoice's PDF (once) and queue its delivery to the customer."""
+    invoice = Invoice.objects.select_related("credited_invoice", "customer").get(pk=invoice_id)
+    document = services.sign_invoice_document(invoice, by=SYSTEM)
+    logger.info("invoice %s signed as version %s", invoice_id, document.version)
+    return document.sha256

@@ -1,0 +1,180 @@
+"""Rendering: PDF/A-3b with every required field and EN 16931 Factur-X XML inside."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from decimal import Decimal
+
+import facturx
+import pytest
+from lxml import etree
+from pypdf import PdfReader
+
+from billing import services as billing_services
+from billing.documents import render
+from billing.documents.exceptions import RenderError
+from billing.documents.facturx_xml import build_cii
+from billing.models import Customer, Invoice
+from security.models import User
+from tests.billing.documents.schematron import failed_assertions
+from tests.factories import line
+
+NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+}
+
+
+def _text(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def _xml(pdf: bytes) -> bytes:
+    _name, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+    assert xml
+    return bytes(xml)
+
+
+def _one(root: etree._Element, path: str) -> str:
+    values = root.xpath(path, namespaces=NS)
+    assert len(values) == 1, path
+    return str(values[0])
+
+
+@pytest.mark.django_db
+def test_rendered_invoice_shows_every_required_field(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    invoice = make_open_invoice(alice_company)
+
+    text = _text(render.render_invoice_pdf(invoice))
+
+    flat = " ".join(text.split())
+    for expected in [
+        "Faktura",
+        invoice.display_number,
+        "Tillit Demo AB",
+        "556036-0793",
+        "SE556036079301",
+        "Godkänd för F-skatt",
+        "Alice Konsult AB",
+        "SE556677889901",
+        "Consulting",
+        "Travel",
+        "25 %",
+        "6 %",
+        str(invoice.due_date),
+        invoice.ocr_reference,
+        "5050-1055",
+        "SE4550000000058398257466",
+        invoice.gross.format("sv"),
+        "Sida 1 / 1",
+    ]:
+        assert " ".join(expected.split()) in flat, expected
+
+
+@pytest.mark.django_db
+def test_facturx_xml_passes_the_xsd_and_every_en16931_rule_and_states_the_totals(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    invoice = make_open_invoice(alice_company)
+
+    xml = _xml(render.render_invoice_pdf(invoice))
+
+    assert facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    assert failed_assertions(xml) == []
+    root = etree.fromstring(xml)
+    summation = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation/"
+    assert _one(root, "//rsm:ExchangedDocument/ram:TypeCode/text()") == "380"
+    assert _one(root, "//rsm:ExchangedDocument/ram:ID/text()") == invoice.display_number
+    assert Decimal(_one(root, summation + "ram:GrandTotalAmount/text()")) == (
+        invoice.gross.as_decimal()
+    )
+    assert Decimal(_one(root, summation + "ram:TaxTotalAmount/text()")) == invoice.vat.as_decimal()
+    assert Decimal(_one(root, summation + "ram:TaxBasisTotalAmount/text()")) == (
+        invoice.net.as_decimal()
+    )
+    assert _one(root, "//ram:PaymentReference/text()") == invoice.ocr_reference
+
+
+@pytest.mark.django_db
+def test_the_schematron_catches_a_broken_invoice(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    xml = build_cii(make_open_invoice(alice_company))
+    broken = xml.replace(b"<ram:GrandTotalAmount>", b"<ram:GrandTotalAmount>1")
+
+    assert any(rule.startswith("BR-CO-15") for rule in failed_assertions(broken))
+
+
+@pytest.mark.django_db
+def test_intra_eu_and_reverse_charge_invoices_pass_the_en16931_rules(
+    make_open_invoice: Callable[..., Invoice], bob_company: Customer
+) -> None:
+    invoice = make_open_invoice(
+        bob_company,
+        [
+            line("Machine", "2", "500.00", vat_category="K", vat_rate="0"),
+            line("Install", "3", "80.00", vat_category="AE", vat_rate="0", unit="h"),
+        ],
+    )
+
+    assert failed_assertions(build_cii(invoice)) == []
+
+
+@pytest.mark.django_db
+def test_a_credit_note_is_type_381_and_names_the_credited_invoice(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer, clerk: User
+) -> None:
+    invoice = make_open_invoice(alice_company)
+    note = billing_services.issue_credit_note(invoice, by=clerk, reason="Wrong hours")
+
+    pdf = render.render_invoice_pdf(note)
+
+    xml = _xml(pdf)
+    root = etree.fromstring(xml)
+    assert _one(root, "//rsm:ExchangedDocument/ram:TypeCode/text()") == "381"
+    assert _one(root, "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID/text()") == (
+        invoice.display_number
+    )
+    assert failed_assertions(xml) == []
+    assert "Kreditfaktura" in _text(pdf)
+
+
+@pytest.mark.django_db
+def test_a_draft_is_not_rendered(
+    make_draft_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    with pytest.raises(RenderError) as error:
+        render.render_invoice_pdf(make_draft_invoice(alice_company))
+    assert error.value.field == "invoice"
+
+
+@pytest.mark.django_db
+def test_the_swedish_payment_qr_states_bankgiro_ocr_and_exact_amount(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    invoice = make_open_invoice(alice_company)
+
+    payload = json.loads(render.payment_qr_payload(invoice) or "", parse_float=Decimal)
+
+    assert payload["acc"] == "5050-1055"
+    assert payload["iref"] == invoice.ocr_reference
+    assert payload["due"] == invoice.gross.as_decimal()
+
+
+@pytest.mark.django_db
+def test_a_long_invoice_runs_over_several_numbered_pages(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    invoice = make_open_invoice(
+        alice_company, [line(f"Item {n}", "1", "10.00") for n in range(1, 81)]
+    )
+
+    pdf = render.render_invoice_pdf(invoice)
+
+    pages = len(PdfReader(io.BytesIO(pdf)).pages)
+    assert pages >= 2
+    assert f"Sida {pages} / {pages}" in _text(pdf)
