@@ -11,4 +11,5 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("account/", include("security.urls")),
     path("webauthn/", include("security.webauthn_urls")),
+    path("documents/", include("billing.documents.urls")),
 ]

@@ -49,8 +49,7 @@ def check_pdf_upload(data: bytes, *, max_bytes: int, field_name: str = "file") -
         raise InvalidUpload("the file is empty", field=field_name)
     if len(data) > max_bytes:
         raise InvalidUpload(
-            f"the file is larger than the {max_bytes // (1024 * 1024)} MiB limit",
-            field=field_name,
+            f"the file is larger than the {max_bytes} bytes limit", field=field_name
         )
     if PDF_MAGIC not in data[:1024]:
         raise InvalidUpload("this is not a PDF file (no %PDF- header)", field=field_name)

@@ -1,0 +1,83 @@
+"""Document pages: download a signed PDF, export a period, verify an uploaded PDF.
+
+Thin: a selector decides access (404 for what the user may not see), a service
+writes the audit event, the template explains the result.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from billing.documents import selectors, services
+from billing.documents.forms import ExportPeriodForm, VerifyUploadForm, size_text
+
+
+@login_required
+@require_GET
+def download_document(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """The invoice's signed PDF (latest version) for its customer or a permitted accountant."""
+    document = selectors.get_document_for_user(request.user, invoice_id)
+    services.record_document_download(document, by=request.user, request=request)
+    response = HttpResponse(bytes(document.content), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    response["X-Content-SHA256"] = document.sha256
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_documents(request: HttpRequest) -> HttpResponse:
+    """All signed invoices and credit notes of a period as a ZIP (accountants)."""
+    if not selectors.can_download_any(request.user):
+        raise PermissionDenied("needs the permission to download invoice documents")
+    form = ExportPeriodForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        bundle = services.export_period(
+            start=form.cleaned_data["start"],
+            end=form.cleaned_data["end"],
+            by=request.user,
+            request=request,
+        )
+        response = HttpResponse(bundle.content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{bundle.filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(
+        request, "documents/export.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify_upload(request: HttpRequest) -> HttpResponse:
+    """Upload a PDF and read, in plain words, whether it is a genuine invoice of ours."""
+    if not selectors.can_verify(request.user):
+        raise PermissionDenied("needs the permission to verify invoice documents")
+    result = None
+    limit = int(settings.DOCUMENTS_MAX_UPLOAD_BYTES)
+    too_large = int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024
+    upload_error = ""
+    if request.method == "POST" and too_large:
+        # Refused before the body is parsed: a huge upload never reaches the disk.
+        form = VerifyUploadForm()
+        upload_error = f"the file is larger than the {size_text(limit)} limit"
+    else:
+        form = VerifyUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and not too_large and form.is_valid():
+        result = selectors.verify_document(form.cleaned_data["pdf"], user=request.user)
+        services.record_verification(
+            sha256=result.inspection.sha256,
+            outcome=result.outcome,
+            by=request.user,
+            invoice=result.document.invoice if result.document else None,
+            request=request,
+        )
+    status = 400 if form.errors or upload_error else 200
+    context = {"form": form, "result": result, "upload_error": upload_error}
+    return render(request, "documents/verify.html", context, status=status)

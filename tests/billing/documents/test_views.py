@@ -1,0 +1,166 @@
+"""The document pages: downloads, the accountant's export, the verification page."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.documents.models import InvoiceDocument
+from security.models import User
+from tests.factories import audit_events
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _grant(user: User, codename: str) -> User:
+    user.user_permissions.add(Permission.objects.get(codename=codename))
+    return User.objects.get(pk=user.pk)  # fresh permission cache
+
+
+@pytest.fixture
+def permitted_accountant(accountant: User) -> User:
+    return _grant(accountant, "download_invoice_documents")
+
+
+def _download(user: User, document: InvoiceDocument) -> Any:
+    return _client(user).get(reverse("documents:download", args=[document.invoice_id]))
+
+
+@pytest.mark.django_db
+def test_alice_downloads_her_signed_pdf_and_it_is_audited(
+    alice: User, alice_document: InvoiceDocument
+) -> None:
+    response = _download(alice, alice_document)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content == bytes(alice_document.content)
+    [event] = audit_events("invoice.document_downloaded", alice_document.invoice)
+    assert event.details["sha256"] == alice_document.sha256
+
+
+@pytest.mark.django_db
+def test_bob_cannot_fetch_alices_pdf(bob: User, alice_document: InvoiceDocument) -> None:
+    assert _download(bob, alice_document).status_code == 404
+    assert audit_events("invoice.document_downloaded") == []
+
+
+@pytest.mark.django_db
+def test_staff_without_the_permission_cannot_fetch_a_pdf(
+    clerk: User, alice_document: InvoiceDocument
+) -> None:
+    assert _download(clerk, alice_document).status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_accountant_with_the_permission_fetches_any_pdf(
+    permitted_accountant: User, alice_document: InvoiceDocument
+) -> None:
+    assert _download(permitted_accountant, alice_document).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_accountant_downloads_a_period_zip(
+    permitted_accountant: User, alice_document: InvoiceDocument
+) -> None:
+    today = timezone.localdate().isoformat()
+
+    response = _client(permitted_accountant).post(
+        reverse("documents:export"), {"start": today, "end": today}
+    )
+
+    assert response.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert f"documents/{alice_document.filename}" in names
+    assert "manifest.json.p7s" in names
+    assert len(audit_events("invoice.documents_exported")) == 1
+
+
+@pytest.mark.django_db
+def test_the_export_refuses_a_customer_and_a_bad_period(
+    alice: User, permitted_accountant: User
+) -> None:
+    assert _client(alice).get(reverse("documents:export")).status_code == 403
+    response = _client(permitted_accountant).post(
+        reverse("documents:export"), {"start": "2026-02-01", "end": "2026-01-01"}
+    )
+    assert response.status_code == 400
+    assert b"end: " in response.content
+
+
+def _verify(user: User, data: bytes, name: str = "invoice.pdf") -> Any:
+    upload = SimpleUploadedFile(name, data, content_type="application/pdf")
+    return _client(user).post(reverse("documents:verify"), {"pdf": upload})
+
+
+@pytest.mark.django_db
+def test_the_page_tells_alice_her_pdf_is_genuine(
+    alice: User, alice_document: InvoiceDocument
+) -> None:
+    response = _verify(alice, bytes(alice_document.content))
+
+    assert response.status_code == 200
+    assert b"Genuine: this is our document, unchanged." in response.content
+    assert alice_document.invoice.display_number.encode() in response.content
+    [event] = audit_events("invoice.document_verified", alice_document.invoice)
+    assert event.details["outcome"] == "genuine"
+
+
+@pytest.mark.django_db
+def test_the_page_says_a_modified_pdf_was_modified(
+    permitted_accountant: User, alice_document: InvoiceDocument
+) -> None:
+    data = bytearray(alice_document.content)
+    data[len(data) // 3] ^= 0x01
+
+    response = _verify(permitted_accountant, bytes(data))
+
+    assert b"Not confirmed" in response.content
+    assert b"MODIFIED" in response.content or b"damaged" in response.content
+
+
+@pytest.mark.django_db
+def test_bob_learns_nothing_about_alices_invoice_from_the_page(
+    bob: User, alice_document: InvoiceDocument
+) -> None:
+    response = _verify(bob, bytes(alice_document.content))
+
+    assert alice_document.invoice.display_number.encode() not in response.content
+    assert b"does not match any invoice you have access to" in response.content
+
+
+@pytest.mark.django_db
+def test_a_non_pdf_upload_gets_an_error_naming_the_field(alice: User) -> None:
+    response = _verify(alice, b"MZ\x90\x00 an executable", name="invoice.pdf")
+
+    assert response.status_code == 400
+    assert b"pdf: this is not a PDF file" in response.content
+
+
+@pytest.mark.django_db
+def test_a_huge_upload_is_refused(alice: User, settings: Any) -> None:
+    settings.DOCUMENTS_MAX_UPLOAD_BYTES = 1024
+
+    response = _verify(alice, b"%PDF-1.7\n" + b"0" * 200_000)
+
+    assert response.status_code == 400
+    assert b"larger than" in response.content
+
+
+@pytest.mark.django_db
+def test_outsiders_and_unpermitted_staff_cannot_use_the_page(outsider: User, clerk: User) -> None:
+    assert _client(outsider).get(reverse("documents:verify")).status_code == 403
+    assert _client(clerk).get(reverse("documents:verify")).status_code == 403
+    assert Client().get(reverse("documents:verify")).status_code == 302
