@@ -31,7 +31,13 @@ def _crud(model: str, actions: str) -> set[str]:
 
 # Permissions that are not a model's view/add/change/delete.
 CUSTOM_PERMISSIONS: Final = frozenset(
-    {"security.unlock_account", "security.change_roles", "payments.view_key_status"}
+    {
+        "security.unlock_account",
+        "security.change_roles",
+        "payments.view_key_status",
+        "documents.download_invoice_documents",
+        "documents.verify_invoice_documents",
+    }
 )
 
 _AUDIT_READ = _crud("audit.auditevent", "v") | _crud("audit.auditcheckpoint", "v")
@@ -63,7 +69,10 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("billing.invoiceline", "vacd")
     ),
     # Reads the books and downloads signed documents; changes nothing.
-    ACCOUNTANT: frozenset(_BILLING_READ),
+    ACCOUNTANT: frozenset(
+        _BILLING_READ
+        | {"documents.download_invoice_documents", "documents.verify_invoice_documents"}
+    ),
     # Sees what is owed and the saved cards (brand, last 4, expiry only) to run payments.
     PAYMENTS_OPERATOR: frozenset(
         _crud("billing.customer", "v")

@@ -7,7 +7,6 @@ writes the audit event, the template explains the result.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -15,9 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.documents import selectors, services
 from billing.documents.forms import ExportPeriodForm, VerifyUploadForm, size_text
+from security.decorators import mfa_required, step_up_required
 
 
-@login_required
+@mfa_required
 @require_GET
 def download_document(request: HttpRequest, invoice_id: int) -> HttpResponse:
     """The invoice's signed PDF (latest version) for its customer or a permitted accountant."""
@@ -30,12 +30,17 @@ def download_document(request: HttpRequest, invoice_id: int) -> HttpResponse:
     return response
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
+@mfa_required
 def export_documents(request: HttpRequest) -> HttpResponse:
     """All signed invoices and credit notes of a period as a ZIP (accountants)."""
     if not selectors.can_download_any(request.user):
         raise PermissionDenied("needs the permission to download invoice documents")
+    return _export_with_fresh_factor(request)
+
+
+@step_up_required  # a bulk export of the books: a fresh second factor
+@require_http_methods(["GET", "POST"])
+def _export_with_fresh_factor(request: HttpRequest) -> HttpResponse:
     form = ExportPeriodForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         bundle = services.export_period(
@@ -53,7 +58,7 @@ def export_documents(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@mfa_required
 @require_http_methods(["GET", "POST"])
 def verify_upload(request: HttpRequest) -> HttpResponse:
     """Upload a PDF and read, in plain words, whether it is a genuine invoice of ours."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,9 +20,24 @@ from tests.factories import audit_events
 
 
 def _client(user: User) -> Client:
+    """A signed-in portal customer (no second factor enrolled) or outsider."""
+    assert not user.is_staff, "staff sign in through admin_client_for (MFA)"
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def staff_client(admin_client_for: Callable[[User], Client]) -> Callable[[User], Client]:
+    """Staff sign in with a verified second factor (fresh, so step-up passes)."""
+    return admin_client_for
+
+
+def test_the_accountant_role_holds_the_document_permissions() -> None:
+    from security.roles import ACCOUNTANT, ROLES
+
+    assert "documents.download_invoice_documents" in ROLES[ACCOUNTANT]
+    assert "documents.verify_invoice_documents" in ROLES[ACCOUNTANT]
 
 
 def _grant(user: User, codename: str) -> User:
@@ -34,15 +50,15 @@ def permitted_accountant(accountant: User) -> User:
     return _grant(accountant, "download_invoice_documents")
 
 
-def _download(user: User, document: InvoiceDocument) -> Any:
-    return _client(user).get(reverse("documents:download", args=[document.invoice_id]))
+def _download(client: Client, document: InvoiceDocument) -> Any:
+    return client.get(reverse("documents:download", args=[document.invoice_id]))
 
 
 @pytest.mark.django_db
 def test_alice_downloads_her_signed_pdf_and_it_is_audited(
     alice: User, alice_document: InvoiceDocument
 ) -> None:
-    response = _download(alice, alice_document)
+    response = _download(_client(alice), alice_document)
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -53,31 +69,48 @@ def test_alice_downloads_her_signed_pdf_and_it_is_audited(
 
 @pytest.mark.django_db
 def test_bob_cannot_fetch_alices_pdf(bob: User, alice_document: InvoiceDocument) -> None:
-    assert _download(bob, alice_document).status_code == 404
+    assert _download(_client(bob), alice_document).status_code == 404
     assert audit_events("invoice.document_downloaded") == []
 
 
 @pytest.mark.django_db
 def test_staff_without_the_permission_cannot_fetch_a_pdf(
-    clerk: User, alice_document: InvoiceDocument
+    clerk: User, alice_document: InvoiceDocument, staff_client: Callable[[User], Client]
 ) -> None:
-    assert _download(clerk, alice_document).status_code == 404
+    assert _download(staff_client(clerk), alice_document).status_code == 404
 
 
 @pytest.mark.django_db
 def test_an_accountant_with_the_permission_fetches_any_pdf(
+    permitted_accountant: User,
+    alice_document: InvoiceDocument,
+    staff_client: Callable[[User], Client],
+) -> None:
+    assert _download(staff_client(permitted_accountant), alice_document).status_code == 200
+
+
+@pytest.mark.django_db
+def test_staff_without_a_verified_second_factor_is_sent_to_verify(
     permitted_accountant: User, alice_document: InvoiceDocument
 ) -> None:
-    assert _download(permitted_accountant, alice_document).status_code == 200
+    client = Client()
+    client.force_login(permitted_accountant)
+
+    response = _download(client, alice_document)
+
+    assert response.status_code == 302
+    assert audit_events("invoice.document_downloaded") == []
 
 
 @pytest.mark.django_db
 def test_the_accountant_downloads_a_period_zip(
-    permitted_accountant: User, alice_document: InvoiceDocument
+    permitted_accountant: User,
+    alice_document: InvoiceDocument,
+    staff_client: Callable[[User], Client],
 ) -> None:
     today = timezone.localdate().isoformat()
 
-    response = _client(permitted_accountant).post(
+    response = staff_client(permitted_accountant).post(
         reverse("documents:export"), {"start": today, "end": today}
     )
 
@@ -90,26 +123,26 @@ def test_the_accountant_downloads_a_period_zip(
 
 @pytest.mark.django_db
 def test_the_export_refuses_a_customer_and_a_bad_period(
-    alice: User, permitted_accountant: User
+    alice: User, permitted_accountant: User, staff_client: Callable[[User], Client]
 ) -> None:
     assert _client(alice).get(reverse("documents:export")).status_code == 403
-    response = _client(permitted_accountant).post(
+    response = staff_client(permitted_accountant).post(
         reverse("documents:export"), {"start": "2026-02-01", "end": "2026-01-01"}
     )
     assert response.status_code == 400
     assert b"end: " in response.content
 
 
-def _verify(user: User, data: bytes, name: str = "invoice.pdf") -> Any:
+def _verify(client: Client, data: bytes, name: str = "invoice.pdf") -> Any:
     upload = SimpleUploadedFile(name, data, content_type="application/pdf")
-    return _client(user).post(reverse("documents:verify"), {"pdf": upload})
+    return client.post(reverse("documents:verify"), {"pdf": upload})
 
 
 @pytest.mark.django_db
 def test_the_page_tells_alice_her_pdf_is_genuine(
     alice: User, alice_document: InvoiceDocument
 ) -> None:
-    response = _verify(alice, bytes(alice_document.content))
+    response = _verify(_client(alice), bytes(alice_document.content))
 
     assert response.status_code == 200
     assert b"Genuine: this is our document, unchanged." in response.content
@@ -120,12 +153,14 @@ def test_the_page_tells_alice_her_pdf_is_genuine(
 
 @pytest.mark.django_db
 def test_the_page_says_a_modified_pdf_was_modified(
-    permitted_accountant: User, alice_document: InvoiceDocument
+    permitted_accountant: User,
+    alice_document: InvoiceDocument,
+    staff_client: Callable[[User], Client],
 ) -> None:
     data = bytearray(alice_document.content)
     data[len(data) // 3] ^= 0x01
 
-    response = _verify(permitted_accountant, bytes(data))
+    response = _verify(staff_client(permitted_accountant), bytes(data))
 
     assert b"Not confirmed" in response.content
     assert b"MODIFIED" in response.content or b"damaged" in response.content
@@ -135,7 +170,7 @@ def test_the_page_says_a_modified_pdf_was_modified(
 def test_bob_learns_nothing_about_alices_invoice_from_the_page(
     bob: User, alice_document: InvoiceDocument
 ) -> None:
-    response = _verify(bob, bytes(alice_document.content))
+    response = _verify(_client(bob), bytes(alice_document.content))
 
     assert alice_document.invoice.display_number.encode() not in response.content
     assert b"does not match any invoice you have access to" in response.content
@@ -143,7 +178,7 @@ def test_bob_learns_nothing_about_alices_invoice_from_the_page(
 
 @pytest.mark.django_db
 def test_a_non_pdf_upload_gets_an_error_naming_the_field(alice: User) -> None:
-    response = _verify(alice, b"MZ\x90\x00 an executable", name="invoice.pdf")
+    response = _verify(_client(alice), b"MZ\x90\x00 an executable", name="invoice.pdf")
 
     assert response.status_code == 400
     assert b"pdf: this is not a PDF file" in response.content
@@ -153,14 +188,16 @@ def test_a_non_pdf_upload_gets_an_error_naming_the_field(alice: User) -> None:
 def test_a_huge_upload_is_refused(alice: User, settings: Any) -> None:
     settings.DOCUMENTS_MAX_UPLOAD_BYTES = 1024
 
-    response = _verify(alice, b"%PDF-1.7\n" + b"0" * 200_000)
+    response = _verify(_client(alice), b"%PDF-1.7\n" + b"0" * 200_000)
 
     assert response.status_code == 400
     assert b"larger than" in response.content
 
 
 @pytest.mark.django_db
-def test_outsiders_and_unpermitted_staff_cannot_use_the_page(outsider: User, clerk: User) -> None:
+def test_outsiders_and_unpermitted_staff_cannot_use_the_page(
+    outsider: User, clerk: User, staff_client: Callable[[User], Client]
+) -> None:
     assert _client(outsider).get(reverse("documents:verify")).status_code == 403
-    assert _client(clerk).get(reverse("documents:verify")).status_code == 403
+    assert staff_client(clerk).get(reverse("documents:verify")).status_code == 403
     assert Client().get(reverse("documents:verify")).status_code == 302
