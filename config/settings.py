@@ -228,10 +228,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "security.validators.PasswordHistoryValidator"},
 ]
 # PCI DSS 8.3.7: a new password differs from the last four (the current one included).
-SECURITY_PASSWORD_HISTORY = env.int("SECURITY_PASSWORD_HISTORY", default=4)
+SECURITY_PASSWORD_HISTORY = _int("SECURITY_PASSWORD_HISTORY", default=4, minimum=4)
 # Password reset links are single-use (the token covers the password hash) and
 # expire after 30 minutes.
-PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=30 * 60)
+PASSWORD_RESET_TIMEOUT = _int("PASSWORD_RESET_TIMEOUT_SECONDS", default=30 * 60, minimum=60)
 if not TESTING:
     # Argon2id (argon2-cffi) first: memory-hard, so a stolen hash costs an attacker
     # memory as well as time; PBKDF2 stays to read older hashes. See docs/security.md.
@@ -279,12 +279,12 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 # A session lives at most 12 hours however active it is; a factor verified more
 # than 5 minutes ago is not fresh enough for a sensitive action (step-up).
-SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
-SECURITY_STEP_UP_SECONDS = env.int("SECURITY_STEP_UP_SECONDS", default=5 * 60)
+SESSION_ABSOLUTE_SECONDS = _int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60, minimum=60)
+SECURITY_STEP_UP_SECONDS = _int("SECURITY_STEP_UP_SECONDS", default=5 * 60, minimum=1)
 # Staff accounts unused this long are disabled by a scheduled job (PCI DSS 8.2.6).
-SECURITY_DORMANT_STAFF_DAYS = env.int("SECURITY_DORMANT_STAFF_DAYS", default=90)
+SECURITY_DORMANT_STAFF_DAYS = _int("SECURITY_DORMANT_STAFF_DAYS", default=90, minimum=1)
 # Customers must have a second factor before they may save a card (the vault reads it).
-SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = env.bool(
+SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = _bool(
     "SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS", default=True
 )
 X_FRAME_OPTIONS = "DENY"
@@ -337,8 +337,8 @@ if PRODUCTION:
 # minutes, counted from the 10th failure (failures during the lockout do not extend
 # it). An address with 100 failures in an hour is blocked too, whatever usernames
 # it tries (security.lockout.TillitAxesHandler adds that rule).
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
-AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_FAILURE_LIMIT = _int("AXES_FAILURE_LIMIT", default=10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_int("AXES_COOLOFF_MINUTES", default=30, minimum=30))
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -346,11 +346,13 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HANDLER = "security.lockout.TillitAxesHandler"
 AXES_USERNAME_CALLABLE = "security.lockout.username_from_credentials"
 AXES_LOCKOUT_TEMPLATE = "security/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+AXES_IPWARE_PROXY_COUNT = _int("AXES_PROXY_COUNT", default=0) or None
 # axes warns when its one rule ignores the address; the address rule is ours (above).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-SECURITY_IP_FAILURE_LIMIT = env.int("SECURITY_IP_FAILURE_LIMIT", default=100)
-SECURITY_IP_FAILURE_WINDOW = timedelta(minutes=env.int("SECURITY_IP_FAILURE_MINUTES", default=60))
+SECURITY_IP_FAILURE_LIMIT = _int("SECURITY_IP_FAILURE_LIMIT", default=100, minimum=1)
+SECURITY_IP_FAILURE_WINDOW = timedelta(
+    minutes=_int("SECURITY_IP_FAILURE_MINUTES", default=60, minimum=1)
+)
 
 # MFA (django-otp, django-otp-webauthn). A TOTP code is accepted once: the device
 # remembers the last time step used.
