@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,24 @@ _encode = json.JSONEncoder(
 _sha256 = hashlib.sha256
 # The string escaper json.dumps(ensure_ascii=False) itself uses (C when available).
 _string = json.encoder.encode_basestring
+# The verifier's hot path calls the json module's C scanner and C encoder
+# directly (same output as canonical_json; no cycle check, since parsed JSON
+# has no cycles), which halves the cost per row. Pure-Python fallback: the same
+# functions through the public API.
+_scan: Callable[[str, int], tuple[Any, int]] = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _refuse(value: object) -> None:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _encode_parsed = _c_make_encoder(None, _refuse, _string, None, ":", ",", True, False, False)
+else:  # pragma: no cover - CPython always has the C encoder
+
+    def _encode_parsed(value: Any, _level: int) -> list[str]:
+        return [_encode(value)]
 
 
 def canonical_time(moment: datetime) -> str:
@@ -96,7 +115,9 @@ def row_hash(
 
 def canonical_details(details_text: str) -> str:
     """Canonical JSON text of a ``details`` object read back as JSON text."""
-    return "{}" if details_text == "{}" else _encode(json.loads(details_text))
+    if details_text == "{}":
+        return "{}"
+    return "".join(_encode_parsed(_scan(details_text, 0)[0], 0))
 
 
 def export_line(fields: dict[str, Any], hash_: str) -> str:
