@@ -1,7 +1,7 @@
 """Field validators shared by the models (admin forms) and the services.
 
 Each raises django's ValidationError for a form; the services turn it into a
-BillingError naming the same field (see ``services._validate``).
+BillingError naming the same field (see ``billing.services._base._validate``).
 """
 
 from __future__ import annotations

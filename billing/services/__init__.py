@@ -1,0 +1,58 @@
+"""Every billing state change: one function per domain action.
+
+Each service owns its transaction, locks the row it changes, checks its input
+(bad input raises a ``billing.exceptions`` error and changes nothing), and
+writes its audit event in the same transaction. Status changes go through one
+helper, ``_base._transition``, and the one map ``ALLOWED_TRANSITIONS``.
+
+Callers use this package: ``from billing import services``;
+``services.finalize_invoice(invoice, by=user)``. The modules split it by
+sub-domain: customers, drafts, finalization, settlement, credit notes.
+"""
+
+from billing.services._base import ALLOWED_TRANSITIONS, Actor
+from billing.services.credit_notes import CreditLine, issue_credit_note
+from billing.services.customers import (
+    create_customer,
+    link_portal_account,
+    update_company_profile,
+    update_customer,
+)
+from billing.services.drafts import (
+    add_invoice_line,
+    create_draft_invoice,
+    delete_draft_invoice,
+    remove_invoice_line,
+    update_draft_invoice,
+    update_invoice_line,
+)
+from billing.services.finalization import finalize_invoice, finalize_invoices
+from billing.services.settlement import (
+    mark_uncollectible,
+    record_payment_amount,
+    record_refund_amount,
+    void_invoice,
+)
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "Actor",
+    "CreditLine",
+    "add_invoice_line",
+    "create_customer",
+    "create_draft_invoice",
+    "delete_draft_invoice",
+    "finalize_invoice",
+    "finalize_invoices",
+    "issue_credit_note",
+    "link_portal_account",
+    "mark_uncollectible",
+    "record_payment_amount",
+    "record_refund_amount",
+    "remove_invoice_line",
+    "update_company_profile",
+    "update_customer",
+    "update_draft_invoice",
+    "update_invoice_line",
+    "void_invoice",
+]

@@ -1,0 +1,169 @@
+"""What every billing service shares: the one map of status transitions, locking and
+checking helpers."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from billing.exceptions import (
+    InvalidInput,
+    InvalidStatusTransition,
+    InvoiceNotDraft,
+)
+from billing.models import (
+    Invoice,
+)
+from billing.money import Money
+
+Actor = Any
+"""A user, a saved model instance, or ``audit.SYSTEM`` (see ``audit.record``)."""
+
+Status = Invoice.Status
+
+# The one map of allowed status changes. A credit note goes DRAFT -> OPEN -> PAID
+# as it is issued: it is applied in full to its invoice at once (docs/billing.md).
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.OPEN}),
+    Status.OPEN: frozenset({Status.PAID, Status.VOID, Status.UNCOLLECTIBLE}),
+    Status.PAID: frozenset({Status.OPEN}),
+    Status.UNCOLLECTIBLE: frozenset({Status.PAID, Status.VOID}),
+    Status.VOID: frozenset(),
+}
+
+_M = TypeVar("_M", bound=models.Model)
+
+_CUSTOMER_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "identity_number",
+        "vat_id",
+        "email",
+        "address_line1",
+        "address_line2",
+        "postal_code",
+        "city",
+        "country",
+        "language",
+        "currency",
+        "payment_terms_days",
+    }
+)
+_COMPANY_FIELDS = frozenset(
+    {
+        "legal_name",
+        "organisation_number",
+        "vat_number",
+        "address_line1",
+        "address_line2",
+        "postal_code",
+        "city",
+        "country",
+        "email",
+        "phone",
+        "bankgiro",
+        "iban",
+        "bic",
+        "f_skatt_text",
+        "logo",
+        "default_payment_terms_days",
+    }
+)
+_DRAFT_FIELDS = frozenset({"customer", "currency", "payment_terms_days", "due_date", "notes"})
+_LINE_FIELDS = frozenset(
+    {"description", "quantity", "unit", "unit_price", "vat_category", "vat_rate", "position"}
+)
+
+
+def _transition(invoice: Invoice, to: str) -> str:
+    """Move ``invoice.status`` to ``to`` if ALLOWED_TRANSITIONS permits it; return the old one."""
+    current = invoice.status
+    if to == current:
+        return current
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidStatusTransition(
+            f"{invoice} is {current}; it cannot become {to}", field="status"
+        )
+    invoice.status = to
+    return current
+
+
+def _unknown_fields(given: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown or read-only field(s): {', '.join(unknown)}", field=unknown[0])
+
+
+def _validate(instance: models.Model, *, exclude: Sequence[str] = ()) -> None:
+    """Run the model's field validators and clean(); the first error names its field."""
+    try:
+        instance.full_clean(
+            exclude=list(exclude), validate_unique=False, validate_constraints=False
+        )
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            field, errors = next(iter(exc.message_dict.items()))
+            raise InvalidInput("; ".join(errors), field=field) from exc
+        raise InvalidInput("; ".join(exc.messages)) from exc
+
+
+def _locked(instance: _M) -> _M:
+    """A fresh copy of the row, locked FOR UPDATE until the transaction ends."""
+    model = type(instance)
+    return model._default_manager.select_for_update().get(pk=instance.pk)
+
+
+def _lock_invoice(invoice: Invoice | int) -> Invoice:
+    pk = invoice.pk if isinstance(invoice, Invoice) else invoice
+    return (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "series")
+        .get(pk=pk)
+    )
+
+
+def _require_draft(invoice: Invoice) -> None:
+    if invoice.status != Status.DRAFT:
+        raise InvoiceNotDraft(
+            f"{invoice} is finalized ({invoice.status}); its content can never change"
+            " (issue a credit note instead)",
+            field="status",
+        )
+
+
+def _decimal(value: object, field: str) -> Decimal:
+    if isinstance(value, float):
+        raise InvalidInput("must be a Decimal or a string, never a float", field=field)
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidInput(f"{value!r} is not a number", field=field) from exc
+    if not result.is_finite():
+        raise InvalidInput(f"{value!r} is not a number", field=field)
+    return result
+
+
+def _money_of(invoice: Invoice, amount: Money) -> int:
+    if not isinstance(amount, Money):
+        raise InvalidInput("must be a Money value", field="amount")
+    if amount.currency != invoice.currency:
+        raise InvalidInput(
+            f"{amount.currency} does not match the invoice's currency {invoice.currency}",
+            field="currency",
+        )
+    if amount.amount <= 0:
+        raise InvalidInput(f"must be greater than zero, not {amount}", field="amount")
+    return amount.amount
+
+
+def _check_due_date(due_date: datetime.date | None, issue_date: datetime.date) -> None:
+    if due_date is not None and due_date < issue_date:
+        raise InvalidInput(
+            f"the due date {due_date} is before the issue date {issue_date}", field="due_date"
+        )

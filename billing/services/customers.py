@@ -1,0 +1,92 @@
+"""Customers, portal accounts and the company profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from audit import record
+from billing.exceptions import (
+    InvalidInput,
+)
+from billing.models import (
+    CompanyProfile,
+    Customer,
+    PortalAccount,
+)
+from billing.money import normalize_currency
+from billing.services._base import (
+    _COMPANY_FIELDS,
+    _CUSTOMER_FIELDS,
+    Actor,
+    _locked,
+    _unknown_fields,
+    _validate,
+)
+
+
+def create_customer(*, by: Actor, **fields: Any) -> Customer:
+    """Create a customer whose numbers, country, language and currency are valid."""
+    _unknown_fields(fields, _CUSTOMER_FIELDS)
+    customer = Customer(**fields)
+    if "currency" in fields:
+        customer.currency = normalize_currency(fields["currency"])
+    _validate(customer)
+    with transaction.atomic():
+        customer.save(force_insert=True)
+        record("customer.created", actor=by, obj=customer, name=customer.name)
+    return customer
+
+
+def update_customer(customer: Customer, *, by: Actor, **changes: Any) -> Customer:
+    """Change a customer's details; past invoices keep the buyer snapshot they froze."""
+    _unknown_fields(changes, _CUSTOMER_FIELDS)
+    if "currency" in changes:
+        changes["currency"] = normalize_currency(changes["currency"])
+    with transaction.atomic():
+        locked = _locked(customer)
+        changed = sorted(k for k, v in changes.items() if getattr(locked, k) != v)
+        for key, value in changes.items():
+            setattr(locked, key, value)
+        _validate(locked)
+        locked.save()
+        record("customer.updated", actor=by, obj=locked, fields=changed)
+    return locked
+
+
+def link_portal_account(*, user: Any, customer: Customer, by: Actor) -> PortalAccount:
+    """Give a user portal access to exactly this customer's invoices (one customer per user)."""
+    with transaction.atomic():
+        if PortalAccount.objects.select_for_update().filter(user=user).exists():
+            raise InvalidInput(f"{user} already has a portal account", field="user")
+        account = PortalAccount.objects.create(user=user, customer=customer)
+        record(
+            "customer.portal_account_linked",
+            actor=by,
+            obj=account,
+            user_id=user.pk,
+            customer_id=customer.pk,
+        )
+    return account
+
+
+def update_company_profile(*, by: Actor, **changes: Any) -> CompanyProfile:
+    """Create or change the seller profile; finalized invoices keep their seller snapshot."""
+    _unknown_fields(changes, _COMPANY_FIELDS)
+    with transaction.atomic():
+        profile = CompanyProfile.objects.select_for_update().filter(singleton=1).first()
+        created = profile is None
+        profile = profile or CompanyProfile(singleton=1)
+        changed = sorted(k for k, v in changes.items() if getattr(profile, k) != v)
+        for key, value in changes.items():
+            setattr(profile, key, value)
+        _validate(profile)
+        profile.save()
+        record(
+            "company.profile_created" if created else "company.profile_updated",
+            actor=by,
+            obj=profile,
+            fields=changed,
+        )
+    return profile
