@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tillit_bench"
 os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# No PDF: finalization queues no document job (see billing.documents.hooks).
+os.environ.setdefault("DOCUMENTS_ON_FINALIZE", "off")
 # Finalization alone: no PDF job is queued (bench/documents.py measures documents).
 os.environ.setdefault("DOCUMENTS_ON_FINALIZE", "off")
 
