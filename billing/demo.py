@@ -16,16 +16,13 @@ here with python-stdnum's algorithms, not copied from real businesses.
 from __future__ import annotations
 
 import datetime
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.management import call_command, get_commands
 from django.db import transaction
 from django.utils import timezone
 from stdnum import iban, luhn
@@ -39,7 +36,8 @@ from audit import SYSTEM, record
 from billing import selectors, services
 from billing.models import Customer, Invoice
 from billing.money import Money
-from security.services import ensure_demo_second_factor
+from security import roles
+from security.services import ensure_demo_second_factor, set_user_roles, sync_roles
 
 DEMO_PASSWORD = "Tillit-demo-2026"  # noqa: S105 - printed on purpose: demo logins only
 """The password of every demo login. Demo only: never run seed_demo in production."""
@@ -373,14 +371,14 @@ class DemoLogin:
 
 
 STAFF = [
-    ("clerk", "Billing clerk", "Clara", "Berg"),
-    ("accountant", "Accountant", "Anders", "Holm"),
-    ("payments", "Payments operator", "Petra", "Sjöberg"),
-    ("fraud", "Fraud analyst", "Fredrik", "Ek"),
-    ("security", "Security officer", "Sara", "Nyström"),
-    ("auditor", "Auditor", "Ali", "Karimi"),
+    ("clerk", roles.BILLING_CLERK, "Clara", "Berg"),
+    ("accountant", roles.ACCOUNTANT, "Anders", "Holm"),
+    ("payments", roles.PAYMENTS_OPERATOR, "Petra", "Sjöberg"),
+    ("fraud", roles.FRAUD_ANALYST, "Fredrik", "Ek"),
+    ("security", roles.SECURITY_OFFICER, "Sara", "Nyström"),
+    ("auditor", roles.AUDITOR, "Ali", "Karimi"),
 ]
-PORTAL_USER = ("astrid", "Customer", "Astrid", "Lindqvist", "Astrid Lindqvist")
+PORTAL_USER = ("astrid", roles.CUSTOMER, "Astrid", "Lindqvist", "Astrid Lindqvist")
 
 
 # --- seeding --------------------------------------------------------------------------------
@@ -398,9 +396,9 @@ def seed_demo() -> list[DemoLogin]:
 
 
 def _sync_roles() -> None:
-    # The security app defines the role groups; use them when it is installed.
-    if "sync_roles" in get_commands():
-        call_command("sync_roles", stdout=io.StringIO(), stderr=io.StringIO())
+    # The role groups and their permissions come from security's matrix; a no-op
+    # (and no audit event) when they already match.
+    sync_roles(by=SYSTEM)
 
 
 def _seed_company() -> None:
@@ -508,10 +506,8 @@ def _ensure_user(
         user.set_password(DEMO_PASSWORD)
         user.save()
         record("demo.user_created", actor=SYSTEM, obj=user, username=username, role=role)
-    group = Group.objects.filter(name=role).first()
-    if group is not None and not user.groups.filter(pk=group.pk).exists():
-        user.groups.add(group)
-        record("demo.user_added_to_role", actor=SYSTEM, obj=user, role=role)
+    if list(user.groups.values_list("name", flat=True)) != [role]:
+        set_user_roles(user=user, roles=[role], by=SYSTEM, request=None)
     return user
 
 

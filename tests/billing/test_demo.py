@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from django.apps import apps
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from stdnum.eu import vat as eu_vat
 
@@ -99,6 +100,21 @@ def test_seed_demo_prints_every_login_and_says_it_is_for_the_demo_only() -> None
     for username, role, *_ in demo.STAFF:
         assert any(username in line and role in line for line in output.splitlines())
     assert demo.DEMO_PASSWORD in output
+
+
+def test_the_demo_staff_hold_exactly_their_role() -> None:
+    _seed()
+    for username, role, *_ in [*demo.STAFF, demo.PORTAL_USER]:
+        user = User.objects.get(username=username)
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+
+
+def test_seed_demo_refuses_to_run_in_production(settings: Any) -> None:
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="production"):
+        _seed()
+    assert not Invoice.objects.exists()
+    assert not User.objects.exists()
 
 
 def test_the_login_table_grows_a_column_for_each_extra_detail() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from billing.demo import format_logins, seed_demo
 
@@ -16,6 +17,11 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            raise CommandError(
+                "seed_demo refuses to run with TILLIT_MODE=production: it creates logins"
+                " with a published password."
+            )
         logins = seed_demo()
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
         self.stdout.write(format_logins(logins))
