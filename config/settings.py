@@ -469,3 +469,5 @@ DELIVERY_LINK_DAYS = _int("DELIVERY_LINK_DAYS", default=14, minimum=1)
 DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", default=5, minimum=1)
 DELIVERY_RETRY_SECONDS = _int("DELIVERY_RETRY_SECONDS", default=60, minimum=1)
 DELIVERY_PORTAL_URL = env.str("DELIVERY_PORTAL_URL", default="http://127.0.0.1:8000")
+# An overdue invoice gets a reminder at most once in this many days.
+DELIVERY_REMINDER_DAYS = _int("DELIVERY_REMINDER_DAYS", default=7, minimum=1)

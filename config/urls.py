@@ -12,4 +12,5 @@ urlpatterns = [
     path("account/", include("security.urls")),
     path("webauthn/", include("security.webauthn_urls")),
     path("documents/", include("billing.documents.urls")),
+    path("l/", include("billing.delivery.urls")),
 ]

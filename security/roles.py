@@ -67,6 +67,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("billing.invoiceseries", "v")
         | _crud("billing.invoice", "vac")
         | _crud("billing.invoiceline", "vacd")
+        | _crud("delivery.customerpgpkey", "vad")
+        | _crud("delivery.delivery", "v")
     ),
     # Reads the books and downloads signed documents; changes nothing.
     ACCOUNTANT: frozenset(

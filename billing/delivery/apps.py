@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class DeliveryConfig(AppConfig):
@@ -7,3 +8,10 @@ class DeliveryConfig(AppConfig):
     name = "billing.delivery"
     label = "delivery"
     verbose_name = "Invoice delivery"
+
+    def ready(self) -> None:
+        from billing.delivery.schedules import register_delivery_schedules
+
+        post_migrate.connect(
+            register_delivery_schedules, sender=self, dispatch_uid="billing.delivery.schedules"
+        )

@@ -16,4 +16,9 @@ def issue_invoice_document(invoice_id: int) -> str:
     invoice = Invoice.objects.select_related("credited_invoice", "customer").get(pk=invoice_id)
     document = services.sign_invoice_document(invoice, by=SYSTEM)
     logger.info("invoice %s signed as version %s", invoice_id, document.version)
+    from billing.delivery.models import Delivery
+    from billing.delivery.services import queue_delivery
+
+    if not Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.INVOICE).exists():
+        queue_delivery(invoice, by=SYSTEM)
     return document.sha256

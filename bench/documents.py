@@ -1,0 +1,272 @@
+"""Benchmark: signed PDF invoices (render, sign, full path, verify, ZIP export).
+
+Usage (PostgreSQL; the database is created and migrated if missing):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tillit_bench \\
+        .venv/bin/python bench/documents.py [--count 20] [--export 200] [--no-chromium]
+
+DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/tillit_bench. For a
+10-line and a 200-line invoice it measures, per invoice, wall and CPU
+milliseconds of: WeasyPrint alone (HTML -> PDF/A-3b), Factur-X embedding,
+pyHanko alone (signing a prepared PDF), the project's full path (finalize ->
+render -> sign -> store, audited), verification, and the peer: the same HTML
+printed by a warm headless Chromium (Playwright, one page reused; Debian's
+/usr/bin/chromium, skipped when missing). Then a period ZIP export of
+``--export`` signed invoices. Keys live in a temporary directory. Ends with one
+line of JSON holding the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tillit_bench"
+os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ["DOCUMENTS_ON_FINALIZE"] = "off"  # the bench calls each step itself
+_KEYS = tempfile.mkdtemp(prefix="tillit-bench-keys-")
+os.environ["DOCUMENTS_SIGNING_KEY_FILE"] = str(Path(_KEYS) / "signing.p12")
+os.environ["DOCUMENTS_KEY_PASSPHRASE"] = "bench passphrase, not a secret"  # noqa: S105
+os.environ["DOCUMENTS_CREATE_KEYS"] = "true"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in the URL if it does not exist."""
+    import environ
+    import psycopg
+    from psycopg import sql
+
+    config = environ.Env.db_url_config(url)
+    if not config["ENGINE"].endswith("postgresql"):
+        raise SystemExit(f"DATABASE_URL must be PostgreSQL for this benchmark, not {url!r}")
+    admin = psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=int(config["PORT"] or 5432),
+        user=config["USER"] or "postgres",
+        password=config["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    with admin:
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
+        ).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+
+
+def _children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's descendants still running (Chromium)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for pid in times:
+        parent = parents.get(pid, 0)
+        while parent and parent != me:
+            parent = parents.get(parent, 0)
+        if parent == me:
+            total += times[pid]
+    return total
+
+
+def measure(label: str, count: int, work: Callable[[int], Any], *, children: bool = False) -> dict:
+    """Run ``work(i)`` ``count`` times; wall and CPU ms per run (CPU of our process, plus
+    its child processes when ``children``)."""
+    work(-1)  # warm-up, not counted
+    cpu0 = time.process_time() + (_children_cpu_seconds() if children else 0.0)
+    wall0 = time.perf_counter()
+    for i in range(count):
+        work(i)
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() + (_children_cpu_seconds() if children else 0.0) - cpu0
+    figures = {
+        "wall_ms": round(wall * 1000 / count, 1),
+        "cpu_ms": round(cpu * 1000 / count, 1),
+        "per_second": round(count / wall, 2),
+    }
+    print(
+        f"  {label:<34} {figures['wall_ms']:>8} ms wall {figures['cpu_ms']:>8} ms CPU", flush=True
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=20, help="invoices per measurement")
+    parser.add_argument("--export", type=int, default=200, help="invoices in the ZIP export")
+    parser.add_argument("--no-chromium", action="store_true", help="skip the Chromium peer")
+    args = parser.parse_args()
+    ensure_database(os.environ["DATABASE_URL"])
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    from django.utils import timezone
+
+    from audit import SYSTEM
+    from billing import services as billing
+    from billing.documents import export, keys, render, selectors, services, sign
+    from billing.models import CompanyProfile, Customer, InvoiceSeries
+    from security.models import User
+
+    CompanyProfile.objects.update_or_create(
+        singleton=1,
+        defaults={
+            "legal_name": "Tillit Bench AB",
+            "organisation_number": "556036-0793",
+            "vat_number": "SE556036079301",
+            "address_line1": "Storgatan 1",
+            "postal_code": "111 22",
+            "city": "Stockholm",
+            "email": "billing@tillit.example",
+            "bankgiro": "5050-1055",
+            "iban": "SE4550000000058398257466",
+            "bic": "ESSESESS",
+        },
+    )
+    customer = Customer.objects.create(
+        name="Bench Kund AB", email="kund@bench.example", country="SE", language="sv"
+    )
+    clerk, _ = User.objects.get_or_create(username="bench-clerk", defaults={"is_staff": True})
+    run = uuid.uuid4().hex[:6]
+    InvoiceSeries.objects.filter(kind="invoice", is_default=True).update(is_default=False)
+    InvoiceSeries.objects.create(code=f"D{run}"[:10], kind="invoice", is_default=True)
+    keys.load_identity()
+
+    def open_invoice(lines: int) -> Any:
+        specs = [
+            {
+                "description": f"Consulting, work package {n}",
+                "quantity": Decimal("3.5"),
+                "unit_price": Decimal("1250.00"),
+                "vat_category": "S",
+                "vat_rate": Decimal("25") if n % 3 else Decimal("12"),
+                "unit": "h",
+            }
+            for n in range(1, lines + 1)
+        ]
+        draft = billing.create_draft_invoice(customer=customer, lines=specs, by=clerk)
+        return billing.finalize_invoice(draft, by=clerk)
+
+    results: dict[str, Any] = {"count": args.count}
+    browser = page = playwright = None
+    if not args.no_chromium and CHROMIUM.exists():
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+
+    def print_with_chromium(html: str) -> bytes:
+        assert page is not None
+        page.set_content(html)
+        return bytes(page.pdf(format="A4"))
+
+    def bench_size(lines: int) -> dict[str, Any]:
+        print(f"{lines}-line invoice:", flush=True)
+        sample = open_invoice(lines)
+        html = render.render_html(sample)
+        unsigned_plain = render.html_to_pdf(html)
+        unsigned = render.render_invoice_pdf(sample)
+        identity = keys.load_identity()
+        figures: dict[str, Any] = {}
+        figures["weasyprint_render"] = measure(
+            "WeasyPrint alone (HTML -> PDF/A)", args.count, lambda i: render.html_to_pdf(html)
+        )
+        xml = render.build_cii(sample)
+        figures["facturx_embed"] = measure(
+            "Factur-X XML build + embed",
+            args.count,
+            lambda i: render.embed_facturx(unsigned_plain, render.build_cii(sample), sample),
+        )
+        figures["pyhanko_sign"] = measure(
+            "pyHanko alone (sign prepared PDF)",
+            args.count,
+            lambda i: sign.sign_pdf(unsigned, reason="bench", identity=identity),
+        )
+        drafts = [open_invoice(lines) for _ in range(args.count + 1)]
+        figures["full_path"] = measure(
+            "full path (render+sign+store)",
+            args.count,
+            lambda i: services.sign_invoice_document(drafts[i], by=SYSTEM),
+        )
+        signed = bytes(selectors.latest_document(drafts[0]).content)  # type: ignore[union-attr]
+        figures["verify"] = measure(
+            "verify (signature + stored hash)",
+            args.count,
+            lambda i: selectors.verify_document(signed),
+        )
+        if page is not None:
+            figures["chromium_peer"] = measure(
+                "Chromium peer (warm page, print)",
+                args.count,
+                lambda i: print_with_chromium(html),
+                children=True,
+            )
+        budget = figures["weasyprint_render"]["wall_ms"] + figures["pyhanko_sign"]["wall_ms"]
+        figures["full_path_over_render_plus_sign"] = round(
+            figures["full_path"]["wall_ms"] / budget, 2
+        )
+        print(f"  full path / (render + sign) = {figures['full_path_over_render_plus_sign']}")
+        del xml
+        return figures
+
+    for size in (10, 200):
+        results[f"lines_{size}"] = bench_size(size)
+
+    if browser is not None and playwright is not None:
+        browser.close()
+        playwright.stop()
+
+    print(f"ZIP export of {args.export} signed invoices:", flush=True)
+    today = timezone.localdate()
+    have = export.period_documents(today, today)
+    for n in range(max(0, args.export - len(have))):
+        services.sign_invoice_document(open_invoice(10), by=SYSTEM)
+        if n % 50 == 49:
+            print(f"  prepared {n + 1}", flush=True)
+    start = time.perf_counter()
+    cpu = time.process_time()
+    bundle = services.export_period(start=today, end=today, by=SYSTEM)
+    results["export"] = {
+        "documents": bundle.count,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "cpu_s": round(time.process_time() - cpu, 2),
+        "zip_mib": round(len(bundle.content) / 1024 / 1024, 2),
+    }
+    print(f"  {bundle.count} documents in {results['export']['wall_s']} s", flush=True)
+    print(json.dumps(results, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

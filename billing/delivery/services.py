@@ -1,0 +1,315 @@
+"""Delivery state changes: customers' PGP keys, queueing and attempting deliveries,
+single-use links, overdue reminders.
+
+Sending happens outside any transaction (an SMTP server can be slow); each
+attempt is then recorded, with its audit event, in one short transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import secrets
+import smtplib
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit import SYSTEM, record
+from billing.delivery import mail, pgp
+from billing.delivery.exceptions import DeliveryError, LinkExpired, LinkRefused, LinkUsed
+from billing.delivery.models import CustomerPgpKey, Delivery, DeliveryAttempt, InvoiceLink
+from billing.documents.selectors import latest_document
+from billing.models import Customer, Invoice
+from billing.selectors import customer_for_user
+
+logger = logging.getLogger(__name__)
+
+Actor = Any
+TASK = "billing.delivery.tasks.attempt_delivery_job"
+
+
+def _user_or_none(actor: Actor) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+# --- customers' PGP keys -------------------------------------------------------------
+
+
+def set_customer_pgp_key(customer: Customer, *, armored_key: str, by: Actor) -> CustomerPgpKey:
+    """Check and store (or replace) the customer's PGP public key; a bad key changes nothing."""
+    info = pgp.inspect_public_key(armored_key, now=timezone.now())
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        previous = CustomerPgpKey.objects.filter(customer=locked).first()
+        key, _ = CustomerPgpKey.objects.update_or_create(
+            customer=locked,
+            defaults={
+                "fingerprint": info.fingerprint,
+                "user_ids": "; ".join(info.user_ids)[:500],
+                "public_key": info.armored,
+                "expires_at": info.expires_at,
+                "uploaded_by": _user_or_none(by),
+            },
+        )
+        record(
+            "customer.pgp_key_set",
+            actor=by,
+            obj=locked,
+            fingerprint=info.fingerprint,
+            expires_at=info.expires_at.isoformat() if info.expires_at else "",
+            previous_fingerprint=previous.fingerprint if previous else "",
+        )
+    return key
+
+
+def remove_customer_pgp_key(customer: Customer, *, by: Actor) -> None:
+    """Forget the customer's PGP key: later deliveries use portal links."""
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        key = CustomerPgpKey.objects.filter(customer=locked).first()
+        if key is None:
+            return
+        fingerprint = key.fingerprint
+        key.delete()
+        record("customer.pgp_key_removed", actor=by, obj=locked, fingerprint=fingerprint)
+
+
+def _usable_key(customer: Customer, now: datetime.datetime) -> CustomerPgpKey | None:
+    key = CustomerPgpKey.objects.filter(customer=customer).first()
+    if key is None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    return key
+
+
+# --- deliveries ----------------------------------------------------------------------
+
+
+def _enqueue(delivery_id: int, *, eta: datetime.datetime | None = None) -> None:
+    mode = settings.DOCUMENTS_ON_FINALIZE
+    if mode == "off":
+        return
+    if mode == "sync":
+        if eta is None:
+            transaction.on_commit(lambda: attempt_delivery(delivery_id, by=SYSTEM))
+        return  # sync mode retries from `manage.py send_deliveries` or the admin
+    from django_q.models import Schedule
+    from django_q.tasks import async_task, schedule
+
+    if eta is None:
+        transaction.on_commit(lambda: async_task(TASK, delivery_id, group="delivery"))
+    else:
+        transaction.on_commit(
+            lambda: schedule(
+                TASK,
+                delivery_id,
+                schedule_type=Schedule.ONCE,
+                next_run=eta,
+                repeats=1,
+                name=f"delivery-{delivery_id}-{int(eta.timestamp())}",
+            )
+        )
+
+
+def queue_delivery(invoice: Invoice, *, kind: str = Delivery.Kind.INVOICE, by: Actor) -> Delivery:
+    """Record a delivery of the invoice (PGP if the customer has a valid key, else a link)
+    and have it sent after commit."""
+    if kind not in Delivery.Kind.values:
+        raise DeliveryError(f"unknown delivery kind {kind!r}", field="kind")
+    now = timezone.now()
+    with transaction.atomic():
+        customer = invoice.customer
+        key = _usable_key(customer, now)
+        delivery = Delivery.objects.create(
+            invoice=invoice,
+            document=latest_document(invoice),
+            kind=kind,
+            channel=Delivery.Channel.PGP if key else Delivery.Channel.LINK,
+            recipient=customer.email,
+            next_attempt_at=now,
+        )
+        record(
+            "invoice.delivery_queued",
+            actor=by,
+            obj=invoice,
+            delivery_id=delivery.pk,
+            kind=kind,
+            channel=delivery.channel,
+        )
+        _enqueue(delivery.pk)
+    return delivery
+
+
+def _new_link(invoice: Invoice, delivery: Delivery, now: datetime.datetime) -> str:
+    """A fresh single-use link; only the SHA-256 of its token is stored."""
+    token = secrets.token_urlsafe(32)
+    InvoiceLink.objects.create(
+        invoice=invoice,
+        delivery=delivery,
+        token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+        created_at=now,
+        expires_at=now + datetime.timedelta(days=int(settings.DELIVERY_LINK_DAYS)),
+    )
+    return f"{settings.DELIVERY_PORTAL_URL.rstrip('/')}/l/{token}/"
+
+
+def _build(delivery: Delivery, now: datetime.datetime) -> Any:
+    invoice = delivery.invoice
+    if delivery.channel == Delivery.Channel.PGP:
+        key = _usable_key(invoice.customer, now)
+        document = delivery.document or latest_document(invoice)
+        if key is None:
+            raise DeliveryError("the customer's PGP key is gone or expired", field="pgp_key")
+        if document is None:
+            raise DeliveryError("the invoice has no signed PDF yet", field="document")
+        return mail.pgp_message(
+            invoice, kind=delivery.kind, document=document, to=delivery.recipient, key=key
+        )
+    with transaction.atomic():
+        url = _new_link(invoice, delivery, now)
+    return mail.link_message(invoice, kind=delivery.kind, url=url, to=delivery.recipient)
+
+
+def _safe_error(exc: Exception) -> str:
+    """What an attempt records: the error's kind and the server's words, never a secret."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [f"{code} {msg.decode(errors='replace')}" for code, msg in exc.recipients.values()]
+        return ("recipient refused: " + "; ".join(codes))[:500]
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.smtp_code} {exc.smtp_error!r}"[:500]
+    if isinstance(exc, DeliveryError):
+        return str(exc)[:500]
+    return type(exc).__name__
+
+
+def attempt_delivery(delivery_id: int, *, by: Actor) -> Delivery:
+    """Try to send a queued delivery once; record the attempt; schedule a retry with
+    exponential backoff, or mark it failed after DELIVERY_MAX_ATTEMPTS."""
+    delivery = Delivery.objects.select_related("invoice", "invoice__customer", "document").get(
+        pk=delivery_id
+    )
+    if delivery.status != Delivery.Status.QUEUED:
+        return delivery
+    started = timezone.now()
+    error = ""
+    try:
+        message = _build(delivery, started)
+        message.send(fail_silently=False)
+    except (OSError, smtplib.SMTPException, DeliveryError) as exc:
+        error = _safe_error(exc)
+        logger.warning("delivery %s attempt failed: %s", delivery_id, error)
+    finished = timezone.now()
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().get(pk=delivery_id)
+        locked.attempts += 1  # in this round (a retry from the admin starts a new round)
+        DeliveryAttempt.objects.create(
+            delivery=locked,
+            number=DeliveryAttempt.objects.filter(delivery=locked).count() + 1,
+            started_at=started,
+            finished_at=finished,
+            succeeded=not error,
+            error=error,
+        )
+        if not error:
+            locked.status = Delivery.Status.SENT
+            locked.sent_at = finished
+            locked.next_attempt_at = None
+            locked.last_error = ""
+        elif locked.attempts >= int(settings.DELIVERY_MAX_ATTEMPTS):
+            locked.status = Delivery.Status.FAILED
+            locked.next_attempt_at = None
+            locked.last_error = error
+        else:
+            backoff = int(settings.DELIVERY_RETRY_SECONDS) * 2 ** (locked.attempts - 1)
+            locked.next_attempt_at = finished + datetime.timedelta(seconds=backoff)
+            locked.last_error = error
+            _enqueue(locked.pk, eta=locked.next_attempt_at)
+        locked.save()
+        record(
+            "invoice.delivery_attempted",
+            actor=by,
+            obj=locked.invoice,
+            delivery_id=locked.pk,
+            attempt=locked.attempts,
+            channel=locked.channel,
+            outcome="sent" if not error else locked.status,
+            error=error,
+        )
+    return locked
+
+
+def retry_delivery(delivery: Delivery, *, by: Actor) -> Delivery:
+    """Put a failed delivery back in the queue (attempts start again)."""
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if locked.status != Delivery.Status.FAILED:
+            raise DeliveryError(f"delivery {locked.pk} is {locked.status}", field="status")
+        locked.status = Delivery.Status.QUEUED
+        locked.attempts = 0
+        locked.next_attempt_at = timezone.now()
+        locked.save(update_fields=["status", "attempts", "next_attempt_at"])
+        record("invoice.delivery_retried", actor=by, obj=locked.invoice, delivery_id=locked.pk)
+        _enqueue(locked.pk)
+    return locked
+
+
+def send_due_deliveries(*, by: Actor, now: datetime.datetime | None = None) -> int:
+    """Attempt every queued delivery whose time has come (the schedule's safety net)."""
+    now = now or timezone.now()
+    due = Delivery.objects.filter(status=Delivery.Status.QUEUED, next_attempt_at__lte=now)
+    count = 0
+    for delivery_id in due.values_list("pk", flat=True):
+        attempt_delivery(delivery_id, by=by)
+        count += 1
+    return count
+
+
+# --- links ---------------------------------------------------------------------------
+
+
+def open_invoice_link(token: str, *, user: Any) -> Invoice:
+    """Use a link once: unknown, used, expired or another customer's link is refused
+    (LinkRefused), and nothing changes."""
+    digest = hashlib.sha256((token or "").encode()).hexdigest()
+    now = timezone.now()
+    with transaction.atomic():
+        link = (
+            InvoiceLink.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .filter(token_sha256=digest)
+            .first()
+        )
+        customer = customer_for_user(user)
+        if link is None or customer is None or link.invoice.customer_id != customer.pk:
+            raise LinkRefused("this link is not valid for your account")
+        if link.used_at is not None:
+            raise LinkUsed("this link was already used; open the invoice from the portal")
+        if link.expires_at <= now:
+            raise LinkExpired("this link has expired; open the invoice from the portal")
+        link.used_at = now
+        link.used_by = user
+        link.save(update_fields=["used_at", "used_by"])
+        record("invoice.link_opened", actor=user, obj=link.invoice, link_id=link.pk)
+    return link.invoice
+
+
+# --- reminders -----------------------------------------------------------------------
+
+
+def send_overdue_reminders(*, by: Actor, today: datetime.date | None = None) -> int:
+    """Queue one reminder per overdue invoice not reminded in DELIVERY_REMINDER_DAYS."""
+    today = today or timezone.localdate()
+    since = timezone.now() - datetime.timedelta(days=int(settings.DELIVERY_REMINDER_DAYS))
+    overdue = (
+        Invoice.objects.overdue(today)
+        .exclude(deliveries__kind=Delivery.Kind.REMINDER, deliveries__created_at__gte=since)
+        .select_related("customer")
+    )
+    count = 0
+    for invoice in overdue:
+        queue_delivery(invoice, kind=Delivery.Kind.REMINDER, by=by)
+        count += 1
+    return count

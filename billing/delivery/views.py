@@ -1,0 +1,28 @@
+"""The single-use link landing: after login (and second factor), open the invoice once."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET
+
+from billing.delivery import services
+from billing.delivery.exceptions import LinkExpired, LinkRefused, LinkUsed
+from security.decorators import mfa_required
+
+
+@mfa_required
+@require_GET
+def open_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Use the link (refused when unknown, used, expired or another customer's), then show
+    the invoice in the portal."""
+    try:
+        invoice = services.open_invoice_link(token, user=request.user)
+    except LinkRefused as exc:
+        status = 410 if isinstance(exc, LinkExpired | LinkUsed) else 404
+        return render(request, "delivery/link_refused.html", {"reason": exc.message}, status=status)
+    try:
+        return HttpResponseRedirect(reverse("portal:invoice_detail", args=[invoice.pk]))
+    except NoReverseMatch:  # before the portal's invoice page exists: our own landing
+        return render(request, "delivery/link_opened.html", {"invoice": invoice})

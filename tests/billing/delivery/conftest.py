@@ -1,0 +1,127 @@
+"""Delivery tests: a real SMTP server on 127.0.0.1, fresh GnuPG homes, the signing key."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gnupg
+import pytest
+from aiosmtpd.controller import Controller
+
+from billing.delivery import pgp
+from tests.billing.documents.conftest import (  # noqa: F401 - fixtures
+    PASSPHRASE,
+    alice_document,
+    sign_invoice,
+    signing_key,
+    signing_key_dir,
+)
+
+CUSTOMER_PASSPHRASE = "alice's own passphrase"
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received: (envelope sender, recipients, raw bytes) per message."""
+
+    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free port; Django's SMTP backend points at it."""
+    mailbox = Mailbox()
+    port = _free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def gnupg_home(settings: Any) -> Iterator[Path]:
+    """A fresh app GnuPG home for the test (short path for gpg-agent's socket)."""
+    home = Path(tempfile.mkdtemp(prefix="ta", dir="/tmp"))
+    home.chmod(0o700)
+    settings.DELIVERY_GNUPGHOME = home
+    settings.DOCUMENTS_CREATE_KEYS = True
+    try:
+        yield home
+    finally:
+        pgp.kill_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class Keyholder:
+    """A customer's own GnuPG home with their key pair, as on their computer."""
+
+    gpg: gnupg.GPG
+    home: Path
+    fingerprint: str
+    public_key: str
+
+
+@pytest.fixture
+def alice_keyholder() -> Iterator[Keyholder]:
+    home = Path(tempfile.mkdtemp(prefix="tc", dir="/tmp"))
+    home.chmod(0o700)
+    gpg = gnupg.GPG(gnupghome=str(home))
+    spec = gpg.gen_key_input(
+        key_type="EDDSA",
+        key_curve="ed25519",
+        key_usage="sign",
+        subkey_type="ECDH",
+        subkey_curve="cv25519",
+        subkey_usage="encrypt",
+        name_real="Alice Konsult AB",
+        name_email="invoices@alice.example",
+        expire_date="1y",
+        passphrase=CUSTOMER_PASSPHRASE,
+    )
+    key = gpg.gen_key(spec)
+    assert key.fingerprint
+    # gpg-agent remembers the passphrase it just used: a test that reused that agent
+    # could decrypt with a wrong passphrase. A fresh agent remembers nothing.
+    pgp.kill_agent(home)
+    try:
+        yield Keyholder(gpg, home, str(key.fingerprint), str(gpg.export_keys(key.fingerprint)))
+    finally:
+        pgp.kill_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+__all__ = ["PASSPHRASE"]
