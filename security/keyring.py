@@ -215,8 +215,8 @@ class FileKeyring(_MaterialKeyring):
         if not self.path.exists():
             if not create:
                 raise ImproperlyConfigured(
-                    f"VAULT_KEYRING_FILE {self.path} does not exist; create it with "
-                    "`manage.py init_keyring` or set VAULT_KEYRING_CREATE=true"
+                    f"VAULT_KEYRING_FILE {self.path} does not exist; provision it "
+                    "(docs/vault.md) or start once with VAULT_KEYRING_CREATE=true"
                 )
             self._write(_Material.generate())
         try:
