@@ -127,6 +127,9 @@ def main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
+    import logging
+
+    logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued" line per rotation
     settings.VAULT_REVEAL_RATE_PER_MINUTE = 10**9  # measure the work, not the limiter
 
     from audit import SYSTEM
