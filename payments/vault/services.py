@@ -117,12 +117,16 @@ def may_reveal_cards(user: Any) -> bool:
 
 def _take_reveal_slot(user: Any) -> bool:
     """Count one reveal in the actor's current minute; False when the limit is reached."""
-    now = timezone.now()
     window = RevealWindow.objects.select_for_update().filter(actor_id=user.pk).first()
     if window is None:  # the actor's first reveal
-        RevealWindow.objects.get_or_create(actor_id=user.pk, defaults={"window_start": now})
+        RevealWindow.objects.get_or_create(
+            actor_id=user.pk, defaults={"window_start": timezone.now()}
+        )
         window = RevealWindow.objects.select_for_update().get(actor_id=user.pk)
-    if now - window.window_start >= datetime.timedelta(minutes=1) or now < window.window_start:
+    # Read the clock only once the row is locked: a racer that waited for the lock
+    # must not see the window as started "in its future" and reset it.
+    now = timezone.now()
+    if now - window.window_start >= datetime.timedelta(minutes=1):
         window.window_start, window.count = now, 0
     if window.count >= settings.VAULT_REVEAL_RATE_PER_MINUTE:
         return False
