@@ -471,3 +471,20 @@ DELIVERY_RETRY_SECONDS = _int("DELIVERY_RETRY_SECONDS", default=60, minimum=1)
 DELIVERY_PORTAL_URL = env.str("DELIVERY_PORTAL_URL", default="http://127.0.0.1:8000")
 # An overdue invoice gets a reminder at most once in this many days.
 DELIVERY_REMINDER_DAYS = _int("DELIVERY_REMINDER_DAYS", default=7, minimum=1)
+
+
+# Payments (docs/payments.md). The gateway is a dotted path to a class with the
+# payments.gateways.Gateway interface; the built-in sandbox acquirer is the default.
+PAYMENTS_GATEWAY = env.str("PAYMENTS_GATEWAY", default="payments.gateways.sandbox.SandboxAcquirer")
+# The service account that reveals a card for the gateway call (it alone holds
+# payments.reveal_card; created on first use).
+PAYMENTS_GATEWAY_ACCOUNT = env.str("PAYMENTS_GATEWAY_ACCOUNT", default="svc-gateway")
+# Idempotency keys are kept at least this many hours (never fewer than 24).
+PAYMENTS_IDEMPOTENCY_HOURS = _int("PAYMENTS_IDEMPOTENCY_HOURS", default=24, minimum=24)
+# A payment still pending or unknown after this many minutes is asked about at the
+# acquirer by the reconciliation job; with no charge there it has failed.
+PAYMENTS_RECONCILE_AFTER_MINUTES = _int("PAYMENTS_RECONCILE_AFTER_MINUTES", default=5, minimum=1)
+# Bank files (camt.054) larger than this are refused before parsing.
+PAYMENTS_BANK_FILE_MAX_BYTES = _int(
+    "PAYMENTS_BANK_FILE_MAX_BYTES", default=200 * 1024 * 1024, minimum=1024
+)

@@ -7,9 +7,13 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
+        from payments.schedules import register_payments_schedules
         from payments.vault.schedules import register_vault_schedules
 
         # A framework event: after migrate, (re)register the key-rotation schedule.
         post_migrate.connect(
             register_vault_schedules, sender=self, dispatch_uid="payments.vault.schedules"
+        )
+        post_migrate.connect(
+            register_payments_schedules, sender=self, dispatch_uid="payments.schedules"
         )

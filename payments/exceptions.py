@@ -16,3 +16,37 @@ class PaymentsError(Exception):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidPayment(PaymentsError):
+    """A payment request is malformed: amount, currency, card or key (``field`` says which)."""
+
+
+class InvoiceNotPayable(PaymentsError):
+    """The invoice takes no payment (draft, void, a credit note, unknown to this customer)."""
+
+    field = "invoice"
+
+
+class AlreadyPaid(InvoiceNotPayable):
+    """Nothing is left to pay: the invoice is paid, or the rest is held by payments in flight."""
+
+
+class AmountExceedsDue(InvalidPayment):
+    """The amount is more than is left to pay on the invoice."""
+
+    field = "amount"
+
+
+class IdempotencyKeyReused(InvalidPayment):
+    """The idempotency key was already used for a request with other parameters."""
+
+    field = "idempotency_key"
+
+
+class RefundRefused(PaymentsError):
+    """A refund is not possible: no permission, no step-up, nothing left to refund."""
+
+
+class BankFileError(PaymentsError):
+    """A bank file cannot be read; ``field`` names the XML element (and line) at fault."""

@@ -1,5 +1,290 @@
-"""Payments tables. The vault's live in payments.vault.models (re-exported here)."""
+"""Payments tables: payments, refunds, idempotency keys and bank files.
 
+The vault's tables live in ``payments.vault.models`` and the sandbox acquirer's
+own ledger in ``payments.gateways.models``; both are re-exported here so that
+Django finds them. State changes go through ``payments.services`` (cards and
+refunds) and ``payments.reconciliation`` (bank files); reads through
+``payments.selectors``. Amounts are integers in the currency's minor unit.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from billing.money import Money
+from payments.gateways.models import SandboxCharge
 from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow
 
-__all__ = ["DataKey", "EntryKey", "PaymentMethod", "RevealWindow"]
+
+class PaymentQuerySet(models.QuerySet["Payment"]):
+    def holding(self) -> PaymentQuerySet:
+        """Payments whose amount is reserved against the invoice: not settled either way yet."""
+        return self.filter(status__in=[Payment.Status.PENDING, Payment.Status.UNKNOWN])
+
+    def captured(self) -> PaymentQuerySet:
+        """Payments whose money arrived (some of it may have been refunded since)."""
+        return self.filter(
+            status__in=[
+                Payment.Status.SUCCEEDED,
+                Payment.Status.PARTIALLY_REFUNDED,
+                Payment.Status.REFUNDED,
+            ]
+        )
+
+
+class Payment(models.Model):
+    """One attempt to pay an invoice (card) or one bank transfer credited to it.
+
+    A card payment is PENDING from the moment its amount is reserved against the
+    invoice (under the invoice's row lock) until the gateway answers; UNKNOWN when
+    the answer was lost (reconciled by status lookup, never guessed).
+    ``idempotency_key`` is the key sent to the acquirer: a retry of the same
+    payment reuses it, so the acquirer never charges twice.
+    """
+
+    class Method(models.TextChoices):
+        CARD = "card", "Card (vault token)"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        UNKNOWN = "unknown", "Unknown (being reconciled)"
+
+    invoice = models.ForeignKey("billing.Invoice", on_delete=models.PROTECT, related_name="payments")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, editable=False
+    )
+    payment_method = models.ForeignKey(
+        PaymentMethod,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        help_text="The saved card charged (card payments).",
+    )
+    card_brand = models.CharField(max_length=12, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    gateway = models.CharField(max_length=40, blank=True)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True, editable=False)
+    # Filled by the fraud issue's risk engine (payments/fraud/): allow, review or block.
+    # Null means the attempt was not scored (no risk engine yet).
+    risk_decision = models.CharField(max_length=10, null=True, blank=True)
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    refunded_amount = models.BigIntegerField(default=0, editable=False)
+    bank_line = models.OneToOneField(
+        "payments.BankLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payment",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PaymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["invoice", "status"], name="payments_payment_invoice_idx"),
+            models.Index(fields=["status", "created_at"], name="payments_payment_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
+                name="payments_payment_refund_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(method="bank_transfer") | Q(payment_method__isnull=False),
+                name="payments_payment_card_has_method",
+            ),
+        ]
+        permissions = [("refund_payment", "Can refund a payment (with step-up MFA)")]
+
+    def __str__(self) -> str:
+        return f"Payment #{self.pk} {self.money} ({self.status})"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+    @property
+    def refundable(self) -> int:
+        """What can still be refunded, in minor units."""
+        if self.status not in (self.Status.SUCCEEDED, self.Status.PARTIALLY_REFUNDED):
+            return 0
+        return self.amount - self.refunded_amount
+
+    @property
+    def is_final(self) -> bool:
+        return self.status not in (self.Status.PENDING, self.Status.UNKNOWN)
+
+
+class Refund(models.Model):
+    """Money given back on a captured payment: never more than is left of it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, editable=False
+    )
+    reason = models.CharField(max_length=500)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True, editable=False)
+    failure_message = models.CharField(max_length=300, blank=True)
+    compensation = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Automatic: a capture the invoice could not take, given back at once.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payments_refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund #{self.pk} {Money(self.amount, self.currency)} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """A client's Idempotency-Key: the request it came with and the payment it made.
+
+    ``scope`` separates clients (one customer's keys never collide with another's);
+    ``request_hash`` is SHA-256 over the request's parameters. Kept at least
+    PAYMENTS_IDEMPOTENCY_HOURS (24 h), then purged by a scheduled job.
+    """
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="payments_idempotency_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key[:12]}…"
+
+
+class BankFile(models.Model):
+    """An imported ISO 20022 camt.054 file; ``sha256`` makes re-importing it a no-op."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    filename = models.CharField(max_length=255)
+    message_id = models.CharField(max_length=100, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    lines_total = models.PositiveIntegerField(default=0)
+    lines_matched = models.PositiveIntegerField(default=0)
+    lines_review = models.PositiveIntegerField(default=0)
+    lines_skipped = models.PositiveIntegerField(
+        default=0, help_text="Lines already imported from another file."
+    )
+
+    class Meta:
+        ordering = ["-imported_at", "-pk"]
+        verbose_name = "bank file"
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.imported_at:%Y-%m-%d %H:%M})"
+
+
+class BankLine(models.Model):
+    """One credit of a bank file: matched to an invoice, or waiting in the review list."""
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", "Matched"
+        REVIEW = "review", "Needs review"
+        RESOLVED = "resolved", "Resolved by an operator"
+
+    class Reason(models.TextChoices):
+        NONE = "", "—"
+        UNKNOWN_REFERENCE = "unknown_reference", "Unknown OCR reference"
+        NO_REFERENCE = "no_reference", "No structured reference"
+        AMOUNT_MISMATCH = "amount_mismatch", "Amount differs from the amount due"
+        CURRENCY_MISMATCH = "currency_mismatch", "Currency differs from the invoice"
+        INVOICE_CLOSED = "invoice_closed", "Invoice is not open"
+        INVALID = "invalid", "Malformed line"
+
+    bank_file = models.ForeignKey(BankFile, on_delete=models.PROTECT, related_name="lines")
+    line_key = models.CharField(
+        max_length=200, unique=True, help_text="The bank's own id of the transaction."
+    )
+    position = models.PositiveIntegerField()
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=40, blank=True)
+    debtor_name = models.CharField(max_length=140, blank=True)
+    booking_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, editable=False)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True, editable=False)
+    detail = models.CharField(max_length=300, blank=True)
+    invoice = models.ForeignKey(
+        "billing.Invoice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bank_lines",
+    )
+
+    class Meta:
+        ordering = ["bank_file", "position"]
+        verbose_name = "bank transfer line"
+        indexes = [models.Index(fields=["status"], name="payments_bankline_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{Money(self.amount, self.currency)} ref {self.reference or '—'} ({self.status})"
+
+
+__all__ = [
+    "BankFile",
+    "BankLine",
+    "DataKey",
+    "EntryKey",
+    "IdempotencyKey",
+    "Payment",
+    "PaymentMethod",
+    "Refund",
+    "RevealWindow",
+    "SandboxCharge",
+]

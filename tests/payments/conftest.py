@@ -54,3 +54,7 @@ def card(number: str = VISA, expiry: str = "12/39", cvc: str = "737") -> Card:
 def alice_card(alice_company: Customer, alice: User) -> PaymentMethod:
     """Alice's Visa, tokenized by Alice in the portal."""
     return tokenize(card(), customer=alice_company, by=alice)
+
+
+# The payments fixtures (portal helper): Alice's 1,000 SEK invoice and saved cards.
+from tests.payments.fixtures import saved_card, thousand_sek_invoice  # noqa: E402, F401

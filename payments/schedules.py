@@ -1,0 +1,28 @@
+"""The payments schedules (django-q2), registered idempotently after every migrate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# name -> (task, schedule type, minutes between runs for MINUTES schedules)
+PAYMENTS_SCHEDULES: dict[str, tuple[str, str, int | None]] = {
+    "payments.reconcile": ("payments.tasks.reconcile_payments_task", "I", 1),
+    "payments.purge_idempotency_keys": ("payments.tasks.purge_idempotency_keys_task", "H", None),
+}
+
+
+def register_payments_schedules(**_: Any) -> int:
+    """Create or update the payments schedules; safe to run any number of times."""
+    from django_q.models import Schedule
+
+    for name, (func, schedule_type, minutes) in PAYMENTS_SCHEDULES.items():
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": schedule_type,
+                "minutes": minutes,
+                "repeats": -1,
+            },
+        )
+    return len(PAYMENTS_SCHEDULES)

@@ -1,0 +1,678 @@
+"""Every payments state change: card payments, their reconciliation, refunds, key purge.
+
+A card payment runs in three steps, so that the gateway is never called inside
+a database transaction and an invoice is never captured beyond its amount due:
+
+1. **reserve** (one transaction, under the invoice's row lock): check the
+   idempotency key, check the amount against what is left to pay *minus the
+   payments still in flight*, create the PENDING payment (it holds its amount);
+2. **charge** (no transaction): reveal the card for the gateway account and
+   call the gateway with the payment's own acquirer idempotency key;
+3. **settle** (one transaction): record the answer. A capture goes to the
+   invoice through ``billing.services.record_payment_amount``; if the invoice
+   can no longer take it (voided or credited meanwhile), the charge is refunded
+   at once (compensation), so no acquirer charge is left uncompensated.
+
+A lost answer leaves the payment UNKNOWN (still holding its amount) until
+``reconcile_payment`` asks the gateway by the same key. Bank transfers are
+recorded by ``payments.reconciliation``.
+
+Risk: ``Payment.risk_decision`` stays null here. The fraud issue's risk engine
+(``payments/fraud/``) scores each attempt in step 1 and fills it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit import SYSTEM, record
+from billing.exceptions import BillingError
+from billing.models import Invoice
+from billing.money import Money
+from billing.services import record_payment_amount, record_refund_amount
+from payments.exceptions import (
+    AlreadyPaid,
+    AmountExceedsDue,
+    IdempotencyKeyReused,
+    InvalidPayment,
+    InvoiceNotPayable,
+    RefundRefused,
+)
+from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
+from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
+from payments.vault.entry import EncryptedCard
+from payments.vault.exceptions import PaymentMethodGone, VaultError
+from payments.vault.services import delete_payment_method, reveal_card, tokenize
+
+logger = logging.getLogger(__name__)
+
+Actor = Any
+Status = Payment.Status
+
+REFUND_PERMISSION = "payments.refund_payment"
+_PAYABLE = (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
+_KEY_MIN, _KEY_MAX = 8, 255
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not _KEY_MIN <= len(key.strip()) <= _KEY_MAX:
+        raise InvalidPayment(
+            f"an idempotency key of {_KEY_MIN} to {_KEY_MAX} characters is required",
+            field="idempotency_key",
+        )
+    key = key.strip()
+    if not key.isprintable():
+        raise InvalidPayment("the idempotency key must be printable", field="idempotency_key")
+    return key
+
+
+def _request_hash(**params: Any) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def _check_amount(invoice: Invoice, amount: object) -> Money:
+    if not isinstance(amount, Money):
+        raise InvalidPayment("the amount must be a Money value", field="amount")
+    if amount.currency != invoice.currency:
+        raise InvalidPayment(
+            f"{amount.currency} is not the invoice's currency ({invoice.currency})",
+            field="currency",
+        )
+    if amount.amount <= 0:
+        raise InvalidPayment(f"the amount must be more than zero, not {amount}", field="amount")
+    return amount
+
+
+def _scope(invoice: Invoice) -> str:
+    return f"customer:{invoice.customer_id}"
+
+
+def _check_payer(invoice: Invoice, by: Actor) -> None:
+    """A portal user pays only their own customer's invoices (the view's 404 is the first wall)."""
+    account = getattr(by, "portal_account", None) if hasattr(by, "pk") else None
+    if account is not None and account.customer_id != invoice.customer_id:
+        raise InvoiceNotPayable("no such invoice", field="invoice")
+
+
+def held_amount(invoice: Invoice) -> int:
+    """What payments still in flight (pending, unknown) hold against the invoice."""
+    total = Payment.objects.filter(invoice=invoice).holding().aggregate(total=Sum("amount"))
+    return int(total["total"] or 0)
+
+
+def _replayed(scope: str, key: str, request_hash: str) -> Payment | None:
+    stored = IdempotencyKey.objects.select_related("payment").filter(scope=scope, key=key).first()
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "this idempotency key was already used for a different payment request"
+            " (another invoice, amount or card); use a new key",
+            field="idempotency_key",
+        )
+    return stored.payment
+
+
+# --- the gateway account -------------------------------------------------------------
+
+
+def get_gateway_account() -> Any:
+    """The service account that reveals cards for the gateway call (created on first use)."""
+    user_model = get_user_model()
+    username = settings.PAYMENTS_GATEWAY_ACCOUNT
+    user = user_model.objects.filter(username=username).first()
+    if user is not None:
+        return user
+    with transaction.atomic():
+        user, created = user_model.objects.get_or_create(
+            username=username, defaults={"is_staff": False, "is_active": True}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label="payments", codename="reveal_card")
+            )
+            record("payments.gateway_account_created", actor=SYSTEM, obj=user, username=username)
+    return user
+
+
+# --- card payments -------------------------------------------------------------------
+
+
+def pay_invoice(
+    invoice: Invoice,
+    *,
+    amount: Money,
+    payment_method: PaymentMethod,
+    idempotency_key: str,
+    by: Actor,
+    request: HttpRequest | None = None,
+) -> Payment:
+    """Charge a saved card for an invoice: once per idempotency key, never beyond the amount due.
+
+    A replay with the same key and parameters returns the first payment (asking
+    the gateway again if its outcome is still unknown); the same key with other
+    parameters raises IdempotencyKeyReused. Declines come back as a FAILED payment.
+    """
+    key = _check_key(idempotency_key)
+    if not isinstance(payment_method, PaymentMethod):
+        raise InvalidPayment("choose a saved card", field="payment_method")
+    fingerprint = _request_hash(
+        invoice=invoice.pk,
+        amount=getattr(amount, "amount", None),
+        currency=getattr(amount, "currency", None),
+        card=payment_method.pk,
+    )
+    payment, created = _reserve_card_payment(
+        invoice,
+        amount=amount,
+        payment_method=payment_method,
+        key=key,
+        request_hash=fingerprint,
+        by=by,
+        request=request,
+    )
+    if not created:
+        if not payment.is_final:
+            return reconcile_payment(payment, by=SYSTEM)
+        return payment
+    return _charge(payment, by=by)
+
+
+def pay_invoice_with_new_card(
+    invoice: Invoice,
+    *,
+    amount: Money,
+    card: EncryptedCard,
+    keep_card: bool,
+    idempotency_key: str,
+    by: Actor,
+    request: HttpRequest | None = None,
+) -> Payment:
+    """Tokenize a card sent encrypted by the browser, then pay with it as ``pay_invoice`` does.
+
+    A replay of the same key returns the first payment without tokenizing again.
+    Without ``keep_card`` the card is deleted from the vault once the outcome is
+    known (its brand and last 4 stay on the payment).
+    """
+    key = _check_key(idempotency_key)
+    fingerprint = _request_hash(
+        invoice=invoice.pk,
+        amount=getattr(amount, "amount", None),
+        currency=getattr(amount, "currency", None),
+        card="new",
+    )
+    replay = _replayed(_scope(invoice), key, fingerprint)
+    if replay is not None:
+        return replay if replay.is_final else reconcile_payment(replay, by=SYSTEM)
+    _check_payer(invoice, by)
+    _check_amount(invoice, amount)
+    method = tokenize(card, customer=invoice.customer, by=by)
+    try:
+        payment, created = _reserve_card_payment(
+            invoice,
+            amount=amount,
+            payment_method=method,
+            key=key,
+            request_hash=fingerprint,
+            by=by,
+            request=request,
+        )
+    except Exception:
+        if not keep_card:
+            delete_payment_method(method, by=by)
+        raise
+    if created:
+        payment = _charge(payment, by=by)
+    if not keep_card and payment.is_final:
+        try:
+            delete_payment_method(method, by=by)
+        except PaymentMethodGone:
+            pass
+    return payment
+
+
+def _reserve_card_payment(
+    invoice: Invoice,
+    *,
+    amount: Money,
+    payment_method: PaymentMethod,
+    key: str,
+    request_hash: str,
+    by: Actor,
+    request: HttpRequest | None,
+) -> tuple[Payment, bool]:
+    """Step 1: under the invoice's row lock, hold the amount as a PENDING payment."""
+    scope = _scope(invoice)
+    try:
+        with transaction.atomic():
+            # The lock serializes every attempt on this invoice: "what is left to pay"
+            # below cannot change until this transaction ends (no overpayment race).
+            locked = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+            replay = _replayed(scope, key, request_hash)
+            if replay is not None:
+                return replay, False
+            _check_payer(locked, by)
+            money = _check_amount(locked, amount)
+            if payment_method.customer_id != locked.customer_id:
+                raise InvalidPayment("choose one of your saved cards", field="payment_method")
+            if payment_method.status != PaymentMethod.Status.ACTIVE:
+                raise InvalidPayment("this card was deleted", field="payment_method")
+            available = _available_to_pay(locked)
+            if money.amount > available:
+                raise AmountExceedsDue(
+                    f"{money} is more than is left to pay ({locked.money(available)})",
+                    field="amount",
+                )
+            payment = Payment.objects.create(
+                invoice=locked,
+                amount=money.amount,
+                currency=money.currency,
+                method=Payment.Method.CARD,
+                status=Status.PENDING,
+                payment_method=payment_method,
+                card_brand=payment_method.brand,
+                card_last4=payment_method.last4,
+                gateway=get_gateway().name,
+                idempotency_key="pay_" + secrets.token_hex(16),
+                created_by=by if isinstance(by, get_user_model()) else None,
+            )
+            IdempotencyKey.objects.create(
+                scope=scope,
+                key=key,
+                request_hash=request_hash,
+                payment=payment,
+                created_at=timezone.now(),
+            )
+            record(
+                "payment.started",
+                actor=by,
+                obj=payment,
+                request=request,
+                invoice_id=locked.pk,
+                amount=money.amount,
+                currency=money.currency,
+                method=payment.method,
+                card=f"{payment_method.brand} {payment_method.last4}",
+            )
+    except IntegrityError:
+        # The same key raced in for another invoice: the stored request decides.
+        replay = _replayed(scope, key, request_hash)
+        if replay is None:
+            raise
+        return replay, False
+    return payment, True
+
+
+def _available_to_pay(locked: Invoice) -> int:
+    if locked.is_credit_note or locked.status not in _PAYABLE:
+        if locked.status == Invoice.Status.PAID:
+            raise AlreadyPaid(f"{locked} is already paid", field="invoice")
+        raise InvoiceNotPayable(f"{locked} is {locked.status}; it takes no payment")
+    available = locked.amount_due - held_amount(locked)
+    if available <= 0:
+        raise AlreadyPaid(
+            f"{locked} is already paid (or the rest is held by a payment being processed)",
+            field="invoice",
+        )
+    return available
+
+
+def _charge(payment: Payment, *, by: Actor) -> Payment:
+    """Step 2 (outside any transaction): reveal the card for the gateway and charge it."""
+    gateway = get_gateway()
+    assert payment.payment_method is not None
+    try:
+        card = reveal_card(
+            payment.payment_method.token,
+            purpose=f"charge for payment {payment.pk}",
+            by=get_gateway_account(),
+        )
+    except VaultError as exc:
+        return _settle(payment, None, by=by, failure=("card_unavailable", exc.message))
+    try:
+        result = gateway.authorize_capture(
+            idempotency_key=payment.idempotency_key, amount=payment.money, card=card
+        )
+    except GatewayTimeout:
+        return _mark_unknown(payment, by=by)
+    except GatewayError as exc:
+        return _settle(payment, None, by=by, failure=("gateway_error", exc.message))
+    finally:
+        del card
+    return _settle(payment, result, by=by)
+
+
+def _mark_unknown(payment: Payment, *, by: Actor) -> Payment:
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status != Status.PENDING:
+            return locked
+        locked.status = Status.UNKNOWN
+        locked.save(update_fields=["status", "updated_at"])
+        record(
+            "payment.outcome_unknown",
+            actor=by,
+            obj=locked,
+            invoice_id=locked.invoice_id,
+            gateway=locked.gateway,
+        )
+    return locked
+
+
+def _settle(
+    payment: Payment,
+    result: ChargeResult | None,
+    *,
+    by: Actor,
+    failure: tuple[str, str] | None = None,
+) -> Payment:
+    """Step 3: record the gateway's answer once; a capture the invoice cannot take is refunded."""
+    compensation: Refund | None = None
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().select_related("invoice").get(pk=payment.pk)
+        if locked.is_final:
+            return locked  # settled already (a concurrent reconciliation)
+        locked.settled_at = timezone.now()
+        if result is not None and result.approved:
+            locked.gateway_reference = result.reference
+            try:
+                with transaction.atomic():
+                    record_payment_amount(
+                        locked.invoice,
+                        amount=locked.money,
+                        by=by,
+                        reference=f"payment:{locked.pk}",
+                    )
+            except BillingError as exc:
+                locked.status = Status.FAILED
+                locked.failure_code = "compensated"
+                locked.failure_message = (
+                    f"captured, but the invoice could not take it ({exc.message}); refunded"
+                )[:300]
+                compensation = Refund.objects.create(
+                    payment=locked,
+                    amount=locked.amount,
+                    currency=locked.currency,
+                    reason="automatic: the invoice could not take the captured amount",
+                    idempotency_key="ref_" + secrets.token_hex(16),
+                    compensation=True,
+                )
+                record(
+                    "payment.compensation_started",
+                    actor=SYSTEM,
+                    obj=locked,
+                    invoice_id=locked.invoice_id,
+                    amount=locked.amount,
+                    currency=locked.currency,
+                    rule=exc.field,
+                )
+            else:
+                locked.status = Status.SUCCEEDED
+                record(
+                    "payment.succeeded",
+                    actor=by,
+                    obj=locked,
+                    invoice_id=locked.invoice_id,
+                    amount=locked.amount,
+                    currency=locked.currency,
+                    gateway_reference=locked.gateway_reference,
+                )
+        else:
+            code, message = failure or (
+                (result.decline_code or "declined", result.message) if result else ("failed", "")
+            )
+            locked.status = Status.FAILED
+            locked.failure_code = code[:40]
+            locked.failure_message = message[:300]
+            if result is not None:
+                locked.gateway_reference = result.reference
+            record(
+                "payment.failed",
+                actor=by,
+                obj=locked,
+                invoice_id=locked.invoice_id,
+                amount=locked.amount,
+                currency=locked.currency,
+                code=locked.failure_code,
+            )
+        locked.save()
+    if compensation is not None:
+        _send_refund(compensation, by=SYSTEM)
+        locked.refresh_from_db()
+    return locked
+
+
+def reconcile_payment(payment: Payment, *, by: Actor = SYSTEM) -> Payment:
+    """Ask the gateway (by the payment's key) what became of a pending or unknown payment.
+
+    A charge found there is settled as the gateway says; no charge found means
+    the request never arrived: FAILED, but only once the payment is older than
+    PAYMENTS_RECONCILE_AFTER_MINUTES (an attempt may still be on its way).
+    """
+    if payment.is_final:
+        return payment
+    result = get_gateway().lookup(idempotency_key=payment.idempotency_key)
+    if result is not None:
+        return _settle(payment, result, by=by)
+    stale = timezone.now() - datetime.timedelta(minutes=settings.PAYMENTS_RECONCILE_AFTER_MINUTES)
+    if payment.created_at < stale:
+        return _settle(
+            payment,
+            None,
+            by=by,
+            failure=("no_charge", "the acquirer never received the payment"),
+        )
+    return Payment.objects.get(pk=payment.pk)
+
+
+def reconcile_payments(*, by: Actor = SYSTEM) -> dict[str, int]:
+    """The reconciliation job: settle unknown payments, stale pending ones, retry refunds."""
+    stale = timezone.now() - datetime.timedelta(minutes=settings.PAYMENTS_RECONCILE_AFTER_MINUTES)
+    counts = {"checked": 0, "settled": 0, "refunds_retried": 0}
+    candidates = Payment.objects.filter(status=Status.UNKNOWN) | Payment.objects.filter(
+        status=Status.PENDING, created_at__lt=stale
+    )
+    for payment in candidates.order_by("pk"):
+        counts["checked"] += 1
+        if reconcile_payment(payment, by=by).is_final:
+            counts["settled"] += 1
+    for refund in Refund.objects.filter(status=Refund.Status.PENDING, created_at__lt=stale):
+        counts["refunds_retried"] += 1
+        _send_refund(refund, by=by)
+    return counts
+
+
+# --- refunds -------------------------------------------------------------------------
+
+
+def _require_step_up(request: HttpRequest | None, by: Actor) -> None:
+    """A person refunds with a fresh second factor (security's step-up)."""
+    from security.selectors import is_step_up_fresh
+
+    if by == SYSTEM:
+        return
+    if request is None or not is_step_up_fresh(request):
+        raise RefundRefused(
+            "confirm your second factor again (step-up) to refund", field="step_up"
+        )
+
+
+def refund_payment(
+    payment: Payment,
+    *,
+    amount: Money,
+    reason: str,
+    by: Actor,
+    request: HttpRequest | None,
+) -> Refund:
+    """Refund part or all of a captured payment: permission, step-up, a reason; never more
+    than is left of it. The invoice's amount due and status follow (billing services)."""
+    if not (hasattr(by, "has_perm") and by.has_perm(REFUND_PERMISSION)):
+        raise RefundRefused("refunding needs the payments operator's permission", field="user")
+    _require_step_up(request, by)
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise RefundRefused("give the reason for the refund", field="reason")
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().select_related("invoice").get(pk=payment.pk)
+        if not isinstance(amount, Money) or amount.currency != locked.currency:
+            raise InvalidPayment(f"the refund must be in {locked.currency}", field="currency")
+        if amount.amount <= 0:
+            raise InvalidPayment("the refund must be more than zero", field="amount")
+        in_flight = (
+            locked.refunds.filter(status=Refund.Status.PENDING).aggregate(t=Sum("amount"))["t"]
+            or 0
+        )
+        left = locked.refundable - in_flight
+        if amount.amount > left:
+            raise RefundRefused(
+                f"{amount} is more than is left to refund ({Money(max(left, 0), amount.currency)})",
+                field="amount",
+            )
+        refund = Refund.objects.create(
+            payment=locked,
+            amount=amount.amount,
+            currency=amount.currency,
+            reason=reason[:500],
+            idempotency_key="ref_" + secrets.token_hex(16),
+            created_by=by,
+        )
+        record(
+            "payment.refund_requested",
+            actor=by,
+            obj=locked,
+            request=request,
+            refund_id=refund.pk,
+            amount=refund.amount,
+            currency=refund.currency,
+            reason=refund.reason,
+        )
+    return _send_refund(refund, by=by)
+
+
+def _send_refund(refund: Refund, *, by: Actor) -> Refund:
+    """Ask the gateway for the refund (outside any transaction), then record the answer."""
+    payment = refund.payment
+    if payment.method == Payment.Method.BANK_TRANSFER:
+        # Money that came by bank goes back by bank: the operator pays it out.
+        return _complete_refund(refund, reference="manual", by=by)
+    try:
+        result = get_gateway().refund(
+            idempotency_key=refund.idempotency_key,
+            charge_reference=payment.gateway_reference,
+            amount=Money(refund.amount, refund.currency),
+        )
+    except GatewayTimeout:
+        logger.warning("refund %s: no answer from the gateway; the job retries it", refund.pk)
+        return refund
+    except GatewayError as exc:
+        with transaction.atomic():
+            locked = Refund.objects.select_for_update().get(pk=refund.pk)
+            if locked.status == Refund.Status.PENDING:
+                locked.status = Refund.Status.FAILED
+                locked.failure_message = exc.message[:300]
+                locked.settled_at = timezone.now()
+                locked.save(update_fields=["status", "failure_message", "settled_at"])
+                record(
+                    "payment.refund_failed",
+                    actor=by,
+                    obj=locked.payment,
+                    refund_id=locked.pk,
+                    amount=locked.amount,
+                    message=locked.failure_message,
+                )
+        return locked
+    return _complete_refund(refund, reference=result.reference, by=by)
+
+
+def _complete_refund(refund: Refund, *, reference: str, by: Actor) -> Refund:
+    with transaction.atomic():
+        locked = Refund.objects.select_for_update().get(pk=refund.pk)
+        if locked.status != Refund.Status.PENDING:
+            return locked
+        payment = (
+            Payment.objects.select_for_update().select_related("invoice").get(pk=locked.payment_id)
+        )
+        locked.status = Refund.Status.SUCCEEDED
+        locked.gateway_reference = reference
+        locked.settled_at = timezone.now()
+        locked.save(update_fields=["status", "gateway_reference", "settled_at"])
+        if locked.compensation:
+            record(
+                "payment.compensated",
+                actor=by,
+                obj=payment,
+                refund_id=locked.pk,
+                amount=locked.amount,
+                currency=locked.currency,
+            )
+            return locked
+        payment.refunded_amount += locked.amount
+        payment.status = (
+            Status.REFUNDED if payment.refunded_amount == payment.amount else Status.PARTIALLY_REFUNDED
+        )
+        payment.save(update_fields=["refunded_amount", "status", "updated_at"])
+        record_refund_amount(
+            payment.invoice,
+            amount=Money(locked.amount, locked.currency),
+            by=by,
+            reference=f"refund:{locked.pk}",
+        )
+        record(
+            "payment.refunded",
+            actor=by,
+            obj=payment,
+            refund_id=locked.pk,
+            amount=locked.amount,
+            currency=locked.currency,
+            status=payment.status,
+        )
+    return locked
+
+
+# --- housekeeping --------------------------------------------------------------------
+
+
+def purge_idempotency_keys(*, by: Actor = SYSTEM) -> int:
+    """Forget idempotency keys older than PAYMENTS_IDEMPOTENCY_HOURS (at least 24 h)."""
+    cutoff = timezone.now() - datetime.timedelta(hours=settings.PAYMENTS_IDEMPOTENCY_HOURS)
+    with transaction.atomic():
+        count, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+        if count:
+            record(
+                "payments.idempotency_keys_purged",
+                actor=by,
+                count=count,
+                older_than_hours=settings.PAYMENTS_IDEMPOTENCY_HOURS,
+            )
+    return count
+
+
+__all__ = [
+    "get_gateway_account",
+    "held_amount",
+    "pay_invoice",
+    "pay_invoice_with_new_card",
+    "purge_idempotency_keys",
+    "reconcile_payment",
+    "reconcile_payments",
+    "refund_payment",
+]

@@ -1,0 +1,16 @@
+"""django-q2 jobs of payments: thin wrappers around the services."""
+
+from __future__ import annotations
+
+from audit import SYSTEM
+from payments.services import purge_idempotency_keys, reconcile_payments
+
+
+def reconcile_payments_task() -> dict[str, int]:
+    """Every minute: settle unknown and stale pending payments by status lookup."""
+    return reconcile_payments(by=SYSTEM)
+
+
+def purge_idempotency_keys_task() -> int:
+    """Hourly: forget idempotency keys past their retention (at least 24 hours)."""
+    return purge_idempotency_keys(by=SYSTEM)
