@@ -56,7 +56,9 @@ class Payment(models.Model):
         PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
         UNKNOWN = "unknown", "Unknown (being reconciled)"
 
-    invoice = models.ForeignKey("billing.Invoice", on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(
+        "billing.Invoice", on_delete=models.PROTECT, related_name="payments"
+    )
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     method = models.CharField(max_length=16, choices=Method.choices)
@@ -77,8 +79,8 @@ class Payment(models.Model):
     gateway_reference = models.CharField(max_length=100, blank=True)
     idempotency_key = models.CharField(max_length=100, unique=True, editable=False)
     # Filled by the fraud issue's risk engine (payments/fraud/): allow, review or block.
-    # Null means the attempt was not scored (no risk engine yet).
-    risk_decision = models.CharField(max_length=10, null=True, blank=True)
+    # Null (not "") on purpose: "not scored" must differ from any decision.
+    risk_decision = models.CharField(max_length=10, null=True, blank=True)  # noqa: DJ001
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
     refunded_amount = models.BigIntegerField(default=0, editable=False)
@@ -190,9 +192,7 @@ class IdempotencyKey(models.Model):
     scope = models.CharField(max_length=64)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
-    payment = models.ForeignKey(
-        Payment, on_delete=models.CASCADE, related_name="idempotency_keys"
-    )
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="idempotency_keys")
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -23,6 +23,7 @@ Risk: ``Payment.risk_decision`` stays null here. The fraud issue's risk engine
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -242,10 +243,8 @@ def pay_invoice_with_new_card(
     if created:
         payment = _charge(payment, by=by)
     if not keep_card and payment.is_final:
-        try:
+        with contextlib.suppress(PaymentMethodGone):
             delete_payment_method(method, by=by)
-        except PaymentMethodGone:
-            pass
     return payment
 
 
@@ -510,9 +509,7 @@ def _require_step_up(request: HttpRequest | None, by: Actor) -> None:
     if by == SYSTEM:
         return
     if request is None or not is_step_up_fresh(request):
-        raise RefundRefused(
-            "confirm your second factor again (step-up) to refund", field="step_up"
-        )
+        raise RefundRefused("confirm your second factor again (step-up) to refund", field="step_up")
 
 
 def refund_payment(
@@ -538,8 +535,7 @@ def refund_payment(
         if amount.amount <= 0:
             raise InvalidPayment("the refund must be more than zero", field="amount")
         in_flight = (
-            locked.refunds.filter(status=Refund.Status.PENDING).aggregate(t=Sum("amount"))["t"]
-            or 0
+            locked.refunds.filter(status=Refund.Status.PENDING).aggregate(t=Sum("amount"))["t"] or 0
         )
         left = locked.refundable - in_flight
         if amount.amount > left:
@@ -627,7 +623,9 @@ def _complete_refund(refund: Refund, *, reference: str, by: Actor) -> Refund:
             return locked
         payment.refunded_amount += locked.amount
         payment.status = (
-            Status.REFUNDED if payment.refunded_amount == payment.amount else Status.PARTIALLY_REFUNDED
+            Status.REFUNDED
+            if payment.refunded_amount == payment.amount
+            else Status.PARTIALLY_REFUNDED
         )
         payment.save(update_fields=["refunded_amount", "status", "updated_at"])
         record_refund_amount(

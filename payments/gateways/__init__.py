@@ -73,7 +73,7 @@ class Gateway(Protocol):
 @cache
 def _gateway_class(path: str) -> type:
     try:
-        return import_string(path)  # type: ignore[no-any-return]
+        return import_string(path)
     except ImportError as exc:
         raise ImproperlyConfigured(f"PAYMENTS_GATEWAY {path!r} cannot be imported: {exc}") from exc
 

@@ -100,9 +100,7 @@ class SandboxAcquirer:
             if existing is not None:
                 return RefundResult(reference=existing.reference, amount=existing.amount)
             charge = (
-                SandboxCharge.objects.select_for_update()
-                .filter(reference=charge_reference)
-                .first()
+                SandboxCharge.objects.select_for_update().filter(reference=charge_reference).first()
             )
             if charge is None or charge.outcome != SandboxCharge.Outcome.CAPTURED:
                 raise GatewayError("no captured charge has this reference", field="reference")
