@@ -2,11 +2,14 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from billing.portal.views import home
 
 urlpatterns = [
-    # Until the customer portal exists, the front door is the staff login.
-    path("", RedirectView.as_view(pattern_name="admin:login", permanent=False)),
+    # The front door: customers to the portal, staff to the admin.
+    path("", home, name="home"),
+    path("portal/", include("billing.portal.urls")),
+    path("portal/", include("payments.portal_urls")),
     path("admin/", admin.site.urls),
     path("payments/", include("payments.urls")),
     path("account/", include("security.urls")),

@@ -1,0 +1,1 @@
+"""The customer portal's invoice pages (server-rendered; paying pages live in payments/)."""

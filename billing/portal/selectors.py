@@ -1,0 +1,39 @@
+"""Portal reads: the signed-in customer's invoices, filtered and searched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from billing.models import Invoice
+from billing.selectors import invoices_for_user
+
+STATUS_FILTERS = ("all", "open", "overdue", "paid")
+MAX_QUERY = 100
+
+
+def portal_invoices(user: Any, *, status: str = "all", query: str = "") -> QuerySet[Invoice]:
+    """The user's customer's invoices (never credit notes, never drafts), newest first.
+
+    ``status``: all, open, overdue or paid (anything else means all); ``query``
+    matches the invoice number, the OCR reference or a line's description. The
+    query is a bound parameter, never SQL.
+    """
+    invoices = invoices_for_user(user).invoices()
+    if status == "open":
+        invoices = invoices.filter(status=Invoice.Status.OPEN)
+    elif status == "overdue":
+        invoices = invoices.filter(status=Invoice.Status.OPEN, due_date__lt=timezone.localdate())
+    elif status == "paid":
+        invoices = invoices.filter(status=Invoice.Status.PAID)
+    query = query.strip()[:MAX_QUERY]
+    if query:
+        matching_lines = Invoice.objects.filter(lines__description__icontains=query).values("pk")
+        invoices = invoices.filter(
+            Q(display_number__icontains=query)
+            | Q(ocr_reference__icontains=query)
+            | Q(pk__in=matching_lines)
+        )
+    return invoices.order_by("-issue_date", "-pk")

@@ -1,0 +1,94 @@
+"""Portal pages for invoices: list, detail, receipt, account. Thin: select, render.
+
+Every page goes through ``portal_view`` (signed in, linked to a customer, in the
+customer's language) and every invoice through ``get_invoice_for_user``, which
+answers 404 for anything that is not the customer's.
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from billing.models import Invoice
+from billing.portal.decorators import portal_view
+from billing.portal.selectors import STATUS_FILTERS, portal_invoices
+from billing.selectors import customer_for_user, get_invoice_for_user, invoice_vat_summary
+
+PAGE_SIZE = 20
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The front door: customers to their invoices, staff to the admin."""
+    if request.user.is_authenticated and request.user.is_staff:
+        return redirect("admin:index")
+    if request.user.is_authenticated and customer_for_user(request.user) is None:
+        raise Http404("no portal account")
+    return redirect("portal:invoices")
+
+
+@require_GET
+@portal_view
+def invoice_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "all")
+    if status not in STATUS_FILTERS:
+        status = "all"
+    query = request.GET.get("q", "")[:100]
+    page = Paginator(portal_invoices(request.user, status=status, query=query), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "portal/invoice_list.html",
+        {
+            "page": page,
+            "status": status,
+            "query": query,
+            "filters": STATUS_FILTERS,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@require_GET
+@portal_view
+def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = get_invoice_for_user(request.user, pk)
+    if invoice.is_credit_note:
+        raise Http404("No such invoice")
+    return render(
+        request,
+        "portal/invoice_detail.html",
+        {
+            "invoice": invoice,
+            "vat_summary": invoice_vat_summary(invoice),
+            "seller": invoice.seller_snapshot,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@require_GET
+@portal_view
+def receipt(request: HttpRequest, pk: int) -> HttpResponse:
+    invoice = get_invoice_for_user(request.user, pk)
+    if invoice.status != Invoice.Status.PAID or invoice.is_credit_note:
+        raise Http404("No receipt for this invoice")
+    return render(
+        request,
+        "portal/receipt.html",
+        {
+            "invoice": invoice,
+            "seller": invoice.seller_snapshot,
+        },
+    )
+
+
+@require_GET
+@portal_view
+def account(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/account.html", {"customer": request.portal_customer})  # type: ignore[attr-defined]

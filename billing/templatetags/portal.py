@@ -1,0 +1,58 @@
+"""Template helpers for the portal: money in the reader's language, invoice state labels."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from billing.money import Money
+
+register = template.Library()
+
+
+@register.filter
+def money(value: Any, currency: str | None = None) -> str:
+    """``{{ invoice.gross|money }}`` or ``{{ amount_minor|money:invoice.currency }}``."""
+    if not isinstance(value, Money):
+        if currency is None or value is None:
+            return ""
+        value = Money(int(value), currency)
+    return value.format(get_language() or "en")
+
+
+@register.filter
+def major_units(value: Any, currency: str) -> str:
+    """Minor units as a plain decimal string for a form field ("1000.00")."""
+    return str(Money(int(value), currency).as_decimal())
+
+
+@register.simple_tag
+def invoice_state(invoice: Any, today: datetime.date | None = None) -> str:
+    """Open, overdue, paid, void or uncollectible, in the reader's language."""
+    today = today or timezone.localdate()
+    if invoice.status == "open" and invoice.due_date and invoice.due_date < today:
+        return _("Overdue")
+    return {
+        "open": _("Open"),
+        "paid": _("Paid"),
+        "void": _("Void"),
+        "uncollectible": _("Uncollectible"),
+        "draft": _("Draft"),
+    }.get(invoice.status, invoice.status)
+
+
+@register.simple_tag
+def payment_state(payment: Any) -> str:
+    return {
+        "pending": _("Processing"),
+        "succeeded": _("Succeeded"),
+        "failed": _("Failed"),
+        "refunded": _("Refunded"),
+        "partially_refunded": _("Partially refunded"),
+        "unknown": _("Being confirmed"),
+    }.get(payment.status, payment.status)

@@ -1,0 +1,189 @@
+"""The portal's paying pages: pay an invoice, the payment's outcome, saved cards, security.
+
+They live in payments/ because billing never imports payments. Thin: parse the
+form, select with the access check, one service call, render. The card form is
+the vault's end-to-end encrypted one (static/payments/card-entry.js): the web
+tier only ever receives ``card_payload`` (ciphertext).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from billing.exceptions import BillingError
+from billing.models import Invoice
+from billing.money import Money
+from billing.portal.decorators import portal_view
+from billing.selectors import get_invoice_for_user
+from payments import services
+from payments.exceptions import PaymentsError
+from payments.models import Payment, PaymentMethod
+from payments.selectors import get_payment_for_user, get_security_facts, saved_cards_for_user
+from payments.vault.entry import EncryptedCard
+from payments.vault.exceptions import PaymentMethodGone
+from payments.vault.keys import current_entry_key
+from payments.vault.services import delete_payment_method
+from security.decorators import step_up_required
+
+
+class PayForm(forms.Form):
+    """One payment attempt: the amount, the saved card or an encrypted new card, the key."""
+
+    amount = forms.CharField(label=gettext_lazy("Amount to pay"), max_length=30)
+    payment_method = forms.TypedChoiceField(
+        label=gettext_lazy("Saved card"), coerce=int, required=False, widget=forms.RadioSelect
+    )
+    card_payload = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    keep_card = forms.BooleanField(label=gettext_lazy("Save this card for later"), required=False)
+    idempotency_key = forms.CharField(min_length=8, max_length=255, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, cards: list[tuple[int, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["payment_method"].choices = cards  # type: ignore[attr-defined]
+
+    def clean_amount(self) -> Decimal:
+        """A decimal amount; "1 000,50" (Swedish) and "1000.50" both work."""
+        raw = self.cleaned_data["amount"]
+        text = "".join(raw.split()).replace("\u00a0", "").replace(",", ".")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise forms.ValidationError(_("Enter an amount such as 1000.00.")) from None
+        if not value.is_finite():
+            raise forms.ValidationError(_("Enter an amount such as 1000.00."))
+        return value
+
+
+def _amount_of(invoice: Invoice, value: Decimal) -> Money:
+    try:
+        return Money.from_decimal(value, invoice.currency)
+    except (BillingError, InvalidOperation) as exc:
+        raise PaymentsError(_("Enter an amount in %s.") % invoice.currency, field="amount") from exc
+
+
+def _entry_key_context() -> dict[str, str]:
+    entry_key = current_entry_key()
+    return {
+        "entry_kid": entry_key.kid,
+        "entry_public_key": base64.b64encode(bytes(entry_key.public_key_der)).decode(),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def pay(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pay an invoice with a saved card or a new card entered through the encrypted form."""
+    invoice = get_invoice_for_user(request.user, pk)
+    if invoice.is_credit_note:
+        raise Http404("Nothing to pay")
+    # A POST goes on to the service even when nothing is due: a replayed request
+    # must get its original answer, and any other one a clear "already paid".
+    if request.method == "GET" and invoice.amount_due <= 0:
+        if invoice.status == Invoice.Status.PAID:
+            return redirect("portal:receipt", pk=invoice.pk)
+        raise Http404("Nothing to pay")
+    cards = list(saved_cards_for_user(request.user))
+    choices = [(c.pk, f"{c.get_brand_display()} •••• {c.last4} ({c.expiry})") for c in cards]
+    form = PayForm(request.POST or None, cards=choices)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                payment = _submit(request, invoice, form.cleaned_data, cards)
+            except PaymentsError as exc:
+                target = exc.field if exc.field in form.fields else None
+                form.add_error(target, exc.message)
+            else:
+                return redirect("portal_pay:payment", pk=payment.pk)
+        status = 400
+    else:
+        form = PayForm(
+            initial={
+                "amount": str(invoice.due.as_decimal()),
+                "idempotency_key": uuid.uuid4().hex,
+                "keep_card": True,
+                "payment_method": cards[0].pk if cards else None,
+            },
+            cards=choices,
+        )
+    return render(
+        request,
+        "portal/pay.html",
+        {"invoice": invoice, "form": form, "cards": cards, **_entry_key_context()},
+        status=status,
+    )
+
+
+def _submit(
+    request: HttpRequest, invoice: Invoice, data: dict[str, Any], cards: list[PaymentMethod]
+) -> Payment:
+    amount = _amount_of(invoice, data["amount"])
+    if data["card_payload"]:
+        return services.pay_invoice_with_new_card(
+            invoice,
+            amount=amount,
+            card=EncryptedCard(payload=data["card_payload"]),
+            keep_card=data["keep_card"],
+            idempotency_key=data["idempotency_key"],
+            by=request.user,
+            request=request,
+        )
+    method = next((c for c in cards if c.pk == data["payment_method"]), None)
+    if method is None:
+        raise PaymentsError(_("Choose a saved card or enter a new one."), field="payment_method")
+    return services.pay_invoice(
+        invoice,
+        amount=amount,
+        payment_method=method,
+        idempotency_key=data["idempotency_key"],
+        by=request.user,
+        request=request,
+    )
+
+
+@require_GET
+@portal_view
+def payment(request: HttpRequest, pk: int) -> HttpResponse:
+    """The outcome of one payment attempt (pending and unknown ones say so, and why)."""
+    found = get_payment_for_user(request.user, pk)
+    return render(request, "portal/payment.html", {"payment": found, "invoice": found.invoice})
+
+
+@require_GET
+@portal_view
+def cards(request: HttpRequest) -> HttpResponse:
+    """Saved cards: brand, last 4 and expiry only."""
+    return render(request, "portal/cards.html", {"cards": saved_cards_for_user(request.user)})
+
+
+@require_POST
+@portal_view
+@step_up_required
+def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a saved card (its ciphertext is erased); needs a fresh second factor."""
+    method = saved_cards_for_user(request.user).filter(pk=pk).first()
+    if method is None:
+        raise Http404("No such card")
+    with contextlib.suppress(PaymentMethodGone):  # a double submit: already deleted
+        delete_payment_method(method, by=request.user)
+    messages.success(request, _("The card ending in %s was deleted.") % method.last4)
+    return redirect("portal_pay:cards")
+
+
+@require_GET
+@portal_view
+def security_page(request: HttpRequest) -> HttpResponse:
+    """ "How we protect your payments", with live facts from the configuration."""
+    return render(request, "portal/security.html", {"facts": get_security_facts(request.user)})

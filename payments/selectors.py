@@ -1,0 +1,88 @@
+"""Payments reads and access checks: a customer's payments, and the security page's facts."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+
+from billing.selectors import customer_for_user
+from payments.models import BankLine, Payment
+from payments.vault.models import PaymentMethod
+from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
+
+
+def get_payment_for_user(user: Any, pk: Any) -> Payment:
+    """One of the user's customer's payments, or 404 (the same answer for any other id)."""
+    customer = customer_for_user(user)
+    if customer is None:
+        raise Http404("No such payment")
+    try:
+        return Payment.objects.select_related("invoice").get(pk=pk, invoice__customer=customer)
+    except (Payment.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such payment") from exc
+
+
+def saved_cards_for_user(user: Any) -> QuerySet[PaymentMethod]:
+    """The user's customer's active saved cards (none for anyone else)."""
+    customer = customer_for_user(user)
+    if customer is None:
+        return PaymentMethod.objects.none()
+    return get_payment_methods_for_customer(customer).order_by("-created_at", "-pk")
+
+
+def bank_lines_to_review() -> QuerySet[BankLine]:
+    """Bank transfer lines that matched no invoice (the operators' review list)."""
+    return BankLine.objects.filter(status=BankLine.Status.REVIEW).select_related("bank_file")
+
+
+@dataclass(frozen=True)
+class SecurityFacts:
+    """What the "How we protect your payments" page states, read live from configuration."""
+
+    card_cipher: str
+    key_wrapping: str
+    browser_encryption: str
+    entry_key_bits: int
+    fingerprint: str
+    dek_rotation_hours: int
+    active_key_created_at: datetime.datetime | None
+    password_hasher: str
+    audit_chain: str
+    audit_signature: str
+    last_checkpoint_at: datetime.datetime | None
+    visitor_has_mfa: bool
+    session_idle_minutes: int
+    lockout_failures: int
+    hsts: bool
+
+
+def get_security_facts(user: Any) -> SecurityFacts:
+    """Live facts for the security page; no key material, nothing about other users."""
+    from audit.models import AuditCheckpoint
+    from security.selectors import has_second_factor
+
+    status = get_key_status(destroyed_limit=0)
+    checkpoint = AuditCheckpoint.objects.order_by("-created_at").only("created_at").first()
+    hasher = settings.PASSWORD_HASHERS[0].rsplit(".", 1)[-1].replace("PasswordHasher", "")
+    return SecurityFacts(
+        card_cipher="AES-256-GCM",
+        key_wrapping="AES-256-GCM",
+        browser_encryption="RSA-OAEP (SHA-256)",
+        entry_key_bits=settings.VAULT_ENTRY_KEY_BITS,
+        fingerprint="HMAC-SHA256",
+        dek_rotation_hours=settings.VAULT_DEK_ROTATION_HOURS,
+        active_key_created_at=status.active.created_at if status.active else None,
+        password_hasher=hasher,
+        audit_chain="SHA-256",
+        audit_signature="Ed25519",
+        last_checkpoint_at=checkpoint.created_at if checkpoint else None,
+        visitor_has_mfa=has_second_factor(user=user),
+        session_idle_minutes=settings.SESSION_COOKIE_AGE // 60,
+        lockout_failures=getattr(settings, "AXES_FAILURE_LIMIT", 0),
+        hsts=bool(getattr(settings, "SECURE_HSTS_SECONDS", 0)),
+    )
