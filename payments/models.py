@@ -220,6 +220,9 @@ class BankFile(models.Model):
     lines_skipped = models.PositiveIntegerField(
         default=0, help_text="Lines already imported from another file."
     )
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty while an import is running or was interrupted."
+    )
 
     class Meta:
         ordering = ["-imported_at", "-pk"]

@@ -1,0 +1,292 @@
+"""Bank-transfer reconciliation: import camt.054 files, resolve the review list.
+
+Each credit line of a file is matched by its OCR reference to an open invoice;
+when the amount is exactly what is left to pay, it becomes a bank-transfer
+payment recorded through ``billing.services.record_payment_amount``. Every other
+line (unknown or missing reference, another amount or currency, a closed
+invoice, a malformed transaction) waits in the review list, where an operator
+applies it to an invoice or dismisses it.
+
+Importing is idempotent: the file's SHA-256 identifies it (a second import
+records nothing) and each line's bank id (``line_key``) is recorded once even
+if another file repeats it. Lines are written in batches, each its own
+transaction; an interrupted import resumes when the same file is imported again.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit import record
+from billing.models import Invoice
+from billing.money import Money
+from billing.services import record_payment_amount
+from payments.exceptions import BankFileError, InvalidPayment
+from payments.models import BankFile, BankLine, Payment
+from payments.reconciliation.camt054 import BankCredit, file_sha256, parse_camt054
+
+Actor = Any
+Reason = BankLine.Reason
+BATCH = 500
+
+
+@dataclass
+class ImportReport:
+    """What an import did; ``problems`` lists the lines sent to review and why."""
+
+    filename: str
+    sha256: str
+    already_imported: bool = False
+    total: int = 0
+    matched: int = 0
+    review: int = 0
+    skipped: int = 0
+    debits_skipped: int = 0
+    matched_amount: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    bank_file_id: int | None = None
+
+
+def import_bank_file(
+    content: bytes,
+    *,
+    filename: str,
+    by: Actor,
+    request: HttpRequest | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Record a camt.054 file's credits once each; a malformed file raises BankFileError
+    naming the line or element and records nothing."""
+    if not isinstance(content, bytes) or not content.strip():
+        raise BankFileError("the file is empty", field="file")
+    if len(content) > settings.PAYMENTS_BANK_FILE_MAX_BYTES:
+        raise BankFileError(
+            f"the file is larger than {settings.PAYMENTS_BANK_FILE_MAX_BYTES} bytes", field="file"
+        )
+    sha = file_sha256(content)
+    report = ImportReport(filename=filename[:255], sha256=sha)
+    existing = BankFile.objects.filter(sha256=sha).first()
+    if existing is not None and existing.completed_at is not None:
+        report.already_imported = True
+        report.bank_file_id = existing.pk
+        return report
+    parsed = parse_camt054(io.BytesIO(content), file_hash=sha)
+    report.total = len(parsed.credits)
+    report.debits_skipped = parsed.debits_skipped
+    if existing is None:
+        try:
+            with transaction.atomic():
+                existing = BankFile.objects.create(
+                    sha256=sha,
+                    filename=report.filename,
+                    message_id=parsed.message_id[:100],
+                    imported_by=by if hasattr(by, "pk") else None,
+                )
+        except IntegrityError:
+            report.already_imported = True
+            return report
+    bank_file = existing
+    report.bank_file_id = bank_file.pk
+    done = 0
+    for start in range(0, len(parsed.credits), BATCH):
+        batch = parsed.credits[start : start + BATCH]
+        with transaction.atomic():
+            _import_batch(bank_file, batch, by=by, report=report)
+        done += len(batch)
+        if progress is not None:
+            progress(done, report.total)
+    with transaction.atomic():
+        locked = BankFile.objects.select_for_update().get(pk=bank_file.pk)
+        locked.lines_total = locked.lines.count()
+        locked.lines_matched = locked.lines.filter(status=BankLine.Status.MATCHED).count()
+        locked.lines_review = locked.lines.exclude(status=BankLine.Status.MATCHED).count()
+        locked.lines_skipped += report.skipped
+        locked.completed_at = timezone.now()
+        locked.save()
+        record(
+            "bank_file.imported",
+            actor=by,
+            obj=locked,
+            request=request,
+            filename=locked.filename,
+            sha256=sha,
+            message_id=locked.message_id,
+            lines=report.total,
+            matched=report.matched,
+            review=report.review,
+            skipped=report.skipped,
+            matched_amount=report.matched_amount,
+        )
+    return report
+
+
+def _decide(credit: BankCredit, invoice: Invoice | None, due: int) -> tuple[str, str]:
+    """(reason, detail) for a line that needs review, or ("", "") for a match."""
+    if credit.error:
+        return Reason.INVALID, credit.error
+    if not credit.reference:
+        return Reason.NO_REFERENCE, f"{credit.element}: no structured creditor reference (OCR)"
+    if invoice is None:
+        return Reason.UNKNOWN_REFERENCE, f"no invoice has OCR reference {credit.reference}"
+    if credit.currency != invoice.currency:
+        return Reason.CURRENCY_MISMATCH, (
+            f"{credit.currency} paid, but {invoice} is in {invoice.currency}"
+        )
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+        return Reason.INVOICE_CLOSED, f"{invoice} is {invoice.status}"
+    if credit.amount != due:
+        return Reason.AMOUNT_MISMATCH, (
+            f"{Money(credit.amount, credit.currency)} paid, but"
+            f" {Money(max(due, 0), invoice.currency)} is due on {invoice}"
+        )
+    return "", ""
+
+
+def _import_batch(
+    bank_file: BankFile, batch: Sequence[BankCredit], *, by: Actor, report: ImportReport
+) -> None:
+    keys = [c.line_key for c in batch]
+    seen = set(BankLine.objects.filter(line_key__in=keys).values_list("line_key", flat=True))
+    refs = sorted({c.reference for c in batch if c.reference})
+    # Locked in id order (no deadlock with card payments, which lock one invoice each).
+    invoices = {
+        invoice.ocr_reference: invoice
+        for invoice in Invoice.objects.select_for_update(of=("self",))
+        .filter(ocr_reference__in=refs, kind=Invoice.Kind.INVOICE)
+        .order_by("pk")
+    }
+    due: dict[int, int] = {}
+    lines: list[BankLine] = []
+    for credit in batch:
+        if credit.line_key in seen:
+            report.skipped += 1
+            continue
+        seen.add(credit.line_key)
+        invoice = invoices.get(credit.reference)
+        if invoice is not None and invoice.pk not in due:
+            held = sum(
+                Payment.objects.filter(invoice=invoice).holding().values_list("amount", flat=True)
+            )
+            due[invoice.pk] = invoice.amount_due - held
+        reason, detail = _decide(credit, invoice, due.get(invoice.pk, 0) if invoice else 0)
+        if not reason and invoice is not None:
+            due[invoice.pk] -= credit.amount
+        lines.append(
+            BankLine(
+                bank_file=bank_file,
+                line_key=credit.line_key,
+                position=credit.position,
+                amount=credit.amount,
+                currency=credit.currency,
+                reference=credit.reference,
+                debtor_name=credit.debtor_name,
+                booking_date=credit.booking_date,
+                status=BankLine.Status.REVIEW if reason else BankLine.Status.MATCHED,
+                reason=reason,
+                detail=detail[:300],
+                invoice=invoice if not reason else None,
+            )
+        )
+        if reason:
+            report.review += 1
+            if len(report.problems) < 1000:
+                report.problems.append(f"line {credit.position} ({credit.element}): {detail}")
+    BankLine.objects.bulk_create(lines)
+    for line in lines:
+        if line.status == BankLine.Status.MATCHED and line.invoice is not None:
+            _record_bank_payment(line, line.invoice, by=by)
+            report.matched += 1
+            report.matched_amount[line.currency] = (
+                report.matched_amount.get(line.currency, 0) + line.amount
+            )
+
+
+def _record_bank_payment(line: BankLine, invoice: Invoice, *, by: Actor) -> Payment:
+    """Inside the caller's transaction: the line's payment and the invoice's new amount due."""
+    payment = Payment.objects.create(
+        invoice=invoice,
+        amount=line.amount,
+        currency=line.currency,
+        method=Payment.Method.BANK_TRANSFER,
+        status=Payment.Status.SUCCEEDED,
+        gateway="bank",
+        gateway_reference=line.line_key[:100],
+        idempotency_key=f"bank_{line.pk}",
+        bank_line=line,
+        settled_at=timezone.now(),
+    )
+    record_payment_amount(
+        invoice, amount=Money(line.amount, line.currency), by=by, reference=f"payment:{payment.pk}"
+    )
+    record(
+        "payment.bank_transfer_recorded",
+        actor=by,
+        obj=payment,
+        invoice_id=invoice.pk,
+        amount=line.amount,
+        currency=line.currency,
+        bank_line_id=line.pk,
+    )
+    return payment
+
+
+def apply_bank_line(
+    line: BankLine, *, invoice: Invoice, by: Actor, request: HttpRequest | None = None
+) -> Payment:
+    """An operator applies a reviewed line to an invoice: same currency, at most the amount due."""
+    with transaction.atomic():
+        locked = BankLine.objects.select_for_update().get(pk=line.pk)
+        if locked.status != BankLine.Status.REVIEW:
+            raise InvalidPayment("this bank line is already resolved", field="status")
+        if locked.amount <= 0 or not locked.currency:
+            raise InvalidPayment("a malformed line cannot be applied", field="amount")
+        target = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+        if target.currency != locked.currency:
+            raise InvalidPayment(
+                f"the line is in {locked.currency}, the invoice in {target.currency}",
+                field="currency",
+            )
+        locked.status = BankLine.Status.RESOLVED
+        locked.invoice = target
+        locked.save(update_fields=["status", "invoice"])
+        try:
+            payment = _record_bank_payment(locked, target, by=by)
+        except Exception as exc:
+            message = getattr(exc, "message", str(exc))
+            raise InvalidPayment(f"the invoice cannot take it: {message}", field="invoice") from exc
+        record(
+            "bank_line.applied",
+            actor=by,
+            obj=locked,
+            request=request,
+            invoice_id=target.pk,
+            payment_id=payment.pk,
+            amount=locked.amount,
+        )
+    return payment
+
+
+def dismiss_bank_line(
+    line: BankLine, *, reason: str, by: Actor, request: HttpRequest | None = None
+) -> BankLine:
+    """An operator closes a reviewed line without a payment (e.g. sent back to the payer)."""
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise InvalidPayment("give the reason for dismissing the line", field="reason")
+    with transaction.atomic():
+        locked = BankLine.objects.select_for_update().get(pk=line.pk)
+        if locked.status != BankLine.Status.REVIEW:
+            raise InvalidPayment("this bank line is already resolved", field="status")
+        locked.status = BankLine.Status.RESOLVED
+        locked.detail = f"dismissed: {reason}"[:300]
+        locked.save(update_fields=["status", "detail"])
+        record("bank_line.dismissed", actor=by, obj=locked, request=request, reason=reason[:300])
+    return locked
