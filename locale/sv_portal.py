@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a table of translations: long lines read better than split ones)
 """Swedish for the portal: fills locale/sv/LC_MESSAGES/django.po after makemessages.
 
 Run: .venv/bin/python locale/sv_portal.py && msgfmt (or manage.py compilemessages).
