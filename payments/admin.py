@@ -92,3 +92,7 @@ class KeyStatusAdmin(ReadOnlyAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, self.change_list_template, context)
+
+
+# Payments, refunds, bank files and the review list (the payments side of this app).
+from payments import payments_admin  # noqa: E402, F401

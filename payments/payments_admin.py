@@ -1,0 +1,309 @@
+"""Payments in the admin: payments and refunds (refund with step-up), bank files and the
+review list. Read-only lists; every change is a form that calls one service."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from billing.exceptions import BillingError
+from billing.models import Invoice
+from billing.money import Money
+from payments.exceptions import PaymentsError
+from payments.models import BankFile, BankLine, Payment, Refund
+from payments.reconciliation.services import apply_bank_line, dismiss_bank_line, import_bank_file
+from payments.services import REFUND_PERMISSION, refund_payment
+from security.decorators import step_up_required
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(max_digits=16, decimal_places=3, min_value=Decimal("0.001"))
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = (
+        "amount",
+        "currency",
+        "status",
+        "reason",
+        "created_by",
+        "created_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(_ReadOnly):
+    list_display = [
+        "pk",
+        "invoice",
+        "amount_display",
+        "method",
+        "status",
+        "card_last4",
+        "risk_decision",
+        "created_at",
+    ]
+    list_filter = ["status", "method", "gateway"]
+    search_fields = ["invoice__display_number", "gateway_reference", "card_last4"]
+    list_select_related = ["invoice"]
+    readonly_fields = (
+        "invoice",
+        "amount_display",
+        "method",
+        "status",
+        "card_brand",
+        "card_last4",
+        "gateway",
+        "gateway_reference",
+        "risk_decision",
+        "failure_code",
+        "failure_message",
+        "refunded_display",
+        "created_by",
+        "created_at",
+        "settled_at",
+        "refund_link",
+    )
+    fields = readonly_fields
+    inlines = [RefundInline]
+
+    @admin.display(description="amount")
+    def amount_display(self, obj: Payment) -> str:
+        return str(obj.money)
+
+    @admin.display(description="refunded")
+    def refunded_display(self, obj: Payment) -> str:
+        return str(Money(obj.refunded_amount, obj.currency))
+
+    @admin.display(description="refund")
+    def refund_link(self, obj: Payment) -> str:
+        if obj.refundable <= 0:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Refund…</a>',
+            reverse("admin:payments_payment_refund", args=[obj.pk]),
+        )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:pk>/refund/",
+                self.admin_site.admin_view(step_up_required(self.refund_view)),
+                name="payments_payment_refund",
+            ),
+            *super().get_urls(),
+        ]
+
+    def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Refund part or all of a payment: permission, fresh second factor, a reason."""
+        if not request.user.has_perm(REFUND_PERMISSION):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment.objects.select_related("invoice"), pk=pk)
+        form = RefundForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                amount = Money.from_decimal(form.cleaned_data["amount"], payment.currency)
+                refund = refund_payment(
+                    payment,
+                    amount=amount,
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                    request=request,
+                )
+            except (PaymentsError, BillingError, InvalidOperation) as exc:
+                field = getattr(exc, "field", None)
+                message = str(getattr(exc, "message", exc))
+                form.add_error(field if field in form.fields else None, message)
+            else:
+                messages.success(request, f"{refund} for {payment}.")
+                return HttpResponseRedirect(
+                    reverse("admin:payments_payment_change", args=[payment.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Refund {payment}",
+            "opts": self.model._meta,
+            "payment": payment,
+            "refundable": Money(payment.refundable, payment.currency),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/payments/refund.html", context)
+
+
+@admin.register(Refund)
+class RefundAdmin(_ReadOnly):
+    list_display = ["pk", "payment", "amount", "currency", "status", "compensation", "created_at"]
+    list_filter = ["status", "compensation"]
+    list_select_related = ["payment"]
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="camt.054 file")
+
+
+@admin.register(BankFile)
+class BankFileAdmin(_ReadOnly):
+    list_display = [
+        "filename",
+        "message_id",
+        "imported_at",
+        "lines_total",
+        "lines_matched",
+        "lines_review",
+        "completed_at",
+    ]
+    change_list_template = "admin/payments/bankfile/change_list.html"
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="payments_bankfile_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Import a camt.054 file through the same service as the command."""
+        if not request.user.has_perm("payments.add_bankfile"):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = import_bank_file(
+                    upload.read(), filename=upload.name, by=request.user, request=request
+                )
+            except PaymentsError as exc:
+                form.add_error("file", f"Refused, nothing recorded: {exc}")
+            else:
+                if report.already_imported:
+                    messages.warning(request, f"{upload.name} was already imported.")
+                else:
+                    messages.success(
+                        request,
+                        f"{upload.name}: {report.matched} matched, {report.review} to review,"
+                        f" {report.skipped} already imported.",
+                    )
+                return HttpResponseRedirect(reverse("admin:payments_bankline_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import a camt.054 bank file",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/payments/upload.html", context)
+
+
+class ResolveForm(forms.Form):
+    invoice_number = forms.CharField(
+        required=False, help_text="Apply the amount to this invoice (number or OCR reference)."
+    )
+    dismiss_reason = forms.CharField(
+        required=False, help_text="Or dismiss the line, saying why (e.g. sent back to the payer)."
+    )
+
+
+@admin.register(BankLine)
+class BankLineAdmin(_ReadOnly):
+    list_display = [
+        "position",
+        "bank_file",
+        "amount_display",
+        "reference",
+        "debtor_name",
+        "status",
+        "reason",
+        "resolve_link",
+    ]
+    list_filter = ["status", "reason"]
+    search_fields = ["reference", "debtor_name", "line_key"]
+    list_select_related = ["bank_file"]
+
+    @admin.display(description="amount")
+    def amount_display(self, obj: BankLine) -> str:
+        return str(Money(obj.amount, obj.currency)) if obj.currency else "—"
+
+    @admin.display(description="")
+    def resolve_link(self, obj: BankLine) -> str:
+        if obj.status != BankLine.Status.REVIEW:
+            return ""
+        return format_html(
+            '<a href="{}">Resolve…</a>', reverse("admin:payments_bankline_resolve", args=[obj.pk])
+        )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:pk>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name="payments_bankline_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Apply a reviewed line to an invoice, or dismiss it with a reason."""
+        if not request.user.has_perm("payments.change_bankline"):
+            raise PermissionDenied
+        line = get_object_or_404(BankLine, pk=pk)
+        form = ResolveForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            number = form.cleaned_data["invoice_number"].strip()
+            reason = form.cleaned_data["dismiss_reason"].strip()
+            try:
+                if number:
+                    invoice = Invoice.objects.filter(display_number=number).first() or (
+                        Invoice.objects.filter(ocr_reference=number).first()
+                    )
+                    if invoice is None:
+                        raise PaymentsError("no invoice has this number", field="invoice_number")
+                    apply_bank_line(line, invoice=invoice, by=request.user, request=request)
+                else:
+                    dismiss_bank_line(line, reason=reason, by=request.user, request=request)
+            except PaymentsError as exc:
+                target = "invoice_number" if exc.field in ("invoice", "currency") else None
+                if exc.field in form.fields:
+                    target = exc.field
+                if exc.field == "reason":
+                    target = "dismiss_reason"
+                form.add_error(target, exc.message)
+            else:
+                messages.success(request, f"Line {line.position} resolved.")
+                return HttpResponseRedirect(reverse("admin:payments_bankline_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Resolve bank line {line}",
+            "opts": self.model._meta,
+            "line": line,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/payments/resolve_line.html", context)
