@@ -1,0 +1,319 @@
+"""Benchmark: card payments through the portal under gunicorn, and a 100,000-line camt.054.
+
+Usage (PostgreSQL; the database is migrated and filled by this script)::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tillit_bench .venv/bin/python bench/payments.py
+    # options: --rates 20,40,80,160 --seconds 4 --camt-lines 100000 --camt-matched 2000
+
+Part 1 starts the project under gunicorn (2 sync workers, 127.0.0.1), signs a
+portal customer in, and posts card payments with a saved card (the vault
+reveals it for the sandbox acquirer) for distinct invoices at increasing
+request rates (open loop: requests are sent on schedule whatever the answers).
+It prints throughput, p50/p99 latency and errors per rate, then checks that no
+invoice was charged twice (acquirer ledger against payments).
+
+Part 2 imports a generated camt.054 file of ``--camt-lines`` credit lines, of
+which ``--camt-matched`` pay open invoices (the rest have unknown references
+and go to the review list), and prints the time.
+
+The last line of output is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# The gateway account reveals one card per payment; lift the per-minute cap for the run.
+os.environ.setdefault("VAULT_REVEAL_RATE_PER_MINUTE", "100000000")
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+PASSWORD = "bench-Password-2026-x"  # noqa: S105 (a throwaway account of the bench database)
+
+
+def setup_django() -> None:
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database (it is migrated and filled).")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def make_data(invoices: int, matched: int) -> dict[str, object]:
+    """A customer with a portal user, a saved card, and open invoices of 100.00 SEK."""
+    from audit import SYSTEM
+    from billing import services as billing
+    from billing.models import InvoiceSeries, PortalAccount
+    from payments.vault.cards import Card
+    from payments.vault.services import tokenize
+    from security.models import User
+
+    for code, kind in (("F", "invoice"), ("K", "credit_note")):
+        InvoiceSeries.objects.get_or_create(code=code, defaults={"kind": kind, "is_default": True})
+    billing.update_company_profile(
+        by=SYSTEM,
+        legal_name="Bench AB",
+        organisation_number="556036-0793",
+        address_line1="Storgatan 1",
+        postal_code="111 22",
+        city="Stockholm",
+        email="bench@tillit.example",
+        bankgiro="5050-1055",
+    )
+    stamp = str(int(time.time()))
+    customer = billing.create_customer(
+        by=SYSTEM, name=f"Bench customer {stamp}", email=f"pay{stamp}@bench.example"
+    )
+    user = User.objects.create_user(
+        username=f"bench{stamp}", email=f"bench{stamp}@bench.example", password=PASSWORD
+    )
+    PortalAccount.objects.create(user=user, customer=customer)
+    card = tokenize(
+        Card.from_input(number="4242424242424242", expiry="12/39", cvc="123"),
+        customer=customer,
+        by=user,
+    )
+    spec = {"description": "Service", "quantity": Decimal(1), "unit_price": Decimal(80)}
+    created = []
+    total = invoices + matched
+    for n in range(total):
+        draft = billing.create_draft_invoice(
+            customer=customer, by=SYSTEM, lines=[{**spec, "vat_category": "S", "vat_rate": 25}]
+        )
+        created.append(billing.finalize_invoice(draft, by=SYSTEM))
+        if (n + 1) % 500 == 0:
+            print(f"  set-up: {n + 1}/{total} invoices", flush=True)
+    return {
+        "username": user.email,
+        "card": card.pk,
+        "pay_ids": [i.pk for i in created[:invoices]],
+        "camt_refs": [i.ocr_reference for i in created[invoices:]],
+    }
+
+
+class Session:
+    """A signed-in browser session over one keep-alive connection per thread."""
+
+    def __init__(self, username: str) -> None:
+        self.cookies: dict[str, str] = {}
+        self.local = threading.local()
+        status, _, body = self.request("GET", "/account/login/")
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+        assert token, f"no login form ({status})"
+        status, _headers, _ = self.request(
+            "POST",
+            "/account/login/",
+            {
+                "csrfmiddlewaretoken": token.group(1).decode(),
+                "username": username,
+                "password": PASSWORD,
+            },
+        )
+        assert status == 302, f"login failed: {status}"
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+            self.local.conn = conn
+        return conn
+
+    def request(
+        self, method: str, path: str, form: dict[str, object] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        body = urllib.parse.urlencode(form or {}).encode() if form is not None else None
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = f"http://127.0.0.1:{PORT}{path}"
+        conn = self._conn()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+        except (http.client.HTTPException, OSError):
+            self.local.conn = None
+            raise
+        data = response.read()
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie":
+                cookie = value.split(";", 1)[0]
+                key, _, val = cookie.partition("=")
+                self.cookies[key] = val
+        return response.status, dict(response.getheaders()), data
+
+
+def start_gunicorn() -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TILLIT_MODE": "development", "DEBUG": "false"}
+    process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "config.wsgi:application",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/")
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    sys.exit("gunicorn did not start")
+
+
+def run_rate(session: Session, ids: list[int], card: int, rate: int) -> dict[str, object]:
+    """Send len(ids) payments at ``rate`` per second (open loop); latency per request."""
+    csrf = session.cookies.get("csrftoken", "")
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def pay(invoice_id: int) -> None:
+        started = time.perf_counter()
+        try:
+            status, headers, _ = session.request(
+                "POST",
+                f"/portal/invoices/{invoice_id}/pay/",
+                {
+                    "csrfmiddlewaretoken": csrf,
+                    "amount": "100.00",
+                    "payment_method": card,
+                    "idempotency_key": f"bench-{invoice_id}-{rate}",
+                },
+            )
+            ok = status == 302 and "/portal/payments/" in headers.get("Location", "")
+            problem = "" if ok else f"HTTP {status}"
+        except Exception as exc:
+            problem = type(exc).__name__
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            latencies.append(elapsed)
+            if problem:
+                errors.append(problem)
+
+    begin = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for n, invoice_id in enumerate(ids):
+            delay = begin + n / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(pay, invoice_id)
+    wall = time.perf_counter() - begin
+    latencies.sort()
+    return {
+        "rate": rate,
+        "sent": len(ids),
+        "throughput_per_s": round((len(ids) - len(errors)) / wall, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+    }
+
+
+def double_charges(ids: list[int]) -> int:
+    from payments.gateways.models import SandboxCharge
+    from payments.models import Payment
+
+    captured = Payment.objects.filter(invoice_id__in=ids).captured()
+    per_invoice = captured.values_list("invoice_id", flat=True)
+    doubles = len(per_invoice) - len(set(per_invoice))
+    keys = set(Payment.objects.filter(invoice_id__in=ids).values_list("idempotency_key", flat=True))
+    charges = SandboxCharge.objects.filter(idempotency_key__in=keys, outcome="captured").count()
+    return doubles + max(0, charges - len(set(per_invoice)))
+
+
+def bench_camt(refs: list[str], lines: int) -> dict[str, object]:
+    from audit import SYSTEM
+    from payments.reconciliation.camt054 import sample_camt054
+    from payments.reconciliation.services import import_bank_file
+
+    stamp = int(time.time())
+    credits = [
+        {"amount": "100.00", "reference": refs[i], "ref": f"B{stamp}-{i}"}
+        if i < len(refs)
+        else {"amount": "10.00", "reference": f"{stamp}{i}", "ref": f"B{stamp}-{i}"}
+        for i in range(lines)
+    ]
+    content = sample_camt054(credits, message_id=f"BENCH-{stamp}")
+    print(f"camt.054: {lines} lines, {len(content) / 1e6:.1f} MB", flush=True)
+    started = time.perf_counter()
+    report = import_bank_file(
+        content,
+        filename="bench.xml",
+        by=SYSTEM,
+        progress=lambda d, t: print(f"  imported {d}/{t}", flush=True) if d % 20000 == 0 else None,
+    )
+    seconds = time.perf_counter() - started
+    print(f"camt.054: {seconds:.1f} s ({report.matched} matched, {report.review} to review)")
+    return {
+        "lines": lines,
+        "matched": report.matched,
+        "review": report.review,
+        "seconds": round(seconds, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="20,40,80,160")
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--camt-lines", type=int, default=100_000)
+    parser.add_argument("--camt-matched", type=int, default=2000)
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    setup_django()
+    needed = sum(rates) * args.seconds
+    print(f"set-up: {needed + args.camt_matched} invoices", flush=True)
+    data = make_data(needed, args.camt_matched)
+    ids: list[int] = list(data["pay_ids"])  # type: ignore[call-overload]
+    server = start_gunicorn()
+    results = []
+    try:
+        session = Session(str(data["username"]))
+        offset = 0
+        for rate in rates:
+            batch = ids[offset : offset + rate * args.seconds]
+            offset += len(batch)
+            result = run_rate(session, batch, int(str(data["card"])), rate)
+            results.append(result)
+            print(
+                f"{rate:>4}/s offered: {result['throughput_per_s']}/s done, p50"
+                f" {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}",
+                flush=True,
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    doubles = double_charges(ids)
+    print(f"double charges: {doubles}")
+    camt = bench_camt(list(data["camt_refs"]), args.camt_lines)  # type: ignore[call-overload]
+    print(json.dumps({"payments": results, "double_charges": doubles, "camt054": camt}))
+
+
+if __name__ == "__main__":
+    main()
