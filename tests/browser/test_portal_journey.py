@@ -1,4 +1,4 @@
-"""The portal in Debian's Chromium, on a desktop (1280×800) and a phone (375×812).
+"""The portal in Debian's Chromium, on a desktop (1280x800) and a phone (375x812).
 
 Alice signs in with her password and a TOTP code, opens her invoice, pays it with a
 new card through the end-to-end encrypted form, and sees it paid with a receipt.
