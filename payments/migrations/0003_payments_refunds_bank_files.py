@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0004_invoice_vat_breakdown'),
-        ('payments', '0001_initial'),
+        ('payments', '0002_reveal_window'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
