@@ -37,6 +37,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "payments.view_key_status",
         "documents.download_invoice_documents",
         "documents.verify_invoice_documents",
+        "payments.refund_payment",
     }
 )
 
@@ -76,16 +77,23 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | {"documents.download_invoice_documents", "documents.verify_invoice_documents"}
     ),
     # Sees what is owed and the saved cards (brand, last 4, expiry only) to run payments.
+    # Also refunds (step-up in the service) and works the bank-transfer review list.
     PAYMENTS_OPERATOR: frozenset(
         _crud("billing.customer", "v")
         | _crud("billing.invoice", "v")
         | _crud("payments.paymentmethod", "v")
+        | _crud("payments.payment", "v")
+        | _crud("payments.refund", "v")
+        | _crud("payments.bankfile", "va")
+        | _crud("payments.bankline", "vc")
+        | {"payments.refund_payment"}
     ),
     # Sees customers, invoices and saved cards to judge flagged payments.
     FRAUD_ANALYST: frozenset(
         _crud("billing.customer", "v")
         | _crud("billing.invoice", "v")
         | _crud("payments.paymentmethod", "v")
+        | _crud("payments.payment", "v")
     ),
     # Manages accounts, roles (through the step-up service), lockouts and factors;
     # reads the audit log. Changing an account's groups in the admin form is not
@@ -108,6 +116,10 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("auth.group", "v")
         | _LOCKOUT_READ
         | {"payments.view_key_status"}
+        | _crud("payments.payment", "v")
+        | _crud("payments.refund", "v")
+        | _crud("payments.bankfile", "v")
+        | _crud("payments.bankline", "v")
     ),
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.
