@@ -93,41 +93,6 @@ class ServiceAdmin(admin.ModelAdmin):
         return actions
 
 
-_COMPANY = (
-    "legal_name",
-    "organisation_number",
-    "vat_number",
-    "address_line1",
-    "address_line2",
-    "postal_code",
-    "city",
-    "country",
-    "email",
-    "phone",
-    "bankgiro",
-    "iban",
-    "bic",
-    "f_skatt_text",
-    "logo",
-    "default_payment_terms_days",
-)
-_CUSTOMER = (
-    "name",
-    "kind",
-    "identity_number",
-    "vat_id",
-    "email",
-    "address_line1",
-    "address_line2",
-    "postal_code",
-    "city",
-    "country",
-    "language",
-    "currency",
-    "payment_terms_days",
-)
-
-
 def _known(values: dict[str, Any], allowed: Sequence[str]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name in allowed}
 
@@ -189,7 +154,11 @@ class CompanyProfileAdmin(ServiceAdmin):
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        fields = _changes(form, _COMPANY) if change else _known(form.cleaned_data, _COMPANY)
+        fields = (
+            _changes(form, services.COMPANY_FIELDS)
+            if change
+            else _known(form.cleaned_data, services.COMPANY_FIELDS)
+        )
         if fields.get("logo") is False:  # the form's "clear" checkbox
             fields["logo"] = ""
         saved = services.update_company_profile(by=request.user, **fields)
@@ -225,10 +194,12 @@ class CustomerAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
-            saved = services.update_customer(obj, by=request.user, **_changes(form, _CUSTOMER))
+            saved = services.update_customer(
+                obj, by=request.user, **_changes(form, services.CUSTOMER_FIELDS)
+            )
         else:
             saved = services.create_customer(
-                by=request.user, **_known(form.cleaned_data, _CUSTOMER)
+                by=request.user, **_known(form.cleaned_data, services.CUSTOMER_FIELDS)
             )
         _adopt(obj, saved)
 

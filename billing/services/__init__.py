@@ -10,7 +10,7 @@ Callers use this package: ``from billing import services``;
 sub-domain: customers, drafts, finalization, settlement, credit notes.
 """
 
-from billing.services._base import ALLOWED_TRANSITIONS, Actor
+from billing.services._base import ALLOWED_TRANSITIONS, COMPANY_FIELDS, CUSTOMER_FIELDS, Actor
 from billing.services.credit_notes import CreditLine, issue_credit_note
 from billing.services.customers import (
     create_customer,
@@ -36,6 +36,8 @@ from billing.services.settlement import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "COMPANY_FIELDS",
+    "CUSTOMER_FIELDS",
     "Actor",
     "CreditLine",
     "add_invoice_line",

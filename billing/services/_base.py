@@ -4,7 +4,7 @@ checking helpers."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -38,43 +38,41 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 
 _M = TypeVar("_M", bound=models.Model)
 
-_CUSTOMER_FIELDS = frozenset(
-    {
-        "name",
-        "kind",
-        "identity_number",
-        "vat_id",
-        "email",
-        "address_line1",
-        "address_line2",
-        "postal_code",
-        "city",
-        "country",
-        "language",
-        "currency",
-        "payment_terms_days",
-    }
+CUSTOMER_FIELDS = (
+    "name",
+    "kind",
+    "identity_number",
+    "vat_id",
+    "email",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "language",
+    "currency",
+    "payment_terms_days",
 )
-_COMPANY_FIELDS = frozenset(
-    {
-        "legal_name",
-        "organisation_number",
-        "vat_number",
-        "address_line1",
-        "address_line2",
-        "postal_code",
-        "city",
-        "country",
-        "email",
-        "phone",
-        "bankgiro",
-        "iban",
-        "bic",
-        "f_skatt_text",
-        "logo",
-        "default_payment_terms_days",
-    }
+"""The customer fields services accept, in form order (the admin shows these)."""
+COMPANY_FIELDS = (
+    "legal_name",
+    "organisation_number",
+    "vat_number",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "email",
+    "phone",
+    "bankgiro",
+    "iban",
+    "bic",
+    "f_skatt_text",
+    "logo",
+    "default_payment_terms_days",
 )
+"""The company-profile fields services accept, in form order."""
 _DRAFT_FIELDS = frozenset({"customer", "currency", "payment_terms_days", "due_date", "notes"})
 _LINE_FIELDS = frozenset(
     {"description", "quantity", "unit", "unit_price", "vat_category", "vat_rate", "position"}
@@ -94,8 +92,8 @@ def _transition(invoice: Invoice, to: str) -> str:
     return current
 
 
-def _unknown_fields(given: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(set(given) - allowed)
+def _unknown_fields(given: Mapping[str, Any], allowed: Collection[str]) -> None:
+    unknown = sorted(set(given) - set(allowed))
     if unknown:
         raise InvalidInput(f"unknown or read-only field(s): {', '.join(unknown)}", field=unknown[0])
 

@@ -17,8 +17,8 @@ from billing.models import (
 )
 from billing.money import normalize_currency
 from billing.services._base import (
-    _COMPANY_FIELDS,
-    _CUSTOMER_FIELDS,
+    COMPANY_FIELDS,
+    CUSTOMER_FIELDS,
     Actor,
     _locked,
     _unknown_fields,
@@ -28,7 +28,7 @@ from billing.services._base import (
 
 def create_customer(*, by: Actor, **fields: Any) -> Customer:
     """Create a customer whose numbers, country, language and currency are valid."""
-    _unknown_fields(fields, _CUSTOMER_FIELDS)
+    _unknown_fields(fields, CUSTOMER_FIELDS)
     customer = Customer(**fields)
     if "currency" in fields:
         customer.currency = normalize_currency(fields["currency"])
@@ -41,7 +41,7 @@ def create_customer(*, by: Actor, **fields: Any) -> Customer:
 
 def update_customer(customer: Customer, *, by: Actor, **changes: Any) -> Customer:
     """Change a customer's details; past invoices keep the buyer snapshot they froze."""
-    _unknown_fields(changes, _CUSTOMER_FIELDS)
+    _unknown_fields(changes, CUSTOMER_FIELDS)
     if "currency" in changes:
         changes["currency"] = normalize_currency(changes["currency"])
     with transaction.atomic():
@@ -73,7 +73,7 @@ def link_portal_account(*, user: Any, customer: Customer, by: Actor) -> PortalAc
 
 def update_company_profile(*, by: Actor, **changes: Any) -> CompanyProfile:
     """Create or change the seller profile; finalized invoices keep their seller snapshot."""
-    _unknown_fields(changes, _COMPANY_FIELDS)
+    _unknown_fields(changes, COMPANY_FIELDS)
     with transaction.atomic():
         profile = CompanyProfile.objects.select_for_update().filter(singleton=1).first()
         created = profile is None
