@@ -207,8 +207,17 @@ if DATABASES["default"]["ENGINE"] not in {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The demo's SQLite waits for a busy writer instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The demo's SQLite serves the web server and the job cluster at once: WAL
+    # lets readers run beside the writer, and IMMEDIATE transactions take the
+    # write lock up front, so a busy writer is waited for (timeout) instead of
+    # failing with "database is locked" on a read-to-write upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
         "TILLIT_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}"
@@ -401,7 +410,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # WeasyPrint and fontTools narrate every render at INFO; django-q2 logs
+        # every enqueue. Their warnings and errors still show.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        "django-q": {"level": env.str("LOG_LEVEL_JOBS", default="WARNING")},
+    },
 }
 
 # Card vault (docs/vault.md). The KEKs and the fingerprint key live outside the

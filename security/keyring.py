@@ -24,6 +24,7 @@ Security is the ground floor: this module imports no domain app.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -218,15 +219,20 @@ class FileKeyring(_MaterialKeyring):
                     f"VAULT_KEYRING_FILE {self.path} does not exist; provision it "
                     "(docs/vault.md) or start once with VAULT_KEYRING_CREATE=true"
                 )
-            self._write(_Material.generate())
+            self._write(_Material.generate(), first=True)
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ImproperlyConfigured(f"VAULT_KEYRING_FILE cannot be read: {exc}") from exc
         super().__init__(_Material.parse(text))
 
-    def _write(self, material: _Material) -> None:
-        """Replace the file atomically (write, fsync, rename) so a crash keeps one copy."""
+    def _write(self, material: _Material, *, first: bool = False) -> None:
+        """Replace the file atomically (write, fsync, rename) so a crash keeps one copy.
+
+        ``first``: create the file only if no other process has; the loser of
+        that race reads the winner's keys instead of replacing them (a replaced
+        KEK would orphan every DEK the winner already wrapped).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -235,7 +241,11 @@ class FileKeyring(_MaterialKeyring):
                 handle.write(material.dump())
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            if first:
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, self.path)
+            else:
+                os.replace(tmp, self.path)
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,19 @@ def certificate_fingerprint(cert: x509.Certificate) -> str:
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write 0600, complete or not at all: a racing reader never sees half a key.
+
+    The bytes go to a private temporary file that is then hard-linked into
+    place; the link fails (FileExistsError) if another process won the race.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
 
 
 def create_self_signed(
@@ -221,7 +231,7 @@ def load_identity() -> SigningIdentity:
         profile = get_company_profile()
         name = profile.legal_name if profile else "Tillit demo"
         # Another process may create it first: then that key is the one.
-        with contextlib.suppress(SigningKeyError):
+        with contextlib.suppress(SigningKeyError, FileExistsError):
             create_key_file(common_name=f"{name} invoices", organisation=name, path=path)
     _check_file(path)
     return _load(str(path), path.stat().st_mtime, passphrase())

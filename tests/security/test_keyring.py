@@ -104,3 +104,22 @@ def test_get_keyring_follows_the_settings(settings: Any, tmp_path: Path) -> None
     with pytest.raises(ImproperlyConfigured, match=r"not a security\.keyring\.Keyring"):
         get_keyring()
     forget_cached_keyrings()
+
+
+def test_a_keyring_created_by_a_racing_process_is_kept_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ring.json"
+    winner = FileKeyring(path, create=True)
+    wrapped = winner.wrap(b"d" * 32, context=b"dek|1")
+    original = path.read_bytes()
+    # The loser checked "does not exist" before the winner wrote: make that so.
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda self: False if self == path else real_exists(self))
+
+    loser = FileKeyring(path, create=True)
+
+    monkeypatch.undo()
+    assert path.read_bytes() == original
+    assert loser.unwrap(wrapped.blob, version=1, context=b"dek|1") == b"d" * 32
+    assert [p.name for p in tmp_path.iterdir()] == ["ring.json"]
