@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._db import ensure_database
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tillit_bench"
 os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -36,31 +38,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DOCUMENTS_ON_FINALIZE", "off")
 # Finalization alone: no PDF job is queued (bench/documents.py measures documents).
 os.environ.setdefault("DOCUMENTS_ON_FINALIZE", "off")
-
-
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database named in the URL if it does not exist."""
-    import environ
-    import psycopg
-    from psycopg import sql
-
-    config = environ.Env.db_url_config(url)
-    if not config["ENGINE"].endswith("postgresql"):
-        raise SystemExit(f"DATABASE_URL must be PostgreSQL for this benchmark, not {url!r}")
-    conninfo = psycopg.conninfo.make_conninfo(
-        host=str(config.get("HOST") or "127.0.0.1"),
-        port=str(config.get("PORT") or 5432),
-        user=str(config.get("USER") or "postgres"),
-        dbname="postgres",
-        **({"password": str(config["PASSWORD"])} if config.get("PASSWORD") else {}),
-    )
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
-        ).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
-            print(f"created database {config['NAME']}", flush=True)
 
 
 class QueryCounter:

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._db import ensure_database
+
 # Its own database: the billing bench leaves thousands of unsigned invoices in tillit_bench,
 # which a period export would sign first.
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tillit_bench_documents"
@@ -45,31 +47,6 @@ os.environ["DOCUMENTS_CREATE_KEYS"] = "true"
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright's sync API runs an event loop in this thread; the ORM calls stay synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database named in the URL if it does not exist."""
-    import environ
-    import psycopg
-    from psycopg import sql
-
-    config = environ.Env.db_url_config(url)
-    if not config["ENGINE"].endswith("postgresql"):
-        raise SystemExit(f"DATABASE_URL must be PostgreSQL for this benchmark, not {url!r}")
-    admin = psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=int(config["PORT"] or 5432),
-        user=config["USER"] or "postgres",
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        exists = admin.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
-        ).fetchone()
-        if not exists:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
 
 
 def _children_cpu_seconds() -> float:
