@@ -69,6 +69,25 @@ def _settle(invoice: Invoice) -> str:
     return previous
 
 
+def _move_amount_paid(
+    locked: Invoice, change: int, action: str, *, by: Actor, reference: str
+) -> None:
+    """Apply a checked change to amount paid on a locked invoice, settle it, audit it."""
+    locked.amount_paid += change
+    previous = _settle(locked)
+    locked.save(update_fields=["amount_paid", "status", "updated_at"])
+    record(
+        action,
+        actor=by,
+        obj=locked,
+        amount=abs(change),
+        currency=locked.currency,
+        reference=reference,
+        previous_status=previous,
+        status=locked.status,
+    )
+
+
 def record_payment_amount(
     invoice: Invoice, *, amount: Money, by: Actor, reference: str = ""
 ) -> Invoice:
@@ -84,19 +103,7 @@ def record_payment_amount(
             raise AmountExceedsDue(
                 f"{amount} is more than the amount due {locked.due}", field="amount"
             )
-        locked.amount_paid += minor
-        previous = _settle(locked)
-        locked.save(update_fields=["amount_paid", "status", "updated_at"])
-        record(
-            "invoice.payment_recorded",
-            actor=by,
-            obj=locked,
-            amount=minor,
-            currency=locked.currency,
-            reference=reference,
-            previous_status=previous,
-            status=locked.status,
-        )
+        _move_amount_paid(locked, minor, "invoice.payment_recorded", by=by, reference=reference)
     return locked
 
 
@@ -112,17 +119,5 @@ def record_refund_amount(
                 f"{amount} is more than was paid ({locked.money(locked.amount_paid)})",
                 field="amount",
             )
-        locked.amount_paid -= minor
-        previous = _settle(locked)
-        locked.save(update_fields=["amount_paid", "status", "updated_at"])
-        record(
-            "invoice.refund_recorded",
-            actor=by,
-            obj=locked,
-            amount=minor,
-            currency=locked.currency,
-            reference=reference,
-            previous_status=previous,
-            status=locked.status,
-        )
+        _move_amount_paid(locked, -minor, "invoice.refund_recorded", by=by, reference=reference)
     return locked
