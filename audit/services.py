@@ -24,6 +24,7 @@ from audit.chain import GENESIS_HASH, canonical_json, checkpoint_message, event_
 from audit.exceptions import AuditArchiveError, AuditError, InvalidAuditEvent
 from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_public_keys
 from audit.models import AuditCheckpoint, AuditEvent
+from audit.schedules import ensure_schedule
 from audit.selectors import get_first_checkpoint_covering
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -284,22 +285,12 @@ def register_checkpoint_schedule() -> None:
     """
     from django_q.models import Schedule
 
-    wanted = {
-        "func": CHECKPOINT_TASK,
-        "schedule_type": Schedule.MINUTES,
-        "minutes": settings.AUDIT_CHECKPOINT_MINUTES,
-        "repeats": -1,
-    }
-    schedules = Schedule.objects.filter(name=CHECKPOINT_SCHEDULE_NAME).order_by("pk")
-    current = schedules.first()
-    if current is None:
-        Schedule.objects.create(name=CHECKPOINT_SCHEDULE_NAME, **wanted)
-        return
-    schedules.exclude(pk=current.pk).delete()
-    if any(getattr(current, name) != value for name, value in wanted.items()):
-        for name, value in wanted.items():
-            setattr(current, name, value)
-        current.save(update_fields=list(wanted))
+    ensure_schedule(
+        CHECKPOINT_SCHEDULE_NAME,
+        func=CHECKPOINT_TASK,
+        schedule_type=Schedule.MINUTES,
+        minutes=settings.AUDIT_CHECKPOINT_MINUTES,
+    )
 
 
 def archive_period(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.schedules import ensure_schedule
+
 # name -> (task, schedule type, minutes between runs for MINUTES schedules)
 PAYMENTS_SCHEDULES: dict[str, tuple[str, str, int | None]] = {
     "payments.reconcile": ("payments.tasks.reconcile_payments_task", "I", 1),
@@ -13,16 +15,6 @@ PAYMENTS_SCHEDULES: dict[str, tuple[str, str, int | None]] = {
 
 def register_payments_schedules(**_: Any) -> int:
     """Create or update the payments schedules; safe to run any number of times."""
-    from django_q.models import Schedule
-
     for name, (func, schedule_type, minutes) in PAYMENTS_SCHEDULES.items():
-        Schedule.objects.update_or_create(
-            name=name,
-            defaults={
-                "func": func,
-                "schedule_type": schedule_type,
-                "minutes": minutes,
-                "repeats": -1,
-            },
-        )
+        ensure_schedule(name, func=func, schedule_type=schedule_type, minutes=minutes)
     return len(PAYMENTS_SCHEDULES)

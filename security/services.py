@@ -23,6 +23,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit import SYSTEM, record
+from audit.schedules import ensure_schedule
 from security import mfa
 from security.exceptions import InvalidCode, NotAllowed, StepUpRequired, UnknownRole
 from security.models import BackupCode, BackupCodeDevice, PasswordHistory, UserSession
@@ -529,17 +530,9 @@ def register_dormant_staff_schedule() -> None:
     """
     from django_q.models import Schedule
 
-    wanted = {"func": DORMANT_STAFF_TASK, "schedule_type": Schedule.DAILY, "repeats": -1}
-    schedules = Schedule.objects.filter(name=DORMANT_STAFF_SCHEDULE_NAME).order_by("pk")
-    current = schedules.first()
-    if current is None:
-        Schedule.objects.create(name=DORMANT_STAFF_SCHEDULE_NAME, **wanted)
-        return
-    schedules.exclude(pk=current.pk).delete()
-    if any(getattr(current, name) != value for name, value in wanted.items()):
-        for name, value in wanted.items():
-            setattr(current, name, value)
-        current.save(update_fields=list(wanted))
+    ensure_schedule(
+        DORMANT_STAFF_SCHEDULE_NAME, func=DORMANT_STAFF_TASK, schedule_type=Schedule.DAILY
+    )
 
 
 # Demo ---------------------------------------------------------------------------------

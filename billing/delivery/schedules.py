@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.schedules import ensure_schedule
+
 DELIVERY_SCHEDULES = {
     # Overdue reminders once a day (each invoice at most every DELIVERY_REMINDER_DAYS).
     "delivery.send_overdue_reminders": ("billing.delivery.tasks.send_overdue_reminders_job", "D"),
@@ -14,10 +16,6 @@ DELIVERY_SCHEDULES = {
 
 def register_delivery_schedules(**_: Any) -> int:
     """Create or update delivery's schedules; safe to run any number of times."""
-    from django_q.models import Schedule
-
     for name, (func, kind) in DELIVERY_SCHEDULES.items():
-        Schedule.objects.update_or_create(
-            name=name, defaults={"func": func, "schedule_type": kind, "repeats": -1}
-        )
+        ensure_schedule(name, func=func, schedule_type=kind)
     return len(DELIVERY_SCHEDULES)

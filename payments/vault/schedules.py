@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from audit.schedules import ensure_schedule
+
 VAULT_SCHEDULES = {
     # Checks hourly; rotates when the active key's cryptoperiod
     # (VAULT_DEK_ROTATION_HOURS, VAULT_ENTRY_KEY_ROTATION_HOURS) has run out, so a
@@ -17,8 +19,5 @@ def register_vault_schedules(**_: Any) -> int:
     from django_q.models import Schedule
 
     for name, func in VAULT_SCHEDULES.items():
-        Schedule.objects.update_or_create(
-            name=name,
-            defaults={"func": func, "schedule_type": Schedule.HOURLY, "repeats": -1},
-        )
+        ensure_schedule(name, func=func, schedule_type=Schedule.HOURLY)
     return len(VAULT_SCHEDULES)
