@@ -49,6 +49,19 @@ class LoginView(auth_views.LoginView):
         return target
 
 
+def _second_factor_page(request: HttpRequest, *, next_url: str, title: str) -> HttpResponse:
+    """Ask for a code (TOTP or backup); on success go on to ``next_url``."""
+    form = forms.CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.verify_second_factor(request=request, code=form.cleaned_data["code"])
+        except InvalidCode as exc:
+            form.add_error("code", str(exc))
+        else:
+            return HttpResponseRedirect(next_url)
+    return render(request, "security/verify.html", {"form": form, "next": next_url, "title": title})
+
+
 def verify(request: HttpRequest) -> HttpResponse:
     """Step two: a TOTP code, a backup code or a passkey for the signed-in user."""
     if not request.user.is_authenticated:
@@ -58,19 +71,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(
             f"{reverse('security:enroll_totp')}?{urlencode({'next': next_url})}"
         )
-    form = forms.CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.verify_second_factor(request=request, code=form.cleaned_data["code"])
-        except InvalidCode as exc:
-            form.add_error("code", str(exc))
-        else:
-            return HttpResponseRedirect(next_url)
-    return render(
-        request,
-        "security/verify.html",
-        {"form": form, "next": next_url, "title": "Confirm it is you"},
-    )
+    return _second_factor_page(request, next_url=next_url, title="Confirm it is you")
 
 
 def step_up(request: HttpRequest) -> HttpResponse:
@@ -78,18 +79,8 @@ def step_up(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return HttpResponseRedirect(reverse("security:login"))
     next_url = _next_url(request, reverse("security:account"))
-    form = forms.CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.verify_second_factor(request=request, code=form.cleaned_data["code"])
-        except InvalidCode as exc:
-            form.add_error("code", str(exc))
-        else:
-            return HttpResponseRedirect(next_url)
-    return render(
-        request,
-        "security/verify.html",
-        {"form": form, "next": next_url, "title": "Confirm this action with a second factor"},
+    return _second_factor_page(
+        request, next_url=next_url, title="Confirm this action with a second factor"
     )
 
 
