@@ -210,7 +210,9 @@ def record_event(
         event.hash = event_hash(event.hashed_fields())
         return event
 
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint: the event belongs to the caller's transaction and a failed
+    # append must fail that whole transaction anyway (two round trips saved).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             event = build(*_lock_chain_and_read_head(cursor))
             event.save(force_insert=True)

@@ -432,6 +432,9 @@ VAULT_KEYRING_CREATE = _bool("VAULT_KEYRING_CREATE", default=not PRODUCTION)
 VAULT_KEYRING_JSON = _secret("VAULT_KEYRING_JSON", default="") or ""
 # A data key (DEK) encrypts for this many hours, then turns decrypt-only.
 VAULT_DEK_ROTATION_HOURS = _int("VAULT_DEK_ROTATION_HOURS", default=24, minimum=1)
+# A process keeps the active DEK's bytes in memory at most this long (0: never),
+# so a DEK destroyed elsewhere leaves no copy behind for longer than this.
+VAULT_DEK_CACHE_SECONDS = _int("VAULT_DEK_CACHE_SECONDS", default=60, minimum=0)
 # The card-entry key pair (browser encryption) rotates too; the previous key
 # is still accepted for the grace period so that an open form can be sent.
 VAULT_ENTRY_KEY_ROTATION_HOURS = _int("VAULT_ENTRY_KEY_ROTATION_HOURS", default=24, minimum=1)

@@ -5,7 +5,8 @@ Life of a DEK: ACTIVE (encrypts, for VAULT_DEK_ROTATION_HOURS) -> DECRYPT_ONLY
 DESTROYED (wrapped bytes erased, row kept as evidence). Every step is audited.
 
 Concurrency (PostgreSQL): key-management operations are serialized by one
-advisory lock. ``tokenize`` reads the active DEK ``FOR SHARE``; a rotation
+advisory lock. ``tokenize`` inserts its record with a statement that reads the
+active DEK ``FOR SHARE`` (``insert_under_active_key``); a rotation
 locks it ``FOR UPDATE``, so it waits for encryptions in flight, and no record
 is written under a DEK once its rotation commits. Destruction locks the DEK
 row and recounts its records under that lock, so it never erases a key that a
@@ -15,8 +16,10 @@ record still needs.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -24,7 +27,7 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import SYSTEM, record
@@ -125,6 +128,85 @@ def with_encryption_key(work: Callable[[DataKey], T]) -> T:
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
 
 
+# The active DEK and its unwrapped bytes, per process, so that a tokenize costs
+# no key lookup: (loaded at, key, bytes). Held at most VAULT_DEK_CACHE_SECONDS,
+# dropped at once when this process rotates or an insert finds the key retired.
+_encrypting: dict[str, tuple[float, DataKey, bytes]] = {}
+
+
+def forget_encryption_key() -> None:
+    """Drop this process's cached active DEK (the next encryption reloads it)."""
+    _encrypting.pop("active", None)
+
+
+def encryption_key() -> tuple[DataKey, bytes]:
+    """The active DEK inside its cryptoperiod and its bytes; rotates first when it is due.
+
+    Cached per process; the record written with it is inserted by
+    ``insert_under_active_key``, which re-checks (and share-locks) the key in
+    the same statement, so a stale cache never writes under a retired key.
+    """
+    now = timezone.now()
+    cached = _encrypting.get("active")
+    if (
+        cached is not None
+        and time.monotonic() - cached[0] < settings.VAULT_DEK_CACHE_SECONDS
+        and now < cached[1].encrypts_until()
+    ):
+        return cached[1], cached[2]
+    for _attempt in range(3):
+        key = DataKey.objects.filter(state=DataKey.State.ACTIVE).first()
+        if key is not None and now < key.encrypts_until():
+            loaded = (time.monotonic(), key, unwrap_data_key(key))
+            _encrypting["active"] = loaded
+            return key, loaded[2]
+        rotate_data_key(by=SYSTEM, only_if_due=True)
+    raise KeyUnavailable("no active data key could be obtained", field="key_id")
+
+
+@functools.cache
+def _guarded_insert_sql(model: type[models.Model], vendor: str) -> tuple[str, list[Any]]:
+    """The INSERT ... SELECT ... FROM the DEK row statement for ``model`` (built once)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    postgres = vendor == "postgresql"
+    values = ", ".join(f"%s::{f.db_type(connection)}" if postgres else "%s" for f in fields)
+    lock = " FOR SHARE" if postgres else ""  # SQLite serializes writers itself
+    # Only model metadata and constants are formatted in; every value is a parameter.
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    pk_column = quote(str(model._meta.pk.column)) if model._meta.pk else "id"
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT {values} "  # noqa: S608
+        f"FROM {quote(DataKey._meta.db_table)} WHERE {quote('id')} = %s "
+        f"AND {quote('state')} = %s{lock} RETURNING {pk_column}"
+    )
+    return sql, fields
+
+
+def insert_under_active_key(record_row: PaymentMethod, key: DataKey) -> bool:
+    """INSERT ``record_row`` only if ``key`` is still the active DEK, in one statement.
+
+    On PostgreSQL the key row is read ``FOR SHARE`` by the same statement, so a
+    rotation (which locks it ``FOR UPDATE``) waits for this transaction, exactly
+    as ``data_key_for_encryption`` guarantees for batch work. False (nothing
+    written) when the key was retired meanwhile: forget it and take the new one.
+    """
+    model = type(record_row)
+    sql, fields = _guarded_insert_sql(model, connection.vendor)
+    params = [f.get_db_prep_save(f.pre_save(record_row, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, key.pk, DataKey.State.ACTIVE])
+        row = cursor.fetchone()
+    if row is None:
+        forget_encryption_key()
+        return False
+    record_row.pk = row[0]
+    record_row._state.adding = False
+    record_row._state.db = connection.alias
+    return True
+
+
 def _enqueue_reencryption() -> None:
     try:
         from django_q.tasks import async_task
@@ -158,6 +240,7 @@ def rotate_data_key(*, by: Any, only_if_due: bool = False) -> DataKey:
         )
         if current is not None:
             transaction.on_commit(_enqueue_reencryption)
+    forget_encryption_key()  # this process takes the new key at once; others at their insert
     return new
 
 

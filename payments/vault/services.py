@@ -23,9 +23,9 @@ from billing.models import Customer
 from payments.vault import crypto
 from payments.vault.cards import Brand, Card, validate_card
 from payments.vault.entry import EncryptedCard, open_payload
-from payments.vault.exceptions import InvalidCard, PaymentMethodGone, RevealRefused
-from payments.vault.keys import unwrap_data_key, with_encryption_key
-from payments.vault.models import DataKey, PaymentMethod, RevealWindow
+from payments.vault.exceptions import InvalidCard, KeyUnavailable, PaymentMethodGone, RevealRefused
+from payments.vault.keys import encryption_key, insert_under_active_key, unwrap_data_key
+from payments.vault.models import PaymentMethod, RevealWindow
 from security.keyring import get_keyring
 
 REVEAL_PERMISSION = "payments.reveal_card"
@@ -56,7 +56,8 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
     # PCI DSS 3.3.1.2: the CVC went no further than validate_card; it is not kept.
     fingerprint = card_fingerprint(valid.number)
 
-    def store(key: DataKey) -> PaymentMethod:
+    for _attempt in range(3):
+        key, key_bytes = encryption_key()
         token = _new_token()
         method = PaymentMethod(
             token=token,
@@ -68,27 +69,24 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
             fingerprint=fingerprint,
             data_key=key,
             ciphertext=crypto.seal(
-                valid.number.encode("ascii"),
-                key=unwrap_data_key(key),
-                key_id=key.id,
-                token=token,
+                valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
             ),
             created_at=timezone.now(),
         )
-        method.save(force_insert=True)
-        record(
-            "vault.card_tokenized",
-            actor=by,
-            obj=method,
-            customer_id=customer.pk,
-            brand=method.brand,
-            last4=method.last4,
-            key_id=key.hex_id,
-        )
-        return method
-
-    method = with_encryption_key(store)
-    return method
+        with transaction.atomic():
+            if insert_under_active_key(method, key):
+                record(
+                    "vault.card_tokenized",
+                    actor=by,
+                    obj=method,
+                    customer_id=customer.pk,
+                    brand=method.brand,
+                    last4=method.last4,
+                    key_id=key.hex_id,
+                )
+                return method
+        # The key was rotated by another process since it was cached: take the new one.
+    raise KeyUnavailable("no active data key could be obtained", field="key_id")
 
 
 @dataclass(frozen=True)

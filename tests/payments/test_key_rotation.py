@@ -196,3 +196,32 @@ def test_schedules_register_idempotently(settings: Any) -> None:
     schedule = Schedule.objects.get(name="vault.rotate_due_keys")
     assert schedule.func == "payments.vault.tasks.rotate_due_keys_task"
     assert Schedule.objects.filter(name="vault.rotate_due_keys").count() == 1
+
+
+def test_a_key_cached_by_another_process_never_encrypts_after_its_rotation(
+    alice_company: Customer, alice: User, gateway: User
+) -> None:
+    first = tokenize(card(), customer=alice_company, by=alice)
+    stale = keys._encrypting["active"]  # what a second worker process still holds
+    keys.rotate_data_key(by=SYSTEM)
+    keys._encrypting["active"] = stale
+
+    later = tokenize(card(MASTERCARD), customer=alice_company, by=alice)
+
+    active = DataKey.objects.get(state=DataKey.State.ACTIVE)
+    assert first.data_key_id != active.pk
+    assert later.data_key_id == active.pk
+    assert PaymentMethod.objects.filter(data_key_id=first.data_key_id).count() == 1
+    assert reveal_card(later.token, purpose="test", by=gateway).number == MASTERCARD
+
+
+def test_the_cached_key_is_reloaded_after_its_time_in_memory(
+    alice_company: Customer, alice: User, settings: Any
+) -> None:
+    settings.VAULT_DEK_CACHE_SECONDS = 0
+    tokenize(card(), customer=alice_company, by=alice)
+    loaded_at = keys._encrypting["active"][0]
+
+    tokenize(card(MASTERCARD), customer=alice_company, by=alice)
+
+    assert keys._encrypting["active"][0] > loaded_at
