@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -150,6 +151,57 @@ def _decide(credit: BankCredit, invoice: Invoice | None, due: int) -> tuple[str,
     return "", ""
 
 
+_LINE_COLUMNS = (
+    "bank_file_id",
+    "line_key",
+    "position",
+    "amount",
+    "currency",
+    "reference",
+    "debtor_name",
+    "booking_date",
+    "status",
+    "reason",
+    "detail",
+)
+
+
+def _insert_review_lines(rows: list[tuple[Any, ...]]) -> None:
+    """Write review lines in bulk (no model instances: nothing refers to them yet).
+
+    PostgreSQL takes them by COPY; other databases by one executemany.
+    """
+    if not rows:
+        return
+    table = connection.ops.quote_name(BankLine._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _LINE_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(_LINE_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+
+
+def _amounts_due(invoices: dict[str, Invoice], credits: Sequence[BankCredit]) -> dict[int, int]:
+    """What is left to pay on each referenced invoice, less payments in flight (one query)."""
+    wanted = {invoices[c.reference].pk for c in credits if c.reference in invoices}
+    held = dict(
+        Payment.objects.filter(invoice_id__in=wanted)
+        .holding()
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .values_list("invoice_id", "total")
+    )
+    return {
+        invoice.pk: invoice.amount_due - int(held.get(invoice.pk) or 0)
+        for invoice in invoices.values()
+        if invoice.pk in wanted
+    }
+
+
 def _import_batch(
     bank_file: BankFile, batch: Sequence[BankCredit], *, by: Actor, report: ImportReport
 ) -> None:
@@ -163,23 +215,39 @@ def _import_batch(
         .filter(ocr_reference__in=refs, kind=Invoice.Kind.INVOICE)
         .order_by("pk")
     }
-    due: dict[int, int] = {}
-    lines: list[BankLine] = []
+    due = _amounts_due(invoices, batch)
+    matched: list[BankLine] = []
+    review: list[tuple[Any, ...]] = []
     for credit in batch:
         if credit.line_key in seen:
             report.skipped += 1
             continue
         seen.add(credit.line_key)
         invoice = invoices.get(credit.reference)
-        if invoice is not None and invoice.pk not in due:
-            held = sum(
-                Payment.objects.filter(invoice=invoice).holding().values_list("amount", flat=True)
-            )
-            due[invoice.pk] = invoice.amount_due - held
         reason, detail = _decide(credit, invoice, due.get(invoice.pk, 0) if invoice else 0)
-        if not reason and invoice is not None:
-            due[invoice.pk] -= credit.amount
-        lines.append(
+        if reason:
+            review.append(
+                (
+                    bank_file.pk,
+                    credit.line_key,
+                    credit.position,
+                    credit.amount,
+                    credit.currency,
+                    credit.reference,
+                    credit.debtor_name,
+                    credit.booking_date,
+                    BankLine.Status.REVIEW.value,
+                    str(reason),
+                    detail[:300],
+                )
+            )
+            report.review += 1
+            if len(report.problems) < 1000:
+                report.problems.append(f"line {credit.position} ({credit.element}): {detail}")
+            continue
+        assert invoice is not None
+        due[invoice.pk] -= credit.amount
+        matched.append(
             BankLine(
                 bank_file=bank_file,
                 line_key=credit.line_key,
@@ -189,24 +257,21 @@ def _import_batch(
                 reference=credit.reference,
                 debtor_name=credit.debtor_name,
                 booking_date=credit.booking_date,
-                status=BankLine.Status.REVIEW if reason else BankLine.Status.MATCHED,
-                reason=reason,
-                detail=detail[:300],
-                invoice=invoice if not reason else None,
+                status=BankLine.Status.MATCHED,
+                reason="",
+                detail="",
+                invoice=invoice,
             )
         )
-        if reason:
-            report.review += 1
-            if len(report.problems) < 1000:
-                report.problems.append(f"line {credit.position} ({credit.element}): {detail}")
-    BankLine.objects.bulk_create(lines)
-    for line in lines:
-        if line.status == BankLine.Status.MATCHED and line.invoice is not None:
-            _record_bank_payment(line, line.invoice, by=by)
-            report.matched += 1
-            report.matched_amount[line.currency] = (
-                report.matched_amount.get(line.currency, 0) + line.amount
-            )
+    _insert_review_lines(review)
+    BankLine.objects.bulk_create(matched)
+    for line in matched:
+        assert line.invoice is not None
+        _record_bank_payment(line, line.invoice, by=by)
+        report.matched += 1
+        report.matched_amount[line.currency] = (
+            report.matched_amount.get(line.currency, 0) + line.amount
+        )
 
 
 def _record_bank_payment(line: BankLine, invoice: Invoice, *, by: Actor) -> Payment:

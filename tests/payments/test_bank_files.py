@@ -152,6 +152,17 @@ def test_a_line_repeated_in_another_file_is_skipped(two_invoices: tuple[Invoice,
             "Ntry[1]/CdtDbtInd",
         ),
         (b"   ", "file"),
+        *(  # a DTD hidden in another encoding, with or without a byte-order mark
+            (
+                (
+                    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE d [<!ENTITY x "boom">]>'
+                    "<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.054.001.02'>&x;"
+                    "</Document>"
+                ).encode(encoding),
+                "Document",
+            )
+            for encoding in ("utf-16", "utf-16-le", "utf-32")
+        ),
     ],
 )
 def test_a_malformed_file_is_refused_by_name_and_records_nothing(
