@@ -16,12 +16,21 @@ def get_company_profile() -> CompanyProfile | None:
     return CompanyProfile.objects.filter(singleton=1).first()
 
 
+_UNSET = object()
+
+
 def customer_for_user(user: Any) -> Customer | None:
     """The one customer a portal user belongs to (None for staff and outsiders)."""
     if not getattr(user, "is_authenticated", False):
         return None
+    # Looked up once per user object (one per request): every portal guard asks.
+    cached = getattr(user, "_tillit_portal_customer", _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[return-value]
     account = PortalAccount.objects.select_related("customer").filter(user_id=user.pk).first()
-    return account.customer if account else None
+    customer = account.customer if account else None
+    user._tillit_portal_customer = customer
+    return customer
 
 
 def invoices_for_user(user: Any) -> Any:
@@ -38,12 +47,15 @@ def invoices_for_user(user: Any) -> Any:
     return base.filter(customer=customer).finalized()
 
 
-def get_invoice_for_user(user: Any, pk: Any) -> Invoice:
-    """The invoice with its lines, or Http404 if it does not exist or the user may not see it
-    (the same answer either way, so ids cannot be probed)."""
-    lines = Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "pk"))
+def get_invoice_for_user(user: Any, pk: Any, *, with_lines: bool = True) -> Invoice:
+    """The invoice (with its lines unless ``with_lines`` is False), or Http404 if it does not
+    exist or the user may not see it (the same answer either way, so ids cannot be probed)."""
+    found = invoices_for_user(user)
+    if with_lines:
+        lines = Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "pk"))
+        found = found.prefetch_related(lines)
     try:
-        return invoices_for_user(user).prefetch_related(lines).get(pk=pk)
+        return found.get(pk=pk)
     except (Invoice.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such invoice") from exc
 

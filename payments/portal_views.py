@@ -85,7 +85,7 @@ def _entry_key_context() -> dict[str, str]:
 @portal_view
 def pay(request: HttpRequest, pk: int) -> HttpResponse:
     """Pay an invoice with a saved card or a new card entered through the encrypted form."""
-    invoice = get_invoice_for_user(request.user, pk)
+    invoice = get_invoice_for_user(request.user, pk, with_lines=False)
     if invoice.is_credit_note:
         raise Http404("Nothing to pay")
     # A POST goes on to the service even when nothing is due: a replayed request

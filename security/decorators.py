@@ -21,7 +21,7 @@ from security.selectors import (
     is_session_verified,
     is_step_up_fresh,
     needs_enrollment,
-    needs_second_factor,
+    request_needs_second_factor,
 )
 
 View = Callable[..., HttpResponse]
@@ -40,7 +40,7 @@ def mfa_required(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         if needs_enrollment(request.user):
             return HttpResponseRedirect(reverse("security:enroll_totp"))
-        if needs_second_factor(request.user) and not is_session_verified(request):
+        if not is_session_verified(request) and request_needs_second_factor(request):
             query = urlencode({"next": _back_to(request)})
             return HttpResponseRedirect(f"{reverse('security:verify')}?{query}")
         return view(request, *args, **kwargs)

@@ -11,7 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from security.selectors import SESSION_STARTED_AT_KEY, is_session_verified, needs_second_factor
+from security.selectors import (
+    SESSION_STARTED_AT_KEY,
+    is_session_verified,
+    request_needs_second_factor,
+)
 from security.services import touch_user_session
 
 # Paths a signed-in user who still owes a second factor may reach.
@@ -43,8 +47,8 @@ class SessionPolicyMiddleware:
             touch_user_session(request=request)
             if (
                 not request.path.startswith(_MFA_EXEMPT_PREFIXES)
-                and needs_second_factor(user)
                 and not is_session_verified(request)
+                and request_needs_second_factor(request)
             ):
                 return HttpResponseRedirect(
                     f"{reverse('security:verify')}?{urlencode({'next': request.get_full_path()})}"

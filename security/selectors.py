@@ -97,6 +97,16 @@ def needs_second_factor(user: AbstractBaseUser | AnonymousUser) -> bool:
     return bool(getattr(user, "is_staff", False)) or has_second_factor(user=user)
 
 
+def request_needs_second_factor(request: HttpRequest) -> bool:
+    """``needs_second_factor`` for the signed-in user of this request, looked up once
+    per request (the middleware and the view's guard both ask)."""
+    cached = getattr(request, "_tillit_needs_second_factor", None)
+    if cached is None:
+        cached = needs_second_factor(request.user)
+        request._tillit_needs_second_factor = cached  # type: ignore[attr-defined]
+    return bool(cached)
+
+
 def customer_may_save_card(*, user: Any) -> bool:
     """The vault asks this before saving a card: MFA first when the setting demands it."""
     if not settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS:

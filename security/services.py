@@ -7,7 +7,7 @@ records a secret (a password, an OTP secret or code, a session key).
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
@@ -353,15 +353,26 @@ def rotate_session_key(request: HttpRequest) -> None:
         )
 
 
+_TOUCH_EVERY = timedelta(seconds=60)
+_touched: dict[str, datetime] = {}  # session key -> when this process last touched it
+
+
 def touch_user_session(*, request: HttpRequest) -> None:
     """Note that a listed session was used now (at most once a minute, to spare writes)."""
     key = request.session.session_key
     if not key:
         return
     now = timezone.now()
-    UserSession.objects.filter(
-        session_key=key, last_seen_at__lt=now - timedelta(seconds=60)
-    ).update(last_seen_at=now)
+    # This process touched the row within the minute: nothing to write (no query).
+    touched = _touched.get(key)
+    if touched is not None and now - touched < _TOUCH_EVERY:
+        return
+    if len(_touched) > 10_000:
+        _touched.clear()
+    _touched[key] = now
+    UserSession.objects.filter(session_key=key, last_seen_at__lt=now - _TOUCH_EVERY).update(
+        last_seen_at=now
+    )
 
 
 def end_session(*, user_session: UserSession, by: Actor, request: HttpRequest | None) -> None:

@@ -62,9 +62,6 @@ class SandboxAcquirer:
         self, *, idempotency_key: str, amount: Money, card: RevealedCard
     ) -> ChargeResult:
         """Charge once per key; a repeated key with other parameters is refused."""
-        existing = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return self._replay(existing, amount)
         decline_code = _DECLINES.get(card.number, ("", ""))[0]
         try:
             with transaction.atomic():
@@ -80,7 +77,8 @@ class SandboxAcquirer:
                     decline_code=decline_code,
                 )
         except IntegrityError:
-            # Two requests with one key at once: the first one's charge is the answer.
+            # The key was charged before (a retry), or two requests with one key raced:
+            # the first one's charge is the answer.
             return self._replay(SandboxCharge.objects.get(idempotency_key=idempotency_key), amount)
         if card.number == CARD_TIMEOUT:
             raise GatewayTimeout("the sandbox acquirer did not answer in time", field="gateway")

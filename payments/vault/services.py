@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from audit import record
@@ -106,15 +106,27 @@ def may_reveal_cards(user: Any) -> bool:
     if not isinstance(user, user_model) or not user.is_active:
         return False
     app_label, codename = REVEAL_PERMISSION.split(".")
+    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    # One query, read live: the account is still active and holds the permission.
     return (
-        Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-        .filter(Q(user=user) | Q(group__user=user))
+        user_model.objects.filter(pk=user.pk, is_active=True)
+        .filter(
+            Exists(permission.filter(user=OuterRef("pk")))
+            | Exists(permission.filter(group__user=OuterRef("pk")))
+        )
         .exists()
     )
 
 
 def _take_reveal_slot(user: Any) -> bool:
     """Count one reveal in the actor's current minute; False when the limit is reached."""
+    # The common case in one statement: the actor's window is current and has room.
+    if RevealWindow.objects.filter(
+        actor_id=user.pk,
+        window_start__gt=timezone.now() - datetime.timedelta(minutes=1),
+        count__lt=settings.VAULT_REVEAL_RATE_PER_MINUTE,
+    ).update(count=F("count") + 1):
+        return True
     window = RevealWindow.objects.select_for_update().filter(actor_id=user.pk).first()
     if window is None:  # the actor's first reveal
         RevealWindow.objects.get_or_create(
