@@ -282,7 +282,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tillit.examp
 
 # Sessions and cookies (PCI DSS 8.2.8): 15 minutes idle, HttpOnly, SameSite.
 SESSION_COOKIE_AGE = _int("SESSION_IDLE_SECONDS", default=15 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# The expiry is pushed forward by security.middleware at most once a minute (not by
+# a save on every request), so a session idle for SESSION_IDLE_SECONDS minus at
+# most a minute ends: never later than the limit.
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_REFRESH_SECONDS = 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

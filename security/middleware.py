@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from security.selectors import (
+    SESSION_REFRESHED_AT_KEY,
     SESSION_STARTED_AT_KEY,
     is_session_verified,
     request_needs_second_factor,
@@ -44,6 +45,11 @@ class SessionPolicyMiddleware:
                 return HttpResponseRedirect(
                     f"{reverse('security:login')}?{urlencode({'next': request.get_full_path()})}"
                 )
+            # Push the idle expiry forward (a session save) at most once a minute.
+            if now - request.session.get(SESSION_REFRESHED_AT_KEY, 0) >= (
+                settings.SESSION_REFRESH_SECONDS
+            ):
+                request.session[SESSION_REFRESHED_AT_KEY] = now
             touch_user_session(request=request)
             if (
                 not request.path.startswith(_MFA_EXEMPT_PREFIXES)

@@ -19,6 +19,7 @@ from security.models import BackupCodeDevice, PasswordHistory, UserSession
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
 SESSION_STARTED_AT_KEY = "security_session_started_at"
+SESSION_REFRESHED_AT_KEY = "security_session_refreshed_at"
 
 User = get_user_model()
 

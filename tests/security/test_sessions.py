@@ -46,6 +46,30 @@ def test_after_fifteen_minutes_and_one_second_idle_the_next_request_needs_login(
 
 
 @pytest.mark.django_db
+def test_activity_pushes_the_idle_expiry_at_most_once_a_minute(dora: User) -> None:
+    with time_machine.travel(START, tick=False) as clock:
+        client = Client()
+        _login(client)
+        key = client.session.session_key
+        clock.shift(dt.timedelta(minutes=2))
+        assert client.get("/account/").status_code == 200
+        pushed = Session.objects.get(session_key=key).expire_date
+        clock.shift(dt.timedelta(seconds=30))
+        assert client.get("/account/").status_code == 200
+        unchanged = Session.objects.get(session_key=key).expire_date
+        clock.shift(dt.timedelta(seconds=31))
+        assert client.get("/account/").status_code == 200
+        later = Session.objects.get(session_key=key).expire_date
+        for _ in range(20):  # busy for 20 more minutes: the session lives on
+            clock.shift(dt.timedelta(minutes=1))
+            assert client.get("/account/").status_code == 200
+
+    assert pushed == START + dt.timedelta(minutes=2 + 15)
+    assert unchanged == pushed
+    assert later == pushed + dt.timedelta(seconds=61)
+
+
+@pytest.mark.django_db
 @override_settings(SESSION_COOKIE_AGE=24 * 60 * 60)
 def test_a_session_ends_twelve_hours_after_login_however_active(dora: User) -> None:
     with time_machine.travel(START, tick=False) as clock:
