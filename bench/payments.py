@@ -3,12 +3,13 @@
 Usage (PostgreSQL; the database is migrated and filled by this script)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tillit_bench .venv/bin/python bench/payments.py
-    # options: --rates 20,40,80,160 --seconds 4 --camt-lines 100000 --camt-matched 2000
+    # options: --rates 20,40,80,160 --seconds 4 --threads 4 --camt-lines 100000
+    #          --camt-matched 2000
 
-Part 1 starts the project under gunicorn (2 sync workers, 127.0.0.1), signs a
-portal customer in, and posts card payments with a saved card (the vault
-reveals it for the sandbox acquirer) for distinct invoices at increasing
-request rates (open loop: requests are sent on schedule whatever the answers).
+Part 1 starts the project under gunicorn (2 workers, gthread with --threads each,
+or sync workers with --threads 1; 127.0.0.1), signs a portal customer in, and posts
+card payments with a saved card (the vault reveals it for the sandbox acquirer) for
+distinct invoices at increasing rates (open loop: sent on schedule whatever the answers).
 It prints throughput, p50/p99 latency and errors per rate, then checks that no
 invoice was charged twice (acquirer ledger against payments).
 
@@ -159,14 +160,18 @@ class Session:
         return response.status, dict(response.getheaders()), data
 
 
-def start_gunicorn() -> subprocess.Popen[bytes]:
+def start_gunicorn(threads: int) -> subprocess.Popen[bytes]:
+    """Two gunicorn workers; with ``threads`` > 1 each is a gthread worker, so one
+    request's database waits (commits) overlap another's Python work."""
     env = {**os.environ, "TILLIT_MODE": "development", "DEBUG": "false"}
+    kind = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "config.wsgi:application",
             "--workers",
             "2",
+            *kind,
             "--bind",
             f"127.0.0.1:{PORT}",
             "--log-level",
@@ -282,6 +287,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="20,40,80,160")
     parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gunicorn worker (1: sync workers)"
+    )
     parser.add_argument("--camt-lines", type=int, default=100_000)
     parser.add_argument("--camt-matched", type=int, default=2000)
     args = parser.parse_args()
@@ -291,7 +299,7 @@ def main() -> None:
     print(f"set-up: {needed + args.camt_matched} invoices", flush=True)
     data = make_data(needed, args.camt_matched)
     ids: list[int] = list(data["pay_ids"])  # type: ignore[call-overload]
-    server = start_gunicorn()
+    server = start_gunicorn(args.threads)
     results = []
     try:
         session = Session(str(data["username"]))
@@ -312,7 +320,17 @@ def main() -> None:
     doubles = double_charges(ids)
     print(f"double charges: {doubles}")
     camt = bench_camt(list(data["camt_refs"]), args.camt_lines)  # type: ignore[call-overload]
-    print(json.dumps({"payments": results, "double_charges": doubles, "camt054": camt}))
+    print(
+        json.dumps(
+            {
+                "workers": 2,
+                "threads_per_worker": args.threads,
+                "payments": results,
+                "double_charges": doubles,
+                "camt054": camt,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -205,7 +205,11 @@ if DATABASES["default"]["ENGINE"] not in {
         "DATABASE_URL must name PostgreSQL (postgres://...) or SQLite (sqlite:///...)"
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", default=0)
+# Persistent connections: a new PostgreSQL connection per request (a forked
+# backend, authentication, session set-up) cost more than the request's queries.
+# A connection is checked before reuse and dropped after this many seconds.
+DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's SQLite serves the web server and the job cluster at once: WAL
     # lets readers run beside the writer, and IMMEDIATE transactions take the
