@@ -96,3 +96,4 @@ class KeyStatusAdmin(ReadOnlyAdmin):
 
 # Payments, refunds, bank files and the review list (the payments side of this app).
 from payments import payments_admin  # noqa: E402, F401
+from payments.fraud import admin as fraud_admin  # noqa: E402, F401

@@ -50,3 +50,12 @@ class RefundRefused(PaymentsError):
 
 class BankFileError(PaymentsError):
     """A bank file cannot be read; ``field`` names the XML element (and line) at fault."""
+
+
+class RiskReviewRefused(PaymentsError):
+    """A risk review decision is not possible: no permission, no step-up, no reason, or the
+    payment is not waiting for one."""
+
+
+class InvalidRiskSettings(PaymentsError):
+    """A risk threshold is out of range or malformed (``field`` names it)."""

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from billing.money import Money
+from payments.fraud.models import RiskDecision, RiskSettings
 from payments.gateways.models import SandboxCharge
 from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow
 
@@ -22,6 +23,14 @@ class PaymentQuerySet(models.QuerySet["Payment"]):
     def holding(self) -> PaymentQuerySet:
         """Payments whose amount is reserved against the invoice: not settled either way yet."""
         return self.filter(status__in=[Payment.Status.PENDING, Payment.Status.UNKNOWN])
+
+    def awaiting_risk_review(self) -> PaymentQuerySet:
+        """Card payments held by the risk engine until a fraud analyst approves or declines."""
+        return self.filter(
+            status=Payment.Status.PENDING,
+            risk_decision=RiskDecision.REVIEW,
+            risk_reviewed_at__isnull=True,
+        )
 
     def captured(self) -> PaymentQuerySet:
         """Payments whose money arrived (some of it may have been refunded since)."""
@@ -78,9 +87,25 @@ class Payment(models.Model):
     gateway = models.CharField(max_length=40, blank=True)
     gateway_reference = models.CharField(max_length=100, blank=True)
     idempotency_key = models.CharField(max_length=100, unique=True, editable=False)
-    # Filled by the fraud issue's risk engine (payments/fraud/): allow, review or block.
-    # Null (not "") on purpose: "not scored" must differ from any decision.
-    risk_decision = models.CharField(max_length=10, null=True, blank=True)  # noqa: DJ001
+    # The risk engine's decision (payments/fraud/) for card payments; null for bank
+    # transfers. Null (not "") on purpose: "not scored" must differ from any decision.
+    risk_decision = models.CharField(  # noqa: DJ001
+        max_length=10, choices=RiskDecision.choices, null=True, blank=True, editable=False
+    )
+    risk_reasons = models.JSONField(
+        default=list, blank=True, editable=False, help_text="The rules that decided, and why."
+    )
+    # A payment held for review: the fraud analyst's decision (approve or decline).
+    risk_reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    risk_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    risk_review_note = models.CharField(max_length=500, blank=True, editable=False)
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
     refunded_amount = models.BigIntegerField(default=0, editable=False)
@@ -109,6 +134,13 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["invoice", "status"], name="payments_payment_invoice_idx"),
             models.Index(fields=["status", "created_at"], name="payments_payment_status_idx"),
+            # The risk engine counts recent failures per card fingerprint and per customer
+            # on every attempt: both reach payments through their payment methods.
+            models.Index(
+                fields=["payment_method", "created_at"],
+                condition=Q(status="failed"),
+                name="payments_payment_failed_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_positive"),
@@ -121,7 +153,10 @@ class Payment(models.Model):
                 name="payments_payment_card_has_method",
             ),
         ]
-        permissions = [("refund_payment", "Can refund a payment (with step-up MFA)")]
+        permissions = [
+            ("refund_payment", "Can refund a payment (with step-up MFA)"),
+            ("decide_risk", "Can approve or decline a payment held for risk review"),
+        ]
 
     def __str__(self) -> str:
         return f"Payment #{self.pk} {self.money} ({self.status})"
@@ -140,6 +175,15 @@ class Payment(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status not in (self.Status.PENDING, self.Status.UNKNOWN)
+
+    @property
+    def awaiting_risk_review(self) -> bool:
+        """Held by the risk engine, not charged, until a fraud analyst decides."""
+        return (
+            self.status == self.Status.PENDING
+            and self.risk_decision == RiskDecision.REVIEW
+            and self.risk_reviewed_at is None
+        )
 
 
 class Refund(models.Model):
@@ -289,5 +333,7 @@ __all__ = [
     "PaymentMethod",
     "Refund",
     "RevealWindow",
+    "RiskDecision",
+    "RiskSettings",
     "SandboxCharge",
 ]

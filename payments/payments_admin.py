@@ -1,5 +1,6 @@
-"""Payments in the admin: payments and refunds (refund with step-up), bank files and the
-review list. Read-only lists; every change is a form that calls one service."""
+"""Payments in the admin: payments and refunds (refund with step-up), the risk review of held
+payments (step-up), bank files and the review list. Read-only lists; every change is a form
+that calls one service."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,7 +20,8 @@ from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
 from payments.exceptions import PaymentsError
-from payments.models import BankFile, BankLine, Payment, Refund
+from payments.fraud.services import DECIDE_PERMISSION, decide_risk_review
+from payments.models import BankFile, BankLine, Payment, Refund, RiskDecision
 from payments.reconciliation.services import apply_bank_line, dismiss_bank_line, import_bank_file
 from payments.services import REFUND_PERMISSION, refund_payment
 from security.decorators import step_up_required
@@ -39,6 +41,34 @@ class _ReadOnly(admin.ModelAdmin):
 class RefundForm(forms.Form):
     amount = forms.DecimalField(max_digits=16, decimal_places=3, min_value=Decimal("0.001"))
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class RiskReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[
+            ("approve", "Approve: charge the card"),
+            ("decline", "Decline: nothing is charged"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class RiskReviewFilter(admin.SimpleListFilter):
+    """The fraud analysts' queue: payments held by the risk engine, waiting for a decision."""
+
+    title = "risk review"
+    parameter_name = "risk_review"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("waiting", "Waiting for a decision"), ("decided", "Decided")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() == "waiting":
+            return queryset.awaiting_risk_review()
+        if self.value() == "decided":
+            return queryset.filter(risk_reviewed_at__isnull=False)
+        return queryset
 
 
 class RefundInline(admin.TabularInline):
@@ -70,7 +100,7 @@ class PaymentAdmin(_ReadOnly):
         "risk_decision",
         "created_at",
     ]
-    list_filter = ["status", "method", "gateway"]
+    list_filter = [RiskReviewFilter, "status", "risk_decision", "method", "gateway"]
     search_fields = ["invoice__display_number", "gateway_reference", "card_last4"]
     list_select_related = ["invoice"]
     readonly_fields = (
@@ -83,6 +113,11 @@ class PaymentAdmin(_ReadOnly):
         "gateway",
         "gateway_reference",
         "risk_decision",
+        "risk_reasons_display",
+        "risk_review_link",
+        "risk_reviewed_by",
+        "risk_reviewed_at",
+        "risk_review_note",
         "failure_code",
         "failure_message",
         "refunded_display",
@@ -111,8 +146,26 @@ class PaymentAdmin(_ReadOnly):
             reverse("admin:payments_payment_refund", args=[obj.pk]),
         )
 
+    @admin.display(description="risk reasons")
+    def risk_reasons_display(self, obj: Payment) -> str:
+        return "; ".join(str(reason.get("message", "")) for reason in obj.risk_reasons) or "—"
+
+    @admin.display(description="risk review")
+    def risk_review_link(self, obj: Payment) -> str:
+        if not obj.awaiting_risk_review:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Approve or decline…</a>',
+            reverse("admin:payments_payment_risk_review", args=[obj.pk]),
+        )
+
     def get_urls(self) -> list[Any]:
         return [
+            path(
+                "<int:pk>/risk-review/",
+                self.admin_site.admin_view(step_up_required(self.risk_review_view)),
+                name="payments_payment_risk_review",
+            ),
             path(
                 "<int:pk>/refund/",
                 self.admin_site.admin_view(step_up_required(self.refund_view)),
@@ -155,6 +208,40 @@ class PaymentAdmin(_ReadOnly):
             "form": form,
         }
         return TemplateResponse(request, "admin/payments/refund.html", context)
+
+    def risk_review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Approve (the card is charged) or decline a payment held for review, with a reason."""
+        if not request.user.has_perm(DECIDE_PERMISSION):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment.objects.select_related("invoice"), pk=pk)
+        change_url = reverse("admin:payments_payment_change", args=[payment.pk])
+        if payment.risk_decision != RiskDecision.REVIEW:
+            raise Http404("This payment was not held for review.")
+        form = RiskReviewForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            approve = form.cleaned_data["decision"] == "approve"
+            try:
+                decided = decide_risk_review(
+                    payment,
+                    approve=approve,
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,
+                    request=request,
+                )
+            except PaymentsError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                verb = "approved" if approve else "declined"
+                messages.success(request, f"{decided}: {verb}.")
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Risk review of {payment}",
+            "opts": self.model._meta,
+            "payment": payment,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/payments/risk_review.html", context)
 
 
 @admin.register(Refund)

@@ -17,8 +17,11 @@ A lost answer leaves the payment UNKNOWN (still holding its amount) until
 ``reconcile_payment`` asks the gateway by the same key. Bank transfers are
 recorded by ``payments.reconciliation``.
 
-Risk: ``Payment.risk_decision`` stays null here. The fraud issue's risk engine
-(``payments/fraud/``) scores each attempt in step 1 and fills it.
+Risk: in step 1 every card attempt goes through ``payments.fraud.assess_card_payment``
+(under the same lock). Allowed: charged as above. Blocked: recorded FAILED
+(``risk_blocked``) and never sent to the gateway. Held for review: PENDING, holding
+its amount, not charged until a fraud analyst approves it
+(``payments.fraud.decide_risk_review``); reconciliation leaves it alone meanwhile.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -50,8 +53,11 @@ from payments.exceptions import (
     IdempotencyKeyReused,
     InvalidPayment,
     InvoiceNotPayable,
+    PaymentsError,
     RefundRefused,
 )
+from payments.fraud.models import RiskDecision
+from payments.fraud.rules import assess_card_payment
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.vault.entry import EncryptedCard
@@ -280,17 +286,26 @@ def _reserve_card_payment(
                     f"{money} is more than is left to pay ({locked.money(available)})",
                     field="amount",
                 )
+            risk = assess_card_payment(
+                payment_method=payment_method, customer_id=locked.customer_id, amount=money
+            )
+            blocked = risk.decision == RiskDecision.BLOCK
             payment = Payment.objects.create(
                 invoice=locked,
                 amount=money.amount,
                 currency=money.currency,
                 method=Payment.Method.CARD,
-                status=Status.PENDING,
+                status=Status.FAILED if blocked else Status.PENDING,
                 payment_method=payment_method,
                 card_brand=payment_method.brand,
                 card_last4=payment_method.last4,
                 gateway=get_gateway().name,
                 idempotency_key="pay_" + secrets.token_hex(16),
+                risk_decision=risk.decision,
+                risk_reasons=risk.reasons,
+                failure_code="risk_blocked" if blocked else "",
+                failure_message="stopped by the risk rules; nothing was charged" if blocked else "",
+                settled_at=timezone.now() if blocked else None,
                 created_by=by if isinstance(by, get_user_model()) else None,
             )
             IdempotencyKey.objects.create(
@@ -301,7 +316,7 @@ def _reserve_card_payment(
                 created_at=timezone.now(),
             )
             record(
-                "payment.started",
+                "payment.blocked" if blocked else "payment.started",
                 actor=by,
                 obj=payment,
                 request=request,
@@ -310,6 +325,8 @@ def _reserve_card_payment(
                 currency=money.currency,
                 method=payment.method,
                 card=f"{payment_method.brand} {payment_method.last4}",
+                risk=risk.decision,
+                **({"rules": [reason["rule"] for reason in risk.reasons]} if risk.reasons else {}),
             )
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
@@ -336,6 +353,8 @@ def _available_to_pay(locked: Invoice) -> int:
 
 def _charge(payment: Payment, *, by: Actor) -> Payment:
     """Step 2 (outside any transaction): reveal the card for the gateway and charge it."""
+    if payment.is_final or payment.awaiting_risk_review:
+        return payment  # blocked, or held until a fraud analyst decides: nothing is charged
     gateway = get_gateway()
     assert payment.payment_method is not None
     try:
@@ -466,13 +485,13 @@ def reconcile_payment(payment: Payment, *, by: Actor = SYSTEM) -> Payment:
     the request never arrived: FAILED, but only once the payment is older than
     PAYMENTS_RECONCILE_AFTER_MINUTES (an attempt may still be on its way).
     """
-    if payment.is_final:
-        return payment
+    if payment.is_final or payment.awaiting_risk_review:
+        return payment  # a payment held for review was never sent: nothing to ask
     result = get_gateway().lookup(idempotency_key=payment.idempotency_key)
     if result is not None:
         return _settle(payment, result, by=by)
     stale = timezone.now() - datetime.timedelta(minutes=settings.PAYMENTS_RECONCILE_AFTER_MINUTES)
-    if payment.created_at < stale:
+    if _charge_started_at(payment) < stale:
         return _settle(
             payment,
             None,
@@ -482,12 +501,24 @@ def reconcile_payment(payment: Payment, *, by: Actor = SYSTEM) -> Payment:
     return Payment.objects.get(pk=payment.pk)
 
 
+def _charge_started_at(payment: Payment) -> datetime.datetime:
+    """When the charge could first have been sent: on approval for a payment held for review."""
+    return payment.risk_reviewed_at or payment.created_at
+
+
 def reconcile_payments(*, by: Actor = SYSTEM) -> dict[str, int]:
     """The reconciliation job: settle unknown payments, stale pending ones, retry refunds."""
     stale = timezone.now() - datetime.timedelta(minutes=settings.PAYMENTS_RECONCILE_AFTER_MINUTES)
     counts = {"checked": 0, "settled": 0, "refunds_retried": 0}
-    candidates = Payment.objects.filter(status=Status.UNKNOWN) | Payment.objects.filter(
-        status=Status.PENDING, created_at__lt=stale
+    # A payment approved after a risk review is charged from its approval on, not its
+    # creation; one still waiting for the analyst was never sent and is left alone.
+    candidates = Payment.objects.filter(
+        Q(status=Status.UNKNOWN)
+        | Q(status=Status.PENDING, risk_reviewed_at__lt=stale)
+        | (
+            Q(status=Status.PENDING, risk_reviewed_at__isnull=True, created_at__lt=stale)
+            & ~Q(risk_decision=RiskDecision.REVIEW)
+        )
     )
     for payment in candidates.order_by("pk"):
         counts["checked"] += 1
@@ -502,14 +533,20 @@ def reconcile_payments(*, by: Actor = SYSTEM) -> dict[str, int]:
 # --- refunds -------------------------------------------------------------------------
 
 
-def _require_step_up(request: HttpRequest | None, by: Actor) -> None:
-    """A person refunds with a fresh second factor (security's step-up)."""
+def _require_step_up(
+    request: HttpRequest | None,
+    by: Actor,
+    *,
+    to: str = "refund",
+    refused: type[PaymentsError] = RefundRefused,
+) -> None:
+    """A person refunds (or decides a risk review) with a fresh second factor (step-up)."""
     from security.selectors import is_step_up_fresh
 
     if by == SYSTEM:
         return
     if request is None or not is_step_up_fresh(request):
-        raise RefundRefused("confirm your second factor again (step-up) to refund", field="step_up")
+        raise refused(f"confirm your second factor again (step-up) to {to}", field="step_up")
 
 
 def refund_payment(

@@ -38,6 +38,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "documents.download_invoice_documents",
         "documents.verify_invoice_documents",
         "payments.refund_payment",
+        "payments.decide_risk",
     }
 )
 
@@ -88,12 +89,15 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.bankline", "vc")
         | {"payments.refund_payment"}
     ),
-    # Sees customers, invoices and saved cards to judge flagged payments.
+    # Sees customers, invoices and saved cards to judge flagged payments; approves or
+    # declines payments held for review (step-up in the service) and sets the thresholds.
     FRAUD_ANALYST: frozenset(
         _crud("billing.customer", "v")
         | _crud("billing.invoice", "v")
         | _crud("payments.paymentmethod", "v")
         | _crud("payments.payment", "v")
+        | _crud("payments.risksettings", "vc")
+        | {"payments.decide_risk"}
     ),
     # Manages accounts, roles (through the step-up service), lockouts and factors;
     # reads the audit log. Changing an account's groups in the admin form is not
@@ -120,6 +124,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.refund", "v")
         | _crud("payments.bankfile", "v")
         | _crud("payments.bankline", "v")
+        | _crud("payments.risksettings", "v")
     ),
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.

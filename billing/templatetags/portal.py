@@ -48,6 +48,8 @@ def invoice_state(invoice: Any, today: datetime.date | None = None) -> str:
 
 @register.simple_tag
 def payment_state(payment: Any) -> str:
+    if getattr(payment, "awaiting_risk_review", False):
+        return _("Under review")
     return {
         "pending": _("Processing"),
         "succeeded": _("Succeeded"),

@@ -1,0 +1,120 @@
+"""The risk thresholds in the admin: one row, edited by fraud analysts through the service."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+
+from billing.exceptions import BillingError
+from billing.money import Money
+from payments.exceptions import InvalidRiskSettings
+from payments.fraud.models import RiskSettings
+from payments.fraud.selectors import get_risk_settings
+from payments.fraud.services import update_risk_settings, validate_risk_settings
+
+
+def limits_as_text(limits: dict[str, int]) -> str:
+    """{"SEK": 1000000} -> "SEK 10000.00" (one currency a line, in major units)."""
+    return "\n".join(
+        f"{currency} {Money(amount, currency).as_decimal()}"
+        for currency, amount in sorted(limits.items())
+    )
+
+
+def limits_from_text(text: str) -> dict[str, int]:
+    """Parse "SEK 10000.00" lines into minor units; errors name the line."""
+    limits: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise forms.ValidationError(
+                f"line {number}: write a currency and an amount, such as SEK 10000.00"
+            )
+        currency, amount = parts[0].upper(), parts[1].replace(",", ".")
+        if currency in limits:
+            raise forms.ValidationError(f"line {number}: {currency} is given twice")
+        try:
+            limits[currency] = Money.from_decimal(Decimal(amount), currency).amount
+        except (InvalidOperation, BillingError, ValueError) as exc:
+            raise forms.ValidationError(
+                f"line {number}: {amount!r} is not an amount in {currency}"
+                f" ({getattr(exc, 'message', 'not a number')})"
+            ) from None
+    return limits
+
+
+class RiskSettingsForm(forms.ModelForm):
+    new_card_limits = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text=(
+            "One currency a line, in major units, e.g. <code>SEK 10000.00</code>. A payment above"
+            " the limit on a new card (no payment with it captured for the customer before)"
+            " waits for a fraud analyst. A currency not listed is never held for this reason."
+        ),
+    )
+
+    class Meta:
+        model = RiskSettings
+        fields = ["max_failed_attempts", "new_card_limits"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["new_card_limits"] = limits_as_text(self.instance.new_card_limits)
+
+    def clean_new_card_limits(self) -> dict[str, int]:
+        return limits_from_text(self.cleaned_data.get("new_card_limits") or "")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        try:
+            validate_risk_settings(
+                max_failed_attempts=cleaned.get("max_failed_attempts"),
+                new_card_limits=cleaned.get("new_card_limits"),
+            )
+        except InvalidRiskSettings as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return cleaned
+
+
+@admin.register(RiskSettings)
+class RiskSettingsAdmin(admin.ModelAdmin):
+    """One row; no add or delete. Saving goes through ``update_risk_settings`` (audited)."""
+
+    form = RiskSettingsForm
+    list_display = ["__str__", "max_failed_attempts", "limits_display", "updated_by", "updated_at"]
+    readonly_fields = ["updated_by", "updated_at"]
+
+    @admin.display(description="new-card review limits")
+    def limits_display(self, obj: RiskSettings) -> str:
+        return ", ".join(limits_as_text(obj.new_card_limits).splitlines()) or "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if self.has_view_or_change_permission(request):
+            get_risk_settings()  # the one row is listed even on a fresh database
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: RiskSettings, form: Any, change: bool) -> None:
+        update_risk_settings(
+            max_failed_attempts=form.cleaned_data["max_failed_attempts"],
+            new_card_limits=form.cleaned_data["new_card_limits"],
+            by=request.user,
+            request=request,
+        )

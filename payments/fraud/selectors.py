@@ -1,0 +1,79 @@
+"""Reads of the risk engine: its thresholds, and the facts one attempt is judged on."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, IntegerField, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from payments.fraud.models import RiskSettings
+
+# Failures that say nothing about the payer: the platform's own trouble, a capture given
+# back because the invoice changed, and attempts the engine blocked itself (counting
+# those would keep a blocked card blocked for as long as someone keeps trying).
+UNCOUNTED_FAILURES = (
+    "risk_blocked",
+    "compensated",
+    "gateway_error",
+    "card_unavailable",
+    "no_charge",
+)
+
+
+def get_risk_settings() -> RiskSettings:
+    """The one row of thresholds, created with the defaults when missing."""
+    row, _created = RiskSettings.objects.get_or_create(pk=RiskSettings.SINGLETON_PK)
+    return row
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    counted = queryset.order_by().values("status").annotate(n=Count("pk")).values("n")[:1]
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+@dataclass(frozen=True)
+class RiskFacts:
+    """What one attempt is judged on: the thresholds and the card's and customer's history."""
+
+    max_failed_attempts: int
+    new_card_limits: dict[str, int]
+    card_failures: int
+    customer_failures: int
+    card_known: bool
+
+
+def risk_facts(*, fingerprint: str, customer_id: int, since: datetime.datetime) -> RiskFacts | None:
+    """The thresholds with the attempt's history, in one query (None if there is no row yet).
+
+    Counted: ``card_failures`` and ``customer_failures`` (failed card payments since
+    ``since`` for the card fingerprint, across all its tokens, and for the customer)
+    and ``card_known`` (a payment with this card was captured for this customer before).
+    One round trip per attempt: every card payment pays for it (docs/benchmarks.md).
+    """
+    from payments.models import Payment
+
+    failed = Payment.objects.filter(
+        status=Payment.Status.FAILED, created_at__gte=since, payment_method__isnull=False
+    ).exclude(failure_code__in=UNCOUNTED_FAILURES)
+    known = Payment.objects.captured().filter(
+        payment_method__fingerprint=fingerprint, payment_method__customer_id=customer_id
+    )
+    row = (
+        RiskSettings.objects.filter(pk=RiskSettings.SINGLETON_PK)
+        .annotate(
+            card_failures=_count(failed.filter(payment_method__fingerprint=fingerprint)),
+            customer_failures=_count(failed.filter(payment_method__customer_id=customer_id)),
+            card_known=Exists(known),
+        )
+        .values(
+            "max_failed_attempts",
+            "new_card_limits",
+            "card_failures",
+            "customer_failures",
+            "card_known",
+        )
+        .first()
+    )
+    return RiskFacts(**row) if row is not None else None

@@ -1,0 +1,131 @@
+"""The risk engine's state changes: thresholds, and a fraud analyst's decision on a held payment."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit import record
+from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
+from payments.fraud.models import RiskSettings
+from payments.fraud.selectors import get_risk_settings
+from payments.models import Payment
+
+Actor = Any
+
+DECIDE_PERMISSION = "payments.decide_risk"
+SETTINGS_PERMISSION = "payments.change_risksettings"
+MAX_FAILED_ATTEMPTS_CEILING = 1000
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def validate_risk_settings(*, max_failed_attempts: object, new_card_limits: object) -> None:
+    """Raise InvalidRiskSettings naming the field for any threshold that is out of range."""
+    if (
+        isinstance(max_failed_attempts, bool)
+        or not isinstance(max_failed_attempts, int)
+        or not 1 <= max_failed_attempts <= MAX_FAILED_ATTEMPTS_CEILING
+    ):
+        raise InvalidRiskSettings(
+            f"a whole number from 1 to {MAX_FAILED_ATTEMPTS_CEILING}",
+            field="max_failed_attempts",
+        )
+    if not isinstance(new_card_limits, dict):
+        raise InvalidRiskSettings("a limit per currency", field="new_card_limits")
+    for currency, limit in new_card_limits.items():
+        if not isinstance(currency, str) or not _CURRENCY.match(currency):
+            raise InvalidRiskSettings(
+                f"{currency!r} is not an ISO 4217 currency code (such as SEK)",
+                field="new_card_limits",
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise InvalidRiskSettings(
+                f"the limit for {currency} must be more than zero", field="new_card_limits"
+            )
+
+
+def update_risk_settings(
+    *,
+    max_failed_attempts: int,
+    new_card_limits: dict[str, int],
+    by: Actor,
+    request: HttpRequest | None = None,
+) -> RiskSettings:
+    """Change the risk thresholds: permission, valid values (else nothing changes), audited
+    with the values before and after."""
+    if not (hasattr(by, "has_perm") and by.has_perm(SETTINGS_PERMISSION)):
+        raise InvalidRiskSettings("changing risk thresholds needs the fraud analyst's permission")
+    validate_risk_settings(max_failed_attempts=max_failed_attempts, new_card_limits=new_card_limits)
+    wanted = {"max_failed_attempts": max_failed_attempts, "new_card_limits": new_card_limits}
+    get_risk_settings()  # the row exists before it is locked
+    with transaction.atomic():
+        row = RiskSettings.objects.select_for_update().get(pk=RiskSettings.SINGLETON_PK)
+        changes = {
+            name: {"before": getattr(row, name), "after": value}
+            for name, value in wanted.items()
+            if getattr(row, name) != value
+        }
+        if not changes:
+            return row
+        for name, value in wanted.items():
+            setattr(row, name, value)
+        row.updated_at = timezone.now()
+        row.updated_by = by
+        row.save()
+        record("fraud.risk_settings_changed", actor=by, obj=row, request=request, changes=changes)
+    return row
+
+
+def decide_risk_review(
+    payment: Payment,
+    *,
+    approve: bool,
+    reason: str,
+    by: Actor,
+    request: HttpRequest | None,
+) -> Payment:
+    """A fraud analyst's decision on a payment held for review (permission, step-up, a reason).
+
+    Approve: the charge goes ahead (gateway called after the decision is committed,
+    outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
+    amount it held on the invoice is released. Either way it is audited.
+    """
+    from payments.services import _charge, _require_step_up
+
+    if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
+        raise RiskReviewRefused("deciding a risk review needs the fraud analyst's permission")
+    _require_step_up(request, by, to="decide a risk review", refused=RiskReviewRefused)
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise RiskReviewRefused("give the reason for the decision", field="reason")
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if not locked.awaiting_risk_review:
+            raise RiskReviewRefused("this payment is not waiting for a risk review")
+        now = timezone.now()
+        locked.risk_reviewed_at = now
+        locked.risk_reviewed_by = by
+        locked.risk_review_note = reason[:500]
+        if not approve:
+            locked.status = Payment.Status.FAILED
+            locked.failure_code = "risk_declined"
+            locked.failure_message = "declined after a fraud review; nothing was charged"
+            locked.settled_at = now
+        locked.save()
+        record(
+            "payment.risk_approved" if approve else "payment.risk_declined",
+            actor=by,
+            obj=locked,
+            request=request,
+            invoice_id=locked.invoice_id,
+            amount=locked.amount,
+            currency=locked.currency,
+            reason=locked.risk_review_note,
+        )
+    if not approve:
+        return locked
+    return _charge(locked, by=by)
