@@ -20,7 +20,11 @@ from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
 from payments.exceptions import PaymentsError
-from payments.fraud.services import DECIDE_PERMISSION, decide_risk_review
+from payments.fraud.services import (
+    DECIDE_PERMISSION,
+    decide_risk_review,
+    record_refused_risk_review,
+)
 from payments.models import BankFile, BankLine, Payment, Refund, RiskDecision
 from payments.reconciliation.services import apply_bank_line, dismiss_bank_line, import_bank_file
 from payments.services import REFUND_PERMISSION, refund_payment
@@ -212,6 +216,8 @@ class PaymentAdmin(_ReadOnly):
     def risk_review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Approve (the card is charged) or decline a payment held for review, with a reason."""
         if not request.user.has_perm(DECIDE_PERMISSION):
+            if request.method == "POST":  # an attempt to decide, not just a look: audited
+                record_refused_risk_review(pk, by=request.user, request=request)
             raise PermissionDenied
         payment = get_object_or_404(Payment.objects.select_related("invoice"), pk=pk)
         change_url = reverse("admin:payments_payment_change", args=[payment.pk])

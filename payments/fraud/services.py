@@ -80,6 +80,20 @@ def update_risk_settings(
     return row
 
 
+def record_refused_risk_review(payment_id: int, *, by: Actor, request: HttpRequest | None) -> None:
+    """Audit an attempt to decide a risk review without the permission (then refuse it)."""
+    with transaction.atomic():
+        payment = Payment.objects.filter(pk=payment_id).first()
+        record(
+            "payment.risk_review_refused",
+            actor=by,
+            obj=payment,
+            request=request,
+            payment_id=payment_id,
+            rule="permission",
+        )
+
+
 def decide_risk_review(
     payment: Payment,
     *,
@@ -97,7 +111,10 @@ def decide_risk_review(
     from payments.services import _charge, _require_step_up
 
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
-        raise RiskReviewRefused("deciding a risk review needs the fraud analyst's permission")
+        record_refused_risk_review(payment.pk, by=by, request=request)
+        raise RiskReviewRefused(
+            "deciding a risk review needs the fraud analyst's permission", field="user"
+        )
     _require_step_up(request, by, to="decide a risk review", refused=RiskReviewRefused)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
