@@ -22,13 +22,14 @@ SV = {
     "Refunded": "Återbetald",
     "Partially refunded": "Delvis återbetald",
     "Being confirmed": "Bekräftas",
+    "Under review": "Granskas",
     "Amount to pay": "Belopp att betala",
     "Saved card": "Sparat kort",
     "Save this card for later": "Spara kortet till nästa gång",
     "Enter an amount such as 1000.00.": "Ange ett belopp, till exempel 1000,00.",
-    "Enter an amount in %s.": "Ange ett belopp i %s.",
+    "Enter an amount in %(currency)s.": "Ange ett belopp i %(currency)s.",
     "Choose a saved card or enter a new one.": "Välj ett sparat kort eller ange ett nytt.",
-    "The card ending in %s was deleted.": "Kortet som slutar på %s har tagits bort.",
+    "The card ending in %(last4)s was deleted.": "Kortet som slutar på %(last4)s har tagits bort.",
     "Account": "Konto",
     "Signed in as": "Inloggad som",
     "Customer": "Kund",
@@ -162,6 +163,42 @@ SV = {
     "Each payment is sent with a unique key, so a repeated click or a lost connection can "
     "never charge you twice.": "Varje betalning skickas med en unik nyckel, så ett dubbelklick "
     "eller ett avbrott kan aldrig dra pengar två gånger.",
+    # Payment errors (payments/services.py, payments/vault/) shown on the paying pages.
+    "an idempotency key of %(min)s to %(max)s characters is required": "en idempotensnyckel på %(min)s till %(max)s tecken krävs",
+    "the idempotency key must be printable": "idempotensnyckeln får bara innehålla skrivbara tecken",
+    "the amount must be a Money value": "beloppet måste vara ett penningbelopp",
+    "%(currency)s is not the invoice's currency (%(invoice_currency)s)": "%(currency)s är inte fakturans valuta (%(invoice_currency)s)",
+    "the amount must be more than zero, not %(amount)s": "beloppet måste vara större än noll, inte %(amount)s",
+    "no such invoice": "fakturan finns inte",
+    "this idempotency key was already used for a different payment request (another invoice, amount or card); use a new key": "den här idempotensnyckeln har redan använts för en annan betalning (en annan faktura, ett annat belopp eller kort); använd en ny nyckel",
+    "choose a saved card": "välj ett sparat kort",
+    "choose one of your saved cards": "välj ett av dina sparade kort",
+    "this card was deleted": "kortet har tagits bort",
+    "%(amount)s is more than is left to pay (%(left)s)": "%(amount)s är mer än vad som återstår att betala (%(left)s)",
+    "credit note %(number)s takes no payment": "kreditfaktura %(number)s kan inte betalas",
+    "invoice %(number)s is already paid": "faktura %(number)s är redan betald",
+    "invoice %(number)s is %(status)s; it takes no payment": "faktura %(number)s är %(status)s och kan inte betalas",
+    "invoice %(number)s is already paid (or the rest is held by a payment being processed)": "faktura %(number)s är redan betald (eller så är resten reserverad för en betalning som behandlas)",
+    "enter the card number": "ange kortnumret",
+    "a card number has 12 to 19 digits": "ett kortnummer har 12 till 19 siffror",
+    "the card number is not valid (check digit)": "kortnumret är ogiltigt (kontrollsiffran stämmer inte)",
+    "the card brand is not accepted": "korttypen tas inte emot",
+    "enter the expiry as MM/YY": "ange giltighetstiden som MM/ÅÅ",
+    "the expiry month must be 01 to 12": "giltighetsmånaden måste vara 01 till 12",
+    "the card has expired": "kortet har gått ut",
+    "the expiry year is too far in the future": "giltighetsåret ligger för långt fram i tiden",
+    "the security code has %(digits)s digits": "säkerhetskoden har %(digits)s siffror",
+    "the encrypted card data is missing or malformed (is JavaScript on?)": "de krypterade kortuppgifterna saknas eller är felaktiga (är JavaScript påslaget?)",
+    "the encrypted card data is not base64url": "de krypterade kortuppgifterna är inte base64url",
+    "the encrypted card data does not decrypt under its key; reload the page": "de krypterade kortuppgifterna kan inte dekrypteras med sin nyckel; ladda om sidan",
+    "the decrypted card data is not the expected JSON": "de dekrypterade kortuppgifterna har inte väntat format (JSON)",
+    "unknown card-entry key; reload the page": "okänd nyckel för kortinmatning; ladda om sidan",
+    "the card-entry key has expired; reload the page": "nyckeln för kortinmatning har gått ut; ladda om sidan",
+    # Risk decisions on the payment page.
+    "For your security we stopped this payment after several failed attempts. Nothing was charged. Please try again later or contact us.": "För din säkerhet stoppade vi betalningen efter flera misslyckade försök. Inget har dragits. Försök igen senare eller kontakta oss.",
+    "After a security review we could not accept this payment. Nothing was charged.": "Efter en säkerhetsgranskning kunde vi inte godkänna betalningen. Inget har dragits.",
+    "Your payment is under review.": "Din betalning granskas.",
+    "We check some card payments before charging them. Nothing has been charged yet; the amount is reserved for this payment. This page shows the outcome once the review is done.": "Vi kontrollerar vissa kortbetalningar innan kortet debiteras. Inget har dragits ännu; beloppet är reserverat för den här betalningen. Sidan visar resultatet när granskningen är klar.",
 }
 
 _ENTRY = re.compile(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n)+)', re.MULTILINE)
@@ -192,7 +229,10 @@ def main() -> None:
             return match.group(0)
         return f"msgid {match.group(1)}msgstr {_quote(SV[msgid])}"
 
-    po = _ENTRY.sub(fill, po).replace("#, fuzzy\n", "")
+    # Every msgid is translated from the table above, so makemessages' guesses (fuzzy
+    # flags and the previous msgid they were guessed from) go.
+    po = _ENTRY.sub(fill, po).replace("#, fuzzy\n", "").replace("#, fuzzy, ", "#, ")
+    po = re.sub(r"^#\| .*\n", "", po, flags=re.MULTILINE)
     po = po.replace('"Language: \\n"', '"Language: sv\\n"')
     path.write_text(po, encoding="utf-8")
     for msgid in missing:

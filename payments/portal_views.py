@@ -70,7 +70,9 @@ def _amount_of(invoice: Invoice, value: Decimal) -> Money:
     try:
         return Money.from_decimal(value, invoice.currency)
     except (BillingError, InvalidOperation) as exc:
-        raise PaymentsError(_("Enter an amount in %s.") % invoice.currency, field="amount") from exc
+        raise PaymentsError(
+            _("Enter an amount in %(currency)s.") % {"currency": invoice.currency}, field="amount"
+        ) from exc
 
 
 def _entry_key_context() -> dict[str, str]:
@@ -178,7 +180,9 @@ def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such card")
     with contextlib.suppress(PaymentMethodGone):  # a double submit: already deleted
         delete_payment_method(method, by=request.user)
-    messages.success(request, _("The card ending in %s was deleted.") % method.last4)
+    messages.success(
+        request, _("The card ending in %(last4)s was deleted.") % {"last4": method.last4}
+    )
     return redirect("portal_pay:cards")
 
 

@@ -41,6 +41,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from billing.exceptions import BillingError
@@ -80,12 +82,13 @@ _KEY_MIN, _KEY_MAX = 8, 255
 def _check_key(key: object) -> str:
     if not isinstance(key, str) or not _KEY_MIN <= len(key.strip()) <= _KEY_MAX:
         raise InvalidPayment(
-            f"an idempotency key of {_KEY_MIN} to {_KEY_MAX} characters is required",
+            _("an idempotency key of %(min)s to %(max)s characters is required")
+            % {"min": _KEY_MIN, "max": _KEY_MAX},
             field="idempotency_key",
         )
     key = key.strip()
     if not key.isprintable():
-        raise InvalidPayment("the idempotency key must be printable", field="idempotency_key")
+        raise InvalidPayment(_("the idempotency key must be printable"), field="idempotency_key")
     return key
 
 
@@ -95,15 +98,24 @@ def _request_hash(**params: Any) -> str:
 
 def _check_amount(invoice: Invoice, amount: object) -> Money:
     if not isinstance(amount, Money):
-        raise InvalidPayment("the amount must be a Money value", field="amount")
+        raise InvalidPayment(_("the amount must be a Money value"), field="amount")
     if amount.currency != invoice.currency:
         raise InvalidPayment(
-            f"{amount.currency} is not the invoice's currency ({invoice.currency})",
+            _("%(currency)s is not the invoice's currency (%(invoice_currency)s)")
+            % {"currency": amount.currency, "invoice_currency": invoice.currency},
             field="currency",
         )
     if amount.amount <= 0:
-        raise InvalidPayment(f"the amount must be more than zero, not {amount}", field="amount")
+        raise InvalidPayment(
+            _("the amount must be more than zero, not %(amount)s") % {"amount": _shown(amount)},
+            field="amount",
+        )
     return amount
+
+
+def _shown(money: Money) -> str:
+    """An amount as the reader writes it (errors reach customers in their language)."""
+    return money.format(get_language() or "en")
 
 
 def _scope(invoice: Invoice) -> str:
@@ -114,7 +126,7 @@ def _check_payer(invoice: Invoice, by: Actor) -> None:
     """A portal user pays only their own customer's invoices (the view's 404 is the first wall)."""
     account = getattr(by, "portal_account", None) if hasattr(by, "pk") else None
     if account is not None and account.customer_id != invoice.customer_id:
-        raise InvoiceNotPayable("no such invoice", field="invoice")
+        raise InvoiceNotPayable(_("no such invoice"), field="invoice")
 
 
 def held_amount(invoice: Invoice) -> int:
@@ -129,8 +141,10 @@ def _replayed(scope: str, key: str, request_hash: str) -> Payment | None:
         return None
     if stored.request_hash != request_hash:
         raise IdempotencyKeyReused(
-            "this idempotency key was already used for a different payment request"
-            " (another invoice, amount or card); use a new key",
+            _(
+                "this idempotency key was already used for a different payment request"
+                " (another invoice, amount or card); use a new key"
+            ),
             field="idempotency_key",
         )
     return stored.payment
@@ -180,7 +194,7 @@ def pay_invoice(
     """
     key = _check_key(idempotency_key)
     if not isinstance(payment_method, PaymentMethod):
-        raise InvalidPayment("choose a saved card", field="payment_method")
+        raise InvalidPayment(_("choose a saved card"), field="payment_method")
     fingerprint = _request_hash(
         invoice=invoice.pk,
         amount=getattr(amount, "amount", None),
@@ -277,13 +291,14 @@ def _reserve_card_payment(
             _check_payer(locked, by)
             money = _check_amount(locked, amount)
             if payment_method.customer_id != locked.customer_id:
-                raise InvalidPayment("choose one of your saved cards", field="payment_method")
+                raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
             if payment_method.status != PaymentMethod.Status.ACTIVE:
-                raise InvalidPayment("this card was deleted", field="payment_method")
+                raise InvalidPayment(_("this card was deleted"), field="payment_method")
             available = _available_to_pay(locked)
             if money.amount > available:
                 raise AmountExceedsDue(
-                    f"{money} is more than is left to pay ({locked.money(available)})",
+                    _("%(amount)s is more than is left to pay (%(left)s)")
+                    % {"amount": _shown(money), "left": _shown(locked.money(available))},
                     field="amount",
                 )
             risk = assess_card_payment(
@@ -338,14 +353,24 @@ def _reserve_card_payment(
 
 
 def _available_to_pay(locked: Invoice) -> int:
-    if locked.is_credit_note or locked.status not in _PAYABLE:
+    number = {"number": locked.display_number or f"#{locked.pk}"}
+    if locked.is_credit_note:
+        raise InvoiceNotPayable(_("credit note %(number)s takes no payment") % number)
+    if locked.status not in _PAYABLE:
         if locked.status == Invoice.Status.PAID:
-            raise AlreadyPaid(f"{locked} is already paid", field="invoice")
-        raise InvoiceNotPayable(f"{locked} is {locked.status}; it takes no payment")
+            raise AlreadyPaid(_("invoice %(number)s is already paid") % number, field="invoice")
+        raise InvoiceNotPayable(
+            _("invoice %(number)s is %(status)s; it takes no payment")
+            % {**number, "status": _(locked.get_status_display()).lower()}
+        )
     available = locked.amount_due - held_amount(locked)
     if available <= 0:
         raise AlreadyPaid(
-            f"{locked} is already paid (or the rest is held by a payment being processed)",
+            _(
+                "invoice %(number)s is already paid (or the rest is held by a payment"
+                " being processed)"
+            )
+            % number,
             field="invoice",
         )
     return available

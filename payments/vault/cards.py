@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from stdnum import luhn
 
 from payments.vault.exceptions import InvalidCard
@@ -61,14 +62,14 @@ def detect_brand(number: str) -> Brand | None:
 def normalize_number(raw: object) -> str:
     """Digits only; spaces and dashes are allowed between groups."""
     if not isinstance(raw, str) or not raw.strip():
-        raise InvalidCard("enter the card number", field="number")
+        raise InvalidCard(_("enter the card number"), field="number")
     number = _SEPARATORS.sub("", raw.strip())
     if not _DIGITS.match(number) or not 12 <= len(number) <= 19:
-        raise InvalidCard("a card number has 12 to 19 digits", field="number")
+        raise InvalidCard(_("a card number has 12 to 19 digits"), field="number")
     if not luhn.is_valid(number):
-        raise InvalidCard("the card number is not valid (check digit)", field="number")
+        raise InvalidCard(_("the card number is not valid (check digit)"), field="number")
     if detect_brand(number) is None:
-        raise InvalidCard("the card brand is not accepted", field="number")
+        raise InvalidCard(_("the card brand is not accepted"), field="number")
     return number
 
 
@@ -76,12 +77,12 @@ def parse_expiry(raw: object) -> tuple[int, int]:
     """(month, four-digit year) from 'MM/YY' or 'MM/YYYY'."""
     match = _EXPIRY.match(raw) if isinstance(raw, str) else None
     if match is None:
-        raise InvalidCard("enter the expiry as MM/YY", field="expiry")
+        raise InvalidCard(_("enter the expiry as MM/YY"), field="expiry")
     month, year = int(match.group(1)), int(match.group(2))
     if year < 100:
         year += 2000
     if not 1 <= month <= 12:
-        raise InvalidCard("the expiry month must be 01 to 12", field="expiry")
+        raise InvalidCard(_("the expiry month must be 01 to 12"), field="expiry")
     return month, year
 
 
@@ -89,18 +90,20 @@ def check_expiry(month: int, year: int, *, today: datetime.date | None = None) -
     """A card is valid through the last day of its expiry month."""
     today = today or timezone.now().date()
     if not 1 <= month <= 12:
-        raise InvalidCard("the expiry month must be 01 to 12", field="expiry")
+        raise InvalidCard(_("the expiry month must be 01 to 12"), field="expiry")
     if (year, month) < (today.year, today.month):
-        raise InvalidCard("the card has expired", field="expiry")
+        raise InvalidCard(_("the card has expired"), field="expiry")
     if year > today.year + 20:
-        raise InvalidCard("the expiry year is too far in the future", field="expiry")
+        raise InvalidCard(_("the expiry year is too far in the future"), field="expiry")
 
 
 def check_cvc(cvc: object, brand: Brand) -> str:
     """Three digits (four for American Express); never stored."""
     wanted = 4 if brand == Brand.AMEX else 3
     if not isinstance(cvc, str) or not _DIGITS.match(cvc.strip()) or len(cvc.strip()) != wanted:
-        raise InvalidCard(f"the security code has {wanted} digits", field="cvc")
+        raise InvalidCard(
+            _("the security code has %(digits)s digits") % {"digits": wanted}, field="cvc"
+        )
     return cvc.strip()
 
 

@@ -18,6 +18,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+
 from payments.vault.cards import Card
 from payments.vault.exceptions import InvalidCard
 
@@ -47,20 +49,20 @@ def open_payload(encrypted: EncryptedCard) -> Card:
     match = _PAYLOAD.match(payload.strip()) if isinstance(payload, str) else None
     if match is None:
         raise InvalidCard(
-            "the encrypted card data is missing or malformed (is JavaScript on?)",
+            _("the encrypted card data is missing or malformed (is JavaScript on?)"),
             field="payload",
         )
     kid, body = match.groups()
     try:
         ciphertext = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
-        raise InvalidCard("the encrypted card data is not base64url", field="payload") from None
+        raise InvalidCard(_("the encrypted card data is not base64url"), field="payload") from None
     private = entry_private_key(kid)
     try:
         plaintext = private.decrypt(ciphertext, entry_oaep_padding(kid))
     except (ValueError, InvalidKey):
         raise InvalidCard(
-            "the encrypted card data does not decrypt under its key; reload the page",
+            _("the encrypted card data does not decrypt under its key; reload the page"),
             field="payload",
         ) from None
     try:
@@ -69,7 +71,7 @@ def open_payload(encrypted: EncryptedCard) -> Card:
             raise ValueError
     except (UnicodeDecodeError, ValueError):
         raise InvalidCard(
-            "the decrypted card data is not the expected JSON", field="payload"
+            _("the decrypted card data is not the expected JSON"), field="payload"
         ) from None
     return Card.from_input(
         number=data.get("number"), expiry=data.get("expiry"), cvc=data.get("cvc", "")

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from payments.vault import crypto
@@ -548,7 +549,7 @@ def entry_private_key(kid: str) -> rsa.RSAPrivateKey:
     """The private key for ``kid`` if it is active or within its grace period."""
     key = EntryKey.objects.filter(kid=kid).first() if isinstance(kid, str) else None
     if key is None:
-        raise InvalidCard("unknown card-entry key; reload the page", field="key_id")
+        raise InvalidCard(_("unknown card-entry key; reload the page"), field="key_id")
     grace = datetime.timedelta(minutes=settings.VAULT_ENTRY_KEY_GRACE_MINUTES)
     usable = key.state == EntryKey.State.ACTIVE or (
         key.state == EntryKey.State.PREVIOUS
@@ -556,7 +557,7 @@ def entry_private_key(kid: str) -> rsa.RSAPrivateKey:
         and timezone.now() < key.retired_at + grace
     )
     if not usable:
-        raise InvalidCard("the card-entry key has expired; reload the page", field="key_id")
+        raise InvalidCard(_("the card-entry key has expired; reload the page"), field="key_id")
     private = serialization.load_der_private_key(_unwrap_entry_private(key), password=None)
     assert isinstance(private, rsa.RSAPrivateKey)
     return private

@@ -122,7 +122,8 @@ def test_a_declined_card_shows_why_and_offers_to_try_again(
 
 @pytest.mark.parametrize(
     ("amount", "message"),
-    [("0", "more than zero"), ("-5", "more than zero"), ("1000.01", "more than is left")],
+    # Alice reads Swedish: the service's errors reach her in Swedish.
+    [("0", "större än noll"), ("-5", "större än noll"), ("1000.01", "mer än vad som återstår")],
 )
 def test_bad_amounts_are_refused_with_the_reason(
     alice_client: Client,
