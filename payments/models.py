@@ -106,6 +106,11 @@ class Payment(models.Model):
         related_name="+",
     )
     risk_review_note = models.CharField(max_length=500, blank=True, editable=False)
+    forget_card = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="A new card the payer chose not to keep: erased once the payment is final.",
+    )
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
     refunded_amount = models.BigIntegerField(default=0, editable=False)

@@ -255,6 +255,7 @@ def pay_invoice_with_new_card(
             request_hash=fingerprint,
             by=by,
             request=request,
+            forget_card=not keep_card,
         )
     except Exception:
         if not keep_card:
@@ -277,6 +278,7 @@ def _reserve_card_payment(
     request_hash: str,
     by: Actor,
     request: HttpRequest | None,
+    forget_card: bool = False,
 ) -> tuple[Payment, bool]:
     """Step 1: under the invoice's row lock, hold the amount as a PENDING payment."""
     scope = _scope(invoice)
@@ -321,6 +323,7 @@ def _reserve_card_payment(
                 failure_code="risk_blocked" if blocked else "",
                 failure_message="stopped by the risk rules; nothing was charged" if blocked else "",
                 settled_at=timezone.now() if blocked else None,
+                forget_card=forget_card,
                 created_by=by if isinstance(by, get_user_model()) else None,
             )
             IdempotencyKey.objects.create(

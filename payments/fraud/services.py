@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -9,11 +10,13 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import record
+from audit import SYSTEM, record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
 from payments.fraud.models import RiskSettings
 from payments.fraud.selectors import get_risk_settings
 from payments.models import Payment
+from payments.vault.exceptions import PaymentMethodGone
+from payments.vault.services import delete_payment_method
 
 Actor = Any
 
@@ -143,6 +146,9 @@ def decide_risk_review(
             currency=locked.currency,
             reason=locked.risk_review_note,
         )
-    if not approve:
-        return locked
-    return _charge(locked, by=by)
+    decided = _charge(locked, by=by) if approve else locked
+    if decided.forget_card and decided.is_final and decided.payment_method is not None:
+        # The payer paid with a new card without keeping it: erased now that it is settled.
+        with contextlib.suppress(PaymentMethodGone):
+            delete_payment_method(decided.payment_method, by=SYSTEM)
+    return decided

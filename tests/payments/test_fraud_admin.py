@@ -243,3 +243,35 @@ def test_an_operator_cannot_change_the_thresholds(
     )
     assert response.status_code == 403
     assert get_risk_settings().max_failed_attempts == 5
+
+
+def test_a_new_card_the_payer_did_not_keep_is_erased_once_the_review_is_decided(
+    analyst: User,
+    thousand_sek_invoice: Invoice,
+    alice: User,
+    admin_client_for: Callable[[User], Client],
+) -> None:
+    from payments.vault import keys
+    from payments.vault.entry import EncryptedCard
+    from tests.payments.test_card_entry import browser_encrypt
+
+    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
+    payload = browser_encrypt(
+        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
+    )
+    payment = services.pay_invoice_with_new_card(
+        thousand_sek_invoice,
+        amount=sek(1000),
+        card=EncryptedCard(payload=payload),
+        keep_card=False,
+        idempotency_key=key("new-card"),
+        by=alice,
+    )
+    assert payment.awaiting_risk_review
+    assert PaymentMethod.objects.get().status == PaymentMethod.Status.ACTIVE  # needed to charge
+
+    admin_client_for(analyst).post(review_url(payment), {"decision": "approve", "reason": "ok"})
+
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert PaymentMethod.objects.get().status == PaymentMethod.Status.DELETED
