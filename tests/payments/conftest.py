@@ -56,5 +56,10 @@ def alice_card(alice_company: Customer, alice: User) -> PaymentMethod:
     return tokenize(card(), customer=alice_company, by=alice)
 
 
-# The payments fixtures (portal helper): Alice's 1,000 SEK invoice and saved cards.
-from tests.payments.fixtures import saved_card, thousand_sek_invoice  # noqa: E402, F401
+# The payments fixtures: Alice's 1,000 SEK invoice, saved cards, portal client; an analyst.
+from tests.payments.fixtures import (  # noqa: E402, F401
+    alice_client,
+    analyst,
+    saved_card,
+    thousand_sek_invoice,
+)

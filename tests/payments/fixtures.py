@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
 
 from billing.models import Customer, Invoice
 from billing.money import Money
@@ -14,7 +16,7 @@ from payments.models import PaymentMethod
 from payments.vault.cards import Card
 from payments.vault.services import tokenize
 from security.models import User
-from tests.factories import line
+from tests.factories import line, make_user
 
 APPROVED = "4242424242424242"
 DECLINED = CARD_DECLINED
@@ -49,6 +51,22 @@ def saved_card(alice: User, alice_company: Customer) -> Callable[[str], PaymentM
         )
 
     return make
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    """Alice signed in to the portal."""
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def analyst(db: None) -> User:
+    """Fiona, a fraud analyst (the role's group, as sync_roles made it)."""
+    user = make_user("fiona", is_staff=True)
+    user.groups.add(Group.objects.get(name="Fraud analyst"))
+    return User.objects.get(pk=user.pk)
 
 
 def key(n: Any = 1) -> str:

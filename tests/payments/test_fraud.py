@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -24,20 +23,12 @@ from payments.models import Payment, PaymentMethod
 from payments.vault.cards import Card
 from payments.vault.services import tokenize
 from security.models import User
-from tests.factories import audit_events, line, make_user
+from tests.factories import audit_events, line
 from tests.payments.fixtures import APPROVED, DECLINED, INSUFFICIENT, key, sek
 
 pytestmark = pytest.mark.django_db
 
 Cards = Callable[[str], PaymentMethod]
-
-
-@pytest.fixture
-def analyst() -> User:
-    """Fiona, a fraud analyst (the role's group, as sync_roles made it)."""
-    user = make_user("fiona", is_staff=True)
-    user.groups.add(Group.objects.get(name="Fraud analyst"))
-    return User.objects.get(pk=user.pk)
 
 
 def pay(invoice: Invoice, card: PaymentMethod, by: User, n: object, amount: int = 1000) -> Payment:

@@ -26,13 +26,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def analyst() -> User:
-    user = make_user("fiona", is_staff=True)
-    user.groups.add(Group.objects.get(name="Fraud analyst"))
-    return User.objects.get(pk=user.pk)
-
-
-@pytest.fixture
 def held(
     analyst: User,
     thousand_sek_invoice: Invoice,

@@ -27,13 +27,6 @@ pytestmark = pytest.mark.django_db
 Cards = Callable[[str], PaymentMethod]
 
 
-@pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def pay_url(invoice: Invoice) -> str:
     return reverse("portal_pay:pay", args=[invoice.pk])
 
