@@ -199,6 +199,14 @@ SV = {
     "After a security review we could not accept this payment. Nothing was charged.": "Efter en säkerhetsgranskning kunde vi inte godkänna betalningen. Inget har dragits.",
     "Your payment is under review.": "Din betalning granskas.",
     "We check some card payments before charging them. Nothing has been charged yet; the amount is reserved for this payment. This page shows the outcome once the review is done.": "Vi kontrollerar vissa kortbetalningar innan kortet debiteras. Inget har dragits ännu; beloppet är reserverat för den här betalningen. Sidan visar resultatet när granskningen är klar.",
+    # The add-card page (payments/views.py).
+    "Saved cards for %(name)s": "Sparade kort för %(name)s",
+    "To save a card, first protect your account with a second factor:": "För att spara ett kort måste du först skydda ditt konto med en andra faktor:",
+    "set up an authenticator app": "lägg till en autentiseringsapp",
+    "Save card": "Spara kortet",
+    "Saving a card needs JavaScript: it encrypts your card details in the browser.": "För att spara ett kort behövs JavaScript: det krypterar dina kortuppgifter i webbläsaren.",
+    "Saved %(card)s.": "%(card)s har sparats.",
+    "Deleted %(card)s.": "%(card)s har tagits bort.",
 }
 
 _ENTRY = re.compile(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n)+)', re.MULTILINE)

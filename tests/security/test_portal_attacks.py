@@ -157,6 +157,6 @@ def test_a_replayed_idempotency_key_with_a_changed_amount_is_refused(
     )
 
     assert replay.status_code == 400
-    assert "idempotency key" in replay.content.decode()
+    assert "idempotensnyckeln har redan använts" in replay.content.decode()  # Alice: Swedish
     assert Payment.objects.count() == 1
     assert SandboxCharge.objects.count() == 1
