@@ -178,3 +178,29 @@ def test_a_long_invoice_runs_over_several_numbered_pages(
     pages = len(PdfReader(io.BytesIO(pdf)).pages)
     assert pages >= 2
     assert f"Sida {pages} / {pages}" in _text(pdf)
+
+
+@pytest.mark.django_db
+def test_the_pdf_declares_pdfa3b_and_factur_x_in_one_xmp_packet_and_attaches_the_xml_as_data(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    reader = PdfReader(io.BytesIO(render.render_invoice_pdf(make_open_invoice(alice_company))))
+
+    xmp = etree.fromstring(reader.trailer["/Root"]["/Metadata"].get_object().get_data())
+    rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+    assert len(xmp.findall(f"{rdf}RDF")) == 1
+
+    def values(name: str) -> list[str]:
+        found = [d.get(name) for d in xmp.iter(f"{rdf}Description") if d.get(name)]
+        found += [e.text or "" for e in xmp.iter(name)]
+        return found
+
+    assert values("{http://www.aiim.org/pdfa/ns/id/}part") == ["3"]
+    assert values("{http://www.aiim.org/pdfa/ns/id/}conformance") == ["B"]
+    fx = "{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}"
+    assert values(f"{fx}ConformanceLevel") == ["EN 16931"]
+    assert values(f"{fx}DocumentFileName") == ["factur-x.xml"]
+    [filespec] = [f.get_object() for f in reader.trailer["/Root"]["/AF"]]
+    assert filespec["/UF"] == "factur-x.xml"
+    assert filespec["/AFRelationship"] == "/Data"
+    assert filespec["/EF"]["/F"].get_object()["/Subtype"] == "/text/xml"
