@@ -31,3 +31,13 @@ class InvalidPeriod(DocumentError):
     """An export period whose dates are missing, malformed or reversed."""
 
     field = "period"
+
+
+class DocumentsPending(DocumentError):
+    """A period export asked for while some of the period's invoices have no signed PDF yet."""
+
+    field = "period"
+
+    def __init__(self, message: str, *, count: int) -> None:
+        super().__init__(message)
+        self.count = count

@@ -9,25 +9,33 @@ django-q2 job ("async"), run the job inline after commit ("sync"), or nothing
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from billing.models import Invoice
 
 TASK = "billing.documents.tasks.issue_invoice_document"
 
 
-def invoice_finalized(invoice: Invoice) -> None:
-    """After commit, have the invoice's PDF rendered, signed and delivered (per setting)."""
+def run_after_commit(task: str, *args: Any) -> bool:
+    """After commit, run the job ``task`` (a dotted path) as ``DOCUMENTS_ON_FINALIZE`` says:
+    a django-q2 job ("async"), inline ("sync") or not at all ("off", which returns False)."""
     mode = settings.DOCUMENTS_ON_FINALIZE
     if mode == "off":
-        return
-    invoice_id = invoice.pk
+        return False
     if mode == "sync":
-        from billing.documents.tasks import issue_invoice_document
-
-        transaction.on_commit(lambda: issue_invoice_document(invoice_id))
-        return
+        function = import_string(task)
+        transaction.on_commit(lambda: function(*args))
+        return True
     from django_q.tasks import async_task
 
-    transaction.on_commit(lambda: async_task(TASK, invoice_id, group="documents"))
+    transaction.on_commit(lambda: async_task(task, *args, group="documents"))
+    return True
+
+
+def invoice_finalized(invoice: Invoice) -> None:
+    """After commit, have the invoice's PDF rendered, signed and delivered (per setting)."""
+    run_after_commit(TASK, invoice.pk)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404
 
 from billing.documents import keys
@@ -62,6 +64,16 @@ def get_document_for_user(
     if document is None:
         raise Http404("No such document")
     return document
+
+
+def unsigned_period_invoices(start: datetime.date, end: datetime.date) -> QuerySet[Invoice]:
+    """Finalized invoices and credit notes issued in the period that have no signed PDF yet."""
+    return (
+        Invoice.objects.finalized()
+        .filter(issue_date__gte=start, issue_date__lte=end, documents__isnull=True)
+        .select_related("credited_invoice", "customer")
+        .order_by("pk")
+    )
 
 
 def latest_document(invoice: Invoice) -> InvoiceDocument | None:

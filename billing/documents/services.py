@@ -13,9 +13,9 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest
 
-from audit import SYSTEM, record
-from billing.documents import export, keys, render, sign
-from billing.documents.exceptions import RenderError
+from audit import record
+from billing.documents import export, hooks, keys, render, selectors, sign
+from billing.documents.exceptions import DocumentsPending, RenderError
 from billing.documents.models import InvoiceDocument
 from billing.models import Invoice
 
@@ -157,19 +157,57 @@ def record_verification(
         )
 
 
+def sign_period_documents(*, start: Any, end: Any, by: Actor) -> int:
+    """Give every invoice of the period that has no signed PDF its first one; the count."""
+    first, last = export.parse_period(start, end)
+    unsigned = list(selectors.unsigned_period_invoices(first, last))
+    for invoice in unsigned:
+        sign_invoice_document(invoice, by=by)
+    return len(unsigned)
+
+
+PERIOD_SIGNING_TASK = "billing.documents.tasks.sign_period_documents_job"
+
+
+def queue_period_signing(
+    *, start: Any, end: Any, by: Actor, request: HttpRequest | None = None
+) -> int:
+    """Have a background job sign the period's invoices that have no PDF yet (audited);
+    the number of invoices waiting, 0 when there is nothing to do."""
+    first, last = export.parse_period(start, end)
+    waiting = selectors.unsigned_period_invoices(first, last).count()
+    if waiting == 0:
+        return 0
+    with transaction.atomic():
+        queued = hooks.run_after_commit(PERIOD_SIGNING_TASK, first.isoformat(), last.isoformat())
+        record(
+            "invoice.documents_signing_queued",
+            actor=by,
+            request=request,
+            period_start=first.isoformat(),
+            period_end=last.isoformat(),
+            documents=waiting,
+            queued=queued,
+        )
+    return waiting
+
+
 def export_period(
     *, start: Any, end: Any, by: Actor, request: HttpRequest | None = None
 ) -> export.PeriodExport:
-    """Build the signed ZIP of a period's invoices and credit notes and audit the download;
-    an invoice of the period that has no signed PDF yet gets its first one now."""
+    """Build the signed ZIP of a period's invoices and credit notes and audit the download.
+
+    Only documents already signed and stored are packed; if an invoice of the period has
+    none yet, nothing is exported and ``DocumentsPending`` says how many are missing
+    (``queue_period_signing`` has them signed in the background), so the ZIP an
+    accountant receives is always the complete period.
+    """
     first, last = export.parse_period(start, end)
-    unsigned = (
-        Invoice.objects.finalized()
-        .filter(issue_date__gte=first, issue_date__lte=last, documents__isnull=True)
-        .select_related("credited_invoice")
-    )
-    for invoice in unsigned:
-        sign_invoice_document(invoice, by=SYSTEM)
+    waiting = selectors.unsigned_period_invoices(first, last).count()
+    if waiting:
+        raise DocumentsPending(
+            f"{waiting} invoice(s) of the period have no signed PDF yet", count=waiting
+        )
     bundle = export.build_period_export(start=first, end=last)
     with transaction.atomic():
         record(

@@ -22,3 +22,10 @@ def issue_invoice_document(invoice_id: int) -> str:
     if not Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.INVOICE).exists():
         queue_delivery(invoice, by=SYSTEM)
     return document.sha256
+
+
+def sign_period_documents_job(start: str, end: str) -> int:
+    """Sign every invoice of the period that has no PDF yet (before a period export)."""
+    signed = services.sign_period_documents(start=start, end=end, by=SYSTEM)
+    logger.info("signed %s documents of %s..%s", signed, start, end)
+    return signed

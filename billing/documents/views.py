@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.documents import selectors, services
+from billing.documents.exceptions import DocumentsPending
 from billing.documents.forms import ExportPeriodForm, VerifyUploadForm, size_text
 from security.decorators import mfa_required, step_up_required
 
@@ -43,12 +44,14 @@ def export_documents(request: HttpRequest) -> HttpResponse:
 def _export_with_fresh_factor(request: HttpRequest) -> HttpResponse:
     form = ExportPeriodForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        bundle = services.export_period(
-            start=form.cleaned_data["start"],
-            end=form.cleaned_data["end"],
-            by=request.user,
-            request=request,
-        )
+        period = {"start": form.cleaned_data["start"], "end": form.cleaned_data["end"]}
+        try:
+            bundle = services.export_period(**period, by=request.user, request=request)
+        except DocumentsPending:
+            # Rendering inside the request could take minutes: a job signs them instead.
+            waiting = services.queue_period_signing(**period, by=request.user, request=request)
+            context = {"form": form, "waiting": waiting}
+            return render(request, "documents/export.html", context, status=202)
         response = HttpResponse(bundle.content, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="{bundle.filename}"'
         response["Cache-Control"] = "no-store"

@@ -12,14 +12,15 @@ import subprocess
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
 from billing import services as billing_services
-from billing.documents import services
-from billing.documents.exceptions import InvalidPeriod
+from billing.documents import services, tasks
+from billing.documents.exceptions import DocumentsPending, InvalidPeriod
 from billing.documents.models import InvoiceDocument
 from billing.models import Customer, Invoice
 from security.models import User
@@ -38,6 +39,7 @@ def period_zip(
     make_open_invoice(bob_company)
     billing_services.issue_credit_note(first, by=clerk, reason="Wrong hours")
     today = timezone.localdate()
+    assert services.sign_period_documents(start=today, end=today, by=clerk) == 3
     bundle = services.export_period(start=today, end=today, by=accountant)
     return zipfile.ZipFile(io.BytesIO(bundle.content))
 
@@ -118,3 +120,63 @@ def test_the_command_writes_the_zip(
     )
 
     assert len(json.loads(zipfile.ZipFile(output).read("manifest.json"))["documents"]) == 1
+
+
+@pytest.mark.django_db
+def test_an_export_never_signs_it_refuses_while_an_invoice_of_the_period_has_no_pdf(
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    sign_invoice: Callable[[Invoice], InvoiceDocument],
+    accountant: User,
+) -> None:
+    sign_invoice(make_open_invoice(alice_company))
+    make_open_invoice(alice_company)  # finalized, not signed yet
+    today = timezone.localdate()
+
+    with pytest.raises(DocumentsPending) as error:
+        services.export_period(start=today, end=today, by=accountant)
+
+    assert error.value.count == 1
+    assert error.value.field == "period"
+    assert InvoiceDocument.objects.count() == 1
+    assert audit_events("invoice.documents_exported") == []
+
+
+@pytest.mark.django_db
+def test_the_signing_job_signs_what_the_period_misses_once(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer, accountant: User
+) -> None:
+    make_open_invoice(alice_company)
+    make_open_invoice(alice_company)
+    today = timezone.localdate().isoformat()
+
+    assert tasks.sign_period_documents_job(today, today) == 2
+    assert tasks.sign_period_documents_job(today, today) == 0
+    assert InvoiceDocument.objects.count() == 2
+    assert services.export_period(start=today, end=today, by=accountant).count == 2
+
+
+@pytest.mark.django_db
+def test_queueing_the_signing_enqueues_one_django_q_job_after_commit_and_audits_it(
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    accountant: User,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django_q.models import OrmQ
+
+    settings.DOCUMENTS_ON_FINALIZE = "async"
+    make_open_invoice(alice_company)
+    today = timezone.localdate()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = services.queue_period_signing(start=today, end=today, by=accountant)
+
+    assert waiting == 1
+    [job] = OrmQ.objects.all()
+    assert job.task["func"] == "billing.documents.tasks.sign_period_documents_job"
+    assert job.task["args"] == (today.isoformat(), today.isoformat())
+    assert InvoiceDocument.objects.count() == 0  # nothing rendered by the caller
+    [event] = audit_events("invoice.documents_signing_queued")
+    assert event.details["documents"] == 1

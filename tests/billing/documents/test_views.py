@@ -133,6 +133,41 @@ def test_the_export_refuses_a_customer_and_a_bad_period(
     assert b"end: " in response.content
 
 
+@pytest.mark.django_db
+def test_an_export_with_unsigned_invoices_renders_nothing_in_the_request_and_says_so(
+    permitted_accountant: User,
+    alice_document: InvoiceDocument,
+    make_open_invoice: Callable[..., Any],
+    alice_company: Any,
+    staff_client: Callable[[User], Client],
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.DOCUMENTS_ON_FINALIZE = "sync"  # the job runs inline once the request commits
+    make_open_invoice(alice_company)
+    client = staff_client(permitted_accountant)
+    today = timezone.localdate().isoformat()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("documents:export"), {"start": today, "end": today})
+
+    assert response.status_code == 202
+    assert response["Content-Type"].startswith("text/html")
+    assert b"1 invoice of this period has no signed PDF yet" in b" ".join(response.content.split())
+    assert InvoiceDocument.objects.count() == 1  # the request signed nothing
+    assert audit_events("invoice.documents_exported") == []
+    assert len(audit_events("invoice.documents_signing_queued")) == 1
+
+    for callback in callbacks:  # the job, as the worker would run it
+        callback()
+    response = client.post(reverse("documents:export"), {"start": today, "end": today})
+
+    assert response.status_code == 200
+    manifest = zipfile.ZipFile(io.BytesIO(response.content)).read("manifest.json")
+    assert manifest.count(b'"sha256"') == 2
+    assert len(audit_events("invoice.documents_exported")) == 1
+
+
 def _verify(client: Client, data: bytes, name: str = "invoice.pdf") -> Any:
     upload = SimpleUploadedFile(name, data, content_type="application/pdf")
     return client.post(reverse("documents:verify"), {"pdf": upload})
