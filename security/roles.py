@@ -75,6 +75,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     # Reads the books and downloads signed documents; changes nothing.
     ACCOUNTANT: frozenset(
         _BILLING_READ
+        | _crud("documents.invoicedocument", "v")
         | {"documents.download_invoice_documents", "documents.verify_invoice_documents"}
     ),
     # Sees what is owed and the saved cards (brand, last 4, expiry only) to run payments.
@@ -116,6 +117,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     AUDITOR: frozenset(
         _AUDIT_READ
         | _BILLING_READ
+        | _crud("documents.invoicedocument", "v")
         | _crud("security.user", "v")
         | _crud("auth.group", "v")
         | _LOCKOUT_READ

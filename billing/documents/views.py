@@ -20,9 +20,12 @@ from security.decorators import mfa_required, step_up_required
 
 @mfa_required
 @require_GET
-def download_document(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    """The invoice's signed PDF (latest version) for its customer or a permitted accountant."""
-    document = selectors.get_document_for_user(request.user, invoice_id)
+def download_document(
+    request: HttpRequest, invoice_id: int, version: int | None = None
+) -> HttpResponse:
+    """The invoice's signed PDF (latest, or ``version``) for its customer or a permitted
+    accountant."""
+    document = selectors.get_document_for_user(request.user, invoice_id, version)
     services.record_document_download(document, by=request.user, request=request)
     response = HttpResponse(bytes(document.content), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{document.filename}"'

@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import facturx
 import pytest
@@ -186,7 +187,8 @@ def test_the_pdf_declares_pdfa3b_and_factur_x_in_one_xmp_packet_and_attaches_the
 ) -> None:
     reader = PdfReader(io.BytesIO(render.render_invoice_pdf(make_open_invoice(alice_company))))
 
-    xmp = etree.fromstring(reader.trailer["/Root"]["/Metadata"].get_object().get_data())
+    root: Any = reader.trailer["/Root"]
+    xmp = etree.fromstring(root["/Metadata"].get_object().get_data())
     rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
     assert len(xmp.findall(f"{rdf}RDF")) == 1
 
@@ -200,7 +202,7 @@ def test_the_pdf_declares_pdfa3b_and_factur_x_in_one_xmp_packet_and_attaches_the
     fx = "{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}"
     assert values(f"{fx}ConformanceLevel") == ["EN 16931"]
     assert values(f"{fx}DocumentFileName") == ["factur-x.xml"]
-    [filespec] = [f.get_object() for f in reader.trailer["/Root"]["/AF"]]
+    [filespec] = [f.get_object() for f in root["/AF"]]
     assert filespec["/UF"] == "factur-x.xml"
     assert filespec["/AFRelationship"] == "/Data"
     assert filespec["/EF"]["/F"].get_object()["/Subtype"] == "/text/xml"
