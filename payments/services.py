@@ -48,6 +48,7 @@ from audit import SYSTEM, record
 from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
+from billing.selectors import customer_for_user
 from billing.services import record_payment_amount, record_refund_amount
 from payments.exceptions import (
     AlreadyPaid,
@@ -124,8 +125,8 @@ def _scope(invoice: Invoice) -> str:
 
 def _check_payer(invoice: Invoice, by: Actor) -> None:
     """A portal user pays only their own customer's invoices (the view's 404 is the first wall)."""
-    account = getattr(by, "portal_account", None) if hasattr(by, "pk") else None
-    if account is not None and account.customer_id != invoice.customer_id:
+    customer = customer_for_user(by)  # looked up once per request
+    if customer is not None and customer.pk != invoice.customer_id:
         raise InvoiceNotPayable(_("no such invoice"), field="invoice")
 
 
