@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import timedelta
+from functools import reduce
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.http import HttpRequest
 from django.utils import timezone
-from django_otp import devices_for_user
+from django_otp import device_classes, devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -46,7 +48,18 @@ def has_second_factor(*, user: Any) -> bool:
     A set of backup codes alone does not count: it is a fallback, not a factor
     a user enrolls by itself.
     """
-    return any(not isinstance(d, BackupCodeDevice) for d in confirmed_devices(user=user))
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    # One query over every device kind but backup codes (EXISTS per kind).
+    factors = [
+        Exists(model.objects.devices_for_user(user, confirmed=True))
+        for model in device_classes()
+        if not issubclass(model, BackupCodeDevice)
+    ]
+    if not factors:
+        return False
+    found = reduce(operator.or_, factors)
+    return bool(User.objects.filter(pk=user.pk).filter(found).exists())
 
 
 def pending_totp_device(*, user: Any) -> TOTPDevice | None:
