@@ -31,6 +31,8 @@ def _seller(invoice: Invoice) -> str:
 def _what(invoice: Invoice, kind: str) -> str:
     if kind == "reminder":
         return "Payment reminder"
+    if kind == "receipt":
+        return "Payment receipt for invoice"
     return "Credit note" if invoice.is_credit_note else "Invoice"
 
 
@@ -41,11 +43,15 @@ def subject_for(invoice: Invoice, kind: str) -> str:
 
 def link_body(invoice: Invoice, kind: str, url: str, days: int) -> str:
     what = _what(invoice, kind).lower()
-    lead = (
-        f"{_seller(invoice)} reminds you that invoice {invoice.display_number} is overdue."
-        if kind == "reminder"
-        else f"{_seller(invoice)} has sent you a new {what}: {invoice.display_number}."
-    )
+    if kind == "reminder":
+        lead = f"{_seller(invoice)} reminds you that invoice {invoice.display_number} is overdue."
+    elif kind == "receipt":
+        lead = (
+            f"{_seller(invoice)} has received your payment: invoice {invoice.display_number}"
+            " is paid. Thank you. Your receipt is waiting in the customer portal."
+        )
+    else:
+        lead = f"{_seller(invoice)} has sent you a new {what}: {invoice.display_number}."
     return (
         f"Hello,\n\n{lead}\n\n"
         f"Open it in the customer portal:\n{url}\n\n"
@@ -62,6 +68,19 @@ def link_message(invoice: Invoice, *, kind: str, url: str, to: str) -> EmailMess
         body=link_body(invoice, kind, url, int(settings.DELIVERY_LINK_DAYS)),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
+    )
+
+
+def _receipt_entity(invoice: Invoice, receipt_url: str) -> MIMEText:
+    """The cleartext of a receipt (it is encrypted, so it may state the amounts)."""
+    paid = invoice.money(invoice.amount_paid).format()
+    return MIMEText(
+        f"Hello,\n\n{_seller(invoice)} has received your payment: invoice "
+        f"{invoice.display_number} is paid in full ({paid} paid, "
+        f"{invoice.money(invoice.amount_due).format()} due). Thank you.\n\n"
+        f"The receipt is also in the customer portal (sign in first): {receipt_url}\n",
+        "plain",
+        "utf-8",
     )
 
 
@@ -114,9 +133,22 @@ class PgpMimeMessage(EmailMessage):
 
 
 def pgp_message(
-    invoice: Invoice, *, kind: str, document: InvoiceDocument, to: str, key: Any
+    invoice: Invoice,
+    *,
+    kind: str,
+    document: InvoiceDocument | None,
+    to: str,
+    key: Any,
+    receipt_url: str = "",
 ) -> PgpMimeMessage:
-    inner = _inner_entity(invoice, kind, document)
+    """Signed by the company key, encrypted to the customer's: the document (with its PDF)
+    or, for a receipt, the receipt's text."""
+    inner: MIMEMultipart | MIMEText
+    if kind == "receipt":
+        inner = _receipt_entity(invoice, receipt_url)
+    else:
+        assert document is not None
+        inner = _inner_entity(invoice, kind, document)
     cleartext = inner.as_bytes(policy=inner.policy.clone(linesep="\r\n"))
     armored = pgp.sign_and_encrypt(
         cleartext, recipient_key=key.public_key, recipient_fingerprint=key.fingerprint

@@ -46,6 +46,7 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         INVOICE = "invoice", "Invoice"
         REMINDER = "reminder", "Overdue reminder"
+        RECEIPT = "receipt", "Payment receipt"
 
     class Channel(models.TextChoices):
         PGP = "pgp", "PGP/MIME email with the signed PDF"
@@ -76,6 +77,12 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx")]
+        constraints = [
+            # A paid invoice's receipt is queued once, however many jobs race to queue it.
+            models.UniqueConstraint(
+                fields=["invoice"], condition=Q(kind="receipt"), name="delivery_one_receipt"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.invoice} → {self.recipient} ({self.status})"

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit import SYSTEM, record
@@ -160,9 +161,19 @@ def _build(delivery: Delivery, now: datetime.datetime) -> Any:
     invoice = delivery.invoice
     if delivery.channel == Delivery.Channel.PGP:
         key = _usable_key(invoice.customer, now)
-        document = delivery.document or latest_document(invoice)
         if key is None:
             raise DeliveryError("the customer's PGP key is gone or expired", field="pgp_key")
+        if delivery.kind == Delivery.Kind.RECEIPT:  # the receipt's text; no PDF needed
+            receipt = reverse("portal:receipt", args=[invoice.pk])
+            return mail.pgp_message(
+                invoice,
+                kind=delivery.kind,
+                document=None,
+                to=delivery.recipient,
+                key=key,
+                receipt_url=f"{settings.DELIVERY_PORTAL_URL.rstrip('/')}{receipt}",
+            )
+        document = delivery.document or latest_document(invoice)
         if document is None:
             raise DeliveryError("the invoice has no signed PDF yet", field="document")
         return mail.pgp_message(
@@ -270,15 +281,15 @@ def send_due_deliveries(*, by: Actor, now: datetime.datetime | None = None) -> i
 # --- links ---------------------------------------------------------------------------
 
 
-def open_invoice_link(token: str, *, user: Any) -> Invoice:
+def open_invoice_link(token: str, *, user: Any) -> InvoiceLink:
     """Use a link once: unknown, used, expired or another customer's link is refused
-    (LinkRefused), and nothing changes."""
+    (LinkRefused), and nothing changes. The link knows its invoice and delivery."""
     digest = hashlib.sha256((token or "").encode()).hexdigest()
     now = timezone.now()
     with transaction.atomic():
         link = (
             InvoiceLink.objects.select_for_update(of=("self",))
-            .select_related("invoice")
+            .select_related("invoice", "delivery")
             .filter(token_sha256=digest)
             .first()
         )
@@ -293,7 +304,26 @@ def open_invoice_link(token: str, *, user: Any) -> Invoice:
         link.used_by = user
         link.save(update_fields=["used_at", "used_by"])
         record("invoice.link_opened", actor=user, obj=link.invoice, link_id=link.pk)
-    return link.invoice
+    return link
+
+
+# --- receipts ------------------------------------------------------------------------
+
+
+def queue_receipt(invoice: Invoice, *, by: Actor) -> Delivery | None:
+    """Queue the receipt notification of a paid invoice, once: None when the invoice is not
+    (or no longer) paid, is a credit note, or already has its receipt."""
+    with transaction.atomic():
+        locked = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .get(pk=invoice.pk)
+        )
+        if locked.status != Invoice.Status.PAID or locked.is_credit_note:
+            return None
+        if Delivery.objects.filter(invoice=locked, kind=Delivery.Kind.RECEIPT).exists():
+            return None
+        return queue_delivery(locked, kind=Delivery.Kind.RECEIPT, by=by)
 
 
 # --- reminders -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from audit import SYSTEM
 from billing.delivery import services
+from billing.models import Invoice
 
 
 def attempt_delivery_job(delivery_id: int) -> str:
@@ -18,3 +19,10 @@ def send_due_deliveries_job() -> int:
 
 def send_overdue_reminders_job() -> int:
     return services.send_overdue_reminders(by=SYSTEM)
+
+
+def queue_receipt_job(invoice_id: int) -> int | None:
+    """Queue the paid invoice's receipt notification (once; see services.queue_receipt)."""
+    invoice = Invoice.objects.get(pk=invoice_id)
+    delivery = services.queue_receipt(invoice, by=SYSTEM)
+    return delivery.pk if delivery else None

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from billing.delivery import services
 from billing.delivery.exceptions import LinkExpired, LinkRefused, LinkUsed
+from billing.delivery.models import Delivery
 from security.decorators import mfa_required
 
 
@@ -16,13 +17,16 @@ from security.decorators import mfa_required
 @require_GET
 def open_link(request: HttpRequest, token: str) -> HttpResponse:
     """Use the link (refused when unknown, used, expired or another customer's), then show
-    the invoice in the portal."""
+    the invoice (or, for a receipt's link, its receipt) in the portal."""
     try:
-        invoice = services.open_invoice_link(token, user=request.user)
+        link = services.open_invoice_link(token, user=request.user)
     except LinkRefused as exc:
         status = 410 if isinstance(exc, LinkExpired | LinkUsed) else 404
         return render(request, "delivery/link_refused.html", {"reason": exc.message}, status=status)
+    invoice = link.invoice
+    receipt = link.delivery is not None and link.delivery.kind == Delivery.Kind.RECEIPT
+    page = "portal:receipt" if receipt else "portal:invoice_detail"
     try:
-        return HttpResponseRedirect(reverse("portal:invoice_detail", args=[invoice.pk]))
+        return HttpResponseRedirect(reverse(page, args=[invoice.pk]))
     except NoReverseMatch:  # before the portal's invoice page exists: our own landing
         return render(request, "delivery/link_opened.html", {"invoice": invoice})

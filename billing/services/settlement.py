@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from audit import record
+from billing.delivery.hooks import invoice_paid
 from billing.exceptions import (
     AmountExceedsDue,
     InvalidStatusTransition,
@@ -60,10 +61,13 @@ def mark_uncollectible(invoice: Invoice, *, by: Actor, reason: str = "") -> Invo
 
 
 def _settle(invoice: Invoice) -> str:
-    """PAID when nothing is due any more, back to OPEN when a refund reopens it."""
+    """PAID when nothing is due any more, back to OPEN when a refund reopens it; a newly
+    paid invoice's receipt goes to the customer after commit."""
     previous = invoice.status
     if invoice.amount_due == 0:
         _transition(invoice, Status.PAID)
+        if previous != Status.PAID and invoice.amount_paid > 0:
+            invoice_paid(invoice)
     elif invoice.status == Status.PAID:
         _transition(invoice, Status.OPEN)
     return previous
