@@ -11,12 +11,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from audit.admin import ReadOnlyAdmin
 from billing.documents import selectors
 from billing.documents.models import InvoiceDocument
 
 
 @admin.register(InvoiceDocument)
-class InvoiceDocumentAdmin(admin.ModelAdmin):
+class InvoiceDocumentAdmin(ReadOnlyAdmin):
     list_display = (
         "invoice",
         "version",
@@ -68,12 +69,3 @@ class InvoiceDocumentAdmin(admin.ModelAdmin):
     def download(self, document: InvoiceDocument) -> str:
         url = reverse("documents:download_version", args=[document.invoice_id, document.version])
         return format_html('<a href="{}">Download {}</a>', url, document.filename)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
