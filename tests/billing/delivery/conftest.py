@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import tempfile
@@ -122,6 +123,24 @@ def alice_keyholder() -> Iterator[Keyholder]:
     finally:
         pgp.kill_agent(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def assert_nothing_financial(readable: str, invoice: Any) -> None:
+    """What a plain (unencrypted) notification may never show: amounts, the seller's
+    account details, the OCR reference. ``readable`` is its subject and body, with the
+    random link token masked."""
+    seller = invoice.seller_snapshot
+    for secret in [
+        str(invoice.gross.as_decimal()),
+        invoice.gross.format("sv"),
+        invoice.gross.format("en"),
+        seller["iban"],
+        seller["bankgiro"],
+        invoice.ocr_reference,
+    ]:
+        assert secret not in readable, secret
+    assert not re.search(rf"\b{invoice.net_total // 100}\b", readable), "the net amount"
+    assert not re.search(r"\d+[.,]\d{2}", readable), "an amount in the body"
 
 
 __all__ = ["PASSPHRASE"]

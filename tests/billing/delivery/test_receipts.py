@@ -21,7 +21,12 @@ from billing.delivery.models import Delivery
 from billing.models import Customer, Invoice
 from billing.money import Money
 from security.models import User
-from tests.billing.delivery.conftest import CUSTOMER_PASSPHRASE, Keyholder, Mailbox
+from tests.billing.delivery.conftest import (
+    CUSTOMER_PASSPHRASE,
+    Keyholder,
+    Mailbox,
+    assert_nothing_financial,
+)
 from tests.factories import audit_events
 
 
@@ -62,18 +67,8 @@ def test_a_paid_invoice_sends_one_link_receipt_with_no_amount_that_opens_the_rec
     assert not message.is_multipart()
     body = message.get_content()
     assert "is paid" in body and "receipt" in str(message["Subject"]).lower()
-    readable = re.sub(r"/l/[A-Za-z0-9_-]+/", "/l/TOKEN/", body) + str(message["Subject"])
-    seller = invoice.seller_snapshot
-    for secret in [
-        invoice.gross.format("sv"),
-        invoice.gross.format("en"),
-        str(invoice.gross.as_decimal()),
-        seller["iban"],
-        seller["bankgiro"],
-        invoice.ocr_reference,
-    ]:
-        assert secret not in readable, secret
-    assert not re.search(r"\d+[.,]\d{2}", readable), "an amount in the body"
+    readable = re.sub(r"/l/[A-Za-z0-9_-]+/", "/l/TOKEN/", body)
+    assert_nothing_financial(readable + "\n" + str(message["Subject"]), invoice)
     assert b"application/pdf" not in raw
     match = re.search(r"/l/[A-Za-z0-9_-]+/", body)
     assert match
