@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import gc
 import json
 import logging
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import facturx
@@ -38,7 +40,7 @@ from billing.selectors import invoice_vat_summary
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "pdf/invoice.html"
-TEMPLATE_VERSION = "2"
+TEMPLATE_VERSION = "3"
 """Bump when templates/pdf/ changes: a re-render then makes a new, audited version."""
 
 _LABELS = {
@@ -207,6 +209,25 @@ def render_html(invoice: Invoice) -> str:
 # The template may load data: URIs only (the QR code): an invoice never reaches the network.
 _FETCHER = weasyprint.urls.URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
 
+USER_AGENT_CSS = Path(__file__).resolve().parents[2] / "templates" / "pdf" / "user-agent.css"
+
+
+@functools.cache
+def _user_agent_stylesheet() -> weasyprint.CSS:
+    return weasyprint.CSS(string=USER_AGENT_CSS.read_text(encoding="utf-8"))
+
+
+class _InvoiceHTML(weasyprint.HTML):
+    """The invoice template with only the user-agent rules it needs (docs/decisions.md, 16):
+    WeasyPrint's full HTML5 stylesheet styles pseudo-elements of every element."""
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[weasyprint.CSS]:
+        return [_user_agent_stylesheet()]
+
+    def _ph_stylesheets(self) -> list[weasyprint.CSS]:
+        return []  # the template uses no presentational HTML attributes
+
+
 # The Factur-X XMP properties and their PDF/A extension schema (Factur-X 1.0, section 6.2.2),
 # added to the XMP that WeasyPrint writes for PDF/A-3b.
 FACTURX_FILENAME = "factur-x.xml"
@@ -297,7 +318,7 @@ def html_to_pdf(html: str, *, facturx_xml: bytes | None = None) -> bytes:
     """
     options: dict[str, Any] = {"pdf_variant": "pdf/a-3b", "uncompressed_pdf": False}
     with _fewer_collections():
-        document = weasyprint.HTML(string=html, url_fetcher=_FETCHER).render(**options)
+        document = _InvoiceHTML(string=html, url_fetcher=_FETCHER).render(**options)
         if facturx_xml is not None:
             metadata = _FacturXMetadata()
             metadata.__dict__.update(vars(document.metadata))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import facturx
@@ -206,3 +208,20 @@ def test_the_pdf_declares_pdfa3b_and_factur_x_in_one_xmp_packet_and_attaches_the
     assert filespec["/UF"] == "factur-x.xml"
     assert filespec["/AFRelationship"] == "/Data"
     assert filespec["/EF"]["/F"].get_object()["/Subtype"] == "/text/xml"
+
+
+def test_every_element_of_the_pdf_template_has_its_display_in_our_user_agent_stylesheet() -> None:
+    from django.conf import settings
+
+    template = Path(settings.BASE_DIR, "templates", render.TEMPLATE).read_text(encoding="utf-8")
+    tags = set(re.findall(r"<([a-z][a-z0-9]*)", template))
+    rules = re.sub(r"/\*.*?\*/", "", render.USER_AGENT_CSS.read_text(encoding="utf-8"), flags=re.S)
+    displayed = {
+        tag
+        for selector, body in re.findall(r"([^{}]+)\{([^{}]*)\}", rules)
+        if "display" in body
+        for tag in re.findall(r"[a-z][a-z0-9]*", selector)
+    }
+
+    inline = {"strong", "b", "em", "span", "br", "img"}  # display: inline is the default
+    assert tags - displayed - inline == set()
