@@ -301,6 +301,9 @@ def _fewer_collections() -> Iterator[None]:
             _gc_renders -= 1
             if _gc_renders == 0:
                 gc.set_threshold(*_gc_threshold)
+                # The finished layout is one big cyclic garbage: free it now, in the young
+                # generations, rather than let it age into a later full collection.
+                gc.collect(1)
 
 
 def _one_af_entry_per_file(document: Any, pdf: Any) -> None:
