@@ -7,15 +7,17 @@ except ``reveal_card``, whose caller (the gateway adapter) needs the number.
 from __future__ import annotations
 
 import datetime
+import functools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit import record
@@ -105,16 +107,32 @@ def may_reveal_cards(user: Any) -> bool:
     user_model = get_user_model()
     if not isinstance(user, user_model) or not user.is_active:
         return False
+    # One query, read live: the account is still active and holds the permission
+    # (directly or through a group). Plain SQL: this runs before every card charge.
     app_label, codename = REVEAL_PERMISSION.split(".")
-    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-    # One query, read live: the account is still active and holds the permission.
+    with connection.cursor() as cursor:
+        cursor.execute(_may_reveal_sql(), [app_label, codename, user.pk])
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _may_reveal_sql() -> str:
+    user_model = get_user_model()
+    quote = connection.ops.quote_name
+    users = quote(user_model._meta.db_table)
+    direct = quote(user_model.user_permissions.through._meta.db_table)
+    member = quote(user_model.groups.through._meta.db_table)
+    granted = quote(Group.permissions.through._meta.db_table)
+    permissions = quote(Permission._meta.db_table)
+    types = quote(ContentType._meta.db_table)
     return (
-        user_model.objects.filter(pk=user.pk, is_active=True)
-        .filter(
-            Exists(permission.filter(user=OuterRef("pk")))
-            | Exists(permission.filter(group__user=OuterRef("pk")))
-        )
-        .exists()
+        f"WITH p AS (SELECT p.id FROM {permissions} p JOIN {types} t"  # noqa: S608
+        " ON t.id = p.content_type_id WHERE t.app_label = %s AND p.codename = %s)"
+        f" SELECT 1 FROM {users} u WHERE u.id = %s AND u.is_active AND ("
+        f"EXISTS (SELECT 1 FROM {direct} d JOIN p ON p.id = d.permission_id"
+        " WHERE d.user_id = u.id)"
+        f" OR EXISTS (SELECT 1 FROM {member} m JOIN {granted} g ON g.group_id = m.group_id"
+        " JOIN p ON p.id = g.permission_id WHERE m.user_id = u.id))"
     )
 
 
