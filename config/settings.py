@@ -226,7 +226,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Server-side parameters: psycopg prepares a statement once it has run five times
     # on a connection (and persistent connections keep it), so the planner is not
     # paid again for every request's same queries (docs/decisions.md, 17).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
 if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
         "TILLIT_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}"
