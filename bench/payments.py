@@ -1,13 +1,13 @@
 """Benchmark: card payments through the portal under gunicorn, and a 100,000-line camt.054.
 
-Usage (PostgreSQL; the database is migrated and filled by this script)::
+Usage (PostgreSQL; the database is created if missing, migrated and filled)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tillit_bench .venv/bin/python bench/payments.py
-    # options: --rates 20,40,80,160 --seconds 4 --threads 4 --camt-lines 100000
+    # options: --rates 20,40,80,160 --seconds 4 --threads 1 --camt-lines 100000
     #          --camt-matched 2000
 
-Part 1 starts the project under gunicorn (2 workers, gthread with --threads each,
-or sync workers with --threads 1; 127.0.0.1), signs a portal customer in, and posts
+Part 1 starts the project under gunicorn (2 workers: sync by default, gthread with
+--threads N > 1; 127.0.0.1), signs a portal customer in, and posts
 card payments with a saved card (the vault reveals it for the sandbox acquirer) for
 distinct invoices at increasing rates (open loop: sent on schedule whatever the answers).
 It prints throughput, p50/p99 latency and errors per rate, then checks that no
@@ -49,6 +49,9 @@ PASSWORD = "bench-Password-2026-x"  # noqa: S105 (a throwaway account of the ben
 def setup_django() -> None:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL database (it is migrated and filled).")
+    from bench._db import ensure_database
+
+    ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
@@ -288,7 +291,7 @@ def main() -> None:
     parser.add_argument("--rates", default="20,40,80,160")
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per gunicorn worker (1: sync workers)"
+        "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers)"
     )
     parser.add_argument("--camt-lines", type=int, default=100_000)
     parser.add_argument("--camt-matched", type=int, default=2000)
