@@ -215,7 +215,7 @@ def pay_invoice(
         if not payment.is_final:
             return reconcile_payment(payment, by=SYSTEM)
         return payment
-    return _charge(payment, by=by)
+    return charge_payment(payment, by=by)
 
 
 def pay_invoice_with_new_card(
@@ -263,7 +263,7 @@ def pay_invoice_with_new_card(
             delete_payment_method(method, by=by)
         raise
     if created:
-        payment = _charge(payment, by=by)
+        payment = charge_payment(payment, by=by)
     if not keep_card and payment.is_final:
         with contextlib.suppress(PaymentMethodGone):
             delete_payment_method(method, by=by)
@@ -380,7 +380,7 @@ def _available_to_pay(locked: Invoice) -> int:
     return available
 
 
-def _charge(payment: Payment, *, by: Actor) -> Payment:
+def charge_payment(payment: Payment, *, by: Actor) -> Payment:
     """Step 2 (outside any transaction): reveal the card for the gateway and charge it."""
     if payment.is_final or payment.awaiting_risk_review:
         return payment  # blocked, or held until a fraud analyst decides: nothing is charged
@@ -562,20 +562,24 @@ def reconcile_payments(*, by: Actor = SYSTEM) -> dict[str, int]:
 # --- refunds -------------------------------------------------------------------------
 
 
-def _require_step_up(
+def require_step_up(
     request: HttpRequest | None,
     by: Actor,
     *,
     to: str = "refund",
     refused: type[PaymentsError] = RefundRefused,
 ) -> None:
-    """A person refunds (or decides a risk review) with a fresh second factor (step-up)."""
-    from security.selectors import is_step_up_fresh
+    """A person refunds (or decides a risk review) with a fresh second factor: security's
+    step-up rule, refused as this app's error naming the action."""
+    from security.exceptions import StepUpRequired
+    from security.services import require_step_up as security_step_up
 
-    if by == SYSTEM:
-        return
-    if request is None or not is_step_up_fresh(request):
-        raise refused(f"confirm your second factor again (step-up) to {to}", field="step_up")
+    try:
+        security_step_up(request, by)
+    except StepUpRequired:
+        raise refused(
+            f"confirm your second factor again (step-up) to {to}", field="step_up"
+        ) from None
 
 
 def refund_payment(
@@ -590,7 +594,7 @@ def refund_payment(
     than is left of it. The invoice's amount due and status follow (billing services)."""
     if not (hasattr(by, "has_perm") and by.has_perm(REFUND_PERMISSION)):
         raise RefundRefused("refunding needs the payments operator's permission", field="user")
-    _require_step_up(request, by)
+    require_step_up(request, by)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         raise RefundRefused("give the reason for the refund", field="reason")
@@ -731,6 +735,7 @@ def purge_idempotency_keys(*, by: Actor = SYSTEM) -> int:
 
 
 __all__ = [
+    "charge_payment",
     "get_gateway_account",
     "held_amount",
     "pay_invoice",
@@ -739,4 +744,5 @@ __all__ = [
     "reconcile_payment",
     "reconcile_payments",
     "refund_payment",
+    "require_step_up",
 ]

@@ -2,7 +2,7 @@
 
 Use ``step_up_required`` on any view that reveals or deletes a card, refunds,
 changes roles, rotates keys or exports data; services that do such things call
-``security.services._require_step_up`` too, so forgetting the decorator fails
+``security.services.require_step_up`` too, so forgetting the decorator fails
 closed.
 """
 

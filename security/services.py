@@ -39,7 +39,7 @@ User = get_user_model()
 Actor = Any
 
 
-def _require_step_up(request: HttpRequest | None, by: Actor) -> None:
+def require_step_up(request: HttpRequest | None, by: Actor) -> None:
     """People act with a fresh second factor; only the platform itself acts without a request."""
     if by == SYSTEM:
         return
@@ -138,7 +138,7 @@ def unlock_account(*, username: str, by: Actor, request: HttpRequest | None) -> 
     """Lift the lockout of a login name; security officers only, with a fresh second factor."""
     if by != SYSTEM and not by.has_perm("security.unlock_account"):
         raise NotAllowed("unlock_account: needs the Security officer role")
-    _require_step_up(request, by)
+    require_step_up(request, by)
     name = username.strip().lower()
     if not name or len(name) > 150:
         raise ValueError("username: give the login name to unlock (at most 150 characters)")
@@ -213,7 +213,7 @@ def _issue_backup_codes(*, user: Any) -> list[str]:
 
 def regenerate_backup_codes(*, user: Any, by: Actor, request: HttpRequest) -> list[str]:
     """Replace the user's backup codes with new ones (shown once); needs step-up."""
-    _require_step_up(request, by)
+    require_step_up(request, by)
     if by.pk != user.pk:
         raise NotAllowed("backup_codes: only the owner may create their backup codes")
     with transaction.atomic():
@@ -297,7 +297,7 @@ def record_passkey_registered(*, request: HttpRequest) -> None:
 
 def remove_device(*, device: Device, by: Actor, request: HttpRequest) -> None:
     """Delete one of the actor's own second factors; needs step-up, and staff keep at least one."""
-    _require_step_up(request, by)
+    require_step_up(request, by)
     if device.user_id != by.pk:
         raise NotAllowed("device: not one of your devices")
     remaining = [
@@ -452,7 +452,7 @@ def set_user_roles(*, user: Any, roles: list[str], by: Actor, request: HttpReque
         raise UnknownRole(f"roles: unknown role(s) {', '.join(unknown)}")
     if by != SYSTEM and not by.has_perm("security.change_roles"):
         raise NotAllowed("roles: needs the Security officer role")
-    _require_step_up(request, by)
+    require_step_up(request, by)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         before = sorted(locked.groups.values_list("name", flat=True))

@@ -111,14 +111,14 @@ def decide_risk_review(
     outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
     amount it held on the invoice is released. Either way it is audited.
     """
-    from payments.services import _charge, _require_step_up
+    from payments.services import charge_payment, require_step_up
 
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
         record_refused_risk_review(payment.pk, by=by, request=request)
         raise RiskReviewRefused(
             "deciding a risk review needs the fraud analyst's permission", field="user"
         )
-    _require_step_up(request, by, to="decide a risk review", refused=RiskReviewRefused)
+    require_step_up(request, by, to="decide a risk review", refused=RiskReviewRefused)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         raise RiskReviewRefused("give the reason for the decision", field="reason")
@@ -146,7 +146,7 @@ def decide_risk_review(
             currency=locked.currency,
             reason=locked.risk_review_note,
         )
-    decided = _charge(locked, by=by) if approve else locked
+    decided = charge_payment(locked, by=by) if approve else locked
     if decided.forget_card and decided.is_final and decided.payment_method is not None:
         # The payer paid with a new card without keeping it: erased now that it is settled.
         with contextlib.suppress(PaymentMethodGone):
