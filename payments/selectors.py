@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.http import Http404
 
 from billing.selectors import customer_for_user
@@ -33,6 +33,19 @@ def saved_cards_for_user(user: Any) -> QuerySet[PaymentMethod]:
     if customer is None:
         return PaymentMethod.objects.none()
     return get_payment_methods_for_customer(customer).order_by("-created_at", "-pk")
+
+
+def held_amounts(invoice_ids: Any) -> dict[int, int]:
+    """What payments still in flight (pending, unknown) hold against each invoice (one query;
+    invoices holding nothing are absent)."""
+    rows = (
+        Payment.objects.filter(invoice_id__in=invoice_ids)
+        .holding()
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .values_list("invoice_id", "total")
+    )
+    return {invoice_id: int(total or 0) for invoice_id, total in rows}
 
 
 def bank_lines_to_review() -> QuerySet[BankLine]:

@@ -63,6 +63,7 @@ from payments.fraud.models import RiskDecision
 from payments.fraud.rules import assess_card_payment
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
+from payments.selectors import held_amounts
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
 from payments.vault.services import delete_payment_method, reveal_card, tokenize
@@ -132,8 +133,7 @@ def _check_payer(invoice: Invoice, by: Actor) -> None:
 
 def held_amount(invoice: Invoice) -> int:
     """What payments still in flight (pending, unknown) hold against the invoice."""
-    total = Payment.objects.filter(invoice=invoice).holding().aggregate(total=Sum("amount"))
-    return int(total["total"] or 0)
+    return held_amounts([invoice.pk]).get(invoice.pk, 0)
 
 
 def _replayed(scope: str, key: str, request_hash: str) -> Payment | None:

@@ -45,12 +45,13 @@ class SessionPolicyMiddleware:
                 return HttpResponseRedirect(
                     f"{reverse('security:login')}?{urlencode({'next': request.get_full_path()})}"
                 )
-            # Push the idle expiry forward (a session save) at most once a minute.
+            # At most once a minute: push the idle expiry forward (a session save)
+            # and note in the session list that the session was used.
             if now - request.session.get(SESSION_REFRESHED_AT_KEY, 0) >= (
                 settings.SESSION_REFRESH_SECONDS
             ):
                 request.session[SESSION_REFRESHED_AT_KEY] = now
-            touch_user_session(request=request)
+                touch_user_session(request=request)
             if (
                 not request.path.startswith(_MFA_EXEMPT_PREFIXES)
                 and not is_session_verified(request)

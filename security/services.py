@@ -7,7 +7,7 @@ records a secret (a password, an OTP secret or code, a session key).
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
@@ -354,7 +354,6 @@ def rotate_session_key(request: HttpRequest) -> None:
 
 
 _TOUCH_EVERY = timedelta(seconds=60)
-_touched: dict[str, datetime] = {}  # session key -> when this process last touched it
 
 
 def touch_user_session(*, request: HttpRequest) -> None:
@@ -363,13 +362,6 @@ def touch_user_session(*, request: HttpRequest) -> None:
     if not key:
         return
     now = timezone.now()
-    # This process touched the row within the minute: nothing to write (no query).
-    touched = _touched.get(key)
-    if touched is not None and now - touched < _TOUCH_EVERY:
-        return
-    if len(_touched) > 10_000:
-        _touched.clear()
-    _touched[key] = now
     UserSession.objects.filter(session_key=key, last_seen_at__lt=now - _TOUCH_EVERY).update(
         last_seen_at=now
     )

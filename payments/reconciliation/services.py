@@ -22,7 +22,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -33,6 +32,7 @@ from billing.services import record_payment_amount
 from payments.exceptions import BankFileError, InvalidPayment
 from payments.models import BankFile, BankLine, Payment
 from payments.reconciliation.camt054 import BankCredit, file_sha256, parse_camt054
+from payments.selectors import held_amounts
 
 Actor = Any
 Reason = BankLine.Reason
@@ -188,15 +188,9 @@ def _insert_review_lines(rows: list[tuple[Any, ...]]) -> None:
 def _amounts_due(invoices: dict[str, Invoice], credits: Sequence[BankCredit]) -> dict[int, int]:
     """What is left to pay on each referenced invoice, less payments in flight (one query)."""
     wanted = {invoices[c.reference].pk for c in credits if c.reference in invoices}
-    held = dict(
-        Payment.objects.filter(invoice_id__in=wanted)
-        .holding()
-        .values("invoice_id")
-        .annotate(total=Sum("amount"))
-        .values_list("invoice_id", "total")
-    )
+    held = held_amounts(wanted)
     return {
-        invoice.pk: invoice.amount_due - int(held.get(invoice.pk) or 0)
+        invoice.pk: invoice.amount_due - held.get(invoice.pk, 0)
         for invoice in invoices.values()
         if invoice.pk in wanted
     }
