@@ -82,6 +82,50 @@ def event_hash(fields: dict[str, Any]) -> str:
     return _sha256(canonical_json(canonical_fields(fields))).hexdigest()
 
 
+# The chain's hashed text split where the head's values go: the text before the
+# previous hash, between it and the new event's seq, and after the seq. Keys sort
+# as action < ... < object_type < prev_hash < seq < user_agent.
+PREV_HASH_OPEN = '"prev_hash":"'
+SEQ_OPEN = '","seq":'
+
+
+def hashed_parts(
+    created_at: str,
+    actor_type: str,
+    actor_id: str,
+    actor_label: str,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    ip: str | None,
+    user_agent: str,
+    details_json: str,
+) -> tuple[str, str, str]:
+    """The canonical JSON of an event around its head values and object id.
+
+    Returns ``(to_object_id, to_prev_hash, after)``:
+    ``to_object_id + json(object_id) + to_prev_hash + prev_hash + SEQ_OPEN + str(seq)
+    + after`` is exactly ``canonical_json(canonical_fields(...))`` (each string
+    escaped by the json module's own encoder). With ``object_id`` given, it is
+    already inside ``to_prev_hash`` and the first part is empty; with None, the
+    caller supplies it (an id only the database knows yet, written bare between
+    quotes, so it must be digits). PostgreSQL hashes an event against the head it
+    reads under the chain lock this way (``audit_append_event``, migration 0005),
+    and the verifier hashes rows without building a dict per row.
+    """
+    s = _string
+    head = (
+        f'{{"action":{s(action)},"actor_id":{s(actor_id)},"actor_label":{s(actor_label)},'
+        f'"actor_type":{s(actor_type)},"created_at":{s(created_at)},"details":{details_json},'
+        f'"ip":{"null" if ip is None else s(ip)},"object_id":'
+    )
+    tail = f',"object_type":{s(object_type)},{PREV_HASH_OPEN}'
+    after = f',"user_agent":{s(user_agent)}}}'
+    if object_id is None:
+        return head + '"', '"' + tail, after
+    return "", head + s(object_id) + tail, after
+
+
 def row_hash(
     seq: int,
     created_at: str,
@@ -98,18 +142,22 @@ def row_hash(
 ) -> str:
     """``event_hash`` for a stored row: time as canonical text, details as canonical JSON.
 
-    The verifier's hot path: it writes the same bytes as ``canonical_json`` on
-    the twelve fields (keys in sorted order, each string escaped by the json
-    module's own encoder) without building and sorting a dict per row.
+    The verifier's hot path (``hashed_parts`` joined with the row's head values).
     """
-    s = _string
-    text = (
-        f'{{"action":{s(action)},"actor_id":{s(actor_id)},"actor_label":{s(actor_label)},'
-        f'"actor_type":{s(actor_type)},"created_at":{s(created_at)},"details":{details_json},'
-        f'"ip":{"null" if ip is None else s(ip)},"object_id":{s(object_id)},'
-        f'"object_type":{s(object_type)},"prev_hash":{s(prev_hash)},"seq":{int(seq)},'
-        f'"user_agent":{s(user_agent)}}}'
+    _, before, after = hashed_parts(
+        created_at,
+        actor_type,
+        actor_id,
+        actor_label,
+        action,
+        object_type,
+        object_id,
+        ip,
+        user_agent,
+        details_json,
     )
+    # The JSON string's inside (a stored hash is plain hex; a tampered one is escaped).
+    text = f"{before}{_string(prev_hash)[1:-1]}{SEQ_OPEN}{int(seq)}{after}"
     return _sha256(text.encode("utf-8")).hexdigest()
 
 

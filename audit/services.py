@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import shutil
-import threading
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from audit import SYSTEM
 from audit.archive import ArchiveResult, verify_archive, write_archive
-from audit.chain import GENESIS_HASH, canonical_json, checkpoint_message, event_hash
+from audit.chain import (
+    GENESIS_HASH,
+    canonical_json,
+    canonical_time,
+    checkpoint_message,
+    event_hash,
+    hashed_parts,
+)
 from audit.exceptions import AuditArchiveError, AuditError, InvalidAuditEvent
 from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_public_keys
 from audit.models import AuditCheckpoint, AuditEvent
@@ -123,28 +130,10 @@ def _request_facts(request: HttpRequest | None) -> tuple[str | None, str]:
     return ip, str(request.META.get("HTTP_USER_AGENT", ""))[:512]
 
 
-_last_head = threading.local()
-
 _APPEND_SQL = (
-    "SELECT appended, head_seq, head_hash FROM audit_append("
-    "%s, %s, %s, %s::timestamptz, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+    "audit_append_event(%s, %s::timestamptz, %s, %s, %s, %s, %s, {object_id}, %s, %s,"
+    " %s::jsonb, {to_prev_hash}, %s)"
 )
-
-
-def _row(event: AuditEvent) -> list[Any]:
-    return [
-        event.created_at,
-        event.actor_type,
-        event.actor_id,
-        event.actor_label,
-        event.action,
-        event.object_type,
-        event.object_id,
-        event.ip,
-        event.user_agent,
-        canonical_json(event.details).decode("utf-8"),
-        event.hash,
-    ]
 
 
 def _lock_chain_and_read_head(cursor: Any) -> tuple[int, str]:
@@ -160,6 +149,111 @@ def _lock_chain_and_read_head(cursor: Any) -> tuple[int, str]:
         cursor.execute("SELECT seq, hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1")
     head = cursor.fetchone()
     return (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """A checked event not yet in the chain: everything but its seq and hashes."""
+
+    created_at: datetime
+    actor_type: str
+    actor_id: str
+    actor_label: str
+    action: str
+    object_type: str
+    object_id: str | None
+    ip: str | None
+    user_agent: str
+    details: dict[str, Any]
+
+    def append_sql(self, object_id_sql: str = "") -> tuple[str, list[Any]]:
+        """``audit_append_event(...)`` and its parameters, to call in a statement (PostgreSQL).
+
+        The function returns ``(event_seq, event_prev_hash, event_hash)``. ``object_id_sql`` is an
+        SQL expression for an id the database assigns in the same statement (e.g.
+        ``w.id::text`` from a ``WITH w AS (INSERT ... RETURNING id)``); it must give
+        digits. Without it, the event's own ``object_id`` is sent as a parameter.
+        """
+        details_json = canonical_json(self.details).decode("utf-8")
+        to_object_id, to_prev_hash, after = hashed_parts(
+            canonical_time(self.created_at),
+            self.actor_type,
+            self.actor_id,
+            self.actor_label,
+            self.action,
+            self.object_type,
+            None if object_id_sql else (self.object_id or ""),
+            self.ip,
+            self.user_agent,
+            details_json,
+        )
+        head = [_CHAIN_LOCK_KEY, self.created_at, self.actor_type, self.actor_id]
+        head += [self.actor_label, self.action, self.object_type]
+        tail = [self.ip, self.user_agent, details_json]
+        if object_id_sql:
+            sql = _APPEND_SQL.format(
+                object_id=object_id_sql, to_prev_hash=f"%s || {object_id_sql} || %s"
+            )
+            return sql, [*head, *tail, to_object_id, to_prev_hash, after]
+        sql = _APPEND_SQL.format(object_id="%s", to_prev_hash="%s")
+        return sql, [*head, self.object_id or "", *tail, to_prev_hash, after]
+
+    def to_event(self, object_id: str, seq: int, prev_hash: str, hash_: str) -> AuditEvent:
+        event = AuditEvent(
+            seq=seq,
+            created_at=self.created_at,
+            actor_type=self.actor_type,
+            actor_id=self.actor_id,
+            actor_label=self.actor_label,
+            action=self.action,
+            object_type=self.object_type,
+            object_id=object_id,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            details=dict(self.details),
+            prev_hash=prev_hash,
+            hash=hash_,
+        )
+        if hash_:  # written by the database
+            event._state.adding = False
+            event._state.db = connection.alias
+        return event
+
+
+def prepare_event(
+    action: str,
+    *,
+    actor: Any,
+    object_type: str,
+    object_id: str | None,
+    request: HttpRequest | None,
+    details: dict[str, Any],
+) -> PreparedEvent:
+    """Check an event before anything is written: InvalidAuditEvent names what is wrong.
+
+    An action outside the dotted pattern, non-JSON or secret-looking details and
+    an unknown actor are refused. ``object_id`` None: the database supplies it
+    (``PreparedEvent.append_sql``).
+    """
+    if not isinstance(action, str) or not ACTION_PATTERN.match(action) or len(action) > 100:
+        raise InvalidAuditEvent(
+            f"action: {action!r} is not a dotted lower-case name like 'invoice.finalized'"
+        )
+    _check_details(details, "")
+    actor_type, actor_id, actor_label = describe_actor(actor)
+    ip, user_agent = _request_facts(request)
+    return PreparedEvent(
+        created_at=timezone.now(),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        ip=ip,
+        user_agent=user_agent,
+        details=dict(details),
+    )
 
 
 def record_event(
@@ -179,60 +273,39 @@ def record_event(
     (an action outside the dotted pattern, non-JSON or secret-looking details,
     an unknown actor) raises InvalidAuditEvent before anything is written.
     """
-    if not isinstance(action, str) or not ACTION_PATTERN.match(action) or len(action) > 100:
-        raise InvalidAuditEvent(
-            f"action: {action!r} is not a dotted lower-case name like 'invoice.finalized'"
-        )
-    _check_details(details, "")
-    actor_type, actor_id, actor_label = describe_actor(actor)
     object_type, object_id = object_ref or ("", "")
     if obj is not None:
         if obj.pk is None:
             raise InvalidAuditEvent("obj: the object must be saved before it is recorded")
         object_type, object_id = obj._meta.label_lower, str(obj.pk)
-    ip, user_agent = _request_facts(request)
+    prepared = prepare_event(
+        action,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        request=request,
+        details=details,
+    )
+    return append_prepared(prepared, object_id)
 
-    def build(head_seq: int, prev_hash: str) -> AuditEvent:
-        event = AuditEvent(
-            seq=head_seq + 1,
-            created_at=timezone.now(),
-            actor_type=actor_type,
-            actor_id=actor_id,
-            actor_label=actor_label,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            ip=ip,
-            user_agent=user_agent,
-            details=dict(details),
-            prev_hash=prev_hash,
-        )
-        event.hash = event_hash(event.hashed_fields())
-        return event
 
-    # No savepoint: the event belongs to the caller's transaction and a failed
-    # append must fail that whole transaction anyway (two round trips saved).
+def append_prepared(prepared: PreparedEvent, object_id: str) -> AuditEvent:
+    """Append a prepared event for ``object_id`` after the current head, in the caller's
+    transaction (see ``record_event``)."""
+    if connection.vendor == "postgresql":
+        # One statement: the database hashes the event against the head it reads
+        # under the chain lock; no transaction of its own is needed.
+        sql, params = replace(prepared, object_id=object_id).append_sql()
+        with connection.cursor() as cursor:
+            # Only the constant call text is formatted in; every value is a parameter.
+            cursor.execute(f"SELECT event_seq, event_prev_hash, event_hash FROM {sql}", params)  # noqa: S608
+            seq, prev_hash, hash_ = cursor.fetchone()
+        return prepared.to_event(object_id, int(seq), str(prev_hash), str(hash_))
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            event = build(*_lock_chain_and_read_head(cursor))
-            event.save(force_insert=True)
-            return event
-        # Hash against the head this thread appended last; audit_append inserts
-        # only if that is still the head, else returns the real one (and keeps
-        # the lock), so the second attempt always succeeds.
-        head = getattr(_last_head, "value", None) or (-1, "")
-        for _attempt in range(2):
-            event = build(*head)
-            cursor.execute(_APPEND_SQL, [_CHAIN_LOCK_KEY, head[0], head[1], *_row(event)])
-            appended, head_seq, head_hash = cursor.fetchone()
-            if appended:
-                break
-            head = (int(head_seq), str(head_hash))
-        else:
-            raise AuditError("the chain's head moved while its lock was held")
-        _last_head.value = (event.seq, event.hash)
-    event._state.adding = False
-    event._state.db = connection.alias
+        head_seq, prev_hash = _lock_chain_and_read_head(cursor)
+        event = prepared.to_event(object_id, head_seq + 1, prev_hash, "")
+        event.hash = event_hash(event.hashed_fields())
+        event.save(force_insert=True)
     return event
 
 

@@ -15,6 +15,7 @@ record still needs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import logging
@@ -32,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
+from audit.services import PreparedEvent, append_prepared
 from payments.vault import crypto
 from payments.vault.exceptions import InvalidCard, KeyUnavailable
 from payments.vault.models import DataKey, EntryKey, PaymentMethod
@@ -180,25 +182,40 @@ def _guarded_insert_sql(model: type[models.Model], vendor: str) -> tuple[str, li
     sql = (
         f"INSERT INTO {table} ({columns}) SELECT {values} "  # noqa: S608
         f"FROM {quote(DataKey._meta.db_table)} WHERE {quote('id')} = %s "
-        f"AND {quote('state')} = %s{lock} RETURNING {pk_column}"
+        f"AND {quote('state')} = %s{lock} RETURNING {pk_column} AS row_id"
     )
     return sql, fields
 
 
-def insert_under_active_key(record_row: PaymentMethod, key: DataKey) -> bool:
-    """INSERT ``record_row`` only if ``key`` is still the active DEK, in one statement.
+def insert_under_active_key(
+    record_row: PaymentMethod, key: DataKey, *, event: PreparedEvent | None = None
+) -> bool:
+    """INSERT ``record_row`` only if ``key`` is still the active DEK, with its audit event.
 
-    On PostgreSQL the key row is read ``FOR SHARE`` by the same statement, so a
-    rotation (which locks it ``FOR UPDATE``) waits for this transaction, exactly
-    as ``data_key_for_encryption`` guarantees for batch work. False (nothing
-    written) when the key was retired meanwhile: forget it and take the new one.
+    On PostgreSQL one statement writes the row and appends ``event`` for it
+    (``WITH w AS (INSERT ...) ... audit_append_event``): the key row is read
+    ``FOR SHARE`` by the same statement, so a rotation (which locks it ``FOR
+    UPDATE``) waits for this transaction, exactly as ``data_key_for_encryption``
+    guarantees for batch work; with no open transaction the statement is its
+    own, so row and event commit together in one round trip. Elsewhere, the
+    insert and the append share a transaction. False (nothing written, no event)
+    when the key was retired meanwhile: forget it and take the new one.
     """
     model = type(record_row)
     sql, fields = _guarded_insert_sql(model, connection.vendor)
     params = [f.get_db_prep_save(f.pre_save(record_row, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, key.pk, DataKey.State.ACTIVE])
-        row = cursor.fetchone()
+    params += [key.pk, DataKey.State.ACTIVE]
+    postgres = connection.vendor == "postgresql"
+    if event is not None and postgres:
+        call, event_params = event.append_sql("w.row_id::text")
+        sql = f"WITH w AS ({sql}) SELECT w.row_id FROM w CROSS JOIN LATERAL {call} AS a"  # noqa: S608
+        params += event_params
+    with transaction.atomic(savepoint=False) if not postgres else contextlib.nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is not None and event is not None and not postgres:
+            append_prepared(event, str(row[0]))
     if row is None:
         forget_encryption_key()
         return False

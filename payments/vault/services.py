@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import functools
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit import record
+from audit.services import prepare_event
 from billing.models import Customer
 from payments.vault import crypto
 from payments.vault.cards import Brand, Card, validate_card
@@ -58,6 +59,18 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
     # PCI DSS 3.3.1.2: the CVC went no further than validate_card; it is not kept.
     fingerprint = card_fingerprint(valid.number)
 
+    event = prepare_event(
+        "vault.card_tokenized",
+        actor=by,
+        object_type=PaymentMethod._meta.label_lower,
+        object_id=None,  # the row's id, given by the database in the same statement
+        request=None,
+        details={
+            "customer_id": customer.pk,
+            "brand": str(valid.brand),
+            "last4": valid.last4,
+        },
+    )
     for _attempt in range(3):
         key, key_bytes = encryption_key()
         token = _new_token()
@@ -73,20 +86,11 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
             ciphertext=crypto.seal(
                 valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
             ),
-            created_at=timezone.now(),
+            created_at=event.created_at,
         )
-        with transaction.atomic():
-            if insert_under_active_key(method, key):
-                record(
-                    "vault.card_tokenized",
-                    actor=by,
-                    obj=method,
-                    customer_id=customer.pk,
-                    brand=method.brand,
-                    last4=method.last4,
-                    key_id=key.hex_id,
-                )
-                return method
+        keyed = replace(event, details={**event.details, "key_id": key.hex_id})
+        if insert_under_active_key(method, key, event=keyed):
+            return method
         # The key was rotated by another process since it was cached: take the new one.
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
 

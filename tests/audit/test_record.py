@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import RequestFactory
 from hypothesis import given
 from hypothesis import strategies as st
 
 from audit import SYSTEM, record
-from audit.chain import GENESIS_HASH, canonical_details, canonical_time, event_hash, row_hash
+from audit.chain import (
+    GENESIS_HASH,
+    SEQ_OPEN,
+    canonical_details,
+    canonical_time,
+    event_hash,
+    hashed_parts,
+    row_hash,
+)
 from audit.exceptions import InvalidAuditEvent
 from audit.models import AuditEvent
+from audit.services import prepare_event
 from audit.verify import verify_chain
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +187,92 @@ def test_an_unsaved_object_is_refused() -> None:
 def test_harmless_keys_that_contain_secret_words_as_parts_are_kept() -> None:
     event = record("demo.ok", actor=SYSTEM, company_name="ACME", spin_count=2, key_id="abc")
     assert event.details == {"company_name": "ACME", "spin_count": 2, "key_id": "abc"}
+
+
+@given(
+    object_id=st.integers(min_value=0, max_value=2**63 - 1),
+    label=st.text(max_size=30),
+    details=st.dictionaries(st.sampled_from(["a", "é", "n"]), st.text(max_size=10), max_size=3),
+)
+def test_the_parts_around_a_database_given_object_id_join_to_the_canonical_json(
+    object_id: int, label: str, details: dict[str, str]
+) -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    fields = {
+        "seq": 7,
+        "created_at": moment,
+        "actor_type": "user",
+        "actor_id": "1",
+        "actor_label": label,
+        "action": "demo.split",
+        "object_type": "demo.thing",
+        "object_id": str(object_id),
+        "ip": None,
+        "user_agent": "",
+        "details": details,
+        "prev_hash": "ab" * 32,
+    }
+    to_object_id, to_prev_hash, after = hashed_parts(
+        canonical_time(moment),
+        "user",
+        "1",
+        label,
+        "demo.split",
+        "demo.thing",
+        None,
+        None,
+        "",
+        canonical_details(json.dumps(details)),
+    )
+    text = f"{to_object_id}{object_id}{to_prev_hash}{'ab' * 32}{SEQ_OPEN}7{after}"
+
+    assert hashlib.sha256(text.encode()).hexdigest() == event_hash(fields)
+
+
+@pytest.mark.postgres_only
+def test_an_event_written_with_a_row_in_one_statement_takes_the_rows_id_and_chains() -> None:
+    record("demo.before", actor=SYSTEM)
+    prepared = prepare_event(
+        "demo.together",
+        actor=SYSTEM,
+        object_type="demo.thing",
+        object_id=None,
+        request=None,
+        details={"name": "Åsa <b>"},
+    )
+    call, params = prepared.append_sql("w.id::text")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH w AS (SELECT 4711 AS id) SELECT w.id, a.event_seq FROM w"
+            f" CROSS JOIN LATERAL {call} AS a",
+            params,
+        )
+        row_id, seq = cursor.fetchone()
+    record("demo.after", actor=SYSTEM)
+
+    stored = AuditEvent.objects.get(seq=seq)
+    assert (row_id, stored.object_id, stored.object_type) == (4711, "4711", "demo.thing")
+    assert event_hash(stored.hashed_fields()) == stored.hash
+    assert stored.prev_hash == AuditEvent.objects.get(seq=seq - 1).hash
+    assert verify_chain().ok
+
+
+@pytest.mark.postgres_only
+def test_no_row_means_no_event() -> None:
+    prepared = prepare_event(
+        "demo.nothing",
+        actor=SYSTEM,
+        object_type="demo.thing",
+        object_id=None,
+        request=None,
+        details={},
+    )
+    call, params = prepared.append_sql("w.id::text")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH w AS (SELECT 1 AS id WHERE false) SELECT a.event_seq FROM w"
+            f" CROSS JOIN LATERAL {call} AS a",
+            params,
+        )
+        assert cursor.fetchone() is None
+    assert not AuditEvent.objects.filter(action="demo.nothing").exists()
