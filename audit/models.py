@@ -18,7 +18,7 @@ class AuditEvent(models.Model):
     actor_type = models.CharField(max_length=64)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=200, blank=True)
-    action = models.CharField(max_length=100, db_index=True)
+    action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     # Text, not inet: the chain hashes the address exactly as stored.
@@ -26,14 +26,19 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["seq"]
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
+            models.Index(fields=["action"], name="audit_action_idx"),
         ]
+        # Plain B-tree indexes, without Django's second varchar_pattern_ops index
+        # for LIKE 'prefix%' (nothing searches these by prefix; each index costs every
+        # append; docs/decisions.md 18).
+        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_hash_uniq")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"

@@ -296,13 +296,14 @@ _cache: dict[tuple[Any, ...], Keyring] = {}
 def _cache_key() -> tuple[Any, ...]:
     provider = settings.VAULT_KEYRING_PROVIDER
     if provider == "file":
-        path = Path(settings.VAULT_KEYRING_FILE)
+        # os.stat on the setting's text: this runs for every fingerprint and unwrap.
+        path = os.fspath(settings.VAULT_KEYRING_FILE)
         try:
-            stat = path.stat()
+            stat = os.stat(path)
             stamp: tuple[int, int] = (stat.st_mtime_ns, stat.st_ino)
         except OSError:
             stamp = (0, 0)
-        return (provider, str(path), stamp)
+        return (provider, path, stamp)
     if provider == "env":
         return (provider, hashlib.sha256(settings.VAULT_KEYRING_JSON.encode()).hexdigest())
     return (provider,)

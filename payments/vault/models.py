@@ -116,7 +116,9 @@ class PaymentMethod(models.Model):
         ACTIVE = "active", "Active"
         DELETED = "deleted", "Deleted (ciphertext erased)"
 
-    token = models.CharField(max_length=64, unique=True, editable=False)
+    # Unique and indexed through Meta (no second LIKE index: tokens and fingerprints are
+    # looked up whole, and every index costs each tokenize; docs/decisions.md 18).
+    token = models.CharField(max_length=64, editable=False)
     customer = models.ForeignKey(
         "billing.Customer", on_delete=models.PROTECT, related_name="payment_methods"
     )
@@ -124,7 +126,7 @@ class PaymentMethod(models.Model):
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
-    fingerprint = models.CharField(max_length=64, db_index=True)
+    fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     data_key = models.ForeignKey(
         DataKey,
@@ -140,7 +142,9 @@ class PaymentMethod(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         verbose_name = "payment method"
+        indexes = [models.Index(fields=["fingerprint"], name="payments_pm_fingerprint_idx")]
         constraints = [
+            models.UniqueConstraint(fields=["token"], name="payments_pm_token_uniq"),
             models.CheckConstraint(
                 condition=(
                     Q(status="active") & Q(ciphertext__isnull=False) & Q(data_key__isnull=False)
