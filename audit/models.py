@@ -36,9 +36,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["action"], name="audit_action_idx"),
         ]
         # Plain B-tree indexes, without Django's second varchar_pattern_ops index
-        # for LIKE 'prefix%' (nothing searches these by prefix; each index costs every
-        # append; docs/decisions.md 18).
-        constraints = [models.UniqueConstraint(fields=["hash"], name="audit_hash_uniq")]
+        # for LIKE 'prefix%' (nothing searches these by prefix), and none on ``hash``
+        # (nothing looks an event up by it; the chain's links, checked by the
+        # verifier, are what make a hash trustworthy): each index costs every append
+        # (docs/decisions.md 18).
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"
