@@ -146,6 +146,17 @@ def decide_risk_review(
             currency=locked.currency,
             reason=locked.risk_review_note,
         )
+        if not approve:
+            # The same event as any other failed payment, so whoever follows failures sees it.
+            record(
+                "payment.failed",
+                actor=by,
+                obj=locked,
+                invoice_id=locked.invoice_id,
+                amount=locked.amount,
+                currency=locked.currency,
+                code=locked.failure_code,
+            )
     decided = charge_payment(locked, by=by) if approve else locked
     if decided.forget_card and decided.is_final and decided.payment_method is not None:
         # The payer paid with a new card without keeping it: erased now that it is settled.

@@ -105,6 +105,7 @@ def test_an_analyst_declines_and_the_held_amount_is_released(
     assert audit_events("payment.risk_declined", held)[0].details["reason"] == (
         "card reported stolen"
     )
+    assert audit_events("payment.failed", held)[0].details["code"] == "risk_declined"
 
 
 def test_a_decision_needs_a_reason(
