@@ -4,7 +4,7 @@ Usage (PostgreSQL; the database is created if missing, migrated and filled)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tillit_bench .venv/bin/python bench/payments.py
     # options: --rates 20,40,80,160 --seconds 4 --threads 1 --camt-lines 100000
-    #          --camt-matched 2000
+    #          --camt-matched 2000 --only camt (skip part 1: no gunicorn, no card payments)
 
 Part 1 starts the project under gunicorn (2 workers: sync by default, gthread with
 --threads N > 1; 127.0.0.1), signs a portal customer in, and posts
@@ -295,20 +295,51 @@ def main() -> None:
     )
     parser.add_argument("--camt-lines", type=int, default=100_000)
     parser.add_argument("--camt-matched", type=int, default=2000)
+    parser.add_argument(
+        "--only", choices=("cards", "camt"), help="run one part only (default: both)"
+    )
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     setup_django()
-    needed = sum(rates) * args.seconds
+    needed = 0 if args.only == "camt" else sum(rates) * args.seconds
     print(f"set-up: {needed + args.camt_matched} invoices", flush=True)
     data = make_data(needed, args.camt_matched)
     ids: list[int] = list(data["pay_ids"])  # type: ignore[call-overload]
-    server = start_gunicorn(args.threads)
-    results = []
+    results: list[dict[str, object]] = []
+    doubles = 0
+    if args.only != "camt":
+        doubles = run_cards(data, ids, rates, args.seconds, args.threads, results)
+    camt: dict[str, object] = {}
+    if args.only != "cards":
+        camt = bench_camt(list(data["camt_refs"]), args.camt_lines)  # type: ignore[call-overload]
+    print(
+        json.dumps(
+            {
+                "workers": 2,
+                "threads_per_worker": args.threads,
+                "payments": results,
+                "double_charges": doubles,
+                "camt054": camt,
+            }
+        )
+    )
+
+
+def run_cards(
+    data: dict[str, object],
+    ids: list[int],
+    rates: list[int],
+    seconds: int,
+    threads: int,
+    results: list[dict[str, object]],
+) -> int:
+    """Part 1: every rate in turn; the number of double charges found afterwards."""
+    server = start_gunicorn(threads)
     try:
         session = Session(str(data["username"]))
         offset = 0
         for rate in rates:
-            batch = ids[offset : offset + rate * args.seconds]
+            batch = ids[offset : offset + rate * seconds]
             offset += len(batch)
             result = run_rate(session, batch, int(str(data["card"])), rate)
             results.append(result)
@@ -322,18 +353,7 @@ def main() -> None:
         server.wait(timeout=30)
     doubles = double_charges(ids)
     print(f"double charges: {doubles}")
-    camt = bench_camt(list(data["camt_refs"]), args.camt_lines)  # type: ignore[call-overload]
-    print(
-        json.dumps(
-            {
-                "workers": 2,
-                "threads_per_worker": args.threads,
-                "payments": results,
-                "double_charges": doubles,
-                "camt054": camt,
-            }
-        )
-    )
+    return doubles
 
 
 if __name__ == "__main__":
