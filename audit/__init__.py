@@ -1,9 +1,14 @@
 """Tamper-evident audit log.
 
-The public API is one function, used everywhere::
+The public API is ``record``, used everywhere::
 
     from audit import record
     record("invoice.finalized", actor=user, obj=invoice, request=request, number="A-1")
+
+A service that changes many rows at once appends their events in one go, each
+still its own link of the chain::
+
+    record_many([AuditEntry("invoice.payment_recorded", invoice, {"amount": 100})], actor=user)
 
 It is importable before the app registry is ready; the work happens in
 ``audit.services``.
@@ -11,7 +16,8 @@ It is importable before the app registry is ready; the work happens in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -21,6 +27,14 @@ if TYPE_CHECKING:
 
 SYSTEM = "system"
 """The actor for what the platform does by itself (schedules, jobs, migrations)."""
+
+
+class AuditEntry(NamedTuple):
+    """One event of ``record_many``: what ``record`` takes besides the actor and request."""
+
+    action: str
+    obj: Model | None = None
+    details: Mapping[str, Any] = {}
 
 
 def record(
@@ -35,3 +49,13 @@ def record(
     from audit.services import record_event
 
     return record_event(action, actor=actor, obj=obj, request=request, details=details)
+
+
+def record_many(
+    entries: Iterable[AuditEntry], *, actor: Any, request: HttpRequest | None = None
+) -> list[AuditEvent]:
+    """Append one event per entry, in order, in the caller's transaction, under one chain
+    lock and in a few round trips; see services.record_events."""
+    from audit.services import record_events
+
+    return record_events(entries, actor=actor, request=request)
