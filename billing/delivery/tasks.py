@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from audit import SYSTEM
 from billing.delivery import services
 from billing.models import Invoice
+
+logger = logging.getLogger(__name__)
 
 
 def attempt_delivery_job(delivery_id: int) -> str:
@@ -21,8 +25,26 @@ def send_overdue_reminders_job() -> int:
     return services.send_overdue_reminders(by=SYSTEM)
 
 
+def queue_receipts_job(invoice_ids: list[int]) -> int:
+    """Queue each paid invoice's receipt notification (once; see services.queue_receipt);
+    the number queued. One invoice's failure does not stop the others; the job then fails,
+    and running it again queues only what is still missing."""
+    queued = 0
+    failed: Exception | None = None
+    for invoice_id in invoice_ids:
+        try:
+            queued += queue_receipt_job(invoice_id) is not None
+        except Exception as exc:
+            logger.exception("receipt of invoice %s not queued", invoice_id)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return queued
+
+
 def queue_receipt_job(invoice_id: int) -> int | None:
-    """Queue the paid invoice's receipt notification (once; see services.queue_receipt)."""
+    """Queue the paid invoice's receipt notification (once; see services.queue_receipt).
+    Jobs enqueued one per invoice by earlier versions still run through here."""
     invoice = Invoice.objects.get(pk=invoice_id)
     delivery = services.queue_receipt(invoice, by=SYSTEM)
     return delivery.pk if delivery else None

@@ -28,8 +28,10 @@ from billing.services.drafts import (
 )
 from billing.services.finalization import finalize_invoice, finalize_invoices
 from billing.services.settlement import (
+    ReceivedAmount,
     mark_uncollectible,
     record_payment_amount,
+    record_payment_amounts,
     record_refund_amount,
     void_invoice,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "CUSTOMER_FIELDS",
     "Actor",
     "CreditLine",
+    "ReceivedAmount",
     "add_invoice_line",
     "create_customer",
     "create_draft_invoice",
@@ -50,6 +53,7 @@ __all__ = [
     "link_portal_account",
     "mark_uncollectible",
     "record_payment_amount",
+    "record_payment_amounts",
     "record_refund_amount",
     "remove_invoice_line",
     "update_company_profile",

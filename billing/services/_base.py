@@ -126,6 +126,22 @@ def _lock_invoice(invoice: Invoice | int) -> Invoice:
     )
 
 
+def _lock_invoices(ids: Collection[int]) -> dict[int, Invoice]:
+    """The invoices ``ids``, locked FOR UPDATE in id order (the one order every lock of
+    several invoices takes, so two of them never deadlock); an unknown id raises."""
+    wanted = set(ids)
+    locked = {
+        invoice.pk: invoice
+        for invoice in Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "series")
+        .filter(pk__in=wanted)
+        .order_by("pk")
+    }
+    if len(locked) != len(wanted):
+        raise Invoice.DoesNotExist(f"no invoice {min(wanted - set(locked))}")
+    return locked
+
+
 def _require_draft(invoice: Invoice) -> None:
     if invoice.status != Status.DRAFT:
         raise InvoiceNotDraft(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from audit import record
-from billing.delivery.hooks import invoice_paid
+from django.db import transaction
+from django.utils import timezone
+
+from audit import AuditEntry, record, record_many
+from billing.delivery.hooks import invoices_paid
 from billing.exceptions import (
     AmountExceedsDue,
     InvalidStatusTransition,
@@ -19,6 +23,7 @@ from billing.services._base import (
     Actor,
     Status,
     _lock_invoice,
+    _lock_invoices,
     _money_of,
     _transition,
 )
@@ -60,54 +65,101 @@ def mark_uncollectible(invoice: Invoice, *, by: Actor, reason: str = "") -> Invo
     return locked
 
 
-def _settle(invoice: Invoice) -> str:
+def _settle(invoice: Invoice, paid: list[int] | None = None) -> str:
     """PAID when nothing is due any more, back to OPEN when a refund reopens it; a newly
-    paid invoice's receipt goes to the customer after commit."""
+    paid invoice's receipt goes to the customer after commit (its id is added to ``paid``
+    when the caller gathers them into one job)."""
     previous = invoice.status
     if invoice.amount_due == 0:
         _transition(invoice, Status.PAID)
         if previous != Status.PAID and invoice.amount_paid > 0:
-            invoice_paid(invoice)
+            if paid is None:
+                invoices_paid([invoice.pk])
+            else:
+                paid.append(invoice.pk)
     elif invoice.status == Status.PAID:
         _transition(invoice, Status.OPEN)
     return previous
 
 
 def _move_amount_paid(
-    locked: Invoice, change: int, action: str, *, by: Actor, reference: str
-) -> None:
-    """Apply a checked change to amount paid on a locked invoice, settle it, audit it."""
+    locked: Invoice, change: int, action: str, *, reference: str, paid: list[int]
+) -> AuditEntry:
+    """Apply a checked change to amount paid on a locked invoice (in memory) and settle it;
+    the caller saves the invoice and records the returned event."""
     locked.amount_paid += change
-    previous = _settle(locked)
-    locked.save(update_fields=["amount_paid", "status", "updated_at"])
-    record(
+    previous = _settle(locked, paid)
+    locked.updated_at = timezone.now()
+    return AuditEntry(
         action,
-        actor=by,
-        obj=locked,
-        amount=abs(change),
-        currency=locked.currency,
-        reference=reference,
-        previous_status=previous,
-        status=locked.status,
+        locked,
+        {
+            "amount": abs(change),
+            "currency": locked.currency,
+            "reference": reference,
+            "previous_status": previous,
+            "status": locked.status,
+        },
     )
+
+
+@dataclass(frozen=True)
+class ReceivedAmount:
+    """One amount received for an invoice; ``reference`` names it in the audit event
+    (e.g. ``payment:42``)."""
+
+    invoice: Invoice | int
+    amount: Money
+    reference: str = ""
+
+
+_SETTLED_FIELDS = ["amount_paid", "status", "updated_at"]
+
+
+def record_payment_amounts(received: Sequence[ReceivedAmount], *, by: Actor) -> list[Invoice]:
+    """Add received amounts to their invoices in the order given, each never beyond what is
+    then due, all or nothing; PAID at zero due, one receipt job for all that became PAID.
+
+    The invoices are locked in id order (as every multi-invoice lock is, so no
+    deadlock with card payments), saved in one UPDATE, and each amount is its own
+    ``invoice.payment_recorded`` event. Returns the locked invoice of each amount.
+    """
+    with transaction.atomic():
+        ids = [r.invoice.pk if isinstance(r.invoice, Invoice) else r.invoice for r in received]
+        locked = _lock_invoices(ids)
+        paid: list[int] = []
+        events: list[AuditEntry] = []
+        for pk, item in zip(ids, received, strict=True):
+            invoice = locked[pk]
+            minor = _money_of(invoice, item.amount)
+            if invoice.is_credit_note or invoice.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
+                raise InvalidStatusTransition(
+                    f"{invoice} is {invoice.status}; it takes no payment", field="status"
+                )
+            if minor > invoice.amount_due:
+                raise AmountExceedsDue(
+                    f"{item.amount} is more than the amount due {invoice.due}", field="amount"
+                )
+            events.append(
+                _move_amount_paid(
+                    invoice, minor, "invoice.payment_recorded", reference=item.reference, paid=paid
+                )
+            )
+        if locked:
+            Invoice.objects.bulk_update(locked.values(), _SETTLED_FIELDS)
+        record_many(events, actor=by)
+        invoices_paid(paid)
+    return [locked[pk] for pk in ids]
 
 
 def record_payment_amount(
     invoice: Invoice, *, amount: Money, by: Actor, reference: str = ""
 ) -> Invoice:
     """Add a received amount to an invoice, never beyond its amount due; PAID at zero due."""
-    with transaction.atomic():
-        locked = _lock_invoice(invoice)
-        minor = _money_of(locked, amount)
-        if locked.is_credit_note or locked.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
-            raise InvalidStatusTransition(
-                f"{locked} is {locked.status}; it takes no payment", field="status"
-            )
-        if minor > locked.amount_due:
-            raise AmountExceedsDue(
-                f"{amount} is more than the amount due {locked.due}", field="amount"
-            )
-        _move_amount_paid(locked, minor, "invoice.payment_recorded", by=by, reference=reference)
+    [locked] = record_payment_amounts(
+        [ReceivedAmount(invoice, amount, reference)],
+        by=by,
+    )
     return locked
 
 
@@ -123,5 +175,11 @@ def record_refund_amount(
                 f"{amount} is more than was paid ({locked.money(locked.amount_paid)})",
                 field="amount",
             )
-        _move_amount_paid(locked, -minor, "invoice.refund_recorded", by=by, reference=reference)
+        paid: list[int] = []
+        event = _move_amount_paid(
+            locked, -minor, "invoice.refund_recorded", reference=reference, paid=paid
+        )
+        locked.save(update_fields=_SETTLED_FIELDS)
+        record(event.action, actor=by, obj=event.obj, **event.details)
+        invoices_paid(paid)
     return locked

@@ -2,7 +2,10 @@
 
 Each credit line of a file is matched by its OCR reference to an open invoice;
 when the amount is exactly what is left to pay, it becomes a bank-transfer
-payment recorded through ``billing.services.record_payment_amount``. Every other
+payment. The matched lines of a batch are recorded together: their payments by one
+INSERT, their invoices by ``billing.services.record_payment_amounts`` (one lock, one
+UPDATE, one receipt job), and every payment and invoice change as its own audit
+event (``audit.record_many``). Every other
 line (unknown or missing reference, another amount or currency, a closed
 invoice, a malformed transaction) waits in the review list, where an operator
 applies it to an invoice or dismisses it.
@@ -25,10 +28,10 @@ from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import record
+from audit import AuditEntry, record, record_many
 from billing.models import Invoice
 from billing.money import Money
-from billing.services import record_payment_amount
+from billing.services import ReceivedAmount, record_payment_amounts
 from payments.exceptions import BankFileError, InvalidPayment
 from payments.models import BankFile, BankLine, Payment
 from payments.reconciliation.camt054 import BankCredit, file_sha256, parse_camt054
@@ -259,42 +262,68 @@ def _import_batch(
         )
     _insert_review_lines(review)
     BankLine.objects.bulk_create(matched)
+    _record_bank_payments(matched, by=by)
     for line in matched:
-        assert line.invoice is not None
-        _record_bank_payment(line, line.invoice, by=by)
         report.matched += 1
         report.matched_amount[line.currency] = (
             report.matched_amount.get(line.currency, 0) + line.amount
         )
 
 
-def _record_bank_payment(line: BankLine, invoice: Invoice, *, by: Actor) -> Payment:
-    """Inside the caller's transaction: the line's payment and the invoice's new amount due."""
-    payment = Payment.objects.create(
-        invoice=invoice,
-        amount=line.amount,
-        currency=line.currency,
-        method=Payment.Method.BANK_TRANSFER,
-        status=Payment.Status.SUCCEEDED,
-        gateway="bank",
-        gateway_reference=line.line_key[:100],
-        idempotency_key=f"bank_{line.pk}",
-        bank_line=line,
-        settled_at=timezone.now(),
+def _record_bank_payments(lines: Sequence[BankLine], *, by: Actor) -> list[Payment]:
+    """Inside the caller's transaction: each line's payment and its invoice's new amount due.
+
+    A constant number of queries however many lines: one INSERT of the payments
+    (PostgreSQL returns their ids), one call to billing for every invoice, one
+    append of the payments' audit events.
+    """
+    if not lines:
+        return []
+    settled_at = timezone.now()
+    unsaved = []
+    for line in lines:
+        assert line.invoice_id is not None  # a matched or applied line names its invoice
+        unsaved.append(
+            Payment(
+                invoice_id=line.invoice_id,
+                amount=line.amount,
+                currency=line.currency,
+                method=Payment.Method.BANK_TRANSFER,
+                status=Payment.Status.SUCCEEDED,
+                gateway="bank",
+                gateway_reference=line.line_key[:100],
+                idempotency_key=f"bank_{line.pk}",
+                bank_line=line,
+                settled_at=settled_at,
+            )
+        )
+    payments = Payment.objects.bulk_create(unsaved)
+    record_payment_amounts(
+        [
+            ReceivedAmount(
+                payment.invoice_id, Money(payment.amount, payment.currency), f"payment:{payment.pk}"
+            )
+            for payment in payments
+        ],
+        by=by,
     )
-    record_payment_amount(
-        invoice, amount=Money(line.amount, line.currency), by=by, reference=f"payment:{payment.pk}"
-    )
-    record(
-        "payment.bank_transfer_recorded",
+    record_many(
+        [
+            AuditEntry(
+                "payment.bank_transfer_recorded",
+                payment,
+                {
+                    "invoice_id": payment.invoice_id,
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                    "bank_line_id": line.pk,
+                },
+            )
+            for payment, line in zip(payments, lines, strict=True)
+        ],
         actor=by,
-        obj=payment,
-        invoice_id=invoice.pk,
-        amount=line.amount,
-        currency=line.currency,
-        bank_line_id=line.pk,
     )
-    return payment
+    return payments
 
 
 def apply_bank_line(
@@ -317,7 +346,7 @@ def apply_bank_line(
         locked.invoice = target
         locked.save(update_fields=["status", "invoice"])
         try:
-            payment = _record_bank_payment(locked, target, by=by)
+            [payment] = _record_bank_payments([locked], by=by)
         except Exception as exc:
             message = getattr(exc, "message", str(exc))
             raise InvalidPayment(f"the invoice cannot take it: {message}", field="invoice") from exc

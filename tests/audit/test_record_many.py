@@ -118,9 +118,9 @@ def test_batches_and_single_appends_racing_form_one_gapless_chain() -> None:
                     if number % 2:
                         record("demo.single", actor=SYSTEM, writer=number, index=index)
                     else:
+                        details = {"writer": number, "index": index}
                         entries: list[Any] = [
-                            AuditEntry("demo.batch", None, {"writer": number, "index": index, "n": n})
-                            for n in range(5)
+                            AuditEntry("demo.batch", None, {**details, "n": n}) for n in range(5)
                         ]
                         record_many(entries, actor=SYSTEM)
         except BaseException as exc:  # reported below; a thread cannot fail the test

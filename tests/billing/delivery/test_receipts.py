@@ -192,8 +192,8 @@ def test_a_rolled_back_payment_queues_nothing_and_async_mode_enqueues_one_job(
     _pay(invoice, invoice.gross_total, clerk, django_capture_on_commit_callbacks)
 
     [job] = OrmQ.objects.all()
-    assert job.task["func"] == "billing.delivery.tasks.queue_receipt_job"
-    assert job.task["args"] == (invoice.pk,)
+    assert job.task["func"] == "billing.delivery.tasks.queue_receipts_job"
+    assert job.task["args"] == ([invoice.pk],)
 
 
 @pytest.mark.django_db
