@@ -209,3 +209,22 @@ def test_with_background_work_off_a_payment_queues_no_receipt(
 
     assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
     assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_one_receipt_job_for_many_invoices_queues_the_others_when_one_fails(
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    clerk: User,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from billing.delivery.tasks import queue_receipts_job
+
+    invoice = make_open_invoice(alice_company)
+    _pay(invoice, invoice.gross_total, clerk, django_capture_on_commit_callbacks)
+    missing = invoice.pk + 1000
+
+    with pytest.raises(Invoice.DoesNotExist), django_capture_on_commit_callbacks(execute=False):
+        queue_receipts_job([missing, invoice.pk])
+
+    assert Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.RECEIPT).count() == 1
