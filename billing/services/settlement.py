@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import AuditEntry, record, record_many
@@ -115,6 +115,37 @@ class ReceivedAmount:
 
 _SETTLED_FIELDS = ["amount_paid", "status", "updated_at"]
 
+# One UPDATE for any number of invoices. Django's bulk_update writes a CASE per
+# column with a branch per row, which costs PostgreSQL and Django time quadratic
+# in the rows (2.2 s for 2,000 invoices); a join on arrays is linear.
+_SETTLED_SQL = """
+UPDATE billing_invoice AS invoice
+   SET amount_paid = settled.amount_paid, status = settled.status,
+       updated_at = settled.updated_at
+  FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::timestamptz[])
+       AS settled(id, amount_paid, status, updated_at)
+ WHERE invoice.id = settled.id
+"""
+
+
+def _save_settled(invoices: Collection[Invoice]) -> None:
+    """Write the amount paid, status and time of invoices settled in memory (locked)."""
+    if not invoices:
+        return
+    if connection.vendor != "postgresql":
+        Invoice.objects.bulk_update(invoices, _SETTLED_FIELDS)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SETTLED_SQL,
+            [
+                [i.pk for i in invoices],
+                [i.amount_paid for i in invoices],
+                [i.status for i in invoices],
+                [i.updated_at for i in invoices],
+            ],
+        )
+
 
 def record_payment_amounts(received: Sequence[ReceivedAmount], *, by: Actor) -> list[Invoice]:
     """Add received amounts to their invoices in the order given, each never beyond what is
@@ -145,8 +176,7 @@ def record_payment_amounts(received: Sequence[ReceivedAmount], *, by: Actor) -> 
                     invoice, minor, "invoice.payment_recorded", reference=item.reference, paid=paid
                 )
             )
-        if locked:
-            Invoice.objects.bulk_update(locked.values(), _SETTLED_FIELDS)
+        _save_settled(locked.values())
         record_many(events, actor=by)
         invoices_paid(paid)
     return [locked[pk] for pk in ids]
