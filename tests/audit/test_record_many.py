@@ -87,8 +87,8 @@ def test_a_rolled_back_batch_leaves_no_trace() -> None:
     assert verify_chain().ok
 
 
-@pytest.mark.parametrize("size", [10, 300])
-def test_the_round_trips_do_not_grow_with_the_number_of_events(size: int) -> None:
+@pytest.mark.parametrize(("size", "round_trips"), [(1, 1), (10, 2), (300, 2)])
+def test_the_round_trips_do_not_grow_with_the_number_of_events(size: int, round_trips: int) -> None:
     record("demo.head", actor=SYSTEM)
     entries = [AuditEntry("demo.step", None, {"index": n}) for n in range(size)]
 
@@ -96,9 +96,9 @@ def test_the_round_trips_do_not_grow_with_the_number_of_events(size: int) -> Non
         record_many(entries, actor=SYSTEM)
 
     # Lock and read the head, then one INSERT (SQLite splits the INSERT by its
-    # parameter limit; PostgreSQL does not).
+    # parameter limit; PostgreSQL does not); one event takes record's one statement.
     if connection.vendor == "postgresql":
-        assert len(queries) == 2
+        assert len(queries) == round_trips
     assert AuditEvent.objects.count() == size + 1
     assert verify_chain().ok
 
