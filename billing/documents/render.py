@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import cssselect2
 import facturx
 import pydyf
 import segno
@@ -30,6 +31,7 @@ import weasyprint
 import weasyprint.urls
 from django.template.loader import render_to_string
 from weasyprint.pdf.metadata import DocumentMetadata
+from weasyprint.text.fonts import FontConfiguration
 
 from billing.documents.exceptions import RenderError
 from billing.documents.facturx_xml import build_cii
@@ -217,9 +219,33 @@ def _user_agent_stylesheet() -> weasyprint.CSS:
     return weasyprint.CSS(string=USER_AGENT_CSS.read_text(encoding="utf-8"))
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed_stylesheet(text: str) -> weasyprint.CSS:
+    # Keyed by the <style> element's whole text: the template's CSS is the same in every
+    # invoice, so it is parsed once per process, not once per render (docs/decisions.md, 18).
+    return weasyprint.CSS(string=text, url_fetcher=_FETCHER)
+
+
 class _InvoiceHTML(weasyprint.HTML):
     """The invoice template with only the user-agent rules it needs (docs/decisions.md, 16):
-    WeasyPrint's full HTML5 stylesheet styles pseudo-elements of every element."""
+    WeasyPrint's full HTML5 stylesheet styles pseudo-elements of every element.
+
+    Its ``<style>`` elements leave the tree once parsed; ``stylesheets`` holds them as
+    parsed sheets, cached by their text, for ``render(stylesheets=...)``. They then
+    cascade as the user's origin rather than the author's, which ranks the same against
+    the user-agent rules as long as nothing else styles the document (no ``style``
+    attributes, no ``!important``: tests/billing/documents/test_render.py checks).
+    """
+
+    def __init__(self, *, string: str) -> None:
+        super().__init__(string=string, url_fetcher=_FETCHER)
+        root = self.etree_element
+        self.stylesheets = []
+        for parent in list(root.iter()):
+            for element in [child for child in parent if child.tag == "style"]:
+                self.stylesheets.append(_parsed_stylesheet(element.text or ""))
+                parent.remove(element)
+        self.wrapper_element = cssselect2.ElementWrapper.from_html_root(root)
 
     def _ua_stylesheets(self, forms: bool = False) -> list[weasyprint.CSS]:
         return [_user_agent_stylesheet()]
@@ -306,6 +332,23 @@ def _fewer_collections() -> Iterator[None]:
                 gc.collect(1)
 
 
+_fonts = threading.local()
+
+
+def _font_config() -> FontConfiguration:
+    """This thread's fontconfig configuration and Pango font map, made once, not per render.
+
+    Loading fontconfig's configuration and a new font map, then opening and measuring
+    the fonts again, cost every render (docs/decisions.md, 18). The invoice declares no
+    ``@font-face``, so the configuration never changes; one per thread, as Pango's font
+    maps are not thread-safe.
+    """
+    config: FontConfiguration | None = getattr(_fonts, "config", None)
+    if config is None:
+        config = _fonts.config = FontConfiguration()
+    return config
+
+
 def _one_af_entry_per_file(document: Any, pdf: Any) -> None:
     # WeasyPrint 70 lists an embedded file in the catalog's /AF twice (once from the
     # name tree, once from the file specification); each file belongs there once.
@@ -321,7 +364,10 @@ def html_to_pdf(html: str, *, facturx_xml: bytes | None = None) -> bytes:
     """
     options: dict[str, Any] = {"pdf_variant": "pdf/a-3b", "uncompressed_pdf": False}
     with _fewer_collections():
-        document = _InvoiceHTML(string=html, url_fetcher=_FETCHER).render(**options)
+        parsed = _InvoiceHTML(string=html)
+        document = parsed.render(
+            font_config=_font_config(), stylesheets=parsed.stylesheets, **options
+        )
         if facturx_xml is not None:
             metadata = _FacturXMetadata()
             metadata.__dict__.update(vars(document.metadata))

@@ -225,3 +225,31 @@ def test_every_element_of_the_pdf_template_has_its_display_in_our_user_agent_sty
 
     inline = {"strong", "b", "em", "span", "br", "img"}  # display: inline is the default
     assert tags - displayed - inline == set()
+
+
+def test_the_pdf_template_styles_only_through_its_style_element() -> None:
+    # render.py cascades the <style> element's rules as the user's origin (parsed once,
+    # cached): equivalent to the author's only while nothing else styles the document.
+    from django.conf import settings
+
+    template = Path(settings.BASE_DIR, "templates", render.TEMPLATE).read_text(encoding="utf-8")
+
+    assert not re.search(r"\sstyle\s*=", template)
+    assert "!important" not in template
+    assert "<link" not in template
+
+
+@pytest.mark.django_db
+def test_renders_in_another_thread_match_this_threads(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    # Each thread keeps its own font configuration (Pango's font maps are not thread-safe).
+    from concurrent.futures import ThreadPoolExecutor
+
+    html = render.render_html(make_open_invoice(alice_company))
+
+    here = _text(render.html_to_pdf(html))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        there = [_text(pdf) for pdf in pool.map(render.html_to_pdf, [html, html])]
+
+    assert there == [here, here]
