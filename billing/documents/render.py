@@ -42,7 +42,7 @@ from billing.selectors import invoice_vat_summary
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "pdf/invoice.html"
-TEMPLATE_VERSION = "3"
+TEMPLATE_VERSION = "4"
 """Bump when templates/pdf/ changes: a re-render then makes a new, audited version."""
 
 _LABELS = {
