@@ -222,7 +222,7 @@ def _user_agent_stylesheet() -> weasyprint.CSS:
 @functools.lru_cache(maxsize=8)
 def _parsed_stylesheet(text: str) -> weasyprint.CSS:
     # Keyed by the <style> element's whole text: the template's CSS is the same in every
-    # invoice, so it is parsed once per process, not once per render (docs/decisions.md, 18).
+    # invoice, so it is parsed once per process, not once per render (docs/decisions.md, 19).
     return weasyprint.CSS(string=text, url_fetcher=_FETCHER)
 
 
@@ -339,7 +339,7 @@ def _font_config() -> FontConfiguration:
     """This thread's fontconfig configuration and Pango font map, made once, not per render.
 
     Loading fontconfig's configuration and a new font map, then opening and measuring
-    the fonts again, cost every render (docs/decisions.md, 18). The invoice declares no
+    the fonts again, cost every render (docs/decisions.md, 19). The invoice declares no
     ``@font-face``, so the configuration never changes; one per thread, as Pango's font
     maps are not thread-safe.
     """
