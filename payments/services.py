@@ -407,6 +407,19 @@ def charge_payment(payment: Payment, *, by: Actor) -> Payment:
     return _settle(payment, result, by=by)
 
 
+def record_failure(payment: Payment, *, by: Actor) -> None:
+    """Audit ``payment.failed`` for a payment that has just failed (its failure code set)."""
+    record(
+        "payment.failed",
+        actor=by,
+        obj=payment,
+        invoice_id=payment.invoice_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        code=payment.failure_code,
+    )
+
+
 def _mark_unknown(payment: Payment, *, by: Actor) -> Payment:
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
@@ -491,15 +504,7 @@ def _settle(
             locked.failure_message = message[:300]
             if result is not None:
                 locked.gateway_reference = result.reference
-            record(
-                "payment.failed",
-                actor=by,
-                obj=locked,
-                invoice_id=locked.invoice_id,
-                amount=locked.amount,
-                currency=locked.currency,
-                code=locked.failure_code,
-            )
+            record_failure(locked, by=by)
         locked.save()
     if compensation is not None:
         _send_refund(compensation, by=SYSTEM)

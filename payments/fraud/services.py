@@ -111,7 +111,7 @@ def decide_risk_review(
     outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
     amount it held on the invoice is released. Either way it is audited.
     """
-    from payments.services import charge_payment, require_step_up
+    from payments.services import charge_payment, record_failure, require_step_up
 
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
         record_refused_risk_review(payment.pk, by=by, request=request)
@@ -148,15 +148,7 @@ def decide_risk_review(
         )
         if not approve:
             # The same event as any other failed payment, so whoever follows failures sees it.
-            record(
-                "payment.failed",
-                actor=by,
-                obj=locked,
-                invoice_id=locked.invoice_id,
-                amount=locked.amount,
-                currency=locked.currency,
-                code=locked.failure_code,
-            )
+            record_failure(locked, by=by)
     decided = charge_payment(locked, by=by) if approve else locked
     if decided.forget_card and decided.is_final and decided.payment_method is not None:
         # The payer paid with a new card without keeping it: erased now that it is settled.
