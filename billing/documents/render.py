@@ -42,7 +42,7 @@ from billing.selectors import invoice_vat_summary
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "pdf/invoice.html"
-TEMPLATE_VERSION = "4"
+TEMPLATE_VERSION = "5"
 """Bump when templates/pdf/ changes: a re-render then makes a new, audited version."""
 
 _LABELS = {
