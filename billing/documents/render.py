@@ -17,6 +17,7 @@ import functools
 import gc
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -341,11 +342,13 @@ def _font_config() -> FontConfiguration:
     Loading fontconfig's configuration and a new font map, then opening and measuring
     the fonts again, cost every render (docs/decisions.md, 19). The invoice declares no
     ``@font-face``, so the configuration never changes; one per thread, as Pango's font
-    maps are not thread-safe.
+    maps are not thread-safe, and a forked worker makes its own rather than use the
+    parent's (GLib and fontconfig state is not meant to cross a fork).
     """
     config: FontConfiguration | None = getattr(_fonts, "config", None)
-    if config is None:
+    if config is None or getattr(_fonts, "pid", None) != os.getpid():
         config = _fonts.config = FontConfiguration()
+        _fonts.pid = os.getpid()
     return config
 
 

@@ -253,3 +253,25 @@ def test_renders_in_another_thread_match_this_threads(
         there = [_text(pdf) for pdf in pool.map(render.html_to_pdf, [html, html])]
 
     assert there == [here, here]
+
+
+@pytest.mark.django_db
+def test_a_forked_worker_renders_with_its_own_font_configuration(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    import multiprocessing
+
+    html = render.render_html(make_open_invoice(alice_company))
+    here = _text(render.html_to_pdf(html))  # this process now holds a font configuration
+    parents = render._font_config()
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there, same = pool.apply(_render_in_child, (html, id(parents)))
+
+    assert _text(there) == here
+    assert not same
+
+
+def _render_in_child(html: str, parents_config: int) -> tuple[bytes, bool]:
+    pdf = render.html_to_pdf(html)
+    return pdf, id(render._font_config()) == parents_config
