@@ -132,6 +132,12 @@ def main() -> None:
     with connection.cursor() as cursor:
         for table in ("payments_paymentmethod", "payments_datakey", "payments_revealwindow"):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
+        # Flush what set-up dirtied now, not in the background while (a) and (b) run:
+        # both then start from the same state, just after a checkpoint.
+        try:
+            cursor.execute("CHECKPOINT")
+        except Exception as exc:  # needs superuser or pg_checkpoint; the figures then vary more
+            print(f"    (no CHECKPOINT before measuring: {type(exc).__name__})", flush=True)
 
     # (a)
     print(f"(a) raw floor: {args.ops} x (AES-GCM + INSERT + COMMIT) ...", flush=True)
@@ -226,6 +232,7 @@ def main() -> None:
     # Keep the bench database small (one statement: the records have no payments).
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM payments_paymentmethod WHERE customer_id = %s", [customer.pk])
+        cursor.execute("VACUUM payments_paymentmethod")  # the next run starts from a clean table
 
     figures: dict[str, Any] = {
         "benchmark": "vault",
