@@ -85,45 +85,46 @@ def event_hash(fields: dict[str, Any]) -> str:
 # The chain's hashed text split where the head's values go: the text before the
 # previous hash, between it and the new event's seq, and after the seq. Keys sort
 # as action < ... < object_type < prev_hash < seq < user_agent.
-PREV_HASH_OPEN = '"prev_hash":"'
 SEQ_OPEN = '","seq":'
+# The canonical time's SQL twin (PostgreSQL to_char of a timestamptz at UTC).
+SQL_TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
 
 
 def hashed_parts(
-    created_at: str,
     actor_type: str,
     actor_id: str,
     actor_label: str,
     action: str,
     object_type: str,
-    object_id: str | None,
     ip: str | None,
     user_agent: str,
     details_json: str,
-) -> tuple[str, str, str]:
-    """The canonical JSON of an event around its head values and object id.
+) -> tuple[str, str, str, str]:
+    """The canonical JSON of an event around the values known only at append time.
 
-    Returns ``(to_object_id, to_prev_hash, after)``:
-    ``to_object_id + json(object_id) + to_prev_hash + prev_hash + SEQ_OPEN + str(seq)
-    + after`` is exactly ``canonical_json(canonical_fields(...))`` (each string
-    escaped by the json module's own encoder). With ``object_id`` given, it is
-    already inside ``to_prev_hash`` and the first part is empty; with None, the
-    caller supplies it (an id only the database knows yet, written bare between
-    quotes, so it must be digits). PostgreSQL hashes an event against the head it
-    reads under the chain lock this way (``audit_append_event``, migration 0005),
-    and the verifier hashes rows without building a dict per row.
+    Returns ``(p0, p1, p2, p3)`` such that
+    ``p0 + time + p1 + object_id + p2 + prev_hash + SEQ_OPEN + str(seq) + p3`` is
+    exactly ``canonical_json(canonical_fields(...))`` (each string escaped by the
+    json module's own encoder), where ``time`` is ``canonical_time(created_at)``
+    and ``object_id`` and ``prev_hash`` are the insides of their JSON strings.
+    PostgreSQL fills in the time, the head's hash and the seq under the chain
+    lock (``audit_append_event``, migration 0007), a statement that writes a row
+    may fill in that row's id, and the verifier hashes rows without building a
+    dict per row.
     """
     s = _string
-    head = (
+    return (
         f'{{"action":{s(action)},"actor_id":{s(actor_id)},"actor_label":{s(actor_label)},'
-        f'"actor_type":{s(actor_type)},"created_at":{s(created_at)},"details":{details_json},'
-        f'"ip":{"null" if ip is None else s(ip)},"object_id":'
+        f'"actor_type":{s(actor_type)},"created_at":"',
+        f'","details":{details_json},"ip":{"null" if ip is None else s(ip)},"object_id":"',
+        f'","object_type":{s(object_type)},"prev_hash":"',
+        f',"user_agent":{s(user_agent)}}}',
     )
-    tail = f',"object_type":{s(object_type)},{PREV_HASH_OPEN}'
-    after = f',"user_agent":{s(user_agent)}}}'
-    if object_id is None:
-        return head + '"', '"' + tail, after
-    return "", head + s(object_id) + tail, after
+
+
+def json_inside(value: str) -> str:
+    """The inside of ``value``'s JSON string (escaped as canonical_json escapes it)."""
+    return _string(value)[1:-1]
 
 
 def row_hash(
@@ -142,22 +143,17 @@ def row_hash(
 ) -> str:
     """``event_hash`` for a stored row: time as canonical text, details as canonical JSON.
 
-    The verifier's hot path (``hashed_parts`` joined with the row's head values).
+    The verifier's hot path (``hashed_parts`` joined with the row's values).
     """
-    _, before, after = hashed_parts(
-        created_at,
-        actor_type,
-        actor_id,
-        actor_label,
-        action,
-        object_type,
-        object_id,
-        ip,
-        user_agent,
-        details_json,
+    p0, p1, p2, p3 = hashed_parts(
+        actor_type, actor_id, actor_label, action, object_type, ip, user_agent, details_json
     )
-    # The JSON string's inside (a stored hash is plain hex; a tampered one is escaped).
-    text = f"{before}{_string(prev_hash)[1:-1]}{SEQ_OPEN}{int(seq)}{after}"
+    s = _string
+    # A stored hash is plain hex; a tampered one is hashed escaped, as written.
+    text = (
+        f"{p0}{s(created_at)[1:-1]}{p1}{s(object_id)[1:-1]}{p2}{s(prev_hash)[1:-1]}"
+        f"{SEQ_OPEN}{int(seq)}{p3}"
+    )
     return _sha256(text.encode("utf-8")).hexdigest()
 
 

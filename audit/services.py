@@ -23,10 +23,10 @@ from audit.archive import ArchiveResult, verify_archive, write_archive
 from audit.chain import (
     GENESIS_HASH,
     canonical_json,
-    canonical_time,
     checkpoint_message,
     event_hash,
     hashed_parts,
+    json_inside,
 )
 from audit.exceptions import AuditArchiveError, AuditError, InvalidAuditEvent
 from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_public_keys
@@ -132,8 +132,11 @@ def _request_facts(request: HttpRequest | None) -> tuple[str | None, str]:
 
 _APPEND_SQL = (
     "audit_append_event(%s, %s::timestamptz, %s, %s, %s, %s, %s, {object_id}, %s, %s,"
-    " %s::jsonb, {to_prev_hash}, %s)"
+    " %s::jsonb, %s, {to_prev}, %s)"
 )
+
+
+_APPENDED = "event_seq, event_created_at, event_prev_hash, event_hash"
 
 
 def _lock_chain_and_read_head(cursor: Any) -> tuple[int, str]:
@@ -169,39 +172,44 @@ class PreparedEvent:
     def append_sql(self, object_id_sql: str = "") -> tuple[str, list[Any]]:
         """``audit_append_event(...)`` and its parameters, to call in a statement (PostgreSQL).
 
-        The function returns ``(event_seq, event_prev_hash, event_hash)``. ``object_id_sql`` is an
-        SQL expression for an id the database assigns in the same statement (e.g.
-        ``w.id::text`` from a ``WITH w AS (INSERT ... RETURNING id)``); it must give
-        digits. Without it, the event's own ``object_id`` is sent as a parameter.
+        The function returns ``(event_seq, event_created_at, event_prev_hash,
+        event_hash)``: under the chain lock it takes the later of ``created_at`` and
+        the head's time (time never goes backwards along seq), and hashes that
+        time, the head's hash and the seq into the pieces sent here.
+        ``object_id_sql`` is an SQL expression for an id the database assigns in the
+        same statement (e.g. ``w.id::text`` from a ``WITH w AS (INSERT ... RETURNING
+        id)``); it must give digits. Without it, the event's own ``object_id`` is
+        sent as a parameter.
         """
         details_json = canonical_json(self.details).decode("utf-8")
-        to_object_id, to_prev_hash, after = hashed_parts(
-            canonical_time(self.created_at),
+        p0, p1, p2, p3 = hashed_parts(
             self.actor_type,
             self.actor_id,
             self.actor_label,
             self.action,
             self.object_type,
-            None if object_id_sql else (self.object_id or ""),
             self.ip,
             self.user_agent,
             details_json,
         )
         head = [_CHAIN_LOCK_KEY, self.created_at, self.actor_type, self.actor_id]
         head += [self.actor_label, self.action, self.object_type]
-        tail = [self.ip, self.user_agent, details_json]
+        tail = [self.ip, self.user_agent, details_json, p0]
         if object_id_sql:
             sql = _APPEND_SQL.format(
-                object_id=object_id_sql, to_prev_hash=f"%s || {object_id_sql} || %s"
+                object_id=object_id_sql, to_prev=f"%s || {object_id_sql} || %s"
             )
-            return sql, [*head, *tail, to_object_id, to_prev_hash, after]
-        sql = _APPEND_SQL.format(object_id="%s", to_prev_hash="%s")
-        return sql, [*head, self.object_id or "", *tail, to_prev_hash, after]
+            return sql, [*head, *tail, p1, p2, p3]
+        object_id = self.object_id or ""
+        sql = _APPEND_SQL.format(object_id="%s", to_prev="%s")
+        return sql, [*head, object_id, *tail, f"{p1}{json_inside(object_id)}{p2}", p3]
 
-    def to_event(self, object_id: str, seq: int, prev_hash: str, hash_: str) -> AuditEvent:
+    def to_event(
+        self, object_id: str, seq: int, created_at: datetime, prev_hash: str, hash_: str
+    ) -> AuditEvent:
         event = AuditEvent(
             seq=seq,
-            created_at=self.created_at,
+            created_at=created_at,
             actor_type=self.actor_type,
             actor_id=self.actor_id,
             actor_label=self.actor_label,
@@ -305,12 +313,14 @@ def append_prepared(prepared: PreparedEvent, object_id: str) -> AuditEvent:
         sql, params = replace(prepared, object_id=object_id).append_sql()
         with connection.cursor() as cursor:
             # Only the constant call text is formatted in; every value is a parameter.
-            cursor.execute(f"SELECT event_seq, event_prev_hash, event_hash FROM {sql}", params)  # noqa: S608
-            seq, prev_hash, hash_ = cursor.fetchone()
-        return prepared.to_event(object_id, int(seq), str(prev_hash), str(hash_))
+            cursor.execute(f"SELECT {_APPENDED} FROM {sql}", params)  # noqa: S608
+            seq, created_at, prev_hash, hash_ = cursor.fetchone()
+        return prepared.to_event(object_id, int(seq), created_at, str(prev_hash), str(hash_))
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         head_seq, prev_hash = _lock_chain_and_read_head(cursor)
-        event = prepared.to_event(object_id, head_seq + 1, prev_hash, "")
+        # The time is taken under the lock: never earlier than the head's.
+        now = max(prepared.created_at, timezone.now())
+        event = prepared.to_event(object_id, head_seq + 1, now, prev_hash, "")
         event.hash = event_hash(event.hashed_fields())
         event.save(force_insert=True)
     return event
@@ -359,9 +369,12 @@ def record_events(
     # lock is held until that transaction ends.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         head_seq, head_hash = _lock_chain_and_read_head(cursor)
+        # The time is taken under the lock: never earlier than the head's.
+        now = timezone.now()
         events = []
         for one in prepared:
-            event = one.to_event(one.object_id or "", head_seq + 1, head_hash, "")
+            at = max(one.created_at, now)
+            event = one.to_event(one.object_id or "", head_seq + 1, at, head_hash, "")
             event.hash = event_hash(event.hashed_fields())
             events.append(event)
             head_seq, head_hash = event.seq, event.hash

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from audit.chain import (
     GENESIS_HASH,
     HASHED_FIELDS,
+    SQL_TIME_FORMAT,
     canonical_details,
     canonical_json,
     canonical_time,
@@ -159,8 +160,8 @@ def _signature_problem(cp: _Checkpoint) -> Problem | None:
 _STREAM_SQL = (
     # The server writes the time in canonical_time's form (UTC, microseconds,
     # "+00:00") and details as JSON text: cheaper than datetimes and dicts here.
-    "SELECT seq, to_char(created_at AT TIME ZONE 'UTC', "
-    '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\'), actor_type, actor_id, actor_label, '
+    f"SELECT seq, to_char(created_at AT TIME ZONE 'UTC', '{SQL_TIME_FORMAT}'), "  # noqa: S608 (a constant)
+    "actor_type, actor_id, actor_label, "
     "action, object_type, object_id, ip, user_agent, details::text, prev_hash, hash "
     "FROM audit_auditevent ORDER BY seq"
 )

@@ -43,6 +43,9 @@ def vault_keyring(settings: Any, tmp_path: Path) -> Any:
 
 
 def no_sideways_scroll(page: Any) -> bool:
+    # After a click the next document may have committed without its root element yet
+    # (seen once on a loaded machine): measure the page once it has loaded.
+    page.wait_for_load_state("load")
     return bool(
         page.evaluate(
             "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
