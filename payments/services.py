@@ -571,7 +571,7 @@ def require_step_up(
     request: HttpRequest | None,
     by: Actor,
     *,
-    to: str = "refund",
+    to: str = "",
     refused: type[PaymentsError] = RefundRefused,
 ) -> None:
     """A person refunds (or decides a risk review) with a fresh second factor: security's
@@ -583,7 +583,9 @@ def require_step_up(
         security_step_up(request, by)
     except StepUpRequired:
         raise refused(
-            f"confirm your second factor again (step-up) to {to}", field="step_up"
+            _("confirm your second factor again (step-up) to %(action)s")
+            % {"action": to or _("refund")},
+            field="step_up",
         ) from None
 
 
@@ -598,24 +600,28 @@ def refund_payment(
     """Refund part or all of a captured payment: permission, step-up, a reason; never more
     than is left of it. The invoice's amount due and status follow (billing services)."""
     if not (hasattr(by, "has_perm") and by.has_perm(REFUND_PERMISSION)):
-        raise RefundRefused("refunding needs the payments operator's permission", field="user")
+        raise RefundRefused(_("refunding needs the payments operator's permission"), field="user")
     require_step_up(request, by)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
-        raise RefundRefused("give the reason for the refund", field="reason")
+        raise RefundRefused(_("give the reason for the refund"), field="reason")
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("invoice").get(pk=payment.pk)
         if not isinstance(amount, Money) or amount.currency != locked.currency:
-            raise InvalidPayment(f"the refund must be in {locked.currency}", field="currency")
+            raise InvalidPayment(
+                _("the refund must be in %(currency)s") % {"currency": locked.currency},
+                field="currency",
+            )
         if amount.amount <= 0:
-            raise InvalidPayment("the refund must be more than zero", field="amount")
+            raise InvalidPayment(_("the refund must be more than zero"), field="amount")
         in_flight = (
             locked.refunds.filter(status=Refund.Status.PENDING).aggregate(t=Sum("amount"))["t"] or 0
         )
         left = locked.refundable - in_flight
         if amount.amount > left:
             raise RefundRefused(
-                f"{amount} is more than is left to refund ({Money(max(left, 0), amount.currency)})",
+                _("%(amount)s is more than is left to refund (%(left)s)")
+                % {"amount": _shown(amount), "left": _shown(Money(max(left, 0), amount.currency))},
                 field="amount",
             )
         refund = Refund.objects.create(

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
@@ -34,20 +35,22 @@ def validate_risk_settings(*, max_failed_attempts: object, new_card_limits: obje
         or not 1 <= max_failed_attempts <= MAX_FAILED_ATTEMPTS_CEILING
     ):
         raise InvalidRiskSettings(
-            f"a whole number from 1 to {MAX_FAILED_ATTEMPTS_CEILING}",
+            _("a whole number from 1 to %(most)s") % {"most": MAX_FAILED_ATTEMPTS_CEILING},
             field="max_failed_attempts",
         )
     if not isinstance(new_card_limits, dict):
-        raise InvalidRiskSettings("a limit per currency", field="new_card_limits")
+        raise InvalidRiskSettings(_("a limit per currency"), field="new_card_limits")
     for currency, limit in new_card_limits.items():
         if not isinstance(currency, str) or not _CURRENCY.match(currency):
             raise InvalidRiskSettings(
-                f"{currency!r} is not an ISO 4217 currency code (such as SEK)",
+                _("%(code)s is not an ISO 4217 currency code (such as SEK)")
+                % {"code": repr(currency)},
                 field="new_card_limits",
             )
         if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
             raise InvalidRiskSettings(
-                f"the limit for {currency} must be more than zero", field="new_card_limits"
+                _("the limit for %(currency)s must be more than zero") % {"currency": currency},
+                field="new_card_limits",
             )
 
 
@@ -61,7 +64,9 @@ def update_risk_settings(
     """Change the risk thresholds: permission, valid values (else nothing changes), audited
     with the values before and after."""
     if not (hasattr(by, "has_perm") and by.has_perm(SETTINGS_PERMISSION)):
-        raise InvalidRiskSettings("changing risk thresholds needs the fraud analyst's permission")
+        raise InvalidRiskSettings(
+            _("changing risk thresholds needs the fraud analyst's permission")
+        )
     validate_risk_settings(max_failed_attempts=max_failed_attempts, new_card_limits=new_card_limits)
     wanted = {"max_failed_attempts": max_failed_attempts, "new_card_limits": new_card_limits}
     get_risk_settings()  # the row exists before it is locked
@@ -116,16 +121,16 @@ def decide_risk_review(
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
         record_refused_risk_review(payment.pk, by=by, request=request)
         raise RiskReviewRefused(
-            "deciding a risk review needs the fraud analyst's permission", field="user"
+            _("deciding a risk review needs the fraud analyst's permission"), field="user"
         )
-    require_step_up(request, by, to="decide a risk review", refused=RiskReviewRefused)
+    require_step_up(request, by, to=_("decide a risk review"), refused=RiskReviewRefused)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
-        raise RiskReviewRefused("give the reason for the decision", field="reason")
+        raise RiskReviewRefused(_("give the reason for the decision"), field="reason")
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if not locked.awaiting_risk_review:
-            raise RiskReviewRefused("this payment is not waiting for a risk review")
+            raise RiskReviewRefused(_("this payment is not waiting for a risk review"))
         now = timezone.now()
         locked.risk_reviewed_at = now
         locked.risk_reviewed_by = by

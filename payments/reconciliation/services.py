@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit import AuditEntry, record, record_many
 from billing.models import Invoice
@@ -70,10 +71,12 @@ def import_bank_file(
     """Record a camt.054 file's credits once each; a malformed file raises BankFileError
     naming the line or element and records nothing."""
     if not isinstance(content, bytes) or not content.strip():
-        raise BankFileError("the file is empty", field="file")
+        raise BankFileError(_("the file is empty"), field="file")
     if len(content) > settings.PAYMENTS_BANK_FILE_MAX_BYTES:
         raise BankFileError(
-            f"the file is larger than {settings.PAYMENTS_BANK_FILE_MAX_BYTES} bytes", field="file"
+            _("the file is larger than %(limit)s bytes")
+            % {"limit": settings.PAYMENTS_BANK_FILE_MAX_BYTES},
+            field="file",
         )
     sha = file_sha256(content)
     report = ImportReport(filename=filename[:255], sha256=sha)
@@ -333,13 +336,14 @@ def apply_bank_line(
     with transaction.atomic():
         locked = BankLine.objects.select_for_update().get(pk=line.pk)
         if locked.status != BankLine.Status.REVIEW:
-            raise InvalidPayment("this bank line is already resolved", field="status")
+            raise InvalidPayment(_("this bank line is already resolved"), field="status")
         if locked.amount <= 0 or not locked.currency:
-            raise InvalidPayment("a malformed line cannot be applied", field="amount")
+            raise InvalidPayment(_("a malformed line cannot be applied"), field="amount")
         target = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
         if target.currency != locked.currency:
             raise InvalidPayment(
-                f"the line is in {locked.currency}, the invoice in {target.currency}",
+                _("the line is in %(line)s, the invoice in %(invoice)s")
+                % {"line": locked.currency, "invoice": target.currency},
                 field="currency",
             )
         locked.status = BankLine.Status.RESOLVED
@@ -349,7 +353,9 @@ def apply_bank_line(
             [payment] = _record_bank_payments([locked], by=by)
         except Exception as exc:
             message = getattr(exc, "message", str(exc))
-            raise InvalidPayment(f"the invoice cannot take it: {message}", field="invoice") from exc
+            raise InvalidPayment(
+                _("the invoice cannot take it: %(reason)s") % {"reason": message}, field="invoice"
+            ) from exc
         record(
             "bank_line.applied",
             actor=by,
@@ -368,11 +374,11 @@ def dismiss_bank_line(
     """An operator closes a reviewed line without a payment (e.g. sent back to the payer)."""
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
-        raise InvalidPayment("give the reason for dismissing the line", field="reason")
+        raise InvalidPayment(_("give the reason for dismissing the line"), field="reason")
     with transaction.atomic():
         locked = BankLine.objects.select_for_update().get(pk=line.pk)
         if locked.status != BankLine.Status.REVIEW:
-            raise InvalidPayment("this bank line is already resolved", field="status")
+            raise InvalidPayment(_("this bank line is already resolved"), field="status")
         locked.status = BankLine.Status.RESOLVED
         locked.detail = f"dismissed: {reason}"[:300]
         locked.save(update_fields=["status", "detail"])

@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from billing.models import Invoice
 from payments import services
+from payments.exceptions import InvalidPayment
 from payments.gateways.models import SandboxCharge
 from payments.models import BankLine, Payment, PaymentMethod, Refund
 from payments.reconciliation.camt054 import sample_camt054
+from payments.reconciliation.services import dismiss_bank_line
 from security.models import User
 from tests.factories import audit_events, make_user
 from tests.payments.fixtures import APPROVED, key, sek
@@ -118,6 +120,32 @@ def test_the_service_refuses_a_refund_without_step_up(paid: Payment) -> None:
     with pytest.raises(RefundRefused) as caught:
         services.refund_payment(paid, amount=sek(1), reason="x", by=operator, request=None)
     assert caught.value.field == "step_up"
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "confirm your second factor again (step-up) to refund"),
+        ("sv", "bekräfta din andra faktor igen (stegvis verifiering) för att återbetala"),
+    ],
+)
+def test_staff_refusals_speak_the_staff_members_language(
+    paid: Payment, language: str, expected: str
+) -> None:
+    from django.utils import translation
+
+    from payments.exceptions import RefundRefused
+
+    operator = _operator("refund_payment")
+    with translation.override(language), pytest.raises(RefundRefused) as caught:
+        services.refund_payment(paid, amount=sek(1), reason="x", by=operator, request=None)
+    assert caught.value.message == expected
+    with translation.override("sv"), pytest.raises(InvalidPayment) as refused:
+        dismiss_bank_line(BankLine(pk=1), reason=" ", by=operator)
+    assert (refused.value.field, refused.value.message) == (
+        "reason",
+        "ange skälet till att raden avfärdas",
+    )
 
 
 def test_a_bank_file_is_uploaded_and_its_review_line_resolved(
