@@ -427,10 +427,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        # WeasyPrint and fontTools narrate every render at INFO; django-q2 logs
-        # every enqueue. Their warnings and errors still show.
+        # WeasyPrint and fontTools narrate every render at INFO, factur-x every XML
+        # check and extraction; django-q2 logs every enqueue. Their warnings and
+        # errors still show.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        "factur-x": {"level": "WARNING"},
         "django-q": {"level": env.str("LOG_LEVEL_JOBS", default="WARNING")},
     },
 }
