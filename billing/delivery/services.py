@@ -310,14 +310,13 @@ def open_invoice_link(token: str, *, user: Any) -> InvoiceLink:
 # --- receipts ------------------------------------------------------------------------
 
 
-def queue_receipt(invoice: Invoice, *, by: Actor) -> Delivery | None:
-    """Queue the receipt notification of a paid invoice, once: None when the invoice is not
-    (or no longer) paid, is a credit note, or already has its receipt."""
+def queue_receipt(invoice: Invoice | int, *, by: Actor) -> Delivery | None:
+    """Queue the receipt notification of a paid invoice (or invoice id), once: None when the
+    invoice is not (or no longer) paid, is a credit note, or already has its receipt."""
+    pk = invoice.pk if isinstance(invoice, Invoice) else invoice
     with transaction.atomic():
         locked = (
-            Invoice.objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .get(pk=invoice.pk)
+            Invoice.objects.select_for_update(of=("self",)).select_related("customer").get(pk=pk)
         )
         if locked.status != Invoice.Status.PAID or locked.is_credit_note:
             return None

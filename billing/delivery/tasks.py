@@ -6,7 +6,6 @@ import logging
 
 from audit import SYSTEM
 from billing.delivery import services
-from billing.models import Invoice
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +44,6 @@ def queue_receipts_job(invoice_ids: list[int]) -> int:
 def queue_receipt_job(invoice_id: int) -> int | None:
     """Queue the paid invoice's receipt notification (once; see services.queue_receipt).
     Jobs enqueued one per invoice by earlier versions still run through here."""
-    invoice = Invoice.objects.get(pk=invoice_id)
-    delivery = services.queue_receipt(invoice, by=SYSTEM)
+    # The service reads the invoice itself, under its lock: no fetch here first.
+    delivery = services.queue_receipt(invoice_id, by=SYSTEM)
     return delivery.pk if delivery else None
