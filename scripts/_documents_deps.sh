@@ -7,7 +7,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0; then
   missing+=(libpango-1.0-0 libpangoft2-1.0-0)
 fi
-[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+for font in DejaVuSans DejaVuSansMono; do
+  [ -e "/usr/share/fonts/truetype/dejavu/$font.ttf" ] || missing+=(fonts-dejavu-core)
+done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "==> Installing Debian packages for documents: ${missing[*]}"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

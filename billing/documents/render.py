@@ -43,7 +43,7 @@ from billing.selectors import invoice_vat_summary
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "pdf/invoice.html"
-TEMPLATE_VERSION = "5"
+TEMPLATE_VERSION = "6"
 """Bump when templates/pdf/ changes: a re-render then makes a new, audited version."""
 
 _LABELS = {
@@ -157,6 +157,31 @@ def payment_qr_payload(invoice: Invoice) -> str | None:
     return None
 
 
+# A line's figures (quantity, unit, unit price, VAT rate, net amount) are one monospaced
+# text in one table cell, padded into columns here, instead of five cells: WeasyPrint
+# lays out and draws every cell as boxes of its own, and the line rows were most of a
+# long invoice's render (docs/decisions.md 21). Left-aligned columns: the unit only.
+_FIGURES = ("quantity", "unit", "unit_price", "vat", "net")
+_FIGURES_GAP = "  "
+# The figures column's width: the longest figures text in characters of DejaVu Sans
+# Mono at 8 pt (0.602 em = 1.7 mm), rounded up to a class of the template's stylesheet
+# (``col.figures-N``, N = 36, 40, ... 96), so the stylesheet's text stays the same.
+_FIGURES_WIDTHS = range(36, 97, 4)
+
+
+def _figures(lines: list[dict[str, str]], head: dict[str, str]) -> tuple[str, int]:
+    """Pad each line's figures (and the header's) into columns; the width class to use."""
+    rows = [head, *lines]
+    widths = [max(len(row[name]) for row in rows) for name in _FIGURES]
+    for row in rows:
+        row["figures"] = _FIGURES_GAP.join(
+            row[name].ljust(width) if name == "unit" else row[name].rjust(width)
+            for name, width in zip(_FIGURES, widths, strict=True)
+        )
+    needed = len(head["figures"])
+    return head["figures"], next((w for w in _FIGURES_WIDTHS if w >= needed), _FIGURES_WIDTHS[-1])
+
+
 def invoice_context(invoice: Invoice) -> dict[str, Any]:
     """Everything the PDF template prints, formatted for the buyer's language."""
     language = "sv" if invoice.buyer_snapshot.get("language") == "sv" else "en"
@@ -176,6 +201,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         }
         for line in sorted(invoice.lines.all(), key=lambda ln: (ln.position, ln.pk))
     ]
+    figures_head, figures_width = _figures(lines, {name: labels[name] for name in _FIGURES})
     vat_groups = [
         {
             "label": _CATEGORY_LABELS.get(group.category)
@@ -195,6 +221,8 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "labels": labels,
         "title": labels["credit_note" if invoice.is_credit_note else "invoice"],
         "lines": lines,
+        "figures_head": figures_head,
+        "figures_width": figures_width,
         "vat_groups": vat_groups,
         "totals": {
             "net": money(invoice.net_total),

@@ -169,6 +169,50 @@ def test_the_swedish_payment_qr_states_bankgiro_ocr_and_exact_amount(
 
 
 @pytest.mark.django_db
+def test_each_lines_figures_stand_in_columns_under_the_header(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    invoice = make_open_invoice(
+        alice_company,
+        [
+            line("Consulting", "3.5", "1250.00", unit="h"),
+            line("Licence", "1", "1234567.50", unit="månad"),
+            line("Screws", "1000", "0.25", vat_rate="12", unit="st"),
+        ],
+    )
+
+    context = render.invoice_context(invoice)
+    rows = [context["figures_head"], *(ln["figures"] for ln in context["lines"])]
+    # One width for all, each value at its column's edge: the right edge of a number,
+    # the left edge of the unit (a monospaced font turns characters into positions).
+    assert len({len(row) for row in rows}) == 1
+    head = {name: render._LABELS["sv"][name] for name in render._FIGURES}
+    cells = [head, *context["lines"]]
+    unit_at = {row.index(cell["unit"]) for row, cell in zip(rows, cells, strict=True)}
+    quantity_ends = {
+        row.index(cell["quantity"]) + len(cell["quantity"])
+        for row, cell in zip(rows, cells, strict=True)
+    }
+    price_ends = {
+        row.index(cell["unit_price"], max(unit_at)) + len(cell["unit_price"])
+        for row, cell in zip(rows, cells, strict=True)
+    }
+    assert len(unit_at) == len(quantity_ends) == len(price_ends) == 1
+    assert all(row.endswith(cell["net"]) for row, cell in zip(rows, cells, strict=True))
+    assert len(rows[0]) <= context["figures_width"] in render._FIGURES_WIDTHS
+    flat = " ".join(_text(render.render_invoice_pdf(invoice)).split())
+    assert "3,5 h 1250 25 % 4 375,00 SEK" in flat
+    assert "1 månad 1234567,5 25 % 1 234 567,50 SEK" in flat
+    assert "1000 st 0,25 12 % 250,00 SEK" in flat
+
+
+def test_the_template_has_a_column_width_for_every_figures_width() -> None:
+    template = (Path(render.__file__).parents[2] / "templates" / render.TEMPLATE).read_text()
+    declared = {int(n) for n in re.findall(r"col\.figures-(\d+) \{ width: ", template)}
+    assert declared == set(render._FIGURES_WIDTHS)
+
+
+@pytest.mark.django_db
 def test_a_long_invoice_runs_over_several_numbered_pages(
     make_open_invoice: Callable[..., Invoice], alice_company: Customer
 ) -> None:
