@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,13 +49,29 @@ class _LineValues:
     unit: str
 
 
+_NOTES_MAX = 5000
+
+
+def _text(value: object, field: str, *, max_length: int, lines: bool = False) -> str:
+    """Printed text (on the PDF, in the portal): stripped, bounded, and without control
+    characters, which no font draws (a line break and a tab only where ``lines``)."""
+    text = str(value or "").strip()
+    if len(text) > max_length:
+        raise InvalidInput(f"at most {max_length} characters", field=field)
+    allowed = "\n\t" if lines else ""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cs") and char not in allowed:
+            raise InvalidInput(
+                f"must not contain the control character U+{ord(char):04X}", field=field
+            )
+    return text
+
+
 def _line_values(spec: Mapping[str, Any]) -> _LineValues:
     _unknown_fields(spec, _LINE_FIELDS)
-    description = str(spec.get("description", "")).strip()
+    description = _text(spec.get("description"), "description", max_length=500, lines=True)
     if not description:
         raise InvalidInput("a line needs a description", field="description")
-    if len(description) > 500:
-        raise InvalidInput("at most 500 characters", field="description")
     quantity = vat.check_quantity(spec.get("quantity"))
     unit_price = _decimal(spec.get("unit_price"), "unit_price")
     if unit_price < 0:
@@ -68,7 +85,7 @@ def _line_values(spec: Mapping[str, Any]) -> _LineValues:
         unit_price=unit_price,
         vat_category=category,
         vat_rate=rate,
-        unit=str(spec.get("unit", "") or ""),
+        unit=_text(spec.get("unit"), "unit", max_length=20),
     )
 
 
@@ -135,6 +152,7 @@ def create_draft_invoice(
     if series.kind != InvoiceKind.INVOICE:
         raise InvalidInput(f"series {series} numbers {series.kind}s", field="series")
     values = [_line_values(spec) for spec in lines]
+    notes = _text(notes, "notes", max_length=_NOTES_MAX, lines=True)
     invoice = Invoice(
         kind=InvoiceKind.INVOICE,
         series=series,
@@ -167,6 +185,8 @@ def update_draft_invoice(invoice: Invoice, *, by: Actor, **changes: Any) -> Invo
         changes["currency"] = normalize_currency(changes["currency"])
     if "due_date" in changes:
         _check_due_date(changes["due_date"], timezone.localdate())
+    if "notes" in changes:
+        changes["notes"] = _text(changes["notes"], "notes", max_length=_NOTES_MAX, lines=True)
     terms = changes.get("payment_terms_days")
     if terms is not None and (isinstance(terms, bool) or not 0 <= int(terms) <= 365):
         raise InvalidInput(f"must be 0-365 days, not {terms!r}", field="payment_terms_days")

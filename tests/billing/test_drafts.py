@@ -49,6 +49,10 @@ def test_a_draft_takes_the_customers_currency_and_terms(
         (line(unit_price="0.00001"), InvalidInput, "unit_price"),
         ({**line(), "description": ""}, InvalidInput, "description"),
         ({**line(), "colour": "red"}, InvalidInput, "colour"),
+        ({**line(), "description": "Bolts\x0bM8"}, InvalidInput, "description"),
+        ({**line(), "description": "x" * 501}, InvalidInput, "description"),
+        (line(unit="h\x00"), InvalidInput, "unit"),
+        (line(unit="u" * 21), InvalidInput, "unit"),
     ],
 )
 def test_a_bad_line_is_refused_naming_its_field_and_nothing_changes(
@@ -73,6 +77,23 @@ def test_a_draft_in_an_unknown_currency_is_refused(
         make_draft_invoice(alice_company, currency="ABC")
     assert excinfo.value.field == "currency"
     assert not Invoice.objects.exists()
+
+
+def test_notes_with_a_control_character_are_refused(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        make_draft_invoice(alice_company, notes="Thanks\x1b[31m")
+    assert excinfo.value.field == "notes"
+    assert "U+001B" in excinfo.value.message
+    assert not Invoice.objects.exists()
+
+    draft = make_draft_invoice(alice_company, notes="Line one\n\tLine two")
+    with pytest.raises(InvalidInput) as excinfo:
+        services.update_draft_invoice(draft, by=clerk, notes="bell\x07")
+    assert excinfo.value.field == "notes"
+    draft.refresh_from_db()
+    assert draft.notes == "Line one\n\tLine two"
 
 
 @time_machine.travel(datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.UTC))
