@@ -336,7 +336,9 @@ def main() -> None:
         results["scaling"] = {"one_worker": runs[1], "two_workers": runs[2], "ratio": ratio}
         print(f"  two workers / one worker = {ratio}", flush=True)
 
-    print(f"ZIP export of {args.export} signed invoices:", flush=True)
+    # The period is today: it holds every document this database signed today (the
+    # billing runs' too), at least --export of them; the count is printed.
+    print(f"ZIP export of today's period (at least {args.export} documents):", flush=True)
     today = timezone.localdate()
     have = export.period_documents(today, today)
     for n in range(max(0, args.export - len(have))):

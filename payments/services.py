@@ -437,6 +437,16 @@ def _mark_unknown(payment: Payment, *, by: Actor) -> Payment:
     return locked
 
 
+_SETTLED_FIELDS = [
+    "status",
+    "settled_at",
+    "gateway_reference",
+    "failure_code",
+    "failure_message",
+    "updated_at",
+]
+
+
 def _settle(
     payment: Payment,
     result: ChargeResult | None,
@@ -505,7 +515,7 @@ def _settle(
             if result is not None:
                 locked.gateway_reference = result.reference
             record_failure(locked, by=by)
-        locked.save()
+        locked.save(update_fields=_SETTLED_FIELDS)
     if compensation is not None:
         _send_refund(compensation, by=SYSTEM)
         locked.refresh_from_db()
