@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from audit.admin import ReadOnlyAdmin
 from billing.documents import selectors
-from billing.documents.models import InvoiceDocument
+from billing.documents.models import InvoiceDocument, SigningCertificate
 
 
 @admin.register(InvoiceDocument)
@@ -69,3 +69,13 @@ class InvoiceDocumentAdmin(ReadOnlyAdmin):
     def download(self, document: InvoiceDocument) -> str:
         url = reverse("documents:download_version", args=[document.invoice_id, document.version])
         return format_html('<a href="{}">Download {}</a>', url, document.filename)
+
+
+@admin.register(SigningCertificate)
+class SigningCertificateAdmin(ReadOnlyAdmin):
+    """The certificates verification trusts: each one the company's documents were signed
+    with, added when the first document signed with it is stored."""
+
+    list_display = ("fingerprint", "first_used_at")
+    fields = ("fingerprint", "first_used_at", "certificate")
+    readonly_fields = fields

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from billing.documents import keys
-from billing.documents.models import InvoiceDocument
+from billing.documents.models import InvoiceDocument, SigningCertificate
 from billing.documents.verify import PdfInspection, inspect_pdf
 from billing.models import Invoice
 from billing.selectors import customer_for_user, invoices_for_user
@@ -85,7 +85,7 @@ def known_certificates() -> list[str]:
     pems: list[str] = []
     with contextlib.suppress(keys.SigningKeyError):
         pems.append(keys.load_identity().certificate_pem)
-    for pem in InvoiceDocument.objects.values_list("signer_certificate", flat=True).distinct():
+    for pem in SigningCertificate.objects.values_list("certificate", flat=True):
         if pem not in pems:
             pems.append(pem)
     return pems

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from audit import record
 from billing.documents import export, hooks, keys, render, selectors, sign
 from billing.documents.exceptions import DocumentsPending, RenderError
-from billing.documents.models import InvoiceDocument
+from billing.documents.models import InvoiceDocument, SigningCertificate
 from billing.models import Invoice
 
 Actor = Any
@@ -45,6 +45,9 @@ def _store(
     by: Actor,
     reason: str,
 ) -> InvoiceDocument:
+    SigningCertificate.objects.get_or_create(
+        fingerprint=identity.fingerprint, defaults={"certificate": identity.certificate_pem}
+    )
     return InvoiceDocument.objects.create(
         invoice=invoice,
         version=version,

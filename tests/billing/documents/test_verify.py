@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from billing.documents import keys, render, selectors, sign
 from billing.documents.exceptions import InvalidUpload
-from billing.documents.models import InvoiceDocument
+from billing.documents.models import InvoiceDocument, SigningCertificate
 from billing.documents.verify import check_pdf_upload
 from billing.models import Customer, Invoice
 from security.models import User
@@ -130,3 +130,62 @@ def test_the_command_refuses_a_non_pdf_naming_the_argument(tmp_path: Path) -> No
 
     with pytest.raises(CommandError, match="FILE: this is not a PDF"):
         call_command("verify_invoice_pdf", str(path))
+
+
+@pytest.mark.django_db
+def test_a_document_signed_with_an_earlier_certificate_stays_genuine(
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    sign_invoice: Callable[[Invoice], InvoiceDocument],
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    earlier = sign_invoice(make_open_invoice(alice_company))
+    # The company's key is replaced (a new certificate from its CA, say).
+    settings.DOCUMENTS_SIGNING_KEY_FILE = tmp_path / "next.p12"
+    keys.create_key_file(common_name="Tillit Demo AB invoices", organisation="Tillit Demo AB")
+    later = sign_invoice(make_open_invoice(alice_company))
+    assert later.signer_fingerprint != earlier.signer_fingerprint
+
+    assert selectors.verify_document(bytes(earlier.content)).outcome == "genuine"
+    assert selectors.verify_document(bytes(later.content)).outcome == "genuine"
+    assert list(SigningCertificate.objects.values_list("fingerprint", flat=True)) == [
+        earlier.signer_fingerprint,
+        later.signer_fingerprint,
+    ]
+
+
+@pytest.mark.django_db
+def test_the_trusted_certificates_are_read_in_constant_queries(
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    sign_invoice: Callable[[Invoice], InvoiceDocument],
+    django_assert_num_queries: Any,
+) -> None:
+    sign_invoice(make_open_invoice(alice_company))
+    with django_assert_num_queries(1):
+        one = selectors.known_certificates()
+    for _ in range(5):
+        sign_invoice(make_open_invoice(alice_company))
+    with django_assert_num_queries(1):
+        six = selectors.known_certificates()
+
+    assert one == six and len(six) == 1
+
+
+@pytest.mark.django_db
+def test_the_migration_registers_the_certificates_of_stored_documents(
+    alice_document: InvoiceDocument,
+) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("billing.documents.migrations.0003_signing_certificates")
+    SigningCertificate.objects.all().delete()
+
+    migration.remember_used_certificates(apps, None)
+
+    assert list(SigningCertificate.objects.values_list("fingerprint", "certificate")) == [
+        (alice_document.signer_fingerprint, alice_document.signer_certificate)
+    ]
