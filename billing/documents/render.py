@@ -32,6 +32,7 @@ import segno
 import weasyprint
 import weasyprint.urls
 from django.template.loader import render_to_string
+from django.utils import numberformat
 from weasyprint.pdf.metadata import DocumentMetadata
 from weasyprint.text.fonts import FontConfiguration
 
@@ -113,9 +114,21 @@ _CATEGORY_LABELS = {
 }
 
 
-def _number(value: Decimal, language: str) -> str:
-    text = format(value.normalize(), "f")
-    return text.replace(".", ",") if language == "sv" else text
+def _number(value: Decimal, language: str, *, decimals: int = 0) -> str:
+    """A quantity, price or rate as the buyer writes it: thousands grouped ("1 250,50" in
+    Swedish, "1,250.50" in English), at least ``decimals`` decimals, no trailing zeros
+    beyond them."""
+    exponent = -value.normalize().as_tuple().exponent  # type: ignore[operator]
+    swedish = language == "sv"
+    return numberformat.format(
+        value,
+        decimal_sep="," if swedish else ".",
+        decimal_pos=max(decimals, exponent, 0),
+        grouping=3,
+        thousand_sep="\u00a0" if swedish else ",",
+        force_grouping=True,
+        use_l10n=False,
+    )
 
 
 def payment_qr_payload(invoice: Invoice) -> str | None:
@@ -196,7 +209,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
             "description": line.description,
             "quantity": _number(line.quantity, language),
             "unit": line.unit,
-            "unit_price": _number(line.unit_price, language),
+            "unit_price": _number(line.unit_price, language, decimals=2),
             "vat": f"{_number(line.vat_rate, language)} %",
             "net": money(line.net_amount),
         }

@@ -201,9 +201,9 @@ def test_each_lines_figures_stand_in_columns_under_the_header(
     assert all(row.endswith(cell["net"]) for row, cell in zip(rows, cells, strict=True))
     assert len(rows[0]) <= context["figures_width"] in render._FIGURES_WIDTHS
     flat = " ".join(_text(render.render_invoice_pdf(invoice)).split())
-    assert "3,5 h 1250 25 % 4 375,00 SEK" in flat
-    assert "1 månad 1234567,5 25 % 1 234 567,50 SEK" in flat
-    assert "1000 st 0,25 12 % 250,00 SEK" in flat
+    assert "3,5 h 1 250,00 25 % 4 375,00 SEK" in flat
+    assert "1 månad 1 234 567,50 25 % 1 234 567,50 SEK" in flat
+    assert "1 000 st 0,25 12 % 250,00 SEK" in flat
 
 
 def test_the_template_has_a_column_width_for_every_figures_width() -> None:
