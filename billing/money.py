@@ -145,19 +145,28 @@ class Money:
 
     def format(self, language: str = "en") -> str:
         """For display: "1,234.50 SEK" in English, "1 234,50 SEK" in Swedish."""
-        swedish = language.lower().startswith("sv")
-        number = numberformat.format(
-            self.as_decimal(),
-            decimal_sep="," if swedish else ".",
-            decimal_pos=self.exponent,
-            grouping=3,
-            thousand_sep="\u00a0" if swedish else ",",
-            force_grouping=True,
-            use_l10n=False,
+        return (
+            f"{format_decimal(self.as_decimal(), language, decimals=self.exponent)} {self.currency}"
         )
-        if swedish:
-            number = number.replace("-", "\u2212")
-        return f"{number} {self.currency}"
 
     def __str__(self) -> str:
         return self.format("en")
+
+
+def format_decimal(value: Decimal, language: str = "en", *, decimals: int = 0) -> str:
+    """A number as the reader writes it: thousands grouped ("1 250,50" and a real minus
+    sign in Swedish, "1,250.50" in English), at least ``decimals`` decimals and every
+    significant one beyond (never rounded)."""
+    swedish = language.lower().startswith("sv")
+    exponent = value.normalize().as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) else 0
+    number = numberformat.format(
+        value,
+        decimal_sep="," if swedish else ".",
+        decimal_pos=max(decimals, places),
+        grouping=3,
+        thousand_sep="\u00a0" if swedish else ",",
+        force_grouping=True,
+        use_l10n=False,
+    )
+    return number.replace("-", "\u2212") if swedish else number

@@ -32,14 +32,13 @@ import segno
 import weasyprint
 import weasyprint.urls
 from django.template.loader import render_to_string
-from django.utils import numberformat
 from weasyprint.pdf.metadata import DocumentMetadata
 from weasyprint.text.fonts import FontConfiguration
 
 from billing.documents.exceptions import RenderError
 from billing.documents.facturx_xml import build_cii
 from billing.models import Invoice
-from billing.money import Money
+from billing.money import Money, format_decimal
 from billing.selectors import invoice_vat_summary
 
 logger = logging.getLogger(__name__)
@@ -115,20 +114,7 @@ _CATEGORY_LABELS = {
 
 
 def _number(value: Decimal, language: str, *, decimals: int = 0) -> str:
-    """A quantity, price or rate as the buyer writes it: thousands grouped ("1 250,50" in
-    Swedish, "1,250.50" in English), at least ``decimals`` decimals, no trailing zeros
-    beyond them."""
-    exponent = -value.normalize().as_tuple().exponent  # type: ignore[operator]
-    swedish = language == "sv"
-    return numberformat.format(
-        value,
-        decimal_sep="," if swedish else ".",
-        decimal_pos=max(decimals, exponent, 0),
-        grouping=3,
-        thousand_sep="\u00a0" if swedish else ",",
-        force_grouping=True,
-        use_l10n=False,
-    )
+    return format_decimal(value, language, decimals=decimals)
 
 
 def payment_qr_payload(invoice: Invoice) -> str | None:

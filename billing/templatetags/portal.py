@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from billing.money import Money
+from billing.money import Money, format_decimal
 
 register = template.Library()
 
@@ -23,6 +23,14 @@ def money(value: Any, currency: str | None = None) -> str:
             return ""
         value = Money(int(value), currency)
     return value.format(get_language() or "en")
+
+
+@register.filter
+def number(value: Any, decimals: int = 0) -> str:
+    """``{{ line.unit_price|number:2 }}``: grouped, in the reader's language (as on the PDF)."""
+    if value is None:
+        return ""
+    return format_decimal(value, get_language() or "en", decimals=int(decimals))
 
 
 @register.filter

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from billing.exceptions import InvalidInput, UnknownCurrency
-from billing.money import Money, currency_exponent
+from billing.money import Money, currency_exponent, format_decimal
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,21 @@ def test_money_formats_for_english_and_swedish_readers() -> None:
     assert money.format("en") == "1,234,567.89 SEK"
     assert money.format("sv") == "1\u00a0234\u00a0567,89 SEK"
     assert str(Money(5, "JPY")) == "5 JPY"
+
+
+@pytest.mark.parametrize(
+    ("value", "language", "decimals", "shown"),
+    [
+        ("1250.5000", "sv", 2, "1\u00a0250,50"),
+        ("1250.5000", "en", 2, "1,250.50"),
+        ("3.5000", "sv", 0, "3,5"),
+        ("1000", "sv", 0, "1\u00a0000"),
+        ("0.1234", "en", 2, "0.1234"),  # never rounded
+        ("-12.5", "sv", 2, "\u221212,50"),
+        ("25.00", "en", 0, "25"),
+    ],
+)
+def test_format_decimal_groups_and_keeps_every_significant_decimal(
+    value: str, language: str, decimals: int, shown: str
+) -> None:
+    assert format_decimal(Decimal(value), language, decimals=decimals) == shown

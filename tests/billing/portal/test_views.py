@@ -138,6 +138,25 @@ def test_the_detail_page_shows_lines_vat_ocr_and_bank_details_in_swedish(
     assert invoice.gross.format("sv") in page  # the gross total, Swedish style
 
 
+def test_line_figures_are_written_as_on_the_pdf_in_the_readers_language(
+    portal_client_for: Callable[[User], Client],
+    alice: User,
+    bob: User,
+    alice_company: Customer,
+    bob_company: Customer,
+    make_open_invoice: Callable[..., Invoice],
+) -> None:
+    figures = [line("Licence", "1000", "1250.5", unit="st")]
+    swedish = make_open_invoice(alice_company, figures)
+    english = make_open_invoice(bob_company, figures)
+
+    sv = portal_client_for(alice).get(reverse("portal:invoice", args=[swedish.pk]))
+    en = portal_client_for(bob).get(reverse("portal:invoice", args=[english.pk]))
+
+    assert "1\u00a0000 st" in sv.content.decode() and "1\u00a0250,50" in sv.content.decode()
+    assert "1,000 st" in en.content.decode() and "1,250.50" in en.content.decode()
+
+
 def test_a_customer_whose_language_is_english_reads_english(
     portal_client_for: Callable[[User], Client],
     bob: User,
