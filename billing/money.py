@@ -11,6 +11,12 @@ from django.utils import numberformat
 
 from billing.exceptions import InvalidInput, UnknownCurrency
 
+# The largest amount (minor units) a line or an invoice may come to: far above any real
+# invoice (10 trillion in a 2-decimal currency), and with room below PostgreSQL's bigint
+# (9.2e18) for sums and VAT, so a bad input is refused naming its field, never an
+# overflow in the database.
+MAX_MINOR_UNITS = 10**15
+
 # ISO 4217 minor-unit exponents that are not 2. Every other active currency in
 # the ISO list (pycountry ships it) has two decimals.
 _EXPONENT_EXCEPTIONS: dict[str, int] = {

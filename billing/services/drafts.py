@@ -26,7 +26,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSeries,
 )
-from billing.money import normalize_currency
+from billing.money import MAX_MINOR_UNITS, Money, normalize_currency
 from billing.services._base import (
     _DRAFT_FIELDS,
     _LINE_FIELDS,
@@ -100,6 +100,13 @@ def _check_line_digits(quantity: Decimal, unit_price: Decimal) -> None:
 
 
 def _new_line(invoice: Invoice, values: _LineValues, position: int) -> InvoiceLine:
+    net = vat.line_net_amount(values.quantity, values.unit_price, invoice.currency)
+    if abs(net) > MAX_MINOR_UNITS:
+        raise InvalidInput(
+            f"quantity x unit price is {Money(net, invoice.currency)}, more than a line can"
+            f" hold ({Money(MAX_MINOR_UNITS, invoice.currency)})",
+            field="unit_price",
+        )
     return InvoiceLine(
         invoice=invoice,
         position=position,
@@ -109,7 +116,7 @@ def _new_line(invoice: Invoice, values: _LineValues, position: int) -> InvoiceLi
         unit_price=values.unit_price,
         vat_category=values.vat_category,
         vat_rate=values.vat_rate,
-        net_amount=vat.line_net_amount(values.quantity, values.unit_price, invoice.currency),
+        net_amount=net,
     )
 
 

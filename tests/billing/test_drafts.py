@@ -53,6 +53,7 @@ def test_a_draft_takes_the_customers_currency_and_terms(
         ({**line(), "description": "x" * 501}, InvalidInput, "description"),
         (line(unit="h\x00"), InvalidInput, "unit"),
         (line(unit="u" * 21), InvalidInput, "unit"),
+        (line(quantity="9999999999", unit_price="999999999999"), InvalidInput, "unit_price"),
     ],
 )
 def test_a_bad_line_is_refused_naming_its_field_and_nothing_changes(
@@ -77,6 +78,23 @@ def test_a_draft_in_an_unknown_currency_is_refused(
         make_draft_invoice(alice_company, currency="ABC")
     assert excinfo.value.field == "currency"
     assert not Invoice.objects.exists()
+
+
+def test_an_invoice_whose_total_outgrows_what_it_can_hold_is_refused_at_finalize(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    # Each line is within bounds (9 trillion SEK); together, with VAT, they are not.
+    draft = make_draft_invoice(
+        alice_company, [line("A", "900", "10000000000"), line("B", "900", "10000000000")]
+    )
+
+    with pytest.raises(InvalidInput) as excinfo:
+        services.finalize_invoice(draft, by=clerk)
+
+    assert excinfo.value.field == "lines"
+    draft.refresh_from_db()
+    assert draft.status == Invoice.Status.DRAFT and draft.number is None
+    assert not audit_events("invoice.finalized")
 
 
 def test_notes_with_a_control_character_are_refused(

@@ -206,6 +206,24 @@ def test_each_lines_figures_stand_in_columns_under_the_header(
     assert "1 000 st 0,25 12 % 250,00 SEK" in flat
 
 
+@pytest.mark.django_db
+def test_the_longest_figures_a_line_can_have_fit_the_widest_column(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer, clerk: User
+) -> None:
+    # The largest quantity the draft services accept, with 4 decimals, the longest
+    # unit, and a unit price that keeps the invoice within billing.money.MAX_MINOR_UNITS.
+    invoice = make_open_invoice(
+        alice_company, [line("Everything", "9999999999.9999", "700.0001", unit="u" * 20)]
+    )
+    note = billing_services.issue_credit_note(invoice, by=clerk, reason="All of it")
+
+    for document in (invoice, note):
+        context = render.invoice_context(document)
+        assert len(context["figures_head"]) <= context["figures_width"]
+        flat = " ".join(_text(render.render_invoice_pdf(document)).split())
+        assert "9 999 999 999,9999 uuuuuuuuuuuuuuuuuuuu 700,0001 25 %" in flat
+
+
 def test_the_template_has_a_column_width_for_every_figures_width() -> None:
     template = (Path(render.__file__).parents[2] / "templates" / render.TEMPLATE).read_text()
     declared = {int(n) for n in re.findall(r"col\.figures-(\d+) \{ width: ", template)}
