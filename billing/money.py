@@ -81,6 +81,9 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
         raise InvalidInput(
             f"{amount} has more decimals than {currency} allows ({exponent})", field="amount"
         )
+    if abs(scaled) > MAX_MINOR_UNITS:
+        limit = Decimal(MAX_MINOR_UNITS).scaleb(-exponent)
+        raise InvalidInput(f"{amount} {currency} is more than {limit:f}", field="amount")
     return int(scaled)
 
 

@@ -69,3 +69,10 @@ def test_format_decimal_groups_and_keeps_every_significant_decimal(
     value: str, language: str, decimals: int, shown: str
 ) -> None:
     assert format_decimal(Decimal(value), language, decimals=decimals) == shown
+
+
+def test_an_amount_beyond_what_the_platform_holds_is_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        Money.from_decimal(Decimal("10000000000000.01"), "SEK")
+    assert excinfo.value.field == "amount"
+    assert Money.from_decimal(Decimal("10000000000000.00"), "SEK").amount == 10**15

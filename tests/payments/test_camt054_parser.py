@@ -67,3 +67,15 @@ def test_a_batch_of_many_transactions_is_read_whole() -> None:
     assert len(parsed.credits) == 5000
     assert parsed.credits[-1].line_key.endswith("/R4999")
     assert {c.amount for c in parsed.credits} == {100}
+
+
+def test_an_amount_no_invoice_could_hold_is_a_bad_line_naming_its_element() -> None:
+    # 10^20 SEK would overflow the bank line's integer column: listed, never recorded.
+    content = _file(_entry("E1", "1.00", "CRDT", _tx("A", "1.00") + _tx("B", "1" + "0" * 20)))
+
+    parsed = parse_camt054(io.BytesIO(content), file_hash="ef" * 32)
+
+    good, bad = parsed.credits
+    assert (good.amount, good.error) == (100, "")
+    assert bad.amount == 0
+    assert bad.error.startswith("Ntry[1]/NtryDtls/TxDtls[2]/Amt:")
