@@ -99,7 +99,15 @@ def _unknown_fields(given: Mapping[str, Any], allowed: Collection[str]) -> None:
 
 
 def _validate(instance: models.Model, *, exclude: Sequence[str] = ()) -> None:
-    """Run the model's field validators and clean(); the first error names its field."""
+    """Run the model's field validators and clean(); the first error names its field.
+
+    A NUL character is refused first: PostgreSQL cannot store one in text, and the
+    database's error would name no field (forms refuse it too; imports and scripts
+    reach the services directly)."""
+    for column in instance._meta.concrete_fields:
+        value = getattr(instance, column.attname, None)
+        if column.name not in exclude and isinstance(value, str) and "\x00" in value:
+            raise InvalidInput("must not contain a NUL character", field=column.name)
     try:
         instance.full_clean(
             exclude=list(exclude), validate_unique=False, validate_constraints=False

@@ -38,6 +38,8 @@ def test_create_customer_formats_the_organisation_number_and_audits(clerk: User)
         ({"country": "XX"}, "country"),
         ({"email": "not-an-email"}, "email"),
         ({"language": "de"}, "language"),
+        ({"name": "Nul\x00 AB"}, "name"),  # PostgreSQL text cannot hold one
+        ({"address_line1": "Gatan 1\x00"}, "address_line1"),
     ],
 )
 def test_create_customer_refuses_bad_input_naming_the_field(
