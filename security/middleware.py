@@ -1,4 +1,5 @@
-"""Session policy: absolute lifetime, the session list, and MFA for staff."""
+"""Request hygiene and session policy: NUL characters refused, absolute session lifetime,
+the session list, and MFA for staff."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -21,6 +22,34 @@ from security.services import touch_user_session
 
 # Paths a signed-in user who still owes a second factor may reach.
 _MFA_EXEMPT_PREFIXES = ("/account/", "/static/", "/webauthn/")
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class RefuseNulMiddleware:
+    """Answers 400, naming the parameter, for a NUL character in a query string or form
+    field: no field accepts one and PostgreSQL cannot store or compare one, so a search
+    box or a filter that reads the raw parameter would otherwise end in a database error.
+    Uploaded files and JSON bodies are not looked at (their own parsers decide)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        params = [request.GET]
+        if request.method == "POST" and request.content_type in _FORM_TYPES:
+            params.append(request.POST)
+        for query in params:
+            for name, values in query.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    shown = name.replace("\x00", "\\0")[:40]
+                    return HttpResponseBadRequest(
+                        f"The parameter '{shown}' contains a NUL character, which no field"
+                        " accepts.\n",
+                        content_type="text/plain; charset=utf-8",
+                    )
+        return self.get_response(request)
 
 
 class SessionPolicyMiddleware:

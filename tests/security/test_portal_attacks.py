@@ -143,6 +143,39 @@ def test_sql_in_the_search_box_is_only_text(
         assert list(response.context["page"].object_list) == []
 
 
+def test_a_nul_character_in_a_parameter_is_refused_naming_it_before_any_query(
+    alice: User,
+    clerk: User,
+    alice_company: Customer,
+    make_open_invoice: Callable[..., Invoice],
+    admin_client_for: Callable[[User], Client],
+) -> None:
+    # PostgreSQL cannot hold or compare a NUL: a search box reading the raw parameter
+    # ended in a database error (500). Every door answers 400 and names the parameter.
+    invoice = make_open_invoice(alice_company)
+    client = Client()
+    client.force_login(alice)
+    staff = admin_client_for(clerk)
+
+    answers = [
+        client.get(reverse("portal:invoices"), {"q": "F-0\x00"}),
+        staff.get("/admin/billing/invoice/", {"q": "F\x00"}),
+        Client().post(reverse("security:login"), {"username": "alice\x00", "password": "x"}),
+        client.post(
+            reverse("portal_pay:pay", args=[invoice.pk]),
+            {"amount": "1.00", "payment_method": "1", "idempotency_key": "n" * 12, "x\x00": "1"},
+        ),
+    ]
+
+    for response, name in zip(answers, ["q", "q", "username", "x\\0"], strict=True):
+        assert response.status_code == 400
+        assert response["Content-Type"].startswith("text/plain")
+        assert f"The parameter '{name}' contains a NUL character" in response.content.decode()
+    assert not Payment.objects.exists()
+    # A search without one still works.
+    assert client.get(reverse("portal:invoices"), {"q": "F-0"}).status_code == 200
+
+
 def test_a_replayed_idempotency_key_with_a_changed_amount_is_refused(
     alice: User, thousand_sek_invoice: Invoice, saved_card: Callable[[str], PaymentMethod]
 ) -> None:
