@@ -113,10 +113,6 @@ _CATEGORY_LABELS = {
 }
 
 
-def _number(value: Decimal, language: str, *, decimals: int = 0) -> str:
-    return format_decimal(value, language, decimals=decimals)
-
-
 def payment_qr_payload(invoice: Invoice) -> str | None:
     """The payment QR content: Swedish UsingQR for bankgiro in SEK, EPC (SEPA) for EUR."""
     seller = invoice.seller_snapshot
@@ -193,10 +189,10 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
     lines = [
         {
             "description": line.description,
-            "quantity": _number(line.quantity, language),
+            "quantity": format_decimal(line.quantity, language),
             "unit": line.unit,
-            "unit_price": _number(line.unit_price, language, decimals=2),
-            "vat": f"{_number(line.vat_rate, language)} %",
+            "unit_price": format_decimal(line.unit_price, language, decimals=2),
+            "vat": f"{format_decimal(line.vat_rate, language)} %",
             "net": money(line.net_amount),
         }
         for line in sorted(invoice.lines.all(), key=lambda ln: (ln.position, ln.pk))
@@ -205,7 +201,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
     vat_groups = [
         {
             "label": _CATEGORY_LABELS.get(group.category)
-            or f"{_number(Decimal(str(group.rate)), language)} %",
+            or f"{format_decimal(Decimal(str(group.rate)), language)} %",
             "taxable": money(group.taxable_amount),
             "vat": money(group.vat_amount),
         }
