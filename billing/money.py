@@ -81,10 +81,7 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
         raise InvalidInput(
             f"{amount} has more decimals than {currency} allows ({exponent})", field="amount"
         )
-    if abs(scaled) > MAX_MINOR_UNITS:
-        limit = Decimal(MAX_MINOR_UNITS).scaleb(-exponent)
-        raise InvalidInput(f"{amount} {currency} is more than {limit:f}", field="amount")
-    return int(scaled)
+    return check_bounded(int(scaled), currency, what=f"{amount} {currency}", field="amount")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +176,11 @@ def format_decimal(value: Decimal, language: str = "en", *, decimals: int = 0) -
         use_l10n=False,
     )
     return number.replace("-", "\u2212") if swedish else number
+
+
+def check_bounded(minor: int, currency: str, *, what: str, field: str) -> int:
+    """``minor`` if within ``MAX_MINOR_UNITS`` either way; else InvalidInput naming ``field``
+    ("<what> is more than 10,000,000,000,000.00 SEK")."""
+    if abs(minor) > MAX_MINOR_UNITS:
+        raise InvalidInput(f"{what} is more than {Money(MAX_MINOR_UNITS, currency)}", field=field)
+    return minor

@@ -4,6 +4,7 @@ checking helpers."""
 from __future__ import annotations
 
 import datetime
+import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -98,16 +99,30 @@ def _unknown_fields(given: Mapping[str, Any], allowed: Collection[str]) -> None:
         raise InvalidInput(f"unknown or read-only field(s): {', '.join(unknown)}", field=unknown[0])
 
 
+def _printable(value: str, field: str, *, lines: bool = False) -> str:
+    """``value`` if it holds no control character (a line break and a tab only where
+    ``lines``); else InvalidInput naming ``field``. What the services store is printed
+    on the PDF and the portal: no font draws a control character, a PDF's text layer
+    breaks on one, and PostgreSQL cannot store a NUL."""
+    allowed = "\n\t" if lines else ""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs") and char not in allowed:
+            raise InvalidInput(
+                f"must not contain the control character U+{ord(char):04X}", field=field
+            )
+    return value
+
+
 def _validate(instance: models.Model, *, exclude: Sequence[str] = ()) -> None:
     """Run the model's field validators and clean(); the first error names its field.
 
-    A NUL character is refused first: PostgreSQL cannot store one in text, and the
-    database's error would name no field (forms refuse it too; imports and scripts
-    reach the services directly)."""
+    Text is checked by ``_printable`` first (a line break and a tab only in a
+    ``TextField``): a NUL, say, would otherwise reach PostgreSQL, whose error names no
+    field (forms refuse one too; imports and scripts reach the services directly)."""
     for column in instance._meta.concrete_fields:
         value = getattr(instance, column.attname, None)
-        if column.name not in exclude and isinstance(value, str) and "\x00" in value:
-            raise InvalidInput("must not contain a NUL character", field=column.name)
+        if column.name not in exclude and isinstance(value, str):
+            _printable(value, column.name, lines=isinstance(column, models.TextField))
     try:
         instance.full_clean(
             exclude=list(exclude), validate_unique=False, validate_constraints=False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +25,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSeries,
 )
-from billing.money import MAX_MINOR_UNITS, Money, normalize_currency
+from billing.money import check_bounded, normalize_currency
 from billing.services._base import (
     _DRAFT_FIELDS,
     _LINE_FIELDS,
@@ -34,6 +33,7 @@ from billing.services._base import (
     _check_due_date,
     _decimal,
     _lock_invoice,
+    _printable,
     _require_draft,
     _unknown_fields,
 )
@@ -53,18 +53,11 @@ _NOTES_MAX = 5000
 
 
 def _text(value: object, field: str, *, max_length: int, lines: bool = False) -> str:
-    """Printed text (on the PDF, in the portal): stripped, bounded, and without control
-    characters, which no font draws (a line break and a tab only where ``lines``)."""
+    """Printed text: stripped, bounded, and ``_printable``."""
     text = str(value or "").strip()
     if len(text) > max_length:
         raise InvalidInput(f"at most {max_length} characters", field=field)
-    allowed = "\n\t" if lines else ""
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Cs") and char not in allowed:
-            raise InvalidInput(
-                f"must not contain the control character U+{ord(char):04X}", field=field
-            )
-    return text
+    return _printable(text, field, lines=lines)
 
 
 def _line_values(spec: Mapping[str, Any]) -> _LineValues:
@@ -100,13 +93,12 @@ def _check_line_digits(quantity: Decimal, unit_price: Decimal) -> None:
 
 
 def _new_line(invoice: Invoice, values: _LineValues, position: int) -> InvoiceLine:
-    net = vat.line_net_amount(values.quantity, values.unit_price, invoice.currency)
-    if abs(net) > MAX_MINOR_UNITS:
-        raise InvalidInput(
-            f"quantity x unit price is {Money(net, invoice.currency)}, more than a line can"
-            f" hold ({Money(MAX_MINOR_UNITS, invoice.currency)})",
-            field="unit_price",
-        )
+    net = check_bounded(
+        vat.line_net_amount(values.quantity, values.unit_price, invoice.currency),
+        invoice.currency,
+        what="quantity x unit price",
+        field="unit_price",
+    )
     return InvoiceLine(
         invoice=invoice,
         position=position,

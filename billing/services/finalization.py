@@ -25,7 +25,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSeries,
 )
-from billing.money import MAX_MINOR_UNITS, Money
+from billing.money import check_bounded
 from billing.ocr import make_ocr_reference
 from billing.services._base import (
     Actor,
@@ -151,13 +151,8 @@ def _totals_for(
             line.net_amount = net
             stale.append(line)
     totals = vat.compute_totals((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in lines)
-    if max(abs(totals.net), abs(totals.gross)) > MAX_MINOR_UNITS:
-        total = max(totals.net, totals.gross, key=abs)
-        raise InvalidInput(
-            f"{invoice}: the total {Money(total, invoice.currency)} is more than an invoice"
-            f" can hold ({Money(MAX_MINOR_UNITS, invoice.currency)}); split it",
-            field="lines",
-        )
+    total = max(totals.net, totals.gross, key=abs)
+    check_bounded(total, invoice.currency, what=f"{invoice}: the total", field="lines")
     return totals, stale
 
 
