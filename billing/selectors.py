@@ -9,6 +9,7 @@ from django.http import Http404
 
 from billing.models import CompanyProfile, Customer, Invoice, InvoiceLine, PortalAccount
 from billing.vat import VatBreakdown, compute_totals, normalize_rate
+from security.compiled import compiled
 
 
 def get_company_profile() -> CompanyProfile | None:
@@ -19,6 +20,11 @@ def get_company_profile() -> CompanyProfile | None:
 _UNSET = object()
 
 
+@compiled(int)
+def _portal_account(user_id: int) -> Any:
+    return PortalAccount.objects.select_related("customer").filter(user_id=user_id)[:1]
+
+
 def customer_for_user(user: Any) -> Customer | None:
     """The one customer a portal user belongs to (None for staff and outsiders)."""
     if not getattr(user, "is_authenticated", False):
@@ -27,7 +33,7 @@ def customer_for_user(user: Any) -> Customer | None:
     cached = getattr(user, "_tillit_portal_customer", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
-    account = PortalAccount.objects.select_related("customer").filter(user_id=user.pk).first()
+    account = _portal_account.first(user.pk)
     customer = account.customer if account else None
     user._tillit_portal_customer = customer
     return customer
@@ -47,9 +53,30 @@ def invoices_for_user(user: Any) -> Any:
     return base.filter(customer=customer).finalized()
 
 
+@compiled(int, int)
+def _customer_invoice(customer_id: int, pk: int) -> Any:
+    base = Invoice.objects.select_related("customer", "series")
+    return base.filter(customer_id=customer_id, pk=pk).finalized()[:1]
+
+
+def _as_id(value: Any) -> int | None:
+    """A primary key as a URL or a caller gives it (an int, or digits), else None."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        value = int(value)
+    return value if type(value) is int and 0 <= value < 2**63 else None
+
+
 def get_invoice_for_user(user: Any, pk: Any, *, with_lines: bool = True) -> Invoice:
     """The invoice (with its lines unless ``with_lines`` is False), or Http404 if it does not
     exist or the user may not see it (the same answer either way, so ids cannot be probed)."""
+    customer = customer_for_user(user)
+    if customer is not None and not with_lines and not user.is_staff and user.is_active:
+        # A portal page about one invoice (pay, receipt): the hot path, compiled once.
+        wanted = _as_id(pk)
+        found_one = _customer_invoice.first(customer.pk, wanted) if wanted is not None else None
+        if found_one is None:
+            raise Http404("No such invoice")
+        return found_one
     found = invoices_for_user(user)
     if with_lines:
         lines = Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "pk"))

@@ -150,7 +150,7 @@ MIDDLEWARE = [
 # password is checked. Then usernames (staff), then e-mail addresses (customers).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "security.backends.UsernameBackend",
     "security.backends.EmailBackend",
     "django_otp_webauthn.backends.WebAuthnBackend",
 ]
@@ -231,6 +231,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _bool(
         "DATABASE_SERVER_SIDE_BINDING", default=False
     )
+    _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="")
+    if _threshold:
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(_threshold)
 if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
         "TILLIT_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}"
@@ -294,6 +297,7 @@ EMAIL_BACKEND = env.str(
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tillit.example")
 
 # Sessions and cookies (PCI DSS 8.2.8): 15 minutes idle, HttpOnly, SameSite.
+SESSION_ENGINE = "security.sessions"  # Django's database sessions, read by a compiled query
 SESSION_COOKIE_AGE = _int("SESSION_IDLE_SECONDS", default=15 * 60)
 # The expiry is pushed forward by security.middleware at most once a minute (not by
 # a save on every request), so a session idle for SESSION_IDLE_SECONDS minus at

@@ -30,7 +30,12 @@ from billing.selectors import get_invoice_for_user
 from payments import services
 from payments.exceptions import PaymentsError
 from payments.models import Payment, PaymentMethod
-from payments.selectors import get_payment_for_user, get_security_facts, saved_cards_for_user
+from payments.selectors import (
+    get_payment_for_user,
+    get_security_facts,
+    saved_cards_for_user,
+    saved_cards_list,
+)
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone
 from payments.vault.keys import current_entry_key
@@ -96,7 +101,7 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
         if invoice.status == Invoice.Status.PAID:
             return redirect("portal:receipt", pk=invoice.pk)
         raise Http404("Nothing to pay")
-    cards = list(saved_cards_for_user(request.user))
+    cards = saved_cards_list(request.user)
     choices = [(c.pk, f"{c.get_brand_display()} •••• {c.last4} ({c.expiry})") for c in cards]
     form = PayForm(request.POST or None, cards=choices)
     status = 200

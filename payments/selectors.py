@@ -14,6 +14,7 @@ from billing.selectors import customer_for_user
 from payments.models import BankLine, Payment
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
+from security.compiled import compiled
 
 
 def get_payment_for_user(user: Any, pk: Any) -> Payment:
@@ -32,7 +33,36 @@ def saved_cards_for_user(user: Any) -> QuerySet[PaymentMethod]:
     customer = customer_for_user(user)
     if customer is None:
         return PaymentMethod.objects.none()
-    return get_payment_methods_for_customer(customer).order_by("-created_at", "-pk")
+    return _saved_cards.build(customer.pk)
+
+
+@compiled(int)
+def _saved_cards(customer_id: int) -> QuerySet[PaymentMethod]:
+    return get_payment_methods_for_customer(customer_id).order_by("-created_at", "-pk")
+
+
+def saved_cards_list(user: Any) -> list[PaymentMethod]:
+    """``saved_cards_for_user`` as a list, by a query compiled once (the pay page's)."""
+    customer = customer_for_user(user)
+    return [] if customer is None else _saved_cards.fetch(customer.pk)
+
+
+@compiled(int)
+def _held(invoice_id: int) -> Any:
+    return (
+        Payment.objects.filter(invoice_id=invoice_id)
+        .holding()
+        .order_by()
+        .values("invoice_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+
+
+def held_amount(invoice_id: int) -> int:
+    """What payments still in flight (pending, unknown) hold against one invoice."""
+    row = _held.first(invoice_id)
+    return int(row["total"] or 0) if row else 0
 
 
 def held_amounts(invoice_ids: Any) -> dict[int, int]:

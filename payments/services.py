@@ -63,10 +63,13 @@ from payments.fraud.models import RiskDecision
 from payments.fraud.rules import assess_card_payment
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
-from payments.selectors import held_amounts
+from payments.selectors import held_amount as _held_by_invoice
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
 from payments.vault.services import delete_payment_method, reveal_card, tokenize
+from security.compiled import compiled
+from security.compiled import insert as compiled_insert
+from security.compiled import update as compiled_update
 
 logger = logging.getLogger(__name__)
 
@@ -133,11 +136,32 @@ def _check_payer(invoice: Invoice, by: Actor) -> None:
 
 def held_amount(invoice: Invoice) -> int:
     """What payments still in flight (pending, unknown) hold against the invoice."""
-    return held_amounts([invoice.pk]).get(invoice.pk, 0)
+    return _held_by_invoice(invoice.pk)
+
+
+# The card payment's reads, compiled by the ORM once per process (security.compiled).
+@compiled(str, str)
+def _stored_key(scope: str, key: str) -> Any:
+    return IdempotencyKey.objects.select_related("payment").filter(scope=scope, key=key)[:1]
+
+
+@compiled(int)
+def _invoice_locked(pk: int) -> Any:
+    return Invoice.objects.select_for_update(of=("self",)).filter(pk=pk)
+
+
+@compiled(int)
+def _payment_locked(pk: int) -> Any:
+    return Payment.objects.select_for_update().select_related("invoice").filter(pk=pk)
+
+
+@compiled(str)
+def _user_named(username: str) -> Any:
+    return get_user_model().objects.filter(username=username)
 
 
 def _replayed(scope: str, key: str, request_hash: str) -> Payment | None:
-    stored = IdempotencyKey.objects.select_related("payment").filter(scope=scope, key=key).first()
+    stored = _stored_key.first(scope, key)
     if stored is None:
         return None
     if stored.request_hash != request_hash:
@@ -158,7 +182,7 @@ def get_gateway_account() -> Any:
     """The service account that reveals cards for the gateway call (created on first use)."""
     user_model = get_user_model()
     username = settings.PAYMENTS_GATEWAY_ACCOUNT
-    user = user_model.objects.filter(username=username).first()
+    user = _user_named.first(username)
     if user is not None:
         return user
     with transaction.atomic():
@@ -287,7 +311,9 @@ def _reserve_card_payment(
         with transaction.atomic():
             # The lock serializes every attempt on this invoice: "what is left to pay"
             # below cannot change until this transaction ends (no overpayment race).
-            locked = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+            locked = _invoice_locked.first(invoice.pk)
+            if locked is None:
+                raise InvoiceNotPayable(_("no such invoice"), field="invoice")
             replay = _replayed(scope, key, request_hash)
             if replay is not None:
                 return replay, False
@@ -308,31 +334,37 @@ def _reserve_card_payment(
                 payment_method=payment_method, customer_id=locked.customer_id, amount=money
             )
             blocked = risk.decision == RiskDecision.BLOCK
-            payment = Payment.objects.create(
-                invoice=locked,
-                amount=money.amount,
-                currency=money.currency,
-                method=Payment.Method.CARD,
-                status=Status.FAILED if blocked else Status.PENDING,
-                payment_method=payment_method,
-                card_brand=payment_method.brand,
-                card_last4=payment_method.last4,
-                gateway=get_gateway().name,
-                idempotency_key="pay_" + secrets.token_hex(16),
-                risk_decision=risk.decision,
-                risk_reasons=risk.reasons,
-                failure_code="risk_blocked" if blocked else "",
-                failure_message="stopped by the risk rules; nothing was charged" if blocked else "",
-                settled_at=timezone.now() if blocked else None,
-                forget_card=forget_card,
-                created_by=by if isinstance(by, get_user_model()) else None,
+            payment = compiled_insert(
+                Payment(
+                    invoice=locked,
+                    amount=money.amount,
+                    currency=money.currency,
+                    method=Payment.Method.CARD,
+                    status=Status.FAILED if blocked else Status.PENDING,
+                    payment_method=payment_method,
+                    card_brand=payment_method.brand,
+                    card_last4=payment_method.last4,
+                    gateway=get_gateway().name,
+                    idempotency_key="pay_" + secrets.token_hex(16),
+                    risk_decision=risk.decision,
+                    risk_reasons=risk.reasons,
+                    failure_code="risk_blocked" if blocked else "",
+                    failure_message="stopped by the risk rules; nothing was charged"
+                    if blocked
+                    else "",
+                    settled_at=timezone.now() if blocked else None,
+                    forget_card=forget_card,
+                    created_by=by if isinstance(by, get_user_model()) else None,
+                )
             )
-            IdempotencyKey.objects.create(
-                scope=scope,
-                key=key,
-                request_hash=request_hash,
-                payment=payment,
-                created_at=timezone.now(),
+            compiled_insert(
+                IdempotencyKey(
+                    scope=scope,
+                    key=key,
+                    request_hash=request_hash,
+                    payment=payment,
+                    created_at=timezone.now(),
+                )
             )
             record(
                 "payment.blocked" if blocked else "payment.started",
@@ -457,7 +489,7 @@ def _settle(
     """Step 3: record the gateway's answer once; a capture the invoice cannot take is refunded."""
     compensation: Refund | None = None
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().select_related("invoice").get(pk=payment.pk)
+        locked = _payment_locked.first(payment.pk)
         if locked.is_final:
             return locked  # settled already (a concurrent reconciliation)
         locked.settled_at = timezone.now()
@@ -515,7 +547,7 @@ def _settle(
             if result is not None:
                 locked.gateway_reference = result.reference
             record_failure(locked, by=by)
-        locked.save(update_fields=_SETTLED_FIELDS)
+        compiled_update(locked, _SETTLED_FIELDS)
     if compensation is not None:
         _send_refund(compensation, by=SYSTEM)
         locked.refresh_from_db()

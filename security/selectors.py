@@ -17,6 +17,7 @@ from django_otp import device_classes, devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from security.compiled import compiled
 from security.models import BackupCodeDevice, PasswordHistory, UserSession
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
@@ -50,16 +51,21 @@ def has_second_factor(*, user: Any) -> bool:
     """
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    # One query over every device kind but backup codes (EXISTS per kind).
+    return _second_factor.first(user.pk) is not None
+
+
+@compiled(int)
+def _second_factor(user_id: int) -> Any:
+    """One query over every device kind but backup codes (EXISTS per kind); asked on
+    every signed-in request, so compiled once per process."""
     factors = [
-        Exists(model.objects.devices_for_user(user, confirmed=True))
+        Exists(model.objects.devices_for_user(user_id, confirmed=True))
         for model in device_classes()
         if not issubclass(model, BackupCodeDevice)
     ]
-    if not factors:
-        return False
-    found = reduce(operator.or_, factors)
-    return bool(User.objects.filter(pk=user.pk).filter(found).exists())
+    # Starting from "pk IS NULL" (never true): with no factor kinds, nothing is found.
+    found = reduce(operator.or_, factors, Q(pk=None))
+    return User.objects.filter(pk=user_id).filter(found).values("pk")[:1]
 
 
 def pending_totp_device(*, user: Any) -> TOTPDevice | None:

@@ -26,6 +26,7 @@ from django.db import IntegrityError, connection, transaction
 
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, RefundResult
 from payments.gateways.models import SandboxCharge, SandboxRefund
+from security.compiled import insert
 
 if TYPE_CHECKING:
     from billing.money import Money
@@ -70,16 +71,18 @@ class SandboxAcquirer:
         inside = connection.in_atomic_block
         try:
             with transaction.atomic() if inside else contextlib.nullcontext():
-                charge = SandboxCharge.objects.create(
-                    idempotency_key=idempotency_key,
-                    reference="sbx_ch_" + secrets.token_hex(10),
-                    amount=amount.amount,
-                    currency=amount.currency,
-                    card_last4=card.last4,
-                    outcome=SandboxCharge.Outcome.DECLINED
-                    if decline_code
-                    else SandboxCharge.Outcome.CAPTURED,
-                    decline_code=decline_code,
+                charge = insert(
+                    SandboxCharge(
+                        idempotency_key=idempotency_key,
+                        reference="sbx_ch_" + secrets.token_hex(10),
+                        amount=amount.amount,
+                        currency=amount.currency,
+                        card_last4=card.last4,
+                        outcome=SandboxCharge.Outcome.DECLINED
+                        if decline_code
+                        else SandboxCharge.Outcome.CAPTURED,
+                        decline_code=decline_code,
+                    )
                 )
         except IntegrityError:
             # The key was charged before (a retry), or two requests with one key raced:

@@ -117,9 +117,10 @@ def get_key_status(*, destroyed_limit: int = 20) -> KeyStatus:
     )
 
 
-def get_payment_methods_for_customer(customer: Customer) -> QuerySet[PaymentMethod]:
+def get_payment_methods_for_customer(customer: Customer | int) -> QuerySet[PaymentMethod]:
     """A customer's active saved cards (brand, last 4, expiry only are ever shown)."""
-    return PaymentMethod.objects.filter(customer=customer, status=PaymentMethod.Status.ACTIVE)
+    customer_id = customer.pk if isinstance(customer, Customer) else customer
+    return PaymentMethod.objects.filter(customer_id=customer_id, status=PaymentMethod.Status.ACTIVE)
 
 
 def get_portal_customer(user: Any) -> Customer:

@@ -29,6 +29,7 @@ from payments.vault.entry import EncryptedCard, open_payload
 from payments.vault.exceptions import InvalidCard, KeyUnavailable, PaymentMethodGone, RevealRefused
 from payments.vault.keys import encryption_key, insert_under_active_key, unwrap_data_key
 from payments.vault.models import PaymentMethod, RevealWindow
+from security.compiled import compiled
 from security.keyring import get_keyring
 
 REVEAL_PERMISSION = "payments.reveal_card"
@@ -167,6 +168,11 @@ def _take_reveal_slot(user: Any) -> bool:
     return True
 
 
+@compiled(str)
+def _method_by_token(token: str) -> Any:
+    return PaymentMethod.objects.select_related("data_key").filter(token=token)[:1]
+
+
 def _refuse(reason: str, message: str, *, by: Any, purpose: str, field: str = "") -> NoReturn:
     with transaction.atomic():
         record("vault.reveal_refused", actor=by, purpose=purpose[:200], reason=reason)
@@ -186,11 +192,7 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
         if not _take_reveal_slot(by):
             refusal = ("rate_limit", "too many reveals in the last minute; try later", "")
         else:
-            method = (
-                PaymentMethod.objects.select_related("data_key")
-                .filter(token=token if isinstance(token, str) else "")
-                .first()
-            )
+            method = _method_by_token.first(token if isinstance(token, str) else "")
             if method is None:
                 refusal = ("unknown_token", "no payment method has this token", "token")
             elif method.status != PaymentMethod.Status.ACTIVE or method.data_key is None:

@@ -39,7 +39,7 @@ def test_a_login_is_recorded_with_the_user_and_address(superuser: User) -> None:
     )
     SessionMiddleware(lambda r: HttpResponse()).process_request(request)
 
-    login(request, superuser, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, superuser, backend="security.backends.UsernameBackend")
 
     [event] = _events("auth.login")
     actor = (event.actor_type, event.actor_id, event.actor_label)
