@@ -33,7 +33,11 @@ def customer_for_user(user: Any) -> Customer | None:
     cached = getattr(user, "_tillit_portal_customer", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
-    account = _portal_account.first(user.pk)
+    loaded = user._state.fields_cache  # read with the user (SECURITY_REQUEST_USER_RELATED)
+    if "portal_account" in loaded:
+        account = loaded["portal_account"]
+    else:
+        account = _portal_account.first(user.pk)
     customer = account.customer if account else None
     user._tillit_portal_customer = customer
     return customer

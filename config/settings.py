@@ -154,6 +154,9 @@ AUTHENTICATION_BACKENDS = [
     "security.backends.EmailBackend",
     "django_otp_webauthn.backends.WebAuthnBackend",
 ]
+# Read with the signed-in user in the one query of every request (security.backends):
+# every portal page asks for the user's customer.
+SECURITY_REQUEST_USER_RELATED = ["portal_account__customer"]
 LOGIN_URL = "security:login"
 LOGIN_REDIRECT_URL = "security:account"
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef
 from django.http import HttpRequest
 
 from security.compiled import compiled
@@ -17,7 +19,19 @@ from security.compiled import compiled
 
 @compiled(int)
 def _user_by_id(pk: int) -> Any:
-    return get_user_model()._default_manager.filter(pk=pk)
+    """The request's user, with whether a second factor is enrolled (the session policy
+    asks on every request) and the relations ``SECURITY_REQUEST_USER_RELATED`` names
+    (the portal account and its customer: every portal page asks)."""
+    from security.selectors import REQUEST_USER_MFA, enrolled_factor
+
+    return (
+        get_user_model()
+        ._default_manager.filter(pk=pk)
+        .select_related(*settings.SECURITY_REQUEST_USER_RELATED)
+        .annotate(
+            **{REQUEST_USER_MFA: ExpressionWrapper(enrolled_factor(OuterRef("pk")), BooleanField())}
+        )
+    )
 
 
 class UsernameBackend(ModelBackend):

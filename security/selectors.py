@@ -54,18 +54,27 @@ def has_second_factor(*, user: Any) -> bool:
     return _second_factor.first(user.pk) is not None
 
 
-@compiled(int)
-def _second_factor(user_id: int) -> Any:
-    """One query over every device kind but backup codes (EXISTS per kind); asked on
-    every signed-in request, so compiled once per process."""
+# The attribute the sign-in backend annotates the request's user with: whether a
+# second factor is enrolled, read in the same query as the user.
+REQUEST_USER_MFA = "tillit_mfa_enrolled"
+
+
+def enrolled_factor(user_id: Any) -> Q:
+    """True for a user with a confirmed factor of any kind but backup codes (EXISTS per
+    kind); ``user_id`` is a value or an ``OuterRef``."""
     factors = [
-        Exists(model.objects.devices_for_user(user_id, confirmed=True))
+        Exists(model.objects.filter(user_id=user_id, confirmed=True))
         for model in device_classes()
         if not issubclass(model, BackupCodeDevice)
     ]
     # Starting from "pk IS NULL" (never true): with no factor kinds, nothing is found.
-    found = reduce(operator.or_, factors, Q(pk=None))
-    return User.objects.filter(pk=user_id).filter(found).values("pk")[:1]
+    return reduce(operator.or_, factors, Q(pk=None))
+
+
+@compiled(int)
+def _second_factor(user_id: int) -> Any:
+    """Asked on every signed-in request, so compiled once per process."""
+    return User.objects.filter(pk=user_id).filter(enrolled_factor(user_id)).values("pk")[:1]
 
 
 def pending_totp_device(*, user: Any) -> TOTPDevice | None:
@@ -122,7 +131,13 @@ def request_needs_second_factor(request: HttpRequest) -> bool:
     per request (the middleware and the view's guard both ask)."""
     cached = getattr(request, "_tillit_needs_second_factor", None)
     if cached is None:
-        cached = needs_second_factor(request.user)
+        user = request.user
+        # The sign-in backend reads the user with this fact (``REQUEST_USER_MFA``).
+        enrolled = getattr(user, REQUEST_USER_MFA, None)
+        if isinstance(enrolled, bool) and user.is_authenticated:
+            cached = bool(getattr(user, "is_staff", False)) or enrolled
+        else:
+            cached = needs_second_factor(user)
         request._tillit_needs_second_factor = cached  # type: ignore[attr-defined]
     return bool(cached)
 

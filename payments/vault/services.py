@@ -179,47 +179,83 @@ def _refuse(reason: str, message: str, *, by: Any, purpose: str, field: str = ""
     raise RevealRefused(message, field=field)
 
 
+def _take_slot_if_allowed(user: Any) -> bool:
+    """The common case in one statement (PostgreSQL): the account is active and holds
+    the permission, and its current minute has room; the slot is counted. False says
+    only that the slow path must decide (permission, a new window, the limit)."""
+    user_model = get_user_model()
+    if connection.vendor != "postgresql" or not isinstance(user, user_model):
+        return False
+    app_label, codename = REVEAL_PERMISSION.split(".")
+    since = timezone.now() - datetime.timedelta(minutes=1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _slot_sql(),
+            [user.pk, since, settings.VAULT_REVEAL_RATE_PER_MINUTE, app_label, codename, user.pk],
+        )
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _slot_sql() -> str:
+    table = connection.ops.quote_name(RevealWindow._meta.db_table)
+    return (
+        f"UPDATE {table} SET count = count + 1"  # noqa: S608 (names only; values are parameters)
+        " WHERE actor_id = %s AND window_start > %s AND count < %s"
+        f" AND EXISTS ({_may_reveal_sql()}) RETURNING 1"
+    )
+
+
 def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
-    """Decrypt a card for ``purpose``: explicit permission, rate limit, audited either way."""
+    """Decrypt a card for ``purpose``: explicit permission, rate limit, audited either way.
+
+    The slot is counted before the card is read, and the ``vault.card_revealed`` event
+    is appended (committed, in autocommit) before the number is handed over.
+    """
     purpose = purpose.strip() if isinstance(purpose, str) else ""
     if not purpose:
         raise RevealRefused("state why the card is revealed", field="purpose")
-    if not may_reveal_cards(by):
-        _refuse("permission", "revealing cards needs payments.reveal_card", by=by, purpose=purpose)
-    method: PaymentMethod | None = None
-    refusal: tuple[str, str, str] | None = None
-    with transaction.atomic():
-        if not _take_reveal_slot(by):
-            refusal = ("rate_limit", "too many reveals in the last minute; try later", "")
-        else:
-            method = _method_by_token.first(token if isinstance(token, str) else "")
-            if method is None:
-                refusal = ("unknown_token", "no payment method has this token", "token")
-            elif method.status != PaymentMethod.Status.ACTIVE or method.data_key is None:
-                refusal = ("deleted", "the payment method was deleted", "token")
-            else:
-                number = crypto.open_sealed(
-                    method.sealed(),
-                    key=unwrap_data_key(method.data_key),
-                    key_id=method.data_key.id,
-                    token=method.token,
-                ).decode("ascii")
-                record(
-                    REVEALED_ACTION,
-                    actor=by,
-                    obj=method,
-                    purpose=purpose[:200],
-                    brand=method.brand,
-                    last4=method.last4,
-                )
-    if refusal is not None:
-        reason, message, field_name = refusal
-        if reason == "deleted":
-            with transaction.atomic():
-                record("vault.reveal_refused", actor=by, purpose=purpose[:200], reason=reason)
-            raise PaymentMethodGone(message, field=field_name)
-        _refuse(reason, message, by=by, purpose=purpose, field=field_name)
-    assert method is not None
+    if not _take_slot_if_allowed(by):
+        if not may_reveal_cards(by):
+            _refuse(
+                "permission", "revealing cards needs payments.reveal_card", by=by, purpose=purpose
+            )
+        with transaction.atomic():
+            allowed = _take_reveal_slot(by)
+        if not allowed:
+            _refuse(
+                "rate_limit",
+                "too many reveals in the last minute; try later",
+                by=by,
+                purpose=purpose,
+            )
+    method = _method_by_token.first(token if isinstance(token, str) else "")
+    if method is None:
+        _refuse(
+            "unknown_token",
+            "no payment method has this token",
+            by=by,
+            purpose=purpose,
+            field="token",
+        )
+    if method.status != PaymentMethod.Status.ACTIVE or method.data_key is None:
+        with transaction.atomic():
+            record("vault.reveal_refused", actor=by, purpose=purpose[:200], reason="deleted")
+        raise PaymentMethodGone("the payment method was deleted", field="token")
+    number = crypto.open_sealed(
+        method.sealed(),
+        key=unwrap_data_key(method.data_key),
+        key_id=method.data_key.id,
+        token=method.token,
+    ).decode("ascii")
+    record(
+        REVEALED_ACTION,
+        actor=by,
+        obj=method,
+        purpose=purpose[:200],
+        brand=method.brand,
+        last4=method.last4,
+    )
     return RevealedCard(
         number=number,
         brand=Brand(method.brand),
