@@ -228,15 +228,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Server-side parameters (psycopg prepares a query after its fifth run on a
-    # connection): off by default, as measured no faster here and it caps a query
-    # at 65,535 parameters (docs/decisions.md, 17).
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _bool(
-        "DATABASE_SERVER_SIDE_BINDING", default=False
-    )
-    _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="")
-    if _threshold:
-        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(_threshold)
+    # Server-side parameters, and a query prepared on its connection from its second
+    # run (PostgreSQL then skips parsing and planning it): the hot queries are
+    # compiled once (security.compiled), so their text repeats. A card payment's
+    # PostgreSQL time fell from 8-10 to 4-5 CPU-ms (docs/decisions.md, 22). Off: set
+    # DATABASE_SERVER_SIDE_BINDING=false (e.g. behind a pooler in transaction mode).
+    _server_side = _bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _server_side
+    if _server_side:
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _int(
+            "DATABASE_PREPARE_THRESHOLD", default=2, minimum=0
+        )
 if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
         "TILLIT_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}"
