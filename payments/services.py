@@ -37,7 +37,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.http import HttpRequest
 from django.utils import timezone
@@ -45,6 +45,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
+from audit.services import PreparedEvent, append_prepared, prepare_event
 from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
@@ -69,7 +70,9 @@ from payments.vault.exceptions import PaymentMethodGone, VaultError
 from payments.vault.services import delete_payment_method, reveal_card, tokenize
 from security.compiled import compiled
 from security.compiled import insert as compiled_insert
+from security.compiled import insert_sql as compiled_insert_sql
 from security.compiled import update as compiled_update
+from security.compiled import update_sql as compiled_update_sql
 
 logger = logging.getLogger(__name__)
 
@@ -334,51 +337,45 @@ def _reserve_card_payment(
                 payment_method=payment_method, customer_id=locked.customer_id, amount=money
             )
             blocked = risk.decision == RiskDecision.BLOCK
-            payment = compiled_insert(
-                Payment(
-                    invoice=locked,
-                    amount=money.amount,
-                    currency=money.currency,
-                    method=Payment.Method.CARD,
-                    status=Status.FAILED if blocked else Status.PENDING,
-                    payment_method=payment_method,
-                    card_brand=payment_method.brand,
-                    card_last4=payment_method.last4,
-                    gateway=get_gateway().name,
-                    idempotency_key="pay_" + secrets.token_hex(16),
-                    risk_decision=risk.decision,
-                    risk_reasons=risk.reasons,
-                    failure_code="risk_blocked" if blocked else "",
-                    failure_message="stopped by the risk rules; nothing was charged"
-                    if blocked
-                    else "",
-                    settled_at=timezone.now() if blocked else None,
-                    forget_card=forget_card,
-                    created_by=by if isinstance(by, get_user_model()) else None,
-                )
-            )
-            compiled_insert(
-                IdempotencyKey(
-                    scope=scope,
-                    key=key,
-                    request_hash=request_hash,
-                    payment=payment,
-                    created_at=timezone.now(),
-                )
-            )
-            record(
-                "payment.blocked" if blocked else "payment.started",
-                actor=by,
-                obj=payment,
-                request=request,
-                invoice_id=locked.pk,
+            payment = Payment(
+                invoice=locked,
                 amount=money.amount,
                 currency=money.currency,
-                method=payment.method,
-                card=f"{payment_method.brand} {payment_method.last4}",
-                risk=risk.decision,
-                **({"rules": [reason["rule"] for reason in risk.reasons]} if risk.reasons else {}),
+                method=Payment.Method.CARD,
+                status=Status.FAILED if blocked else Status.PENDING,
+                payment_method=payment_method,
+                card_brand=payment_method.brand,
+                card_last4=payment_method.last4,
+                gateway=get_gateway().name,
+                idempotency_key="pay_" + secrets.token_hex(16),
+                risk_decision=risk.decision,
+                risk_reasons=risk.reasons,
+                failure_code="risk_blocked" if blocked else "",
+                failure_message="stopped by the risk rules; nothing was charged" if blocked else "",
+                settled_at=timezone.now() if blocked else None,
+                forget_card=forget_card,
+                created_by=by if isinstance(by, get_user_model()) else None,
             )
+            stored = IdempotencyKey(
+                scope=scope, key=key, request_hash=request_hash, created_at=timezone.now()
+            )
+            event = prepare_event(
+                "payment.blocked" if blocked else "payment.started",
+                actor=by,
+                object_type=Payment._meta.label_lower,
+                object_id=None,  # the payment's id, given by the database
+                request=request,
+                details={
+                    "invoice_id": locked.pk,
+                    "amount": money.amount,
+                    "currency": money.currency,
+                    "method": payment.method,
+                    "card": f"{payment_method.brand} {payment_method.last4}",
+                    "risk": risk.decision,
+                    **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
+                },
+            )
+            _insert_reserved(payment, stored, event)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
         replay = _replayed(scope, key, request_hash)
@@ -386,6 +383,46 @@ def _reserve_card_payment(
             raise
         return replay, False
     return payment, True
+
+
+# The idempotency key row, taking the payment's id from ``p`` (_insert_reserved).
+_KEY_INSERT = (
+    'INSERT INTO "payments_idempotencykey" ("scope", "key", "request_hash", "created_at",'
+    ' "payment_id") SELECT %s::varchar, %s::varchar, %s::varchar, %s::timestamptz, p.id FROM p'
+)
+
+
+def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEvent) -> None:
+    """Write the reserved payment, its idempotency key and its audit event.
+
+    On PostgreSQL in one statement (``WITH p AS (INSERT ...)``, the key and the event
+    taking the payment's id from it), as the vault writes a card; elsewhere in three.
+    """
+    if connection.vendor != "postgresql":
+        compiled_insert(payment)
+        stored.payment = payment
+        compiled_insert(stored)
+        append_prepared(event, str(payment.pk))
+        return
+    insert, params = compiled_insert_sql(payment)
+    call, event_params = event.append_sql("p.id::text")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH p AS ({insert}), k AS ({_KEY_INSERT})"  # noqa: S608 (built from names)
+            f" SELECT p.id FROM p CROSS JOIN LATERAL {call} AS a",
+            [
+                *params,
+                stored.scope,
+                stored.key,
+                stored.request_hash,
+                stored.created_at,
+                *event_params,
+            ],
+        )
+        payment.pk = cursor.fetchone()[0]
+    payment._state.adding = False
+    payment._state.db = connection.alias
+    stored.payment = payment
 
 
 def _available_to_pay(locked: Invoice) -> int:
@@ -479,6 +516,26 @@ _SETTLED_FIELDS = [
 ]
 
 
+def _save_settled(payment: Payment, event: PreparedEvent | None) -> None:
+    """Save the settled fields, with ``event`` if any: on PostgreSQL one statement
+    (``WITH u AS (UPDATE ...)`` and the audit append)."""
+    if event is None or connection.vendor != "postgresql":
+        compiled_update(payment, _SETTLED_FIELDS)
+        if event is not None:
+            append_prepared(event, str(payment.pk))
+        return
+    update, params = compiled_update_sql(payment, _SETTLED_FIELDS)
+    call, event_params = event.append_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH u AS ({update} RETURNING 1)"  # noqa: S608 (built from names; values are parameters)
+            f" SELECT 1 FROM u CROSS JOIN LATERAL {call} AS a",
+            [*params, *event_params],
+        )
+        if cursor.fetchone() is None:
+            raise DatabaseError(f"payment {payment.pk} was not saved")
+
+
 def _settle(
     payment: Payment,
     result: ChargeResult | None,
@@ -488,6 +545,7 @@ def _settle(
 ) -> Payment:
     """Step 3: record the gateway's answer once; a capture the invoice cannot take is refunded."""
     compensation: Refund | None = None
+    succeeded: PreparedEvent | None = None
     with transaction.atomic():
         locked = _payment_locked.first(payment.pk)
         if locked.is_final:
@@ -496,13 +554,14 @@ def _settle(
         if result is not None and result.approved:
             locked.gateway_reference = result.reference
             try:
-                with transaction.atomic():
-                    record_payment_amount(
-                        locked.invoice,
-                        amount=locked.money,
-                        by=by,
-                        reference=f"payment:{locked.pk}",
-                    )
+                # Nested in this transaction, billing's own atomic block is a savepoint:
+                # a refusal rolls back to it, and this transaction goes on to refund.
+                record_payment_amount(
+                    locked.invoice,
+                    amount=locked.money,
+                    by=by,
+                    reference=f"payment:{locked.pk}",
+                )
             except BillingError as exc:
                 locked.status = Status.FAILED
                 locked.failure_code = "compensated"
@@ -528,14 +587,18 @@ def _settle(
                 )
             else:
                 locked.status = Status.SUCCEEDED
-                record(
+                succeeded = prepare_event(
                     "payment.succeeded",
                     actor=by,
-                    obj=locked,
-                    invoice_id=locked.invoice_id,
-                    amount=locked.amount,
-                    currency=locked.currency,
-                    gateway_reference=locked.gateway_reference,
+                    object_type=Payment._meta.label_lower,
+                    object_id=str(locked.pk),
+                    request=None,
+                    details={
+                        "invoice_id": locked.invoice_id,
+                        "amount": locked.amount,
+                        "currency": locked.currency,
+                        "gateway_reference": locked.gateway_reference,
+                    },
                 )
         else:
             code, message = failure or (
@@ -547,7 +610,7 @@ def _settle(
             if result is not None:
                 locked.gateway_reference = result.reference
             record_failure(locked, by=by)
-        compiled_update(locked, _SETTLED_FIELDS)
+        _save_settled(locked, succeeded)
     if compensation is not None:
         _send_refund(compensation, by=SYSTEM)
         locked.refresh_from_db()

@@ -167,6 +167,14 @@ def _hydrator(
     return as_models
 
 
+def insert_sql(obj: Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
+    """The INSERT ... RETURNING pk of ``insert`` and its parameters, to use inside a
+    larger statement (e.g. ``WITH p AS (...)`` with an audit append; PostgreSQL)."""
+    connection = connections[using]
+    sql, fields = _insert_sql(type(obj), connection.vendor)
+    return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
 @functools.cache
 def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple[Any, ...]]:
     connection = connections[DEFAULT_DB_ALIAS]
@@ -191,6 +199,16 @@ def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[
     return f"UPDATE {table} SET {assignments} WHERE {pk} = %s", fields  # noqa: S608
 
 
+def update_sql(
+    obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS
+) -> tuple[str, list[Any]]:
+    """The UPDATE of ``update`` and its parameters, to use inside a larger statement."""
+    connection = connections[using]
+    sql, targets = _update_sql(type(obj), tuple(fields))
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
+    return sql, [*params, obj.pk]
+
+
 def _signalled(model: type[Model]) -> bool:
     return signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
 
@@ -203,8 +221,7 @@ def insert(obj: _M, *, using: str = DEFAULT_DB_ALIAS) -> _M:
     if connection.vendor != "postgresql" or obj.pk is not None or _signalled(model):
         obj.save(force_insert=True, using=using)
         return obj
-    sql, fields = _insert_sql(model, connection.vendor)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    sql, params = insert_sql(obj, using=using)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         obj.pk = cursor.fetchone()[0]
@@ -221,10 +238,9 @@ def update(obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) 
     if connection.vendor != "postgresql" or _signalled(model):
         obj.save(update_fields=fields, using=using)
         return
-    sql, targets = _update_sql(model, tuple(fields))
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
+    sql, params = update_sql(obj, fields, using=using)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, obj.pk])
+        cursor.execute(sql, params)
         if cursor.rowcount != 1:  # as Model.save says it
             raise DatabaseError("Save with update_fields did not affect any rows.")
 
@@ -238,4 +254,11 @@ def compiled(*kinds: type) -> Callable[[Callable[..., QuerySet[Any]]], CompiledQ
     return wrap
 
 
-__all__: Sequence[str] = ("CompiledQuery", "compiled", "insert", "update")
+__all__: Sequence[str] = (
+    "CompiledQuery",
+    "compiled",
+    "insert",
+    "insert_sql",
+    "update",
+    "update_sql",
+)
