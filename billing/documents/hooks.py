@@ -1,7 +1,7 @@
 """The one call billing's finalization makes into documents.
 
-``invoice_finalized`` runs inside the finalize transaction and only registers an
-``on_commit`` callback, so finalization stays fast and a rollback renders nothing.
+``invoice_finalized`` runs inside the finalize transaction and only queues work for
+after the commit, so finalization stays fast and a rollback renders nothing.
 ``settings.DOCUMENTS_ON_FINALIZE`` picks what the callback does: enqueue a
 django-q2 job ("async"), run the job inline after commit ("sync"), or nothing
 ("off").
@@ -32,8 +32,20 @@ def run_after_commit(task: str, *args: Any) -> bool:
         return True
     from django_q.tasks import async_task
 
-    transaction.on_commit(lambda: async_task(task, *args, group="documents"))
+    if _queue_shares_the_database() and transaction.get_connection().in_atomic_block:
+        # The ORM broker's queue is a table of this database: the job row goes in with
+        # the transaction (a rollback takes it away, and no worker sees it before the
+        # commit), instead of in an autocommit INSERT of its own after it. One commit,
+        # with its WAL flush, less per paid invoice (docs/decisions.md, 22).
+        async_task(task, *args, group="documents")
+    else:
+        transaction.on_commit(lambda: async_task(task, *args, group="documents"))
     return True
+
+
+def _queue_shares_the_database() -> bool:
+    orm = settings.Q_CLUSTER.get("orm")
+    return bool(orm) and orm == transaction.get_connection().alias
 
 
 def invoice_finalized(invoice: Invoice) -> None:

@@ -175,8 +175,8 @@ def test_a_rolled_back_payment_queues_nothing_and_async_mode_enqueues_one_job(
     from django.db import transaction
     from django_q.models import OrmQ
 
-    settings.DOCUMENTS_ON_FINALIZE = "async"
     invoice = make_open_invoice(alice_company)
+    settings.DOCUMENTS_ON_FINALIZE = "async"
 
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,

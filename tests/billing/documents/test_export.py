@@ -166,8 +166,8 @@ def test_queueing_the_signing_enqueues_one_django_q_job_after_commit_and_audits_
 ) -> None:
     from django_q.models import OrmQ
 
-    settings.DOCUMENTS_ON_FINALIZE = "async"
     make_open_invoice(alice_company)
+    settings.DOCUMENTS_ON_FINALIZE = "async"
     today = timezone.localdate()
 
     with django_capture_on_commit_callbacks(execute=True):
