@@ -67,7 +67,7 @@ from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.selectors import held_amount as _held_by_invoice
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
-from payments.vault.services import delete_payment_method, reveal_card, tokenize
+from payments.vault.services import RevealedCard, delete_payment_method, reveal_card, tokenize
 from security.compiled import compiled
 from security.compiled import insert as compiled_insert
 from security.compiled import insert_sql as compiled_insert_sql
@@ -229,7 +229,7 @@ def pay_invoice(
         currency=getattr(amount, "currency", None),
         card=payment_method.pk,
     )
-    payment, created = _reserve_card_payment(
+    payment, created, card = _reserve_card_payment(
         invoice,
         amount=amount,
         payment_method=payment_method,
@@ -242,7 +242,7 @@ def pay_invoice(
         if not payment.is_final:
             return reconcile_payment(payment, by=SYSTEM)
         return payment
-    return charge_payment(payment, by=by)
+    return charge_payment(payment, by=by, card=card)
 
 
 def pay_invoice_with_new_card(
@@ -275,7 +275,7 @@ def pay_invoice_with_new_card(
     _check_amount(invoice, amount)
     method = tokenize(card, customer=invoice.customer, by=by)
     try:
-        payment, created = _reserve_card_payment(
+        payment, created, revealed = _reserve_card_payment(
             invoice,
             amount=amount,
             payment_method=method,
@@ -290,7 +290,7 @@ def pay_invoice_with_new_card(
             delete_payment_method(method, by=by)
         raise
     if created:
-        payment = charge_payment(payment, by=by)
+        payment = charge_payment(payment, by=by, card=revealed)
     if not keep_card and payment.is_final:
         with contextlib.suppress(PaymentMethodGone):
             delete_payment_method(method, by=by)
@@ -307,8 +307,10 @@ def _reserve_card_payment(
     by: Actor,
     request: HttpRequest | None,
     forget_card: bool = False,
-) -> tuple[Payment, bool]:
-    """Step 1: under the invoice's row lock, hold the amount as a PENDING payment."""
+) -> tuple[Payment, bool, Revealed]:
+    """Step 1: under the invoice's row lock, hold the amount as a PENDING payment, and
+    reveal its card for the charge in the same transaction (one commit, not three:
+    each commit waits for a WAL flush); a refused reveal is returned, not raised."""
     scope = _scope(invoice)
     try:
         with transaction.atomic():
@@ -319,7 +321,7 @@ def _reserve_card_payment(
                 raise InvoiceNotPayable(_("no such invoice"), field="invoice")
             replay = _replayed(scope, key, request_hash)
             if replay is not None:
-                return replay, False
+                return replay, False, None
             _check_payer(locked, by)
             money = _check_amount(locked, amount)
             if payment_method.customer_id != locked.customer_id:
@@ -376,13 +378,14 @@ def _reserve_card_payment(
                 },
             )
             _insert_reserved(payment, stored, event)
+            card = _reveal_for_charge(payment)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
         replay = _replayed(scope, key, request_hash)
         if replay is None:
             raise
-        return replay, False
-    return payment, True
+        return replay, False, None
+    return payment, True, card
 
 
 # The idempotency key row, taking the payment's id from ``p`` (_insert_reserved).
@@ -449,20 +452,37 @@ def _available_to_pay(locked: Invoice) -> int:
     return available
 
 
-def charge_payment(payment: Payment, *, by: Actor) -> Payment:
-    """Step 2 (outside any transaction): reveal the card for the gateway and charge it."""
+Revealed = RevealedCard | VaultError | None
+"""A card revealed for a charge, the vault's refusal, or None (nothing to charge)."""
+
+
+def _reveal_for_charge(payment: Payment) -> Revealed:
+    """Reveal the payment's card for the gateway account (audited, rate-limited), unless
+    nothing is to be charged (blocked, or held for a fraud analyst)."""
     if payment.is_final or payment.awaiting_risk_review:
-        return payment  # blocked, or held until a fraud analyst decides: nothing is charged
-    gateway = get_gateway()
+        return None
     assert payment.payment_method is not None
     try:
-        card = reveal_card(
+        return reveal_card(
             payment.payment_method.token,
             purpose=f"charge for payment {payment.pk}",
             by=get_gateway_account(),
         )
     except VaultError as exc:
-        return _settle(payment, None, by=by, failure=("card_unavailable", exc.message))
+        return exc
+
+
+def charge_payment(payment: Payment, *, by: Actor, card: Revealed = None) -> Payment:
+    """Step 2 (outside any transaction): charge the card, revealed here unless the
+    reserve step did (``card``)."""
+    if payment.is_final or payment.awaiting_risk_review:
+        return payment  # blocked, or held until a fraud analyst decides: nothing is charged
+    gateway = get_gateway()
+    if card is None:
+        card = _reveal_for_charge(payment)
+    if isinstance(card, VaultError):
+        return _settle(payment, None, by=by, failure=("card_unavailable", card.message))
+    assert card is not None
     try:
         result = gateway.authorize_capture(
             idempotency_key=payment.idempotency_key, amount=payment.money, card=card

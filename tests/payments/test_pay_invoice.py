@@ -137,7 +137,7 @@ def test_a_pending_payment_the_acquirer_never_received_fails_once_stale(
     thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, monkeypatch: Any
 ) -> None:
     # The process died between reserving and calling the gateway.
-    monkeypatch.setattr(services, "charge_payment", lambda payment, by: payment)
+    monkeypatch.setattr(services, "charge_payment", lambda payment, by, card: payment)
     payment = pay(thousand_sek_invoice, saved_card(APPROVED), alice)
     assert payment.status == Payment.Status.PENDING
 
@@ -266,9 +266,9 @@ def test_a_capture_the_invoice_cannot_take_is_refunded_at_once(
     # The invoice is credited in full while the card is being charged.
     real_charge = services.charge_payment
 
-    def charge_while_credited(payment: Payment, *, by: Any) -> Payment:
+    def charge_while_credited(payment: Payment, *, by: Any, card: Any) -> Payment:
         billing.issue_credit_note(thousand_sek_invoice, by=clerk, reason="cancelled order")
-        return real_charge(payment, by=by)
+        return real_charge(payment, by=by, card=card)
 
     monkeypatch.setattr(services, "charge_payment", charge_while_credited)
 
