@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._db import ensure_database
+from bench._db import ensure_database, settle_database
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tillit_bench"
 os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
@@ -129,15 +129,9 @@ def main() -> None:
     print(f"database {connection.settings_dict['NAME']}, keyring {_KEYS}", flush=True)
     # Earlier runs deleted their 100,000 records (c): reclaim them, or every insert
     # below pays for index pages full of dead entries.
-    with connection.cursor() as cursor:
-        for table in ("payments_paymentmethod", "payments_datakey", "payments_revealwindow"):
-            cursor.execute(f"VACUUM (ANALYZE) {table}")
-        # Flush what set-up dirtied now, not in the background while (a) and (b) run:
-        # both then start from the same state, just after a checkpoint.
-        try:
-            cursor.execute("CHECKPOINT")
-        except Exception as exc:  # needs superuser or pg_checkpoint; the figures then vary more
-            print(f"    (no CHECKPOINT before measuring: {type(exc).__name__})", flush=True)
+    # Flush what set-up dirtied now, not in the background while (a) and (b) run:
+    # both then start from the same state, just after a checkpoint.
+    settle_database(("payments_paymentmethod", "payments_datakey", "payments_revealwindow"))
 
     # (a)
     print(f"(a) raw floor: {args.ops} x (AES-GCM + INSERT + COMMIT) ...", flush=True)
