@@ -269,13 +269,19 @@ class Invoice(models.Model):
         related_name="credit_notes",
         help_text="For a credit note: the invoice it credits.",
     )
-    series = models.ForeignKey(InvoiceSeries, on_delete=models.PROTECT, related_name="invoices")
+    # Indexed by billing_invoice_number (series, number) and billing_invoice_customer_idx
+    # (customer, status): no second index each to write on every invoice change.
+    series = models.ForeignKey(
+        InvoiceSeries, on_delete=models.PROTECT, related_name="invoices", db_index=False
+    )
     number = models.PositiveIntegerField(null=True, blank=True, editable=False)
     display_number = models.CharField(max_length=30, blank=True, editable=False)
     status = models.CharField(
         max_length=15, choices=Status.choices, default=Status.DRAFT, editable=False
     )
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="invoices", db_index=False
+    )
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     payment_terms_days = models.PositiveSmallIntegerField(default=default_payment_terms_days)

@@ -65,8 +65,9 @@ class Payment(models.Model):
         PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
         UNKNOWN = "unknown", "Unknown (being reconciled)"
 
+    # Indexed by payments_payment_invoice_idx (invoice, status), not by a second index.
     invoice = models.ForeignKey(
-        "billing.Invoice", on_delete=models.PROTECT, related_name="payments"
+        "billing.Invoice", on_delete=models.PROTECT, related_name="payments", db_index=False
     )
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
@@ -86,7 +87,8 @@ class Payment(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     gateway = models.CharField(max_length=40, blank=True)
     gateway_reference = models.CharField(max_length=100, blank=True)
-    idempotency_key = models.CharField(max_length=100, unique=True, editable=False)
+    # Unique by payments_payment_key_uniq (a constraint: no unused LIKE index twin).
+    idempotency_key = models.CharField(max_length=100, editable=False)
     # The risk engine's decision (payments/fraud/) for card payments; null for bank
     # transfers. Null (not "") on purpose: "not scored" must differ from any decision.
     risk_decision = models.CharField(  # noqa: DJ001
@@ -148,6 +150,7 @@ class Payment(models.Model):
             ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="payments_payment_key_uniq"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_positive"),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),

@@ -19,8 +19,9 @@ class SandboxCharge(models.Model):
         CAPTURED = "captured", "Captured"
         DECLINED = "declined", "Declined"
 
-    idempotency_key = models.CharField(max_length=100, unique=True)
-    reference = models.CharField(max_length=40, unique=True)
+    # Unique by constraints below (no unused LIKE index twins on random keys).
+    idempotency_key = models.CharField(max_length=100)
+    reference = models.CharField(max_length=40)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     card_last4 = models.CharField(max_length=4)
@@ -32,6 +33,8 @@ class SandboxCharge(models.Model):
     class Meta:
         verbose_name = "sandbox acquirer charge"
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="payments_sbxcharge_key_uniq"),
+            models.UniqueConstraint(fields=["reference"], name="payments_sbxcharge_ref_uniq"),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
                 name="payments_sandboxcharge_refund_within_amount",
