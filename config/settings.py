@@ -228,12 +228,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Server-side parameters, and a query prepared on its connection from its second
-    # run (PostgreSQL then skips parsing and planning it): the hot queries are
-    # compiled once (security.compiled), so their text repeats. A card payment's
-    # PostgreSQL time fell from 8-10 to 4-5 CPU-ms (docs/decisions.md, 22). Off: set
-    # DATABASE_SERVER_SIDE_BINDING=false (e.g. behind a pooler in transaction mode).
-    _server_side = _bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+    # Server-side parameters, and a query prepared on its connection from its
+    # DATABASE_PREPARE_THRESHOLD-th run (PostgreSQL then skips parsing and planning):
+    # off by default. It halved a card payment's PostgreSQL time in one set of runs,
+    # but the 100,000-line camt.054 import then took 150-160 s instead of 10 after a
+    # card run (docs/decisions.md, 22).
+    _server_side = _bool("DATABASE_SERVER_SIDE_BINDING", default=False)
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _server_side
     if _server_side:
         DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _int(

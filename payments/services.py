@@ -5,9 +5,10 @@ a database transaction and an invoice is never captured beyond its amount due:
 
 1. **reserve** (one transaction, under the invoice's row lock): check the
    idempotency key, check the amount against what is left to pay *minus the
-   payments still in flight*, create the PENDING payment (it holds its amount);
-2. **charge** (no transaction): reveal the card for the gateway account and
-   call the gateway with the payment's own acquirer idempotency key;
+   payments still in flight*, create the PENDING payment (it holds its amount)
+   and reveal its card for the gateway account (one commit for all of it);
+2. **charge** (no transaction): call the gateway with the payment's own acquirer
+   idempotency key;
 3. **settle** (one transaction): record the answer. A capture goes to the
    invoice through ``billing.services.record_payment_amount``; if the invoice
    can no longer take it (voided or credited meanwhile), the charge is refunded

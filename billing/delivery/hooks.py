@@ -1,10 +1,11 @@
 """The one call billing's settlement makes into delivery.
 
 ``invoices_paid`` runs inside the transaction that turns invoices PAID and only
-registers an ``on_commit`` callback (``DOCUMENTS_ON_FINALIZE`` decides: a django-q2
-job, inline, or nothing), so a payment's transaction stays short and a rollback
-sends nothing. One job per call carries every invoice id (a bank file's batch
-pays hundreds at once); the job queues each invoice's receipt notification once.
+queues work for after the commit (``DOCUMENTS_ON_FINALIZE`` decides: a django-q2
+job, written in the transaction with the ORM broker, inline, or nothing), so a
+payment's transaction stays short and a rollback sends nothing. One job per call
+carries every invoice id (a bank file's batch pays hundreds at once); the job
+queues each invoice's receipt notification once.
 """
 
 from __future__ import annotations
