@@ -228,17 +228,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Server-side parameters, and a query prepared on its connection from its
-    # DATABASE_PREPARE_THRESHOLD-th run (PostgreSQL then skips parsing and planning):
-    # off by default. It halved a card payment's PostgreSQL time in one set of runs,
-    # but the 100,000-line camt.054 import then took 150-160 s instead of 10 after a
-    # card run (docs/decisions.md, 22).
-    _server_side = _bool("DATABASE_SERVER_SIDE_BINDING", default=False)
+    # Server-side parameters, and the hot statements (security.compiled) prepared on
+    # each connection from their first run; no other statement is ever prepared
+    # (psycopg's automatic preparing, left on its own, once made the bank-file import
+    # 15 times slower). A card payment's PostgreSQL time halved (docs/decisions.md, 22).
+    # DATABASE_SERVER_SIDE_BINDING=false: behind a transaction-mode pooler.
+    _server_side = _bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _server_side
     if _server_side:
-        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = _int(
-            "DATABASE_PREPARE_THRESHOLD", default=2, minimum=0
-        )
+        # Not None (psycopg would then refuse even an explicit prepare=True); never
+        # reached, as security's cursor always says whether to prepare.
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
         "TILLIT_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}"

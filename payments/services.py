@@ -69,7 +69,7 @@ from payments.selectors import held_amount as _held_by_invoice
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
 from payments.vault.services import RevealedCard, delete_payment_method, reveal_card, tokenize
-from security.compiled import compiled
+from security.compiled import compiled, hot
 from security.compiled import insert as compiled_insert
 from security.compiled import insert_sql as compiled_insert_sql
 from security.compiled import update as compiled_update
@@ -412,8 +412,10 @@ def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEv
     call, event_params = event.append_sql("p.id::text")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH p AS ({insert}), k AS ({_KEY_INSERT})"  # noqa: S608 (built from names)
-            f" SELECT p.id FROM p CROSS JOIN LATERAL {call} AS a",
+            hot(
+                f"WITH p AS ({insert}), k AS ({_KEY_INSERT})"  # noqa: S608 (built from names)
+                f" SELECT p.id FROM p CROSS JOIN LATERAL {call} AS a"
+            ),
             [
                 *params,
                 stored.scope,
@@ -549,8 +551,10 @@ def _save_settled(payment: Payment, event: PreparedEvent | None) -> None:
     call, event_params = event.append_sql()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH u AS ({update} RETURNING 1)"  # noqa: S608 (built from names; values are parameters)
-            f" SELECT 1 FROM u CROSS JOIN LATERAL {call} AS a",
+            hot(
+                f"WITH u AS ({update} RETURNING 1)"  # noqa: S608 (built from names)
+                f" SELECT 1 FROM u CROSS JOIN LATERAL {call} AS a"
+            ),
             [*params, *event_params],
         )
         if cursor.fetchone() is None:

@@ -29,7 +29,7 @@ from payments.vault.entry import EncryptedCard, open_payload
 from payments.vault.exceptions import InvalidCard, KeyUnavailable, PaymentMethodGone, RevealRefused
 from payments.vault.keys import encryption_key, insert_under_active_key, unwrap_data_key
 from payments.vault.models import PaymentMethod, RevealWindow
-from security.compiled import compiled
+from security.compiled import compiled, hot
 from security.keyring import get_keyring
 
 REVEAL_PERMISSION = "payments.reveal_card"
@@ -199,7 +199,7 @@ def _take_slot_if_allowed(user: Any) -> bool:
 @functools.cache
 def _slot_sql() -> str:
     table = connection.ops.quote_name(RevealWindow._meta.db_table)
-    return (
+    return hot(
         f"UPDATE {table} SET count = count + 1"  # noqa: S608 (names only; values are parameters)
         " WHERE actor_id = %s AND window_start > %s AND count < %s"
         f" AND EXISTS ({_may_reveal_sql()}) RETURNING 1"
