@@ -14,7 +14,7 @@ from billing.selectors import customer_for_user
 from payments.models import BankLine, Payment
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
-from security.compiled import compiled
+from security.compiled import CompiledQuery, compiled
 
 
 def get_payment_for_user(user: Any, pk: Any) -> Payment:
@@ -47,8 +47,9 @@ def saved_cards_list(user: Any) -> list[PaymentMethod]:
     return [] if customer is None else _saved_cards.fetch(customer.pk)
 
 
-@compiled(int)
-def _held(invoice_id: int) -> Any:
+def held_total(invoice_id: Any) -> Any:
+    """What payments in flight hold on one invoice, as a one-row ``total`` query;
+    ``invoice_id`` is a value or an expression (a subquery's)."""
     return (
         Payment.objects.filter(invoice_id=invoice_id)
         .holding()
@@ -57,6 +58,9 @@ def _held(invoice_id: int) -> Any:
         .annotate(total=Sum("amount"))
         .values("total")
     )
+
+
+_held = CompiledQuery(held_total, int)
 
 
 def held_amount(invoice_id: int) -> int:

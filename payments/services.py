@@ -39,7 +39,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -62,10 +63,12 @@ from payments.exceptions import (
     RefundRefused,
 )
 from payments.fraud.models import RiskDecision
-from payments.fraud.rules import assess_card_payment
+from payments.fraud.rules import FAILURE_WINDOW, assess_card_payment
+from payments.fraud.selectors import facts_of, get_risk_settings, risk_facts_queryset
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.selectors import held_amount as _held_by_invoice
+from payments.selectors import held_total
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
 from payments.vault.services import RevealedCard, delete_payment_method, reveal_card, tokenize
@@ -164,11 +167,49 @@ def _user_named(username: str) -> Any:
     return get_user_model().objects.filter(username=username)
 
 
+@compiled(str, int, datetime.datetime, int, str, str)
+def _facts_after_lock(
+    fingerprint: str,
+    customer_id: int,
+    since: datetime.datetime,
+    invoice_id: int,
+    scope: str,
+    key: str,
+) -> Any:
+    stored = IdempotencyKey.objects.filter(scope=scope, key=key)
+    return risk_facts_queryset(fingerprint, customer_id, since).annotate(
+        held=Coalesce(Subquery(held_total(invoice_id)), 0),
+        stored_hash=Subquery(stored.values("request_hash")[:1]),
+        stored_payment=Subquery(stored.values("payment_id")[:1]),
+    )
+
+
+def _attempt_facts(
+    locked: Invoice, payment_method: PaymentMethod, scope: str, key: str
+) -> dict[str, Any]:
+    """One statement: the risk facts, the amount payments in flight hold on the invoice,
+    and the request stored under the idempotency key (``stored_hash`` None if none)."""
+    since = timezone.now() - FAILURE_WINDOW
+    arguments = (payment_method.fingerprint, locked.customer_id, since, locked.pk, scope, key)
+    row = _facts_after_lock.first(*arguments)
+    if row is None:  # a fresh database: the thresholds' row is created with the defaults
+        get_risk_settings()
+        row = _facts_after_lock.first(*arguments)
+    assert row is not None
+    return dict(row)
+
+
 def _replayed(scope: str, key: str, request_hash: str) -> Payment | None:
     stored = _stored_key.first(scope, key)
     if stored is None:
         return None
-    if stored.request_hash != request_hash:
+    _check_replay(stored.request_hash, request_hash)
+    return stored.payment
+
+
+def _check_replay(stored_hash: str, request_hash: str) -> None:
+    """The same key with other parameters is refused; with the same, it is a replay."""
+    if stored_hash != request_hash:
         raise IdempotencyKeyReused(
             _(
                 "this idempotency key was already used for a different payment request"
@@ -176,7 +217,6 @@ def _replayed(scope: str, key: str, request_hash: str) -> Payment | None:
             ),
             field="idempotency_key",
         )
-    return stored.payment
 
 
 # --- the gateway account -------------------------------------------------------------
@@ -320,16 +360,19 @@ def _reserve_card_payment(
             locked = _invoice_locked.first(invoice.pk)
             if locked is None:
                 raise InvoiceNotPayable(_("no such invoice"), field="invoice")
-            replay = _replayed(scope, key, request_hash)
-            if replay is not None:
-                return replay, False, None
+            # Read after the lock (a statement of its own, with its own snapshot): the
+            # stored key, what payments in flight hold, and the risk facts.
+            facts = _attempt_facts(locked, payment_method, scope, key)
+            if facts["stored_hash"] is not None:
+                _check_replay(facts["stored_hash"], request_hash)
+                return Payment.objects.get(pk=facts["stored_payment"]), False, None
             _check_payer(locked, by)
             money = _check_amount(locked, amount)
             if payment_method.customer_id != locked.customer_id:
                 raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
             if payment_method.status != PaymentMethod.Status.ACTIVE:
                 raise InvalidPayment(_("this card was deleted"), field="payment_method")
-            available = _available_to_pay(locked)
+            available = _available_to_pay(locked, held=int(facts["held"]))
             if money.amount > available:
                 raise AmountExceedsDue(
                     _("%(amount)s is more than is left to pay (%(left)s)")
@@ -337,7 +380,10 @@ def _reserve_card_payment(
                     field="amount",
                 )
             risk = assess_card_payment(
-                payment_method=payment_method, customer_id=locked.customer_id, amount=money
+                payment_method=payment_method,
+                customer_id=locked.customer_id,
+                amount=money,
+                facts=facts_of(facts),
             )
             blocked = risk.decision == RiskDecision.BLOCK
             payment = Payment(
@@ -431,7 +477,7 @@ def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEv
     stored.payment = payment
 
 
-def _available_to_pay(locked: Invoice) -> int:
+def _available_to_pay(locked: Invoice, *, held: int) -> int:
     number = {"number": locked.display_number or f"#{locked.pk}"}
     if locked.is_credit_note:
         raise InvoiceNotPayable(_("credit note %(number)s takes no payment") % number)
@@ -442,7 +488,7 @@ def _available_to_pay(locked: Invoice) -> int:
             _("invoice %(number)s is %(status)s; it takes no payment")
             % {**number, "status": _(locked.get_status_display()).lower()}
         )
-    available = locked.amount_due - held_amount(locked)
+    available = locked.amount_due - held
     if available <= 0:
         raise AlreadyPaid(
             _(

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from billing.money import Money
 from payments.fraud.models import RiskDecision
-from payments.fraud.selectors import get_risk_settings, risk_facts
+from payments.fraud.selectors import RiskFacts, get_risk_settings, risk_facts
 from payments.vault.models import PaymentMethod
 
 FAILURE_WINDOW = datetime.timedelta(hours=1)
@@ -39,11 +39,22 @@ class RiskAssessment:
 
 
 def assess_card_payment(
-    *, payment_method: PaymentMethod, customer_id: int, amount: Money
+    *,
+    payment_method: PaymentMethod,
+    customer_id: int,
+    amount: Money,
+    facts: RiskFacts | None = None,
 ) -> RiskAssessment:
-    """Allow, review or block one card payment attempt, with the reasons (rules and figures)."""
+    """Allow, review or block one card payment attempt, with the reasons (rules and figures).
+
+    ``facts``: read by the caller in a query of its own (``risk_facts_queryset`` with
+    more columns, as the card payment's reserve step does), else read here.
+    """
     since = timezone.now() - FAILURE_WINDOW
-    facts = risk_facts(fingerprint=payment_method.fingerprint, customer_id=customer_id, since=since)
+    if facts is None:
+        facts = risk_facts(
+            fingerprint=payment_method.fingerprint, customer_id=customer_id, since=since
+        )
     if facts is None:  # a fresh database: the first attempt creates the default row
         get_risk_settings()
         facts = risk_facts(
