@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_pub
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.schedules import ensure_schedule
 from audit.selectors import get_first_checkpoint_covering
+from security.compiled import hot
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -324,6 +325,43 @@ def append_prepared(prepared: PreparedEvent, object_id: str) -> AuditEvent:
         event.hash = event_hash(event.hashed_fields())
         event.save(force_insert=True)
     return event
+
+
+def execute_recorded(sql: str, params: Sequence[Any], entry: AuditEntry, *, actor: Any) -> None:
+    """Run one write statement (no RETURNING of its own) that must change a row, and
+    append ``entry``'s event for the change, in the caller's transaction.
+
+    On PostgreSQL it is one statement, ``WITH w AS (<sql> RETURNING 1)`` with the audit
+    append, so a write and its event cost one round trip (a card payment makes two
+    such pairs). ``AuditError`` if the statement changed no row (nothing is appended).
+    """
+    object_type, object_id = _object_facts(entry.obj)
+    prepared = prepare_event(
+        entry.action,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        request=None,
+        details=dict(entry.details),
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(sql, params)
+            changed = cursor.rowcount > 0
+            if changed:
+                append_prepared(prepared, object_id)
+        else:
+            call, event_params = prepared.append_sql()
+            cursor.execute(
+                hot(
+                    f"WITH w AS ({sql} RETURNING 1) SELECT 1"  # noqa: S608 (composed statements)
+                    f" FROM (SELECT 1 FROM w LIMIT 1) AS changed CROSS JOIN LATERAL {call} AS a"
+                ),
+                [*params, *event_params],
+            )
+            changed = cursor.fetchone() is not None
+    if not changed:
+        raise AuditError(f"{entry.action}: the statement changed no row; nothing recorded")
 
 
 # Rows per INSERT of record_events: 13 columns each, well under PostgreSQL's

@@ -38,7 +38,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
@@ -46,8 +46,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from audit import SYSTEM, record
-from audit.services import PreparedEvent, append_prepared, prepare_event
+from audit import SYSTEM, AuditEntry, record
+from audit.services import PreparedEvent, append_prepared, execute_recorded, prepare_event
 from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
@@ -585,26 +585,13 @@ _SETTLED_FIELDS = [
 ]
 
 
-def _save_settled(payment: Payment, event: PreparedEvent | None) -> None:
-    """Save the settled fields, with ``event`` if any: on PostgreSQL one statement
-    (``WITH u AS (UPDATE ...)`` and the audit append)."""
-    if event is None or connection.vendor != "postgresql":
+def _save_settled(payment: Payment, entry: AuditEntry | None, *, by: Actor) -> None:
+    """Save the settled fields, with ``entry``'s event if any (on PostgreSQL one
+    statement: ``audit.services.execute_recorded``)."""
+    if entry is None:
         compiled_update(payment, _SETTLED_FIELDS)
-        if event is not None:
-            append_prepared(event, str(payment.pk))
-        return
-    update, params = compiled_update_sql(payment, _SETTLED_FIELDS)
-    call, event_params = event.append_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            hot(
-                f"WITH u AS ({update} RETURNING 1)"  # noqa: S608 (built from names)
-                f" SELECT 1 FROM u CROSS JOIN LATERAL {call} AS a"
-            ),
-            [*params, *event_params],
-        )
-        if cursor.fetchone() is None:
-            raise DatabaseError(f"payment {payment.pk} was not saved")
+    else:
+        execute_recorded(*compiled_update_sql(payment, _SETTLED_FIELDS), entry, actor=by)
 
 
 def _settle(
@@ -616,7 +603,7 @@ def _settle(
 ) -> Payment:
     """Step 3: record the gateway's answer once; a capture the invoice cannot take is refunded."""
     compensation: Refund | None = None
-    succeeded: PreparedEvent | None = None
+    succeeded: AuditEntry | None = None
     with transaction.atomic():
         locked = _payment_locked.first(payment.pk)
         if locked.is_final:
@@ -658,13 +645,10 @@ def _settle(
                 )
             else:
                 locked.status = Status.SUCCEEDED
-                succeeded = prepare_event(
+                succeeded = AuditEntry(
                     "payment.succeeded",
-                    actor=by,
-                    object_type=Payment._meta.label_lower,
-                    object_id=str(locked.pk),
-                    request=None,
-                    details={
+                    locked,
+                    {
                         "invoice_id": locked.invoice_id,
                         "amount": locked.amount,
                         "currency": locked.currency,
@@ -681,7 +665,7 @@ def _settle(
             if result is not None:
                 locked.gateway_reference = result.reference
             record_failure(locked, by=by)
-        _save_settled(locked, succeeded)
+        _save_settled(locked, succeeded, by=by)
     if compensation is not None:
         _send_refund(compensation, by=SYSTEM)
         locked.refresh_from_db()
