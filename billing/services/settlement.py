@@ -133,10 +133,12 @@ UPDATE billing_invoice AS invoice
 
 def _settled_statement(invoices: Collection[Invoice]) -> tuple[str, list[Any]]:
     """The UPDATE of the amount paid, status and time of invoices settled in memory."""
-    if connection.vendor != "postgresql":
-        [invoice] = invoices  # one invoice elsewhere (bulk_update serves several)
-        sql, params = update_sql(invoice, _SETTLED_FIELDS)
-        return sql, params
+    if len(invoices) == 1 or connection.vendor != "postgresql":
+        # One invoice (a card payment's): by its primary key. A prepared plan of the
+        # unnest join, made without knowing how many rows the arrays hold, scanned the
+        # whole table instead.
+        [invoice] = invoices
+        return update_sql(invoice, _SETTLED_FIELDS)
     return _SETTLED_SQL, [
         [i.pk for i in invoices],
         [i.amount_paid for i in invoices],
