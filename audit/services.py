@@ -327,6 +327,21 @@ def append_prepared(prepared: PreparedEvent, object_id: str) -> AuditEvent:
     return event
 
 
+def _prepare_entry(entry: AuditEntry, *, actor: Any, request: HttpRequest | None) -> PreparedEvent:
+    """``prepare_event`` for one ``AuditEntry`` (its object saved, its details a mapping)."""
+    object_type, object_id = _object_facts(entry.obj)
+    if not isinstance(entry.details, Mapping):
+        raise InvalidAuditEvent(f"details: expected a mapping, not {type(entry.details).__name__}")
+    return prepare_event(
+        entry.action,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        request=request,
+        details=dict(entry.details),
+    )
+
+
 def execute_recorded(sql: str, params: Sequence[Any], entry: AuditEntry, *, actor: Any) -> None:
     """Run one write statement (no RETURNING of its own) that must change a row, and
     append ``entry``'s event for the change, in the caller's transaction.
@@ -335,15 +350,8 @@ def execute_recorded(sql: str, params: Sequence[Any], entry: AuditEntry, *, acto
     append, so a write and its event cost one round trip (a card payment makes two
     such pairs). ``AuditError`` if the statement changed no row (nothing is appended).
     """
-    object_type, object_id = _object_facts(entry.obj)
-    prepared = prepare_event(
-        entry.action,
-        actor=actor,
-        object_type=object_type,
-        object_id=object_id,
-        request=None,
-        details=dict(entry.details),
-    )
+    prepared = _prepare_entry(entry, actor=actor, request=None)
+    object_id = prepared.object_id or ""
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute(sql, params)
@@ -382,23 +390,7 @@ def record_events(
     that as many ``record_event`` calls would append. A single entry takes
     ``record_event``'s one-statement path.
     """
-    prepared = []
-    for entry in entries:
-        object_type, object_id = _object_facts(entry.obj)
-        if not isinstance(entry.details, Mapping):
-            raise InvalidAuditEvent(
-                f"details: expected a mapping, not {type(entry.details).__name__}"
-            )
-        prepared.append(
-            prepare_event(
-                entry.action,
-                actor=actor,
-                object_type=object_type,
-                object_id=object_id,
-                request=request,
-                details=dict(entry.details),
-            )
-        )
+    prepared = [_prepare_entry(entry, actor=actor, request=request) for entry in entries]
     if not prepared:
         return []
     if len(prepared) == 1:
