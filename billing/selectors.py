@@ -54,13 +54,21 @@ def invoices_for_user(user: Any) -> Any:
     customer = customer_for_user(user)
     if customer is None:
         return base.none()
-    return base.filter(customer=customer).finalized()
+    return _customer_invoices(customer.pk)
+
+
+def _customer_invoices(customer_id: Any) -> Any:
+    """A customer's finalized invoices and credit notes, as its portal users see them."""
+    return (
+        Invoice.objects.select_related("customer", "series")
+        .filter(customer_id=customer_id)
+        .finalized()
+    )
 
 
 @compiled(int, int)
 def _customer_invoice(customer_id: int, pk: int) -> Any:
-    base = Invoice.objects.select_related("customer", "series")
-    return base.filter(customer_id=customer_id, pk=pk).finalized()[:1]
+    return _customer_invoices(customer_id).filter(pk=pk)[:1]
 
 
 def _as_id(value: Any) -> int | None:

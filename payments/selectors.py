@@ -14,7 +14,7 @@ from billing.selectors import customer_for_user
 from payments.models import BankLine, Payment
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
-from security.compiled import CompiledQuery, compiled
+from security.compiled import compiled
 
 
 def get_payment_for_user(user: Any, pk: Any) -> Payment:
@@ -58,15 +58,6 @@ def held_total(invoice_id: Any) -> Any:
         .annotate(total=Sum("amount"))
         .values("total")
     )
-
-
-_held = CompiledQuery(held_total, int)
-
-
-def held_amount(invoice_id: int) -> int:
-    """What payments still in flight (pending, unknown) hold against one invoice."""
-    row = _held.first(invoice_id)
-    return int(row["total"] or 0) if row else 0
 
 
 def held_amounts(invoice_ids: Any) -> dict[int, int]:

@@ -67,12 +67,11 @@ from payments.fraud.rules import FAILURE_WINDOW, assess_card_payment
 from payments.fraud.selectors import facts_of, get_risk_settings, risk_facts_queryset
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
-from payments.selectors import held_amount as _held_by_invoice
-from payments.selectors import held_total
+from payments.selectors import held_amounts, held_total
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
 from payments.vault.services import RevealedCard, delete_payment_method, reveal_card, tokenize
-from security.compiled import compiled, hot
+from security.compiled import compiled, hot, mark_inserted
 from security.compiled import insert as compiled_insert
 from security.compiled import insert_sql as compiled_insert_sql
 from security.compiled import update as compiled_update
@@ -143,7 +142,7 @@ def _check_payer(invoice: Invoice, by: Actor) -> None:
 
 def held_amount(invoice: Invoice) -> int:
     """What payments still in flight (pending, unknown) hold against the invoice."""
-    return _held_by_invoice(invoice.pk)
+    return held_amounts([invoice.pk]).get(invoice.pk, 0)
 
 
 # The card payment's reads, compiled by the ORM once per process (security.compiled).
@@ -471,9 +470,7 @@ def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEv
                 *event_params,
             ],
         )
-        payment.pk = cursor.fetchone()[0]
-    payment._state.adding = False
-    payment._state.db = connection.alias
+        mark_inserted(payment, cursor.fetchone()[0], using=connection.alias)
     stored.payment = payment
 
 

@@ -293,10 +293,15 @@ def insert(obj: _M, *, using: str = DEFAULT_DB_ALIAS) -> _M:
     sql, params = insert_sql(obj, using=using)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        obj.pk = cursor.fetchone()[0]
+        mark_inserted(obj, cursor.fetchone()[0], using=using)
+    return obj
+
+
+def mark_inserted(obj: Model, pk: Any, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Make ``obj`` what ``save()`` leaves after its INSERT wrote it with ``pk``."""
+    obj.pk = pk
     obj._state.adding = False
     obj._state.db = using
-    return obj
 
 
 def update(obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -329,6 +334,7 @@ __all__: Sequence[str] = (
     "hot",
     "insert",
     "insert_sql",
+    "mark_inserted",
     "preparing_cursor_class",
     "update",
     "update_sql",

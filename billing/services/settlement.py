@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -131,22 +130,6 @@ UPDATE billing_invoice AS invoice
 """
 
 
-def _settled_statement(invoices: Collection[Invoice]) -> tuple[str, list[Any]]:
-    """The UPDATE of the amount paid, status and time of invoices settled in memory."""
-    if len(invoices) == 1 or connection.vendor != "postgresql":
-        # One invoice (a card payment's): by its primary key. A prepared plan of the
-        # unnest join, made without knowing how many rows the arrays hold, scanned the
-        # whole table instead.
-        [invoice] = invoices
-        return update_sql(invoice, _SETTLED_FIELDS)
-    return _SETTLED_SQL, [
-        [i.pk for i in invoices],
-        [i.amount_paid for i in invoices],
-        [i.status for i in invoices],
-        [i.updated_at for i in invoices],
-    ]
-
-
 def _save_settled(invoices: Collection[Invoice]) -> None:
     """Write the amount paid, status and time of invoices settled in memory (locked)."""
     if not invoices:
@@ -155,7 +138,15 @@ def _save_settled(invoices: Collection[Invoice]) -> None:
         Invoice.objects.bulk_update(invoices, _SETTLED_FIELDS)
         return
     with connection.cursor() as cursor:
-        cursor.execute(*_settled_statement(invoices))
+        cursor.execute(
+            _SETTLED_SQL,
+            [
+                [i.pk for i in invoices],
+                [i.amount_paid for i in invoices],
+                [i.status for i in invoices],
+                [i.updated_at for i in invoices],
+            ],
+        )
 
 
 def record_payment_amounts(received: Sequence[ReceivedAmount], *, by: Actor) -> list[Invoice]:
@@ -187,8 +178,11 @@ def record_payment_amounts(received: Sequence[ReceivedAmount], *, by: Actor) -> 
                     invoice, minor, "invoice.payment_recorded", reference=item.reference, paid=paid
                 )
             )
-        if len(locked) == 1 and len(events) == 1:  # a card payment: one round trip
-            execute_recorded(*_settled_statement(locked.values()), events[0], actor=by)
+        if len(locked) == 1 and len(events) == 1:
+            # A card payment: the invoice's UPDATE (by primary key; a prepared plan of the
+            # many-invoice unnest join scanned the table) and its event, one round trip.
+            [invoice] = locked.values()
+            execute_recorded(*update_sql(invoice, _SETTLED_FIELDS), events[0], actor=by)
         else:
             _save_settled(locked.values())
             record_many(events, actor=by)

@@ -37,6 +37,7 @@ from audit.services import PreparedEvent, append_prepared
 from payments.vault import crypto
 from payments.vault.exceptions import InvalidCard, KeyUnavailable
 from payments.vault.models import DataKey, EntryKey, PaymentMethod
+from security.compiled import mark_inserted
 from security.keyring import KeyringError, KeyringReadOnly, get_keyring
 
 logger = logging.getLogger(__name__)
@@ -219,9 +220,7 @@ def insert_under_active_key(
     if row is None:
         forget_encryption_key()
         return False
-    record_row.pk = row[0]
-    record_row._state.adding = False
-    record_row._state.db = connection.alias
+    mark_inserted(record_row, row[0], using=connection.alias)
     return True
 
 

@@ -173,10 +173,18 @@ def _method_by_token(token: str) -> Any:
     return PaymentMethod.objects.select_related("data_key").filter(token=token)[:1]
 
 
-def _refuse(reason: str, message: str, *, by: Any, purpose: str, field: str = "") -> NoReturn:
+def _refuse(
+    reason: str,
+    message: str,
+    *,
+    by: Any,
+    purpose: str,
+    field: str = "",
+    error: type[RevealRefused | PaymentMethodGone] = RevealRefused,
+) -> NoReturn:
     with transaction.atomic():
         record("vault.reveal_refused", actor=by, purpose=purpose[:200], reason=reason)
-    raise RevealRefused(message, field=field)
+    raise error(message, field=field)
 
 
 def _take_slot_if_allowed(user: Any) -> bool:
@@ -239,9 +247,14 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
             field="token",
         )
     if method.status != PaymentMethod.Status.ACTIVE or method.data_key is None:
-        with transaction.atomic():
-            record("vault.reveal_refused", actor=by, purpose=purpose[:200], reason="deleted")
-        raise PaymentMethodGone("the payment method was deleted", field="token")
+        _refuse(
+            "deleted",
+            "the payment method was deleted",
+            by=by,
+            purpose=purpose,
+            field="token",
+            error=PaymentMethodGone,
+        )
     number = crypto.open_sealed(
         method.sealed(),
         key=unwrap_data_key(method.data_key),
