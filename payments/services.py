@@ -158,7 +158,13 @@ def _invoice_locked(pk: int) -> Any:
 
 @compiled(int)
 def _payment_locked(pk: int) -> Any:
-    return Payment.objects.select_for_update().select_related("invoice").filter(pk=pk)
+    """The payment and its invoice, both locked in one statement (payment first, then
+    invoice: the order every settle and refund takes)."""
+    return (
+        Payment.objects.select_for_update(of=("self", "invoice"))
+        .select_related("invoice")
+        .filter(pk=pk)
+    )
 
 
 @compiled(str)
@@ -609,13 +615,15 @@ def _settle(
         if result is not None and result.approved:
             locked.gateway_reference = result.reference
             try:
-                # Nested in this transaction, billing's own atomic block is a savepoint:
-                # a refusal rolls back to it, and this transaction goes on to refund.
+                # The invoice is locked with the payment (held=True): billing checks the
+                # amount before it writes anything, so on a refusal this transaction goes
+                # on to refund, with no savepoint to roll back to.
                 record_payment_amount(
                     locked.invoice,
                     amount=locked.money,
                     by=by,
                     reference=f"payment:{locked.pk}",
+                    held=True,
                 )
             except BillingError as exc:
                 locked.status = Status.FAILED

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from audit import AuditEntry, record, record_many
@@ -149,54 +150,79 @@ def _save_settled(invoices: Collection[Invoice]) -> None:
         )
 
 
-def record_payment_amounts(received: Sequence[ReceivedAmount], *, by: Actor) -> list[Invoice]:
+def record_payment_amounts(
+    received: Sequence[ReceivedAmount], *, by: Actor, held: bool = False
+) -> list[Invoice]:
     """Add received amounts to their invoices in the order given, each never beyond what is
     then due, all or nothing; PAID at zero due, one receipt job for all that became PAID.
 
     The invoices are locked in id order (as every multi-invoice lock is, so no
     deadlock with card payments), saved in one UPDATE, and each amount is its own
     ``invoice.payment_recorded`` event. Returns the locked invoice of each amount.
+
+    ``held=True``: the caller's transaction already holds the row lock of every invoice,
+    passed as the ``Invoice`` read under that lock (a card payment's settle locks its
+    payment and invoice in one statement). They are used as read, and the amounts join
+    the caller's transaction with no savepoint of their own: every amount is checked
+    before anything is written, so a refusal (``BillingError``) leaves nothing to roll
+    back and the caller's transaction goes on (a card payment then refunds the capture).
     """
-    with transaction.atomic():
-        ids = [r.invoice.pk if isinstance(r.invoice, Invoice) else r.invoice for r in received]
-        locked = _lock_invoices(ids)
-        paid: list[int] = []
-        events: list[AuditEntry] = []
-        for pk, item in zip(ids, received, strict=True):
-            invoice = locked[pk]
-            minor = _money_of(invoice, item.amount)
-            if invoice.is_credit_note or invoice.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
-                raise InvalidStatusTransition(
-                    f"{invoice} is {invoice.status}; it takes no payment", field="status"
-                )
-            if minor > invoice.amount_due:
-                raise AmountExceedsDue(
-                    f"{item.amount} is more than the amount due {invoice.due}", field="amount"
-                )
-            events.append(
-                _move_amount_paid(
-                    invoice, minor, "invoice.payment_recorded", reference=item.reference, paid=paid
-                )
+    if not held:
+        with transaction.atomic():
+            ids = [r.invoice.pk if isinstance(r.invoice, Invoice) else r.invoice for r in received]
+            return _record_received(received, ids, _lock_invoices(ids), by=by)
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("held=True needs the caller's transaction")
+    invoices = [r.invoice for r in received if isinstance(r.invoice, Invoice)]
+    if len(invoices) != len(received):
+        raise TypeError("held=True takes the locked Invoice objects, not ids")
+    locked = {i.pk: i for i in invoices}
+    return _record_received(received, [i.pk for i in invoices], locked, by=by)
+
+
+def _record_received(
+    received: Sequence[ReceivedAmount], ids: list[int], locked: dict[int, Invoice], *, by: Actor
+) -> list[Invoice]:
+    """Check every amount (raising before any write), then save and record them."""
+    paid: list[int] = []
+    events: list[AuditEntry] = []
+    for pk, item in zip(ids, received, strict=True):
+        invoice = locked[pk]
+        minor = _money_of(invoice, item.amount)
+        if invoice.is_credit_note or invoice.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
+            raise InvalidStatusTransition(
+                f"{invoice} is {invoice.status}; it takes no payment", field="status"
             )
-        if len(locked) == 1 and len(events) == 1:
-            # A card payment: the invoice's UPDATE (by primary key; a prepared plan of the
-            # many-invoice unnest join scanned the table) and its event, one round trip.
-            [invoice] = locked.values()
-            execute_recorded(*update_sql(invoice, _SETTLED_FIELDS), events[0], actor=by)
-        else:
-            _save_settled(locked.values())
-            record_many(events, actor=by)
-        invoices_paid(paid)
+        if minor > invoice.amount_due:
+            raise AmountExceedsDue(
+                f"{item.amount} is more than the amount due {invoice.due}", field="amount"
+            )
+        events.append(
+            _move_amount_paid(
+                invoice, minor, "invoice.payment_recorded", reference=item.reference, paid=paid
+            )
+        )
+    if len(locked) == 1 and len(events) == 1:
+        # A card payment: the invoice's UPDATE (by primary key; a prepared plan of the
+        # many-invoice unnest join scanned the table) and its event, one round trip.
+        [invoice] = locked.values()
+        execute_recorded(*update_sql(invoice, _SETTLED_FIELDS), events[0], actor=by)
+    else:
+        _save_settled(locked.values())
+        record_many(events, actor=by)
+    invoices_paid(paid)
     return [locked[pk] for pk in ids]
 
 
 def record_payment_amount(
-    invoice: Invoice, *, amount: Money, by: Actor, reference: str = ""
+    invoice: Invoice, *, amount: Money, by: Actor, reference: str = "", held: bool = False
 ) -> Invoice:
-    """Add a received amount to an invoice, never beyond its amount due; PAID at zero due."""
+    """Add a received amount to an invoice, never beyond its amount due; PAID at zero due
+    (``held``: as for ``record_payment_amounts``)."""
     [locked] = record_payment_amounts(
         [ReceivedAmount(invoice, amount, reference)],
         by=by,
+        held=held,
     )
     return locked
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from audit.verify import verify_chain
@@ -185,3 +186,54 @@ def test_the_queries_do_not_grow_with_the_number_of_amounts(
     many = _queries_to_pay(make_invoices(12), clerk)
 
     assert many == few
+
+
+def test_held_invoices_join_the_callers_transaction_without_a_savepoint(
+    make_invoices: Callable[..., list[Invoice]], clerk: User
+) -> None:
+    [invoice] = make_invoices(1)
+
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        with CaptureQueriesContext(connection) as queries:
+            [paid] = services.record_payment_amounts(
+                [ReceivedAmount(locked, sek(12_500), "payment:9")], by=clerk, held=True
+            )
+
+    assert paid is locked
+    assert not any("SAVEPOINT" in q["sql"] or "FOR UPDATE" in q["sql"] for q in queries)
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid) == (Status.PAID, 12_500)
+    assert audit_events("invoice.payment_recorded", invoice)
+
+
+def test_a_held_refusal_writes_nothing_and_leaves_the_callers_transaction_usable(
+    make_invoices: Callable[..., list[Invoice]], clerk: User
+) -> None:
+    [invoice] = make_invoices(1)
+    before = table_snapshot()
+
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        with pytest.raises(AmountExceedsDue):
+            services.record_payment_amounts(
+                [ReceivedAmount(locked, sek(99_999))], by=clerk, held=True
+            )
+        # Not marked for rollback: the caller's next statement runs.
+        assert Invoice.objects.filter(pk=invoice.pk).exists()
+
+    assert table_snapshot() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_held_needs_a_transaction_and_the_locked_invoices(
+    make_invoices: Callable[..., list[Invoice]], clerk: User
+) -> None:
+    [invoice] = make_invoices(1)
+
+    with pytest.raises(TransactionManagementError):
+        services.record_payment_amounts([ReceivedAmount(invoice, sek(100))], by=clerk, held=True)
+    with transaction.atomic(), pytest.raises(TypeError, match="locked Invoice"):
+        services.record_payment_amounts([ReceivedAmount(invoice.pk, sek(100))], by=clerk, held=True)
+    invoice.refresh_from_db()
+    assert invoice.amount_paid == 0
