@@ -215,6 +215,10 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # A connection is checked before reuse and dropped after this many seconds.
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that reads the socket instead of sending
+    # SELECT 1 at the start of every request (security/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "security.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's SQLite serves the web server and the job cluster at once: WAL
     # lets readers run beside the writer, and IMMEDIATE transactions take the

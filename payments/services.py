@@ -172,7 +172,7 @@ def _user_named(username: str) -> Any:
     return get_user_model().objects.filter(username=username)
 
 
-@compiled(str, int, datetime.datetime, int, str, str)
+@compiled(str, int, datetime.datetime, int, str, str, str)
 def _facts_after_lock(
     fingerprint: str,
     customer_id: int,
@@ -180,12 +180,15 @@ def _facts_after_lock(
     invoice_id: int,
     scope: str,
     key: str,
+    gateway_username: str,
 ) -> Any:
     stored = IdempotencyKey.objects.filter(scope=scope, key=key)
+    gateway = get_user_model().objects.filter(username=gateway_username, is_active=True)
     return risk_facts_queryset(fingerprint, customer_id, since).annotate(
         held=Coalesce(Subquery(held_total(invoice_id)), 0),
         stored_hash=Subquery(stored.values("request_hash")[:1]),
         stored_payment=Subquery(stored.values("payment_id")[:1]),
+        gateway_account=Subquery(gateway.values("pk")[:1]),
     )
 
 
@@ -193,9 +196,18 @@ def _attempt_facts(
     locked: Invoice, payment_method: PaymentMethod, scope: str, key: str
 ) -> dict[str, Any]:
     """One statement: the risk facts, the amount payments in flight hold on the invoice,
-    and the request stored under the idempotency key (``stored_hash`` None if none)."""
+    the request stored under the idempotency key (``stored_hash`` None if none) and the
+    gateway account's id (None if there is no active one yet)."""
     since = timezone.now() - FAILURE_WINDOW
-    arguments = (payment_method.fingerprint, locked.customer_id, since, locked.pk, scope, key)
+    arguments = (
+        payment_method.fingerprint,
+        locked.customer_id,
+        since,
+        locked.pk,
+        scope,
+        key,
+        settings.PAYMENTS_GATEWAY_ACCOUNT,
+    )
     row = _facts_after_lock.first(*arguments)
     if row is None:  # a fresh database: the thresholds' row is created with the defaults
         get_risk_settings()
@@ -225,6 +237,24 @@ def _check_replay(stored_hash: str, request_hash: str) -> None:
 
 
 # --- the gateway account -------------------------------------------------------------
+
+
+# This process's gateway account, by username: reused only while a statement the card
+# payment runs anyway (its facts) reads the same id for that username, active.
+_gateway_accounts: dict[str, Any] = {}
+
+
+def _gateway_account(account_id: int | None) -> Any:
+    """The gateway account, ``account_id`` being its id just read in the caller's
+    transaction: the one kept in this process if it is that account, else read anew.
+    Its permission is checked live by the reveal itself."""
+    username = settings.PAYMENTS_GATEWAY_ACCOUNT
+    kept = _gateway_accounts.get(username)
+    if kept is not None and account_id is not None and kept.pk == account_id:
+        return kept
+    account = get_gateway_account()
+    _gateway_accounts[username] = account
+    return account
 
 
 def get_gateway_account() -> Any:
@@ -430,7 +460,7 @@ def _reserve_card_payment(
                 },
             )
             _insert_reserved(payment, stored, event)
-            card = _reveal_for_charge(payment)
+            card = _reveal_for_charge(payment, account_id=facts["gateway_account"])
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
         replay = _replayed(scope, key, request_hash)
@@ -508,9 +538,10 @@ Revealed = RevealedCard | VaultError | None
 """A card revealed for a charge, the vault's refusal, or None (nothing to charge)."""
 
 
-def _reveal_for_charge(payment: Payment) -> Revealed:
+def _reveal_for_charge(payment: Payment, *, account_id: int | None = None) -> Revealed:
     """Reveal the payment's card for the gateway account (audited, rate-limited), unless
-    nothing is to be charged (blocked, or held for a fraud analyst)."""
+    nothing is to be charged (blocked, or held for a fraud analyst). ``account_id``: the
+    gateway account's id as the caller's transaction just read it, if it did."""
     if payment.is_final or payment.awaiting_risk_review:
         return None
     assert payment.payment_method is not None
@@ -518,7 +549,7 @@ def _reveal_for_charge(payment: Payment) -> Revealed:
         return reveal_card(
             payment.payment_method.token,
             purpose=f"charge for payment {payment.pk}",
-            by=get_gateway_account(),
+            by=_gateway_account(account_id),
         )
     except VaultError as exc:
         return exc

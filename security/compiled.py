@@ -112,19 +112,33 @@ class CompiledQuery:
         self._lock = threading.Lock()
 
     def fetch(self, *arguments: Any, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
+        connection = connections[using]
+        if connection.vendor != "postgresql":
+            self._check_count(arguments)
+            return list(self.build(*arguments).using(using))
+        sql, params = self.sql(*arguments, using=using)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return self.results(rows, using=using)
+
+    def sql(self, *arguments: Any, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
+        """The compiled SQL and its parameters for ``arguments`` (PostgreSQL), to run as
+        it is or inside a larger statement; ``results`` turns its rows into objects."""
+        self._check_count(arguments)
+        plan = self._plans.get(using) or self._compile(using)
+        pairs = zip(plan.params, plan.slots, strict=True)
+        return plan.sql, [arguments[slot] if slot >= 0 else p for p, slot in pairs]
+
+    def _check_count(self, arguments: tuple[Any, ...]) -> None:
         if len(arguments) != len(self._stand_ins):
             raise TypeError(
                 f"CompiledQuery: {len(self._stand_ins)} arguments expected, not {len(arguments)}"
             )
-        connection = connections[using]
-        if connection.vendor != "postgresql":
-            return list(self.build(*arguments).using(using))
+
+    def results(self, rows: list[tuple[Any, ...]], *, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
+        """Rows of ``sql``'s columns, as iterating the queryset would give them."""
         plan = self._plans.get(using) or self._compile(using)
-        pairs = zip(plan.params, plan.slots, strict=True)
-        params = [arguments[slot] if slot >= 0 else p for p, slot in pairs]
-        with connection.cursor() as cursor:
-            cursor.execute(plan.sql, params)
-            rows = cursor.fetchall()
         return plan.hydrate(rows)
 
     def first(self, *arguments: Any, using: str = DEFAULT_DB_ALIAS) -> Any:

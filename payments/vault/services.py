@@ -187,23 +187,6 @@ def _refuse(
     raise error(message, field=field)
 
 
-def _take_slot_if_allowed(user: Any) -> bool:
-    """The common case in one statement (PostgreSQL): the account is active and holds
-    the permission, and its current minute has room; the slot is counted. False says
-    only that the slow path must decide (permission, a new window, the limit)."""
-    user_model = get_user_model()
-    if connection.vendor != "postgresql" or not isinstance(user, user_model):
-        return False
-    app_label, codename = REVEAL_PERMISSION.split(".")
-    since = timezone.now() - datetime.timedelta(minutes=1)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _slot_sql(),
-            [user.pk, since, settings.VAULT_REVEAL_RATE_PER_MINUTE, app_label, codename, user.pk],
-        )
-        return cursor.fetchone() is not None
-
-
 @functools.cache
 def _slot_sql() -> str:
     table = connection.ops.quote_name(RevealWindow._meta.db_table)
@@ -212,6 +195,40 @@ def _slot_sql() -> str:
         " WHERE actor_id = %s AND window_start > %s AND count < %s"
         f" AND EXISTS ({_may_reveal_sql()}) RETURNING 1"
     )
+
+
+def _slot_parameters(user: Any) -> list[Any]:
+    app_label, codename = REVEAL_PERMISSION.split(".")
+    since = timezone.now() - datetime.timedelta(minutes=1)
+    return [user.pk, since, settings.VAULT_REVEAL_RATE_PER_MINUTE, app_label, codename, user.pk]
+
+
+@functools.cache
+def _slot_and_read_sql(method_sql: str) -> str:
+    return hot(
+        f"WITH s AS ({_slot_sql()}) SELECT EXISTS (SELECT 1 FROM s), m.*"  # noqa: S608
+        f" FROM (SELECT 1) AS one LEFT JOIN ({method_sql}) AS m ON EXISTS (SELECT 1 FROM s)"
+    )
+
+
+def _take_slot_and_read(user: Any, token: str) -> tuple[bool, PaymentMethod | None]:
+    """The common case of a reveal in one statement (PostgreSQL; one for every card
+    payment): the account is active and holds the permission, its current minute has
+    room, the slot is counted and then the card is read by its token. (False, None)
+    says only that the slow path must decide (permission, a new window, the limit) and
+    read the card itself; (True, None): the slot is counted and no card has the token."""
+    if connection.vendor != "postgresql" or not isinstance(user, get_user_model()):
+        return False, None
+    method_sql, method_params = _method_by_token.sql(token)
+    with connection.cursor() as cursor:
+        cursor.execute(_slot_and_read_sql(method_sql), [*_slot_parameters(user), *method_params])
+        taken, *columns = cursor.fetchone()
+    if not taken:
+        return False, None
+    if columns[0] is None:  # the slot is counted; no card has this token
+        return True, None
+    [method] = _method_by_token.results([tuple(columns)])
+    return True, method
 
 
 def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
@@ -223,7 +240,9 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
     purpose = purpose.strip() if isinstance(purpose, str) else ""
     if not purpose:
         raise RevealRefused("state why the card is revealed", field="purpose")
-    if not _take_slot_if_allowed(by):
+    token = token if isinstance(token, str) else ""
+    taken, method = _take_slot_and_read(by, token)
+    if not taken:
         if not may_reveal_cards(by):
             _refuse(
                 "permission", "revealing cards needs payments.reveal_card", by=by, purpose=purpose
@@ -237,7 +256,7 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
                 by=by,
                 purpose=purpose,
             )
-    method = _method_by_token.first(token if isinstance(token, str) else "")
+        method = _method_by_token.first(token)
     if method is None:
         _refuse(
             "unknown_token",

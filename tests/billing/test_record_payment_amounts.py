@@ -17,7 +17,7 @@ from billing.models import Customer, Invoice
 from billing.money import Money
 from billing.services import ReceivedAmount
 from security.models import User
-from tests.factories import audit_events, line, table_snapshot
+from tests.factories import audit_events, ensure_default_series, line, table_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -229,6 +229,7 @@ def test_a_held_refusal_writes_nothing_and_leaves_the_callers_transaction_usable
 def test_held_needs_a_transaction_and_the_locked_invoices(
     make_invoices: Callable[..., list[Invoice]], clerk: User
 ) -> None:
+    ensure_default_series()  # a transactional test starts from empty tables
     [invoice] = make_invoices(1)
 
     with pytest.raises(TransactionManagementError):

@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from billing import services as billing
-from billing.models import Invoice
+from billing.models import Customer, Invoice
 from billing.money import Money
 from payments import services
 from payments.exceptions import (
@@ -24,7 +24,7 @@ from payments.exceptions import (
 from payments.gateways.models import SandboxCharge
 from payments.models import IdempotencyKey, Payment, PaymentMethod
 from security.models import User
-from tests.factories import audit_events
+from tests.factories import audit_events, line
 from tests.payments.fixtures import APPROVED, DECLINED, INSUFFICIENT, TIMEOUT, key, sek
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +65,48 @@ def test_the_card_is_revealed_only_by_the_gateway_account(
     reveals = audit_events("vault.card_revealed")
     assert len(reveals) == 1
     assert reveals[0].actor_label == "svc-gateway"
+
+
+def test_a_recreated_gateway_account_is_used_not_the_one_this_process_kept(
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    saved_card: Cards,
+    alice: User,
+) -> None:
+    def make_open_invoice_of() -> Invoice:
+        return make_open_invoice(alice_company, [line("Annual licence", "1", "800.00")])
+
+    card = saved_card(APPROVED)
+    pay(make_open_invoice_of(), card, alice, k=1)
+    old = services.get_gateway_account()
+    old.username = "svc-gateway-retired"
+    old.save(update_fields=["username"])
+    new = services.get_gateway_account()  # created anew under the configured name
+
+    payment = pay(make_open_invoice_of(), card, alice, k=2)
+
+    assert payment.status == Payment.Status.SUCCEEDED
+    last = audit_events("vault.card_revealed")[-1]
+    assert (last.actor_id, last.actor_label) == (str(new.pk), "svc-gateway")
+
+
+def test_a_deactivated_gateway_account_reveals_nothing(
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    saved_card: Cards,
+    alice: User,
+) -> None:
+    def make_open_invoice_of() -> Invoice:
+        return make_open_invoice(alice_company, [line("Annual licence", "1", "800.00")])
+
+    card = saved_card(APPROVED)
+    pay(make_open_invoice_of(), card, alice, k=1)  # the account is kept in this process
+    User.objects.filter(username="svc-gateway").update(is_active=False)
+
+    payment = pay(make_open_invoice_of(), card, alice, k=2)
+
+    assert (payment.status, payment.failure_code) == (Payment.Status.FAILED, "card_unavailable")
+    assert not SandboxCharge.objects.filter(idempotency_key=payment.idempotency_key).exists()
 
 
 def test_a_partial_payment_leaves_the_rest_due(
