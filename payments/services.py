@@ -459,8 +459,11 @@ def _reserve_card_payment(
                     **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
                 },
             )
-            _insert_reserved(payment, stored, event)
+            # The reveal before the insert: each writes an audit event, and the first
+            # one takes the audit chain's lock until the commit; the other payments
+            # wait for it, so as little as possible runs between it and the commit.
             card = _reveal_for_charge(payment, account_id=facts["gateway_account"])
+            _insert_reserved(payment, stored, event)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
         replay = _replayed(scope, key, request_hash)
@@ -548,7 +551,9 @@ def _reveal_for_charge(payment: Payment, *, account_id: int | None = None) -> Re
     try:
         return reveal_card(
             payment.payment_method.token,
-            purpose=f"charge for payment {payment.pk}",
+            # The payment's acquirer key names it: the reserve step reveals before the
+            # payment's row (and id) exists.
+            purpose=f"charge for payment {payment.idempotency_key}",
             by=_gateway_account(account_id),
         )
     except VaultError as exc:

@@ -202,6 +202,9 @@ def _record_received(
                 invoice, minor, "invoice.payment_recorded", reference=item.reference, paid=paid
             )
         )
+    # The receipt job first: the events below take the audit chain's lock, held until the
+    # commit, so nothing else should run between them and the commit.
+    invoices_paid(paid)
     if len(locked) == 1 and len(events) == 1:
         # A card payment: the invoice's UPDATE (by primary key; a prepared plan of the
         # many-invoice unnest join scanned the table) and its event, one round trip.
@@ -210,7 +213,6 @@ def _record_received(
     else:
         _save_settled(locked.values())
         record_many(events, actor=by)
-    invoices_paid(paid)
     return [locked[pk] for pk in ids]
 
 
