@@ -432,6 +432,8 @@ Q_CLUSTER: dict[str, object] = {
     "timeout": 300,
     "retry": 600,
     "orm": "default",
+    # The ORM broker, enqueueing by a compiled INSERT (security/jobs.py).
+    "broker_class": "security.jobs.CompiledORM",
     "catch_up": False,
 }
 

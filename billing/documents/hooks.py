@@ -9,6 +9,7 @@ django-q2 job ("async"), run the job inline after commit ("sync"), or nothing
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
@@ -37,10 +38,18 @@ def run_after_commit(task: str, *args: Any) -> bool:
         # the transaction (a rollback takes it away, and no worker sees it before the
         # commit), instead of in an autocommit INSERT of its own after it. One commit,
         # with its WAL flush, less per paid invoice (docs/decisions.md, 22).
-        async_task(task, *args, group="documents")
+        async_task(task, *args, group="documents", broker=_broker())
     else:
         transaction.on_commit(lambda: async_task(task, *args, group="documents"))
     return True
+
+
+@functools.cache
+def _broker() -> Any:
+    """This process's broker (``async_task`` would make one per job)."""
+    from django_q.brokers import get_broker
+
+    return get_broker()
 
 
 def _queue_shares_the_database() -> bool:
