@@ -29,7 +29,7 @@ from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
 from payments.exceptions import PaymentsError
-from payments.models import Payment, PaymentMethod
+from payments.models import Payment
 from payments.selectors import (
     get_payment_for_user,
     get_security_facts,
@@ -47,16 +47,14 @@ class PayForm(forms.Form):
     """One payment attempt: the amount, the saved card or an encrypted new card, the key."""
 
     amount = forms.CharField(label=gettext_lazy("Amount to pay"), max_length=30)
-    payment_method = forms.TypedChoiceField(
-        label=gettext_lazy("Saved card"), coerce=int, required=False, widget=forms.RadioSelect
+    # The id of one of the customer's saved cards: the service reads it under the
+    # invoice's lock and refuses any other (the page lists the cards itself).
+    payment_method = forms.IntegerField(
+        label=gettext_lazy("Saved card"), required=False, min_value=1, widget=forms.RadioSelect
     )
     card_payload = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
     keep_card = forms.BooleanField(label=gettext_lazy("Save this card for later"), required=False)
     idempotency_key = forms.CharField(min_length=8, max_length=255, widget=forms.HiddenInput)
-
-    def __init__(self, *args: object, cards: list[tuple[int, str]], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["payment_method"].choices = cards  # type: ignore[attr-defined]
 
     def clean_amount(self) -> Decimal:
         """A decimal amount; "1 000,50" (Swedish) and "1000.50" both work."""
@@ -101,29 +99,28 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
         if invoice.status == Invoice.Status.PAID:
             return redirect("portal:receipt", pk=invoice.pk)
         raise Http404("Nothing to pay")
-    cards = saved_cards_list(request.user)
-    choices = [(c.pk, f"{c.get_brand_display()} •••• {c.last4} ({c.expiry})") for c in cards]
-    form = PayForm(request.POST or None, cards=choices)
-    status = 200
     if request.method == "POST":
+        form = PayForm(request.POST)
         if form.is_valid():
             try:
-                payment = _submit(request, invoice, form.cleaned_data, cards)
+                payment = _submit(request, invoice, form.cleaned_data)
             except PaymentsError as exc:
                 target = exc.field if exc.field in form.fields else None
                 form.add_error(target, exc.message)
             else:
                 return redirect("portal_pay:payment", pk=payment.pk)
         status = 400
+        cards = saved_cards_list(request.user)  # only to show the form again
     else:
+        status = 200
+        cards = saved_cards_list(request.user)
         form = PayForm(
             initial={
                 "amount": str(invoice.due.as_decimal()),
                 "idempotency_key": uuid.uuid4().hex,
                 "keep_card": True,
                 "payment_method": cards[0].pk if cards else None,
-            },
-            cards=choices,
+            }
         )
     return render(
         request,
@@ -133,9 +130,7 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _submit(
-    request: HttpRequest, invoice: Invoice, data: dict[str, Any], cards: list[PaymentMethod]
-) -> Payment:
+def _submit(request: HttpRequest, invoice: Invoice, data: dict[str, Any]) -> Payment:
     amount = _amount_of(invoice, data["amount"])
     if data["card_payload"]:
         return services.pay_invoice_with_new_card(
@@ -147,13 +142,12 @@ def _submit(
             by=request.user,
             request=request,
         )
-    method = next((c for c in cards if c.pk == data["payment_method"]), None)
-    if method is None:
+    if data["payment_method"] is None:
         raise PaymentsError(_("Choose a saved card or enter a new one."), field="payment_method")
     return services.pay_invoice(
         invoice,
         amount=amount,
-        payment_method=method,
+        payment_method=data["payment_method"],
         idempotency_key=data["idempotency_key"],
         by=request.user,
         request=request,

@@ -39,7 +39,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Subquery, Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
@@ -64,7 +64,12 @@ from payments.exceptions import (
 )
 from payments.fraud.models import RiskDecision
 from payments.fraud.rules import FAILURE_WINDOW, assess_card_payment
-from payments.fraud.selectors import facts_of, get_risk_settings, risk_facts_queryset
+from payments.fraud.selectors import (
+    facts_of,
+    get_risk_settings,
+    history_annotations,
+    threshold_annotations,
+)
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.selectors import held_amounts, held_total
@@ -172,9 +177,9 @@ def _user_named(username: str) -> Any:
     return get_user_model().objects.filter(username=username)
 
 
-@compiled(str, int, datetime.datetime, int, str, str, str)
+@compiled(int, int, datetime.datetime, int, str, str, str)
 def _facts_after_lock(
-    fingerprint: str,
+    card_id: int,
     customer_id: int,
     since: datetime.datetime,
     invoice_id: int,
@@ -184,7 +189,9 @@ def _facts_after_lock(
 ) -> Any:
     stored = IdempotencyKey.objects.filter(scope=scope, key=key)
     gateway = get_user_model().objects.filter(username=gateway_username, is_active=True)
-    return risk_facts_queryset(fingerprint, customer_id, since).annotate(
+    return PaymentMethod.objects.filter(pk=card_id, customer_id=customer_id).annotate(
+        **threshold_annotations(),
+        **history_annotations(OuterRef("fingerprint"), customer_id, since),
         held=Coalesce(Subquery(held_total(invoice_id)), 0),
         stored_hash=Subquery(stored.values("request_hash")[:1]),
         stored_payment=Subquery(stored.values("payment_id")[:1]),
@@ -192,15 +199,14 @@ def _facts_after_lock(
     )
 
 
-def _attempt_facts(
-    locked: Invoice, payment_method: PaymentMethod, scope: str, key: str
-) -> dict[str, Any]:
-    """One statement: the risk facts, the amount payments in flight hold on the invoice,
-    the request stored under the idempotency key (``stored_hash`` None if none) and the
-    gateway account's id (None if there is no active one yet)."""
+def _attempt_facts(locked: Invoice, card_id: int, scope: str, key: str) -> PaymentMethod | None:
+    """One statement: the card (one of the invoice's customer's, else None), annotated
+    with the risk facts, the amount payments in flight hold on the invoice, the request
+    stored under the idempotency key (``stored_hash`` None if none) and the gateway
+    account's id (None if there is no active one yet)."""
     since = timezone.now() - FAILURE_WINDOW
     arguments = (
-        payment_method.fingerprint,
+        card_id,
         locked.customer_id,
         since,
         locked.pk,
@@ -208,12 +214,12 @@ def _attempt_facts(
         key,
         settings.PAYMENTS_GATEWAY_ACCOUNT,
     )
-    row = _facts_after_lock.first(*arguments)
-    if row is None:  # a fresh database: the thresholds' row is created with the defaults
+    card = _facts_after_lock.first(*arguments)
+    if card is not None and card.max_failed_attempts is None:
+        # A fresh database: the thresholds' row is created with the defaults.
         get_risk_settings()
-        row = _facts_after_lock.first(*arguments)
-    assert row is not None
-    return dict(row)
+        card = _facts_after_lock.first(*arguments)
+    return card
 
 
 def _replayed(scope: str, key: str, request_hash: str) -> Payment | None:
@@ -285,30 +291,33 @@ def pay_invoice(
     invoice: Invoice,
     *,
     amount: Money,
-    payment_method: PaymentMethod,
+    payment_method: PaymentMethod | int,
     idempotency_key: str,
     by: Actor,
     request: HttpRequest | None = None,
 ) -> Payment:
     """Charge a saved card for an invoice: once per idempotency key, never beyond the amount due.
 
-    A replay with the same key and parameters returns the first payment (asking
-    the gateway again if its outcome is still unknown); the same key with other
-    parameters raises IdempotencyKeyReused. Declines come back as a FAILED payment.
+    ``payment_method``: the card, or its id; it is read (again) under the invoice's lock,
+    and must be one of the invoice's customer's cards. A replay with the same key and
+    parameters returns the first payment (asking the gateway again if its outcome is
+    still unknown); the same key with other parameters raises IdempotencyKeyReused.
+    Declines come back as a FAILED payment.
     """
     key = _check_key(idempotency_key)
-    if not isinstance(payment_method, PaymentMethod):
+    card_id = payment_method.pk if isinstance(payment_method, PaymentMethod) else payment_method
+    if not isinstance(card_id, int) or isinstance(card_id, bool):
         raise InvalidPayment(_("choose a saved card"), field="payment_method")
     fingerprint = _request_hash(
         invoice=invoice.pk,
         amount=getattr(amount, "amount", None),
         currency=getattr(amount, "currency", None),
-        card=payment_method.pk,
+        card=card_id,
     )
     payment, created, card = _reserve_card_payment(
         invoice,
         amount=amount,
-        payment_method=payment_method,
+        card_id=card_id,
         key=key,
         request_hash=fingerprint,
         by=by,
@@ -354,7 +363,7 @@ def pay_invoice_with_new_card(
         payment, created, revealed = _reserve_card_payment(
             invoice,
             amount=amount,
-            payment_method=method,
+            card_id=method.pk,
             key=key,
             request_hash=fingerprint,
             by=by,
@@ -377,7 +386,7 @@ def _reserve_card_payment(
     invoice: Invoice,
     *,
     amount: Money,
-    payment_method: PaymentMethod,
+    card_id: int,
     key: str,
     request_hash: str,
     by: Actor,
@@ -396,15 +405,17 @@ def _reserve_card_payment(
             if locked is None:
                 raise InvoiceNotPayable(_("no such invoice"), field="invoice")
             # Read after the lock (a statement of its own, with its own snapshot): the
-            # stored key, what payments in flight hold, and the risk facts.
-            facts = _attempt_facts(locked, payment_method, scope, key)
+            # card, the stored key, what payments in flight hold, and the risk facts.
+            payment_method = _attempt_facts(locked, card_id, scope, key)
+            if payment_method is None:  # not a card of the invoice's customer
+                _check_payer(locked, by)
+                raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
+            facts = vars(payment_method)  # the annotations of _facts_after_lock
             if facts["stored_hash"] is not None:
                 _check_replay(facts["stored_hash"], request_hash)
                 return Payment.objects.get(pk=facts["stored_payment"]), False, None
             _check_payer(locked, by)
             money = _check_amount(locked, amount)
-            if payment_method.customer_id != locked.customer_id:
-                raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
             if payment_method.status != PaymentMethod.Status.ACTIVE:
                 raise InvalidPayment(_("this card was deleted"), field="payment_method")
             available = _available_to_pay(locked, held=int(facts["held"]))
@@ -418,7 +429,7 @@ def _reserve_card_payment(
                 payment_method=payment_method,
                 customer_id=locked.customer_id,
                 amount=money,
-                facts=facts_of(facts),
+                facts=facts_of(payment_method),
             )
             blocked = risk.decision == RiskDecision.BLOCK
             payment = Payment(

@@ -47,7 +47,10 @@ class RiskFacts:
     card_known: bool
 
 
-def risk_facts_queryset(fingerprint: str, customer_id: int, since: datetime.datetime) -> QuerySet:
+def history_annotations(fingerprint: Any, customer_id: Any, since: Any) -> dict[str, Any]:
+    """The attempt's history as annotations: ``card_failures``, ``customer_failures`` and
+    ``card_known`` (see ``risk_facts``). ``fingerprint`` may be an expression, such as
+    ``OuterRef("fingerprint")`` in a query of the card itself."""
     from payments.models import Payment
 
     failed = Payment.objects.filter(
@@ -56,13 +59,27 @@ def risk_facts_queryset(fingerprint: str, customer_id: int, since: datetime.date
     known = Payment.objects.captured().filter(
         payment_method__fingerprint=fingerprint, payment_method__customer_id=customer_id
     )
+    return {
+        "card_failures": _count(failed.filter(payment_method__fingerprint=fingerprint)),
+        "customer_failures": _count(failed.filter(payment_method__customer_id=customer_id)),
+        "card_known": Exists(known),
+    }
+
+
+def threshold_annotations() -> dict[str, Any]:
+    """The thresholds as annotations of another model's query (None while the row of
+    thresholds does not exist yet: ``get_risk_settings`` creates it)."""
+    row = RiskSettings.objects.filter(pk=RiskSettings.SINGLETON_PK)
+    return {
+        name: Subquery(row.values(name)[:1], output_field=RiskSettings._meta.get_field(name))
+        for name in ("max_failed_attempts", "new_card_limits")
+    }
+
+
+def risk_facts_queryset(fingerprint: str, customer_id: int, since: datetime.datetime) -> QuerySet:
     return (
         RiskSettings.objects.filter(pk=RiskSettings.SINGLETON_PK)
-        .annotate(
-            card_failures=_count(failed.filter(payment_method__fingerprint=fingerprint)),
-            customer_failures=_count(failed.filter(payment_method__customer_id=customer_id)),
-            card_known=Exists(known),
-        )
+        .annotate(**history_annotations(fingerprint, customer_id, since))
         .values(*FACTS)
         .order_by()
     )
@@ -94,9 +111,14 @@ def risk_facts(*, fingerprint: str, customer_id: int, since: datetime.datetime) 
     return facts_of(row) if row is not None else None
 
 
-def facts_of(row: dict[str, Any]) -> RiskFacts:
-    """The RiskFacts in a row of ``risk_facts_queryset`` (which may hold more columns)."""
-    facts = {name: row[name] for name in FACTS}
+def facts_of(row: Any) -> RiskFacts:
+    """The RiskFacts in a row of ``risk_facts_queryset`` (which may hold more columns), or
+    in the attributes of an object annotated with ``threshold_annotations`` and
+    ``history_annotations``."""
+    if isinstance(row, dict):
+        facts = {name: row[name] for name in FACTS}
+    else:
+        facts = {name: getattr(row, name) for name in FACTS}
     # The ORM turns the JSON text into a dict on the way out, but not every backend does.
     if isinstance(facts["new_card_limits"], str):
         facts["new_card_limits"] = json.loads(facts["new_card_limits"])

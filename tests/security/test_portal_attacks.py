@@ -9,9 +9,11 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.models import Customer, Invoice
+from payments.exceptions import InvalidPayment
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
 from payments.services import pay_invoice
+from payments.vault.services import tokenize
 from security.models import User
 from tests.factories import line
 from tests.payments import conftest as payments_conftest
@@ -88,6 +90,50 @@ def test_bob_cannot_pay_alices_invoice_from_his_session(
     assert response.status_code == 404
     assert not Payment.objects.exists()
     assert not SandboxCharge.objects.exists()
+
+
+@pytest.mark.parametrize("which", ["bobs", "made up", "not a number"])
+def test_alice_cannot_pay_with_a_card_that_is_not_hers(
+    alice: User,
+    bob: User,
+    bob_company: Customer,
+    thousand_sek_invoice: Invoice,
+    saved_card: Callable[[str], PaymentMethod],
+    which: str,
+) -> None:
+    saved_card(APPROVED)  # Alice has a card of her own
+    bobs = tokenize(payments_conftest.card(), customer=bob_company, by=bob)
+    posted = {"bobs": bobs.pk, "made up": bobs.pk + 1000, "not a number": "1 OR 1=1"}[which]
+    client = Client()
+    client.force_login(alice)
+
+    response = client.post(
+        reverse("portal_pay:pay", args=[thousand_sek_invoice.pk]),
+        {"amount": "1000.00", "payment_method": posted, "idempotency_key": "w" * 32},
+    )
+
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["payment_method"]
+    assert not Payment.objects.exists()
+    assert not SandboxCharge.objects.exists()
+
+
+def test_the_service_refuses_another_customers_card_by_id(
+    alice: User, bob: User, bob_company: Customer, thousand_sek_invoice: Invoice
+) -> None:
+    bobs = tokenize(payments_conftest.card(), customer=bob_company, by=bob)
+
+    with pytest.raises(InvalidPayment) as refused:
+        pay_invoice(
+            thousand_sek_invoice,
+            amount=sek(1000),
+            payment_method=bobs.pk,
+            idempotency_key=key(1),
+            by=alice,
+        )
+
+    assert refused.value.field == "payment_method"
+    assert not Payment.objects.exists()
 
 
 def test_posts_without_a_csrf_token_are_refused(
