@@ -17,30 +17,37 @@ from django.http import HttpRequest
 from security.compiled import compiled
 
 
-@compiled(int)
-def _user_by_id(pk: int) -> Any:
-    """The request's user, with whether a second factor is enrolled (the session policy
-    asks on every request) and the relations ``SECURITY_REQUEST_USER_RELATED`` names
-    (the portal account and its customer: every portal page asks)."""
+def request_users() -> Any:
+    """Users as a request reads its own: with whether a second factor is enrolled (the
+    session policy asks on every request) and the relations
+    ``SECURITY_REQUEST_USER_RELATED`` names (the portal account and its customer: every
+    portal page asks)."""
     from security.selectors import REQUEST_USER_MFA, enrolled_factor
 
     return (
         get_user_model()
-        ._default_manager.filter(pk=pk)
-        .select_related(*settings.SECURITY_REQUEST_USER_RELATED)
+        ._default_manager.select_related(*settings.SECURITY_REQUEST_USER_RELATED)
         .annotate(
             **{REQUEST_USER_MFA: ExpressionWrapper(enrolled_factor(OuterRef("pk")), BooleanField())}
         )
     )
 
 
+@compiled(int)
+def _user_by_id(pk: int) -> Any:
+    return request_users().filter(pk=pk)
+
+
 class UsernameBackend(ModelBackend):
-    """Django's ModelBackend; the user of each request read by a compiled query."""
+    """Django's ModelBackend; the user of each request read by a compiled query, or
+    taken from the session's own read when that read brought it (``security.sessions``)."""
 
     def get_user(self, user_id: Any) -> Any:
         if type(user_id) is not int:
             return super().get_user(user_id)
-        user = _user_by_id.first(user_id)
+        from security.sessions import user_read_with_session
+
+        user = user_read_with_session(user_id) or _user_by_id.first(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

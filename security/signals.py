@@ -1,4 +1,5 @@
-"""Receivers for framework events only (logins and logouts); the work is in services."""
+"""Receivers for framework events only (logins, logouts, a request starting); the work is in
+services."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.core.signals import request_started
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -27,6 +29,14 @@ def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
     from security.services import forget_user_session
 
     forget_user_session(session_key=request.session.session_key)
+
+
+@receiver(request_started, dispatch_uid="security.forget_session_user")
+def _forget_session_user(sender: Any, **kwargs: Any) -> None:
+    """A request starts with no user read with a session yet (``security.sessions``)."""
+    from security.sessions import forget_user_read_with_session
+
+    forget_user_read_with_session()
 
 
 @receiver(post_migrate, dispatch_uid="security.sync_roles")

@@ -170,3 +170,87 @@ def test_the_dormant_staff_job_is_scheduled_daily() -> None:
     schedule = Schedule.objects.get(name="security.disable_dormant_staff")
     assert schedule.schedule_type == Schedule.DAILY
     assert schedule.func == "security.tasks.disable_dormant_staff_accounts"
+
+
+@pytest.fixture
+def eve() -> User:
+    return User.objects.create_user(username="eve", email="eve@example.test", password=PASSWORD)
+
+
+def _session_key(client: Client) -> str:
+    return client.cookies["sessionid"].value
+
+
+@pytest.mark.django_db
+def test_a_signed_in_request_reads_its_session_and_user_in_one_query(dora: User) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    _login(client)
+    client.get("/account/")  # the once-a-minute session touch is done
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/account/")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.user == dora
+    first = queries.captured_queries[0]["sql"]
+    assert "django_session" in first and "security_usersession" in first
+    assert not any(q["sql"].startswith('SELECT "django_session"') for q in queries)
+
+
+@pytest.mark.django_db
+def test_the_user_is_the_one_the_signed_session_names_not_the_session_list(
+    dora: User, eve: User
+) -> None:
+    client = Client()
+    _login(client)
+    # An attacker who could rewrite the session list still gets no one else's account:
+    # the user read with the session is used only if the signed session data names it.
+    UserSession.objects.filter(session_key=_session_key(client)).update(user=eve)
+
+    response = client.get("/account/")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.user == dora
+
+
+@pytest.mark.django_db
+def test_a_session_missing_from_the_session_list_still_signs_in(dora: User) -> None:
+    client = Client()
+    _login(client)
+    UserSession.objects.filter(session_key=_session_key(client)).delete()
+
+    response = client.get("/account/")
+
+    assert response.wsgi_request.user == dora
+
+
+@pytest.mark.django_db
+def test_a_deleted_session_is_signed_out_even_with_its_session_list_row(dora: User) -> None:
+    client = Client()
+    _login(client)
+    key = _session_key(client)
+    Session.objects.filter(session_key=key).delete()
+
+    response = client.get("/account/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/account/login/")
+    assert not response.wsgi_request.user.is_authenticated
+
+
+@pytest.mark.django_db
+def test_a_user_read_with_a_session_is_taken_once_and_only_for_its_id(dora: User) -> None:
+    from security.sessions import SessionStore, user_read_with_session
+
+    client = Client()
+    _login(client)
+    store = SessionStore(session_key=_session_key(client))
+    store.load()
+
+    assert user_read_with_session(dora.pk + 1) is None  # another id: not given
+    store.load()
+    assert user_read_with_session(dora.pk) == dora
+    assert user_read_with_session(dora.pk) is None  # taken once
