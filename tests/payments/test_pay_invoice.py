@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import services as billing
@@ -320,6 +322,55 @@ def test_a_capture_the_invoice_cannot_take_is_refunded_at_once(
     charge = SandboxCharge.objects.get()
     assert charge.refunded_amount == charge.amount
     assert audit_events("payment.compensated", payment)
+
+
+def _commit_setting() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.postgres_only
+def test_only_the_settle_commits_without_waiting_for_the_wal_flush(
+    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User
+) -> None:
+    card = saved_card(APPROVED)
+
+    with CaptureQueriesContext(connection) as queries:
+        payment = pay(thousand_sek_invoice, card, alice)
+
+    assert payment.status == Payment.Status.SUCCEEDED
+    sqls = [q["sql"] for q in queries]
+    [asynchronous] = [n for n, sql in enumerate(sqls) if "set_config" in sql]
+    charged = next(n for n, sql in enumerate(sqls) if "payments_sandboxcharge" in sql)
+    # The reserve (before the acquirer's charge) commits durably; the settle does not wait.
+    assert charged < asynchronous
+    assert "FOR UPDATE OF" in sqls[asynchronous]
+    assert not any("synchronous_commit TO on" in sql for sql in sqls)
+    assert _commit_setting() == "off"  # (the test's own transaction holds the settle's)
+
+
+@pytest.mark.postgres_only
+def test_a_compensation_commits_with_the_wal_flush_before_it_refunds(
+    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, clerk: User, monkeypatch: Any
+) -> None:
+    real_charge = services.charge_payment
+
+    def charge_while_credited(payment: Payment, *, by: Any, card: Any) -> Payment:
+        billing.issue_credit_note(thousand_sek_invoice, by=clerk, reason="cancelled order")
+        return real_charge(payment, by=by, card=card)
+
+    monkeypatch.setattr(services, "charge_payment", charge_while_credited)
+
+    with CaptureQueriesContext(connection) as queries:
+        payment = pay(thousand_sek_invoice, saved_card(APPROVED), alice)
+
+    assert payment.failure_code == "compensated"
+    sqls = [q["sql"] for q in queries]
+    flushed = next(n for n, sql in enumerate(sqls) if "synchronous_commit TO on" in sql)
+    refunded = next(n for n, sql in enumerate(sqls) if "payments_sandboxrefund" in sql)
+    assert flushed < refunded
+    assert _commit_setting() == "on"
 
 
 def test_idempotency_keys_are_kept_for_24_hours_then_purged(
