@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import shutil
@@ -68,6 +69,7 @@ CHECKPOINT_SCHEDULE_NAME = "audit.checkpoint"
 CHECKPOINT_TASK = "audit.tasks.create_scheduled_checkpoint"
 
 
+@functools.lru_cache(maxsize=1024)  # keys come from code: a few dozen, asked on every event
 def _looks_secret(key: str) -> bool:
     words = {w.lower() for w in _WORD_SPLIT.split(key) if w}
     squashed = re.sub(r"[^a-z0-9]", "", key.lower())
