@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import re
+import selectors
 import socket
 import statistics
 import subprocess
@@ -34,9 +35,9 @@ import sys
 import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -208,33 +209,29 @@ def start_gunicorn(threads: int) -> subprocess.Popen[bytes]:
 
 
 _LOCATION = re.compile(rb"\r\nlocation: ([^\r]*)", re.IGNORECASE)
+_TIMEOUT_S = 30.0
 
 
-def _post_raw(request: bytes) -> tuple[int, bytes]:
-    """One request on its own connection, read to its end: (status, Location). The load
-    generator's own CPU counts against the two cores, so it is a socket and a few
-    byte operations rather than http.client's header parser."""
-    with socket.create_connection(("127.0.0.1", PORT), timeout=30) as conn:
-        conn.sendall(request)
-        chunks = []
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    answer = b"".join(chunks)
-    head = answer.split(b"\r\n\r\n", 1)[0]
+def _answer(data: bytes) -> tuple[int, bytes]:
+    """(status, Location) of a whole HTTP answer."""
+    head = data.split(b"\r\n\r\n", 1)[0]
     found = _LOCATION.search(head)
     return int(head[9:12]), found.group(1) if found else b""
 
 
 def run_rate(session: Session, ids: list[int], card: int, rate: int) -> dict[str, object]:
-    """Send len(ids) payments at ``rate`` per second (open loop); latency per request."""
+    """Send len(ids) payments at ``rate`` per second (open loop); latency per request.
+
+    One thread and non-blocking sockets (``selectors``): the load generator's own CPU
+    counts against the same two cores as the server's, and a thread per request in
+    flight cost it twice as much. Each request is sent on its own connection at its
+    time, whatever the answers to the earlier ones; its latency runs from its
+    connection's opening to the server's closing it after the answer.
+    """
     csrf = session.cookies.get("csrftoken", "")
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-
     cookies = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-
-    def pay(invoice_id: int) -> None:
+    requests = []
+    for invoice_id in ids:
         path = f"/portal/invoices/{invoice_id}/pay/"
         body = urllib.parse.urlencode(
             {
@@ -244,33 +241,65 @@ def run_rate(session: Session, ids: list[int], card: int, rate: int) -> dict[str
                 "idempotency_key": f"bench-{invoice_id}-{rate}",
             }
         ).encode()
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nCookie: {cookies}\r\n"
-            f"Referer: http://127.0.0.1:{PORT}{path}\r\nConnection: close\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
-        started = time.perf_counter()
-        try:
-            status, location = _post_raw(request)
+        requests.append(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nCookie: {cookies}\r\n"
+                f"Referer: http://127.0.0.1:{PORT}{path}\r\nConnection: close\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+    latencies: list[float] = []
+    errors: list[str] = []
+    selector = selectors.DefaultSelector()
+    # socket -> [started, request bytes left to send, answer chunks]
+    flying: dict[socket.socket, list[Any]] = {}
+
+    def finish(sock: socket.socket, problem: str = "") -> None:
+        started, _left, chunks = flying.pop(sock)
+        selector.unregister(sock)
+        sock.close()
+        if not problem:
+            status, location = _answer(b"".join(chunks))
             ok = status == 302 and b"/portal/payments/" in location
             problem = "" if ok else f"HTTP {status}"
-        except Exception as exc:
-            problem = type(exc).__name__
-        elapsed = (time.perf_counter() - started) * 1000
-        with lock:
-            latencies.append(elapsed)
-            if problem:
-                errors.append(problem)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if problem:
+            errors.append(problem)
 
     begin = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        for n, invoice_id in enumerate(ids):
-            delay = begin + n / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(pay, invoice_id)
+    sent = 0
+    while sent < len(requests) or flying:
+        now = time.perf_counter()
+        while sent < len(requests) and begin + sent / rate <= now:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", PORT))
+            flying[sock] = [time.perf_counter(), requests[sent], []]
+            selector.register(sock, selectors.EVENT_WRITE)
+            sent += 1
+        wait = begin + sent / rate - time.perf_counter() if sent < len(requests) else 1.0
+        for key, _events in selector.select(max(wait, 0)):
+            sock = key.fileobj  # type: ignore[assignment]
+            state = flying[sock]
+            try:
+                if state[1]:
+                    state[1] = state[1][sock.send(state[1]) :]
+                    if not state[1]:
+                        selector.modify(sock, selectors.EVENT_READ)
+                elif chunk := sock.recv(65536):
+                    state[2].append(chunk)
+                else:
+                    finish(sock)
+            except OSError as exc:
+                finish(sock, type(exc).__name__)
+        if sent == len(requests):
+            late = time.perf_counter() - _TIMEOUT_S
+            for sock in [s for s, state in flying.items() if state[0] < late]:
+                finish(sock, "Timeout")
     wall = time.perf_counter() - begin
+    selector.close()
     latencies.sort()
     return {
         "rate": rate,
