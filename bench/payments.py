@@ -3,7 +3,9 @@
 Usage (PostgreSQL; the database is created if missing, migrated and filled)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tillit_bench .venv/bin/python bench/payments.py
-    # options: --rates 20,40,80,160 --seconds 4 --threads 1 --camt-lines 100000
+    # PostgreSQL on this host over its Unix socket (the single-host deployment):
+    #   DATABASE_URL="postgres://postgres@/tillit_bench?host=/var/run/postgresql"
+    # options: --rates 40,80,120,150,160 --seconds 8 --threads 1 --camt-lines 100000
     #          --camt-matched 2000 --only camt (skip part 1: no gunicorn, no card payments)
 
 Part 1 starts the project under gunicorn (2 workers: sync by default, gthread with
@@ -357,8 +359,8 @@ def bench_camt(refs: list[str], lines: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="20,40,80,160")
-    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rates", default="40,80,120,150,160")
+    parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument(
         "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers)"
     )
