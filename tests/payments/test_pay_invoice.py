@@ -304,10 +304,11 @@ def test_bob_cannot_pay_alice_invoice_even_with_his_own_card(
     assert not Payment.objects.exists()
 
 
-def test_a_capture_the_invoice_cannot_take_is_refunded_at_once(
-    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, clerk: User, monkeypatch: Any
-) -> None:
-    # The invoice is credited in full while the card is being charged.
+@pytest.fixture
+def credited_while_charging(
+    thousand_sek_invoice: Invoice, clerk: User, monkeypatch: Any
+) -> Invoice:
+    """Alice's invoice, credited in full while a card is being charged for it."""
     real_charge = services.charge_payment
 
     def charge_while_credited(payment: Payment, *, by: Any, card: Any) -> Payment:
@@ -315,7 +316,13 @@ def test_a_capture_the_invoice_cannot_take_is_refunded_at_once(
         return real_charge(payment, by=by, card=card)
 
     monkeypatch.setattr(services, "charge_payment", charge_while_credited)
+    return thousand_sek_invoice
 
+
+def test_a_capture_the_invoice_cannot_take_is_refunded_at_once(
+    credited_while_charging: Invoice, saved_card: Cards, alice: User
+) -> None:
+    thousand_sek_invoice = credited_while_charging
     payment = pay(thousand_sek_invoice, saved_card(APPROVED), alice)
 
     assert (payment.status, payment.failure_code) == (Payment.Status.FAILED, "compensated")
@@ -352,18 +359,10 @@ def test_only_the_settle_commits_without_waiting_for_the_wal_flush(
 
 @pytest.mark.postgres_only
 def test_a_compensation_commits_with_the_wal_flush_before_it_refunds(
-    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, clerk: User, monkeypatch: Any
+    credited_while_charging: Invoice, saved_card: Cards, alice: User
 ) -> None:
-    real_charge = services.charge_payment
-
-    def charge_while_credited(payment: Payment, *, by: Any, card: Any) -> Payment:
-        billing.issue_credit_note(thousand_sek_invoice, by=clerk, reason="cancelled order")
-        return real_charge(payment, by=by, card=card)
-
-    monkeypatch.setattr(services, "charge_payment", charge_while_credited)
-
     with CaptureQueriesContext(connection) as queries:
-        payment = pay(thousand_sek_invoice, saved_card(APPROVED), alice)
+        payment = pay(credited_while_charging, saved_card(APPROVED), alice)
 
     assert payment.failure_code == "compensated"
     sqls = [q["sql"] for q in queries]
