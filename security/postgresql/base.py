@@ -30,7 +30,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if connection.info.transaction_status != pq.TransactionStatus.IDLE:
             return bool(super().is_usable())
         try:
-            readable, _, _ = select.select([connection.fileno()], [], [], 0)
-        except (OSError, ValueError, psycopg.Error):  # no socket any more
-            return False
-        return bool(super().is_usable()) if readable else True
+            poller = select.poll()  # not select.select: no limit on the descriptor's number
+            poller.register(connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+            quiet = not poller.poll(0)
+        except (OSError, ValueError, psycopg.Error):  # no socket any more, or no poll here
+            quiet = False
+        return True if quiet else bool(super().is_usable())

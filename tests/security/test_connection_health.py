@@ -74,3 +74,18 @@ def test_a_request_after_the_server_ended_the_connection_reconnects_and_succeeds
     answer = client.post("/account/login/", {"username": "nobody", "password": "wrong-one-1"})
     assert answer.status_code == 200
     assert connection.connection.info.backend_pid != old_pid
+
+
+def test_when_the_socket_cannot_be_polled_select_1_decides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection.ensure_connection()
+    asked = _count_select_one(monkeypatch)
+
+    def no_poll() -> None:
+        raise OSError("poll is not available")
+
+    monkeypatch.setattr("security.postgresql.base.select.poll", no_poll)
+
+    assert connection.is_usable()  # healthy, as SELECT 1 says
+    assert asked == [1]
