@@ -165,7 +165,8 @@ def record_payment_amounts(
     payment and invoice in one statement). They are used as read, and the amounts join
     the caller's transaction with no savepoint of their own: every amount is checked
     before anything is written, so a refusal (``BillingError``) leaves nothing to roll
-    back and the caller's transaction goes on (a card payment then refunds the capture).
+    back and the caller's transaction goes on (a card payment then refunds the capture);
+    the invoice objects passed may have been changed in memory by then.
     """
     if not held:
         with transaction.atomic():
