@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_settings(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+def _load_settings(
+    tmp_path: Path, _code: str = "print('loaded')", **overrides: str
+) -> subprocess.CompletedProcess[str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -20,8 +22,8 @@ def _load_settings(tmp_path: Path, **overrides: str) -> subprocess.CompletedProc
     }
     env.update({"TILLIT_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"})
     env.update(overrides)
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('loaded')"],
+    return subprocess.run(  # noqa: S603 (the test's own fixed code)
+        [sys.executable, "-c", f"import django; django.setup(); {_code}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -90,3 +92,23 @@ def test_the_demo_generates_its_secret_key_once(tmp_path: Path) -> None:
 def test_a_malformed_boolean_is_refused(tmp_path: Path, value: str) -> None:
     result = _load_settings(tmp_path, DEBUG=value)
     assert result.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("postgres://tillit@127.0.0.1:5432/tillit", "127.0.0.1"),
+        ("postgres://tillit@/tillit?host=/var/run/postgresql", "/var/run/postgresql"),
+    ],
+)
+def test_a_postgresql_url_over_tcp_or_the_unix_socket_gets_the_projects_engine(
+    tmp_path: Path, url: str, host: str
+) -> None:
+    result = _load_settings(
+        tmp_path,
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        " print(d['ENGINE'], d['HOST'] or d['OPTIONS'].get('host'), d['NAME'])",
+        DATABASE_URL=url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["security.postgresql", host, "tillit"]
