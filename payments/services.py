@@ -448,7 +448,7 @@ def _reserve_card_payment(
                 payment_method=payment_method,
                 customer_id=locked.customer_id,
                 amount=money,
-                facts=facts_of(payment_method),
+                facts=facts_of(facts),
             )
             blocked = risk.decision == RiskDecision.BLOCK
             payment = Payment(

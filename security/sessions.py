@@ -27,20 +27,20 @@ from security.compiled import compiled
 _read_with_session: ContextVar[Any] = ContextVar("tillit_user_read_with_session", default=None)
 
 
-@compiled(str, datetime.datetime)
-def _live_session(session_key: str, now: datetime.datetime) -> Any:
+def _live(session_key: str, now: datetime.datetime) -> Any:
     return SessionStore.get_model_class().objects.filter(
         session_key=session_key, expire_date__gt=now
     )
+
+
+_live_session = compiled(str, datetime.datetime)(_live)
 
 
 @compiled(str, datetime.datetime)
 def _session_with_user(session_key: str, now: datetime.datetime) -> Any:
     from security.backends import request_users
 
-    live = SessionStore.get_model_class().objects.filter(
-        session_key=session_key, expire_date__gt=now
-    )
+    live = _live(session_key, now)
     return (
         request_users()
         .filter(sessions__session_key=session_key)

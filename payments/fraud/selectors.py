@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,14 +112,10 @@ def risk_facts(*, fingerprint: str, customer_id: int, since: datetime.datetime) 
     return facts_of(row) if row is not None else None
 
 
-def facts_of(row: Any) -> RiskFacts:
-    """The RiskFacts in a row of ``risk_facts_queryset`` (which may hold more columns), or
-    in the attributes of an object annotated with ``threshold_annotations`` and
-    ``history_annotations``."""
-    if isinstance(row, dict):
-        facts = {name: row[name] for name in FACTS}
-    else:
-        facts = {name: getattr(row, name) for name in FACTS}
+def facts_of(row: Mapping[str, Any]) -> RiskFacts:
+    """The RiskFacts in a row of ``risk_facts_queryset``, or of any query annotated with
+    ``threshold_annotations`` and ``history_annotations`` (which may hold more columns)."""
+    facts = {name: row[name] for name in FACTS}
     # The ORM turns the JSON text into a dict on the way out, but not every backend does.
     if isinstance(facts["new_card_limits"], str):
         facts["new_card_limits"] = json.loads(facts["new_card_limits"])

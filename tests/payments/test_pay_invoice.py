@@ -69,23 +69,34 @@ def test_the_card_is_revealed_only_by_the_gateway_account(
     assert reveals[0].actor_label == "svc-gateway"
 
 
-def test_a_recreated_gateway_account_is_used_not_the_one_this_process_kept(
+@pytest.fixture
+def pay_another(
     make_open_invoice: Callable[..., Invoice],
     alice_company: Customer,
     saved_card: Cards,
     alice: User,
-) -> None:
-    def make_open_invoice_of() -> Invoice:
-        return make_open_invoice(alice_company, [line("Annual licence", "1", "800.00")])
-
+) -> Callable[[], Payment]:
+    """Alice has paid one invoice with her card, so this process keeps the gateway
+    account; ``pay_another()`` pays a new 1,000 SEK invoice with the same card."""
     card = saved_card(APPROVED)
-    pay(make_open_invoice_of(), card, alice, k=1)
+
+    def pay_new(k: int) -> Payment:
+        invoice = make_open_invoice(alice_company, [line("Annual licence", "1", "800.00")])
+        return pay(invoice, card, alice, k=k)
+
+    pay_new(1)
+    return lambda: pay_new(2)
+
+
+def test_a_recreated_gateway_account_is_used_not_the_one_this_process_kept(
+    pay_another: Callable[[], Payment],
+) -> None:
     old = services.get_gateway_account()
     old.username = "svc-gateway-retired"
     old.save(update_fields=["username"])
     new = services.get_gateway_account()  # created anew under the configured name
 
-    payment = pay(make_open_invoice_of(), card, alice, k=2)
+    payment = pay_another()
 
     assert payment.status == Payment.Status.SUCCEEDED
     last = audit_events("vault.card_revealed")[-1]
@@ -93,19 +104,11 @@ def test_a_recreated_gateway_account_is_used_not_the_one_this_process_kept(
 
 
 def test_a_deactivated_gateway_account_reveals_nothing(
-    make_open_invoice: Callable[..., Invoice],
-    alice_company: Customer,
-    saved_card: Cards,
-    alice: User,
+    pay_another: Callable[[], Payment],
 ) -> None:
-    def make_open_invoice_of() -> Invoice:
-        return make_open_invoice(alice_company, [line("Annual licence", "1", "800.00")])
-
-    card = saved_card(APPROVED)
-    pay(make_open_invoice_of(), card, alice, k=1)  # the account is kept in this process
     User.objects.filter(username="svc-gateway").update(is_active=False)
 
-    payment = pay(make_open_invoice_of(), card, alice, k=2)
+    payment = pay_another()
 
     assert (payment.status, payment.failure_code) == (Payment.Status.FAILED, "card_unavailable")
     assert not SandboxCharge.objects.filter(idempotency_key=payment.idempotency_key).exists()
