@@ -13,13 +13,16 @@ Part 1 starts the project under gunicorn (2 workers: sync by default, gthread wi
 card payments with a saved card (the vault reveals it for the sandbox acquirer) for
 distinct invoices at increasing rates (open loop: sent on schedule whatever the answers).
 It prints throughput, p50/p99 latency and errors per rate, then checks that no
-invoice was charged twice (acquirer ledger against payments).
+invoice was charged twice (acquirer ledger against payments). Gunicorn runs with
+the project's ``config/gunicorn.conf.py``, as in production.
 
 Part 2 imports a generated camt.054 file of ``--camt-lines`` credit lines, of
 which ``--camt-matched`` pay open invoices (the rest have unknown references
 and go to the review list), and prints the time.
 
-The last line of output is one JSON object with every figure.
+First it times a fixed Python loop (``bench/_gauge.py``): the machine's speed at the
+time, to compare runs on different days. The last line of output is one JSON object
+with every figure.
 """
 
 from __future__ import annotations
@@ -189,6 +192,8 @@ def start_gunicorn(threads: int) -> subprocess.Popen[bytes]:
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "config.wsgi:application",
+            "--config",
+            str(ROOT / "config" / "gunicorn.conf.py"),
             "--workers",
             "2",
             *kind,
@@ -371,6 +376,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
+    from bench._gauge import python_gauge_ms
+
+    gauge = python_gauge_ms()
+    print(f"machine gauge: {gauge} ms for a fixed Python loop (lower is faster)", flush=True)
     setup_django()
     needed = 0 if args.only == "camt" else sum(rates) * args.seconds
     print(f"set-up: {needed + args.camt_matched} invoices", flush=True)
@@ -389,6 +398,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "python_gauge_ms": gauge,
                 "workers": 2,
                 "threads_per_worker": args.threads,
                 "payments": results,
