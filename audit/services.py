@@ -316,7 +316,8 @@ def append_prepared(prepared: PreparedEvent, object_id: str) -> AuditEvent:
         sql, params = replace(prepared, object_id=object_id).append_sql()
         with connection.cursor() as cursor:
             # Only the constant call text is formatted in; every value is a parameter.
-            cursor.execute(f"SELECT {_APPENDED} FROM {sql}", params)  # noqa: S608
+            # The text is the same for every event: prepared once per connection.
+            cursor.execute(hot(f"SELECT {_APPENDED} FROM {sql}"), params)  # noqa: S608
             seq, created_at, prev_hash, hash_ = cursor.fetchone()
         return prepared.to_event(object_id, int(seq), created_at, str(prev_hash), str(hash_))
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:

@@ -45,6 +45,11 @@ def hot(sql: str) -> str:
     return sql
 
 
+def is_hot(query: object) -> bool:
+    """Whether ``query`` was marked by ``hot``: the statements prepared on a connection."""
+    return isinstance(query, str) and query in _HOT
+
+
 @functools.cache
 def preparing_cursor_class() -> type:
     """The cursor for server-side binding that prepares the hot statements only.
@@ -60,7 +65,7 @@ def preparing_cursor_class() -> type:
     class PreparingCursor(ServerBindingCursor):
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             if kwargs.get("prepare") is None:
-                kwargs["prepare"] = isinstance(query, str) and query in _HOT
+                kwargs["prepare"] = is_hot(query)
             return super().execute(query, params, **kwargs)  # type: ignore[misc]
 
     return PreparingCursor

@@ -25,6 +25,7 @@ from payments.exceptions import (
 )
 from payments.gateways.models import SandboxCharge
 from payments.models import IdempotencyKey, Payment, PaymentMethod
+from security import compiled
 from security.models import User
 from tests.factories import audit_events, line
 from tests.payments.fixtures import APPROVED, DECLINED, INSUFFICIENT, TIMEOUT, key, sek
@@ -373,6 +374,33 @@ def test_a_compensation_commits_with_the_wal_flush_before_it_refunds(
     refunded = next(n for n, sql in enumerate(sqls) if "payments_sandboxrefund" in sql)
     assert flushed < refunded
     assert _commit_setting() == "on"
+
+
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET ", "SHOW ")
+
+
+@pytest.mark.postgres_only
+def test_every_statement_of_a_card_payment_is_prepared_on_its_connection(
+    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User
+) -> None:
+    card = saved_card(APPROVED)
+    pay(thousand_sek_invoice, card, alice, amount=sek(400), k=1)  # the card's first reveal
+    ran: list[str] = []
+
+    def keep(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not sql.lstrip().upper().startswith(_CONTROL):
+            ran.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        payment = pay(thousand_sek_invoice, card, alice, amount=sek(400), k=2)
+
+    assert payment.status == Payment.Status.SUCCEEDED
+    assert len(ran) >= 8  # facts, reveal, its event, payment, charge, lock, settle, job
+    assert [sql for sql in ran if not compiled.is_hot(sql)] == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] >= len(set(ran))
 
 
 def test_idempotency_keys_are_kept_for_24_hours_then_purged(
