@@ -13,8 +13,7 @@ Part 1 starts the project under gunicorn (2 workers: sync by default, gthread wi
 card payments with a saved card (the vault reveals it for the sandbox acquirer) for
 distinct invoices at increasing rates (open loop: sent on schedule whatever the answers).
 It prints throughput, p50/p99 latency and errors per rate, then checks that no
-invoice was charged twice (acquirer ledger against payments). Gunicorn runs with
-the project's ``config/gunicorn.conf.py``, as in production.
+invoice was charged twice (acquirer ledger against payments).
 
 Part 2 imports a generated camt.054 file of ``--camt-lines`` credit lines, of
 which ``--camt-matched`` pay open invoices (the rest have unknown references
@@ -192,8 +191,6 @@ def start_gunicorn(threads: int) -> subprocess.Popen[bytes]:
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "config.wsgi:application",
-            "--config",
-            str(ROOT / "config" / "gunicorn.conf.py"),
             "--workers",
             "2",
             *kind,
