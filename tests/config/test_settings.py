@@ -112,3 +112,22 @@ def test_a_postgresql_url_over_tcp_or_the_unix_socket_gets_the_projects_engine(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["security.postgresql", host, "tillit"]
+
+
+def test_the_wsgi_application_loads_every_view_and_freezes_it(tmp_path: Path) -> None:
+    # config/wsgi.py: a worker's first request must find nothing left to import, and
+    # what the process loaded out of the garbage collector's way (decisions.md, 24).
+    result = _load_settings(
+        tmp_path,
+        "import gc, sys; import config.wsgi; from django.urls import resolve, reverse;"
+        " frozen, loaded = gc.get_freeze_count(), set(sys.modules);"
+        " resolve('/portal/invoices/1/pay/'); reverse('portal_pay:pay', args=[1]);"
+        " print(frozen, len(set(sys.modules) - loaded), 'payments.portal_views' in loaded)",
+    )
+
+    assert result.returncode == 0, result.stderr
+    frozen, imported_by_the_request, views_loaded = result.stdout.split()
+    assert views_loaded == "True"
+    assert imported_by_the_request == "0"
+    # Django, the apps, the views and what they import: well over 100,000 objects.
+    assert int(frozen) > 100_000
