@@ -1,5 +1,6 @@
-"""How fast this machine runs plain Python right now, so that figures taken on
-different days (or on different virtual machines of the same size) can be compared."""
+"""How fast this machine runs plain Python right now: a rough way to tell, from a
+benchmark's output alone, a machine much faster or slower than the one its figures in
+docs/benchmarks.md were taken on."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ def python_gauge_ms() -> float:
     """Best of three timings (ms) of a fixed pure-Python loop; lower is faster.
 
     The loop does integer arithmetic only, so it measures the CPU the benchmark is
-    given (a slower or busier virtual machine gives a higher figure), not the
-    project's code. The best of three hides a single interruption."""
+    given, not the project's code, and not every slowdown: on one VM it read 152-237 ms
+    while the payments benchmark's own figures stayed put (docs/benchmarks.md,
+    session 7). The best of three hides a single interruption."""
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()

@@ -19,9 +19,9 @@ Part 2 imports a generated camt.054 file of ``--camt-lines`` credit lines, of
 which ``--camt-matched`` pay open invoices (the rest have unknown references
 and go to the review list), and prints the time.
 
-First it times a fixed Python loop (``bench/_gauge.py``): the machine's speed at the
-time, to compare runs on different days. The last line of output is one JSON object
-with every figure.
+First it times a fixed Python loop (``bench/_gauge.py``), a rough measure of the
+machine's speed; the camt.054 import's time is the better one for this benchmark. The
+last line of output is one JSON object with every figure.
 """
 
 from __future__ import annotations
