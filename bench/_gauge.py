@@ -14,8 +14,8 @@ def python_gauge_ms() -> float:
 
     The loop does integer arithmetic only, so it measures the CPU the benchmark is
     given, not the project's code, and not every slowdown: on one VM it read 152-237 ms
-    while the payments benchmark's own figures stayed put (docs/benchmarks.md,
-    session 7). The best of three hides a single interruption."""
+    while the camt.054 import stayed at 20.8-24.6 s (docs/benchmarks.md, session 7).
+    The best of three hides a single interruption."""
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
