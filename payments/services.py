@@ -151,6 +151,8 @@ def held_amount(invoice: Invoice) -> int:
 
 
 # The card payment's reads, compiled by the ORM once per process (security.compiled).
+# The invoice's frozen snapshots, which only its documents read, are not read here.
+_DOCUMENT_ONLY = ("seller_snapshot", "buyer_snapshot", "vat_breakdown")
 @compiled(str, str)
 def _stored_key(scope: str, key: str) -> Any:
     return IdempotencyKey.objects.select_related("payment").filter(scope=scope, key=key)[:1]
@@ -158,7 +160,7 @@ def _stored_key(scope: str, key: str) -> Any:
 
 @compiled(int)
 def _invoice_locked(pk: int) -> Any:
-    return Invoice.objects.select_for_update(of=("self",)).filter(pk=pk)
+    return Invoice.objects.select_for_update(of=("self",)).filter(pk=pk).defer(*_DOCUMENT_ONLY)
 
 
 @compiled(int)
@@ -170,6 +172,7 @@ def _payment_locked(pk: int) -> Any:
         Payment.objects.select_for_update(of=("self", "invoice"))
         .select_related("invoice")
         .filter(pk=pk)
+        .defer(*(f"invoice__{name}" for name in _DOCUMENT_ONLY))
     )
     if connection.vendor != "postgresql":
         return locked
