@@ -153,6 +153,8 @@ def held_amount(invoice: Invoice) -> int:
 # The card payment's reads, compiled by the ORM once per process (security.compiled).
 # The invoice's frozen snapshots, which only its documents read, are not read here.
 _DOCUMENT_ONLY = ("seller_snapshot", "buyer_snapshot", "vat_breakdown")
+
+
 @compiled(str, str)
 def _stored_key(scope: str, key: str) -> Any:
     return IdempotencyKey.objects.select_related("payment").filter(scope=scope, key=key)[:1]

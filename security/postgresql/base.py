@@ -31,11 +31,11 @@ class UtcTimestamptzLoader:
 
     Django registers a Python subclass of psycopg's Python loader, which parses every
     value in Python and then replaces its time zone with UTC: 7% of the Python
-    instructions of a card payment (docs/decisions.md, 25). psycopg's own loader gives the same value, in C, when
-    the session's time zone is UTC (Django sets it so on every connection): its values
-    then carry ``datetime.UTC``. On a session whose time zone is something else, this
-    falls back to Django's loader. ``timezone`` is what Django's ``create_cursor``
-    compares with the connection's.
+    instructions of a card payment (docs/decisions.md, 25). psycopg's own loader gives
+    the same value, in C, when the session's time zone is UTC (Django sets it so on
+    every connection): its values then carry ``datetime.UTC``. On a session whose time
+    zone is something else, this falls back to Django's loader. ``timezone`` is what
+    Django's ``create_cursor`` compares with the connection's.
     """
 
     timezone = datetime.UTC
