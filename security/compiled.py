@@ -203,7 +203,7 @@ def _hydrator(
     populators = get_related_populators(klass_info, select, using)  # type: ignore[call-arg]
     _make_fast(populators)
     prefetch = queryset._prefetch_related_lookups  # type: ignore[attr-defined]
-    build = _Builder.for_model(model, attnames)
+    build = _Builder.for_model(model)
 
     def as_models(rows: list[tuple[Any, ...]]) -> list[Any]:
         found = []
@@ -241,8 +241,7 @@ class _Builder:
         self.model = model
 
     @classmethod
-    def for_model(cls, model: type[Model], attnames: Sequence[str]) -> Any:
-        del attnames  # any subset of the concrete fields: the rest are deferred
+    def for_model(cls, model: type[Model]) -> Any:
         listened = signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model)
         return model if listened else cls(model)
 
@@ -260,7 +259,7 @@ def _make_fast(populators: Sequence[Any]) -> None:
     """Related objects of ``select_related`` built by ``_Builder`` too (RelatedPopulator
     only calls ``model_cls.from_db``)."""
     for populator in populators:
-        populator.model_cls = _Builder.for_model(populator.model_cls, populator.init_list)
+        populator.model_cls = _Builder.for_model(populator.model_cls)
         _make_fast(populator.related_populators)
 
 
