@@ -131,7 +131,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads a parameter (sessions, django-axes at sign-in, searches).
     "security.middleware.RefuseNulMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the shared header built once (security.middleware).
+    "security.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

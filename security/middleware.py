@@ -1,13 +1,26 @@
 """Request hygiene and session policy: NUL characters refused, absolute session lifetime,
-the session list, and MFA for staff."""
+the session list, MFA for staff, and the Content-Security-Policy header."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
+from csp import middleware as csp_middleware
+from csp.constants import HEADER as CSP_HEADER
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -90,3 +103,64 @@ class SessionPolicyMiddleware:
                     f"{reverse('security:verify')}?{urlencode({'next': request.get_full_path()})}"
                 )
         return self.get_response(request)
+
+
+# What django-csp's view decorators leave on a response: each makes its policy its own.
+_OWN_POLICY = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_exempt",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+    "_csp_exempt_ro",
+)
+
+
+@functools.cache
+def _shared_policy() -> str | None:
+    """The header every response shares, or None when the settings make it vary (a
+    report-only policy, excluded URL prefixes, DEBUG's bare 404 and 500 pages)."""
+    if settings.DEBUG or getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None):
+        return None
+    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+    if policy.get("EXCLUDE_URL_PREFIXES"):
+        return None
+    return build_policy() or None
+
+
+@receiver(setting_changed)
+def _forget_shared_policy(*, setting: str, **_: Any) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY") or setting == "DEBUG":
+        _shared_policy.cache_clear()
+
+
+class CSPMiddleware(csp_middleware.CSPMiddleware):
+    """django-csp's middleware, with the header that every response shares built once.
+
+    django-csp builds the header from the settings for each response: 3% of a card
+    payment's Python instructions (docs/decisions.md, 26). Tillit's policy has no nonce
+    and its views no django-csp decorator, so the header is the same string every time.
+    A response with neither (and settings without a report-only policy or excluded
+    prefixes) gets that string, built once per settings; any other goes through
+    django-csp's own code.
+    """
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        shared = _shared_policy()
+        if (
+            shared is None
+            or getattr(request, "_csp_nonce", None) is not None
+            or any(hasattr(response, name) for name in _OWN_POLICY)
+        ):
+            return super().process_response(request, response)
+        if CSP_HEADER not in response:
+            response[CSP_HEADER] = shared
+        # As django-csp does: a nonce asked for once the header is written is an error.
+        request.csp_nonce = csp_middleware.CheckableLazyObject(  # type: ignore[attr-defined]
+            self._csp_nonce_post_response
+        )
+        return response

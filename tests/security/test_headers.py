@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -97,3 +100,64 @@ def test_production_hsts_is_a_year_with_subdomains_and_preload(tmp_path: Path) -
     result = _run(["-c", code], _production_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["31536000", "True", "True", "True", "True", "True"]
+
+
+# The Content-Security-Policy header: built once (security.middleware.CSPMiddleware), the
+# same string as django-csp builds, and django-csp's own path for a response's own policy.
+
+
+@pytest.mark.django_db
+def test_the_shared_csp_header_is_the_one_django_csp_builds() -> None:
+    from csp.utils import build_policy
+
+    response = Client().get("/account/login/")
+
+    assert response["Content-Security-Policy"] == build_policy()
+
+
+@pytest.mark.django_db
+def test_the_csp_header_follows_a_change_of_settings(settings: Any) -> None:
+    assert "https://cdn.example" not in Client().get("/account/login/")["Content-Security-Policy"]
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["img-src"] = ["'self'", "https://cdn.example"]
+    settings.CONTENT_SECURITY_POLICY = policy
+
+    csp = Client().get("/account/login/")["Content-Security-Policy"]
+
+    assert "img-src 'self' https://cdn.example" in csp
+
+
+def _through_csp_middleware(response: HttpResponse) -> Any:
+    from security.middleware import CSPMiddleware
+
+    request = RequestFactory().get("/somewhere/")
+    return CSPMiddleware(lambda _request: response)(request)
+
+
+def test_a_response_with_its_own_policy_gets_it() -> None:
+    response = HttpResponse("x")
+    # As django-csp's @csp_update leaves it:
+    response._csp_update = {"img-src": ["https://maps.example"]}  # type: ignore[attr-defined]
+
+    answered = _through_csp_middleware(response)
+
+    assert "https://maps.example" in answered["Content-Security-Policy"]
+
+
+def test_an_exempted_response_gets_no_csp_header() -> None:
+    response = HttpResponse("x")
+    # As django-csp's @csp_exempt leaves it:
+    response._csp_exempt = True  # type: ignore[attr-defined]
+
+    answered = _through_csp_middleware(response)
+
+    assert "Content-Security-Policy" not in answered
+
+
+def test_a_header_the_view_set_is_kept() -> None:
+    response = HttpResponse("x")
+    response["Content-Security-Policy"] = "default-src 'none'"
+
+    answered = _through_csp_middleware(response)
+
+    assert answered["Content-Security-Policy"] == "default-src 'none'"
