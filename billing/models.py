@@ -260,6 +260,10 @@ class Invoice(models.Model):
 
     Kind = InvoiceKind
 
+    # The JSON frozen at finalization that only the invoice's documents read (the PDF,
+    # its XML, the mail's sender): hot paths that only move money may defer them.
+    DOCUMENT_FIELDS = ("seller_snapshot", "buyer_snapshot", "vat_breakdown")
+
     kind = models.CharField(max_length=12, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
     credited_invoice = models.ForeignKey(
         "self",

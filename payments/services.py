@@ -151,10 +151,7 @@ def held_amount(invoice: Invoice) -> int:
 
 
 # The card payment's reads, compiled by the ORM once per process (security.compiled).
-# The invoice's frozen snapshots, which only its documents read, are not read here.
-_DOCUMENT_ONLY = ("seller_snapshot", "buyer_snapshot", "vat_breakdown")
-
-
+# The invoice's locks leave out its frozen snapshots (Invoice.DOCUMENT_FIELDS).
 @compiled(str, str)
 def _stored_key(scope: str, key: str) -> Any:
     return IdempotencyKey.objects.select_related("payment").filter(scope=scope, key=key)[:1]
@@ -162,7 +159,8 @@ def _stored_key(scope: str, key: str) -> Any:
 
 @compiled(int)
 def _invoice_locked(pk: int) -> Any:
-    return Invoice.objects.select_for_update(of=("self",)).filter(pk=pk).defer(*_DOCUMENT_ONLY)
+    locked = Invoice.objects.select_for_update(of=("self",)).filter(pk=pk)
+    return locked.defer(*Invoice.DOCUMENT_FIELDS)
 
 
 @compiled(int)
@@ -174,7 +172,7 @@ def _payment_locked(pk: int) -> Any:
         Payment.objects.select_for_update(of=("self", "invoice"))
         .select_related("invoice")
         .filter(pk=pk)
-        .defer(*(f"invoice__{name}" for name in _DOCUMENT_ONLY))
+        .defer(*(f"invoice__{name}" for name in Invoice.DOCUMENT_FIELDS))
     )
     if connection.vendor != "postgresql":
         return locked
