@@ -28,11 +28,19 @@ def _seller(invoice: Invoice) -> str:
     return str(invoice.seller_snapshot.get("legal_name") or "Tillit")
 
 
+NOTICE_KINDS = frozenset({"receipt", "refund", "reopened"})
+"""Kinds that are a short notice about an invoice (no PDF attached)."""
+
+
 def _what(invoice: Invoice, kind: str) -> str:
     if kind == "reminder":
         return "Payment reminder"
     if kind == "receipt":
         return "Payment receipt for invoice"
+    if kind == "refund":
+        return "Refund receipt for invoice"
+    if kind == "reopened":
+        return "Payment reversed on invoice"
     return "Credit note" if invoice.is_credit_note else "Invoice"
 
 
@@ -49,6 +57,18 @@ def link_body(invoice: Invoice, kind: str, url: str, days: int) -> str:
         lead = (
             f"{_seller(invoice)} has received your payment: invoice {invoice.display_number}"
             " is paid. Thank you. Your receipt is waiting in the customer portal."
+        )
+    elif kind == "refund":
+        lead = (
+            f"{_seller(invoice)} has refunded a payment on invoice {invoice.display_number}"
+            " and issued a credit note for it. Your refund receipt is waiting in the customer"
+            " portal."
+        )
+    elif kind == "reopened":
+        lead = (
+            f"{_seller(invoice)} has reversed a payment on invoice {invoice.display_number}:"
+            " the refunded amount is owed again, and the invoice is open. The details are in"
+            " the customer portal."
         )
     else:
         lead = f"{_seller(invoice)} has sent you a new {what}: {invoice.display_number}."
@@ -71,14 +91,31 @@ def link_message(invoice: Invoice, *, kind: str, url: str, to: str) -> EmailMess
     )
 
 
-def _receipt_entity(invoice: Invoice, receipt_url: str) -> MIMEText:
-    """The cleartext of a receipt (it is encrypted, so it may state the amounts)."""
+def _receipt_entity(invoice: Invoice, receipt_url: str, kind: str = "receipt") -> MIMEText:
+    """The cleartext of a notice (it is encrypted, so it may state the amounts)."""
     paid = invoice.money(invoice.amount_paid).format()
+    due = invoice.money(invoice.amount_due).format()
+    credited = invoice.money(invoice.amount_credited).format()
+    if kind == "refund":
+        lead = (
+            f"{_seller(invoice)} has refunded a payment on invoice {invoice.display_number}"
+            f" and issued a credit note for it: {paid} paid, {credited} credited, {due} due."
+            "\n\nYour refund receipt"
+        )
+    elif kind == "reopened":
+        lead = (
+            f"{_seller(invoice)} has reversed a payment on invoice {invoice.display_number}:"
+            f" the refunded amount is owed again. The invoice is open with {due} due"
+            f"{f' (due date {invoice.due_date})' if invoice.due_date else ''}.\n\nThe invoice"
+        )
+    else:
+        lead = (
+            f"{_seller(invoice)} has received your payment: invoice "
+            f"{invoice.display_number} is paid in full ({paid} paid, {due} due). Thank you."
+            "\n\nThe receipt"
+        )
     return MIMEText(
-        f"Hello,\n\n{_seller(invoice)} has received your payment: invoice "
-        f"{invoice.display_number} is paid in full ({paid} paid, "
-        f"{invoice.money(invoice.amount_due).format()} due). Thank you.\n\n"
-        f"The receipt is also in the customer portal (sign in first): {receipt_url}\n",
+        f"Hello,\n\n{lead} is also in the customer portal (sign in first): {receipt_url}\n",
         "plain",
         "utf-8",
     )
@@ -142,10 +179,10 @@ def pgp_message(
     receipt_url: str = "",
 ) -> PgpMimeMessage:
     """Signed by the company key, encrypted to the customer's: the document (with its PDF)
-    or, for a receipt, the receipt's text."""
+    or, for a notice (receipt, refund, reopened), its text."""
     inner: MIMEMultipart | MIMEText
-    if kind == "receipt":
-        inner = _receipt_entity(invoice, receipt_url)
+    if kind in NOTICE_KINDS:
+        inner = _receipt_entity(invoice, receipt_url, kind)
     else:
         assert document is not None
         inner = _inner_entity(invoice, kind, document)
