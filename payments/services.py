@@ -452,6 +452,9 @@ def _reserve_card_payment(
             money = _check_amount(locked, amount)
             if payment_method.status != PaymentMethod.Status.ACTIVE:
                 raise InvalidPayment(_("this card was deleted"), field="payment_method")
+            if not payment_method.saved and not forget_card:
+                # A card its payer did not keep serves the one payment it was typed for.
+                raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
             available = _available_to_pay(
                 locked, held=int(facts["held"]), held_state=facts["held_state"]
             )
