@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from billing.models import Invoice
 from payments import services
@@ -110,7 +111,7 @@ def test_a_customer_who_removed_their_factor_can_still_delete_their_card(
     """Saved with two-step sign-in, which she later turned off: not stuck with the card."""
     admin_client_for(alice).post(reverse("portal_pay:cards"), {"card_payload": _payload()})
     card = PaymentMethod.objects.get()
-    alice.totpdevice_set.all().delete()
+    TOTPDevice.objects.filter(user=alice).delete()
 
     response = _password_only(alice).post(reverse("portal_pay:delete_card", args=[card.pk]))
 
