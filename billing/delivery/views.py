@@ -25,7 +25,7 @@ def open_link(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "delivery/link_refused.html", {"reason": exc.message}, status=status)
     invoice = link.invoice
     receipt = link.delivery is not None and link.delivery.kind == Delivery.Kind.RECEIPT
-    page = "portal:receipt" if receipt else "portal:invoice_detail"
+    page = "portal:receipt" if receipt else "portal:invoice"
     try:
         return HttpResponseRedirect(reverse(page, args=[invoice.pk]))
     except NoReverseMatch:  # before the portal's invoice page exists: our own landing
