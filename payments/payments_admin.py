@@ -287,8 +287,8 @@ def _refund_outcome(refund: Refund, payment: Payment) -> str:
             "status": invoice.get_status_display().lower(),
         }
     return _(
-        "%(refund)s for %(payment)s. Invoice %(invoice)s is %(status)s again with %(due)s due;"
-        " the customer is told."
+        "%(refund)s for %(payment)s. The refunded amount is owed again: invoice %(invoice)s is"
+        " %(status)s with %(due)s due; the customer is told."
     ) % {
         "refund": refund,
         "payment": payment,

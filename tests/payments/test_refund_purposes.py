@@ -144,7 +144,7 @@ def test_reopening_makes_the_amount_owed_again_and_tells_the_customer(
     assert Refund.objects.get().credit_note is None
     assert not Invoice.objects.credit_notes().exists()
     assert Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.REOPENED).count() == 1
-    assert "is open again" in response.content.decode()
+    assert "owed again: invoice" in response.content.decode()
 
 
 # --- no choice, no refund --------------------------------------------------------------------
