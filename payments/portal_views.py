@@ -30,10 +30,10 @@ from billing.money import Money
 from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
-from payments.cards import delete_saved_card, may_save_card, save_card
 from payments.exceptions import PaymentsError, SavedCardRefused
 from payments.gateways import get_gateway
 from payments.models import Payment
+from payments.saved_cards import delete_saved_card, may_save_card, save_card
 from payments.selectors import (
     get_payment_for_user,
     get_refund_for_user,
@@ -221,7 +221,7 @@ class CardForm(forms.Form):
 @portal_view
 def cards(request: HttpRequest) -> HttpResponse:
     """Saved cards (brand, last 4 and expiry only), and adding one: the same encrypted card
-    form and the same rule for saving (``payments.cards``) as "save this card" when paying."""
+    form and the same rule for saving (``payments.saved_cards``) as "save this card" when paying."""
     errors: dict[str, str] = {}
     if request.method == "POST":
         form = CardForm(request.POST)
@@ -260,7 +260,7 @@ def cards(request: HttpRequest) -> HttpResponse:
 @portal_view
 def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete a saved card (its ciphertext is erased): with a fresh second factor when the
-    customer has one (``payments.cards``), so nobody is left with a card they cannot delete."""
+    customer has one (``payments.saved_cards``), so nobody keeps a card they cannot delete."""
     if saved_cards_for_user(request.user).filter(pk=pk).first() is None:
         raise Http404("No such card")
     try:

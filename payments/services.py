@@ -57,7 +57,6 @@ from billing.services import (
     record_refund_reopening,
     record_refund_with_credit_note,
 )
-from payments.cards import check_may_save_card, forget_unsaved_card
 from payments.exceptions import (
     AlreadyPaid,
     AmountExceedsDue,
@@ -78,6 +77,7 @@ from payments.fraud.selectors import (
 )
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
+from payments.saved_cards import check_may_save_card, forget_unsaved_card
 from payments.selectors import held_amounts, held_total, in_flight_state
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
@@ -373,7 +373,7 @@ def pay_invoice_with_new_card(
 
     A replay of the same key returns the first payment without tokenizing again.
     ``keep_card``: the payer asked to save the card, which follows the one rule for
-    saving cards (``payments.cards``: a second factor; refused as ``keep_card`` before
+    saving cards (``payments.saved_cards``: a second factor; refused as ``keep_card`` before
     anything is stored or charged). Without it the card is never a saved card (not
     listed, not offered) and is erased from the vault once the outcome is known (its
     brand and last 4 stay on the payment). A refused payment keeps no card either way.

@@ -113,7 +113,7 @@ def decide_risk_review(
     outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
     amount it held on the invoice is released. Either way it is audited.
     """
-    from payments.cards import forget_unsaved_card
+    from payments.saved_cards import forget_unsaved_card
     from payments.services import charge_payment, record_failure, require_step_up
 
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):

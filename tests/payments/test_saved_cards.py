@@ -1,5 +1,5 @@
 """Saved cards: a card is kept only when its customer asks (consent), only with two-step
-sign-in, and whoever could save a card can always delete it (payments/cards.py)."""
+sign-in, and whoever could save a card can always delete it (payments/saved_cards.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from django.urls import reverse
 
 from billing.models import Invoice
 from payments import services
-from payments.cards import delete_saved_card, save_card
 from payments.exceptions import AmountExceedsDue, InvalidPayment, SavedCardRefused
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
+from payments.saved_cards import delete_saved_card, save_card
 from payments.selectors import saved_cards_for_user
 from payments.vault import keys
 from payments.vault.entry import EncryptedCard
@@ -186,7 +186,7 @@ def test_without_two_step_sign_in_the_pay_page_states_the_rule_and_pays_without_
 def test_the_add_card_page_and_paying_apply_the_same_rule(
     alice: User, thousand_sek_invoice: Invoice, admin_client_for: Callable[[User], Client]
 ) -> None:
-    """Both pages go through payments.cards: with two-step sign-in both save, and the page
+    """Both pages go through payments.saved_cards: with two-step sign-in both save, and the page
     that adds a card is the portal's card page, in the portal's layout."""
     client = admin_client_for(alice)
 

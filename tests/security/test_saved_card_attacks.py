@@ -1,6 +1,6 @@
 """Saving and deleting cards, attacked (issue 17, item 8): a customer without a second
 factor must not end up with a saved card (whatever the form says), and nobody may be left
-with a card they can never delete. The rule is payments/cards.py, applied by the services."""
+with a card they can never delete. The rule is payments/saved_cards.py, applied by the services."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from billing.models import Invoice
 from payments import services
-from payments.cards import delete_saved_card, save_card
 from payments.exceptions import SavedCardRefused
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
+from payments.saved_cards import delete_saved_card, save_card
 from payments.vault import keys
 from payments.vault.entry import EncryptedCard
 from security.models import User
