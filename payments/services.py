@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import secrets
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -897,6 +898,9 @@ def refund_payment(
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         raise RefundRefused(_("give the reason for the refund"), field="reason")
+    if any(unicodedata.category(char) in ("Cc", "Cs") and char not in "\r\n\t" for char in reason):
+        # Refused now, not once the money is back: a credit note prints the reason.
+        raise RefundRefused(_("the reason must not contain control characters"), field="reason")
     if purpose not in Refund.Purpose.values:
         raise RefundRefused(
             _(

@@ -119,6 +119,8 @@ def record_refund_with_credit_note(
     from billing.delivery.models import Delivery
     from billing.delivery.services import queue_delivery
 
+    # The note prints the reason: line breaks as the documents write them, nothing else.
+    reason = _printable(reason.replace("\r\n", "\n").replace("\r", "\n"), "reason", lines=True)
     with transaction.atomic():
         locked = _lock_invoice(invoice)
         minor = _refund_of(locked, amount)
@@ -235,7 +237,10 @@ def _credit_for_amount(
     exponent = currency_exponent(locked.currency)
     with translation.override(locked.customer.language):
         lead = _("Refund on invoice %(number)s") % {"number": locked.display_number}
-    description = _printable(f"{lead}: {reason}"[:500] if reason else lead, "reason")
+    # The reason on one printed line: its line breaks and tabs become spaces (the
+    # payments service has refused any other control character before the refund).
+    said = " ".join(reason.split())
+    description = _printable(f"{lead}: {said}"[:500] if said else lead, "reason")
     note_lines: list[InvoiceLine] = []
     overrides: dict[Any, int] = {}
     for position, ((category, rate), share) in enumerate(

@@ -244,3 +244,32 @@ def test_an_automatic_compensation_is_not_a_refund_receipt(
     response = alice_client.get(reverse("portal_pay:refund", args=[compensation.pk]))
 
     assert response.status_code == 404
+
+
+def test_a_reason_on_several_lines_makes_a_one_line_credit_note_a_control_character_is_refused(
+    paid: Payment, operator: User
+) -> None:
+    with pytest.raises(RefundRefused) as refused:
+        services.refund_payment(
+            paid,
+            amount=sek(100),
+            reason="broken\x07",
+            purpose="credit_note",
+            by=operator,
+            request=fresh_step_up(operator),  # type: ignore[arg-type]
+        )
+    assert refused.value.field == "reason"
+    assert not Refund.objects.exists() and not SandboxRefund.objects.exists()
+
+    services.refund_payment(
+        paid,
+        amount=sek(100),
+        reason="two seats returned\r\nagreed by phone",
+        purpose="credit_note",
+        by=operator,
+        request=fresh_step_up(operator),  # type: ignore[arg-type]
+    )
+
+    note = Refund.objects.get().credit_note
+    assert note is not None
+    assert note.lines.get().description.endswith("two seats returned agreed by phone")
