@@ -39,7 +39,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, Func, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
@@ -166,32 +166,13 @@ def _invoice_locked(pk: int) -> Any:
 @compiled(int)
 def _payment_locked(pk: int) -> Any:
     """The payment and its invoice, both locked in one statement (payment first, then
-    invoice: the order every settle and refund takes). On PostgreSQL the same statement
-    makes the transaction's commit asynchronous (``_settle`` says why)."""
-    locked = (
+    invoice: the order every settle and refund takes)."""
+    return (
         Payment.objects.select_for_update(of=("self", "invoice"))
         .select_related("invoice")
         .filter(pk=pk)
         .defer(*(f"invoice__{name}" for name in Invoice.DOCUMENT_FIELDS))
     )
-    if connection.vendor != "postgresql":
-        return locked
-    return locked.annotate(
-        commit_without_flush=Func(
-            Value("synchronous_commit"),
-            Value("off"),
-            Value(True),
-            function="set_config",
-            output_field=CharField(),
-        )
-    )
-
-
-def _commit_with_flush() -> None:
-    """This transaction's commit waits for its WAL flush after all (PostgreSQL)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO on")
 
 
 @compiled(str)
@@ -675,12 +656,8 @@ def _settle(
 ) -> Payment:
     """Step 3: record the gateway's answer once; a capture the invoice cannot take is refunded.
 
-    The commit does not wait for its WAL flush (``synchronous_commit`` off for this
-    transaction only): a crash can lose only this settle, never a later one, and the
-    payment, durable since step 1, is then PENDING again, so reconciliation settles it
-    from the acquirer's answer, as it does an outcome that was never heard. A
-    compensation is the exception: its refund is sent to the acquirer after the commit,
-    so that commit is flushed first.
+    The commit waits for its WAL flush, as every commit does: the customer is told
+    "paid" only once that fact survives a crash (docs/decisions.md, 27).
     """
     compensation: Refund | None = None
     succeeded: AuditEntry | None = None
@@ -703,7 +680,6 @@ def _settle(
                     held=True,
                 )
             except BillingError as exc:
-                _commit_with_flush()
                 locked.status = Status.FAILED
                 locked.failure_code = "compensated"
                 locked.failure_message = (
