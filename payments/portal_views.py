@@ -28,7 +28,7 @@ from billing.money import Money
 from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
-from payments.exceptions import PaymentsError
+from payments.exceptions import CardPaymentsUnavailable, PaymentsError
 from payments.models import Payment
 from payments.selectors import (
     get_payment_for_user,
@@ -38,8 +38,7 @@ from payments.selectors import (
 )
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone
-from payments.vault.keys import current_entry_key
-from payments.vault.services import delete_payment_method
+from payments.vault.services import card_entry_key, delete_payment_method
 from security.decorators import step_up_required
 
 
@@ -78,8 +77,12 @@ def _amount_of(invoice: Invoice, value: Decimal) -> Money:
         ) from exc
 
 
-def _entry_key_context() -> dict[str, str]:
-    entry_key = current_entry_key()
+NO_ENTRY_KEY = {"entry_kid": "", "entry_public_key": ""}
+
+
+def _entry_key_context(request: HttpRequest) -> dict[str, str]:
+    """The new-card form's key (CardPaymentsUnavailable when the vault's keys fail)."""
+    entry_key = card_entry_key(by=request.user, request=request)
     return {
         "entry_kid": entry_key.kid,
         "entry_public_key": base64.b64encode(bytes(entry_key.public_key_der)).decode(),
@@ -101,15 +104,18 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("Nothing to pay")
     if request.method == "POST":
         form = PayForm(request.POST)
+        status = 400
         if form.is_valid():
             try:
                 payment = _submit(request, invoice, form.cleaned_data)
+            except CardPaymentsUnavailable as exc:  # the vault's keys fail: nothing was charged
+                form.add_error(None, exc.message)
+                status = 503
             except PaymentsError as exc:
                 target = exc.field if exc.field in form.fields else None
                 form.add_error(target, exc.message)
             else:
                 return redirect("portal_pay:payment", pk=payment.pk)
-        status = 400
         cards = saved_cards_list(request.user)  # only to show the form again
     else:
         status = 200
@@ -122,10 +128,17 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
                 "payment_method": cards[0].pk if cards else None,
             }
         )
+    entry = NO_ENTRY_KEY
+    if status != 503:
+        try:
+            entry = _entry_key_context(request)
+        except CardPaymentsUnavailable as exc:  # no form to encrypt to: say so, calmly
+            form.add_error(None, exc.message)
+            status = 503
     return render(
         request,
         "portal/pay.html",
-        {"invoice": invoice, "form": form, "cards": cards, **_entry_key_context()},
+        {"invoice": invoice, "form": form, "cards": cards, **entry},
         status=status,
     )
 

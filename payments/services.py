@@ -74,8 +74,15 @@ from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_ga
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.selectors import held_amounts, held_total
 from payments.vault.entry import EncryptedCard
-from payments.vault.exceptions import PaymentMethodGone, VaultError
-from payments.vault.services import RevealedCard, delete_payment_method, reveal_card, tokenize
+from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone, VaultError
+from payments.vault.services import (
+    RevealedCard,
+    card_payments_unavailable,
+    delete_payment_method,
+    report_key_fault,
+    reveal_card,
+    tokenize,
+)
 from security.compiled import compiled, hot, mark_inserted
 from security.compiled import insert as compiled_insert
 from security.compiled import insert_sql as compiled_insert_sql
@@ -317,15 +324,18 @@ def pay_invoice(
         currency=getattr(amount, "currency", None),
         card=card_id,
     )
-    payment, created, card = _reserve_card_payment(
-        invoice,
-        amount=amount,
-        card_id=card_id,
-        key=key,
-        request_hash=fingerprint,
-        by=by,
-        request=request,
-    )
+    try:
+        payment, created, card = _reserve_card_payment(
+            invoice,
+            amount=amount,
+            card_id=card_id,
+            key=key,
+            request_hash=fingerprint,
+            by=by,
+            request=request,
+        )
+    except KeysUnavailable as fault:  # the reservation rolled back: nothing is held
+        raise card_payments_unavailable(fault, operation="reveal", by=by, request=request) from None
     if not created:
         if not payment.is_final:
             return reconcile_payment(payment, by=SYSTEM)
@@ -361,7 +371,12 @@ def pay_invoice_with_new_card(
         return replay if replay.is_final else reconcile_payment(replay, by=SYSTEM)
     _check_payer(invoice, by)
     _check_amount(invoice, amount)
-    method = tokenize(card, customer=invoice.customer, by=by)
+    try:
+        method = tokenize(card, customer=invoice.customer, by=by)
+    except KeysUnavailable as fault:
+        raise card_payments_unavailable(
+            fault, operation="tokenize", by=by, request=request
+        ) from None
     try:
         payment, created, revealed = _reserve_card_payment(
             invoice,
@@ -373,9 +388,13 @@ def pay_invoice_with_new_card(
             request=request,
             forget_card=not keep_card,
         )
-    except Exception:
+    except Exception as exc:
         if not keep_card:
             delete_payment_method(method, by=by)
+        if isinstance(exc, KeysUnavailable):
+            raise card_payments_unavailable(
+                exc, operation="reveal", by=by, request=request
+            ) from None
         raise
     if created:
         payment = charge_payment(payment, by=by, card=revealed)
@@ -477,6 +496,8 @@ def _reserve_card_payment(
             # one takes the audit chain's lock until the commit; the other payments
             # wait for it, so as little as possible runs between it and the commit.
             card = _reveal_for_charge(payment, account_id=facts["gateway_account"])
+            if isinstance(card, KeysUnavailable):
+                raise card  # no payment is reserved: the vault's keys fail (the caller says)
             _insert_reserved(payment, stored, event)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
@@ -551,6 +572,10 @@ def _available_to_pay(locked: Invoice, *, held: int) -> int:
     return available
 
 
+# What a payment charged later (a risk approval, a reconciliation) records when the vault's
+# keys fail; the detail is in the audit event and the staff alert.
+KEYS_UNAVAILABLE = "the vault's keys were unavailable (see the security alert); nothing was charged"
+
 Revealed = RevealedCard | VaultError | None
 """A card revealed for a charge, the vault's refusal, or None (nothing to charge)."""
 
@@ -582,6 +607,9 @@ def charge_payment(payment: Payment, *, by: Actor, card: Revealed = None) -> Pay
     gateway = get_gateway()
     if card is None:
         card = _reveal_for_charge(payment)
+    if isinstance(card, KeysUnavailable):
+        report_key_fault(card, operation="reveal", by=by)
+        return _settle(payment, None, by=by, failure=("card_unavailable", KEYS_UNAVAILABLE))
     if isinstance(card, VaultError):
         return _settle(payment, None, by=by, failure=("card_unavailable", card.message))
     assert card is not None

@@ -18,15 +18,20 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.portal.decorators import portal_view
+from payments.exceptions import CardPaymentsUnavailable
 from payments.vault.entry import EncryptedCard
-from payments.vault.exceptions import InvalidCard, PaymentMethodGone
-from payments.vault.keys import current_entry_key
+from payments.vault.exceptions import InvalidCard, KeysUnavailable, PaymentMethodGone
 from payments.vault.selectors import (
     get_payment_method_for_user,
     get_payment_methods_for_customer,
     get_portal_customer,
 )
-from payments.vault.services import delete_payment_method, tokenize
+from payments.vault.services import (
+    card_entry_key,
+    card_payments_unavailable,
+    delete_payment_method,
+    tokenize,
+)
 from security.decorators import step_up_required
 from security.selectors import customer_may_save_card
 
@@ -48,6 +53,7 @@ def add_card(request: HttpRequest) -> HttpResponse:
             {"customer": customer, "mfa_needed": True, "cards": []},
             status=403 if request.method == "POST" else 200,
         )
+    status = 200
     if request.method == "POST":
         try:
             method = tokenize(
@@ -57,21 +63,34 @@ def add_card(request: HttpRequest) -> HttpResponse:
             )
         except InvalidCard as exc:
             errors[exc.field if exc.field in CARD_FIELDS else "card"] = exc.message
+            status = 400
+        except KeysUnavailable as fault:  # the operator's trouble: one calm sentence here
+            unavailable = card_payments_unavailable(
+                fault, operation="tokenize", by=request.user, request=request
+            )
+            errors["card"], status = unavailable.message, 503
         else:
             messages.success(request, _("Saved %(card)s.") % {"card": method})
             return redirect("payments:add_card")
-    entry_key = current_entry_key()
+    entry = {"entry_kid": "", "entry_public_key": ""}
+    if status != 503:
+        try:
+            entry_key = card_entry_key(by=request.user, request=request)
+        except CardPaymentsUnavailable as exc:
+            errors["card"], status = exc.message, 503
+        else:
+            public_key = base64.b64encode(bytes(entry_key.public_key_der)).decode()
+            entry = {"entry_kid": entry_key.kid, "entry_public_key": public_key}
     return render(
         request,
         "payments/add_card.html",
         {
             "customer": customer,
             "cards": get_payment_methods_for_customer(customer),
-            "entry_kid": entry_key.kid,
-            "entry_public_key": base64.b64encode(bytes(entry_key.public_key_der)).decode(),
+            **entry,
             "errors": errors,
         },
-        status=400 if errors else 200,
+        status=status,
     )
 
 

@@ -102,7 +102,8 @@ def unverified_staff_client_for() -> Callable[[User], Client]:
 
 
 # Named people and things (tests/factories.py): company, alice_company, bob_company,
-# alice, bob, clerk, accountant, outsider, make_draft_invoice, make_open_invoice.
+# alice, bob, clerk, accountant, outsider, make_draft_invoice, make_open_invoice,
+# default_series (for transactional tests).
 from tests.factories import (  # noqa: E402, F401
     accountant,
     alice,
@@ -111,6 +112,7 @@ from tests.factories import (  # noqa: E402, F401
     bob_company,
     clerk,
     company,
+    default_series,
     make_draft_invoice,
     make_open_invoice,
     outsider,

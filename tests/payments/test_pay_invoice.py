@@ -344,7 +344,7 @@ def _commit_setting() -> str:
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_the_settle_commits_only_once_its_wal_is_flushed(
-    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User
+    default_series: None, thousand_sek_invoice: Invoice, saved_card: Cards, alice: User
 ) -> None:
     """The customer is told "paid" only once that is durable: the settle's transaction
     runs with synchronous_commit on (read inside it, just after its lock), and no
