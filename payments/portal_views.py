@@ -133,7 +133,10 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             entry = _entry_key_context(request)
         except CardPaymentsUnavailable as exc:  # no form to encrypt to: say so, calmly
-            form.add_error(None, exc.message)
+            if form.is_bound:
+                form.add_error(None, exc.message)
+            else:
+                messages.error(request, exc.message)
             status = 503
     return render(
         request,
