@@ -121,7 +121,7 @@ def _assert_reported(operation: str, officer: User, path: Path) -> None:
     assert message.to == [officer.email]
     assert "Card payments are failing" in message.subject
     for secret in _secrets_of_the_vault(path):
-        assert secret not in message.subject + message.body, secret
+        assert secret not in f"{message.subject}\n{message.body}", secret
 
 
 @pytest.mark.parametrize("fault", FAULTS)
