@@ -11,6 +11,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import Client
 
 from security.models import User
+from tests.cluster import job_cluster  # noqa: F401 - a real django-q2 cluster for a test
 from tests.mfa_helpers import give_totp_device, mark_client_verified
 
 _BANNER = (
