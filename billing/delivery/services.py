@@ -248,10 +248,7 @@ def attempt_delivery(delivery_id: int, *, by: Actor) -> Delivery:
         _log_attempt(locked, claimed_at, finished, error)
         locked.claimed_at = None
         if not error:
-            locked.status = Delivery.Status.SENT
-            locked.sent_at = finished
-            locked.next_attempt_at = None
-            locked.last_error = ""
+            _mark_sent(locked, finished)
         elif locked.attempts >= int(settings.DELIVERY_MAX_ATTEMPTS):
             locked.status = Delivery.Status.FAILED
             locked.next_attempt_at = None
@@ -263,17 +260,32 @@ def attempt_delivery(delivery_id: int, *, by: Actor) -> Delivery:
             locked.last_error = error
             _enqueue(locked.pk, eta=locked.next_attempt_at)
         locked.save()
-        record(
-            "invoice.delivery_attempted",
-            actor=by,
-            obj=locked.invoice,
-            delivery_id=locked.pk,
-            attempt=locked.attempts,
-            channel=locked.channel,
-            outcome="sent" if not error else locked.status,
-            error=error,
-        )
+        _audit_attempt(locked, error, outcome="sent" if not error else locked.status, by=by)
     return locked
+
+
+def _mark_sent(delivery: Delivery, finished: datetime.datetime) -> None:
+    delivery.status = Delivery.Status.SENT
+    delivery.sent_at = finished
+    delivery.next_attempt_at = None
+    delivery.claimed_at = None
+    delivery.last_error = ""
+
+
+def _audit_attempt(
+    delivery: Delivery, error: str, *, outcome: str, by: Actor, **extra: Any
+) -> None:
+    record(
+        "invoice.delivery_attempted",
+        actor=by,
+        obj=delivery.invoice,
+        delivery_id=delivery.pk,
+        attempt=delivery.attempts,
+        channel=delivery.channel,
+        outcome=outcome,
+        error=error,
+        **extra,
+    )
 
 
 def _log_attempt(
@@ -300,23 +312,9 @@ def _record_late_attempt(
     """The outcome of a send whose claim was released before it ended (under the lock)."""
     _log_attempt(locked, started, finished, error)
     if not error and locked.status != Delivery.Status.SENT:
-        locked.status = Delivery.Status.SENT
-        locked.sent_at = finished
-        locked.next_attempt_at = None
-        locked.claimed_at = None
-        locked.last_error = ""
+        _mark_sent(locked, finished)
         locked.save()
-    record(
-        "invoice.delivery_attempted",
-        actor=by,
-        obj=locked.invoice,
-        delivery_id=locked.pk,
-        attempt=locked.attempts,
-        channel=locked.channel,
-        outcome="sent" if not error else "failed",
-        error=error,
-        late=True,
-    )
+    _audit_attempt(locked, error, outcome="sent" if not error else "failed", by=by, late=True)
     return locked
 
 

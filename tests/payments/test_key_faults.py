@@ -80,6 +80,13 @@ def officer(db: None) -> User:
     return with_role(make_user("sam", is_staff=True), SECURITY_OFFICER)
 
 
+def _new_card_payload() -> str:
+    """A card as the browser sends it, encrypted to the current entry key."""
+    return browser_encrypt(
+        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
+    )
+
+
 def _secrets_of_the_vault(path: Path) -> list[str]:
     """What must never reach a customer: key ids, the keyring's path, its words."""
     return [
@@ -161,9 +168,7 @@ def test_paying_with_a_new_card_answers_calmly_and_keeps_nothing(
     vault_keyring: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    payload = browser_encrypt(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
-    )
+    payload = _new_card_payload()
     break_keyring(fault)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -194,9 +199,7 @@ def test_saving_a_card_answers_calmly_and_saves_nothing(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     client = admin_client_for(alice)  # a portal session with a verified second factor
-    payload = browser_encrypt(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
-    )
+    payload = _new_card_payload()
     break_keyring(fault)
 
     with django_capture_on_commit_callbacks(execute=True):

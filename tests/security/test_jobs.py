@@ -60,7 +60,7 @@ def test_each_attempt_holds_the_job_longer_and_is_kept(settings: Any) -> None:
     start = timezone.now()
     task_id = async_task("billing.delivery.tasks.queue_receipts_job", [7], broker=broker)
 
-    held = []
+    held: list[float] = []
     clock = start
     for attempt in range(1, 5):
         # Nobody reports back: the worker died each time, so the job comes back when its
