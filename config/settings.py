@@ -441,6 +441,10 @@ Q_TIMEOUT = _int("Q_TIMEOUT", default=45, minimum=1)
 Q_RETRY = _int("Q_RETRY", default=60, minimum=2)
 Q_MAX_ATTEMPTS = _int("Q_MAX_ATTEMPTS", default=5, minimum=1)
 Q_LONG_TIMEOUT = _int("Q_LONG_TIMEOUT", default=1800, minimum=1)
+# Job attempts kept for staff: succeeded ones this many days, the others (failed, lost)
+# this many; a daily job deletes older ones.
+Q_ATTEMPTS_KEEP_DAYS = _int("Q_ATTEMPTS_KEEP_DAYS", default=30, minimum=1)
+Q_FAILED_ATTEMPTS_KEEP_DAYS = _int("Q_FAILED_ATTEMPTS_KEEP_DAYS", default=180, minimum=1)
 if Q_RETRY <= Q_TIMEOUT:
     # django-q2 takes a job again once Q_RETRY has passed: one still running would run twice.
     raise ImproperlyConfigured(

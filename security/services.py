@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import login as otp_login
@@ -31,6 +32,7 @@ from security.exceptions import InvalidCode, NotAllowed, StepUpRequired, Unknown
 from security.models import (
     BackupCode,
     BackupCodeDevice,
+    JobAttempt,
     PasswordHistory,
     SecurityAlert,
     UserSession,
@@ -545,6 +547,45 @@ def register_dormant_staff_schedule() -> None:
     ensure_schedule(
         DORMANT_STAFF_SCHEDULE_NAME, func=DORMANT_STAFF_TASK, schedule_type=Schedule.DAILY
     )
+
+
+JOB_ATTEMPTS_SCHEDULE_NAME = "security.purge_job_attempts"
+JOB_ATTEMPTS_TASK = "security.tasks.purge_job_attempts_job"
+
+
+def register_job_attempts_schedule() -> None:
+    """Make exactly one daily django-q2 schedule delete old job attempts (idempotent)."""
+    from django_q.models import Schedule
+
+    ensure_schedule(
+        JOB_ATTEMPTS_SCHEDULE_NAME, func=JOB_ATTEMPTS_TASK, schedule_type=Schedule.DAILY
+    )
+
+
+def purge_job_attempts(*, by: Actor = SYSTEM, now: Any = None) -> int:
+    """Delete succeeded job attempts older than Q_ATTEMPTS_KEEP_DAYS and the others older
+    than Q_FAILED_ATTEMPTS_KEEP_DAYS; never one still running. The number deleted."""
+    now = now or timezone.now()
+    succeeded = now - timedelta(days=int(settings.Q_ATTEMPTS_KEEP_DAYS))
+    others = now - timedelta(days=int(settings.Q_FAILED_ATTEMPTS_KEEP_DAYS))
+    with transaction.atomic():
+        old = JobAttempt.objects.filter(
+            Q(outcome=JobAttempt.Outcome.SUCCEEDED, started_at__lt=succeeded)
+            | Q(
+                outcome__in=[JobAttempt.Outcome.FAILED, JobAttempt.Outcome.LOST],
+                started_at__lt=others,
+            )
+        )
+        count, _ = old.delete()
+        if count:
+            record(
+                "security.job_attempts_purged",
+                actor=by,
+                count=count,
+                succeeded_before=succeeded.isoformat(),
+                others_before=others.isoformat(),
+            )
+    return count
 
 
 # Security alerts ----------------------------------------------------------------------

@@ -52,10 +52,15 @@ def _sync_roles_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     with_models = [config for config in apps.get_app_configs() if config.models_module]
     if not with_models or sender.label != with_models[-1].label:
         return
-    from security.services import register_dormant_staff_schedule, sync_roles
+    from security.services import (
+        register_dormant_staff_schedule,
+        register_job_attempts_schedule,
+        sync_roles,
+    )
 
     sync_roles(record_new_groups=False)
     register_dormant_staff_schedule()
+    register_job_attempts_schedule()
 
 
 @receiver(post_execute, dispatch_uid="security.job_outcome")

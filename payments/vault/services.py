@@ -348,7 +348,7 @@ def report_key_fault(
     ``entry_key``): the ``vault.key_fault`` audit event with the operator's detail, and an
     open security alert for the security officers (emailed, at most every
     SECURITY_ALERT_EMAIL_MINUTES). Its own transaction: the caller's work rolled back."""
-    detail = fault.message[:300]
+    detail = fault.message[:600]
     with transaction.atomic():
         record(
             "vault.key_fault",

@@ -16,6 +16,7 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
+from audit.models import AuditEvent
 from security.jobs import CompiledORM
 from security.models import JobAttempt
 
@@ -139,3 +140,36 @@ def test_the_last_failed_attempt_gives_up(settings: Any) -> None:
 
     attempt = JobAttempt.objects.get(task_id=task_id)
     assert (attempt.outcome, attempt.gave_up, attempt.retry_at) == ("failed", True, None)
+
+
+def test_old_attempts_are_purged_by_outcome_and_running_ones_kept(settings: Any) -> None:
+    from django_q.models import Schedule
+
+    from security.services import purge_job_attempts
+
+    settings.Q_ATTEMPTS_KEEP_DAYS, settings.Q_FAILED_ATTEMPTS_KEEP_DAYS = 30, 180
+    now = timezone.now()
+
+    def attempt(n: int, outcome: str, days: int) -> None:
+        JobAttempt.objects.create(
+            task_id=f"t{n}",
+            func="f",
+            task_name="n",
+            attempt=1,
+            outcome=outcome,
+            started_at=now - datetime.timedelta(days=days),
+        )
+
+    attempt(1, "succeeded", 31)  # gone
+    attempt(2, "succeeded", 29)
+    attempt(3, "failed", 31)
+    attempt(4, "failed", 181)  # gone
+    attempt(5, "lost", 181)  # gone
+    attempt(6, "running", 400)
+
+    assert purge_job_attempts(now=now) == 3
+
+    assert sorted(JobAttempt.objects.values_list("task_id", flat=True)) == ["t2", "t3", "t6"]
+    [event] = AuditEvent.objects.filter(action="security.job_attempts_purged")
+    assert event.details["count"] == 3
+    assert Schedule.objects.filter(name="security.purge_job_attempts").count() == 1
