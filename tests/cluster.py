@@ -76,9 +76,11 @@ class JobCluster:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        """A clean stop (SIGTERM), then SIGKILL for whatever is left."""
+        """A clean stop (SIGTERM to qcluster, as an init system sends it), then SIGKILL for
+        whatever is left. (SIGTERM to every process at once leaves qcluster waiting for a
+        sentinel that is already gone.)"""
         if self.process.poll() is None:
-            self._signal(signal.SIGTERM)
+            self.process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=20)
         self._signal(signal.SIGKILL)
