@@ -22,6 +22,7 @@ from django.utils import timezone, translation
 from django.utils.html import format_html, format_html_join
 
 from billing import services
+from billing.admin_retry import InvoiceBackgroundWorkAdmin
 from billing.exceptions import BillingError
 from billing.models import (
     CompanyProfile,
@@ -402,9 +403,10 @@ class InvoiceForm(forms.ModelForm):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ServiceAdmin):
+class InvoiceAdmin(InvoiceBackgroundWorkAdmin, ServiceAdmin):
     """Invoices and credit notes. Drafts are edited through the services; everything
-    that left DRAFT is read-only, and moves on only through the admin actions."""
+    that left DRAFT is read-only, and moves on only through the admin actions. A
+    finalized one shows how its signed PDF and deliveries stand (billing.admin_retry)."""
 
     form = InvoiceForm
     inlines = (InvoiceLineInline,)

@@ -305,6 +305,8 @@ EMAIL_BACKEND = env.str(
     else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@tillit.example")
+# Seconds an SMTP connection may wait for the server (connect, each command).
+EMAIL_TIMEOUT = _int("EMAIL_TIMEOUT", default=30, minimum=1)
 
 # Sessions and cookies (PCI DSS 8.2.8): 15 minutes idle, HttpOnly, SameSite.
 SESSION_ENGINE = "security.sessions"  # Django's database sessions, read by a compiled query
@@ -327,6 +329,9 @@ SECURITY_DORMANT_STAFF_DAYS = _int("SECURITY_DORMANT_STAFF_DAYS", default=90, mi
 SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = _bool(
     "SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS", default=True
 )
+# An open security alert (e.g. the vault's keys failing) emails the security officers
+# at most once in this many minutes, however often it is raised meanwhile.
+SECURITY_ALERT_EMAIL_MINUTES = _int("SECURITY_ALERT_EMAIL_MINUTES", default=15, minimum=1)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -427,13 +432,37 @@ for _key in AUDIT_TRUSTED_PUBLIC_KEYS:
         )
 
 # Background jobs: django-q2 on the ORM broker (Redis optional via Q_REDIS_URL).
+# A job runs at most Q_TIMEOUT seconds (Q_LONG_TIMEOUT for the few long ones: period
+# signing, vault re-encryption); one a dead cluster had taken, or one that failed, runs
+# again Q_RETRY seconds after it was taken, then after twice that, four times... until
+# Q_MAX_ATTEMPTS attempts (docs/architecture.md, Background jobs). Every attempt is
+# kept (security.JobAttempt).
+Q_TIMEOUT = _int("Q_TIMEOUT", default=45, minimum=1)
+Q_RETRY = _int("Q_RETRY", default=60, minimum=2)
+Q_MAX_ATTEMPTS = _int("Q_MAX_ATTEMPTS", default=5, minimum=1)
+Q_LONG_TIMEOUT = _int("Q_LONG_TIMEOUT", default=1800, minimum=1)
+# Job attempts kept for staff: succeeded ones this many days, the others (failed, lost)
+# this many; a daily job deletes older ones.
+Q_ATTEMPTS_KEEP_DAYS = _int("Q_ATTEMPTS_KEEP_DAYS", default=30, minimum=1)
+Q_FAILED_ATTEMPTS_KEEP_DAYS = _int("Q_FAILED_ATTEMPTS_KEEP_DAYS", default=180, minimum=1)
+if Q_RETRY <= Q_TIMEOUT:
+    # django-q2 takes a job again once Q_RETRY has passed: one still running would run twice.
+    raise ImproperlyConfigured(
+        f"Q_RETRY ({Q_RETRY} s) must be longer than Q_TIMEOUT ({Q_TIMEOUT} s)"
+    )
+if Q_LONG_TIMEOUT < Q_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"Q_LONG_TIMEOUT ({Q_LONG_TIMEOUT} s) must be at least Q_TIMEOUT ({Q_TIMEOUT} s)"
+    )
 Q_CLUSTER: dict[str, object] = {
     "name": "tillit",
     "workers": _int("Q_WORKERS", default=2),
-    "timeout": 300,
-    "retry": 600,
+    "timeout": Q_TIMEOUT,
+    "retry": Q_RETRY,
+    "max_attempts": Q_MAX_ATTEMPTS,
     "orm": "default",
-    # The ORM broker, enqueueing by a compiled INSERT (security/jobs.py).
+    # The ORM broker, enqueueing by a compiled INSERT, taking jobs with backoff and
+    # keeping every attempt (security/jobs.py).
     "broker_class": "security.jobs.CompiledORM",
     "catch_up": False,
 }
@@ -522,6 +551,14 @@ DELIVERY_GNUPGHOME = Path(env.str("DELIVERY_GNUPGHOME", default=str(VAR_DIR / "g
 DELIVERY_LINK_DAYS = _int("DELIVERY_LINK_DAYS", default=14, minimum=1)
 DELIVERY_MAX_ATTEMPTS = _int("DELIVERY_MAX_ATTEMPTS", default=5, minimum=1)
 DELIVERY_RETRY_SECONDS = _int("DELIVERY_RETRY_SECONDS", default=60, minimum=1)
+# A delivery claimed for sending with no outcome recorded after this long was
+# interrupted (its worker died mid-send): it turns failed, never resent by itself.
+DELIVERY_SENDING_TIMEOUT_SECONDS = _int("DELIVERY_SENDING_TIMEOUT_SECONDS", default=600, minimum=1)
+if max(Q_TIMEOUT, EMAIL_TIMEOUT) >= DELIVERY_SENDING_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "DELIVERY_SENDING_TIMEOUT_SECONDS must be longer than Q_TIMEOUT and EMAIL_TIMEOUT"
+        " (a send still under way is not interrupted)"
+    )
 DELIVERY_PORTAL_URL = env.str("DELIVERY_PORTAL_URL", default="http://127.0.0.1:8000")
 # An overdue invoice gets a reminder at most once in this many days.
 DELIVERY_REMINDER_DAYS = _int("DELIVERY_REMINDER_DAYS", default=7, minimum=1)

@@ -114,6 +114,7 @@ SV = {
     "The card has insufficient funds.": "Det saknas täckning på kortet.",
     "The card was declined.": "Kortet nekades.",
     "Nothing was charged.": "Inget har dragits.",
+    "Card payments are unavailable right now; nothing was charged.": "Kortbetalningar fungerar inte just nu; inget har dragits.",
     "We are confirming this payment with the card network.": "Vi bekräftar betalningen med kortnätverket.",
     "Please do not pay again: this page shows the outcome within a few minutes.": "Betala inte igen: den här sidan visar resultatet inom några minuter.",
     "Pay the amount due": "Betala det som återstår",

@@ -8,7 +8,12 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from payments.schedules import register_payments_schedules
+        from payments.vault.keys import keys_in_use
         from payments.vault.schedules import register_vault_schedules
+        from security.keyring import refuse_keyring_creation_when
+
+        # A missing keyring file is never created anew over keys the database holds.
+        refuse_keyring_creation_when(keys_in_use)
 
         # A framework event: after migrate, (re)register the key-rotation schedule.
         post_migrate.connect(

@@ -44,6 +44,12 @@ class IdempotencyKeyReused(InvalidPayment):
     field = "idempotency_key"
 
 
+class CardPaymentsUnavailable(PaymentsError):
+    """No card can be taken now (the vault's keys fail): nothing was charged. Its message is
+    the one calm sentence a customer sees; the cause is in the audit log and the staff
+    alert (``payments.vault.services.report_key_fault``)."""
+
+
 class RefundRefused(PaymentsError):
     """A refund is not possible: no permission, no step-up, nothing left to refund."""
 

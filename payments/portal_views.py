@@ -30,7 +30,7 @@ from billing.money import Money
 from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
-from payments.exceptions import PaymentsError, SavedCardRefused
+from payments.exceptions import CardPaymentsUnavailable, PaymentsError, SavedCardRefused
 from payments.gateways import get_gateway
 from payments.models import Payment
 from payments.saved_cards import delete_saved_card, may_save_card, save_card
@@ -44,7 +44,7 @@ from payments.selectors import (
     saved_cards_list,
 )
 from payments.vault.entry import EncryptedCard
-from payments.vault.keys import current_entry_key
+from payments.vault.services import card_entry_key
 from security.selectors import has_second_factor
 
 CARD_FIELDS = ("number", "expiry", "cvc")
@@ -85,22 +85,29 @@ def _amount_of(invoice: Invoice, value: Decimal) -> Money:
         ) from exc
 
 
-def _entry_key_context() -> dict[str, str]:
-    entry_key = current_entry_key()
+NO_ENTRY_KEY = {"entry_kid": "", "entry_public_key": ""}
+
+
+def _entry_key_context(request: HttpRequest) -> dict[str, str]:
+    """The new-card form's key (CardPaymentsUnavailable when the vault's keys fail)."""
+    entry_key = card_entry_key(by=request.user, request=request)
     return {
         "entry_kid": entry_key.kid,
         "entry_public_key": base64.b64encode(bytes(entry_key.public_key_der)).decode(),
     }
 
 
-def _pay_page_context(request: HttpRequest, invoice: Invoice) -> dict[str, Any]:
-    """What the pay page shows besides its form: saved cards, the saving rule, the test cards."""
+def _pay_page_context(
+    request: HttpRequest, invoice: Invoice, entry: dict[str, str]
+) -> dict[str, Any]:
+    """What the pay page shows besides its form: saved cards, the saving rule, the test cards,
+    the new-card form's key (``entry``; empty while the vault's keys fail)."""
     return {
         "invoice": invoice,
         "cards": saved_cards_list(request.user),
         "may_save_card": may_save_card(request.user),
         "test_cards": getattr(get_gateway(), "test_cards", ()),
-        **_entry_key_context(),
+        **entry,
     }
 
 
@@ -124,15 +131,18 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
             raise Http404("Nothing to pay")
     if request.method == "POST":
         form = PayForm(request.POST)
+        status = 400
         if form.is_valid():
             try:
                 payment = _submit(request, invoice, form.cleaned_data)
+            except CardPaymentsUnavailable as exc:  # the vault's keys fail: nothing was charged
+                form.add_error(None, exc.message)
+                status = 503
             except PaymentsError as exc:
                 target = exc.field if exc.field in form.fields else None
                 form.add_error(target, exc.message)
             else:
                 return redirect("portal_pay:payment", pk=payment.pk)
-        status = 400
     else:
         status = 200
         cards = saved_cards_list(request.user)
@@ -145,10 +155,20 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
                 "payment_method": cards[0].pk if cards else None,
             }
         )
+    entry = NO_ENTRY_KEY
+    if status != 503:
+        try:
+            entry = _entry_key_context(request)
+        except CardPaymentsUnavailable as exc:  # no form to encrypt to: say so, calmly
+            if form.is_bound:
+                form.add_error(None, exc.message)
+            else:
+                messages.error(request, exc.message)
+            status = 503
     return render(
         request,
         "portal/pay.html",
-        {"form": form, **_pay_page_context(request, invoice)},
+        {"form": form, **_pay_page_context(request, invoice, entry)},
         status=status,
     )
 
@@ -223,6 +243,7 @@ def cards(request: HttpRequest) -> HttpResponse:
     """Saved cards (brand, last 4 and expiry only), and adding one: the same encrypted card
     form and the same rule for saving (``payments.saved_cards``) as "save this card" when paying."""
     errors: dict[str, str] = {}
+    status = 200
     if request.method == "POST":
         form = CardForm(request.POST)
         if not form.is_valid():
@@ -234,6 +255,8 @@ def cards(request: HttpRequest) -> HttpResponse:
                     by=request.user,
                     request=request,
                 )
+            except CardPaymentsUnavailable as exc:  # the vault's keys fail: nothing stored
+                errors["card"], status = exc.message, 503
             except PaymentsError as exc:  # the vault's InvalidCard too
                 errors[exc.field if exc.field in CARD_FIELDS else "card"] = exc.message
             else:
@@ -242,6 +265,14 @@ def cards(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect("portal_pay:cards")
     allowed = may_save_card(request.user)
+    entry = NO_ENTRY_KEY
+    if allowed and status != 503:
+        try:
+            entry = _entry_key_context(request)
+        except CardPaymentsUnavailable as exc:  # no form to encrypt to: say so, calmly
+            errors["card"], status = exc.message, 503
+    if errors and status == 200:
+        status = 400
     return render(
         request,
         "portal/cards.html",
@@ -250,9 +281,9 @@ def cards(request: HttpRequest) -> HttpResponse:
             "may_save_card": allowed,
             "has_second_factor": has_second_factor(user=request.user),
             "errors": errors,
-            **(_entry_key_context() if allowed else {}),
+            **entry,
         },
-        status=400 if errors else 200,
+        status=status,
     )
 
 

@@ -27,10 +27,10 @@ from billing.selectors import customer_for_user
 from payments.exceptions import SavedCardRefused
 from payments.vault.cards import Card
 from payments.vault.entry import EncryptedCard
-from payments.vault.exceptions import PaymentMethodGone
+from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_payment_methods_for_customer
-from payments.vault.services import delete_payment_method, tokenize
+from payments.vault.services import card_payments_unavailable, delete_payment_method, tokenize
 from security.selectors import customer_may_save_card, has_second_factor, is_session_verified
 
 Actor = Any
@@ -67,7 +67,12 @@ def save_card(
     if customer is None:
         raise SavedCardRefused(_("only a customer can save a card"), field="user")
     check_may_save_card(by=by, request=request)
-    return tokenize(card, customer=customer, by=by, saved=True)
+    try:
+        return tokenize(card, customer=customer, by=by, saved=True)
+    except KeysUnavailable as fault:  # the operator's trouble: one calm sentence here
+        raise card_payments_unavailable(
+            fault, operation="tokenize", by=by, request=request
+        ) from None
 
 
 def delete_saved_card(

@@ -40,7 +40,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, Func, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
@@ -81,8 +81,15 @@ from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.saved_cards import check_may_save_card, forget_unsaved_card
 from payments.selectors import held_amounts, held_total, in_flight_state
 from payments.vault.entry import EncryptedCard
-from payments.vault.exceptions import PaymentMethodGone, VaultError
-from payments.vault.services import RevealedCard, delete_payment_method, reveal_card, tokenize
+from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone, VaultError
+from payments.vault.services import (
+    RevealedCard,
+    card_payments_unavailable,
+    delete_payment_method,
+    report_key_fault,
+    reveal_card,
+    tokenize,
+)
 from security.compiled import compiled, hot, mark_inserted
 from security.compiled import insert as compiled_insert
 from security.compiled import insert_sql as compiled_insert_sql
@@ -173,32 +180,13 @@ def _invoice_locked(pk: int) -> Any:
 @compiled(int)
 def _payment_locked(pk: int) -> Any:
     """The payment and its invoice, both locked in one statement (payment first, then
-    invoice: the order every settle and refund takes). On PostgreSQL the same statement
-    makes the transaction's commit asynchronous (``_settle`` says why)."""
-    locked = (
+    invoice: the order every settle and refund takes)."""
+    return (
         Payment.objects.select_for_update(of=("self", "invoice"))
         .select_related("invoice")
         .filter(pk=pk)
         .defer(*(f"invoice__{name}" for name in Invoice.DOCUMENT_FIELDS))
     )
-    if connection.vendor != "postgresql":
-        return locked
-    return locked.annotate(
-        commit_without_flush=Func(
-            Value("synchronous_commit"),
-            Value("off"),
-            Value(True),
-            function="set_config",
-            output_field=CharField(),
-        )
-    )
-
-
-def _commit_with_flush() -> None:
-    """This transaction's commit waits for its WAL flush after all (PostgreSQL)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO on")
 
 
 @compiled(str)
@@ -344,15 +332,18 @@ def pay_invoice(
         currency=getattr(amount, "currency", None),
         card=card_id,
     )
-    payment, created, card = _reserve_card_payment(
-        invoice,
-        amount=amount,
-        card_id=card_id,
-        key=key,
-        request_hash=fingerprint,
-        by=by,
-        request=request,
-    )
+    try:
+        payment, created, card = _reserve_card_payment(
+            invoice,
+            amount=amount,
+            card_id=card_id,
+            key=key,
+            request_hash=fingerprint,
+            by=by,
+            request=request,
+        )
+    except KeysUnavailable as fault:  # the reservation rolled back: nothing is held
+        raise card_payments_unavailable(fault, operation="reveal", by=by, request=request) from None
     if not created:
         if not payment.is_final:
             return reconcile_payment(payment, by=SYSTEM)
@@ -393,7 +384,12 @@ def pay_invoice_with_new_card(
     _check_amount(invoice, amount)
     if keep_card:
         check_may_save_card(by=by, request=request)
-    method = tokenize(card, customer=invoice.customer, by=by, saved=keep_card)
+    try:
+        method = tokenize(card, customer=invoice.customer, by=by, saved=keep_card)
+    except KeysUnavailable as fault:
+        raise card_payments_unavailable(
+            fault, operation="tokenize", by=by, request=request
+        ) from None
     try:
         payment, created, revealed = _reserve_card_payment(
             invoice,
@@ -405,10 +401,14 @@ def pay_invoice_with_new_card(
             request=request,
             forget_card=not keep_card,
         )
-    except Exception:
+    except Exception as exc:
         # Refused (bad amount, a payment in flight, a reused key...): nothing is kept.
         with contextlib.suppress(PaymentMethodGone):
             delete_payment_method(method, by=by)
+        if isinstance(exc, KeysUnavailable):
+            raise card_payments_unavailable(
+                exc, operation="reveal", by=by, request=request
+            ) from None
         raise
     if created and payment.is_final:  # blocked by the risk rules: never charged
         forget_unsaved_card(method, by=SYSTEM)
@@ -514,6 +514,8 @@ def _reserve_card_payment(
             # one takes the audit chain's lock until the commit; the other payments
             # wait for it, so as little as possible runs between it and the commit.
             card = _reveal_for_charge(payment, account_id=facts["gateway_account"])
+            if isinstance(card, KeysUnavailable):
+                raise card  # no payment is reserved: the vault's keys fail (the caller says)
             _insert_reserved(payment, stored, event)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
@@ -609,6 +611,10 @@ def _available_to_pay(locked: Invoice, *, held: int, held_state: str | None = No
     return available
 
 
+# What a payment charged later (a risk approval, a reconciliation) records when the vault's
+# keys fail; the detail is in the audit event and the staff alert.
+KEYS_UNAVAILABLE = "the vault's keys were unavailable (see the security alert); nothing was charged"
+
 Revealed = RevealedCard | VaultError | None
 """A card revealed for a charge, the vault's refusal, or None (nothing to charge)."""
 
@@ -640,6 +646,9 @@ def charge_payment(payment: Payment, *, by: Actor, card: Revealed = None) -> Pay
     gateway = get_gateway()
     if card is None:
         card = _reveal_for_charge(payment)
+    if isinstance(card, KeysUnavailable):
+        report_key_fault(card, operation="reveal", by=by)
+        return _settle(payment, None, by=by, failure=("card_unavailable", KEYS_UNAVAILABLE))
     if isinstance(card, VaultError):
         return _settle(payment, None, by=by, failure=("card_unavailable", card.message))
     assert card is not None
@@ -714,12 +723,8 @@ def _settle(
 ) -> Payment:
     """Step 3: record the gateway's answer once; a capture the invoice cannot take is refunded.
 
-    The commit does not wait for its WAL flush (``synchronous_commit`` off for this
-    transaction only): a crash can lose only this settle, never a later one, and the
-    payment, durable since step 1, is then PENDING again, so reconciliation settles it
-    from the acquirer's answer, as it does an outcome that was never heard. A
-    compensation is the exception: its refund is sent to the acquirer after the commit,
-    so that commit is flushed first.
+    The commit waits for its WAL flush, as every commit does: the customer is told
+    "paid" only once that fact survives a crash (docs/decisions.md, 28).
     """
     compensation: Refund | None = None
     succeeded: AuditEntry | None = None
@@ -742,7 +747,6 @@ def _settle(
                     held=True,
                 )
             except BillingError as exc:
-                _commit_with_flush()
                 locked.status = Status.FAILED
                 locked.failure_code = "compensated"
                 locked.failure_message = (

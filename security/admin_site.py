@@ -25,6 +25,16 @@ class TillitAdminSite(admin.AdminSite):
         is_verified = getattr(user, "is_verified", None)
         return super().has_permission(request) and callable(is_verified) and is_verified()
 
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """Every admin page shows the open security alerts to those who may read them."""
+        context = super().each_context(request)
+        user = request.user
+        if getattr(user, "is_staff", False) and user.has_perm("security.view_securityalert"):
+            from security.selectors import open_security_alerts
+
+            context["security_alerts"] = open_security_alerts()
+        return context
+
     def login(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

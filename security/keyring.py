@@ -14,8 +14,8 @@ is the small interface a KMS or HSM adapter implements to take their place:
 * ``fingerprint(data)``: HMAC-SHA256 under the fingerprint key.
 
 Two providers ship: ``FileKeyring`` (a JSON file, mode 0600, created on first
-use in development) and ``EnvKeyring`` (the same JSON in an environment
-variable, read-only). ``get_keyring()`` picks one from the settings
+use in development, never over keys already in use) and ``EnvKeyring`` (the
+same JSON in an environment variable, read-only). ``get_keyring()`` picks one from the settings
 ``VAULT_KEYRING_PROVIDER``, ``VAULT_KEYRING_FILE`` and ``VAULT_KEYRING_JSON``.
 
 Security is the ground floor: this module imports no domain app.
@@ -32,6 +32,7 @@ import os
 import secrets
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,12 @@ class UnwrapFailed(KeyringError):
 
 class KeyringReadOnly(KeyringError):
     """The keys are managed outside the platform (environment, KMS console)."""
+
+
+class KeyringUnavailable(KeyringError, ImproperlyConfigured):
+    """The keyring cannot be loaded: its file is missing (and may not be created), cannot
+    be read, or does not hold a keyring; or the provider is misconfigured. The message is
+    for operators (it names the file or variable), never for customers."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +120,9 @@ def _unb64(text: str, what: str) -> bytes:
     try:
         raw = base64.b64decode(text, validate=True)
     except (ValueError, TypeError):
-        raise ImproperlyConfigured(f"keyring: {what} is not valid base64") from None
+        raise KeyringUnavailable(f"keyring: {what} is not valid base64") from None
     if len(raw) != KEY_BYTES:
-        raise ImproperlyConfigured(f"keyring: {what} must be {KEY_BYTES} bytes")
+        raise KeyringUnavailable(f"keyring: {what} must be {KEY_BYTES} bytes")
     return raw
 
 
@@ -137,11 +144,11 @@ class _Material:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             if isinstance(exc, ImproperlyConfigured):
                 raise
-            raise ImproperlyConfigured(
+            raise KeyringUnavailable(
                 "keyring: expected JSON {'current': N, 'kek': {'N': base64}, 'fingerprint': base64}"
             ) from None
         if current not in keks:
-            raise ImproperlyConfigured(f"keyring: current version {current} has no key")
+            raise KeyringUnavailable(f"keyring: current version {current} has no key")
         return cls(keks=keks, current=current, fingerprint_key=fingerprint_key)
 
     @classmethod
@@ -206,25 +213,49 @@ class _MaterialKeyring(Keyring):
         return hmac.new(self._material.fingerprint_key, data, hashlib.sha256).digest()
 
 
+CreationGuard = Callable[[], str | None]
+"""Asked before a missing keyring file is created: why not (keys already in use), or None."""
+
+
 class FileKeyring(_MaterialKeyring):
-    """Keys in a JSON file outside the database (mode 0600; created if ``create``)."""
+    """Keys in a JSON file outside the database (mode 0600; created if ``create``).
+
+    ``refuse_creation``: asked before a missing file is created; a reason it gives
+    (e.g. the database already holds keys wrapped under the lost file's KEKs) refuses
+    the creation: new keys would make every stored card unreadable for good.
+    """
 
     name = "file keyring"
 
-    def __init__(self, path: Path, *, create: bool) -> None:
+    def __init__(
+        self, path: Path, *, create: bool, refuse_creation: CreationGuard | None = None
+    ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             if not create:
-                raise ImproperlyConfigured(
+                raise KeyringUnavailable(
                     f"VAULT_KEYRING_FILE {self.path} does not exist; provision it "
                     "(docs/vault.md) or start once with VAULT_KEYRING_CREATE=true"
+                )
+            reason = refuse_creation() if refuse_creation is not None else None
+            if reason:
+                raise KeyringUnavailable(
+                    f"VAULT_KEYRING_FILE {self.path} is missing, and {reason}: no new keys "
+                    "are created over them (every stored card would become unreadable for "
+                    "good). Restore the file from its backup (docs/vault.md, Recovery)."
                 )
             self._write(_Material.generate(), first=True)
         try:
             text = self.path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ImproperlyConfigured(f"VAULT_KEYRING_FILE cannot be read: {exc}") from exc
-        super().__init__(_Material.parse(text))
+            raise KeyringUnavailable(
+                f"VAULT_KEYRING_FILE {self.path} cannot be read: {exc.strerror or exc}"
+            ) from None
+        try:
+            material = _Material.parse(text)
+        except KeyringUnavailable as exc:
+            raise KeyringUnavailable(f"VAULT_KEYRING_FILE {self.path}: {exc}") from None
+        super().__init__(material)
 
     def _write(self, material: _Material, *, first: bool = False) -> None:
         """Replace the file atomically (write, fsync, rename) so a crash keeps one copy.
@@ -282,7 +313,7 @@ class EnvKeyring(_MaterialKeyring):
 
     def __init__(self, text: str) -> None:
         if not text:
-            raise ImproperlyConfigured(
+            raise KeyringUnavailable(
                 "VAULT_KEYRING_JSON (or VAULT_KEYRING_JSON_FILE) is required when "
                 "VAULT_KEYRING_PROVIDER=env"
             )
@@ -291,6 +322,22 @@ class EnvKeyring(_MaterialKeyring):
 
 _lock = threading.Lock()
 _cache: dict[tuple[Any, ...], Keyring] = {}
+_creation_guards: list[CreationGuard] = []
+
+
+def refuse_keyring_creation_when(guard: CreationGuard) -> None:
+    """Have ``get_keyring`` ask ``guard`` before it creates a missing keyring file (the
+    vault registers one: it knows whether keys wrapped under a KEK are in use)."""
+    if guard not in _creation_guards:
+        _creation_guards.append(guard)
+
+
+def _refuse_creation() -> str | None:
+    for guard in _creation_guards:
+        reason = guard()
+        if reason:
+            return reason
+    return None
 
 
 def _cache_key() -> tuple[Any, ...]:
@@ -318,14 +365,16 @@ def get_keyring() -> Keyring:
             provider = settings.VAULT_KEYRING_PROVIDER
             if provider == "file":
                 keyring = FileKeyring(
-                    Path(settings.VAULT_KEYRING_FILE), create=settings.VAULT_KEYRING_CREATE
+                    Path(settings.VAULT_KEYRING_FILE),
+                    create=settings.VAULT_KEYRING_CREATE,
+                    refuse_creation=_refuse_creation,
                 )
             elif provider == "env":
                 keyring = EnvKeyring(settings.VAULT_KEYRING_JSON)
             else:
                 keyring = import_string(provider)()
                 if not isinstance(keyring, Keyring):
-                    raise ImproperlyConfigured(
+                    raise KeyringUnavailable(
                         f"VAULT_KEYRING_PROVIDER {provider!r} is not a security.keyring.Keyring"
                     )
             _cache.clear()

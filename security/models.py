@@ -106,3 +106,90 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class JobAttempt(models.Model):
+    """One run of a background job (a django-q2 task), kept for staff to see.
+
+    django-q2 keeps one row per job and overwrites it on every retry, and keeps
+    nothing for a job whose cluster died under it. Here each attempt stays: taken by
+    the broker (``security.jobs``), finished by the cluster's monitor, or found lost
+    when the job is taken again.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        LOST = "lost", "Lost (its worker or cluster stopped before it ended)"
+
+    task_id = models.CharField(max_length=32, editable=False)
+    func = models.CharField("job", max_length=200, editable=False)
+    task_name = models.CharField(max_length=100, editable=False)
+    args = models.JSONField(default=list, editable=False, help_text="Its positional arguments.")
+    attempt = models.PositiveSmallIntegerField(editable=False)
+    started_at = models.DateTimeField(editable=False, help_text="When the cluster took it.")
+    retry_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When it is taken again unless it succeeds first.",
+    )
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    outcome = models.CharField(
+        max_length=10, choices=Outcome.choices, default=Outcome.RUNNING, editable=False
+    )
+    gave_up = models.BooleanField(
+        default=False, editable=False, help_text="No attempt follows: the job failed for good."
+    )
+    error = models.CharField(max_length=500, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["task_id", "attempt"], name="job_attempt_once")
+        ]
+        indexes = [
+            models.Index(fields=["func", "started_at"], name="job_attempt_func_idx"),
+            models.Index(fields=["outcome", "started_at"], name="job_attempt_outcome_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.func} attempt {self.attempt}: {self.outcome}"
+
+
+class SecurityAlert(models.Model):
+    """Something the security officers must look at now (e.g. the vault's keys failing).
+
+    One row per kind of trouble: raised again, it counts and stays open; the officers
+    are emailed at most every ``SECURITY_ALERT_EMAIL_MINUTES``; a security officer
+    closes it once the cause is fixed (``security.services.resolve_security_alert``).
+    """
+
+    kind = models.CharField(max_length=100, unique=True, editable=False)
+    summary = models.CharField(max_length=300, editable=False)
+    detail = models.CharField(max_length=1000, blank=True, editable=False)
+    first_raised_at = models.DateTimeField(editable=False)
+    last_raised_at = models.DateTimeField(editable=False)
+    count = models.PositiveIntegerField(default=1, editable=False)
+    emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["-last_raised_at"]
+
+    def __str__(self) -> str:
+        state = "resolved" if self.resolved_at else "open"
+        return f"{self.summary} ({state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

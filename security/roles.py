@@ -39,6 +39,8 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "documents.verify_invoice_documents",
         "payments.refund_payment",
         "payments.decide_risk",
+        "delivery.retry_delivery",
+        "documents.retry_document",
     }
 )
 
@@ -48,6 +50,8 @@ _LOCKOUT_READ = (
     | _crud("axes.accessfailurelog", "v")
     | _crud("axes.accesslog", "v")
 )
+# Every attempt of every background job, failed ones included.
+_JOBS_READ = _crud("security.jobattempt", "v")
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
     | _crud("billing.customer", "v")
@@ -71,6 +75,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("billing.invoiceline", "vacd")
         | _crud("delivery.customerpgpkey", "vad")
         | _crud("delivery.delivery", "v")
+        # "Retry now" on an invoice whose signed PDF or delivery failed for good.
+        | {"delivery.retry_delivery", "documents.retry_document"}
     ),
     # Reads the books and downloads signed documents; changes nothing.
     ACCOUNTANT: frozenset(
@@ -111,11 +117,16 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("django_otp_webauthn.webauthncredential", "v")
         | _LOCKOUT_READ
         | _AUDIT_READ
+        | _JOBS_READ
+        # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
+        | _crud("security.securityalert", "vc")
         | {"security.unlock_account", "security.change_roles", "payments.view_key_status"}
     ),
     # Independent reviewer: reads everything of evidence value, changes nothing.
     AUDITOR: frozenset(
         _AUDIT_READ
+        | _JOBS_READ
+        | _crud("security.securityalert", "v")
         | _BILLING_READ
         | _crud("documents.invoicedocument", "v")
         | _crud("security.user", "v")

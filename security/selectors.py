@@ -170,3 +170,10 @@ def dormant_staff(*, now: Any = None) -> list[Any]:
 def needs_enrollment(user: Any) -> bool:
     """Staff without a second factor must enroll one before anything else."""
     return bool(user.is_authenticated and user.is_staff and not has_second_factor(user=user))
+
+
+def open_security_alerts() -> list[Any]:
+    """The security alerts not resolved yet, the latest first (the admin's banner)."""
+    from security.models import SecurityAlert
+
+    return list(SecurityAlert.objects.filter(resolved_at__isnull=True).order_by("-last_raised_at"))

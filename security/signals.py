@@ -3,6 +3,7 @@ services."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.apps import AppConfig
@@ -11,6 +12,9 @@ from django.core.signals import request_started
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django_q.signals import post_execute
+
+logger = logging.getLogger(__name__)
 
 
 @receiver(user_logged_in, dispatch_uid="security.session_started")
@@ -48,7 +52,23 @@ def _sync_roles_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     with_models = [config for config in apps.get_app_configs() if config.models_module]
     if not with_models or sender.label != with_models[-1].label:
         return
-    from security.services import register_dormant_staff_schedule, sync_roles
+    from security.services import (
+        register_dormant_staff_schedule,
+        register_job_attempts_schedule,
+        sync_roles,
+    )
 
     sync_roles(record_new_groups=False)
     register_dormant_staff_schedule()
+    register_job_attempts_schedule()
+
+
+@receiver(post_execute, dispatch_uid="security.job_outcome")
+def _on_job_finished(sender: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """The cluster's monitor has a job's result: finish its attempt (security.jobs)."""
+    from security.jobs import record_outcome
+
+    try:
+        record_outcome(task)
+    except Exception:  # the monitor must go on saving results whatever happens here
+        logger.exception("the attempt of job %s was not recorded", task.get("id"))

@@ -11,6 +11,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import Client
 
 from security.models import User
+from tests.cluster import job_cluster  # noqa: F401 - a real django-q2 cluster for a test
 from tests.mfa_helpers import give_totp_device, mark_client_verified
 
 _BANNER = (
@@ -102,7 +103,8 @@ def unverified_staff_client_for() -> Callable[[User], Client]:
 
 
 # Named people and things (tests/factories.py): company, alice_company, bob_company,
-# alice, bob, clerk, accountant, outsider, make_draft_invoice, make_open_invoice.
+# alice, bob, clerk, accountant, outsider, make_draft_invoice, make_open_invoice,
+# default_series (for transactional tests).
 from tests.factories import (  # noqa: E402, F401
     accountant,
     alice,
@@ -111,6 +113,7 @@ from tests.factories import (  # noqa: E402, F401
     bob_company,
     clerk,
     company,
+    default_series,
     make_draft_invoice,
     make_open_invoice,
     outsider,

@@ -30,6 +30,15 @@ def make_user(username: str, *, is_staff: bool = False, **extra: Any) -> User:
     )
 
 
+def with_role(user: User, role: str) -> User:
+    """Put the user in the role's group (as sync_roles keeps it); a fresh copy of the user,
+    so no permission read before is still cached on it."""
+    from django.contrib.auth.models import Group
+
+    user.groups.add(Group.objects.get(name=role))
+    return User.objects.get(pk=user.pk)
+
+
 def make_company(**overrides: Any) -> CompanyProfile:
     values: dict[str, Any] = {
         "legal_name": "Tillit Demo AB",
@@ -56,6 +65,12 @@ def ensure_default_series() -> None:
 
     for code, kind in (("F", "invoice"), ("K", "credit_note")):
         InvoiceSeries.objects.get_or_create(code=code, defaults={"kind": kind, "is_default": True})
+
+
+@pytest.fixture
+def default_series(db: None) -> None:
+    """The default series, for a transactional test (ask for it before the invoices)."""
+    ensure_default_series()
 
 
 def make_customer(name: str, **overrides: Any) -> Customer:

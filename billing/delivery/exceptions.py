@@ -33,3 +33,9 @@ class LinkExpired(LinkRefused):
 
 class LinkUsed(LinkRefused):
     """The link was already opened once."""
+
+
+class RetryRefused(DeliveryError):
+    """Sending a delivery again was asked by someone without the permission."""
+
+    field = "user"

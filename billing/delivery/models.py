@@ -56,6 +56,9 @@ class Delivery(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        # Claimed by one worker, which is sending it now; recorded before the message
+        # leaves, so that no other worker sends it too (services.attempt_delivery).
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (retry from the admin)"
 
@@ -72,6 +75,9 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the current send was claimed."
+    )
     last_error = models.CharField(max_length=500, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -83,8 +89,13 @@ class Delivery(models.Model):
             # A paid invoice's receipt is queued once, however many jobs race to queue it.
             models.UniqueConstraint(
                 fields=["invoice"], condition=Q(kind="receipt"), name="delivery_one_receipt"
-            )
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(claimed_at__isnull=False),
+                name="delivery_sending_claimed",
+            ),
         ]
+        permissions = [("retry_delivery", "Can send a failed delivery again")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.invoice} → {self.recipient} ({self.status})"

@@ -1,17 +1,22 @@
-"""Delivery reads: what the portal's security page publishes about our keys."""
+"""Delivery reads: an invoice's deliveries and which may be sent again; what the portal's
+security page publishes about our keys."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from billing.delivery import pgp
 from billing.delivery.exceptions import PgpError
+from billing.delivery.models import Delivery
 from billing.documents import keys
 from billing.documents.exceptions import SigningKeyError
+from billing.models import Invoice
 
 
 @dataclass(frozen=True)
@@ -69,3 +74,26 @@ def published_fingerprints() -> PublishedFingerprints:
         signing_certificate_subject=subject,
         pgp_fingerprint=fingerprint,
     )
+
+
+def sending_interrupted(delivery: Delivery, now: datetime.datetime | None = None) -> bool:
+    """Claimed for sending more than DELIVERY_SENDING_TIMEOUT_SECONDS ago, with no outcome:
+    its worker died mid-send (the message may or may not have gone out)."""
+    now = now or timezone.now()
+    timeout = datetime.timedelta(seconds=int(settings.DELIVERY_SENDING_TIMEOUT_SECONDS))
+    return (
+        delivery.status == Delivery.Status.SENDING
+        and delivery.claimed_at is not None
+        and delivery.claimed_at <= now - timeout
+    )
+
+
+def may_retry(delivery: Delivery, now: datetime.datetime | None = None) -> bool:
+    """Failed for good, or interrupted mid-send: staff may send it again (never one that a
+    worker is sending now)."""
+    return delivery.status == Delivery.Status.FAILED or sending_interrupted(delivery, now)
+
+
+def invoice_deliveries(invoice: Invoice) -> list[Delivery]:
+    """The invoice's deliveries (invoice, reminders, receipt), newest first."""
+    return list(Delivery.objects.filter(invoice_id=invoice.pk).order_by("-created_at", "-pk"))

@@ -1,8 +1,11 @@
 """Delivery state changes: customers' PGP keys, queueing and attempting deliveries,
 single-use links, overdue reminders.
 
-Sending happens outside any transaction (an SMTP server can be slow); each
-attempt is then recorded, with its audit event, in one short transaction.
+A delivery is claimed ("sending", committed) before it is sent, so that one worker
+sends it; sending happens outside any transaction (an SMTP server can be slow); each
+attempt is then recorded, with its audit event, in one short transaction. A claim
+with no outcome (the worker died mid-send) is never resent by itself: after
+DELIVERY_SENDING_TIMEOUT_SECONDS it turns failed, and staff decide.
 """
 
 from __future__ import annotations
@@ -16,13 +19,21 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from audit import SYSTEM, record
 from billing.delivery import mail, pgp
-from billing.delivery.exceptions import DeliveryError, LinkExpired, LinkRefused, LinkUsed
+from billing.delivery.exceptions import (
+    DeliveryError,
+    LinkExpired,
+    LinkRefused,
+    LinkUsed,
+    RetryRefused,
+)
 from billing.delivery.models import CustomerPgpKey, Delivery, DeliveryAttempt, InvoiceLink
+from billing.delivery.selectors import may_retry, sending_interrupted
 from billing.documents.selectors import latest_document
 from billing.models import Customer, Invoice
 from billing.selectors import customer_for_user
@@ -197,18 +208,32 @@ def _safe_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _claim(delivery_id: int, now: datetime.datetime) -> bool:
+    """Take a queued delivery for sending: one conditional UPDATE, committed before
+    anything is sent. Of the workers that race for it (its own job, the safety net, a
+    job retried after a crash), exactly one sees the row change."""
+    return bool(
+        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SENDING, claimed_at=now
+        )
+    )
+
+
 def attempt_delivery(delivery_id: int, *, by: Actor) -> Delivery:
-    """Try to send a queued delivery once; record the attempt; schedule a retry with
-    exponential backoff, or mark it failed after DELIVERY_MAX_ATTEMPTS."""
+    """Claim a queued delivery (so at most one worker sends it), send it once, record the
+    attempt; schedule a retry with exponential backoff, or mark it failed after
+    DELIVERY_MAX_ATTEMPTS. A delivery another worker is sending, or one whose sender died
+    mid-send, is left alone: it is never sent again without a decision
+    (``release_interrupted_deliveries``, ``retry_delivery``)."""
+    claimed_at = timezone.now()
+    if not _claim(delivery_id, claimed_at):
+        return Delivery.objects.select_related("invoice").get(pk=delivery_id)
     delivery = Delivery.objects.select_related("invoice", "invoice__customer", "document").get(
         pk=delivery_id
     )
-    if delivery.status != Delivery.Status.QUEUED:
-        return delivery
-    started = timezone.now()
     error = ""
     try:
-        message = _build(delivery, started)
+        message = _build(delivery, claimed_at)
         message.send(fail_silently=False)
     except (OSError, smtplib.SMTPException, DeliveryError) as exc:
         error = _safe_error(exc)
@@ -216,61 +241,162 @@ def attempt_delivery(delivery_id: int, *, by: Actor) -> Delivery:
     finished = timezone.now()
     with transaction.atomic():
         locked = Delivery.objects.select_for_update().get(pk=delivery_id)
+        if locked.status != Delivery.Status.SENDING or locked.claimed_at != claimed_at:
+            # Released meanwhile (judged interrupted, then perhaps retried): what happened
+            # is still recorded, and a message that did go out counts as sent.
+            return _record_late_attempt(locked, claimed_at, finished, error, by=by)
         locked.attempts += 1  # in this round (a retry from the admin starts a new round)
-        DeliveryAttempt.objects.create(
-            delivery=locked,
-            number=DeliveryAttempt.objects.filter(delivery=locked).count() + 1,
-            started_at=started,
-            finished_at=finished,
-            succeeded=not error,
-            error=error,
-        )
+        _log_attempt(locked, claimed_at, finished, error)
+        locked.claimed_at = None
         if not error:
-            locked.status = Delivery.Status.SENT
-            locked.sent_at = finished
-            locked.next_attempt_at = None
-            locked.last_error = ""
+            _mark_sent(locked, finished)
         elif locked.attempts >= int(settings.DELIVERY_MAX_ATTEMPTS):
             locked.status = Delivery.Status.FAILED
             locked.next_attempt_at = None
             locked.last_error = error
         else:
+            locked.status = Delivery.Status.QUEUED
             backoff = int(settings.DELIVERY_RETRY_SECONDS) * 2 ** (locked.attempts - 1)
             locked.next_attempt_at = finished + datetime.timedelta(seconds=backoff)
             locked.last_error = error
             _enqueue(locked.pk, eta=locked.next_attempt_at)
         locked.save()
-        record(
-            "invoice.delivery_attempted",
-            actor=by,
-            obj=locked.invoice,
-            delivery_id=locked.pk,
-            attempt=locked.attempts,
-            channel=locked.channel,
-            outcome="sent" if not error else locked.status,
-            error=error,
-        )
+        _audit_attempt(locked, error, outcome="sent" if not error else locked.status, by=by)
     return locked
 
 
-def retry_delivery(delivery: Delivery, *, by: Actor) -> Delivery:
-    """Put a failed delivery back in the queue (attempts start again)."""
+def _mark_sent(delivery: Delivery, finished: datetime.datetime) -> None:
+    delivery.status = Delivery.Status.SENT
+    delivery.sent_at = finished
+    delivery.next_attempt_at = None
+    delivery.claimed_at = None
+    delivery.last_error = ""
+
+
+def _audit_attempt(
+    delivery: Delivery, error: str, *, outcome: str, by: Actor, **extra: Any
+) -> None:
+    record(
+        "invoice.delivery_attempted",
+        actor=by,
+        obj=delivery.invoice,
+        delivery_id=delivery.pk,
+        attempt=delivery.attempts,
+        channel=delivery.channel,
+        outcome=outcome,
+        error=error,
+        **extra,
+    )
+
+
+def _log_attempt(
+    delivery: Delivery, started: datetime.datetime, finished: datetime.datetime, error: str
+) -> DeliveryAttempt:
+    return DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=DeliveryAttempt.objects.filter(delivery=delivery).count() + 1,
+        started_at=started,
+        finished_at=finished,
+        succeeded=not error,
+        error=error,
+    )
+
+
+def _record_late_attempt(
+    locked: Delivery,
+    started: datetime.datetime,
+    finished: datetime.datetime,
+    error: str,
+    *,
+    by: Actor,
+) -> Delivery:
+    """The outcome of a send whose claim was released before it ended (under the lock)."""
+    _log_attempt(locked, started, finished, error)
+    if not error and locked.status != Delivery.Status.SENT:
+        _mark_sent(locked, finished)
+        locked.save()
+    _audit_attempt(locked, error, outcome="sent" if not error else "failed", by=by, late=True)
+    return locked
+
+
+INTERRUPTED = (
+    "interrupted while sending: no outcome was recorded, so the message may have reached"
+    " the customer; check before sending it again"
+)
+
+
+def release_interrupted_deliveries(*, by: Actor, now: datetime.datetime | None = None) -> int:
+    """Mark failed, never resend, each delivery claimed for sending longer than
+    DELIVERY_SENDING_TIMEOUT_SECONDS ago with no outcome (its worker died mid-send):
+    staff decide whether to send it again. The number released."""
+    now = now or timezone.now()
+    timeout = datetime.timedelta(seconds=int(settings.DELIVERY_SENDING_TIMEOUT_SECONDS))
+    stale = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lte=now - timeout)
+    released = 0
+    for delivery_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = Delivery.objects.select_for_update().get(pk=delivery_id)
+            if not sending_interrupted(locked, now):
+                continue
+            assert locked.claimed_at is not None
+            _log_attempt(locked, locked.claimed_at, now, INTERRUPTED)
+            claimed_at = locked.claimed_at
+            locked.status = Delivery.Status.FAILED
+            locked.attempts += 1
+            locked.next_attempt_at = None
+            locked.last_error = INTERRUPTED
+            locked.save()
+            record(
+                "invoice.delivery_interrupted",
+                actor=by,
+                obj=locked.invoice,
+                delivery_id=locked.pk,
+                claimed_at=claimed_at.isoformat(),
+                channel=locked.channel,
+            )
+        released += 1
+    return released
+
+
+RETRY_PERMISSION = "delivery.retry_delivery"
+
+
+def retry_delivery(
+    delivery: Delivery, *, by: Actor, request: HttpRequest | None = None
+) -> Delivery:
+    """Send a failed delivery again, now (attempts start again): staff with
+    ``delivery.retry_delivery`` only. Also a delivery whose send was interrupted and not
+    yet released, once DELIVERY_SENDING_TIMEOUT_SECONDS have passed; never one being sent."""
+    if not (getattr(by, "is_active", False) and by.has_perm(RETRY_PERMISSION)):
+        raise RetryRefused(f"sending a delivery again needs {RETRY_PERMISSION}")
     with transaction.atomic():
         locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
-        if locked.status != Delivery.Status.FAILED:
+        previous = locked.status
+        if not may_retry(locked):
             raise DeliveryError(f"delivery {locked.pk} is {locked.status}", field="status")
         locked.status = Delivery.Status.QUEUED
         locked.attempts = 0
+        locked.claimed_at = None
         locked.next_attempt_at = timezone.now()
-        locked.save(update_fields=["status", "attempts", "next_attempt_at"])
-        record("invoice.delivery_retried", actor=by, obj=locked.invoice, delivery_id=locked.pk)
+        locked.save(update_fields=["status", "attempts", "claimed_at", "next_attempt_at"])
+        record(
+            "invoice.delivery_retried",
+            actor=by,
+            obj=locked.invoice,
+            request=request,
+            delivery_id=locked.pk,
+            previous_status=previous,
+            last_error=locked.last_error,
+        )
         _enqueue(locked.pk)
     return locked
 
 
 def send_due_deliveries(*, by: Actor, now: datetime.datetime | None = None) -> int:
-    """Attempt every queued delivery whose time has come (the schedule's safety net)."""
+    """The schedule's safety net: release interrupted sends (failed, not resent), then
+    attempt every queued delivery whose time has come; the number attempted."""
     now = now or timezone.now()
+    release_interrupted_deliveries(by=by, now=now)
     due = Delivery.objects.filter(status=Delivery.Status.QUEUED, next_attempt_at__lte=now)
     count = 0
     for delivery_id in due.values_list("pk", flat=True):

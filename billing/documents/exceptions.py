@@ -41,3 +41,10 @@ class DocumentsPending(DocumentError):
     def __init__(self, message: str, *, count: int) -> None:
         super().__init__(message)
         self.count = count
+
+
+class RetryRefused(DocumentError):
+    """Signing an invoice's PDF again was asked by someone without the permission, or for an
+    invoice that already has it."""
+
+    field = "user"

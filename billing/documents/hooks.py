@@ -21,9 +21,10 @@ from billing.models import Invoice
 TASK = "billing.documents.tasks.issue_invoice_document"
 
 
-def run_after_commit(task: str, *args: Any) -> bool:
+def run_after_commit(task: str, *args: Any, timeout: int | None = None) -> bool:
     """After commit, run the job ``task`` (a dotted path) as ``DOCUMENTS_ON_FINALIZE`` says:
-    a django-q2 job ("async"), inline ("sync") or not at all ("off", which returns False)."""
+    a django-q2 job ("async"), inline ("sync") or not at all ("off", which returns False).
+    ``timeout``: the job's own time limit, for one that may run longer than ``Q_TIMEOUT``."""
     mode = settings.DOCUMENTS_ON_FINALIZE
     if mode == "off":
         return False
@@ -33,14 +34,15 @@ def run_after_commit(task: str, *args: Any) -> bool:
         return True
     from django_q.tasks import async_task
 
+    options = {"group": "documents", **({"timeout": timeout} if timeout else {})}
     if _queue_shares_the_database() and transaction.get_connection().in_atomic_block:
         # The ORM broker's queue is a table of this database: the job row goes in with
         # the transaction (a rollback takes it away, and no worker sees it before the
         # commit), instead of in an autocommit INSERT of its own after it. One commit,
         # with its WAL flush, less per paid invoice (docs/decisions.md, 22).
-        async_task(task, *args, group="documents", broker=_broker())
+        async_task(task, *args, broker=_broker(), **options)
     else:
-        transaction.on_commit(lambda: async_task(task, *args, group="documents"))
+        transaction.on_commit(lambda: async_task(task, *args, **options))
     return True
 
 

@@ -66,6 +66,7 @@ class InvoiceDocument(models.Model):
         permissions = [
             ("download_invoice_documents", "Can download signed invoice PDFs and period exports"),
             ("verify_invoice_documents", "Can verify uploaded invoice PDFs"),
+            ("retry_document", "Can have a failed invoice document signed again"),
         ]
 
     def __str__(self) -> str:

@@ -10,11 +10,12 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from billing.documents import keys
+from billing.documents import hooks, keys
 from billing.documents.models import InvoiceDocument, SigningCertificate
 from billing.documents.verify import PdfInspection, inspect_pdf
 from billing.models import Invoice
 from billing.selectors import customer_for_user, invoices_for_user
+from security.models import JobAttempt
 
 DOWNLOAD_PERMISSION = "documents.download_invoice_documents"
 VERIFY_PERMISSION = "documents.verify_invoice_documents"
@@ -162,3 +163,16 @@ def verify_document(data: bytes, *, user: Any = None) -> Verification:
     elif not inspection.damaged:
         sentences.append("It does not match any invoice you have access to.")
     return Verification(inspection=inspection, document=document, sentences=sentences)
+
+
+def document_job_state(invoice: Invoice) -> JobAttempt | None:
+    """The latest attempt of the job that signs the invoice's PDF, while it has none (None
+    once it is signed, or if no job ran): failing, given up, lost or running, with the
+    error of a failed one."""
+    if invoice.is_draft or InvoiceDocument.objects.filter(invoice_id=invoice.pk).exists():
+        return None
+    return (
+        JobAttempt.objects.filter(func=hooks.TASK, args=[invoice.pk])
+        .order_by("-started_at", "-pk")
+        .first()
+    )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 
 from audit import record
 from billing.documents import export, hooks, keys, render, selectors, sign
-from billing.documents.exceptions import DocumentsPending, RenderError
+from billing.documents.exceptions import DocumentsPending, RenderError, RetryRefused
 from billing.documents.models import InvoiceDocument, SigningCertificate
 from billing.models import Invoice
 
@@ -96,6 +97,35 @@ def sign_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
             template_version=document.template_version,
         )
     return document
+
+
+RETRY_PERMISSION = "documents.retry_document"
+
+
+def retry_invoice_document(
+    invoice: Invoice, *, by: Actor, request: HttpRequest | None = None
+) -> bool:
+    """Have a finalized invoice that has no signed PDF (its job failed for good) signed and
+    delivered again, now: staff with ``documents.retry_document`` only; audited. False when
+    DOCUMENTS_ON_FINALIZE is off (nothing is queued)."""
+    if not (getattr(by, "is_active", False) and by.has_perm(RETRY_PERMISSION)):
+        raise RetryRefused(f"signing an invoice's PDF again needs {RETRY_PERMISSION}")
+    failure = selectors.document_job_state(invoice)
+    with transaction.atomic():
+        locked = _locked_finalized(invoice)
+        if InvoiceDocument.objects.filter(invoice=locked).exists():
+            raise RetryRefused(f"{locked} already has its signed PDF", field="document")
+        queued = hooks.run_after_commit(hooks.TASK, locked.pk)
+        record(
+            "invoice.document_retried",
+            actor=by,
+            obj=locked,
+            request=request,
+            number=locked.display_number,
+            queued=queued,
+            last_error=failure.error if failure else "",
+        )
+    return queued
 
 
 def rerender_invoice_document(invoice: Invoice, *, by: Actor, reason: str) -> InvoiceDocument:
@@ -182,7 +212,12 @@ def queue_period_signing(
     if waiting == 0:
         return 0
     with transaction.atomic():
-        queued = hooks.run_after_commit(PERIOD_SIGNING_TASK, first.isoformat(), last.isoformat())
+        queued = hooks.run_after_commit(
+            PERIOD_SIGNING_TASK,
+            first.isoformat(),
+            last.isoformat(),
+            timeout=settings.Q_LONG_TIMEOUT,  # hundreds of invoices: a long job
+        )
         record(
             "invoice.documents_signing_queued",
             actor=by,

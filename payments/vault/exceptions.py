@@ -21,6 +21,15 @@ class KeyUnavailable(VaultError):
     """The key a ciphertext names is unknown, destroyed, or its KEK version is missing."""
 
 
+class KeysUnavailable(KeyUnavailable):
+    """The vault's keys cannot be used at all: the keyring is missing, unreadable or
+    malformed, or its KEK does not unwrap the data keys (a wrong or replaced keyring).
+
+    An operator's fault, not the customer's: the message (which may name a key or a
+    file) is for the audit log and the staff alert, never for a customer
+    (``payments.vault.services.card_payments_unavailable``)."""
+
+
 class RevealRefused(VaultError):
     """A reveal was refused (no permission, rate limit, unknown token); it is audited."""
 

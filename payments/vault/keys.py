@@ -35,10 +35,10 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, record
 from audit.services import PreparedEvent, append_prepared
 from payments.vault import crypto
-from payments.vault.exceptions import InvalidCard, KeyUnavailable
+from payments.vault.exceptions import InvalidCard, KeysUnavailable, KeyUnavailable
 from payments.vault.models import DataKey, EntryKey, PaymentMethod
 from security.compiled import mark_inserted
-from security.keyring import KeyringError, KeyringReadOnly, get_keyring
+from security.keyring import Keyring, KeyringError, KeyringReadOnly, get_keyring
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,30 @@ def _quiet(_: str) -> None:
     return None
 
 
+# ---------------------------------------------------------------- the keyring
+
+
+def vault_keyring() -> Keyring:
+    """The configured keyring; one that cannot be loaded is the vault's KeysUnavailable."""
+    try:
+        return get_keyring()
+    except KeyringError as exc:
+        raise KeysUnavailable(str(exc), field="key_id") from None
+
+
+def keys_in_use() -> str | None:
+    """Why a missing keyring file must not be created anew: the database holds keys
+    wrapped under its KEKs (``security.keyring`` asks before it creates one), or None."""
+    data_keys = DataKey.objects.exclude(state=DataKey.State.DESTROYED).count()
+    entry_keys = EntryKey.objects.exclude(state=EntryKey.State.EXPIRED).count()
+    if not data_keys and not entry_keys:
+        return None
+    return (
+        f"the database holds {data_keys} data key(s) and {entry_keys} card-entry key(s)"
+        " wrapped under its KEKs"
+    )
+
+
 # ---------------------------------------------------------------- data keys
 
 
@@ -68,17 +92,17 @@ def unwrap_data_key(key: DataKey) -> bytes:
     if key.wrapped_key is None or key.state == DataKey.State.DESTROYED:
         raise KeyUnavailable(f"data key {key.hex_id} was destroyed", field="key_id")
     try:
-        return get_keyring().unwrap(
+        return vault_keyring().unwrap(
             bytes(key.wrapped_key), version=key.kek_version, context=key.wrap_context()
         )
     except KeyringError as exc:
-        raise KeyUnavailable(
+        raise KeysUnavailable(
             f"data key {key.hex_id} cannot be unwrapped: {exc}", field="key_id"
         ) from None
 
 
 def _create_data_key() -> DataKey:
-    keyring = get_keyring()
+    keyring = vault_keyring()
     key_id = crypto.new_key_id()
     while DataKey.objects.filter(pk=key_id).exists():
         key_id = crypto.new_key_id()
@@ -228,7 +252,11 @@ def _enqueue_reencryption() -> None:
     try:
         from django_q.tasks import async_task
 
-        async_task("payments.vault.tasks.reencrypt_vault_task", task_name="vault.reencrypt")
+        async_task(
+            "payments.vault.tasks.reencrypt_vault_task",
+            task_name="vault.reencrypt",
+            timeout=settings.Q_LONG_TIMEOUT,  # every record of the retired key: a long job
+        )
     except Exception:  # the hourly schedule catches up if the broker is down
         logger.warning("vault: could not enqueue re-encryption; the schedule will run it")
 
@@ -395,7 +423,7 @@ def rotate_kek(
     With a read-only keyring (environment, KMS) the operator adds the version
     there first; this then rewraps under the keyring's current version.
     """
-    keyring = get_keyring()
+    keyring = vault_keyring()
     try:
         version = keyring.add_version()
         created = True
@@ -459,7 +487,7 @@ def retire_kek_versions(*, by: Any) -> list[int]:
             )
         )
         try:
-            retired = get_keyring().retire_versions(keep=in_use)
+            retired = vault_keyring().retire_versions(keep=in_use)
         except KeyringReadOnly:
             return []
         if retired:
@@ -474,11 +502,11 @@ def _unwrap_entry_private(key: EntryKey) -> bytes:
     if key.wrapped_private_key is None:
         raise KeyUnavailable(f"card-entry key {key.kid} has expired", field="key_id")
     try:
-        return get_keyring().unwrap(
+        return vault_keyring().unwrap(
             bytes(key.wrapped_private_key), version=key.kek_version, context=key.wrap_context()
         )
     except KeyringError as exc:
-        raise KeyUnavailable(f"card-entry key {key.kid}: {exc}", field="key_id") from None
+        raise KeysUnavailable(f"card-entry key {key.kid}: {exc}", field="key_id") from None
 
 
 def _create_entry_key() -> EntryKey:
@@ -491,7 +519,7 @@ def _create_entry_key() -> EntryKey:
         serialization.NoEncryption(),
     )
     key = EntryKey(kid=f"ek_{secrets.token_hex(8)}", state=EntryKey.State.ACTIVE)
-    wrapped = get_keyring().wrap(der, context=key.wrap_context())
+    wrapped = vault_keyring().wrap(der, context=key.wrap_context())
     key.kek_version = wrapped.version
     key.wrapped_private_key = wrapped.blob
     key.public_key_der = private.public_key().public_bytes(

@@ -16,8 +16,12 @@ VAULT_SCHEDULES = {
 
 def register_vault_schedules(**_: Any) -> int:
     """Create or update the vault's schedules; safe to run any number of times."""
+    from django.conf import settings
     from django_q.models import Schedule
 
     for name, func in VAULT_SCHEDULES.items():
-        ensure_schedule(name, func=func, schedule_type=Schedule.HOURLY)
+        # It re-encrypts every record of a retired key: a long job.
+        ensure_schedule(
+            name, func=func, schedule_type=Schedule.HOURLY, timeout=settings.Q_LONG_TIMEOUT
+        )
     return len(VAULT_SCHEDULES)

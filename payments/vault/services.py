@@ -18,19 +18,34 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit import record
 from audit.services import prepare_event
 from billing.models import Customer
+from payments.exceptions import CardPaymentsUnavailable
 from payments.vault import crypto
 from payments.vault.cards import Brand, Card, validate_card
 from payments.vault.entry import EncryptedCard, open_payload
-from payments.vault.exceptions import InvalidCard, KeyUnavailable, PaymentMethodGone, RevealRefused
-from payments.vault.keys import encryption_key, insert_under_active_key, unwrap_data_key
-from payments.vault.models import PaymentMethod, RevealWindow
+from payments.vault.exceptions import (
+    InvalidCard,
+    KeysUnavailable,
+    KeyUnavailable,
+    PaymentMethodGone,
+    RevealRefused,
+)
+from payments.vault.keys import (
+    current_entry_key,
+    encryption_key,
+    insert_under_active_key,
+    unwrap_data_key,
+    vault_keyring,
+)
+from payments.vault.models import EntryKey, PaymentMethod, RevealWindow
 from security.compiled import compiled, hot
-from security.keyring import get_keyring
+from security.services import raise_security_alert
 
 REVEAL_PERMISSION = "payments.reveal_card"
 REVEALED_ACTION = "vault.card_revealed"
@@ -42,7 +57,7 @@ def _new_token() -> str:
 
 def card_fingerprint(number: str) -> str:
     """HMAC-SHA256 of the number under the keyring's fingerprint key, hex."""
-    return get_keyring().fingerprint(b"tillit.vault.fingerprint.v1|" + number.encode()).hex()
+    return vault_keyring().fingerprint(b"tillit.vault.fingerprint.v1|" + number.encode()).hex()
 
 
 def tokenize(
@@ -326,3 +341,55 @@ def delete_payment_method(method: PaymentMethod, *, by: Any) -> PaymentMethod:
             key_id=key_id,
         )
     return locked
+
+
+# --- key faults ------------------------------------------------------------------------
+
+KEY_FAULT_ALERT = "vault.keys_unavailable"
+
+
+def report_key_fault(
+    fault: KeysUnavailable, *, operation: str, by: Any, request: HttpRequest | None = None
+) -> None:
+    """Record that the vault's keys failed a card operation (``tokenize``, ``reveal``,
+    ``entry_key``): the ``vault.key_fault`` audit event with the operator's detail, and an
+    open security alert for the security officers (emailed, at most every
+    SECURITY_ALERT_EMAIL_MINUTES). Its own transaction: the caller's work rolled back."""
+    detail = fault.message[:600]
+    with transaction.atomic():
+        record(
+            "vault.key_fault",
+            actor=by,
+            request=request,
+            operation=operation,
+            detail=detail,
+        )
+    raise_security_alert(
+        kind=KEY_FAULT_ALERT,
+        summary="Card payments are failing: the vault's keys cannot be used",
+        detail=f"{operation}: {detail}",
+        by=by,
+        request=request,
+    )
+
+
+def card_payments_unavailable(
+    fault: KeysUnavailable, *, operation: str, by: Any, request: HttpRequest | None = None
+) -> CardPaymentsUnavailable:
+    """Report a key fault (``report_key_fault``) and give the one calm error customers see
+    instead: card payments are unavailable right now, nothing was charged; no key id."""
+    report_key_fault(fault, operation=operation, by=by, request=request)
+    return CardPaymentsUnavailable(
+        _("Card payments are unavailable right now; nothing was charged.")
+    )
+
+
+def card_entry_key(*, by: Any, request: HttpRequest | None = None) -> EntryKey:
+    """The card-entry key a card form encrypts to (rotated first when due); a key fault
+    is reported and raised as CardPaymentsUnavailable."""
+    try:
+        return current_entry_key()
+    except KeysUnavailable as fault:
+        raise card_payments_unavailable(
+            fault, operation="entry_key", by=by, request=request
+        ) from None

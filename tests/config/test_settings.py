@@ -131,3 +131,34 @@ def test_the_wsgi_application_loads_every_view_and_freezes_it(tmp_path: Path) ->
     assert imported_by_the_request == "0"
     # Django, the apps, the views and what they import: well over 100,000 objects.
     assert int(frozen) > 100_000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"Q_TIMEOUT": "60", "Q_RETRY": "60"}, "Q_RETRY"),  # a running job would run twice
+        ({"Q_TIMEOUT": "45", "Q_LONG_TIMEOUT": "30"}, "Q_LONG_TIMEOUT"),
+        ({"Q_MAX_ATTEMPTS": "0"}, "Q_MAX_ATTEMPTS"),
+        ({"DELIVERY_SENDING_TIMEOUT_SECONDS": "40"}, "DELIVERY_SENDING_TIMEOUT_SECONDS"),
+        ({"EMAIL_TIMEOUT": "soon"}, "EMAIL_TIMEOUT"),
+    ],
+)
+def test_job_and_delivery_timings_that_cannot_work_are_refused_by_name(
+    tmp_path: Path, overrides: dict[str, str], named: str
+) -> None:
+    result = _load_settings(tmp_path, **overrides)
+    assert result.returncode != 0
+    assert named in result.stderr
+
+
+def test_the_job_timings_reach_the_cluster(tmp_path: Path) -> None:
+    result = _load_settings(
+        tmp_path,
+        "from django.conf import settings; q = settings.Q_CLUSTER; "
+        "print(q['timeout'], q['retry'], q['max_attempts'])",
+        Q_TIMEOUT="20",
+        Q_RETRY="30",
+        Q_MAX_ATTEMPTS="3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["20", "30", "3"]

@@ -14,6 +14,7 @@ from security.keyring import (
     EnvKeyring,
     FileKeyring,
     KeyringReadOnly,
+    KeyringUnavailable,
     UnknownKeyVersion,
     UnwrapFailed,
     forget_cached_keyrings,
@@ -90,7 +91,9 @@ def test_the_environment_keyring_is_read_only(tmp_path: Path) -> None:
     assert json.loads(text)["current"] == 1
 
 
-def test_get_keyring_follows_the_settings(settings: Any, tmp_path: Path) -> None:
+def test_get_keyring_follows_the_settings(settings: Any, tmp_path: Path, db: None) -> None:
+    # (db: before it creates a missing file, get_keyring asks the vault whether the
+    # database holds keys wrapped under the lost one's KEKs.)
     settings.VAULT_KEYRING_PROVIDER = "file"
     settings.VAULT_KEYRING_FILE = tmp_path / "ring.json"
     settings.VAULT_KEYRING_CREATE = True
@@ -123,3 +126,27 @@ def test_a_keyring_created_by_a_racing_process_is_kept_not_replaced(
     assert path.read_bytes() == original
     assert loser.unwrap(wrapped.blob, version=1, context=b"dek|1") == b"d" * 32
     assert [p.name for p in tmp_path.iterdir()] == ["ring.json"]
+
+
+def test_an_unreadable_or_malformed_file_is_refused_naming_it_and_not_replaced(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ring.json"
+    path.mkdir()  # (root reads a file of mode 000: a directory cannot be read as one)
+    with pytest.raises(KeyringUnavailable, match=str(path)):
+        FileKeyring(path, create=True)
+    path.rmdir()
+    path.write_text('{"current": 1, "kek": {"1": "c2hvcnQ="}}', encoding="utf-8")
+    with pytest.raises(KeyringUnavailable, match=str(path)) as caught:
+        FileKeyring(path, create=True)
+    assert "c2hvcnQ=" not in str(caught.value)
+    assert path.read_text(encoding="utf-8").startswith('{"current": 1')
+
+
+def test_a_guard_refuses_to_create_a_missing_file_and_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "ring.json"
+    with pytest.raises(KeyringUnavailable) as caught:
+        FileKeyring(path, create=True, refuse_creation=lambda: "the database holds 3 keys")
+    assert str(path) in str(caught.value) and "the database holds 3 keys" in str(caught.value)
+    assert not path.exists()
+    assert FileKeyring(path, create=True, refuse_creation=lambda: None).versions() == [1]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,20 @@ class Mailbox:
         return "250 Message accepted"
 
 
+@dataclass
+class SlowMailbox(Mailbox):
+    """A mail server that takes ``delay`` seconds to answer each message's DATA (as a busy
+    server does); ``data_started`` notes when each DATA began (time.monotonic())."""
+
+    delay: float = 1.0
+    data_started: list[float] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.data_started.append(time.monotonic())
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,7 +72,17 @@ def _free_port() -> int:
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Mailbox]:
     """A real SMTP server (aiosmtpd) on a free port; Django's SMTP backend points at it."""
-    mailbox = Mailbox()
+    yield from _serve(Mailbox(), settings)
+
+
+@pytest.fixture
+def slow_smtp_server(settings: Any, request: pytest.FixtureRequest) -> Iterator[SlowMailbox]:
+    """A real SMTP server that answers each DATA after ``delay`` seconds (indirect parameter,
+    default 1 s)."""
+    yield from _serve(SlowMailbox(delay=getattr(request, "param", 1.0)), settings)
+
+
+def _serve(mailbox: Any, settings: Any) -> Iterator[Any]:
     port = _free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()

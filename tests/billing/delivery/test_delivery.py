@@ -27,7 +27,7 @@ from tests.billing.delivery.conftest import (
     Mailbox,
     assert_nothing_financial,
 )
-from tests.factories import audit_events
+from tests.factories import audit_events, with_role
 
 
 def _message(mailbox: Mailbox, index: int = -1) -> email.message.EmailMessage:
@@ -170,6 +170,7 @@ def test_a_refused_recipient_is_recorded_retried_with_backoff_then_failed_and_re
     assert [a.succeeded for a in third.attempt_log.all()] == [False, False, False]
     assert "550" in third.last_error
     smtp_server.refuse.clear()
+    clerk = with_role(clerk, "Billing clerk")
     services.retry_delivery(third, by=clerk)
     assert services.attempt_delivery(delivery.pk, by=clerk).status == Delivery.Status.SENT
     assert len(audit_events("invoice.delivery_retried")) == 1
