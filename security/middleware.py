@@ -1,5 +1,6 @@
 """Request hygiene and session policy: NUL characters refused, absolute session lifetime,
-the session list, MFA for staff, and the Content-Security-Policy header."""
+the session list, MFA for staff, no caching of signed-in pages, and the
+Content-Security-Policy header."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from django.http import (
 )
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
 from security.selectors import (
@@ -103,6 +105,23 @@ class SessionPolicyMiddleware:
                     f"{reverse('security:verify')}?{urlencode({'next': request.get_full_path()})}"
                 )
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Every answer to a signed-in request is ``Cache-Control: no-store`` (and private,
+    no-cache, max-age=0): invoices, payments and account pages must stay out of browser
+    and proxy caches, where the next user of a shared computer could read them back.
+    One middleware, so a new page cannot forget it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
+        return response
 
 
 # What django-csp's view decorators leave on a response: each makes its policy its own.
