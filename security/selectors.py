@@ -142,6 +142,18 @@ def request_needs_second_factor(request: HttpRequest) -> bool:
     return bool(cached)
 
 
+def is_staff_account(user: Any) -> bool:
+    """Staff in any sense: the staff or superuser flag, or a staff role (a group other than
+    Customer). Such an account may never act as a customer (no portal account)."""
+    from security.roles import STAFF_ROLES
+
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return True
+    if user is None or getattr(user, "pk", None) is None:
+        return False
+    return bool(user.groups.filter(name__in=STAFF_ROLES).exists())
+
+
 def customer_may_save_card(*, user: Any) -> bool:
     """The vault asks this before saving a card: MFA first when the setting demands it."""
     if not settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS:
