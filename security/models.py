@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+from security.identity import normalize_login
+
+
+class UserManager(DjangoUserManager["User"]):
+    """Django's, with login names normalized (``security.identity``) on the way in and on
+    every lookup by natural key, the sign-in's included."""
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        return normalize_login(email) if email else ""
+
+    def get_by_natural_key(self, username: Any) -> User:
+        return self.get(**{self.model.USERNAME_FIELD: normalize_login(username)})
 
 
 class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person who signs in: staff in the admin, or a customer in the portal.
 
     A customer user's link to its customer lives in ``billing`` (which may import
-    ``security``, never the other way round).
+    ``security``, never the other way round). Usernames and e-mail addresses are
+    stored normalized (``security.identity.normalize_login``).
     """
+
+    objects: ClassVar[UserManager] = UserManager()
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -25,6 +45,10 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
 
     def __str__(self) -> str:
         return self.get_username()
+
+    @classmethod
+    def normalize_username(cls, username: Any) -> str:
+        return normalize_login(username)
 
 
 class PasswordHistory(models.Model):

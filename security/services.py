@@ -26,6 +26,7 @@ from audit import SYSTEM, record
 from audit.schedules import ensure_schedule
 from security import mfa
 from security.exceptions import InvalidCode, NotAllowed, StepUpRequired, UnknownRole
+from security.identity import MAX_LOGIN_LENGTH, normalize_login
 from security.models import BackupCode, BackupCodeDevice, PasswordHistory, UserSession
 from security.selectors import (
     MFA_VERIFIED_AT_KEY,
@@ -117,7 +118,7 @@ def record_lockout(*, username: str, request: HttpRequest) -> None:
             "security.lockout",
             actor=SYSTEM,
             request=request,
-            username=username[:150],
+            username=normalize_login(username)[:MAX_LOGIN_LENGTH],
             minutes=int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
         )
 
@@ -139,9 +140,11 @@ def unlock_account(*, username: str, by: Actor, request: HttpRequest | None) -> 
     if by != SYSTEM and not by.has_perm("security.unlock_account"):
         raise NotAllowed("unlock_account: needs the Security officer role")
     require_step_up(request, by)
-    name = username.strip().lower()
-    if not name or len(name) > 150:
-        raise ValueError("username: give the login name to unlock (at most 150 characters)")
+    name = normalize_login(username)
+    if not name or len(name) > MAX_LOGIN_LENGTH:
+        raise ValueError(
+            f"username: give the login name to unlock (at most {MAX_LOGIN_LENGTH} characters)"
+        )
     with transaction.atomic():
         count = int(AxesProxyHandler.reset_attempts(username=name))
         record("security.unlocked", actor=by, request=request, username=name, attempts=count)

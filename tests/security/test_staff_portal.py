@@ -98,9 +98,7 @@ def test_a_staff_session_is_refused_by_every_portal_page_even_with_a_link(
     assert not Payment.objects.exists()
 
 
-def test_linking_a_customer_user_is_audited_by_name(
-    alice_company: Customer, clerk: User
-) -> None:
+def test_linking_a_customer_user_is_audited_by_name(alice_company: Customer, clerk: User) -> None:
     person = make_user("astrid")
 
     account = services.link_portal_account(user=person, customer=alice_company, by=clerk)
