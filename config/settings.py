@@ -388,7 +388,24 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HANDLER = "security.lockout.TillitAxesHandler"
 AXES_USERNAME_CALLABLE = "security.lockout.username_from_credentials"
 AXES_LOCKOUT_TEMPLATE = "security/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = _int("AXES_PROXY_COUNT", default=0) or None
+# The client's address (the lockout's address rule, the session list, the card-testing
+# rules) is read by django-ipware, as axes asks (security.net.client_address). Behind
+# reverse proxies set AXES_PROXY_COUNT to how many there are: each appends the address
+# it saw to X-Forwarded-For and the last one connects to us, so the client is the
+# AXES_PROXY_COUNT-th entry from the right; what a client writes further left is
+# ignored (it could name anyone). Without proxies (0, the default) X-Forwarded-For is
+# never read: any client could write it. docs/security.md, "Behind a proxy".
+PROXY_COUNT = _int("AXES_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_ORDER = "left-most"
+# ipware counts the proxies *listed* in the header: all but the last one.
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT - 1 if PROXY_COUNT else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if PROXY_COUNT else ("REMOTE_ADDR",)
+)
+# Not strict: a longer header (a client's own X-Forwarded-For in front) still names the
+# client by its position from the right, instead of falling back to the proxy's address
+# (which would put every client behind the proxy under one address rule again).
+IPWARE_STRICT = False
 # axes warns when its one rule ignores the address; the address rule is ours (above).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 SECURITY_IP_FAILURE_LIMIT = _int("SECURITY_IP_FAILURE_LIMIT", default=100, minimum=1)

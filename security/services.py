@@ -28,6 +28,7 @@ from security import mfa
 from security.exceptions import InvalidCode, NotAllowed, StepUpRequired, UnknownRole
 from security.identity import MAX_LOGIN_LENGTH, normalize_login
 from security.models import BackupCode, BackupCodeDevice, PasswordHistory, UserSession
+from security.net import client_address
 from security.selectors import (
     MFA_VERIFIED_AT_KEY,
     SESSION_STARTED_AT_KEY,
@@ -327,7 +328,7 @@ def start_user_session(*, request: HttpRequest, user: Any) -> UserSession:
         request.session.save()
     now = timezone.now()
     request.session[SESSION_STARTED_AT_KEY] = now.timestamp()
-    ip = request.META.get("REMOTE_ADDR") or None
+    ip = client_address(request)
     with transaction.atomic():
         tracked, _ = UserSession.objects.update_or_create(
             session_key=request.session.session_key,
