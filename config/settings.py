@@ -416,6 +416,9 @@ SECURITY_IP_FAILURE_WINDOW = timedelta(
 # MFA (django-otp, django-otp-webauthn). A TOTP code is accepted once: the device
 # remembers the last time step used.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Tillit")
+# Nobody sees another person's TOTP key or QR code in the admin (security/admin.py also
+# replaces django-otp's device admin with a read-only one without them).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_WEBAUTHN_RP_ID = env.str(
     "OTP_WEBAUTHN_RP_ID", default=ALLOWED_HOSTS[0] if PRODUCTION else "localhost"
 )

@@ -41,6 +41,10 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
         permissions = [
             ("unlock_account", "Can lift a login lockout"),
             ("change_roles", "Can change the roles of an account"),
+            (
+                "reset_credentials",
+                "Can reset another account's password and second factors (step-up)",
+            ),
         ]
 
     def __str__(self) -> str:

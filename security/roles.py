@@ -34,6 +34,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
     {
         "security.unlock_account",
         "security.change_roles",
+        "security.reset_credentials",
         "payments.view_key_status",
         "documents.download_invoice_documents",
         "documents.verify_invoice_documents",
@@ -111,7 +112,12 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("django_otp_webauthn.webauthncredential", "v")
         | _LOCKOUT_READ
         | _AUDIT_READ
-        | {"security.unlock_account", "security.change_roles", "payments.view_key_status"}
+        | {
+            "security.unlock_account",
+            "security.change_roles",
+            "security.reset_credentials",
+            "payments.view_key_status",
+        }
     ),
     # Independent reviewer: reads everything of evidence value, changes nothing.
     AUDITOR: frozenset(

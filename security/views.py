@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_otp_webauthn import views as webauthn_views
 
-from security import forms, selectors, services
+from security import accounts, forms, selectors, services
 from security.decorators import mfa_required, step_up_required
 from security.exceptions import InvalidCode, NotAllowed, SecurityError
 from security.mfa import base32_secret, qr_svg_data_uri
@@ -239,6 +239,28 @@ def user_roles(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Roles saved.")
         return HttpResponseRedirect(reverse("admin:security_user_change", args=[target.pk]))
     return render(request, "security/form.html", {"form": form, "title": f"Roles of {target}"})
+
+
+@permission_required(accounts.RESET_PERMISSION, raise_exception=True)
+@step_up_required
+def reset_credentials(request: HttpRequest, pk: int) -> HttpResponse:
+    """A security officer resets another account's password and factors (step-up, audited):
+    the owner is e-mailed a link and chooses their own."""
+    target = get_object_or_404(get_user_model(), pk=pk)
+    if request.method == "POST":
+        try:
+            done = accounts.reset_credentials(user=target, by=request.user, request=request)
+        except NotAllowed as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                f"{target} was reset: {len(done['factors_removed'])} second factor(s) removed,"
+                f" {done['sessions_ended']} session(s) ended; the owner was e-mailed a link"
+                " to choose a new password.",
+            )
+        return HttpResponseRedirect(reverse("admin:security_user_change", args=[target.pk]))
+    return render(request, "security/reset_credentials.html", {"target": target})
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -7,6 +7,7 @@ to a signed-in request says ``Cache-Control: no-store``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -18,7 +19,7 @@ from security.models import User
 pytestmark = pytest.mark.django_db
 
 
-def _no_store(response) -> bool:  # type: ignore[no-untyped-def]
+def _no_store(response: Any) -> bool:
     return "no-store" in response.get("Cache-Control", "")
 
 
