@@ -150,3 +150,45 @@ def create_account(
             },
         )
     return user
+
+
+ACCOUNT_FIELDS = ("username", "first_name", "last_name", "is_active")
+
+
+def update_account(*, user: Any, changes: dict[str, Any], by: Actor, request: HttpRequest) -> Any:
+    """Change another account's names or whether it may sign in (the admin's user form).
+
+    Enabling an account (a dormant or disabled one) loosens a control: it needs a fresh
+    second factor, as every change from this form does. Named events:
+    ``security.account_enabled`` / ``security.account_disabled`` (its sessions end) and
+    ``security.account_updated`` for names.
+    """
+    unknown = sorted(set(changes) - set(ACCOUNT_FIELDS))
+    if unknown:
+        raise NotAllowed(f"{', '.join(unknown)}: not changed here")
+    if not (hasattr(by, "has_perm") and by.has_perm("security.change_user")):
+        raise NotAllowed("account: needs the permission to change accounts")
+    require_step_up(request, by)
+    with transaction.atomic():
+        locked = get_user_model().objects.select_for_update().get(pk=user.pk)
+        if "username" in changes:
+            changes = {**changes, "username": normalize_login(changes["username"])}
+        changed = sorted(k for k, v in changes.items() if getattr(locked, k) != v)
+        for name in changed:
+            setattr(locked, name, changes[name])
+        if changed:
+            locked.save(update_fields=changed)
+        if "is_active" in changed:
+            ended = 0 if locked.is_active else _end_sessions(user=locked, keep_session_key=None)
+            record(
+                "security.account_enabled" if locked.is_active else "security.account_disabled",
+                actor=by,
+                obj=locked,
+                request=request,
+                username=locked.get_username(),
+                sessions_ended=ended,
+            )
+        names = [name for name in changed if name != "is_active"]
+        if names:
+            record("security.account_updated", actor=by, obj=locked, request=request, fields=names)
+    return locked

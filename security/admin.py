@@ -21,6 +21,7 @@ from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from security import accounts
+from security.admin_mixins import StepUpChangesMixin
 from security.models import User, UserSession
 from security.selectors import confirmed_devices
 
@@ -38,7 +39,7 @@ class NewAccountForm(forms.ModelForm):
 
 
 @admin.register(User)
-class TillitUserAdmin(UserAdmin):
+class TillitUserAdmin(StepUpChangesMixin, UserAdmin):
     """Groups, permissions, staff and superuser flags are read-only here: roles change on
     the step-up roles page (security.services.set_user_roles), which audits them. The
     e-mail address is read-only once the account exists: a password link goes there."""
@@ -104,7 +105,17 @@ class TillitUserAdmin(UserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            saved = accounts.update_account(
+                user=obj,
+                changes={
+                    name: form.cleaned_data[name]
+                    for name in form.changed_data
+                    if name in accounts.ACCOUNT_FIELDS
+                },
+                by=request.user,
+                request=request,
+            )
+            obj.__dict__.update({f.attname: getattr(saved, f.attname) for f in saved._meta.fields})
             return
         created = accounts.create_account(
             username=form.cleaned_data["username"],

@@ -15,6 +15,7 @@ from payments.exceptions import InvalidRiskSettings
 from payments.fraud.models import RiskSettings
 from payments.fraud.selectors import get_risk_settings
 from payments.fraud.services import update_risk_settings, validate_risk_settings
+from security.admin_mixins import StepUpChangesMixin
 
 
 def limits_as_text(limits: dict[str, int]) -> str:
@@ -87,8 +88,9 @@ class RiskSettingsForm(forms.ModelForm):
 
 
 @admin.register(RiskSettings)
-class RiskSettingsAdmin(admin.ModelAdmin):
-    """One row; no add or delete. Saving goes through ``update_risk_settings`` (audited)."""
+class RiskSettingsAdmin(StepUpChangesMixin, admin.ModelAdmin):
+    """One row; no add or delete. Saving goes through ``update_risk_settings`` (audited;
+    loosening needs step-up, so the change page opens only with a fresh second factor)."""
 
     form = RiskSettingsForm
     list_display = ["__str__", "max_failed_attempts", "limits_display", "updated_by", "updated_at"]

@@ -54,6 +54,18 @@ def validate_risk_settings(*, max_failed_attempts: object, new_card_limits: obje
             )
 
 
+def weakened_thresholds(row: RiskSettings, wanted: dict[str, Any]) -> list[str]:
+    """The thresholds that ``wanted`` would loosen: more failures allowed, a new-card
+    review limit raised or dropped."""
+    weaker = []
+    if wanted["max_failed_attempts"] > row.max_failed_attempts:
+        weaker.append("max_failed_attempts")
+    limits = wanted["new_card_limits"]
+    if any(limits.get(code, limit + 1) > limit for code, limit in row.new_card_limits.items()):
+        weaker.append("new_card_limits")
+    return weaker
+
+
 def update_risk_settings(
     *,
     max_failed_attempts: int,
@@ -61,8 +73,11 @@ def update_risk_settings(
     by: Actor,
     request: HttpRequest | None = None,
 ) -> RiskSettings:
-    """Change the risk thresholds: permission, valid values (else nothing changes), audited
-    with the values before and after."""
+    """Change the risk thresholds: permission, valid values (else nothing changes), a fresh
+    second factor for any change that loosens them; audited with the values before and
+    after and the thresholds loosened (``weakened``)."""
+    from payments.services import require_step_up
+
     if not (hasattr(by, "has_perm") and by.has_perm(SETTINGS_PERMISSION)):
         raise InvalidRiskSettings(
             _("changing risk thresholds needs the fraud analyst's permission")
@@ -79,12 +94,25 @@ def update_risk_settings(
         }
         if not changes:
             return row
+        weakened = weakened_thresholds(row, wanted)
+        if weakened:
+            # A stale session must not loosen the fraud rules (issue 17, item 12).
+            require_step_up(
+                request, by, to=_("loosen the risk thresholds"), refused=InvalidRiskSettings
+            )
         for name, value in wanted.items():
             setattr(row, name, value)
         row.updated_at = timezone.now()
         row.updated_by = by
         row.save()
-        record("fraud.risk_settings_changed", actor=by, obj=row, request=request, changes=changes)
+        record(
+            "fraud.risk_settings_changed",
+            actor=by,
+            obj=row,
+            request=request,
+            changes=changes,
+            weakened=weakened,
+        )
     return row
 
 

@@ -153,7 +153,10 @@ def test_the_limit_of_failures_is_the_analysts_setting(
     thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, analyst: User
 ) -> None:
     update_risk_settings(
-        max_failed_attempts=2, new_card_limits={"SEK": 1_000_000}, by=analyst, request=None
+        max_failed_attempts=2,
+        new_card_limits={"SEK": 1_000_000, "EUR": 100_000, "USD": 100_000},
+        by=analyst,
+        request=None,
     )
     fail_times(3, thousand_sek_invoice, saved_card(DECLINED), alice, "d")
 
@@ -166,7 +169,9 @@ def test_the_limit_of_failures_is_the_analysts_setting(
 @pytest.fixture
 def review_above_500_sek(analyst: User) -> None:
     update_risk_settings(
-        max_failed_attempts=5, new_card_limits={"SEK": 50_000, "EUR": 5_000}, by=analyst
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
     )
 
 
@@ -230,7 +235,11 @@ def test_an_amount_within_the_limit_and_a_currency_without_one_are_allowed(
 ) -> None:
     card = saved_card(APPROVED)
     assert pay(thousand_sek_invoice, card, alice, "limit", amount=500).risk_decision == "allow"
-    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
+    update_risk_settings(
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
+    )
     usd = assess_card_payment(
         payment_method=saved_card(APPROVED),
         customer_id=card.customer_id,

@@ -35,7 +35,11 @@ def english(alice_company: Customer) -> None:
 
 @pytest.fixture
 def review_above_500_sek(analyst: User) -> None:
-    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
+    update_risk_settings(
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
+    )
 
 
 def test_a_swedish_customer_reads_the_amount_error_in_swedish(
