@@ -134,3 +134,52 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RoleGrant(models.Model):
+    """A role change that waits for a second security officer (four eyes).
+
+    Granting a role that can move money or read card data (``roles.FOUR_EYES_ROLES``) is
+    requested by one security officer and applied only when another approves it
+    (``security.services.approve_role_grant``); ``before`` is the account's roles when it
+    was asked, so an approval never applies to roles that changed meanwhile.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second security officer"
+        APPROVED = "approved", "Approved and applied"
+        REJECTED = "rejected", "Rejected"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
+    )
+    roles = models.JSONField(help_text="The account's roles once approved (the whole set).")
+    before = models.JSONField(help_text="The account's roles when the grant was asked for.")
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, editable=False
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status="pending"),
+                name="security_rolegrant_one_pending",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(decided_by=models.F("requested_by")),
+                name="security_rolegrant_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"roles {', '.join(self.roles) or 'none'} for {self.user_id} ({self.status})"

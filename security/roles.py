@@ -137,6 +137,24 @@ ROLES: Final[dict[str, frozenset[str]]] = {
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.
 
+# A role holding any of these can move money, read card data or hand out privileges:
+# granting it needs a second security officer's approval (four eyes).
+FOUR_EYES_PERMISSIONS: Final = frozenset(
+    {
+        "payments.refund_payment",
+        "payments.decide_risk",
+        "payments.view_paymentmethod",
+        "payments.change_bankline",
+        "payments.add_bankfile",
+        "payments.reveal_card",
+        "security.change_roles",
+        "security.reset_credentials",
+    }
+)
+FOUR_EYES_ROLES: Final = tuple(
+    name for name, perms in ROLES.items() if perms & FOUR_EYES_PERMISSIONS
+)
+
 ROLE_NAMES: Final = tuple(ROLES)
 STAFF_ROLES: Final = tuple(name for name in ROLES if name != CUSTOMER)
 

@@ -18,7 +18,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from security.compiled import compiled
-from security.models import BackupCodeDevice, PasswordHistory, UserSession
+from security.models import BackupCodeDevice, PasswordHistory, RoleGrant, UserSession
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
 SESSION_STARTED_AT_KEY = "security_session_started_at"
@@ -182,3 +182,12 @@ def dormant_staff(*, now: Any = None) -> list[Any]:
 def needs_enrollment(user: Any) -> bool:
     """Staff without a second factor must enroll one before anything else."""
     return bool(user.is_authenticated and user.is_staff and not has_second_factor(user=user))
+
+
+def pending_role_grants() -> list[RoleGrant]:
+    """Role grants waiting for a second security officer, oldest first."""
+    return list(
+        RoleGrant.objects.filter(status=RoleGrant.Status.PENDING)
+        .select_related("user", "requested_by")
+        .order_by("requested_at", "pk")
+    )
