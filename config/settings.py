@@ -497,6 +497,8 @@ VAULT_DEK_CACHE_SECONDS = _int("VAULT_DEK_CACHE_SECONDS", default=60, minimum=0)
 VAULT_ENTRY_KEY_ROTATION_HOURS = _int("VAULT_ENTRY_KEY_ROTATION_HOURS", default=24, minimum=1)
 VAULT_ENTRY_KEY_GRACE_MINUTES = _int("VAULT_ENTRY_KEY_GRACE_MINUTES", default=60, minimum=1)
 VAULT_ENTRY_KEY_BITS = _int("VAULT_ENTRY_KEY_BITS", default=3072, minimum=2048)
+# A card form's one-time nonce (bound to the user and session) is accepted this long.
+VAULT_ENTRY_NONCE_SECONDS = _int("VAULT_ENTRY_NONCE_SECONDS", default=10 * 60, minimum=60)
 # Reveals (detokenization) allowed per actor per minute.
 VAULT_REVEAL_RATE_PER_MINUTE = _int("VAULT_REVEAL_RATE_PER_MINUTE", default=120, minimum=1)
 # Records re-encrypted per transaction by the re-encryption job.

@@ -36,7 +36,7 @@ from payments.selectors import (
     saved_cards_for_user,
     saved_cards_list,
 )
-from payments.vault.entry import EncryptedCard
+from payments.vault.entry import EncryptedCard, nonce_for_request
 from payments.vault.exceptions import PaymentMethodGone
 from payments.vault.keys import current_entry_key
 from payments.vault.services import delete_payment_method
@@ -78,9 +78,10 @@ def _amount_of(invoice: Invoice, value: Decimal) -> Money:
         ) from exc
 
 
-def _entry_key_context() -> dict[str, str]:
+def _entry_key_context(request: HttpRequest) -> dict[str, str]:
     entry_key = current_entry_key()
     return {
+        "entry_nonce": nonce_for_request(request),
         "entry_kid": entry_key.kid,
         "entry_public_key": base64.b64encode(bytes(entry_key.public_key_der)).decode(),
     }
@@ -125,7 +126,7 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "portal/pay.html",
-        {"invoice": invoice, "form": form, "cards": cards, **_entry_key_context()},
+        {"invoice": invoice, "form": form, "cards": cards, **_entry_key_context(request)},
         status=status,
     )
 
@@ -136,7 +137,7 @@ def _submit(request: HttpRequest, invoice: Invoice, data: dict[str, Any]) -> Pay
         return services.pay_invoice_with_new_card(
             invoice,
             amount=amount,
-            card=EncryptedCard(payload=data["card_payload"]),
+            card=EncryptedCard.posted(request, data["card_payload"]),
             keep_card=data["keep_card"],
             idempotency_key=data["idempotency_key"],
             by=request.user,

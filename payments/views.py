@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.portal.decorators import portal_view
-from payments.vault.entry import EncryptedCard
+from payments.vault.entry import EncryptedCard, nonce_for_request
 from payments.vault.exceptions import InvalidCard, PaymentMethodGone
 from payments.vault.keys import current_entry_key
 from payments.vault.selectors import (
@@ -51,7 +51,7 @@ def add_card(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             method = tokenize(
-                EncryptedCard(payload=request.POST.get("card_payload", "")),
+                EncryptedCard.posted(request, request.POST.get("card_payload", "")),
                 customer=customer,
                 by=request.user,
             )
@@ -67,6 +67,7 @@ def add_card(request: HttpRequest) -> HttpResponse:
         {
             "customer": customer,
             "cards": get_payment_methods_for_customer(customer),
+            "entry_nonce": nonce_for_request(request),
             "entry_kid": entry_key.kid,
             "entry_public_key": base64.b64encode(bytes(entry_key.public_key_der)).decode(),
             "errors": errors,

@@ -53,7 +53,7 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
     the field (number, expiry, cvc, payload, key_id) and stores nothing.
     """
     if isinstance(card, EncryptedCard):
-        card = open_payload(card)
+        card = open_payload(card, by=by)
     if not isinstance(card, Card):
         raise InvalidCard("expected card data", field="number")
     valid = validate_card(card)

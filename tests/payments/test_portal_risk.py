@@ -126,14 +126,14 @@ def test_a_blocked_payment_says_so_and_nothing_was_charged(
 def test_the_add_card_page_and_its_errors_are_in_the_customers_language(
     alice: User, admin_client_for: Callable[[User], Client]
 ) -> None:
-    from payments.vault import keys
-    from tests.payments.test_card_entry import browser_encrypt
-
-    bad = browser_encrypt(
-        keys.current_entry_key(), {"number": "4111111111111112", "expiry": "12/39", "cvc": "1"}
-    )
+    from tests.payments.test_card_entry import form_payload
 
     verified = admin_client_for(alice)  # saving a card wants her second factor
+    bad = form_payload(
+        verified,
+        reverse("payments:add_card"),
+        {"number": "4111111111111112", "expiry": "12/39", "cvc": "1"},
+    )
     response = verified.post(reverse("payments:add_card"), {"card_payload": bad})
 
     page = response.content.decode()
