@@ -59,10 +59,10 @@ def test_bob_cannot_pay_with_alices_captured_payload(
     alices_payload = form_payload(
         _client(alice), reverse("portal_pay:pay", args=[thousand_sek_invoice.pk]), CARD
     )
-    bob = _client(bob)
-    bob.get(reverse("portal_pay:pay", args=[bobs_invoice.pk]))  # Bob has a form of his own
+    bobs = _client(bob)
+    bobs.get(reverse("portal_pay:pay", args=[bobs_invoice.pk]))  # Bob has a form of his own
 
-    assert _pay(bob, bobs_invoice, alices_payload, "b", "125.00") == 400
+    assert _pay(bobs, bobs_invoice, alices_payload, "b", "125.00") == 400
 
     assert not Payment.objects.exists() and not SandboxCharge.objects.exists()
     assert not PaymentMethod.objects.exists()
