@@ -99,6 +99,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.paymentmethod", "v")
         | _crud("payments.payment", "v")
         | _crud("payments.risksettings", "vc")
+        | _crud("payments.riskhold", "vc")
         | {"payments.decide_risk"}
     ),
     # Manages accounts, roles (through the step-up service), lockouts and factors;
@@ -133,6 +134,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.bankfile", "v")
         | _crud("payments.bankline", "v")
         | _crud("payments.risksettings", "v")
+        | _crud("payments.riskhold", "v")
     ),
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.
