@@ -539,6 +539,16 @@ if DOCUMENTS_ON_FINALIZE not in {"async", "sync", "off"}:
         f"DOCUMENTS_ON_FINALIZE must be async, sync or off, not {DOCUMENTS_ON_FINALIZE!r}"
     )
 DOCUMENTS_MAX_UPLOAD_BYTES = _int("DOCUMENTS_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024, minimum=1)
+# An uploaded PDF is read with bounded decompression (a decompression bomb is refused):
+# at most this much inflated data in all, this much for any one stream, and this many
+# attachments (only the Factur-X XML is ever read). Our invoices need a fraction of it.
+DOCUMENTS_VERIFY_MAX_INFLATED_BYTES = _int(
+    "DOCUMENTS_VERIFY_MAX_INFLATED_BYTES", default=32 * 1024 * 1024, minimum=1024 * 1024
+)
+DOCUMENTS_VERIFY_MAX_STREAM_BYTES = _int(
+    "DOCUMENTS_VERIFY_MAX_STREAM_BYTES", default=8 * 1024 * 1024, minimum=1024 * 1024
+)
+DOCUMENTS_VERIFY_MAX_ATTACHMENTS = _int("DOCUMENTS_VERIFY_MAX_ATTACHMENTS", default=5, minimum=1)
 
 # Delivery by email (docs/documents.md): PGP/MIME to customers with a key, else a
 # single-use portal link. The app's GnuPG home holds the company's PGP key.
