@@ -423,6 +423,9 @@ OTP_WEBAUTHN_RP_ID = env.str(
     "OTP_WEBAUTHN_RP_ID", default=ALLOWED_HOSTS[0] if PRODUCTION else "localhost"
 )
 OTP_WEBAUTHN_RP_NAME = "Tillit"
+# Passkeys are a second factor only: signing in takes a password first. The library's
+# default (passwordless sign-in on) is turned off on purpose (docs/decisions.md, 27).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
     "OTP_WEBAUTHN_ALLOWED_ORIGINS",
     default=[f"https://{OTP_WEBAUTHN_RP_ID}"]

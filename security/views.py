@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
+from django_otp_webauthn import exceptions as webauthn_exceptions
 from django_otp_webauthn import views as webauthn_views
 
 from security import accounts, forms, selectors, services
@@ -332,6 +333,8 @@ class PasskeyAuthenticationCompleteView(webauthn_views.CompleteCredentialAuthent
 
     def complete_auth(self, device: Any) -> Any:
         if not self.request.user.is_authenticated:
-            raise NotAllowed("passkey: sign in with your password first")
+            # Passwordless sign-in is off (the ceremony already refuses an anonymous
+            # session); should one get here, it is the same JSON 403, never a 500.
+            raise webauthn_exceptions.PasswordlessLoginDisabled()
         services.mark_session_verified(request=self.request, device=device, method="passkey")
         return device.user
