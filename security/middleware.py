@@ -24,7 +24,6 @@ from django.http import (
 )
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
 from security.selectors import (
@@ -107,6 +106,9 @@ class SessionPolicyMiddleware:
         return self.get_response(request)
 
 
+NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
 class NoStoreMiddleware:
     """Every answer to a signed-in request is ``Cache-Control: no-store`` (and private,
     no-cache, max-age=0): invoices, payments and account pages must stay out of browser
@@ -120,7 +122,9 @@ class NoStoreMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            add_never_cache_headers(response)
+            # One constant string (Django's add_never_cache_headers parses and rebuilds
+            # the header and dates an Expires on every answer); stricter than any a view sets.
+            response.headers["Cache-Control"] = NO_STORE
         return response
 
 

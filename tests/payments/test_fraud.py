@@ -356,3 +356,16 @@ def test_the_pay_path_costs_one_risk_query_however_long_the_history(
 
     assert len(many) == len(few)
     assert sum("payments_risksettings" in sql for sql in many) == 1
+
+
+def test_the_card_payments_facts_statement_stays_within_psycopgs_query_cache() -> None:
+    """psycopg parses a statement's placeholders on every run unless it has at most
+    MAX_CACHED_STATEMENT_LENGTH characters and MAX_CACHED_STATEMENT_PARAMS parameters
+    (then once per process): the card payment's facts statement must stay within both."""
+    from psycopg import _queries
+
+    from payments.services import _facts_after_lock
+
+    sql, params = _facts_after_lock.sql(1, 1, timezone.now(), 1, "scope", "key", "svc", "")
+    assert len(sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH, len(sql)
+    assert len(params) <= _queries.MAX_CACHED_STATEMENT_PARAMS, len(params)

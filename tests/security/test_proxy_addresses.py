@@ -28,6 +28,7 @@ CUSTOMER = "81.2.69.161"
 @pytest.fixture
 def behind_one_proxy(settings: Any) -> None:
     """What AXES_PROXY_COUNT=1 configures (checked against the settings module below)."""
+    settings.PROXY_COUNT = 1
     settings.AXES_IPWARE_PROXY_ORDER = "left-most"
     settings.AXES_IPWARE_PROXY_COUNT = 0
     settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
