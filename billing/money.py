@@ -73,11 +73,22 @@ def currency_exponent(code: str) -> int:
     return _EXPONENT_EXCEPTIONS.get(normalize_currency(code), 2)
 
 
+# Digits an amount may have before its decimal point: more is refused before any
+# arithmetic (scaling "1e999999999" raises decimal.Overflow, which is no answer to a user).
+_MAX_INTEGER_DIGITS = len(str(MAX_MINOR_UNITS))
+
+
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """A Decimal amount in major units, which must be exact in the minor unit."""
     exponent = currency_exponent(currency)
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidInput(f"{amount} is not an amount of money", field="amount")
+    if amount and amount.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise InvalidInput(
+            f"{amount} {currency} is more than {Money(MAX_MINOR_UNITS, currency)}", field="amount"
+        )
     scaled = amount.scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    if (amount and amount.adjusted() < -exponent) or scaled != scaled.to_integral_value():
         raise InvalidInput(
             f"{amount} has more decimals than {currency} allows ({exponent})", field="amount"
         )

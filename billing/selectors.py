@@ -26,8 +26,12 @@ def _portal_account(user_id: int) -> Any:
 
 
 def customer_for_user(user: Any) -> Customer | None:
-    """The one customer a portal user belongs to (None for staff and outsiders)."""
-    if not getattr(user, "is_authenticated", False):
+    """The one customer a portal user belongs to (None for staff and outsiders).
+
+    A staff session is never a customer's, whatever links exist: staff reach invoices
+    through the admin, never through the portal's paying pages.
+    """
+    if not getattr(user, "is_authenticated", False) or user.is_staff or user.is_superuser:
         return None
     # Looked up once per user object (one per request): every portal guard asks.
     cached = getattr(user, "_tillit_portal_customer", _UNSET)

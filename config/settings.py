@@ -141,6 +141,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "security.middleware.SessionPolicyMiddleware",
+    # Cache-Control: no-store on every answer to a signed-in request.
+    "security.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer.
@@ -391,7 +393,24 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HANDLER = "security.lockout.TillitAxesHandler"
 AXES_USERNAME_CALLABLE = "security.lockout.username_from_credentials"
 AXES_LOCKOUT_TEMPLATE = "security/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = _int("AXES_PROXY_COUNT", default=0) or None
+# The client's address (the lockout's address rule, the session list, the card-testing
+# rules) is read by django-ipware, as axes asks (security.net.client_address). Behind
+# reverse proxies set AXES_PROXY_COUNT to how many there are: each appends the address
+# it saw to X-Forwarded-For and the last one connects to us, so the client is the
+# AXES_PROXY_COUNT-th entry from the right; what a client writes further left is
+# ignored (it could name anyone). Without proxies (0, the default) X-Forwarded-For is
+# never read: any client could write it. docs/security.md, "Behind a proxy".
+PROXY_COUNT = _int("AXES_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_ORDER = "left-most"
+# ipware counts the proxies *listed* in the header: all but the last one.
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT - 1 if PROXY_COUNT else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if PROXY_COUNT else ("REMOTE_ADDR",)
+)
+# Not strict: a longer header (a client's own X-Forwarded-For in front) still names the
+# client by its position from the right, instead of falling back to the proxy's address
+# (which would put every client behind the proxy under one address rule again).
+IPWARE_STRICT = False
 # axes warns when its one rule ignores the address; the address rule is ours (above).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 SECURITY_IP_FAILURE_LIMIT = _int("SECURITY_IP_FAILURE_LIMIT", default=100, minimum=1)
@@ -402,10 +421,16 @@ SECURITY_IP_FAILURE_WINDOW = timedelta(
 # MFA (django-otp, django-otp-webauthn). A TOTP code is accepted once: the device
 # remembers the last time step used.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Tillit")
+# Nobody sees another person's TOTP key or QR code in the admin (security/admin.py also
+# replaces django-otp's device admin with a read-only one without them).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_WEBAUTHN_RP_ID = env.str(
     "OTP_WEBAUTHN_RP_ID", default=ALLOWED_HOSTS[0] if PRODUCTION else "localhost"
 )
 OTP_WEBAUTHN_RP_NAME = "Tillit"
+# Passkeys are a second factor only: signing in takes a password first. The library's
+# default (passwordless sign-in on) is turned off on purpose (docs/decisions.md, 31).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
     "OTP_WEBAUTHN_ALLOWED_ORIGINS",
     default=[f"https://{OTP_WEBAUTHN_RP_ID}"]
@@ -504,6 +529,8 @@ VAULT_DEK_CACHE_SECONDS = _int("VAULT_DEK_CACHE_SECONDS", default=60, minimum=0)
 VAULT_ENTRY_KEY_ROTATION_HOURS = _int("VAULT_ENTRY_KEY_ROTATION_HOURS", default=24, minimum=1)
 VAULT_ENTRY_KEY_GRACE_MINUTES = _int("VAULT_ENTRY_KEY_GRACE_MINUTES", default=60, minimum=1)
 VAULT_ENTRY_KEY_BITS = _int("VAULT_ENTRY_KEY_BITS", default=3072, minimum=2048)
+# A card form's one-time nonce (bound to the user and session) is accepted this long.
+VAULT_ENTRY_NONCE_SECONDS = _int("VAULT_ENTRY_NONCE_SECONDS", default=10 * 60, minimum=60)
 # Reveals (detokenization) allowed per actor per minute.
 VAULT_REVEAL_RATE_PER_MINUTE = _int("VAULT_REVEAL_RATE_PER_MINUTE", default=120, minimum=1)
 # Records re-encrypted per transaction by the re-encryption job.
@@ -544,6 +571,16 @@ if DOCUMENTS_ON_FINALIZE not in {"async", "sync", "off"}:
         f"DOCUMENTS_ON_FINALIZE must be async, sync or off, not {DOCUMENTS_ON_FINALIZE!r}"
     )
 DOCUMENTS_MAX_UPLOAD_BYTES = _int("DOCUMENTS_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024, minimum=1)
+# An uploaded PDF is read with bounded decompression (a decompression bomb is refused):
+# at most this much inflated data in all, this much for any one stream, and this many
+# attachments (only the Factur-X XML is ever read). Our invoices need a fraction of it.
+DOCUMENTS_VERIFY_MAX_INFLATED_BYTES = _int(
+    "DOCUMENTS_VERIFY_MAX_INFLATED_BYTES", default=32 * 1024 * 1024, minimum=1024 * 1024
+)
+DOCUMENTS_VERIFY_MAX_STREAM_BYTES = _int(
+    "DOCUMENTS_VERIFY_MAX_STREAM_BYTES", default=8 * 1024 * 1024, minimum=1024 * 1024
+)
+DOCUMENTS_VERIFY_MAX_ATTACHMENTS = _int("DOCUMENTS_VERIFY_MAX_ATTACHMENTS", default=5, minimum=1)
 
 # Delivery by email (docs/documents.md): PGP/MIME to customers with a key, else a
 # single-use portal link. The app's GnuPG home holds the company's PGP key.

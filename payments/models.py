@@ -14,9 +14,9 @@ from django.db import models
 from django.db.models import F, Q
 
 from billing.money import Money
-from payments.fraud.models import RiskDecision, RiskSettings
+from payments.fraud.models import RiskDecision, RiskHold, RiskSettings
 from payments.gateways.models import SandboxCharge
-from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow
+from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow, UsedEntryNonce
 
 
 class PaymentQuerySet(models.QuerySet["Payment"]):
@@ -130,6 +130,9 @@ class Payment(models.Model):
         blank=True,
         related_name="+",
     )
+    # The payer's network address (security.net.client_address), for the card-testing
+    # rule per address; "" when there was no request.
+    client_ip = models.CharField(max_length=45, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     settled_at = models.DateTimeField(null=True, blank=True)
@@ -155,6 +158,12 @@ class Payment(models.Model):
                 fields=["payment_method"],
                 condition=Q(status__in=["succeeded", "partially_refunded", "refunded"]),
                 name="payments_payment_captured_idx",
+            ),
+            # The card-testing rule counts the cards paid with from one address lately.
+            models.Index(
+                fields=["client_ip", "created_at"],
+                condition=~Q(client_ip=""),
+                name="payments_payment_ip_idx",
             ),
         ]
         constraints = [
@@ -380,6 +389,8 @@ __all__ = [
     "Refund",
     "RevealWindow",
     "RiskDecision",
+    "RiskHold",
     "RiskSettings",
     "SandboxCharge",
+    "UsedEntryNonce",
 ]

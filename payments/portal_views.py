@@ -43,7 +43,7 @@ from payments.selectors import (
     saved_cards_for_user,
     saved_cards_list,
 )
-from payments.vault.entry import EncryptedCard
+from payments.vault.entry import EncryptedCard, nonce_for_request
 from payments.vault.services import card_entry_key
 from security.selectors import has_second_factor
 
@@ -85,13 +85,14 @@ def _amount_of(invoice: Invoice, value: Decimal) -> Money:
         ) from exc
 
 
-NO_ENTRY_KEY = {"entry_kid": "", "entry_public_key": ""}
+NO_ENTRY_KEY = {"entry_nonce": "", "entry_kid": "", "entry_public_key": ""}
 
 
 def _entry_key_context(request: HttpRequest) -> dict[str, str]:
     """The new-card form's key (CardPaymentsUnavailable when the vault's keys fail)."""
     entry_key = card_entry_key(by=request.user, request=request)
     return {
+        "entry_nonce": nonce_for_request(request),
         "entry_kid": entry_key.kid,
         "entry_public_key": base64.b64encode(bytes(entry_key.public_key_der)).decode(),
     }
@@ -179,7 +180,7 @@ def _submit(request: HttpRequest, invoice: Invoice, data: dict[str, Any]) -> Pay
         return services.pay_invoice_with_new_card(
             invoice,
             amount=amount,
-            card=EncryptedCard(payload=data["card_payload"]),
+            card=EncryptedCard.posted(request, data["card_payload"]),
             keep_card=data["keep_card"],
             idempotency_key=data["idempotency_key"],
             by=request.user,
@@ -251,7 +252,7 @@ def cards(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 method = save_card(
-                    EncryptedCard(payload=form.cleaned_data["card_payload"]),
+                    EncryptedCard.posted(request, form.cleaned_data["card_payload"]),
                     by=request.user,
                     request=request,
                 )

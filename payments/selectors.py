@@ -71,19 +71,6 @@ def saved_cards_list(user: Any) -> list[PaymentMethod]:
     return [] if customer is None else _saved_cards.fetch(customer.pk)
 
 
-def held_total(invoice_id: Any) -> Any:
-    """What payments in flight hold on one invoice, as a one-row ``total`` query;
-    ``invoice_id`` is a value or an expression (a subquery's)."""
-    return (
-        Payment.objects.filter(invoice_id=invoice_id)
-        .holding()
-        .order_by()
-        .values("invoice_id")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-
-
 def in_flight_state(invoice_id: Any) -> Any:
     """The state of the oldest payment in flight on one invoice as a one-row ``state``
     query: ``review`` (held for a fraud analyst), ``pending`` or ``unknown``; no row when

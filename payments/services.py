@@ -41,7 +41,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -68,8 +67,8 @@ from payments.exceptions import (
     PaymentsError,
     RefundRefused,
 )
-from payments.fraud.models import RiskDecision
-from payments.fraud.rules import FAILURE_WINDOW, assess_card_payment
+from payments.fraud.models import RiskDecision, RiskHold
+from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
 from payments.fraud.selectors import (
     facts_of,
     get_risk_settings,
@@ -79,7 +78,7 @@ from payments.fraud.selectors import (
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.saved_cards import check_may_save_card, forget_unsaved_card
-from payments.selectors import held_amounts, held_total, in_flight_state
+from payments.selectors import held_amounts, in_flight_state
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone, VaultError
 from payments.vault.services import (
@@ -95,6 +94,7 @@ from security.compiled import insert as compiled_insert
 from security.compiled import insert_sql as compiled_insert_sql
 from security.compiled import update as compiled_update
 from security.compiled import update_sql as compiled_update_sql
+from security.net import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def _user_named(username: str) -> Any:
     return get_user_model().objects.filter(username=username)
 
 
-@compiled(int, int, datetime.datetime, int, str, str, str)
+@compiled(int, int, datetime.datetime, int, str, str, str, str)
 def _facts_after_lock(
     card_id: int,
     customer_id: int,
@@ -203,13 +203,18 @@ def _facts_after_lock(
     scope: str,
     key: str,
     gateway_username: str,
+    address: str,
 ) -> Any:
     stored = IdempotencyKey.objects.filter(scope=scope, key=key)
     gateway = get_user_model().objects.filter(username=gateway_username, is_active=True)
-    return PaymentMethod.objects.filter(pk=card_id, customer_id=customer_id).annotate(
+    # The card's ciphertext and key are the vault's to read (reveal_card): not read here,
+    # which also keeps the statement within psycopg's query cache (a test checks).
+    card = PaymentMethod.objects.defer("ciphertext", "data_key", "deleted_at")
+    return card.filter(pk=card_id, customer_id=customer_id).annotate(
         **threshold_annotations(),
-        **history_annotations(OuterRef("fingerprint"), customer_id, since),
-        held=Coalesce(Subquery(held_total(invoice_id)), 0),
+        **history_annotations(OuterRef("fingerprint"), customer_id, since, address),
+        # No "held" total: a payment in flight refuses the attempt (held_state), so what
+        # payments in flight hold is always 0 when one goes ahead.
         held_state=Subquery(in_flight_state(invoice_id)),
         stored_hash=Subquery(stored.values("request_hash")[:1]),
         stored_payment=Subquery(stored.values("payment_id")[:1]),
@@ -217,7 +222,9 @@ def _facts_after_lock(
     )
 
 
-def _attempt_facts(locked: Invoice, card_id: int, scope: str, key: str) -> PaymentMethod | None:
+def _attempt_facts(
+    locked: Invoice, card_id: int, scope: str, key: str, address: str
+) -> PaymentMethod | None:
     """One statement: the card (one of the invoice's customer's, else None), annotated
     with the risk facts, the amount payments in flight hold on the invoice, the request
     stored under the idempotency key (``stored_hash`` None if none) and the gateway
@@ -231,6 +238,7 @@ def _attempt_facts(locked: Invoice, card_id: int, scope: str, key: str) -> Payme
         scope,
         key,
         settings.PAYMENTS_GATEWAY_ACCOUNT,
+        address,
     )
     card = _facts_after_lock.first(*arguments)
     if card is not None and card.max_failed_attempts is None:
@@ -382,6 +390,9 @@ def pay_invoice_with_new_card(
         return replay if replay.is_final else reconcile_payment(replay, by=SYSTEM)
     _check_payer(invoice, by)
     _check_amount(invoice, amount)
+    # Before the card is opened and stored: a tiny amount is refused at once (the reserve
+    # step checks again under the invoice's lock).
+    _check_minimum(amount, get_risk_settings().min_card_amounts, left=invoice.amount_due)
     if keep_card:
         check_may_save_card(by=by, request=request)
     try:
@@ -441,7 +452,8 @@ def _reserve_card_payment(
                 raise InvoiceNotPayable(_("no such invoice"), field="invoice")
             # Read after the lock (a statement of its own, with its own snapshot): the
             # card, the stored key, what payments in flight hold, and the risk facts.
-            payment_method = _attempt_facts(locked, card_id, scope, key)
+            address = client_address(request) or ""
+            payment_method = _attempt_facts(locked, card_id, scope, key, address)
             if payment_method is None:  # not a card of the invoice's customer
                 _check_payer(locked, by)
                 raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
@@ -456,22 +468,24 @@ def _reserve_card_payment(
             if not payment_method.saved and not forget_card:
                 # A card its payer did not keep serves the one payment it was typed for.
                 raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
-            available = _available_to_pay(
-                locked, held=int(facts["held"]), held_state=facts["held_state"]
-            )
+            available = _available_to_pay(locked, held_state=facts["held_state"])
             if money.amount > available:
                 raise AmountExceedsDue(
                     _("%(amount)s is more than is left to pay (%(left)s)")
                     % {"amount": _shown(money), "left": _shown(locked.money(available))},
                     field="amount",
                 )
+            known = facts_of(facts)
+            _check_minimum(money, known.min_card_amounts, left=available)
             risk = assess_card_payment(
                 payment_method=payment_method,
                 customer_id=locked.customer_id,
                 amount=money,
-                facts=facts_of(facts),
+                facts=known,
+                address=address,
             )
-            blocked = risk.decision == RiskDecision.BLOCK
+            if blocked := risk.decision == RiskDecision.BLOCK:
+                _hold_after_burst(risk, customer_id=locked.customer_id, address=address, by=by)
             payment = Payment(
                 invoice=locked,
                 amount=money.amount,
@@ -490,6 +504,7 @@ def _reserve_card_payment(
                 settled_at=timezone.now() if blocked else None,
                 forget_card=forget_card,
                 created_by=by if isinstance(by, get_user_model()) else None,
+                client_ip=address,
             )
             stored = IdempotencyKey(
                 scope=scope, key=key, request_hash=request_hash, created_at=timezone.now()
@@ -524,6 +539,49 @@ def _reserve_card_payment(
             raise
         return replay, False, None
     return payment, True, card
+
+
+def _check_minimum(amount: Money, minimums: dict[str, int], *, left: int) -> None:
+    """Card testers try tiny amounts: below the currency's minimum a card payment is
+    refused, unless it pays the whole amount left."""
+    if not isinstance(amount, Money):
+        return
+    minimum = (minimums or {}).get(amount.currency)
+    if minimum and amount.amount < minimum and amount.amount < left:
+        raise InvalidPayment(
+            _("the smallest card payment is %(minimum)s (or the whole amount left)")
+            % {"minimum": _shown(Money(minimum, amount.currency))},
+            field="amount",
+        )
+
+
+def _hold_after_burst(risk: RiskAssessment, *, customer_id: int, address: str, by: Actor) -> None:
+    """Open the holds a card-testing rule asked for (in the reserve transaction): every
+    later attempt of the customer or from the address is blocked until an analyst lifts
+    it. Audited ``fraud.payments_held``."""
+    for reason in risk.reasons:
+        kind = reason.get("hold")
+        if kind not in (RiskHold.Kind.CUSTOMER, RiskHold.Kind.ADDRESS):
+            continue
+        held = (
+            {"customer_id": customer_id} if kind == RiskHold.Kind.CUSTOMER else {"address": address}
+        )
+        if RiskHold.objects.filter(kind=kind, lifted_at__isnull=True, **held).exists():
+            continue
+        hold = RiskHold.objects.create(
+            kind=kind, rule=reason["rule"], created_at=timezone.now(), **held
+        )
+        record(
+            "fraud.payments_held",
+            actor=SYSTEM,
+            obj=hold,
+            kind=kind,
+            customer_id=customer_id if kind == RiskHold.Kind.CUSTOMER else None,
+            address=address if kind == RiskHold.Kind.ADDRESS else "",
+            rule=reason["rule"],
+            cards=reason.get("cards"),
+            by=getattr(by, "pk", None),
+        )
 
 
 # The idempotency key row, taking the payment's id from ``p`` (_insert_reserved).
@@ -566,7 +624,7 @@ def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEv
     stored.payment = payment
 
 
-def _available_to_pay(locked: Invoice, *, held: int, held_state: str | None = None) -> int:
+def _available_to_pay(locked: Invoice, *, held_state: str | None) -> int:
     """What a new payment may take of the invoice; refused, naming why, when nothing: the
     invoice is not payable, is paid, or has a payment in flight (``held_state``: being
     confirmed or under review), which must be settled before another one starts."""
@@ -598,7 +656,7 @@ def _available_to_pay(locked: Invoice, *, held: int, held_state: str | None = No
             % number,
             field="invoice",
         )
-    available = locked.amount_due - held
+    available = locked.amount_due
     if available <= 0:
         raise AlreadyPaid(
             _(

@@ -15,6 +15,7 @@ from django.db.models import BooleanField, ExpressionWrapper, OuterRef
 from django.http import HttpRequest
 
 from security.compiled import compiled
+from security.identity import normalize_login
 
 
 def request_users() -> Any:
@@ -52,7 +53,8 @@ class UsernameBackend(ModelBackend):
 
 
 class EmailBackend(UsernameBackend):
-    """Authenticate by e-mail address (case-insensitive) when it names exactly one user."""
+    """Authenticate by e-mail address (normalized: ``security.identity``) when it names
+    exactly one user."""
 
     def authenticate(
         self,
@@ -63,7 +65,10 @@ class EmailBackend(UsernameBackend):
     ) -> Any:
         if not username or "@" not in username or password is None:
             return None
-        matches = list(get_user_model().objects.filter(email__iexact=username.strip())[:2])
+        # Exactly the stored, normalized address: never the database's own case rules
+        # (UPPER matched look-alikes the lockout counted as other names).
+        address = normalize_login(username)
+        matches = list(get_user_model().objects.filter(email=address)[:2])
         if len(matches) != 1:
             # Run the hasher anyway so the answer takes as long as for a real account.
             get_user_model()().set_password(password)

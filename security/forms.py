@@ -92,6 +92,17 @@ class TillitPasswordResetForm(PasswordResetForm):
 
     email = forms.EmailField(label="E-mail", max_length=254)
 
+    def get_users(self, email: str) -> Any:
+        """Active accounts with exactly this (normalized) address, including those with no
+        password yet: a new or reset account's owner asks for a fresh link here."""
+        from django.contrib.auth import get_user_model
+
+        from security.identity import normalize_login
+
+        return iter(
+            get_user_model()._default_manager.filter(email=normalize_login(email), is_active=True)
+        )
+
 
 class TillitSetPasswordForm(SetPasswordForm):
     """Sets the new password from a reset link through the service (all sessions end)."""

@@ -17,16 +17,19 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
+from security.identity import MAX_LOGIN_LENGTH, normalize_login
+
 
 def username_from_credentials(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
-    """The login name axes counts failures against, normalized so case cannot dodge it."""
+    """The login name axes counts failures against, normalized as accounts are stored and
+    looked up (``security.identity``), so neither case nor a look-alike letter dodges it."""
     raw: Any = None
     if credentials:
         raw = credentials.get("username") or credentials.get("email")
     if raw is None:
         data = getattr(request, "data", None) or request.POST
         raw = data.get("username") or data.get("email")
-    return str(raw or "").strip().lower()[:150]
+    return normalize_login(raw)[:MAX_LOGIN_LENGTH]
 
 
 def failures_from_address(ip_address: str | None) -> int:

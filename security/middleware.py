@@ -1,5 +1,6 @@
 """Request hygiene and session policy: NUL characters refused, absolute session lifetime,
-the session list, MFA for staff, and the Content-Security-Policy header."""
+the session list, MFA for staff, no caching of signed-in pages, and the
+Content-Security-Policy header."""
 
 from __future__ import annotations
 
@@ -103,6 +104,28 @@ class SessionPolicyMiddleware:
                     f"{reverse('security:verify')}?{urlencode({'next': request.get_full_path()})}"
                 )
         return self.get_response(request)
+
+
+NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
+class NoStoreMiddleware:
+    """Every answer to a signed-in request is ``Cache-Control: no-store`` (and private,
+    no-cache, max-age=0): invoices, payments and account pages must stay out of browser
+    and proxy caches, where the next user of a shared computer could read them back.
+    One middleware, so a new page cannot forget it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            # One constant string (Django's add_never_cache_headers parses and rebuilds
+            # the header and dates an Expires on every answer); stricter than any a view sets.
+            response.headers["Cache-Control"] = NO_STORE
+        return response
 
 
 # What django-csp's view decorators leave on a response: each makes its policy its own.

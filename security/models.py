@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+from security.identity import normalize_login
+
+
+class UserManager(DjangoUserManager["User"]):
+    """Django's, with login names normalized (``security.identity``) on the way in and on
+    every lookup by natural key, the sign-in's included."""
+
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        return normalize_login(email) if email else ""
+
+    def get_by_natural_key(self, username: Any) -> User:
+        return self.get(**{self.model.USERNAME_FIELD: normalize_login(username)})
 
 
 class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person who signs in: staff in the admin, or a customer in the portal.
 
     A customer user's link to its customer lives in ``billing`` (which may import
-    ``security``, never the other way round).
+    ``security``, never the other way round). Usernames and e-mail addresses are
+    stored normalized (``security.identity.normalize_login``).
     """
+
+    objects: ClassVar[UserManager] = UserManager()
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -21,10 +41,18 @@ class User(AbstractUser):  # type: ignore[django-manager-missing]
         permissions = [
             ("unlock_account", "Can lift a login lockout"),
             ("change_roles", "Can change the roles of an account"),
+            (
+                "reset_credentials",
+                "Can reset another account's password and second factors (step-up)",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.get_username()
+
+    @classmethod
+    def normalize_username(cls, username: Any) -> str:
+        return normalize_login(username)
 
 
 class PasswordHistory(models.Model):
@@ -193,3 +221,52 @@ class SecurityAlert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class RoleGrant(models.Model):
+    """A role change that waits for a second security officer (four eyes).
+
+    Granting a role that can move money or read card data (``roles.FOUR_EYES_ROLES``) is
+    requested by one security officer and applied only when another approves it
+    (``security.services.approve_role_grant``); ``before`` is the account's roles when it
+    was asked, so an approval never applies to roles that changed meanwhile.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second security officer"
+        APPROVED = "approved", "Approved and applied"
+        REJECTED = "rejected", "Rejected"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
+    )
+    roles = models.JSONField(help_text="The account's roles once approved (the whole set).")
+    before = models.JSONField(help_text="The account's roles when the grant was asked for.")
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, editable=False
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status="pending"),
+                name="security_rolegrant_one_pending",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(decided_by=models.F("requested_by")),
+                name="security_rolegrant_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"roles {', '.join(self.roles) or 'none'} for {self.user_id} ({self.status})"

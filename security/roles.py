@@ -34,6 +34,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
     {
         "security.unlock_account",
         "security.change_roles",
+        "security.reset_credentials",
         "payments.view_key_status",
         "documents.download_invoice_documents",
         "documents.verify_invoice_documents",
@@ -104,6 +105,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.paymentmethod", "v")
         | _crud("payments.payment", "v")
         | _crud("payments.risksettings", "vc")
+        | _crud("payments.riskhold", "vc")
         | {"payments.decide_risk"}
     ),
     # Manages accounts, roles (through the step-up service), lockouts and factors;
@@ -120,7 +122,12 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _JOBS_READ
         # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
         | _crud("security.securityalert", "vc")
-        | {"security.unlock_account", "security.change_roles", "payments.view_key_status"}
+        | {
+            "security.unlock_account",
+            "security.change_roles",
+            "security.reset_credentials",
+            "payments.view_key_status",
+        }
     ),
     # Independent reviewer: reads everything of evidence value, changes nothing.
     AUDITOR: frozenset(
@@ -138,9 +145,28 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.bankfile", "v")
         | _crud("payments.bankline", "v")
         | _crud("payments.risksettings", "v")
+        | _crud("payments.riskhold", "v")
     ),
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.
+
+# A role holding any of these can move money, read card data or hand out privileges:
+# granting it needs a second security officer's approval (four eyes).
+FOUR_EYES_PERMISSIONS: Final = frozenset(
+    {
+        "payments.refund_payment",
+        "payments.decide_risk",
+        "payments.view_paymentmethod",
+        "payments.change_bankline",
+        "payments.add_bankfile",
+        "payments.reveal_card",
+        "security.change_roles",
+        "security.reset_credentials",
+    }
+)
+FOUR_EYES_ROLES: Final = tuple(
+    name for name, perms in ROLES.items() if perms & FOUR_EYES_PERMISSIONS
+)
 
 ROLE_NAMES: Final = tuple(ROLES)
 STAFF_ROLES: Final = tuple(name for name in ROLES if name != CUSTOMER)

@@ -18,7 +18,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from security.compiled import compiled
-from security.models import BackupCodeDevice, PasswordHistory, UserSession
+from security.models import BackupCodeDevice, PasswordHistory, RoleGrant, UserSession
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
 SESSION_STARTED_AT_KEY = "security_session_started_at"
@@ -142,6 +142,18 @@ def request_needs_second_factor(request: HttpRequest) -> bool:
     return bool(cached)
 
 
+def is_staff_account(user: Any) -> bool:
+    """Staff in any sense: the staff or superuser flag, or a staff role (a group other than
+    Customer). Such an account may never act as a customer (no portal account)."""
+    from security.roles import STAFF_ROLES
+
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return True
+    if user is None or getattr(user, "pk", None) is None:
+        return False
+    return bool(user.groups.filter(name__in=STAFF_ROLES).exists())
+
+
 def customer_may_save_card(*, user: Any) -> bool:
     """The vault asks this before saving a card: MFA first when the setting demands it."""
     if not settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS:
@@ -177,3 +189,12 @@ def open_security_alerts() -> list[Any]:
     from security.models import SecurityAlert
 
     return list(SecurityAlert.objects.filter(resolved_at__isnull=True).order_by("-last_raised_at"))
+
+
+def pending_role_grants() -> list[RoleGrant]:
+    """Role grants waiting for a second security officer, oldest first."""
+    return list(
+        RoleGrant.objects.filter(status=RoleGrant.Status.PENDING)
+        .select_related("user", "requested_by")
+        .order_by("requested_at", "pk")
+    )

@@ -29,14 +29,17 @@ from audit import SYSTEM, record
 from audit.schedules import ensure_schedule
 from security import mfa
 from security.exceptions import InvalidCode, NotAllowed, StepUpRequired, UnknownRole
+from security.identity import MAX_LOGIN_LENGTH, normalize_login
 from security.models import (
     BackupCode,
     BackupCodeDevice,
     JobAttempt,
     PasswordHistory,
+    RoleGrant,
     SecurityAlert,
     UserSession,
 )
+from security.net import client_address
 from security.selectors import (
     MFA_VERIFIED_AT_KEY,
     SESSION_STARTED_AT_KEY,
@@ -128,7 +131,7 @@ def record_lockout(*, username: str, request: HttpRequest) -> None:
             "security.lockout",
             actor=SYSTEM,
             request=request,
-            username=username[:150],
+            username=normalize_login(username)[:MAX_LOGIN_LENGTH],
             minutes=int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
         )
 
@@ -150,9 +153,11 @@ def unlock_account(*, username: str, by: Actor, request: HttpRequest | None) -> 
     if by != SYSTEM and not by.has_perm("security.unlock_account"):
         raise NotAllowed("unlock_account: needs the Security officer role")
     require_step_up(request, by)
-    name = username.strip().lower()
-    if not name or len(name) > 150:
-        raise ValueError("username: give the login name to unlock (at most 150 characters)")
+    name = normalize_login(username)
+    if not name or len(name) > MAX_LOGIN_LENGTH:
+        raise ValueError(
+            f"username: give the login name to unlock (at most {MAX_LOGIN_LENGTH} characters)"
+        )
     with transaction.atomic():
         count = int(AxesProxyHandler.reset_attempts(username=name))
         record("security.unlocked", actor=by, request=request, username=name, attempts=count)
@@ -335,7 +340,7 @@ def start_user_session(*, request: HttpRequest, user: Any) -> UserSession:
         request.session.save()
     now = timezone.now()
     request.session[SESSION_STARTED_AT_KEY] = now.timestamp()
-    ip = request.META.get("REMOTE_ADDR") or None
+    ip = client_address(request)
     with transaction.atomic():
         tracked, _ = UserSession.objects.update_or_create(
             session_key=request.session.session_key,
@@ -443,37 +448,123 @@ def disable_dormant_staff(*, by: Actor = SYSTEM) -> int:
 # Roles --------------------------------------------------------------------------------
 
 
-def set_user_roles(*, user: Any, roles: list[str], by: Actor, request: HttpRequest | None) -> None:
+GRANT_DAYS = 7
+
+
+def set_user_roles(
+    *, user: Any, roles: list[str], by: Actor, request: HttpRequest | None
+) -> RoleGrant | None:
     """Give the user exactly these roles (groups); security officers only, with step-up.
 
-    The user's other sessions end, so new privileges start with a new session key.
+    Nobody changes their own roles. Adding a role that can move money or read card data
+    (``roles.FOUR_EYES_ROLES``) is not applied: it becomes a pending ``RoleGrant`` that
+    another security officer approves (``approve_role_grant``), which is returned. Any
+    other change applies at once and the user's sessions end, so new privileges start
+    with a new session key.
     """
-    from security.roles import ROLE_NAMES
+    from security.roles import FOUR_EYES_ROLES, ROLE_NAMES
 
     unknown = sorted(set(roles) - set(ROLE_NAMES))
     if unknown:
         raise UnknownRole(f"roles: unknown role(s) {', '.join(unknown)}")
     if by != SYSTEM and not by.has_perm("security.change_roles"):
         raise NotAllowed("roles: needs the Security officer role")
+    if by != SYSTEM and by.pk == user.pk:
+        raise NotAllowed("roles: nobody changes their own roles; ask another security officer")
     require_step_up(request, by)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         before = sorted(locked.groups.values_list("name", flat=True))
-        groups = list(Group.objects.filter(name__in=roles))
-        locked.groups.set(groups)
-        after = sorted(g.name for g in groups)
-        keep = request.session.session_key if request is not None and by == locked else None
-        _end_sessions(user=locked, keep_session_key=keep)
+        after = sorted(set(roles))
+        sensitive = sorted((set(after) - set(before)) & set(FOUR_EYES_ROLES))
+        if sensitive and by != SYSTEM:
+            if RoleGrant.objects.filter(user=locked, status=RoleGrant.Status.PENDING).exists():
+                raise NotAllowed(
+                    "roles: a grant for this account is already waiting for approval;"
+                    " approve or reject it first"
+                )
+            grant = RoleGrant.objects.create(
+                user=locked,
+                roles=after,
+                before=before,
+                requested_by=by,
+                requested_at=timezone.now(),
+            )
+            record(
+                "security.role_grant_requested",
+                actor=by,
+                obj=locked,
+                request=request,
+                grant_id=grant.pk,
+                before=before,
+                after=after,
+                needs_approval_for=sensitive,
+            )
+            return grant
+        _apply_roles(locked, after, before=before, by=by, request=request)
+    return None
+
+
+def _apply_roles(
+    locked: Any, roles: list[str], *, before: list[str], by: Actor, request: HttpRequest | None
+) -> None:
+    groups = list(Group.objects.filter(name__in=roles))
+    locked.groups.set(groups)
+    _end_sessions(user=locked, keep_session_key=None)
+    record(
+        "security.roles_changed",
+        actor=by,
+        obj=locked,
+        request=request,
+        before=before,
+        after=sorted(g.name for g in groups),
+    )
+
+
+def decide_role_grant(
+    grant: RoleGrant, *, approve: bool, by: Actor, request: HttpRequest | None
+) -> RoleGrant:
+    """A second security officer approves (the roles apply) or rejects a pending grant.
+
+    Four eyes: neither the officer who asked nor the account's owner may approve; the
+    one who asked may withdraw it (reject). Step-up; audited
+    (``security.role_grant_approved`` / ``security.role_grant_rejected``). An approval is
+    refused when the account's roles changed since the request or it is older than
+    GRANT_DAYS days.
+    """
+    if not by.has_perm("security.change_roles"):
+        raise NotAllowed("roles: needs the Security officer role")
+    require_step_up(request, by)
+    with transaction.atomic():
+        locked_grant = RoleGrant.objects.select_for_update().get(pk=grant.pk)
+        if locked_grant.status != RoleGrant.Status.PENDING:
+            raise NotAllowed("grant: this grant was already decided")
+        if approve and by.pk in (locked_grant.requested_by_id, locked_grant.user_id):
+            raise NotAllowed(
+                "grant: a second security officer approves (not the one who asked, not its owner)"
+            )
+        locked = User.objects.select_for_update().get(pk=locked_grant.user_id)
+        current = sorted(locked.groups.values_list("name", flat=True))
+        if approve and current != locked_grant.before:
+            raise NotAllowed("grant: the account's roles changed since it was asked; ask again")
+        if approve and timezone.now() - locked_grant.requested_at > timedelta(days=GRANT_DAYS):
+            raise NotAllowed(f"grant: older than {GRANT_DAYS} days; ask again")
+        locked_grant.status = RoleGrant.Status.APPROVED if approve else RoleGrant.Status.REJECTED
+        locked_grant.decided_by = by
+        locked_grant.decided_at = timezone.now()
+        locked_grant.save(update_fields=["status", "decided_by", "decided_at"])
         record(
-            "security.roles_changed",
+            "security.role_grant_approved" if approve else "security.role_grant_rejected",
             actor=by,
             obj=locked,
             request=request,
-            before=before,
-            after=after,
+            grant_id=locked_grant.pk,
+            requested_by=locked_grant.requested_by.get_username(),
+            after=locked_grant.roles,
         )
-    if request is not None and by != SYSTEM and by.pk == user.pk:
-        rotate_session_key(request)
+        if approve:
+            _apply_roles(locked, locked_grant.roles, before=current, by=by, request=request)
+    return locked_grant
 
 
 def sync_roles(

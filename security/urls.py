@@ -32,4 +32,6 @@ urlpatterns = [
     ),
     path("unlock/", views.unlock, name="unlock"),
     path("users/<int:pk>/roles/", views.user_roles, name="user_roles"),
+    path("users/<int:pk>/reset/", views.reset_credentials, name="reset_credentials"),
+    path("role-grants/", views.role_grants, name="role_grants"),
 ]

@@ -9,18 +9,19 @@ from django.contrib.auth import get_user_model, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
+from django_otp_webauthn import exceptions as webauthn_exceptions
 from django_otp_webauthn import views as webauthn_views
 
-from security import forms, selectors, services
+from security import accounts, forms, selectors, services
 from security.decorators import mfa_required, step_up_required
 from security.exceptions import InvalidCode, NotAllowed, SecurityError
 from security.mfa import base32_secret, qr_svg_data_uri
-from security.models import UserSession
+from security.models import RoleGrant, UserSession
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
@@ -231,14 +232,64 @@ def user_roles(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.RolesForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.set_user_roles(
+            grant = services.set_user_roles(
                 user=target, roles=form.cleaned_data["roles"], by=request.user, request=request
             )
         except NotAllowed as exc:
-            raise Http404(str(exc)) from exc
-        messages.success(request, "Roles saved.")
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(reverse("security:user_roles", args=[target.pk]))
+        if grant is None:
+            messages.success(request, "Roles saved.")
+        else:
+            messages.success(
+                request,
+                "A role that can move money or read card data needs a second security"
+                " officer: the change waits for approval on the role grants page.",
+            )
         return HttpResponseRedirect(reverse("admin:security_user_change", args=[target.pk]))
     return render(request, "security/form.html", {"form": form, "title": f"Roles of {target}"})
+
+
+@permission_required("security.change_roles", raise_exception=True)
+@step_up_required
+def role_grants(request: HttpRequest) -> HttpResponse:
+    """Role grants waiting for a second security officer; approve or reject (step-up)."""
+    if request.method == "POST":
+        grant = get_object_or_404(
+            RoleGrant, pk=request.POST.get("grant", ""), status=RoleGrant.Status.PENDING
+        )
+        approve = request.POST.get("decision") == "approve"
+        try:
+            services.decide_role_grant(grant, approve=approve, by=request.user, request=request)
+        except NotAllowed as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Approved: the roles apply." if approve else "Rejected.")
+        return HttpResponseRedirect(reverse("security:role_grants"))
+    pending = selectors.pending_role_grants()
+    return render(request, "security/role_grants.html", {"grants": pending})
+
+
+@permission_required(accounts.RESET_PERMISSION, raise_exception=True)
+@step_up_required
+def reset_credentials(request: HttpRequest, pk: int) -> HttpResponse:
+    """A security officer resets another account's password and factors (step-up, audited):
+    the owner is e-mailed a link and chooses their own."""
+    target = get_object_or_404(get_user_model(), pk=pk)
+    if request.method == "POST":
+        try:
+            done = accounts.reset_credentials(user=target, by=request.user, request=request)
+        except NotAllowed as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                f"{target} was reset: {len(done['factors_removed'])} second factor(s) removed,"
+                f" {done['sessions_ended']} session(s) ended; the owner was e-mailed a link"
+                " to choose a new password.",
+            )
+        return HttpResponseRedirect(reverse("admin:security_user_change", args=[target.pk]))
+    return render(request, "security/reset_credentials.html", {"target": target})
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -282,6 +333,8 @@ class PasskeyAuthenticationCompleteView(webauthn_views.CompleteCredentialAuthent
 
     def complete_auth(self, device: Any) -> Any:
         if not self.request.user.is_authenticated:
-            raise NotAllowed("passkey: sign in with your password first")
+            # Passwordless sign-in is off (the ceremony already refuses an anonymous
+            # session); should one get here, it is the same JSON 403, never a 500.
+            raise webauthn_exceptions.PasswordlessLoginDisabled()
         services.mark_session_verified(request=self.request, device=device, method="passkey")
         return device.user

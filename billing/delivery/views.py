@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from billing.delivery import services
@@ -26,7 +26,4 @@ def open_link(request: HttpRequest, token: str) -> HttpResponse:
     invoice = link.invoice
     receipt = link.delivery is not None and link.delivery.kind == Delivery.Kind.RECEIPT
     page = "portal:receipt" if receipt else "portal:invoice"
-    try:
-        return HttpResponseRedirect(reverse(page, args=[invoice.pk]))
-    except NoReverseMatch:  # before the portal's invoice page exists: our own landing
-        return render(request, "delivery/link_opened.html", {"invoice": invoice})
+    return HttpResponseRedirect(reverse(page, args=[invoice.pk]))

@@ -20,7 +20,6 @@ PGP key, which signs the invoices sent by encrypted email
 
 from __future__ import annotations
 
-import csv
 import datetime
 import hashlib
 import io
@@ -36,6 +35,7 @@ from billing.documents.exceptions import InvalidPeriod
 from billing.documents.keys import SigningIdentity, load_identity
 from billing.documents.models import InvoiceDocument
 from billing.money import Money
+from security import csvfiles
 
 MANIFEST_FIELDS = [
     "file",
@@ -165,7 +165,8 @@ def build_period_export(*, start: Any, end: Any) -> PeriodExport:
     }
     manifest_json = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode()
     csv_buffer = io.StringIO()
-    writer = csv.DictWriter(csv_buffer, fieldnames=MANIFEST_FIELDS)
+    # A customer's name is text someone else typed: no cell may run as a formula.
+    writer = csvfiles.dict_writer(csv_buffer, fieldnames=MANIFEST_FIELDS)
     writer.writeheader()
     for row in rows:
         flat = dict(row)

@@ -16,6 +16,16 @@ from io import BytesIO
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
+from django.conf import settings
+from lxml import etree
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.decode_limits import (
+    DEFAULT_PURPOSE_LIMITS,
+    DecodeLimits,
+    DocumentDecodeBudget,
+    StreamDecodeLimits,
+)
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -60,15 +70,90 @@ def _cert_from_pem(text: str) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(der)
 
 
-def _facturx_number(data: bytes) -> str:
-    try:
-        import facturx
-        from lxml import etree
+FACTURX_FILENAME = "factur-x.xml"
+_MiB = 1024 * 1024
+# An uploaded file is read with every decompression bounded (a "zip bomb" PDF grew a
+# worker from 162 MB to 1.6 GB: 20 attachments of 75 MB compressed into 1.46 MB).
+_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
-        _name, xml = facturx.get_xml_from_pdf(data, check_xsd=False)
-        if not xml:
-            return ""
-        root = etree.fromstring(xml)
+
+def _decode_limits() -> DecodeLimits:
+    """pyHanko's limits for untrusted input, tightened: no stream inflates past
+    DOCUMENTS_VERIFY_MAX_STREAM_BYTES, the whole file past DOCUMENTS_VERIFY_MAX_INFLATED_BYTES."""
+    stream = int(settings.DOCUMENTS_VERIFY_MAX_STREAM_BYTES)
+    total = int(settings.DOCUMENTS_VERIFY_MAX_INFLATED_BYTES)
+    return DecodeLimits(
+        per_stream=StreamDecodeLimits(max_ratio=1100, ratio_floor=_MiB, max_output_size=stream),
+        per_purpose=dict(DEFAULT_PURPOSE_LIMITS),
+        document_budget=DocumentDecodeBudget(base_allowance=total, max_ratio=1),
+    )
+
+
+def _too_big(exc: BaseException | None) -> bool:
+    """Whether a decompression limit stopped the reading (pyHanko may wrap its error)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, PdfDecodeLimitError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _refuse_bomb() -> InvalidUpload:
+    limit = int(settings.DOCUMENTS_VERIFY_MAX_INFLATED_BYTES) // _MiB
+    return InvalidUpload(
+        f"the file decompresses to more than {limit} MiB (or one part of it to more than"
+        f" {int(settings.DOCUMENTS_VERIFY_MAX_STREAM_BYTES) // _MiB} MiB); it was not read"
+        " further. Our invoices are far smaller: this is not one of them",
+        field="pdf",
+    )
+
+
+def _attachments(reader: PdfFileReader) -> list[tuple[str, generic.DictionaryObject]]:
+    """The embedded files' names and file specifications, without reading any content;
+    more than DOCUMENTS_VERIFY_MAX_ATTACHMENTS is refused."""
+    most = int(settings.DOCUMENTS_VERIFY_MAX_ATTACHMENTS)
+    found: list[tuple[str, generic.DictionaryObject]] = []
+    try:
+        names = reader.root["/Names"]["/EmbeddedFiles"]
+    except (KeyError, TypeError):
+        return found
+    pending, visited = [names], 0
+    while pending:
+        node = pending.pop()
+        visited += 1
+        if visited > 4 * most + 8:
+            raise InvalidUpload(
+                f"the file's attachment list is too deep or too long (at most {most} files)",
+                field="pdf",
+            )
+        node = node.get_object() if hasattr(node, "get_object") else node
+        pending += list(node.get("/Kids", []))
+        pairs = list(node.get("/Names", []))
+        for name, spec in zip(pairs[::2], pairs[1::2], strict=False):
+            found.append((str(name), spec.get_object()))
+            if len(found) > most:
+                raise InvalidUpload(
+                    f"the file has more than {most} attachments; our invoices carry one",
+                    field="pdf",
+                )
+    return found
+
+
+def _facturx_number(reader: PdfFileReader) -> str:
+    """The invoice number in the embedded Factur-X XML: only ``factur-x.xml`` is read, and
+    only within the decompression limits (never every attachment, as factur-x's own
+    extraction does)."""
+    xml = b""
+    for name, spec in _attachments(reader):
+        if name.lower() == FACTURX_FILENAME:
+            xml = spec["/EF"]["/F"].get_object().data
+            break
+    if not xml:
+        return ""
+    try:
+        root = etree.fromstring(xml, parser=_XML)
         ids = root.xpath(
             "/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:ID/text()",
             namespaces={
@@ -78,25 +163,46 @@ def _facturx_number(data: bytes) -> str:
             },
         )
         return str(ids[0]) if ids else ""
-    except Exception:  # a damaged or foreign file: no number, not an error
+    except etree.XMLSyntaxError:  # a damaged or foreign file: no number, not an error
         return ""
 
 
 def inspect_pdf(data: bytes, *, known_certificates_pem: Iterable[str]) -> PdfInspection:
-    """Validate the signatures of ``data`` against the known (our) certificates."""
+    """Validate the signatures of ``data`` against the known (our) certificates.
+
+    Every decompression is bounded (``_decode_limits``) and at most
+    DOCUMENTS_VERIFY_MAX_ATTACHMENTS attachments are listed, none but the Factur-X XML
+    read: a decompression bomb raises InvalidUpload naming ``pdf``, with memory and time
+    bounded by those limits.
+    """
+    try:
+        return _inspect(data, known_certificates_pem)
+    except InvalidUpload:
+        raise
+    except Exception as exc:
+        if _too_big(exc):
+            raise _refuse_bomb() from None
+        raise
+
+
+def _inspect(data: bytes, known_certificates_pem: Iterable[str]) -> PdfInspection:
     result = PdfInspection(sha256=hashlib.sha256(data).hexdigest())
     known = {}
     for text in known_certificates_pem:
         cert = _cert_from_pem(text)
         known[hashlib.sha256(cert.dump()).hexdigest()] = cert
     try:
-        reader = PdfFileReader(BytesIO(data), strict=False)
+        reader = PdfFileReader(BytesIO(data), strict=False, decode_limits=_decode_limits())
+        result.document_number = _facturx_number(reader)
         signatures = reader.embedded_signatures
-    except Exception:
+    except InvalidUpload:
+        raise
+    except Exception as exc:
+        if _too_big(exc):
+            raise
         result.damaged = True
         result.facts.append("The file is damaged: it cannot be read as a PDF.")
         return result
-    result.document_number = _facturx_number(data)
     if not signatures:
         result.facts.append("The file carries no digital signature.")
         return result
@@ -110,7 +216,9 @@ def inspect_pdf(data: bytes, *, known_certificates_pem: Iterable[str]) -> PdfIns
             trust_roots=list(known.values()), allow_fetching=False, revocation_mode="soft-fail"
         )
         status = validate_pdf_signature(embedded, context)
-    except Exception:
+    except Exception as exc:
+        if _too_big(exc):
+            raise
         result.damaged = True
         result.facts.append(
             "The signature cannot be read: the file was modified or damaged after signing."

@@ -6,6 +6,8 @@ writes the audit event, the template explains the result.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.documents import selectors, services
-from billing.documents.exceptions import DocumentsPending
+from billing.documents.exceptions import DocumentsPending, InvalidUpload
 from billing.documents.forms import ExportPeriodForm, VerifyUploadForm, size_text
 from security.decorators import mfa_required, step_up_required
 
@@ -81,14 +83,25 @@ def verify_upload(request: HttpRequest) -> HttpResponse:
     else:
         form = VerifyUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and not too_large and form.is_valid():
-        result = selectors.verify_document(form.cleaned_data["pdf"], user=request.user)
-        services.record_verification(
-            sha256=result.inspection.sha256,
-            outcome=result.outcome,
-            by=request.user,
-            invoice=result.document.invoice if result.document else None,
-            request=request,
-        )
+        data = form.cleaned_data["pdf"]
+        try:
+            result = selectors.verify_document(data, user=request.user)
+        except InvalidUpload as exc:  # a decompression bomb: refused, never inflated
+            form.add_error("pdf", exc.message)
+            services.record_verification(
+                sha256=hashlib.sha256(data).hexdigest(),
+                outcome="refused",
+                by=request.user,
+                request=request,
+            )
+        else:
+            services.record_verification(
+                sha256=result.inspection.sha256,
+                outcome=result.outcome,
+                by=request.user,
+                invoice=result.document.invoice if result.document else None,
+                request=request,
+            )
     status = 400 if form.errors or upload_error else 200
     context = {"form": form, "result": result, "upload_error": upload_error}
     return render(request, "documents/verify.html", context, status=status)

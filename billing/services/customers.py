@@ -24,6 +24,7 @@ from billing.services._base import (
     _unknown_fields,
     _validate,
 )
+from security.selectors import is_staff_account
 
 
 def create_customer(*, by: Actor, **fields: Any) -> Customer:
@@ -56,17 +57,29 @@ def update_customer(customer: Customer, *, by: Actor, **changes: Any) -> Custome
 
 
 def link_portal_account(*, user: Any, customer: Customer, by: Actor) -> PortalAccount:
-    """Give a user portal access to exactly this customer's invoices (one customer per user)."""
+    """Give a user portal access to exactly this customer's invoices (one customer per user).
+
+    Never a staff account: a staff member linked to a customer could pay with the
+    customer's saved cards (the portal refuses staff sessions too).
+    """
     with transaction.atomic():
-        if PortalAccount.objects.select_for_update().filter(user=user).exists():
-            raise InvalidInput(f"{user} already has a portal account", field="user")
-        account = PortalAccount.objects.create(user=user, customer=customer)
+        locked = type(user)._default_manager.select_for_update().get(pk=user.pk)
+        if is_staff_account(locked):
+            raise InvalidInput(
+                f"{locked} is a staff account; staff can never have a portal account",
+                field="user",
+            )
+        if PortalAccount.objects.select_for_update().filter(user=locked).exists():
+            raise InvalidInput(f"{locked} already has a portal account", field="user")
+        account = PortalAccount.objects.create(user=locked, customer=customer)
         record(
             "customer.portal_account_linked",
             actor=by,
             obj=account,
-            user_id=user.pk,
+            user_id=locked.pk,
+            username=locked.get_username(),
             customer_id=customer.pk,
+            customer=customer.name,
         )
     return account
 

@@ -12,9 +12,16 @@ from django.http import HttpRequest, HttpResponse
 from billing.exceptions import BillingError
 from billing.money import Money
 from payments.exceptions import InvalidRiskSettings
-from payments.fraud.models import RiskSettings
+from payments.fraud.models import RiskHold, RiskSettings
 from payments.fraud.selectors import get_risk_settings
-from payments.fraud.services import update_risk_settings, validate_risk_settings
+from payments.fraud.services import (
+    CARD_TESTING_FIELDS,
+    lift_risk_hold,
+    update_risk_settings,
+    validate_card_testing,
+    validate_risk_settings,
+)
+from security.admin_mixins import StepUpChangesMixin
 
 
 def limits_as_text(limits: dict[str, int]) -> str:
@@ -50,6 +57,14 @@ def limits_from_text(text: str) -> dict[str, int]:
 
 
 class RiskSettingsForm(forms.ModelForm):
+    min_card_amounts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=(
+            "One currency a line, in major units, e.g. <code>SEK 10.00</code>: the smallest"
+            " card payment, unless it pays the whole amount left."
+        ),
+    )
     new_card_limits = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
@@ -62,15 +77,40 @@ class RiskSettingsForm(forms.ModelForm):
 
     class Meta:
         model = RiskSettings
-        fields = ["max_failed_attempts", "new_card_limits"]
+        fields = [
+            "max_failed_attempts",
+            "new_card_limits",
+            "max_new_cards_per_customer",
+            "max_new_cards_per_address",
+            "min_card_amounts",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name in CARD_TESTING_FIELDS:
+            # Not sent (an older form): the threshold stays as it is.
+            self.fields[name].required = False
         if not self.is_bound:
             self.initial["new_card_limits"] = limits_as_text(self.instance.new_card_limits)
+            self.initial["min_card_amounts"] = limits_as_text(self.instance.min_card_amounts)
 
     def clean_new_card_limits(self) -> dict[str, int]:
         return limits_from_text(self.cleaned_data.get("new_card_limits") or "")
+
+    def clean_min_card_amounts(self) -> dict[str, int]:
+        if "min_card_amounts" not in self.data:
+            return dict(self.instance.min_card_amounts)
+        return limits_from_text(self.cleaned_data.get("min_card_amounts") or "")
+
+    def clean_max_new_cards_per_customer(self) -> Any:
+        return self._kept("max_new_cards_per_customer")
+
+    def clean_max_new_cards_per_address(self) -> Any:
+        return self._kept("max_new_cards_per_address")
+
+    def _kept(self, name: str) -> Any:
+        value = self.cleaned_data.get(name)
+        return getattr(self.instance, name) if value is None else value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -81,14 +121,16 @@ class RiskSettingsForm(forms.ModelForm):
                 max_failed_attempts=cleaned.get("max_failed_attempts"),
                 new_card_limits=cleaned.get("new_card_limits"),
             )
+            validate_card_testing(**{name: cleaned.get(name) for name in CARD_TESTING_FIELDS})
         except InvalidRiskSettings as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)
         return cleaned
 
 
 @admin.register(RiskSettings)
-class RiskSettingsAdmin(admin.ModelAdmin):
-    """One row; no add or delete. Saving goes through ``update_risk_settings`` (audited)."""
+class RiskSettingsAdmin(StepUpChangesMixin, admin.ModelAdmin):
+    """One row; no add or delete. Saving goes through ``update_risk_settings`` (audited;
+    loosening needs step-up, so the change page opens only with a fresh second factor)."""
 
     form = RiskSettingsForm
     list_display = ["__str__", "max_failed_attempts", "limits_display", "updated_by", "updated_at"]
@@ -117,4 +159,53 @@ class RiskSettingsAdmin(admin.ModelAdmin):
             new_card_limits=form.cleaned_data["new_card_limits"],
             by=request.user,
             request=request,
+            **{name: form.cleaned_data[name] for name in CARD_TESTING_FIELDS},
         )
+
+
+class LiftHoldForm(forms.ModelForm):
+    lift_note = forms.CharField(
+        label="What the review found (lifts the hold)",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    class Meta:
+        model = RiskHold
+        fields = ["lift_note"]
+
+
+@admin.register(RiskHold)
+class RiskHoldAdmin(StepUpChangesMixin, admin.ModelAdmin):
+    """Card payments held after a card-testing burst. A fraud analyst lifts a hold by
+    saving the review's note (``lift_risk_hold``: step-up, audited)."""
+
+    form = LiftHoldForm
+    list_display = ["__str__", "kind", "rule", "created_at", "lifted_at", "lifted_by"]
+    list_filter = ["kind", "rule", ("lifted_at", admin.EmptyFieldListFilter)]
+    readonly_fields = [
+        "kind",
+        "customer",
+        "address",
+        "rule",
+        "created_at",
+        "lifted_at",
+        "lifted_by",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.lifted_at is not None:
+            return [*self.readonly_fields, "lift_note"]
+        return self.readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: RiskHold, form: Any, change: bool) -> None:
+        lifted = lift_risk_hold(
+            obj, note=form.cleaned_data["lift_note"], by=request.user, request=request
+        )
+        obj.lifted_at, obj.lifted_by_id = lifted.lifted_at, lifted.lifted_by_id

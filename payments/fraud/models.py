@@ -19,6 +19,12 @@ def default_new_card_limits() -> dict[str, int]:
     return {"SEK": 1_000_000, "EUR": 100_000, "USD": 100_000}
 
 
+def default_min_card_amounts() -> dict[str, int]:
+    """The smallest card payment: 10.00 SEK, 1.00 EUR, 1.00 USD (minor units), unless it
+    pays the whole amount left."""
+    return {"SEK": 1_000, "EUR": 100, "USD": 100}
+
+
 class RiskSettings(models.Model):
     """The risk rules' thresholds: one row (pk 1), changed only through
     ``payments.fraud.services.update_risk_settings`` (validated and audited)."""
@@ -39,6 +45,27 @@ class RiskSettings(models.Model):
             " A currency without a limit is never held for this reason."
         ),
     )
+    max_new_cards_per_customer = models.PositiveSmallIntegerField(
+        default=3,
+        help_text=(
+            "Card testing: more different cards than this added for one customer in the last"
+            " hour blocks the attempt and holds the customer's card payments for review."
+        ),
+    )
+    max_new_cards_per_address = models.PositiveSmallIntegerField(
+        default=5,
+        help_text=(
+            "Card testing: more different cards than this paid with from one network address"
+            " in the last hour blocks the attempt and holds that address for review."
+        ),
+    )
+    min_card_amounts = models.JSONField(
+        default=default_min_card_amounts,
+        help_text=(
+            "Per currency: the smallest card payment, unless it pays the whole amount left"
+            " (card testers try tiny amounts)."
+        ),
+    )
     updated_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -55,3 +82,50 @@ class RiskSettings(models.Model):
 
     def __str__(self) -> str:
         return "Risk thresholds"
+
+
+class RiskHold(models.Model):
+    """Card payments of a customer or from a network address held after a card-testing
+    burst: every attempt is blocked until a fraud analyst lifts the hold
+    (``payments.fraud.services.lift_risk_hold``)."""
+
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        ADDRESS = "address", "Network address"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    customer = models.ForeignKey(
+        "billing.Customer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    address = models.CharField(max_length=45, blank=True)
+    rule = models.CharField(max_length=40)
+    created_at = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    lift_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(lifted_at__isnull=True, kind="customer"),
+                name="payments_riskhold_one_active_per_customer",
+            ),
+            models.UniqueConstraint(
+                fields=["address"],
+                condition=models.Q(lifted_at__isnull=True, kind="address"),
+                name="payments_riskhold_one_active_per_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        held = self.customer if self.kind == self.Kind.CUSTOMER else self.address
+        state = "lifted" if self.lifted_at else "active"
+        return f"hold on {held} ({self.rule}, {state})"

@@ -8,10 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, IntegerField, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    IntegerField,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
-from payments.fraud.models import RiskSettings
+from payments.fraud.models import RiskHold, RiskSettings
 from security.compiled import CompiledQuery
 
 # Failures that say nothing about the payer: the platform's own trouble, a capture given
@@ -39,20 +48,48 @@ def _count(queryset: QuerySet) -> Coalesce:
 
 @dataclass(frozen=True)
 class RiskFacts:
-    """What one attempt is judged on: the thresholds and the card's and customer's history."""
+    """What one attempt is judged on: the thresholds and the card's, customer's and
+    address's history."""
 
     max_failed_attempts: int
     new_card_limits: dict[str, int]
+    max_new_cards_per_customer: int
+    max_new_cards_per_address: int
+    min_card_amounts: dict[str, int]
     card_failures: int
     customer_failures: int
     card_known: bool
+    customer_new_cards: int
+    address_other_cards: int
+    on_hold: bool
 
 
-def history_annotations(fingerprint: Any, customer_id: Any, since: Any) -> dict[str, Any]:
-    """The attempt's history as annotations: ``card_failures``, ``customer_failures`` and
-    ``card_known`` (see ``risk_facts``). ``fingerprint`` may be an expression, such as
+def _distinct(queryset: QuerySet, group: str, counted: str) -> Coalesce:
+    rows = queryset.order_by().values(group).annotate(n=Count(counted, distinct=True)).values("n")
+    return Coalesce(Subquery(rows[:1], output_field=IntegerField()), Value(0))
+
+
+def _since_last_lift(since: Any, customer_id: Any) -> Any:
+    """The window's start, or the end of the customer's latest lifted hold if later: an
+    analyst's review clears the customer's count. (Only customer holds have a customer.)"""
+    lifted = (
+        RiskHold.objects.filter(customer_id=customer_id, lifted_at__gte=since)
+        .order_by("-lifted_at")
+        .values("lifted_at")[:1]
+    )
+    return Coalesce(
+        Subquery(lifted, output_field=DateTimeField()), Value(since, output_field=DateTimeField())
+    )
+
+
+def history_annotations(
+    fingerprint: Any, customer_id: Any, since: Any, address: Any = ""
+) -> dict[str, Any]:
+    """The attempt's history as annotations: ``card_failures``, ``customer_failures``,
+    ``card_known``, ``customer_new_cards``, ``address_other_cards`` and ``on_hold`` (see
+    ``risk_facts``). ``fingerprint`` may be an expression, such as
     ``OuterRef("fingerprint")`` in a query of the card itself."""
-    from payments.models import Payment
+    from payments.models import Payment, PaymentMethod
 
     failed = Payment.objects.filter(
         status=Payment.Status.FAILED, created_at__gte=since, payment_method__isnull=False
@@ -60,46 +97,82 @@ def history_annotations(fingerprint: Any, customer_id: Any, since: Any) -> dict[
     known = Payment.objects.captured().filter(
         payment_method__fingerprint=fingerprint, payment_method__customer_id=customer_id
     )
+    added = PaymentMethod.objects.filter(
+        customer_id=customer_id,
+        created_at__gte=_since_last_lift(since, customer_id),
+    )
+    # Kept short on purpose: the whole statement must stay within psycopg's cache of
+    # parsed queries (4096 characters; a test checks). An empty address is never
+    # counted (the rule ignores it), and no hold has one.
+    from_address = (
+        Payment.objects.filter(client_ip=address, created_at__gte=since)
+        .exclude(payment_method__fingerprint=fingerprint)
+        # Attempts the engine blocked itself tested no card (never sent to the acquirer).
+        .exclude(failure_code="risk_blocked")
+    )
+    holds = RiskHold.objects.filter(lifted_at__isnull=True).filter(
+        Q(customer_id=customer_id) | Q(kind=RiskHold.Kind.ADDRESS, address=address)
+    )
     return {
         "card_failures": _count(failed.filter(payment_method__fingerprint=fingerprint)),
         "customer_failures": _count(failed.filter(payment_method__customer_id=customer_id)),
         "card_known": Exists(known),
+        "customer_new_cards": _distinct(added, "customer_id", "fingerprint"),
+        "address_other_cards": _distinct(from_address, "client_ip", "payment_method__fingerprint"),
+        "on_hold": Exists(holds),
     }
 
 
 def threshold_annotations() -> dict[str, Any]:
     """The thresholds as annotations of another model's query (None while the row of
     thresholds does not exist yet: ``get_risk_settings`` creates it)."""
-    row = RiskSettings.objects.filter(pk=RiskSettings.SINGLETON_PK)
+    # The one row, as the lowest id (no parameter: the card payment's statement must keep
+    # within psycopg's cache of parsed queries, at most 50 parameters).
+    row = RiskSettings.objects.order_by("pk")
     return {
         name: Subquery(row.values(name)[:1], output_field=RiskSettings._meta.get_field(name))
-        for name in ("max_failed_attempts", "new_card_limits")
+        for name in THRESHOLDS
     }
 
 
-def risk_facts_queryset(fingerprint: str, customer_id: int, since: datetime.datetime) -> QuerySet:
+THRESHOLDS = (
+    "max_failed_attempts",
+    "new_card_limits",
+    "max_new_cards_per_customer",
+    "max_new_cards_per_address",
+    "min_card_amounts",
+)
+
+
+def risk_facts_queryset(
+    fingerprint: str, customer_id: int, since: datetime.datetime, address: str
+) -> QuerySet:
     return (
         RiskSettings.objects.filter(pk=RiskSettings.SINGLETON_PK)
-        .annotate(**history_annotations(fingerprint, customer_id, since))
+        .annotate(**history_annotations(fingerprint, customer_id, since, address))
         .values(*FACTS)
         .order_by()
     )
 
 
 FACTS = (
-    "max_failed_attempts",
-    "new_card_limits",
+    *THRESHOLDS,
     "card_failures",
     "customer_failures",
     "card_known",
+    "customer_new_cards",
+    "address_other_cards",
+    "on_hold",
 )
 
-# Compiled by the ORM once per process (security.compiled): building this query (three
+# Compiled by the ORM once per process (security.compiled): building this query (its
 # subqueries) cost 4.1 CPU-ms per card payment, a fifth of the payment's Python.
-_facts = CompiledQuery(risk_facts_queryset, str, int, datetime.datetime)
+_facts = CompiledQuery(risk_facts_queryset, str, int, datetime.datetime, str)
 
 
-def risk_facts(*, fingerprint: str, customer_id: int, since: datetime.datetime) -> RiskFacts | None:
+def risk_facts(
+    *, fingerprint: str, customer_id: int, since: datetime.datetime, address: str = ""
+) -> RiskFacts | None:
     """The thresholds with the attempt's history, in one query (None if there is no row yet).
 
     Counted: ``card_failures`` and ``customer_failures`` (failed card payments since
@@ -108,7 +181,7 @@ def risk_facts(*, fingerprint: str, customer_id: int, since: datetime.datetime) 
     One round trip per attempt: every card payment pays for it (docs/benchmarks.md).
     The ORM builds the query once per process (``_facts``).
     """
-    row = _facts.first(fingerprint, customer_id, since)
+    row = _facts.first(fingerprint, customer_id, since, address or "")
     return facts_of(row) if row is not None else None
 
 
@@ -117,6 +190,8 @@ def facts_of(row: Mapping[str, Any]) -> RiskFacts:
     ``threshold_annotations`` and ``history_annotations`` (which may hold more columns)."""
     facts = {name: row[name] for name in FACTS}
     # The ORM turns the JSON text into a dict on the way out, but not every backend does.
-    if isinstance(facts["new_card_limits"], str):
-        facts["new_card_limits"] = json.loads(facts["new_card_limits"])
+    for name in ("new_card_limits", "min_card_amounts"):
+        if isinstance(facts[name], str):
+            facts[name] = json.loads(facts[name])
+    facts["on_hold"] = bool(facts["on_hold"])
     return RiskFacts(**facts)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
-from payments.fraud.models import RiskSettings
+from payments.fraud.models import RiskHold, RiskSettings
 from payments.fraud.selectors import get_risk_settings
 from payments.models import Payment
 
@@ -21,7 +21,46 @@ Actor = Any
 DECIDE_PERMISSION = "payments.decide_risk"
 SETTINGS_PERMISSION = "payments.change_risksettings"
 MAX_FAILED_ATTEMPTS_CEILING = 1000
+CARD_TESTING_FIELDS = (
+    "max_new_cards_per_customer",
+    "max_new_cards_per_address",
+    "min_card_amounts",
+)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _per_currency(amounts: object, field: str, what: str) -> None:
+    if not isinstance(amounts, dict):
+        raise InvalidRiskSettings(_("a limit per currency"), field=field)
+    for currency, limit in amounts.items():
+        if not isinstance(currency, str) or not _CURRENCY.match(currency):
+            raise InvalidRiskSettings(
+                _("%(code)s is not an ISO 4217 currency code (such as SEK)")
+                % {"code": repr(currency)},
+                field=field,
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise InvalidRiskSettings(
+                _("the %(what)s for %(currency)s must be more than zero")
+                % {"what": what, "currency": currency},
+                field=field,
+            )
+
+
+def validate_card_testing(
+    *,
+    max_new_cards_per_customer: object,
+    max_new_cards_per_address: object,
+    min_card_amounts: object,
+) -> None:
+    """Raise InvalidRiskSettings naming the field for a card-testing threshold out of range."""
+    for name, value in (
+        ("max_new_cards_per_customer", max_new_cards_per_customer),
+        ("max_new_cards_per_address", max_new_cards_per_address),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+            raise InvalidRiskSettings(_("a whole number from 1 to 100"), field=name)
+    _per_currency(min_card_amounts, "min_card_amounts", _("minimum"))
 
 
 def validate_risk_settings(*, max_failed_attempts: object, new_card_limits: object) -> None:
@@ -51,22 +90,58 @@ def validate_risk_settings(*, max_failed_attempts: object, new_card_limits: obje
             )
 
 
+def weakened_thresholds(row: RiskSettings, wanted: dict[str, Any]) -> list[str]:
+    """The thresholds that ``wanted`` would loosen: more failures or new cards allowed, a
+    new-card review limit raised or dropped, a minimum amount lowered or dropped."""
+    weaker: list[str] = [
+        name
+        for name in (
+            "max_failed_attempts",
+            "max_new_cards_per_customer",
+            "max_new_cards_per_address",
+        )
+        if name in wanted and wanted[name] > getattr(row, name)
+    ]
+    limits = wanted["new_card_limits"]
+    if any(limits.get(code, limit + 1) > limit for code, limit in row.new_card_limits.items()):
+        weaker.append("new_card_limits")
+    minimums = wanted.get("min_card_amounts", row.min_card_amounts)
+    if any(minimums.get(code, 0) < least for code, least in row.min_card_amounts.items()):
+        weaker.append("min_card_amounts")
+    return sorted(weaker)
+
+
 def update_risk_settings(
     *,
     max_failed_attempts: int,
     new_card_limits: dict[str, int],
     by: Actor,
     request: HttpRequest | None = None,
+    **card_testing: Any,
 ) -> RiskSettings:
-    """Change the risk thresholds: permission, valid values (else nothing changes), audited
-    with the values before and after."""
+    """Change the risk thresholds: permission, valid values (else nothing changes), a fresh
+    second factor for any change that loosens them; audited with the values before and
+    after and the thresholds loosened (``weakened``)."""
+    from payments.services import require_step_up
+
     if not (hasattr(by, "has_perm") and by.has_perm(SETTINGS_PERMISSION)):
         raise InvalidRiskSettings(
             _("changing risk thresholds needs the fraud analyst's permission")
         )
     validate_risk_settings(max_failed_attempts=max_failed_attempts, new_card_limits=new_card_limits)
-    wanted = {"max_failed_attempts": max_failed_attempts, "new_card_limits": new_card_limits}
-    get_risk_settings()  # the row exists before it is locked
+    unknown = sorted(set(card_testing) - set(CARD_TESTING_FIELDS))
+    if unknown:
+        raise InvalidRiskSettings(_("not a threshold"), field=unknown[0])
+    current = get_risk_settings()  # the row exists before it is locked
+    if card_testing:
+        validate_card_testing(
+            **{name: card_testing.get(name, getattr(current, name)) for name in CARD_TESTING_FIELDS}
+        )
+    wanted = {
+        "max_failed_attempts": max_failed_attempts,
+        "new_card_limits": new_card_limits,
+        **card_testing,
+    }
     with transaction.atomic():
         row = RiskSettings.objects.select_for_update().get(pk=RiskSettings.SINGLETON_PK)
         changes = {
@@ -76,12 +151,25 @@ def update_risk_settings(
         }
         if not changes:
             return row
+        weakened = weakened_thresholds(row, wanted)
+        if weakened:
+            # A stale session must not loosen the fraud rules (issue 17, item 12).
+            require_step_up(
+                request, by, to=_("loosen the risk thresholds"), refused=InvalidRiskSettings
+            )
         for name, value in wanted.items():
             setattr(row, name, value)
         row.updated_at = timezone.now()
         row.updated_by = by
         row.save()
-        record("fraud.risk_settings_changed", actor=by, obj=row, request=request, changes=changes)
+        record(
+            "fraud.risk_settings_changed",
+            actor=by,
+            obj=row,
+            request=request,
+            changes=changes,
+            weakened=weakened,
+        )
     return row
 
 
@@ -157,4 +245,39 @@ def decide_risk_review(
     if locked.forget_card:
         # The payer paid with a new card without keeping it: erased now that it is declined.
         forget_unsaved_card(locked.payment_method, by=SYSTEM)
+    return locked
+
+
+def lift_risk_hold(
+    hold: RiskHold, *, note: str, by: Actor, request: HttpRequest | None
+) -> RiskHold:
+    """A fraud analyst lifts a card-testing hold after reviewing it (permission, step-up, a
+    note); the new-card count of the customer or address starts again from now. Audited
+    ``fraud.hold_lifted``."""
+    from payments.services import require_step_up
+
+    if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
+        raise RiskReviewRefused(_("lifting a hold needs the fraud analyst's permission"))
+    require_step_up(request, by, to=_("lift a hold"), refused=RiskReviewRefused)
+    note = note.strip() if isinstance(note, str) else ""
+    if not note:
+        raise RiskReviewRefused(_("say what the review found"), field="note")
+    with transaction.atomic():
+        locked = RiskHold.objects.select_for_update().get(pk=hold.pk)
+        if locked.lifted_at is not None:
+            return locked
+        locked.lifted_at = timezone.now()
+        locked.lifted_by = by
+        locked.lift_note = note[:500]
+        locked.save(update_fields=["lifted_at", "lifted_by", "lift_note"])
+        record(
+            "fraud.hold_lifted",
+            actor=by,
+            obj=locked,
+            request=request,
+            kind=locked.kind,
+            customer_id=locked.customer_id,
+            address=locked.address,
+            note=locked.lift_note,
+        )
     return locked

@@ -619,6 +619,16 @@ def entry_oaep_padding(kid: str) -> padding.OAEP:
 # ---------------------------------------------------------------- schedule
 
 
+def _purge_spent_nonces() -> int:
+    """Forget spent card-entry nonces older than their lifetime (their signature has
+    expired, so they are refused without the row)."""
+    from payments.vault.models import UsedEntryNonce
+
+    cutoff = timezone.now() - datetime.timedelta(seconds=2 * settings.VAULT_ENTRY_NONCE_SECONDS)
+    count, _ = UsedEntryNonce.objects.filter(used_at__lt=cutoff).delete()
+    return int(count)
+
+
 def rotate_due_keys(*, by: Any) -> dict[str, Any]:
     """The hourly job: rotate what is due, expire old entry keys, re-encrypt, destroy."""
     before = DataKey.objects.filter(state=DataKey.State.ACTIVE).values_list("pk", flat=True).first()
@@ -626,6 +636,7 @@ def rotate_due_keys(*, by: Any) -> dict[str, Any]:
     entry = rotate_entry_key(by=by, only_if_due=True)
     expired = expire_entry_keys(by=by)
     report = reencrypt_vault(by=by)
+    _purge_spent_nonces()
     return {
         "dek_rotated": before != dek.pk,
         "active_dek": dek.hex_id,

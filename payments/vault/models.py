@@ -206,3 +206,18 @@ class RevealWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_id}: {self.count} since {self.window_start:%H:%M:%S}"
+
+
+class UsedEntryNonce(models.Model):
+    """A card form's one-time nonce, spent (payments.vault.entry): its SHA-256, unique, so a
+    payload is opened at most once. Rows older than the nonce's lifetime are purged by the
+    hourly key job (an old nonce is refused by its signature's age anyway)."""
+
+    nonce_sha256 = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "spent card-entry nonce"
+
+    def __str__(self) -> str:
+        return f"nonce {self.nonce_sha256[:12]} used {self.used_at:%Y-%m-%d %H:%M}"

@@ -127,19 +127,15 @@ def get_payment_methods_for_customer(customer: Customer | int) -> QuerySet[Payme
 
 
 def get_portal_customer(user: Any) -> Customer:
-    """The customer a signed-in portal user acts for; 404 for anyone else."""
+    """The customer a signed-in portal user acts for; 404 for anyone else (staff included)."""
     from django.http import Http404
 
-    from billing.models import PortalAccount
+    from billing.selectors import customer_for_user
 
-    account = (
-        PortalAccount.objects.select_related("customer").filter(user_id=user.pk).first()
-        if user.is_authenticated
-        else None
-    )
-    if account is None:
+    customer = customer_for_user(user)
+    if customer is None:
         raise Http404("no portal account")
-    return account.customer
+    return customer
 
 
 def get_payment_method_for_user(user: Any, pk: int) -> PaymentMethod:

@@ -73,7 +73,7 @@ def tokenize(
     save a card is the payments service's rule (``payments.services.save_card``).
     """
     if isinstance(card, EncryptedCard):
-        card = open_payload(card)
+        card = open_payload(card, by=by)
     if not isinstance(card, Card):
         raise InvalidCard("expected card data", field="number")
     valid = validate_card(card)

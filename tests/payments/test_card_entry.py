@@ -6,6 +6,7 @@ import base64
 import datetime
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from audit.models import AuditEvent
 from billing.models import Customer
 from payments.models import EntryKey, PaymentMethod
 from payments.vault import keys
-from payments.vault.entry import EncryptedCard
+from payments.vault.entry import EncryptedCard, issue_entry_nonce
 from payments.vault.exceptions import InvalidCard
 from payments.vault.services import reveal_card, tokenize
 from security.models import User
@@ -40,13 +41,46 @@ def browser_encrypt(key: EntryKey, data: dict[str, Any], *, kid: str | None = No
 
 
 CARD = {"number": VISA, "expiry": "12/39", "cvc": "737"}
+TEST_SESSION = "tillit-test-session-key-0123456789"
+
+
+def sealed(key: EntryKey, data: dict[str, Any], user: User, *, kid: str | None = None) -> Any:
+    """An EncryptedCard as the card form sends it for ``user`` in session TEST_SESSION."""
+    nonce = issue_entry_nonce(user_id=user.pk, session_key=TEST_SESSION)
+    return EncryptedCard(
+        payload=browser_encrypt(key, {**data, "nonce": nonce}, kid=kid),
+        user_id=user.pk,
+        session_key=TEST_SESSION,
+    )
+
+
+def session_payload(client: Client, data: dict[str, Any]) -> str:
+    """What card-entry.js posts from any card form of this client's signed-in session:
+    encrypted to the current entry key, with a nonce issued to that session."""
+    session = client.session
+    nonce = issue_entry_nonce(
+        user_id=int(session["_auth_user_id"]), session_key=str(session.session_key)
+    )
+    return browser_encrypt(keys.current_entry_key(), {**data, "nonce": nonce})
+
+
+def form_payload(client: Client, url: str, data: dict[str, Any]) -> str:
+    """What card-entry.js posts from the page at ``url``: encrypted to the page's key,
+    with the page's one-time nonce inside."""
+    html = client.get(url).content.decode()
+    kid = re.search(r'data-kid="([^"]+)"', html)
+    nonce = re.search(r'data-nonce="([^"]+)"', html)
+    assert kid and nonce, "the page has no card form"
+    key = EntryKey.objects.get(kid=kid.group(1))
+    return browser_encrypt(key, {**data, "nonce": nonce.group(1)})
 
 
 def test_an_encrypted_card_from_the_browser_is_tokenized(
     alice_company: Customer, alice: User, gateway: User
 ) -> None:
-    payload = browser_encrypt(keys.current_entry_key(), CARD)
-    method = tokenize(EncryptedCard(payload=payload), customer=alice_company, by=alice)
+    method = tokenize(
+        sealed(keys.current_entry_key(), CARD, alice), customer=alice_company, by=alice
+    )
     assert (method.last4, method.expiry) == ("1111", "12/39")
     assert reveal_card(method.token, purpose="check", by=gateway).number == VISA
 
@@ -90,17 +124,11 @@ def test_a_stale_key_id_is_accepted_in_the_grace_period_then_refused(
     with time_machine.travel(start, tick=False) as clock:
         old = keys.current_entry_key()
         keys.rotate_entry_key(by=SYSTEM)
-        tokenize(
-            EncryptedCard(payload=browser_encrypt(old, CARD)), customer=alice_company, by=alice
-        )
+        tokenize(sealed(old, CARD, alice), customer=alice_company, by=alice)
         clock.shift(datetime.timedelta(minutes=31))
         assert keys.expire_entry_keys(by=SYSTEM) == 1
         with pytest.raises(InvalidCard, match="expired; reload") as caught:
-            tokenize(
-                EncryptedCard(payload=browser_encrypt(old, CARD)),
-                customer=alice_company,
-                by=alice,
-            )
+            tokenize(sealed(old, CARD, alice), customer=alice_company, by=alice)
     assert caught.value.field == "key_id"
     old.refresh_from_db()
     assert old.state == EntryKey.State.EXPIRED and old.wrapped_private_key is None
@@ -110,9 +138,9 @@ def test_a_stale_key_id_is_accepted_in_the_grace_period_then_refused(
 def test_bad_card_data_inside_a_valid_payload_names_the_field(
     alice_company: Customer, alice: User
 ) -> None:
-    payload = browser_encrypt(keys.current_entry_key(), {**CARD, "expiry": "01/20"})
+    card = sealed(keys.current_entry_key(), {**CARD, "expiry": "01/20"}, alice)
     with pytest.raises(InvalidCard) as caught:
-        tokenize(EncryptedCard(payload=payload), customer=alice_company, by=alice)
+        tokenize(card, customer=alice_company, by=alice)
     assert caught.value.field == "expiry"
 
 
@@ -160,8 +188,7 @@ def test_posting_the_encrypted_payload_saves_the_card_and_logs_no_number(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client = portal(alice)
-    client.get(reverse("portal_pay:cards"))
-    payload = browser_encrypt(EntryKey.objects.get(state=EntryKey.State.ACTIVE), CARD)
+    payload = form_payload(client, reverse("portal_pay:cards"), CARD)
 
     response = client.post(reverse("portal_pay:cards"), {"card_payload": payload}, follow=True)
 
@@ -176,9 +203,7 @@ def test_a_bad_post_shows_the_error_on_its_field_and_saves_nothing(
     alice: User, portal: Callable[[User], Client]
 ) -> None:
     client = portal(alice)
-    client.get(reverse("portal_pay:cards"))
-    key = EntryKey.objects.get(state=EntryKey.State.ACTIVE)
-    bad = browser_encrypt(key, {**CARD, "number": "4111111111111112"})
+    bad = form_payload(client, reverse("portal_pay:cards"), {**CARD, "number": "4111111111111112"})
 
     response = client.post(reverse("portal_pay:cards"), {"card_payload": bad})
 

@@ -153,7 +153,10 @@ def test_the_limit_of_failures_is_the_analysts_setting(
     thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, analyst: User
 ) -> None:
     update_risk_settings(
-        max_failed_attempts=2, new_card_limits={"SEK": 1_000_000}, by=analyst, request=None
+        max_failed_attempts=2,
+        new_card_limits={"SEK": 1_000_000, "EUR": 100_000, "USD": 100_000},
+        by=analyst,
+        request=None,
     )
     fail_times(3, thousand_sek_invoice, saved_card(DECLINED), alice, "d")
 
@@ -166,7 +169,9 @@ def test_the_limit_of_failures_is_the_analysts_setting(
 @pytest.fixture
 def review_above_500_sek(analyst: User) -> None:
     update_risk_settings(
-        max_failed_attempts=5, new_card_limits={"SEK": 50_000, "EUR": 5_000}, by=analyst
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
     )
 
 
@@ -232,7 +237,11 @@ def test_an_amount_within_the_limit_and_a_currency_without_one_are_allowed(
 ) -> None:
     card = saved_card(APPROVED)
     assert pay(thousand_sek_invoice, card, alice, "limit", amount=500).risk_decision == "allow"
-    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
+    update_risk_settings(
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
+    )
     usd = assess_card_payment(
         payment_method=saved_card(APPROVED),
         customer_id=card.customer_id,
@@ -349,3 +358,16 @@ def test_the_pay_path_costs_one_risk_query_however_long_the_history(
 
     assert len(many) == len(few)
     assert sum("payments_risksettings" in sql for sql in many) == 1
+
+
+def test_the_card_payments_facts_statement_stays_within_psycopgs_query_cache() -> None:
+    """psycopg parses a statement's placeholders on every run unless it has at most
+    MAX_CACHED_STATEMENT_LENGTH characters and MAX_CACHED_STATEMENT_PARAMS parameters
+    (then once per process): the card payment's facts statement must stay within both."""
+    from psycopg import _queries
+
+    from payments.services import _facts_after_lock
+
+    sql, params = _facts_after_lock.sql(1, 1, timezone.now(), 1, "scope", "key", "svc", "")
+    assert len(sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH, len(sql)
+    assert len(params) <= _queries.MAX_CACHED_STATEMENT_PARAMS, len(params)

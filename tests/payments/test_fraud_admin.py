@@ -33,7 +33,11 @@ def held(
     alice: User,
 ) -> Payment:
     """1,000 SEK on a new card, above a 500 SEK review limit: waiting for an analyst."""
-    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
+    update_risk_settings(
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
+    )
     payment = services.pay_invoice(
         thousand_sek_invoice,
         amount=sek(1000),
@@ -246,17 +250,20 @@ def test_a_new_card_the_payer_did_not_keep_is_erased_once_the_review_is_decided(
     admin_client_for: Callable[[User], Client],
 ) -> None:
     from payments.vault import keys
-    from payments.vault.entry import EncryptedCard
-    from tests.payments.test_card_entry import browser_encrypt
+    from tests.payments.test_card_entry import sealed
 
-    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
-    payload = browser_encrypt(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
+    update_risk_settings(
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
+    )
+    card = sealed(
+        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}, alice
     )
     payment = services.pay_invoice_with_new_card(
         thousand_sek_invoice,
         amount=sek(1000),
-        card=EncryptedCard(payload=payload),
+        card=card,
         keep_card=False,
         idempotency_key=key("new-card"),
         by=alice,

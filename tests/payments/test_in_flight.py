@@ -18,6 +18,7 @@ from billing.models import Invoice
 from payments import services
 from payments.exceptions import PaymentInProgress
 from payments.fraud import update_risk_settings
+from payments.fraud.models import default_new_card_limits
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
 from security.models import User
@@ -63,7 +64,8 @@ def test_the_service_refuses_a_second_payment_while_one_is_being_confirmed(
 def test_the_service_refuses_a_second_payment_while_one_is_under_review(
     analyst: User, thousand_sek_invoice: Invoice, saved_card: Cards, alice: User
 ) -> None:
-    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
+    limits = {**default_new_card_limits(), "SEK": 50_000}  # tighter: no step-up needed
+    update_risk_settings(max_failed_attempts=5, new_card_limits=limits, by=analyst)
     held = pay(thousand_sek_invoice, saved_card(APPROVED), alice, "big")
     assert held.awaiting_risk_review
 

@@ -33,7 +33,7 @@ from security.roles import AUDITOR, BILLING_CLERK, SECURITY_OFFICER
 from security.services import email_security_alert
 from tests.factories import audit_events, make_user, with_role
 from tests.payments.fixtures import APPROVED, key
-from tests.payments.test_card_entry import browser_encrypt
+from tests.payments.test_card_entry import session_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -80,11 +80,9 @@ def officer(db: None) -> User:
     return with_role(make_user("sam", is_staff=True), SECURITY_OFFICER)
 
 
-def _new_card_payload() -> str:
-    """A card as the browser sends it, encrypted to the current entry key."""
-    return browser_encrypt(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
-    )
+def _new_card_payload(client: Client) -> str:
+    """A card as the browser sends it from this client's session (current entry key, nonce)."""
+    return session_payload(client, {"number": APPROVED, "expiry": "12/39", "cvc": "123"})
 
 
 def _secrets_of_the_vault(path: Path) -> list[str]:
@@ -168,7 +166,7 @@ def test_paying_with_a_new_card_answers_calmly_and_keeps_nothing(
     vault_keyring: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    payload = _new_card_payload()
+    payload = _new_card_payload(alice_client)
     break_keyring(fault)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -198,7 +196,7 @@ def test_saving_a_card_answers_calmly_and_saves_nothing(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     client = admin_client_for(alice)  # a portal session with a verified second factor
-    payload = _new_card_payload()
+    payload = _new_card_payload(client)
     break_keyring(fault)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -15,12 +15,11 @@ from django.utils import timezone
 from billing.models import Invoice
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
-from payments.vault import keys
 from security.models import User
 from tests.factories import audit_events
 from tests.mfa_helpers import give_totp_device, mark_client_verified
 from tests.payments.fixtures import APPROVED, DECLINED
-from tests.payments.test_card_entry import browser_encrypt
+from tests.payments.test_card_entry import form_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -70,8 +69,10 @@ def test_paying_with_a_saved_card_pays_the_invoice_and_shows_the_receipt(
 def test_paying_with_a_new_encrypted_card_without_keeping_it(
     alice_client: Client, thousand_sek_invoice: Invoice
 ) -> None:
-    payload = browser_encrypt(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
+    payload = form_payload(
+        alice_client,
+        pay_url(thousand_sek_invoice),
+        {"number": APPROVED, "expiry": "12/39", "cvc": "123"},
     )
 
     response = alice_client.post(

@@ -35,7 +35,11 @@ def english(alice_company: Customer) -> None:
 
 @pytest.fixture
 def review_above_500_sek(analyst: User) -> None:
-    update_risk_settings(max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst)
+    update_risk_settings(
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
+    )
 
 
 def test_a_swedish_customer_reads_the_amount_error_in_swedish(
@@ -122,14 +126,14 @@ def test_a_blocked_payment_says_so_and_nothing_was_charged(
 def test_the_add_card_page_and_its_errors_are_in_the_customers_language(
     alice: User, admin_client_for: Callable[[User], Client]
 ) -> None:
-    from payments.vault import keys
-    from tests.payments.test_card_entry import browser_encrypt
-
-    bad = browser_encrypt(
-        keys.current_entry_key(), {"number": "4111111111111112", "expiry": "12/39", "cvc": "1"}
-    )
+    from tests.payments.test_card_entry import form_payload
 
     verified = admin_client_for(alice)  # saving a card wants her second factor
+    bad = form_payload(
+        verified,
+        reverse("portal_pay:cards"),
+        {"number": "4111111111111112", "expiry": "12/39", "cvc": "1"},
+    )
     response = verified.post(reverse("portal_pay:cards"), {"card_payload": bad})
 
     page = response.content.decode()

@@ -23,17 +23,20 @@ from security.models import User
 from tests.factories import audit_events, line
 from tests.mfa_helpers import give_totp_device
 from tests.payments.fixtures import APPROVED, TIMEOUT, key, sek
-from tests.payments.test_card_entry import browser_encrypt
+from tests.payments.test_card_entry import sealed, session_payload
 
 pytestmark = pytest.mark.django_db
 
 
-def typed(number: str = APPROVED) -> EncryptedCard:
-    """A card as the browser's card form sends it (encrypted to the current entry key)."""
-    payload = browser_encrypt(
-        keys.current_entry_key(), {"number": number, "expiry": "12/39", "cvc": "123"}
-    )
-    return EncryptedCard(payload=payload)
+def typed(by: User, number: str = APPROVED) -> EncryptedCard:
+    """A card as the browser's card form sends it for ``by`` (encrypted to the current entry
+    key, with the form's one-time nonce)."""
+    return sealed(keys.current_entry_key(), {"number": number, "expiry": "12/39", "cvc": "123"}, by)
+
+
+def posted(client: Client) -> str:
+    """The card form's payload as this client's session posts it."""
+    return session_payload(client, {"number": APPROVED, "expiry": "12/39", "cvc": "123"})
 
 
 def pay_new(
@@ -42,7 +45,7 @@ def pay_new(
     return services.pay_invoice_with_new_card(
         invoice,
         amount=sek(1000),
-        card=typed(number),
+        card=typed(by, number),
         keep_card=keep,
         idempotency_key=key(f"new-{n}"),
         by=by,
@@ -60,7 +63,7 @@ def test_paying_with_the_save_box_unticked_leaves_no_saved_card(
     alice: User, thousand_sek_invoice: Invoice, admin_client_for: Callable[[User], Client]
 ) -> None:
     client = admin_client_for(alice)  # she may save cards: it is her choice that counts
-    payload = typed().payload
+    payload = posted(client)
 
     response = client.post(
         reverse("portal_pay:pay", args=[thousand_sek_invoice.pk]),
@@ -84,7 +87,7 @@ def test_paying_with_the_save_box_ticked_saves_the_card_for_a_customer_with_two_
         reverse("portal_pay:pay", args=[thousand_sek_invoice.pk]),
         {
             "amount": "1000,00",
-            "card_payload": typed().payload,
+            "card_payload": posted(client),
             "keep_card": "on",
             "idempotency_key": "t" * 32,
         },
@@ -139,7 +142,7 @@ def test_a_refused_payment_keeps_no_card_even_when_asked_to(
         services.pay_invoice_with_new_card(
             thousand_sek_invoice,
             amount=sek(2000),
-            card=typed(),
+            card=typed(alice),
             keep_card=True,
             idempotency_key=key("too-much"),
             by=alice,
@@ -173,7 +176,7 @@ def test_without_two_step_sign_in_the_pay_page_states_the_rule_and_pays_without_
 
     page = client.get(url).content.decode()
     paid = client.post(
-        url, {"amount": "1000,00", "card_payload": typed().payload, "idempotency_key": "p" * 32}
+        url, {"amount": "1000,00", "card_payload": posted(client), "idempotency_key": "p" * 32}
     )
 
     assert 'id="card-rule"' in page and 'id="mfa-needed"' in page
@@ -191,7 +194,7 @@ def test_the_add_card_page_and_paying_apply_the_same_rule(
     client = admin_client_for(alice)
 
     page = client.get(reverse("portal_pay:cards")).content.decode()
-    added = client.post(reverse("portal_pay:cards"), {"card_payload": typed().payload})
+    added = client.post(reverse("portal_pay:cards"), {"card_payload": posted(client)})
 
     assert 'id="card-entry"' in page and 'id="card-rule"' in page and 'class="site-header"' in page
     assert added.status_code == 302
@@ -202,7 +205,7 @@ def test_the_add_card_page_and_paying_apply_the_same_rule(
 
 def test_save_card_refuses_someone_who_is_no_customer(outsider: User) -> None:
     with pytest.raises(SavedCardRefused) as refused:
-        save_card(typed(), by=outsider, request=None)
+        save_card(typed(outsider), by=outsider, request=None)
     assert refused.value.field == "user"
     assert not PaymentMethod.objects.exists()
 

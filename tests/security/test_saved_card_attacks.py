@@ -24,7 +24,7 @@ from tests.mfa_helpers import give_totp_device
 from tests.payments import conftest as payments_conftest
 from tests.payments import fixtures as payment_fixtures
 from tests.payments.fixtures import APPROVED, key, sek
-from tests.payments.test_card_entry import browser_encrypt
+from tests.payments.test_card_entry import sealed, session_payload
 
 vault_keyring = payments_conftest.vault_keyring
 thousand_sek_invoice = payment_fixtures.thousand_sek_invoice
@@ -33,9 +33,15 @@ saved_card = payment_fixtures.saved_card
 pytestmark = pytest.mark.django_db
 
 
-def _payload() -> str:
-    return browser_encrypt(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}
+def _payload(client: Client) -> str:
+    """The card form's payload as this client's session posts it (entry key, nonce)."""
+    return session_payload(client, {"number": APPROVED, "expiry": "12/39", "cvc": "123"})
+
+
+def _sealed(user: User) -> EncryptedCard:
+    """What a card form sends for ``user`` (a nonce issued to the user and a session)."""
+    return sealed(
+        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}, user
     )
 
 
@@ -50,11 +56,12 @@ def test_ticking_a_disabled_save_box_by_hand_saves_nothing_and_charges_nothing(
 ) -> None:
     """The page disables the box for a customer without two-step sign-in; a forged POST
     sends it anyway. The service refuses the whole request on the field."""
-    response = _password_only(alice).post(
+    client = _password_only(alice)
+    response = client.post(
         reverse("portal_pay:pay", args=[thousand_sek_invoice.pk]),
         {
             "amount": "1000,00",
-            "card_payload": _payload(),
+            "card_payload": _payload(client),
             "keep_card": "on",
             "idempotency_key": "f" * 32,
         },
@@ -68,7 +75,8 @@ def test_ticking_a_disabled_save_box_by_hand_saves_nothing_and_charges_nothing(
 def test_posting_a_card_to_the_card_page_without_a_second_factor_saves_nothing(
     alice: User,
 ) -> None:
-    response = _password_only(alice).post(reverse("portal_pay:cards"), {"card_payload": _payload()})
+    client = _password_only(alice)
+    response = client.post(reverse("portal_pay:cards"), {"card_payload": _payload(client)})
 
     assert response.status_code == 400
     assert 'id="error-card"' in response.content.decode()
@@ -83,7 +91,7 @@ def test_a_session_that_has_not_verified_its_factor_cannot_save_through_the_serv
     request.user = alice
 
     with pytest.raises(SavedCardRefused) as refused:
-        save_card(EncryptedCard(payload=_payload()), by=alice, request=request)
+        save_card(_sealed(alice), by=alice, request=request)
 
     assert refused.value.field == "keep_card"
     assert not PaymentMethod.objects.exists()
@@ -97,7 +105,7 @@ def test_paying_and_saving_through_the_service_without_a_factor_is_refused(
         services.pay_invoice_with_new_card(
             thousand_sek_invoice,
             amount=sek(1000),
-            card=EncryptedCard(payload=_payload()),
+            card=_sealed(alice),
             keep_card=True,
             idempotency_key=key("api"),
             by=alice,
@@ -109,7 +117,8 @@ def test_a_customer_who_removed_their_factor_can_still_delete_their_card(
     alice: User, admin_client_for: Callable[[User], Client]
 ) -> None:
     """Saved with two-step sign-in, which she later turned off: not stuck with the card."""
-    admin_client_for(alice).post(reverse("portal_pay:cards"), {"card_payload": _payload()})
+    verified = admin_client_for(alice)
+    verified.post(reverse("portal_pay:cards"), {"card_payload": _payload(verified)})
     card = PaymentMethod.objects.get()
     TOTPDevice.objects.filter(user=alice).delete()
 
@@ -137,7 +146,7 @@ def test_the_card_page_refuses_a_post_without_a_csrf_token(alice: User) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
 
-    response = client.post(reverse("portal_pay:cards"), {"card_payload": _payload()})
+    response = client.post(reverse("portal_pay:cards"), {"card_payload": _payload(client)})
 
     assert response.status_code == 403
     assert not PaymentMethod.objects.exists()

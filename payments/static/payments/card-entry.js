@@ -1,7 +1,8 @@
 // Card entry, end-to-end encrypted: the card number, expiry and CVC are
 // encrypted here with WebCrypto (RSA-OAEP, SHA-256) under the vault's current
 // card-entry public key; only the ciphertext and the key id are submitted.
-// Format (payments/vault/entry.py): "v1.<kid>.<base64url(RSA-OAEP(json))>",
+// Format (payments/vault/entry.py): "v1.<kid>.<base64url(RSA-OAEP(json))>", the JSON
+// holding the card and the form's one-time nonce (data-nonce),
 // OAEP label "tillit.card-entry.v1|<kid>". The inputs have no name attribute,
 // so the browser never submits them in the clear, even if this script fails.
 //
@@ -91,8 +92,15 @@
       false,
       ["encrypt"]
     );
+    // The form's one-time nonce travels inside the ciphertext: the server accepts the
+    // payload once, from this session only (payments/vault/entry.py).
     var plaintext = encoder.encode(
-      JSON.stringify({ number: value("number"), expiry: value("expiry"), cvc: value("cvc") })
+      JSON.stringify({
+        number: value("number"),
+        expiry: value("expiry"),
+        cvc: value("cvc"),
+        nonce: form.dataset.nonce || ""
+      })
     );
     var ciphertext = await window.crypto.subtle.encrypt(
       { name: "RSA-OAEP", label: encoder.encode("tillit.card-entry.v1|" + kid) },

@@ -30,7 +30,10 @@ class Command(BaseCommand):
             check_pdf_upload(data, max_bytes=settings.DOCUMENTS_MAX_UPLOAD_BYTES, field_name="FILE")
         except InvalidUpload as exc:
             raise CommandError(str(exc)) from exc
-        result = selectors.verify_document(data)
+        try:
+            result = selectors.verify_document(data)
+        except InvalidUpload as exc:  # a decompression bomb
+            raise CommandError(f"FILE: {exc.message}") from exc
         services.record_verification(
             sha256=result.inspection.sha256,
             outcome=result.outcome,
