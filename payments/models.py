@@ -375,15 +375,14 @@ class BankLine(models.Model):
         verbose_name = "bank transfer line"
         indexes = [
             models.Index(fields=["status"], name="payments_bankline_status_idx"),
-            # A reversal looks for the credit it takes back by the bank's transaction id
-            # or by the OCR reference (docs/payments.md, "Reversals").
+            # A reversal looks for the credit it takes back by the bank's transaction id,
+            # among the lines that paid something (docs/payments.md, "Reversals"); the
+            # review lines, most of a large file, stay out of this index.
             models.Index(
                 fields=["transaction_id"],
-                condition=~Q(transaction_id=""),
+                condition=Q(kind="credit", status__in=["matched", "resolved"])
+                & ~Q(transaction_id=""),
                 name="payments_bankline_txid_idx",
-            ),
-            models.Index(
-                fields=["reference"], condition=~Q(reference=""), name="payments_bankline_ref_idx"
             ),
         ]
 

@@ -114,17 +114,28 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+Path = tuple[str, ...]
+
+
 class _Paths:
-    """Namespaced ``find`` paths for one camt.054 namespace (built once per file)."""
+    """Namespaced tags and paths for one camt.054 namespace (built once per file).
+
+    A path is a tuple of tags, followed one ``find`` at a time: ElementTree's C code
+    answers a ``find`` of one tag itself, where a path with a "/" goes through its
+    Python ``ElementPath`` (a third of the parse, measured on 100,000 transactions).
+    """
 
     def __init__(self, namespace: str) -> None:
-        def path(*names: str) -> str:
-            return "/".join(f"{{{namespace}}}{name}" for name in names)
+        def tag(name: str) -> str:
+            return f"{{{namespace}}}{name}"
 
-        self.path = path
-        self.ntry, self.ntry_dtls, self.tx_dtls = path("Ntry"), path("NtryDtls"), path("TxDtls")
-        self.grp_hdr, self.msg_id, self.ntfctn = path("GrpHdr"), path("MsgId"), path("Ntfctn")
-        self.ind, self.amt, self.rvsl = path("CdtDbtInd"), path("Amt"), path("RvslInd")
+        def path(*names: str) -> Path:
+            return tuple(tag(name) for name in names)
+
+        self.ntry, self.ntry_dtls, self.tx_dtls = tag("Ntry"), tag("NtryDtls"), tag("TxDtls")
+        self.grp_hdr, self.ntfctn, self.amt = tag("GrpHdr"), tag("Ntfctn"), tag("Amt")
+        self.batch, self.rmt_inf, self.strd = tag("Btch"), tag("RmtInf"), tag("Strd")
+        self.msg_id, self.ind, self.rvsl = path("MsgId"), path("CdtDbtInd"), path("RvslInd")
         self.status = (path("Sts", "Cd"), path("Sts"))
         self.status_proprietary = path("Sts", "Prtry")
         self.account = (path("Acct", "Id", "IBAN"), path("Acct", "Id", "Othr", "Id"))
@@ -133,10 +144,8 @@ class _Paths:
         self.tx_bank_ref, self.tx_id = path("Refs", "AcctSvcrRef"), path("Refs", "TxId")
         self.end_to_end = path("Refs", "EndToEndId")
         self.tx_amt = path("AmtDtls", "TxAmt", "Amt")
-        self.batch = path("Btch")
         self.batch_count, self.batch_total = path("NbOfTxs"), path("TtlAmt")
         self.return_reason = (path("RtrInf", "Rsn", "Cd"), path("RtrInf", "Rsn", "Prtry"))
-        self.strd = path("RmtInf", "Strd")
         self.ref = path("CdtrRefInf", "Ref")
         self.ref_kinds = (
             path("CdtrRefInf", "Tp", "CdOrPrtry", "Cd"),
@@ -145,18 +154,25 @@ class _Paths:
         self.debtors = (path("RltdPties", "Dbtr", "Nm"), path("RltdPties", "Dbtr", "Pty", "Nm"))
 
 
-def _text(element: Element | None, *paths: str) -> str:
+def _at(element: Element | None, path: Path) -> Element | None:
+    """The first element at ``path`` under ``element`` (first child at each step)."""
+    for tag in path:
+        if element is None:
+            return None
+        element = element.find(tag)
+    return element
+
+
+def _text(element: Element | None, *paths: Path) -> str:
     """The stripped text of the first of ``paths`` found under ``element`` that has text."""
-    if element is None:
-        return ""
     for path in paths:
-        found = element.findtext(path)
-        if found and found.strip():
-            return found.strip()
+        found = _at(element, path)
+        if found is not None and found.text and found.text.strip():
+            return found.text.strip()
     return ""
 
 
-def _bank_ref(element: Element | None, path: str) -> str:
+def _bank_ref(element: Element | None, path: Path) -> str:
     value = _text(element, path)
     return "" if value.upper() == _NOT_PROVIDED else value[:35]
 
@@ -207,9 +223,10 @@ def _amount(element: Element | None, where: str) -> tuple[int, str]:
 
 def _reference(tx: Element | None, p: _Paths) -> tuple[str, str]:
     """The structured creditor reference (OCR) and its type (SCOR), else ('', '')."""
-    if tx is None:
+    remittance = tx.find(p.rmt_inf) if tx is not None else None
+    if remittance is None:
         return "", ""
-    for strd in tx.iterfind(p.strd):
+    for strd in remittance.iterfind(p.strd):
         ref = _text(strd, p.ref)
         if ref:
             return "".join(ref.split()), _text(strd, *p.ref_kinds)
@@ -351,7 +368,7 @@ def _close_details(entry: _Entry, details: Element, p: _Paths) -> None:
     stated = _text(batch, p.batch_count)
     if stated and stated != str(count):
         entry.problems.append(f"{where}/NbOfTxs says {stated}, the batch lists {count}")
-    total = batch.find(p.batch_total)
+    total = _at(batch, p.batch_total)
     if total is not None:
         try:
             amount, currency = _amount(total, where)
@@ -501,7 +518,7 @@ def _parse(content: bytes) -> Camt054:
             if tag == p.tx_dtls and entry is not None:
                 if not entry.started:
                     _start(entry, p)
-                amount = element.find(p.tx_amt)
+                amount = _at(element, p.tx_amt)
                 if amount is None:
                     amount = element.find(p.amt)  # camt.054.001.04 and later
                 if amount is None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -392,22 +392,21 @@ def _reversed_credit(line: BankTransaction) -> tuple[BankLine | None, str]:
     end-to-end id, the bank's reference, then the OCR reference alone. Where more than
     one remains at the strongest level, the operator decides.
     """
-    wanted = Q(pk__in=[])
+    # Two look-ups, each on an index: the paid lines' transaction ids, and the invoice's
+    # OCR reference (its payments' lines).
+    by_pk: dict[int, BankLine] = {}
+    paid = BankLine.objects.filter(
+        kind=Kind.CREDIT,
+        status__in=[BankLine.Status.MATCHED, BankLine.Status.RESOLVED],
+        amount=line.amount,
+        currency=line.currency,
+        payment__isnull=False,
+    ).select_related("payment", "invoice", "bank_file")
     if line.transaction_id:
-        wanted |= Q(transaction_id=line.transaction_id)
+        by_pk.update((c.pk, c) for c in paid.filter(transaction_id=line.transaction_id))
     if line.reference:
-        wanted |= Q(reference=line.reference)
-    candidates = [
-        credit
-        for credit in BankLine.objects.filter(
-            wanted,
-            kind=Kind.CREDIT,
-            amount=line.amount,
-            currency=line.currency,
-            payment__isnull=False,
-        ).select_related("payment", "invoice", "bank_file")
-        if credit.payment.refundable >= line.amount
-    ]
+        by_pk.update((c.pk, c) for c in paid.filter(payment__invoice__ocr_reference=line.reference))
+    candidates = [c for c in by_pk.values() if c.payment.refundable >= line.amount]
     levels = [
         (
             "transaction id",
@@ -418,14 +417,14 @@ def _reversed_credit(line: BankTransaction) -> tuple[BankLine | None, str]:
             lambda c: (
                 bool(line.end_to_end_id)
                 and c.end_to_end_id == line.end_to_end_id
-                and c.reference == line.reference
+                and _paid_ocr(c) == line.reference
             ),
         ),
         (
             "bank reference",
             lambda c: bool(line.bank_reference) and c.bank_reference == line.bank_reference,
         ),
-        ("OCR reference", lambda c: bool(line.reference) and c.reference == line.reference),
+        ("OCR reference", lambda c: bool(line.reference) and _paid_ocr(c) == line.reference),
     ]
     for name, shares in levels:
         found = [credit for credit in candidates if shares(credit)]
@@ -440,6 +439,12 @@ def _reversed_credit(line: BankTransaction) -> tuple[BankLine | None, str]:
         f"no bank payment of {Money(line.amount, line.currency) if line.currency else '?'}"
         " shares its transaction id or OCR reference"
     )
+
+
+def _paid_ocr(credit: BankLine) -> str:
+    """The OCR reference of the invoice a credit line paid (an operator may have applied a
+    line that carried another reference, or none)."""
+    return credit.invoice.ocr_reference if credit.invoice is not None else ""
 
 
 def _reverse(
