@@ -8,10 +8,11 @@ Usage (PostgreSQL; the database is created and migrated if missing):
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/tillit_bench_documents. For a
 10-line and a 200-line invoice it measures, per invoice, wall and CPU
-milliseconds of: WeasyPrint alone (HTML -> PDF/A-3b), the Factur-X XML (built, XSD-checked),
-the EN 16931 schematron on that XML (warm: compiled once per process; the full path runs
-it before signing), pyHanko alone (signing a prepared PDF), the project's full path
-(finalize -> render -> check -> sign -> store, audited), verification, and the peer: the same HTML
+milliseconds of: WeasyPrint alone (HTML -> PDF/A-3b), the Factur-X XML (built, checked
+against the XSD and EN 16931), the EN 16931 schematron alone on that XML (warm: compiled
+once per process; the full path runs it before signing) and its share of the full path,
+pyHanko alone (signing a prepared PDF), the project's full path (finalize -> render ->
+check -> sign -> store, audited), verification, and the peer: the same HTML
 printed by a warm headless Chromium (Playwright, one page reused; Debian's
 /usr/bin/chromium, skipped when missing; its CPU counts every Chromium process
 and Playwright's driver). Then a billing run of ``--scaling`` invoices with PDFs
@@ -281,7 +282,7 @@ def main() -> None:
         )
         # WeasyPrint embeds the XML while writing the PDF: its extra cost is in the full path.
         figures["facturx_xml"] = measure(
-            "Factur-X XML build + XSD check",
+            "Factur-X XML build + XSD + EN 16931",
             args.count,
             lambda i: render.checked_facturx_xml(sample),
         )

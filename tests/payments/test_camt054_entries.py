@@ -14,6 +14,7 @@ import pytest
 from audit import SYSTEM
 from audit.verify import verify_chain
 from billing.models import Customer, Invoice
+from payments.exceptions import InvalidPayment
 from payments.models import BankFile, BankLine, Payment, Refund
 from payments.reconciliation.services import apply_bank_line, import_bank_file
 from security.models import User
@@ -198,7 +199,7 @@ def test_a_reversed_credit_takes_the_payment_back_and_the_invoice_is_due_again_a
 
 
 def test_debits_are_listed_and_reversals_nothing_matches_go_to_review(
-    eur_invoices: list[Invoice],
+    eur_invoices: list[Invoice], clerk: User
 ) -> None:
     invoice = eur_invoices[0]
     credit, reversal = _credit_then_reversal(invoice)
@@ -221,6 +222,12 @@ def test_debits_are_listed_and_reversals_nothing_matches_go_to_review(
         "reversal_unmatched",
     )
     assert (report.reversed, report.info, report.review) == (1, 1, 2)
+    # Money out, or money back from a debit, never pays an invoice: dismissed, not applied.
+    for not_a_payment in (unknown, returned_refund):
+        with pytest.raises(InvalidPayment) as refused:
+            apply_bank_line(not_a_payment, invoice=eur_invoices[1], by=clerk)
+        assert refused.value.field == "status"
+    assert _fresh(eur_invoices[1]).amount_paid == 0
 
 
 def test_a_reversal_takes_back_the_payment_its_transaction_id_names_not_a_look_alike(
