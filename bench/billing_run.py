@@ -171,11 +171,12 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from billing.models import CompanyProfile
 
-    CompanyProfile.objects.get_or_create(
+    CompanyProfile.objects.update_or_create(
         singleton=1,
         defaults={
             "legal_name": "Bench Seller AB",
             "organisation_number": "556036-0793",
+            "vat_number": "SE556036079301",  # EN 16931 needs it on every VAT category
             "address_line1": "Storgatan 1",
             "postal_code": "111 22",
             "city": "Stockholm",

@@ -8,9 +8,11 @@ Usage (PostgreSQL; the database is created and migrated if missing):
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/tillit_bench_documents. For a
 10-line and a 200-line invoice it measures, per invoice, wall and CPU
-milliseconds of: WeasyPrint alone (HTML -> PDF/A-3b), the Factur-X XML (built, XSD-checked),
-pyHanko alone (signing a prepared PDF), the project's full path (finalize ->
-render -> sign -> store, audited), verification, and the peer: the same HTML
+milliseconds of: WeasyPrint alone (HTML -> PDF/A-3b), the Factur-X XML (built, checked
+against the XSD and EN 16931), the EN 16931 schematron alone on that XML (warm: compiled
+once per process; the full path runs it before signing) and its share of the full path,
+pyHanko alone (signing a prepared PDF), the project's full path (finalize -> render ->
+check -> sign -> store, audited), verification, and the peer: the same HTML
 printed by a warm headless Chromium (Playwright, one page reused; Debian's
 /usr/bin/chromium, skipped when missing; its CPU counts every Chromium process
 and Playwright's driver). Then a billing run of ``--scaling`` invoices with PDFs
@@ -192,7 +194,8 @@ def main() -> None:
 
     from audit import SYSTEM
     from billing import services as billing
-    from billing.documents import export, keys, render, selectors, services, sign
+    from billing.documents import en16931, export, keys, render, selectors, services, sign
+    from billing.documents.facturx_xml import build_cii
     from billing.models import CompanyProfile, Customer, InvoiceSeries
     from security.models import User
 
@@ -279,9 +282,14 @@ def main() -> None:
         )
         # WeasyPrint embeds the XML while writing the PDF: its extra cost is in the full path.
         figures["facturx_xml"] = measure(
-            "Factur-X XML build + XSD check",
+            "Factur-X XML build + XSD + EN 16931",
             args.count,
             lambda i: render.checked_facturx_xml(sample),
+        )
+        xml = build_cii(sample)
+        assert en16931.failed_rules(xml) == [], "the bench invoice must pass EN 16931"
+        figures["en16931_schematron"] = measure(
+            "EN 16931 schematron (warm)", args.count, lambda i: en16931.failed_rules(xml)
         )
         figures["pyhanko_sign"] = measure(
             "pyHanko alone (sign prepared PDF)",
@@ -307,6 +315,12 @@ def main() -> None:
                 lambda i: print_with_chromium(html),
                 children=True,
             )
+        for unit in ("wall_ms", "cpu_ms"):
+            # What the check adds to the path it is part of: its time over the rest.
+            check = figures["en16931_schematron"][unit]
+            added = round(check / (figures["full_path"][unit] - check), 3)
+            figures[f"schematron_added_to_full_path_{unit[:-3]}"] = added
+            print(f"  schematron / (full path without it), {unit[:-3]} = {added}")
         for unit in ("wall_ms", "cpu_ms"):
             budget = figures["weasyprint_render"][unit] + figures["pyhanko_sign"][unit]
             ratio = round(figures["full_path"][unit] / budget, 2)

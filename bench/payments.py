@@ -94,6 +94,7 @@ def make_data(invoices: int, matched: int) -> dict[str, object]:
         by=SYSTEM,
         legal_name="Bench AB",
         organisation_number="556036-0793",
+        vat_number="SE556036079301",
         address_line1="Storgatan 1",
         postal_code="111 22",
         city="Stockholm",

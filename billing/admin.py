@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 
 from billing import services
 from billing.admin_retry import InvoiceBackgroundWorkAdmin
+from billing.documents.admin import InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
 from billing.models import (
     CompanyProfile,
@@ -403,7 +404,7 @@ class InvoiceForm(forms.ModelForm):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(InvoiceBackgroundWorkAdmin, ServiceAdmin):
+class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, ServiceAdmin):
     """Invoices and credit notes. Drafts are edited through the services; everything
     that left DRAFT is read-only, and moves on only through the admin actions. A
     finalized one shows how its signed PDF and deliveries stand (billing.admin_retry)."""
@@ -433,7 +434,13 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, ServiceAdmin):
     date_hierarchy = "issue_date"
     autocomplete_fields = ("customer",)
     ordering = ("-created_at", "-pk")
-    actions = ("finalize", "void", "mark_uncollectible", "issue_full_credit_note")
+    actions = (
+        "finalize",
+        "void",
+        "mark_uncollectible",
+        "issue_full_credit_note",
+        "check_and_sign_document",
+    )
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
@@ -453,11 +460,12 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, ServiceAdmin):
         return (
             (None, {"fields": (*_SUMMARY_FIELDS, *_DRAFT_FIELDS)}),
             ("Totals", {"fields": _TOTAL_FIELDS}),
+            ("Document", {"fields": ("signed_pdf_display",)}),
             ("Frozen at finalization", {"fields": _SNAPSHOT_FIELDS, "classes": ("collapse",)}),
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        computed = (*_SUMMARY_FIELDS, *_TOTAL_FIELDS, *_SNAPSHOT_FIELDS)
+        computed = (*_SUMMARY_FIELDS, *_TOTAL_FIELDS, *_SNAPSHOT_FIELDS, "signed_pdf_display")
         if _is_frozen(obj):
             return (*computed, *_DRAFT_FIELDS)
         return computed

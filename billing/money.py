@@ -78,6 +78,26 @@ def currency_exponent(code: str) -> int:
 _MAX_INTEGER_DIGITS = len(str(MAX_MINOR_UNITS))
 
 
+# EN 16931 states every document amount with at most two decimals (BR-DEC-09 to -23):
+# an invoice is only ever made out in a currency whose minor unit fits (docs/billing.md).
+INVOICE_MAX_DECIMALS = 2
+
+
+def invoice_currency(code: object) -> str:
+    """The upper-case ISO 4217 code of a currency an invoice can be made out in: one whose
+    amounts EN 16931 can state exactly (at most two decimals: SEK, EUR, JPY; not KWD, BHD
+    or CLF). Otherwise InvalidInput naming the field ``currency``."""
+    currency = normalize_currency(code)
+    exponent = currency_exponent(currency)
+    if exponent > INVOICE_MAX_DECIMALS:
+        raise InvalidInput(
+            f"{currency} amounts have {exponent} decimals; an EN 16931 invoice states amounts"
+            f" with at most {INVOICE_MAX_DECIMALS}, so invoices cannot be made out in {currency}",
+            field="currency",
+        )
+    return currency
+
+
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """A Decimal amount in major units, which must be exact in the minor unit."""
     exponent = currency_exponent(currency)

@@ -18,7 +18,7 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumError
 
 from billing.exceptions import BillingError
-from billing.money import normalize_currency
+from billing.money import invoice_currency
 
 # National schemes python-stdnum validates, by country and customer kind. A
 # country without one here accepts the number as given (trimmed).
@@ -56,9 +56,9 @@ def validate_country(value: str) -> None:
 
 
 def validate_currency(value: str) -> None:
-    """ISO 4217 code with a usable minor unit ("SEK")."""
+    """ISO 4217 code with a usable minor unit that an invoice can state ("SEK"; not KWD)."""
     try:
-        if normalize_currency(value) != value:
+        if invoice_currency(value) != value:
             raise ValidationError("%(value)s must be upper case", params={"value": value})
     except BillingError as exc:
         raise ValidationError(exc.message) from exc

@@ -26,8 +26,22 @@ ZERO_RATED_CATEGORIES = frozenset(
         VatCategory.EXPORT,
     }
 )
-# Categories where the buyer must have a VAT id (EN 16931 BR-AE-02, BR-IC-02).
-BUYER_VAT_ID_REQUIRED = frozenset({VatCategory.REVERSE_CHARGE, VatCategory.INTRA_EU})
+# Categories where the buyer must have a VAT id, with the EN 16931 rule that says so.
+BUYER_VAT_ID_RULES: Mapping[str, str] = {
+    VatCategory.REVERSE_CHARGE: "BR-AE-02",
+    VatCategory.INTRA_EU: "BR-IC-02",
+}
+BUYER_VAT_ID_REQUIRED = frozenset(BUYER_VAT_ID_RULES)
+# Every category Tillit invoices in needs the seller's VAT id (BT-31), each by its own
+# EN 16931 rule (only "not subject to VAT", O, would not; Tillit has no such category).
+SELLER_VAT_ID_RULES: Mapping[str, str] = {
+    VatCategory.STANDARD: "BR-S-02",
+    VatCategory.ZERO: "BR-Z-02",
+    VatCategory.EXEMPT: "BR-E-02",
+    VatCategory.REVERSE_CHARGE: "BR-AE-02",
+    VatCategory.INTRA_EU: "BR-IC-02",
+    VatCategory.EXPORT: "BR-G-02",
+}
 
 VatGroup = tuple[str, Decimal]
 """(category, rate): the unit VAT is computed on."""

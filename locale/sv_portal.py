@@ -221,6 +221,7 @@ SV = {
     "the file is empty": "filen är tom",
     "the file is larger than %(limit)s bytes": "filen är större än %(limit)s byte",
     "this bank line is already resolved": "bankraden är redan hanterad",
+    "only money in can pay an invoice: a %(kind)s is dismissed with the reason (take a payment back by refunding it)": "bara inbetalningar kan betala en faktura: en rad av typen %(kind)s avfärdas med ett skäl (en betalning tas tillbaka genom återbetalning)",
     "a malformed line cannot be applied": "en felaktig rad kan inte bokas",
     "the line is in %(line)s, the invoice in %(invoice)s": "raden är i %(line)s, fakturan i %(invoice)s",
     "the invoice cannot take it: %(reason)s": "fakturan kan inte ta emot den: %(reason)s",

@@ -315,7 +315,13 @@ class BankFile(models.Model):
     )
     lines_total = models.PositiveIntegerField(default=0)
     lines_matched = models.PositiveIntegerField(default=0)
+    lines_reversed = models.PositiveIntegerField(
+        default=0, help_text="Reversals that took back an earlier bank payment."
+    )
     lines_review = models.PositiveIntegerField(default=0)
+    lines_info = models.PositiveIntegerField(
+        default=0, help_text="Listed for information: entries not booked yet, and money out."
+    )
     lines_skipped = models.PositiveIntegerField(
         default=0, help_text="Lines already imported from another file."
     )
@@ -332,12 +338,21 @@ class BankFile(models.Model):
 
 
 class BankLine(models.Model):
-    """One credit of a bank file: matched to an invoice, or waiting in the review list."""
+    """One transaction of a bank file: a credit matched to an invoice, a reversal matched to
+    the payment it takes back, a line listed for information, or one waiting in the review
+    list."""
+
+    class Kind(models.TextChoices):
+        CREDIT = "credit", "Credit (money in)"
+        DEBIT = "debit", "Debit (money out)"
+        REVERSAL = "reversal", "Reversal of a credit (money taken back)"
+        DEBIT_REVERSAL = "debit_reversal", "Reversal of a debit (money back)"
 
     class Status(models.TextChoices):
         MATCHED = "matched", "Matched"
         REVIEW = "review", "Needs review"
         RESOLVED = "resolved", "Resolved by an operator"
+        INFO = "info", "For information"
 
     class Reason(models.TextChoices):
         NONE = "", "—"
@@ -347,17 +362,34 @@ class BankLine(models.Model):
         CURRENCY_MISMATCH = "currency_mismatch", "Currency differs from the invoice"
         INVOICE_CLOSED = "invoice_closed", "Invoice is not open"
         INVALID = "invalid", "Malformed line"
+        BATCH_MISMATCH = "batch_mismatch", "Entry or batch does not add up"
+        UNKNOWN_STATUS = "unknown_status", "Entry status unknown"
+        REVERSAL_UNMATCHED = "reversal_unmatched", "Reversal: no single payment matches"
+        DEBIT_REVERSAL = "debit_reversal", "Reverses an earlier debit"
 
     bank_file = models.ForeignKey(BankFile, on_delete=models.PROTECT, related_name="lines")
     line_key = models.CharField(
-        max_length=200, unique=True, help_text="The bank's own id of the transaction."
+        max_length=200,
+        unique=True,
+        help_text="The line's identity: the bank's own reference, else the file's and positions.",
     )
     position = models.PositiveIntegerField()
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, default=Kind.CREDIT, editable=False
+    )
+    entry_status = models.CharField(
+        max_length=35, default="BOOK", editable=False, help_text="Ntry/Sts: BOOK, PDNG, INFO…"
+    )
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     reference = models.CharField(max_length=40, blank=True)
     debtor_name = models.CharField(max_length=140, blank=True)
     booking_date = models.DateField(null=True, blank=True)
+    bank_reference = models.CharField(
+        max_length=35, blank=True, help_text="AcctSvcrRef of the transaction or its entry."
+    )
+    transaction_id = models.CharField(max_length=35, blank=True, help_text="Refs/TxId.")
+    end_to_end_id = models.CharField(max_length=35, blank=True, help_text="Refs/EndToEndId.")
     status = models.CharField(max_length=10, choices=Status.choices, editable=False)
     reason = models.CharField(max_length=20, choices=Reason.choices, blank=True, editable=False)
     detail = models.CharField(max_length=300, blank=True)
@@ -368,11 +400,30 @@ class BankLine(models.Model):
         blank=True,
         related_name="bank_lines",
     )
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        help_text="The credit line whose payment this reversal took back.",
+    )
 
     class Meta:
         ordering = ["bank_file", "position"]
         verbose_name = "bank transfer line"
-        indexes = [models.Index(fields=["status"], name="payments_bankline_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="payments_bankline_status_idx"),
+            # A reversal looks for the credit it takes back by the bank's transaction id,
+            # among the lines that paid something (docs/payments.md, "Reversals"); the
+            # review lines, most of a large file, stay out of this index.
+            models.Index(
+                fields=["transaction_id"],
+                condition=Q(kind="credit", status__in=["matched", "resolved"])
+                & ~Q(transaction_id=""),
+                name="payments_bankline_txid_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{Money(self.amount, self.currency)} ref {self.reference or '—'} ({self.status})"

@@ -327,7 +327,9 @@ class BankFileAdmin(_ReadOnly):
         "imported_at",
         "lines_total",
         "lines_matched",
+        "lines_reversed",
         "lines_review",
+        "lines_info",
         "completed_at",
     ]
     change_list_template = "admin/payments/bankfile/change_list.html"
@@ -361,9 +363,12 @@ class BankFileAdmin(_ReadOnly):
                 else:
                     messages.success(
                         request,
-                        f"{upload.name}: {report.matched} matched, {report.review} to review,"
+                        f"{upload.name}: {report.matched} matched, {report.reversed} reversed,"
+                        f" {report.review} to review, {report.info} for information,"
                         f" {report.skipped} already imported.",
                     )
+                    for notice in report.notices[:20]:
+                        messages.warning(request, notice)
                 return HttpResponseRedirect(reverse("admin:payments_bankline_changelist"))
         context = {
             **self.admin_site.each_context(request),
@@ -388,14 +393,17 @@ class BankLineAdmin(_ReadOnly):
     list_display = [
         "position",
         "bank_file",
+        "kind",
+        "entry_status",
         "amount_display",
         "reference",
         "debtor_name",
         "status",
         "reason",
+        "detail",
         "resolve_link",
     ]
-    list_filter = ["status", "reason"]
+    list_filter = ["status", "kind", "reason"]
     search_fields = ["reference", "debtor_name", "line_key"]
     list_select_related = ["bank_file"]
 

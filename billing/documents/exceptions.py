@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from billing.exceptions import BillingError
+
+if TYPE_CHECKING:
+    from billing.documents.en16931 import RuleFailure
 
 
 class DocumentError(BillingError):
@@ -19,6 +25,17 @@ class RenderError(DocumentError):
     """The invoice cannot be rendered (a draft, or its Factur-X XML fails the schema)."""
 
     field = "invoice"
+
+
+class InvalidFacturX(RenderError):
+    """The invoice's Factur-X XML breaks the XSD or EN 16931 rules: it is not signed."""
+
+    field = "facturx"
+
+    def __init__(self, message: str, *, failures: Sequence[RuleFailure], xml_sha256: str) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+        self.xml_sha256 = xml_sha256
 
 
 class InvalidUpload(DocumentError):

@@ -1,9 +1,9 @@
 """The invoice as EN 16931 (Factur-X profile EN 16931) Cross Industry Invoice XML.
 
 Built from the frozen invoice only (its snapshots, lines and VAT breakdown), so
-the XML states exactly what the PDF shows. ``build_cii`` returns bytes that the
-factur-x library checks against its XSD before embedding; the tests also run
-the official EN 16931 schematron on it.
+the XML states exactly what the PDF shows. ``build_cii`` returns bytes that
+``render.checked_facturx_xml`` checks against the Factur-X XSD and the official
+EN 16931 schematron (``billing.documents.en16931``) before anything is signed.
 """
 
 from __future__ import annotations
@@ -198,7 +198,19 @@ def build_cii(invoice: Invoice) -> bytes:
         _el(tax, "ram:BasisAmount", _amount(invoice, group.taxable_amount))
         _el(tax, "ram:CategoryCode", group.category)
         _el(tax, "ram:RateApplicablePercent", _rate(group.rate))
-    if invoice.due_date and not invoice.is_credit_note:
+    if invoice.is_credit_note:
+        # BT-20: a credit note is applied in full to the invoice it credits when it is
+        # issued (never beyond that invoice's amount due), so the seller owes nothing back.
+        terms = _el(settlement, "ram:SpecifiedTradePaymentTerms")
+        credited = invoice.credited_invoice
+        _el(
+            terms,
+            "ram:Description",
+            f"Settled against invoice {credited.display_number}; nothing is due."
+            if credited is not None
+            else "Nothing is due.",
+        )
+    elif invoice.due_date:
         terms = _el(settlement, "ram:SpecifiedTradePaymentTerms")
         _date(terms, "ram:DueDateDateTime", invoice.due_date)
     summation = _el(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
@@ -211,7 +223,13 @@ def build_cii(invoice: Invoice) -> bytes:
         currencyID=invoice.currency,
     )
     _el(summation, "ram:GrandTotalAmount", _amount(invoice, invoice.gross_total))
-    _el(summation, "ram:DuePayableAmount", _amount(invoice, invoice.gross_total))
+    if invoice.is_credit_note:
+        # BT-113 and BT-115 (BR-CO-16: due = total - paid): the credit is settled by being
+        # set off against the credited invoice, so what the seller owes back is zero.
+        _el(summation, "ram:TotalPrepaidAmount", _amount(invoice, invoice.gross_total))
+        _el(summation, "ram:DuePayableAmount", _amount(invoice, 0))
+    else:
+        _el(summation, "ram:DuePayableAmount", _amount(invoice, invoice.gross_total))
     if invoice.is_credit_note and invoice.credited_invoice is not None:
         referenced = _el(settlement, "ram:InvoiceReferencedDocument")
         _el(referenced, "ram:IssuerAssignedID", invoice.credited_invoice.display_number)

@@ -99,3 +99,42 @@ class SigningCertificate(models.Model):
 
     def __str__(self) -> str:
         return self.fingerprint[:16]
+
+
+class DocumentCheckFailure(models.Model):
+    """An invoice whose Factur-X XML broke the XSD or EN 16931 rules when its PDF was to be
+    signed: nothing was signed or sent. Staff see the rules on the invoice's admin page.
+
+    One open row per invoice: each retry that fails again updates it (its rules, the
+    attempt count and time); the attempt that passes closes it (``resolved_at``) in the
+    transaction that stores the signed document. Written by ``services`` only.
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="check_failures")
+    rules = models.JSONField(
+        default=list, editable=False, help_text="Each failed rule: its id, text and location."
+    )
+    xml_sha256 = models.CharField(
+        max_length=64, editable=False, help_text="SHA-256 of the XML that failed (last attempt)."
+    )
+    attempts = models.PositiveIntegerField(default=1, editable=False)
+    first_failed_at = models.DateTimeField(editable=False)
+    last_failed_at = models.DateTimeField(editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-last_failed_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="documents_one_open_check_failure",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice}: {', '.join(self.rule_ids)}"
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return list(dict.fromkeys(str(rule.get("rule", "?")) for rule in self.rules))

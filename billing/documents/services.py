@@ -3,6 +3,12 @@
 Rendering and signing (hundreds of milliseconds) happen before the transaction;
 the transaction only locks the invoice, checks which version to write, stores
 the bytes with their SHA-256 and writes the audit event.
+
+Before anything is signed, the Factur-X XML is checked against the XSD and every
+EN 16931 rule (``render.checked_facturx_xml``). An XML that fails is not signed,
+so nothing is stored or sent: the failed rules are recorded for staff
+(``DocumentCheckFailure``, audited ``invoice.document_check_failed``) and the
+error goes up to the job, which retries; the attempt that passes closes the record.
 """
 
 from __future__ import annotations
@@ -13,11 +19,17 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audit import record
 from billing.documents import export, hooks, keys, render, selectors, sign
-from billing.documents.exceptions import DocumentsPending, RenderError, RetryRefused
-from billing.documents.models import InvoiceDocument, SigningCertificate
+from billing.documents.exceptions import (
+    DocumentsPending,
+    InvalidFacturX,
+    RenderError,
+    RetryRefused,
+)
+from billing.documents.models import DocumentCheckFailure, InvoiceDocument, SigningCertificate
 from billing.models import Invoice
 
 Actor = Any
@@ -27,9 +39,13 @@ def _user_or_none(actor: Actor) -> Any:
     return actor if getattr(actor, "is_authenticated", False) else None
 
 
-def _produce(invoice: Invoice) -> tuple[bytes, keys.SigningIdentity]:
+def _produce(invoice: Invoice, *, by: Actor) -> tuple[bytes, keys.SigningIdentity]:
     identity = keys.load_identity()
-    unsigned = render.render_invoice_pdf(invoice)
+    try:
+        unsigned = render.render_invoice_pdf(invoice)
+    except InvalidFacturX as exc:
+        record_check_failure(invoice, exc, by=by)
+        raise
     label = "credit note" if invoice.is_credit_note else "invoice"
     signed = sign.sign_pdf(
         unsigned, reason=f"Issued {label} {invoice.display_number}", identity=identity
@@ -78,7 +94,7 @@ def sign_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
         return existing
     if invoice.is_draft:
         raise RenderError(f"{invoice} is a draft: only finalized invoices get a signed PDF")
-    pdf, identity = _produce(invoice)
+    pdf, identity = _produce(invoice, by=by)
     with transaction.atomic():
         locked = _locked_finalized(invoice)
         first = InvoiceDocument.objects.filter(invoice=locked).order_by("version").first()
@@ -95,6 +111,7 @@ def sign_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
             size=document.size,
             signer_fingerprint=identity.fingerprint,
             template_version=document.template_version,
+            **_resolve_check_failure(locked),
         )
     return document
 
@@ -132,7 +149,7 @@ def rerender_invoice_document(invoice: Invoice, *, by: Actor, reason: str) -> In
     """Add a new signed version (e.g. after a template change); earlier versions stay."""
     if not reason.strip():
         raise RenderError("say why the invoice is rendered again", field="reason")
-    pdf, identity = _produce(invoice)
+    pdf, identity = _produce(invoice, by=by)
     with transaction.atomic():
         locked = _locked_finalized(invoice)
         previous = InvoiceDocument.objects.filter(invoice=locked).order_by("-version").first()
@@ -150,7 +167,76 @@ def rerender_invoice_document(invoice: Invoice, *, by: Actor, reason: str) -> In
             template_version=document.template_version,
             previous_sha256=previous.sha256 if previous else "",
             reason=reason[:200],
+            **_resolve_check_failure(locked),
         )
+    return document
+
+
+def record_check_failure(
+    invoice: Invoice, failure: InvalidFacturX, *, by: Actor
+) -> DocumentCheckFailure:
+    """Record (in its own transaction, audited) that the invoice's XML broke these rules:
+    the invoice's open failure is updated, or opened."""
+    now = timezone.now()
+    rules = [rule.as_json() for rule in failure.failures]
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+        open_failure = (
+            DocumentCheckFailure.objects.select_for_update()
+            .filter(invoice=locked, resolved_at__isnull=True)
+            .first()
+        )
+        if open_failure is None:
+            open_failure = DocumentCheckFailure.objects.create(
+                invoice=locked,
+                rules=rules,
+                xml_sha256=failure.xml_sha256,
+                first_failed_at=now,
+                last_failed_at=now,
+            )
+        else:
+            open_failure.rules = rules
+            open_failure.xml_sha256 = failure.xml_sha256
+            open_failure.attempts += 1
+            open_failure.last_failed_at = now
+            open_failure.save(update_fields=["rules", "xml_sha256", "attempts", "last_failed_at"])
+        record(
+            "invoice.document_check_failed",
+            actor=by,
+            obj=locked,
+            number=locked.display_number,
+            rules=open_failure.rule_ids,
+            attempt=open_failure.attempts,
+            xml_sha256=failure.xml_sha256,
+        )
+    return open_failure
+
+
+def _resolve_check_failure(locked: Invoice) -> dict[str, Any]:
+    """Inside the signing transaction: close the invoice's open check failure, if any (the
+    signed-document event then says how many attempts failed before)."""
+    open_failure = (
+        DocumentCheckFailure.objects.select_for_update()
+        .filter(invoice=locked, resolved_at__isnull=True)
+        .first()
+    )
+    if open_failure is None:
+        return {}
+    open_failure.resolved_at = timezone.now()
+    open_failure.save(update_fields=["resolved_at"])
+    return {"failed_checks_before": open_failure.attempts}
+
+
+def issue_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
+    """Sign the invoice's PDF (once, after its XML passes every check) and queue its
+    delivery to the customer if none is queued yet; a failed check raises InvalidFacturX
+    (recorded) and nothing is signed or sent."""
+    document = sign_invoice_document(invoice, by=by)
+    from billing.delivery.models import Delivery
+    from billing.delivery.services import queue_delivery
+
+    if not Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.INVOICE).exists():
+        queue_delivery(invoice, by=by)
     return document
 
 
@@ -191,12 +277,17 @@ def record_verification(
 
 
 def sign_period_documents(*, start: Any, end: Any, by: Actor) -> int:
-    """Give every invoice of the period that has no signed PDF its first one; the count."""
+    """Give every invoice of the period that has no signed PDF its first one; how many were
+    signed. One whose XML fails a check is recorded and left unsigned; the others go on."""
     first, last = export.parse_period(start, end)
-    unsigned = list(selectors.unsigned_period_invoices(first, last))
-    for invoice in unsigned:
-        sign_invoice_document(invoice, by=by)
-    return len(unsigned)
+    signed = 0
+    for invoice in selectors.unsigned_period_invoices(first, last):
+        try:
+            sign_invoice_document(invoice, by=by)
+        except InvalidFacturX:
+            continue
+        signed += 1
+    return signed
 
 
 PERIOD_SIGNING_TASK = "billing.documents.tasks.sign_period_documents_job"

@@ -12,15 +12,15 @@ logger = logging.getLogger(__name__)
 
 
 def issue_invoice_document(invoice_id: int) -> str:
-    """Sign the invoice's PDF (once) and queue its delivery to the customer."""
-    invoice = Invoice.objects.select_related("credited_invoice", "customer").get(pk=invoice_id)
-    document = services.sign_invoice_document(invoice, by=SYSTEM)
-    logger.info("invoice %s signed as version %s", invoice_id, document.version)
-    from billing.delivery.models import Delivery
-    from billing.delivery.services import queue_delivery
+    """Sign the invoice's PDF (once) and queue its delivery to the customer.
 
-    if not Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.INVOICE).exists():
-        queue_delivery(invoice, by=SYSTEM)
+    An XML that breaks an EN 16931 rule raises (the failure is recorded on the invoice):
+    the job fails, nothing is signed or sent, and the cluster runs it again; once the
+    cause is fixed, the next attempt signs and delivers.
+    """
+    invoice = Invoice.objects.select_related("credited_invoice", "customer").get(pk=invoice_id)
+    document = services.issue_invoice_document(invoice, by=SYSTEM)
+    logger.info("invoice %s signed as version %s", invoice_id, document.version)
     return document.sha256
 
 

@@ -326,6 +326,7 @@ def _issue(
             f" ({locked.due}); an invoice never goes below zero",
             field="credit_note",
         )
+    seller = _seller_snapshot({line.vat_category for line in note_lines})
     note = Invoice(
         kind=InvoiceKind.CREDIT_NOTE,
         credited_invoice=locked,
@@ -343,7 +344,7 @@ def _issue(
         note,
         totals,
         number=_take_numbers(note.series),
-        seller=_seller_snapshot(),
+        seller=seller,
         today=timezone.localdate(),
         now=timezone.now(),
     )

@@ -15,7 +15,7 @@ from billing.models import (
     Customer,
     PortalAccount,
 )
-from billing.money import normalize_currency
+from billing.money import invoice_currency
 from billing.services._base import (
     COMPANY_FIELDS,
     CUSTOMER_FIELDS,
@@ -32,7 +32,7 @@ def create_customer(*, by: Actor, **fields: Any) -> Customer:
     _unknown_fields(fields, CUSTOMER_FIELDS)
     customer = Customer(**fields)
     if "currency" in fields:
-        customer.currency = normalize_currency(fields["currency"])
+        customer.currency = invoice_currency(fields["currency"])
     _validate(customer)
     with transaction.atomic():
         customer.save(force_insert=True)
@@ -44,7 +44,7 @@ def update_customer(customer: Customer, *, by: Actor, **changes: Any) -> Custome
     """Change a customer's details; past invoices keep the buyer snapshot they froze."""
     _unknown_fields(changes, CUSTOMER_FIELDS)
     if "currency" in changes:
-        changes["currency"] = normalize_currency(changes["currency"])
+        changes["currency"] = invoice_currency(changes["currency"])
     with transaction.atomic():
         locked = _locked(customer)
         changed = sorted(k for k, v in changes.items() if getattr(locked, k) != v)

@@ -25,7 +25,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSeries,
 )
-from billing.money import check_bounded, normalize_currency
+from billing.money import check_bounded, invoice_currency
 from billing.services._base import (
     _DRAFT_FIELDS,
     _LINE_FIELDS,
@@ -142,7 +142,7 @@ def create_draft_invoice(
     series: InvoiceSeries | None = None,
 ) -> Invoice:
     """Create a DRAFT invoice (no number yet) with its lines, all checked first."""
-    currency = normalize_currency(currency or customer.currency)
+    currency = invoice_currency(currency or customer.currency)
     terms = payment_terms_days if payment_terms_days is not None else _default_terms(customer)
     if isinstance(terms, bool) or not isinstance(terms, int) or not 0 <= terms <= 365:
         raise InvalidInput(f"must be 0-365 days, not {terms!r}", field="payment_terms_days")
@@ -181,7 +181,7 @@ def update_draft_invoice(invoice: Invoice, *, by: Actor, **changes: Any) -> Invo
     """Change a DRAFT's customer, currency, terms, due date or notes; DRAFT only."""
     _unknown_fields(changes, _DRAFT_FIELDS)
     if "currency" in changes:
-        changes["currency"] = normalize_currency(changes["currency"])
+        changes["currency"] = invoice_currency(changes["currency"])
     if "due_date" in changes:
         _check_due_date(changes["due_date"], timezone.localdate())
     if "notes" in changes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -25,7 +25,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSeries,
 )
-from billing.money import check_bounded
+from billing.money import check_bounded, invoice_currency
 from billing.ocr import make_ocr_reference
 from billing.services._base import (
     Actor,
@@ -56,12 +56,24 @@ def _take_numbers(series: InvoiceSeries, count: int = 1) -> int:
     return int(row[0])
 
 
-def _seller_snapshot() -> dict[str, Any]:
+def _seller_snapshot(categories: Collection[str]) -> dict[str, Any]:
+    """The seller as the documents with lines of these VAT categories will state it; the
+    company profile must exist, and hold the VAT number every category needs (EN 16931
+    BR-S-02, BR-Z-02, BR-E-02, BR-AE-02, BR-IC-02, BR-G-02)."""
     profile = CompanyProfile.objects.filter(singleton=1).first()
     if profile is None:
         raise MissingConfiguration(
             "the company profile (the seller) must be filled in before finalizing",
             field="company_profile",
+        )
+    rules = sorted({vat.SELLER_VAT_ID_RULES[c] for c in categories if c in vat.SELLER_VAT_ID_RULES})
+    if rules and not profile.vat_number.strip():
+        named = ", ".join(sorted(set(categories) & set(vat.SELLER_VAT_ID_RULES)))
+        raise MissingConfiguration(
+            f"the company profile's VAT number (vat_number) is empty: EN 16931 needs the"
+            f" seller's VAT id on a document with VAT category {named} ({', '.join(rules)});"
+            " fill it in on the company profile",
+            field="vat_number",
         )
     return profile.snapshot()
 
@@ -130,11 +142,13 @@ def _check_finalizable(
         )
     if not lines:
         raise EmptyInvoice(f"{invoice} has no lines; add at least one", field="lines")
+    invoice_currency(invoice.currency)  # a draft made before the rule: refused by name
     needs = sorted({line.vat_category for line in lines} & vat.BUYER_VAT_ID_REQUIRED)
     if needs and not invoice.customer.vat_id:
+        rules = ", ".join(vat.BUYER_VAT_ID_RULES[category] for category in needs)
         raise InvalidInput(
             f"{invoice}: VAT category {', '.join(needs)} needs the buyer's VAT id"
-            " (EN 16931 BR-AE-02)",
+            f" (EN 16931 {rules})",
             field="vat_id",
         )
     _due_date(invoice, today)
@@ -205,9 +219,9 @@ def finalize_invoice(
         issued, now = issue_date or timezone.localdate(), timezone.now()
         _check_finalizable(locked, lines, issued)
         totals, stale = _totals_for(locked, lines)
+        seller = _seller_snapshot({line.vat_category for line in lines})
         if stale:
             InvoiceLine.objects.bulk_update(stale, ["net_amount"])
-        seller = _seller_snapshot()
         number = _take_numbers(locked.series)
         if issue_date is not None:
             _check_issue_date(locked.series, number, issue_date)
@@ -254,9 +268,9 @@ def finalize_invoices(invoices: Sequence[Invoice], *, by: Actor) -> list[Invoice
             _check_finalizable(invoice, lines_of[invoice.pk], today)
             totals_of[invoice.pk], stale = _totals_for(invoice, lines_of[invoice.pk])
             all_stale.extend(stale)
+        seller = _seller_snapshot({line.vat_category for ls in lines_of.values() for line in ls})
         if all_stale:
             InvoiceLine.objects.bulk_update(all_stale, ["net_amount"], batch_size=500)
-        seller = _seller_snapshot()
         next_of: dict[int, int] = {}
         for series_id in sorted({invoice.series_id for invoice in locked}):
             series = next(inv.series for inv in locked if inv.series_id == series_id)

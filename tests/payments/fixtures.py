@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,3 +73,12 @@ def analyst(db: None) -> User:
 
 def key(n: Any = 1) -> str:
     return f"test-key-{n:0>8}"
+
+
+CAMT054_DIR = Path(__file__).parent / "camt054"
+
+
+def camt054_file(name: str, **values: object) -> bytes:
+    """A camt.054 fixture of tests/payments/camt054/ with its $-names filled in."""
+    text = (CAMT054_DIR / name).read_text(encoding="utf-8")
+    return string.Template(text).substitute({k: str(v) for k, v in values.items()}).encode()

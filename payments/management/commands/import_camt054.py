@@ -15,9 +15,10 @@ from payments.reconciliation.services import import_bank_file
 
 class Command(BaseCommand):
     help = (
-        "Import camt.054 files (idempotent: a file already imported records nothing). Lines "
-        "that match an invoice by OCR reference and amount are recorded as payments; the rest "
-        "go to the review list in the admin."
+        "Import camt.054 files (idempotent: a file already imported records nothing). Booked "
+        "credits that match an invoice by OCR reference and amount are recorded as payments, "
+        "booked reversals take back the payment they reverse; entries not booked and debits "
+        "are listed for information; the rest go to the review list in the admin."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -47,10 +48,13 @@ class Command(BaseCommand):
                 continue
             amounts = ", ".join(str(Money(v, k)) for k, v in sorted(report.matched_amount.items()))
             self.stdout.write(
-                f"{path}: {report.total} credit line(s): {report.matched} matched"
-                f" ({amounts or 'nothing'}), {report.review} to review,"
-                f" {report.skipped} already imported, {report.debits_skipped} debit(s) skipped"
+                f"{path}: {report.total} line(s): {report.matched} matched"
+                f" ({amounts or 'nothing'}), {report.reversed} reversed, {report.review} to"
+                f" review, {report.info} for information (not booked, or money out),"
+                f" {report.skipped} already imported"
             )
+            for notice in report.notices:
+                self.stdout.write(f"  reversed: {notice}")
             if not options["quiet_lines"]:
                 for problem in report.problems:
                     self.stdout.write(f"  review: {problem}")
