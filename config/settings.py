@@ -111,6 +111,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # WhiteNoise serves the static files in every mode; runserver leaves them to it.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
     "csp",
@@ -129,6 +131,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (WhiteNoise), answered before sessions or the database are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads a parameter (sessions, django-axes at sign-in, searches).
     "security.middleware.RefuseNulMiddleware",
     # django-csp's, with the shared header built once (security.middleware).
@@ -286,9 +290,17 @@ TIME_ZONE = env.str("TIME_ZONE", default="Europe/Stockholm")
 USE_I18N = True
 USE_TZ = True
 
+# Static files: WhiteNoise serves what `manage.py collectstatic` gathered into
+# STATIC_ROOT, in every mode (demo, production, the browser tests): compressed
+# (gzip, Brotli) copies beside content-hashed names, cached for a year by browsers.
+# A template naming a file that collectstatic did not gather fails loudly.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
