@@ -18,13 +18,13 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.exceptions import BillingError
 from billing.models import Invoice
-from billing.money import Money
+from billing.money import Money, parse_decimal
 from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
@@ -57,16 +57,12 @@ class PayForm(forms.Form):
     idempotency_key = forms.CharField(min_length=8, max_length=255, widget=forms.HiddenInput)
 
     def clean_amount(self) -> Decimal:
-        """A decimal amount; "1 000,50" (Swedish) and "1000.50" both work."""
-        raw = self.cleaned_data["amount"]
-        text = "".join(raw.split()).replace("\u00a0", "").replace(",", ".")
+        """A decimal amount as the reader writes it: "1 000,50" (Swedish), "1,000.50"
+        (English) and "1000.50" all work."""
         try:
-            value = Decimal(text)
-        except InvalidOperation:
+            return parse_decimal(self.cleaned_data["amount"], get_language() or "en")
+        except BillingError:
             raise forms.ValidationError(_("Enter an amount such as 1000.00.")) from None
-        if not value.is_finite():
-            raise forms.ValidationError(_("Enter an amount such as 1000.00."))
-        return value
 
 
 def _amount_of(invoice: Invoice, value: Decimal) -> Money:
@@ -169,14 +165,17 @@ def cards(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/cards.html", {"cards": saved_cards_for_user(request.user)})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @portal_view
 @step_up_required
 def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """Delete a saved card (its ciphertext is erased); needs a fresh second factor."""
+    """Delete a saved card (its ciphertext is erased) after a confirmation page; needs a
+    fresh second factor."""
     method = saved_cards_for_user(request.user).filter(pk=pk).first()
     if method is None:
         raise Http404("No such card")
+    if request.method == "GET":
+        return render(request, "portal/delete_card.html", {"card": method})
     with contextlib.suppress(PaymentMethodGone):  # a double submit: already deleted
         delete_payment_method(method, by=request.user)
     messages.success(

@@ -16,6 +16,7 @@ from io import BytesIO
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
+from django.utils.translation import gettext as _
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -46,13 +47,14 @@ class PdfInspection:
 def check_pdf_upload(data: bytes, *, max_bytes: int, field_name: str = "file") -> None:
     """Refuse an empty, oversized or non-PDF upload, naming the field."""
     if not data:
-        raise InvalidUpload("the file is empty", field=field_name)
+        raise InvalidUpload(_("the file is empty"), field=field_name)
     if len(data) > max_bytes:
         raise InvalidUpload(
-            f"the file is larger than the {max_bytes} bytes limit", field=field_name
+            _("the file is larger than the %(limit)s bytes limit") % {"limit": max_bytes},
+            field=field_name,
         )
     if PDF_MAGIC not in data[:1024]:
-        raise InvalidUpload("this is not a PDF file (no %PDF- header)", field=field_name)
+        raise InvalidUpload(_("this is not a PDF file (no %PDF- header)"), field=field_name)
 
 
 def _cert_from_pem(text: str) -> asn1_x509.Certificate:
@@ -94,11 +96,11 @@ def inspect_pdf(data: bytes, *, known_certificates_pem: Iterable[str]) -> PdfIns
         signatures = reader.embedded_signatures
     except Exception:
         result.damaged = True
-        result.facts.append("The file is damaged: it cannot be read as a PDF.")
+        result.facts.append(_("The file is damaged: it cannot be read as a PDF."))
         return result
     result.document_number = _facturx_number(data)
     if not signatures:
-        result.facts.append("The file carries no digital signature.")
+        result.facts.append(_("The file carries no digital signature."))
         return result
     result.signed = True
     embedded = signatures[-1]
@@ -113,25 +115,25 @@ def inspect_pdf(data: bytes, *, known_certificates_pem: Iterable[str]) -> PdfIns
     except Exception:
         result.damaged = True
         result.facts.append(
-            "The signature cannot be read: the file was modified or damaged after signing."
+            _("The signature cannot be read: the file was modified or damaged after signing.")
         )
         return result
     result.signed_by_known_certificate = result.signer_fingerprint in known
     if result.signed_by_known_certificate:
-        result.facts.append("It is signed by this company's document-signing certificate.")
+        result.facts.append(_("It is signed by this company's document-signing certificate."))
     else:
         result.facts.append(
-            "It is signed, but NOT by this company's certificate"
-            f" (signer: {result.signer_subject})."
+            _("It is signed, but NOT by this company's certificate (signer: %(signer)s).")
+            % {"signer": result.signer_subject}
         )
     covers_all = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     result.intact = bool(status.intact and status.valid and covers_all)
     if result.intact:
-        result.facts.append("Nothing in it has changed since it was signed.")
+        result.facts.append(_("Nothing in it has changed since it was signed."))
     elif status.intact and status.valid:
-        result.facts.append("Content was added to the file after it was signed.")
+        result.facts.append(_("Content was added to the file after it was signed."))
     else:
-        result.facts.append("It was MODIFIED after signing: the signature no longer matches.")
+        result.facts.append(_("It was MODIFIED after signing: the signature no longer matches."))
     return result
 
 

@@ -13,8 +13,10 @@ sub-domain: customers, drafts, finalization, settlement, credit notes.
 from billing.services._base import ALLOWED_TRANSITIONS, COMPANY_FIELDS, CUSTOMER_FIELDS, Actor
 from billing.services.credit_notes import CreditLine, issue_credit_note
 from billing.services.customers import (
+    check_language,
     create_customer,
     link_portal_account,
+    set_customer_language,
     update_company_profile,
     update_customer,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "CreditLine",
     "ReceivedAmount",
     "add_invoice_line",
+    "check_language",
     "create_customer",
     "create_draft_invoice",
     "delete_draft_invoice",
@@ -56,6 +59,7 @@ __all__ = [
     "record_payment_amounts",
     "record_refund_amount",
     "remove_invoice_line",
+    "set_customer_language",
     "update_company_profile",
     "update_customer",
     "update_draft_invoice",

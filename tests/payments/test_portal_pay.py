@@ -43,7 +43,7 @@ def test_the_pay_page_offers_saved_cards_and_the_encrypted_card_form(
     # Card inputs have no name: the browser can never submit them in the clear.
     assert not re.search(r'<input[^>]*name="[^"]*"[^>]*data-card-field', page)
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # no inline script (CSP)
-    assert 'value="1000.00"' in page
+    assert 'value="1\u00a0000,00"' in page  # the amount as Alice (Swedish) writes it
 
 
 def test_paying_with_a_saved_card_pays_the_invoice_and_shows_the_receipt(

@@ -66,7 +66,8 @@ def test_a_paid_invoice_sends_one_link_receipt_with_no_amount_that_opens_the_rec
     assert isinstance(message, email.message.EmailMessage)
     assert not message.is_multipart()
     body = message.get_content()
-    assert "is paid" in body and "receipt" in str(message["Subject"]).lower()
+    # In the customer's language (Alice's company reads Swedish).
+    assert "är betald" in body and "betalningskvitto" in str(message["Subject"]).lower()
     readable = re.sub(r"/l/[A-Za-z0-9_-]+/", "/l/TOKEN/", body)
     assert_nothing_financial(readable + "\n" + str(message["Subject"]), invoice)
     assert b"application/pdf" not in raw
@@ -134,7 +135,7 @@ def test_a_customer_with_a_key_gets_the_receipt_pgp_encrypted_with_the_amount(
     assert isinstance(inner, email.message.EmailMessage)
     text = inner.get_content()
     assert invoice.display_number in text
-    assert paid.money(paid.amount_paid).format() in text
+    assert paid.money(paid.amount_paid).format("sv") in text  # "2 765,53 SEK", as Alice reads
     assert reverse("portal:receipt", args=[invoice.pk]) in text
     assert Delivery.objects.get(kind=Delivery.Kind.RECEIPT).channel == Delivery.Channel.PGP
 
