@@ -31,6 +31,7 @@ def local_path(candidate: str) -> str:
         len(candidate) <= MAX_NEXT_LENGTH
         and candidate.startswith("/")
         and not candidate.startswith(("//", "/\\"))
+        and not any(ord(char) < 32 or ord(char) == 127 for char in candidate)
         and url_has_allowed_host_and_scheme(candidate, allowed_hosts=set())
     ):
         return candidate

@@ -58,7 +58,9 @@ class CustomerLanguageMiddleware:
         translation.activate(customer.language)
         request.LANGUAGE_CODE = customer.language
         response = self.get_response(request)
-        if request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != customer.language:
+        # The cookie follows the profile, unless this answer set it (the switch itself).
+        cookie = settings.LANGUAGE_COOKIE_NAME
+        if request.COOKIES.get(cookie) != customer.language and cookie not in response.cookies:
             remember_language(response, customer.language)
         return response
 
@@ -70,7 +72,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     current = translation.get_language()
     here = request.get_full_path() if request.method == "GET" else reverse("home")
     return {
-        "portal_customer": portal_customer(request),
+        # Not before authentication ran: a request refused early (a bad Host) has no user.
+        "portal_customer": portal_customer(request) if hasattr(request, "user") else None,
         "other_languages": [(code, name) for code, name in settings.LANGUAGES if code != current],
         "language_next": here if len(here) <= MAX_NEXT_LENGTH else reverse("home"),
     }
