@@ -6,6 +6,7 @@ without it these tests are skipped with the reason.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,36 @@ requires_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="Debian's chromium is not installed (/usr/bin/chromium); scripts/test installs it",
 )
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+requires_axe = pytest.mark.skipif(
+    not AXE.exists(), reason="axe-core is not installed (scripts/test runs npm install)"
+)
+# The issue's two screens: a laptop and a phone.
+VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def no_sideways_scroll(page: Any) -> bool:
+    """Nothing on the page is wider than the screen."""
+    # After a click the next document may have committed without its root element yet
+    # (seen once on a loaded machine): measure the page once it has loaded.
+    page.wait_for_load_state("load")
+    return bool(
+        page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+    )
+
+
+def axe_violations(page: Any) -> list[str]:
+    """Every accessibility violation axe-core finds on the current page, any impact."""
+    # Evaluated through the DevTools protocol: the page's CSP (no inline scripts) stays on.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("async () => JSON.stringify(await axe.run())")
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
+        for v in json.loads(result)["violations"]
+    ]
 
 
 @pytest.fixture(scope="session")
