@@ -89,7 +89,7 @@ def _built_artefacts() -> None:
     Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
     with (Path(settings.VAR_DIR) / "build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for po in Path(settings.LOCALE_PATHS[0]).glob("*/LC_MESSAGES/django.po"):
+        for po in Path(settings.LOCALE_PATHS[0]).glob("*/LC_MESSAGES/*.po"):
             mo = po.with_suffix(".mo")
             if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
                 call_command(

@@ -1,4 +1,5 @@
-"""Swedish is complete: `makemessages` run over the code leaves nothing to translate.
+"""Swedish is complete: `makemessages` run over the code leaves nothing to translate, and
+the passkey script's messages (a package without Swedish) have Swedish too.
 
 The catalogue (locale/sv/LC_MESSAGES/django.po) is the one place translations live.
 This runs Django's own `makemessages` over a copy of the sources (the working tree is
@@ -9,12 +10,14 @@ the texts that have no Swedish or only a fuzzy guess.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 # Not sources of the site's texts: dependencies, generated files, tests and benchmarks.
@@ -80,3 +83,22 @@ def test_the_catalogue_compiles_cleanly() -> None:
     subprocess.run(  # noqa: S603 - gettext's own tool, fixed arguments
         [MSGFMT, "-c", "-o", os.devnull, str(ROOT / CATALOGUE)], check=True, capture_output=True
     )
+
+
+def test_every_passkey_script_message_has_swedish() -> None:
+    import django_otp_webauthn
+
+    scripts = Path(django_otp_webauthn.__file__).parent / "static" / "django_otp_webauthn"
+    wanted = {
+        message
+        for script in scripts.glob("*.js")
+        for message in re.findall(r'gettext\("([^"]+)"\)', script.read_text(encoding="utf-8"))
+    }
+    catalogue = (ROOT / "locale" / "sv" / "LC_MESSAGES" / "djangojs.po").read_text(encoding="utf-8")
+    translated = set(re.findall(r'^msgid "(.+)"\nmsgstr "(?!")', catalogue, re.M))
+    assert wanted and wanted <= translated, sorted(wanted - translated)
+
+
+def test_the_passkey_script_reads_its_swedish_from_its_catalogue(client: Client) -> None:
+    answer = client.get("/webauthn/jsi18n/", HTTP_ACCEPT_LANGUAGE="sv")
+    assert "Verifiera med nyckel (passkey)" in answer.content.decode()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
+import time_machine
+from django.conf import settings
 from django.test import Client
 from django.utils import translation
 
@@ -62,3 +66,27 @@ def test_the_sessions_list_names_devices_and_escapes_what_it_cannot_name(alice: 
     assert "Mobile Safari 17 på iPhone (iOS 17.5)" in page
     assert "Okänd webbläsare" in page
     assert IPHONE not in page and "<b>x</b>" not in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("utc", "shown"),
+    [
+        (datetime.datetime(2026, 1, 15, 11, 0, tzinfo=datetime.UTC), "2026-01-15 12:00"),  # CET
+        (datetime.datetime(2026, 7, 15, 11, 0, tzinfo=datetime.UTC), "2026-07-15 13:00"),  # CEST
+    ],
+)
+def test_times_are_shown_in_the_configured_time_zone(
+    alice: User, utc: datetime.datetime, shown: str
+) -> None:
+    client = Client()
+    with time_machine.travel(utc, tick=False):
+        client.post(
+            "/account/login/",
+            {"username": alice.email, "password": "correct horse battery staple"},
+        )
+        page = client.get("/account/").content.decode()
+
+    assert settings.TIME_ZONE == "Europe/Stockholm"
+    assert f"inloggad {shown}, senast aktiv {shown}" in page
+    assert "tidszonen Europe/Stockholm" in page
