@@ -27,6 +27,7 @@ from django.utils import translation
 from django.views import defaults
 
 from billing.portal.selectors import portal_customer
+from billing.selectors import customer_for_user
 from security.redirects import MAX_NEXT_LENGTH
 
 
@@ -52,14 +53,20 @@ class CustomerLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        customer = portal_customer(request)
-        if customer is None:
+        customer = customer_for_user(request.user)
+        cookie = settings.LANGUAGE_COOKIE_NAME
+        if customer is None or (
+            # Every request of a settled session: the cookie already says the profile's
+            # language and LocaleMiddleware has chosen it; nothing to change.
+            customer.language == request.COOKIES.get(cookie) == translation.get_language()
+        ):
+            return self.get_response(request)
+        if portal_customer(request) is None:  # the second factor is still owed
             return self.get_response(request)
         translation.activate(customer.language)
         request.LANGUAGE_CODE = customer.language
         response = self.get_response(request)
         # The cookie follows the profile, unless this answer set it (the switch itself).
-        cookie = settings.LANGUAGE_COOKIE_NAME
         if request.COOKIES.get(cookie) != customer.language and cookie not in response.cookies:
             remember_language(response, customer.language)
         return response
