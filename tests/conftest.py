@@ -108,6 +108,16 @@ def _built_artefacts() -> None:
             call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _language_of_the_next_test() -> Iterator[None]:
+    """Each test starts in the default language: a request's LocaleMiddleware leaves its
+    choice active in the thread (harmless in a server, where every request chooses)."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def admin_client_for() -> Callable[[User], Client]:
     """Log a staff user into the admin; every admin test signs in through this one door.

@@ -63,9 +63,12 @@ class CustomerLanguageMiddleware:
             return self.get_response(request)
         if portal_customer(request) is None:  # the second factor is still owed
             return self.get_response(request)
-        translation.activate(customer.language)
-        request.LANGUAGE_CODE = customer.language
-        response = self.get_response(request)
+        # Only for this request: the thread's language is restored after it (a
+        # worker's next request, or a test's next step, starts from LocaleMiddleware's).
+        with translation.override(customer.language):
+            request.LANGUAGE_CODE = customer.language
+            response = self.get_response(request)
+        response.headers.setdefault("Content-Language", customer.language)
         # The cookie follows the profile, unless this answer set it (the switch itself).
         if request.COOKIES.get(cookie) != customer.language and cookie not in response.cookies:
             remember_language(response, customer.language)

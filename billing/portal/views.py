@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import services
@@ -50,7 +50,6 @@ def set_language(request: HttpRequest) -> HttpResponse:
     customer = portal_customer(request)
     if customer is not None:
         services.set_customer_language(customer, language=code, by=request.user, request=request)
-    translation.activate(code)
     response = redirect(next_url)
     remember_language(response, code)
     return response
