@@ -217,3 +217,31 @@ def test_every_page_a_signed_out_visitor_reaches(
     context.close()
     assert walk.problems == []
     assert walk.failed_loads == []
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_header_fits_a_375_px_phone_in_two_rows(
+    browser: Any, browser_server: Any, alice: User, alice_company: Customer, language: str
+) -> None:
+    from billing import services
+
+    services.set_customer_language(alice_company, language=language, by=alice)
+    context = browser.new_context(viewport={"width": 375, "height": 700})
+    page = context.new_page()
+    page.goto(f"{browser_server.url}{reverse('security:login')}")
+    page.fill("input[name=username]", alice.email)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form[action='/account/login/'] button[type=submit]")
+
+    def rows(selector: str) -> set[int]:
+        script = "s => [...document.querySelectorAll(s)].map(e => e.getBoundingClientRect().top)"
+        return {round(top) for top in page.evaluate(script, selector)}
+
+    brand_row, nav_row, tool_row = rows(".brand"), rows(".nav a"), rows(".header-tools button")
+    assert page.evaluate("document.documentElement.lang") == language
+    assert len(nav_row) == 1 and len(tool_row) == 1  # each on one row
+    assert min(nav_row) > max(brand_row | tool_row)  # the navigation is the second row
+    assert page.locator(".site-header").bounding_box()["height"] < 110  # and nothing more
+    assert no_sideways_scroll(page)
+    context.close()
