@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from billing.models import CompanyProfile, Customer, Invoice, InvoiceLine, PortalAccount
@@ -103,6 +103,13 @@ def get_invoice_for_user(user: Any, pk: Any, *, with_lines: bool = True) -> Invo
         return found.get(pk=pk)
     except (Invoice.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such invoice") from exc
+
+
+def invoice_credit_notes(invoice: Invoice) -> QuerySet[Invoice]:
+    """The credit notes issued on an invoice (finalized: open or paid), oldest first."""
+    return invoice.credit_notes.filter(
+        status__in=[Invoice.Status.OPEN, Invoice.Status.PAID]
+    ).order_by("issue_date", "pk")
 
 
 def invoice_vat_summary(invoice: Invoice) -> tuple[VatBreakdown, ...]:

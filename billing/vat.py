@@ -123,6 +123,12 @@ def vat_amount(taxable_amount: int, rate: Decimal) -> int:
     return _round_half_up(Decimal(taxable_amount) * rate / 100)
 
 
+def vat_included(gross: int, rate: Decimal) -> int:
+    """The VAT a gross amount (minor units) holds at ``rate``, rounded half-up (a price
+    reduction of a gross amount, split into its taxable amount and VAT)."""
+    return _round_half_up(Decimal(gross) * rate / (100 + rate))
+
+
 def compute_totals(
     lines: Iterable[tuple[str, Decimal, int]],
     *,

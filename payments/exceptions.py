@@ -59,3 +59,13 @@ class RiskReviewRefused(PaymentsError):
 
 class InvalidRiskSettings(PaymentsError):
     """A risk threshold is out of range or malformed (``field`` names it)."""
+
+
+class PaymentInProgress(InvoiceNotPayable):
+    """A payment on the invoice is still in flight (being confirmed, or under review): no
+    second payment until it is settled one way or the other."""
+
+
+class SavedCardRefused(PaymentsError):
+    """Saving or deleting a saved card is not allowed as asked: no second factor to save
+    with (``keep_card``), or no fresh one to delete with (``step_up``)."""

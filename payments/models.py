@@ -203,12 +203,27 @@ class Payment(models.Model):
 
 
 class Refund(models.Model):
-    """Money given back on a captured payment: never more than is left of it."""
+    """Money given back on a captured payment: never more than is left of it.
+
+    ``purpose`` is what the operator said the refund is for, and decides what becomes of
+    the invoice (billing services): a credit note (the invoice stays settled) or a reopened
+    invoice (the amount is owed again). Only an automatic compensation has none.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+
+    class Purpose(models.TextChoices):
+        CREDIT_NOTE = (
+            "credit_note",
+            "With a credit note (goods returned or price reduced): the invoice stays settled",
+        )
+        REOPEN = (
+            "reopen",
+            "Reopen the invoice (the payment was reversed): the amount is owed again",
+        )
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField()
@@ -225,6 +240,16 @@ class Refund(models.Model):
         editable=False,
         help_text="Automatic: a capture the invoice could not take, given back at once.",
     )
+    purpose = models.CharField(max_length=12, choices=Purpose.choices, blank=True, editable=False)
+    credit_note = models.ForeignKey(
+        "billing.Invoice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="credit_note_refunds",
+        help_text="The credit note issued for this refund (purpose: credit note).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -235,6 +260,11 @@ class Refund(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payments_refund_positive"),
+            # Never silently reopened: every refund an operator asks for says what it is for.
+            models.CheckConstraint(
+                condition=Q(compensation=True) | Q(purpose__in=["credit_note", "reopen"]),
+                name="payments_refund_has_purpose",
+            ),
         ]
 
     def __str__(self) -> str:

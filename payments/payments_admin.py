@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.exceptions import BillingError
 from billing.models import Invoice
@@ -44,6 +46,18 @@ class _ReadOnly(admin.ModelAdmin):
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(max_digits=16, decimal_places=3, min_value=Decimal("0.001"))
+    # No initial choice: the operator says what the refund is for, every time.
+    purpose = forms.ChoiceField(
+        label=gettext_lazy("What is the refund for?"),
+        choices=Refund.Purpose.choices,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": gettext_lazy(
+                "Choose what the refund is for: with a credit note (the invoice stays paid)"
+                " or reopening the invoice (the amount is owed again). Nothing was refunded."
+            )
+        },
+    )
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
@@ -83,6 +97,8 @@ class RefundInline(admin.TabularInline):
         "amount",
         "currency",
         "status",
+        "purpose",
+        "credit_note",
         "reason",
         "created_by",
         "created_at",
@@ -191,6 +207,7 @@ class PaymentAdmin(_ReadOnly):
                     payment,
                     amount=amount,
                     reason=form.cleaned_data["reason"],
+                    purpose=form.cleaned_data["purpose"],
                     by=request.user,
                     request=request,
                 )
@@ -199,7 +216,7 @@ class PaymentAdmin(_ReadOnly):
                 message = str(getattr(exc, "message", exc))
                 form.add_error(field if field in form.fields else None, message)
             else:
-                messages.success(request, f"{refund} for {payment}.")
+                messages.success(request, _refund_outcome(refund, payment))
                 return HttpResponseRedirect(
                     reverse("admin:payments_payment_change", args=[payment.pk])
                 )
@@ -250,10 +267,51 @@ class PaymentAdmin(_ReadOnly):
         return TemplateResponse(request, "admin/payments/risk_review.html", context)
 
 
+def _refund_outcome(refund: Refund, payment: Payment) -> str:
+    """What became of the refund and of the invoice, for the operator."""
+    if refund.status != Refund.Status.SUCCEEDED:
+        return _("%(refund)s for %(payment)s: waiting for the acquirer; the job retries it.") % {
+            "refund": refund,
+            "payment": payment,
+        }
+    invoice = Invoice.objects.get(pk=payment.invoice_id)
+    if refund.credit_note is not None:
+        return _(
+            "%(refund)s for %(payment)s. Credit note %(note)s issued; invoice %(invoice)s"
+            " stays %(status)s. The customer gets the credit note and a refund receipt."
+        ) % {
+            "refund": refund,
+            "payment": payment,
+            "note": refund.credit_note.display_number,
+            "invoice": invoice.display_number,
+            "status": invoice.get_status_display().lower(),
+        }
+    return _(
+        "%(refund)s for %(payment)s. The refunded amount is owed again: invoice %(invoice)s is"
+        " %(status)s with %(due)s due; the customer is told."
+    ) % {
+        "refund": refund,
+        "payment": payment,
+        "invoice": invoice.display_number,
+        "status": invoice.get_status_display().lower(),
+        "due": invoice.due,
+    }
+
+
 @admin.register(Refund)
 class RefundAdmin(_ReadOnly):
-    list_display = ["pk", "payment", "amount", "currency", "status", "compensation", "created_at"]
-    list_filter = ["status", "compensation"]
+    list_display = [
+        "pk",
+        "payment",
+        "amount",
+        "currency",
+        "status",
+        "purpose",
+        "credit_note",
+        "compensation",
+        "created_at",
+    ]
+    list_filter = ["status", "purpose", "compensation"]
     list_select_related = ["payment"]
 
 

@@ -9,7 +9,6 @@ tier only ever receives ``card_payload`` (ciphertext).
 from __future__ import annotations
 
 import base64
-import contextlib
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,29 +17,37 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from billing.documents.selectors import signed_invoice_ids
 from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money, parse_decimal
 from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
-from payments.exceptions import PaymentsError
+from payments.exceptions import PaymentsError, SavedCardRefused
+from payments.gateways import get_gateway
 from payments.models import Payment
+from payments.saved_cards import delete_saved_card, may_save_card, save_card
 from payments.selectors import (
     get_payment_for_user,
+    get_refund_for_user,
     get_security_facts,
+    payment_in_flight,
+    refunds_of,
     saved_cards_for_user,
     saved_cards_list,
 )
 from payments.vault.entry import EncryptedCard
-from payments.vault.exceptions import PaymentMethodGone
 from payments.vault.keys import current_entry_key
-from payments.vault.services import delete_payment_method
-from security.decorators import step_up_required
+from security.selectors import has_second_factor
+
+CARD_FIELDS = ("number", "expiry", "cvc")
 
 
 class PayForm(forms.Form):
@@ -82,19 +89,35 @@ def _entry_key_context() -> dict[str, str]:
     }
 
 
+def _pay_page_context(request: HttpRequest, invoice: Invoice) -> dict[str, Any]:
+    """What the pay page shows besides its form: saved cards, the saving rule, the test cards."""
+    return {
+        "invoice": invoice,
+        "cards": saved_cards_list(request.user),
+        "may_save_card": may_save_card(request.user),
+        "test_cards": getattr(get_gateway(), "test_cards", ()),
+        **_entry_key_context(),
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @portal_view
 def pay(request: HttpRequest, pk: int) -> HttpResponse:
-    """Pay an invoice with a saved card or a new card entered through the encrypted form."""
+    """Pay an invoice with a saved card or a new card entered through the encrypted form;
+    while a payment on it is in flight, its state instead of a second payment."""
     invoice = get_invoice_for_user(request.user, pk, with_lines=False)
     if invoice.is_credit_note:
         raise Http404("Nothing to pay")
     # A POST goes on to the service even when nothing is due: a replayed request
     # must get its original answer, and any other one a clear "already paid".
-    if request.method == "GET" and invoice.amount_due <= 0:
-        if invoice.status == Invoice.Status.PAID:
-            return redirect("portal:receipt", pk=invoice.pk)
-        raise Http404("Nothing to pay")
+    if request.method == "GET":
+        in_flight = payment_in_flight(invoice)
+        if in_flight is not None:
+            return render(request, "portal/pay.html", {"invoice": invoice, "in_flight": in_flight})
+        if invoice.amount_due <= 0:
+            if invoice.status == Invoice.Status.PAID:
+                return redirect("portal:receipt", pk=invoice.pk)
+            raise Http404("Nothing to pay")
     if request.method == "POST":
         form = PayForm(request.POST)
         if form.is_valid():
@@ -106,7 +129,6 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 return redirect("portal_pay:payment", pk=payment.pk)
         status = 400
-        cards = saved_cards_list(request.user)  # only to show the form again
     else:
         status = 200
         cards = saved_cards_list(request.user)
@@ -114,14 +136,15 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
             initial={
                 "amount": str(invoice.due.as_decimal()),
                 "idempotency_key": uuid.uuid4().hex,
-                "keep_card": True,
+                # Saving is the customer's choice, never the default (consent).
+                "keep_card": False,
                 "payment_method": cards[0].pk if cards else None,
             }
         )
     return render(
         request,
         "portal/pay.html",
-        {"invoice": invoice, "form": form, "cards": cards, **_entry_key_context()},
+        {"form": form, **_pay_page_context(request, invoice)},
         status=status,
     )
 
@@ -153,31 +176,100 @@ def _submit(request: HttpRequest, invoice: Invoice, data: dict[str, Any]) -> Pay
 @require_GET
 @portal_view
 def payment(request: HttpRequest, pk: int) -> HttpResponse:
-    """The outcome of one payment attempt (pending and unknown ones say so, and why)."""
+    """The outcome of one payment attempt (pending and unknown ones say so, and why); for a
+    captured payment, its receipt, with its refunds."""
     found = get_payment_for_user(request.user, pk)
-    return render(request, "portal/payment.html", {"payment": found, "invoice": found.invoice})
+    return render(
+        request,
+        "portal/payment.html",
+        {
+            "payment": found,
+            "invoice": found.invoice,
+            "seller": found.invoice.seller_snapshot,
+            "refunds": refunds_of(found),
+            "signed": signed_invoice_ids([found.invoice_id]),
+        },
+    )
 
 
 @require_GET
 @portal_view
-def cards(request: HttpRequest) -> HttpResponse:
-    """Saved cards: brand, last 4 and expiry only."""
-    return render(request, "portal/cards.html", {"cards": saved_cards_for_user(request.user)})
+def refund(request: HttpRequest, pk: int) -> HttpResponse:
+    """The receipt of one refund: how much, on which payment, and what became of the invoice
+    (a credit note, or the amount owed again)."""
+    found = get_refund_for_user(request.user, pk)
+    invoice = found.payment.invoice
+    signed = signed_invoice_ids([found.credit_note_id]) if found.credit_note_id else set()
+    return render(
+        request,
+        "portal/refund.html",
+        {"refund": found, "payment": found.payment, "invoice": invoice, "signed": signed},
+    )
+
+
+class CardForm(forms.Form):
+    """A card to save: only the browser's ciphertext (the card inputs have no name)."""
+
+    card_payload = forms.CharField(max_length=2000, widget=forms.HiddenInput)
 
 
 @require_http_methods(["GET", "POST"])
 @portal_view
-@step_up_required
+def cards(request: HttpRequest) -> HttpResponse:
+    """Saved cards (brand, last 4 and expiry only), and adding one: the same encrypted card
+    form and the same rule for saving (``payments.saved_cards``) as "save this card" when paying."""
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = CardForm(request.POST)
+        if not form.is_valid():
+            errors["card"] = _("Enter the card's number, expiry and security code.")
+        else:
+            try:
+                method = save_card(
+                    EncryptedCard(payload=form.cleaned_data["card_payload"]),
+                    by=request.user,
+                    request=request,
+                )
+            except PaymentsError as exc:  # the vault's InvalidCard too
+                errors[exc.field if exc.field in CARD_FIELDS else "card"] = exc.message
+            else:
+                messages.success(
+                    request, _("The card ending in %(last4)s was saved.") % {"last4": method.last4}
+                )
+                return redirect("portal_pay:cards")
+    allowed = may_save_card(request.user)
+    return render(
+        request,
+        "portal/cards.html",
+        {
+            "cards": saved_cards_for_user(request.user),
+            "may_save_card": allowed,
+            "has_second_factor": has_second_factor(user=request.user),
+            "errors": errors,
+            **(_entry_key_context() if allowed else {}),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
 def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """Delete a saved card (its ciphertext is erased) after a confirmation page; needs a
-    fresh second factor."""
-    method = saved_cards_for_user(request.user).filter(pk=pk).first()
-    if method is None:
+    """Delete a saved card (its ciphertext is erased), after a page that asks first: with a
+    fresh second factor when the customer has one (``payments.saved_cards``), so nobody
+    keeps a card they cannot delete."""
+    found = saved_cards_for_user(request.user).filter(pk=pk).first()
+    if found is None:
         raise Http404("No such card")
     if request.method == "GET":
-        return render(request, "portal/delete_card.html", {"card": method})
-    with contextlib.suppress(PaymentMethodGone):  # a double submit: already deleted
-        delete_payment_method(method, by=request.user)
+        return render(request, "portal/delete_card.html", {"card": found})
+    try:
+        method = delete_saved_card(pk, by=request.user, request=request)
+    except SavedCardRefused as exc:
+        if exc.field == "step_up":  # back to the question once the factor is confirmed
+            query = urlencode({"next": reverse("portal_pay:delete_card", args=[pk])})
+            return redirect(f"{reverse('security:step_up')}?{query}")
+        raise Http404("No such card") from exc  # deleted meanwhile (a double submit)
     messages.success(
         request, _("The card ending in %(last4)s was deleted.") % {"last4": method.last4}
     )

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import Case, CharField, F, QuerySet, Sum, Value, When
 from django.http import Http404
 
 from billing.selectors import customer_for_user
-from payments.models import BankLine, Payment
+from payments.models import BankLine, Payment, Refund, RiskDecision
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
 from security.compiled import compiled
@@ -26,6 +26,30 @@ def get_payment_for_user(user: Any, pk: Any) -> Payment:
         return Payment.objects.select_related("invoice").get(pk=pk, invoice__customer=customer)
     except (Payment.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such payment") from exc
+
+
+def get_refund_for_user(user: Any, pk: Any) -> Refund:
+    """One of the user's customer's refunds (money given back, or on its way), or 404 (the
+    same answer for any other id). Automatic compensations are the platform's own
+    bookkeeping, never a refund the customer asked for: 404 too."""
+    customer = customer_for_user(user)
+    if customer is None:
+        raise Http404("No such refund")
+    try:
+        return Refund.objects.select_related("payment__invoice", "credit_note").get(
+            pk=pk, payment__invoice__customer=customer, compensation=False
+        )
+    except (Refund.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such refund") from exc
+
+
+def refunds_of(payment: Payment) -> list[Refund]:
+    """The refunds of a payment that its customer sees (not automatic compensations)."""
+    return list(
+        payment.refunds.filter(compensation=False)
+        .select_related("credit_note")
+        .order_by("created_at", "pk")
+    )
 
 
 def saved_cards_for_user(user: Any) -> QuerySet[PaymentMethod]:
@@ -57,6 +81,37 @@ def held_total(invoice_id: Any) -> Any:
         .values("invoice_id")
         .annotate(total=Sum("amount"))
         .values("total")
+    )
+
+
+def in_flight_state(invoice_id: Any) -> Any:
+    """The state of the oldest payment in flight on one invoice as a one-row ``state``
+    query: ``review`` (held for a fraud analyst), ``pending`` or ``unknown``; no row when
+    none is in flight. ``invoice_id`` is a value or an expression (a subquery's)."""
+    return (
+        Payment.objects.filter(invoice_id=invoice_id)
+        .holding()
+        .order_by("created_at", "pk")
+        .annotate(
+            state=Case(
+                When(
+                    risk_decision=RiskDecision.REVIEW,
+                    risk_reviewed_at__isnull=True,
+                    then=Value("review"),
+                ),
+                default=F("status"),
+                output_field=CharField(),
+            )
+        )
+        .values("state")[:1]
+    )
+
+
+def payment_in_flight(invoice: Any) -> Payment | None:
+    """The oldest payment still in flight on the invoice (pending, unknown or held for
+    review), or None: while there is one, the invoice takes no other payment."""
+    return (
+        Payment.objects.filter(invoice_id=invoice.pk).holding().order_by("created_at", "pk").first()
     )
 
 
@@ -97,11 +152,15 @@ class SecurityFacts:
     session_idle_minutes: int
     lockout_failures: int
     hsts: bool
+    signing_certificate_sha256: str = ""
+    signing_certificate_subject: str = ""
+    pgp_fingerprint: str = ""
 
 
 def get_security_facts(user: Any) -> SecurityFacts:
     """Live facts for the security page; no key material, nothing about other users."""
     from audit.models import AuditCheckpoint
+    from billing.delivery.selectors import published_fingerprints
     from security.selectors import has_second_factor
 
     status = get_key_status(destroyed_limit=0)
@@ -123,4 +182,5 @@ def get_security_facts(user: Any) -> SecurityFacts:
         session_idle_minutes=settings.SESSION_COOKIE_AGE // 60,
         lockout_failures=getattr(settings, "AXES_FAILURE_LIMIT", 0),
         hsts=bool(getattr(settings, "SECURE_HSTS_SECONDS", 0)),
+        **vars(published_fingerprints()),
     )

@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import secrets
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -52,13 +53,18 @@ from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
 from billing.selectors import customer_for_user
-from billing.services import record_payment_amount, record_refund_amount
+from billing.services import (
+    record_payment_amount,
+    record_refund_reopening,
+    record_refund_with_credit_note,
+)
 from payments.exceptions import (
     AlreadyPaid,
     AmountExceedsDue,
     IdempotencyKeyReused,
     InvalidPayment,
     InvoiceNotPayable,
+    PaymentInProgress,
     PaymentsError,
     RefundRefused,
 )
@@ -72,7 +78,8 @@ from payments.fraud.selectors import (
 )
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
-from payments.selectors import held_amounts, held_total
+from payments.saved_cards import check_may_save_card, forget_unsaved_card
+from payments.selectors import held_amounts, held_total, in_flight_state
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import PaymentMethodGone, VaultError
 from payments.vault.services import RevealedCard, delete_payment_method, reveal_card, tokenize
@@ -215,6 +222,7 @@ def _facts_after_lock(
         **threshold_annotations(),
         **history_annotations(OuterRef("fingerprint"), customer_id, since),
         held=Coalesce(Subquery(held_total(invoice_id)), 0),
+        held_state=Subquery(in_flight_state(invoice_id)),
         stored_hash=Subquery(stored.values("request_hash")[:1]),
         stored_payment=Subquery(stored.values("payment_id")[:1]),
         gateway_account=Subquery(gateway.values("pk")[:1]),
@@ -365,8 +373,11 @@ def pay_invoice_with_new_card(
     """Tokenize a card sent encrypted by the browser, then pay with it as ``pay_invoice`` does.
 
     A replay of the same key returns the first payment without tokenizing again.
-    Without ``keep_card`` the card is deleted from the vault once the outcome is
-    known (its brand and last 4 stay on the payment).
+    ``keep_card``: the payer asked to save the card, which follows the one rule for
+    saving cards (``payments.saved_cards``: a second factor; refused as ``keep_card`` before
+    anything is stored or charged). Without it the card is never a saved card (not
+    listed, not offered) and is erased from the vault once the outcome is known (its
+    brand and last 4 stay on the payment). A refused payment keeps no card either way.
     """
     key = _check_key(idempotency_key)
     fingerprint = _request_hash(
@@ -380,7 +391,9 @@ def pay_invoice_with_new_card(
         return replay if replay.is_final else reconcile_payment(replay, by=SYSTEM)
     _check_payer(invoice, by)
     _check_amount(invoice, amount)
-    method = tokenize(card, customer=invoice.customer, by=by)
+    if keep_card:
+        check_may_save_card(by=by, request=request)
+    method = tokenize(card, customer=invoice.customer, by=by, saved=keep_card)
     try:
         payment, created, revealed = _reserve_card_payment(
             invoice,
@@ -393,14 +406,14 @@ def pay_invoice_with_new_card(
             forget_card=not keep_card,
         )
     except Exception:
-        if not keep_card:
-            delete_payment_method(method, by=by)
-        raise
-    if created:
-        payment = charge_payment(payment, by=by, card=revealed)
-    if not keep_card and payment.is_final:
+        # Refused (bad amount, a payment in flight, a reused key...): nothing is kept.
         with contextlib.suppress(PaymentMethodGone):
             delete_payment_method(method, by=by)
+        raise
+    if created and payment.is_final:  # blocked by the risk rules: never charged
+        forget_unsaved_card(method, by=SYSTEM)
+    elif created:
+        payment = charge_payment(payment, by=by, card=revealed)  # a final settle forgets it
     return payment
 
 
@@ -440,7 +453,12 @@ def _reserve_card_payment(
             money = _check_amount(locked, amount)
             if payment_method.status != PaymentMethod.Status.ACTIVE:
                 raise InvalidPayment(_("this card was deleted"), field="payment_method")
-            available = _available_to_pay(locked, held=int(facts["held"]))
+            if not payment_method.saved and not forget_card:
+                # A card its payer did not keep serves the one payment it was typed for.
+                raise InvalidPayment(_("choose one of your saved cards"), field="payment_method")
+            available = _available_to_pay(
+                locked, held=int(facts["held"]), held_state=facts["held_state"]
+            )
             if money.amount > available:
                 raise AmountExceedsDue(
                     _("%(amount)s is more than is left to pay (%(left)s)")
@@ -546,7 +564,10 @@ def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEv
     stored.payment = payment
 
 
-def _available_to_pay(locked: Invoice, *, held: int) -> int:
+def _available_to_pay(locked: Invoice, *, held: int, held_state: str | None = None) -> int:
+    """What a new payment may take of the invoice; refused, naming why, when nothing: the
+    invoice is not payable, is paid, or has a payment in flight (``held_state``: being
+    confirmed or under review), which must be settled before another one starts."""
     number = {"number": locked.display_number or f"#{locked.pk}"}
     if locked.is_credit_note:
         raise InvoiceNotPayable(_("credit note %(number)s takes no payment") % number)
@@ -556,6 +577,24 @@ def _available_to_pay(locked: Invoice, *, held: int) -> int:
         raise InvoiceNotPayable(
             _("invoice %(number)s is %(status)s; it takes no payment")
             % {**number, "status": _(locked.get_status_display()).lower()}
+        )
+    if held_state == "review":
+        raise PaymentInProgress(
+            _(
+                "invoice %(number)s has a payment under review: nothing more can be paid"
+                " until it is decided (nothing has been charged for it yet)"
+            )
+            % number,
+            field="invoice",
+        )
+    if held_state is not None:
+        raise PaymentInProgress(
+            _(
+                "invoice %(number)s has a payment being confirmed with the card network:"
+                " wait for its outcome before paying again"
+            )
+            % number,
+            field="invoice",
         )
     available = locked.amount_due - held
     if available <= 0:
@@ -752,6 +791,9 @@ def _settle(
     if compensation is not None:
         _send_refund(compensation, by=SYSTEM)
         locked.refresh_from_db()
+    if locked.forget_card:
+        # A new card its payer did not keep: erased now that the payment is final.
+        forget_unsaved_card(locked.payment_method, by=SYSTEM)
     return locked
 
 
@@ -837,17 +879,36 @@ def refund_payment(
     *,
     amount: Money,
     reason: str,
+    purpose: str,
     by: Actor,
     request: HttpRequest | None,
 ) -> Refund:
-    """Refund part or all of a captured payment: permission, step-up, a reason; never more
-    than is left of it. The invoice's amount due and status follow (billing services)."""
+    """Refund part or all of a captured payment: permission, step-up, a reason and what the
+    refund is for; never more than is left of it.
+
+    ``purpose`` (``Refund.Purpose``) decides the invoice's fate, through billing's services,
+    once the money is back: ``credit_note`` (goods returned or price reduced: a credit note
+    for the amount, the invoice stays settled, the customer gets a refund receipt) or
+    ``reopen`` (the payment was reversed: the amount is owed again and the customer is
+    told). Without one the refund is refused (``purpose``) and nothing changes.
+    """
     if not (hasattr(by, "has_perm") and by.has_perm(REFUND_PERMISSION)):
         raise RefundRefused(_("refunding needs the payments operator's permission"), field="user")
     require_step_up(request, by)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         raise RefundRefused(_("give the reason for the refund"), field="reason")
+    if any(unicodedata.category(char) in ("Cc", "Cs") and char not in "\r\n\t" for char in reason):
+        # Refused now, not once the money is back: a credit note prints the reason.
+        raise RefundRefused(_("the reason must not contain control characters"), field="reason")
+    if purpose not in Refund.Purpose.values:
+        raise RefundRefused(
+            _(
+                "say what the refund is for: with a credit note (the invoice stays paid) or"
+                " reopening the invoice (the amount is owed again)"
+            ),
+            field="purpose",
+        )
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("invoice").get(pk=payment.pk)
         if not isinstance(amount, Money) or amount.currency != locked.currency:
@@ -872,6 +933,7 @@ def refund_payment(
             amount=amount.amount,
             currency=amount.currency,
             reason=reason[:500],
+            purpose=purpose,
             idempotency_key="ref_" + secrets.token_hex(16),
             created_by=by,
         )
@@ -884,6 +946,7 @@ def refund_payment(
             amount=refund.amount,
             currency=refund.currency,
             reason=refund.reason,
+            purpose=purpose,
         )
     return _send_refund(refund, by=by)
 
@@ -952,12 +1015,17 @@ def _complete_refund(refund: Refund, *, reference: str, by: Actor) -> Refund:
             else Status.PARTIALLY_REFUNDED
         )
         payment.save(update_fields=["refunded_amount", "status", "updated_at"])
-        record_refund_amount(
-            payment.invoice,
-            amount=Money(locked.amount, locked.currency),
-            by=by,
-            reference=f"refund:{locked.pk}",
-        )
+        refunded = {
+            "amount": Money(locked.amount, locked.currency),
+            "reason": locked.reason,
+            "by": by,
+            "reference": f"refund:{locked.pk}",
+        }
+        if locked.purpose == Refund.Purpose.CREDIT_NOTE:
+            locked.credit_note = record_refund_with_credit_note(payment.invoice, **refunded)
+            locked.save(update_fields=["credit_note"])
+        else:
+            record_refund_reopening(payment.invoice, **refunded)
         record(
             "payment.refunded",
             actor=by,
@@ -966,6 +1034,8 @@ def _complete_refund(refund: Refund, *, reference: str, by: Actor) -> Refund:
             amount=locked.amount,
             currency=locked.currency,
             status=payment.status,
+            purpose=locked.purpose,
+            credit_note=locked.credit_note.display_number if locked.credit_note else "",
         )
     return locked
 

@@ -34,11 +34,19 @@ def _seller(invoice: Invoice) -> str:
     return str(invoice.seller_snapshot.get("legal_name") or "Tillit")
 
 
+NOTICE_KINDS = frozenset({"receipt", "refund", "reopened"})
+"""Kinds that are a short notice about an invoice (no PDF attached)."""
+
+
 def _what(invoice: Invoice, kind: str) -> str:
     if kind == "reminder":
         return _("Payment reminder")
     if kind == "receipt":
         return _("Payment receipt for invoice")
+    if kind == "refund":
+        return _("Refund receipt for invoice")
+    if kind == "reopened":
+        return _("Payment reversed on invoice")
     return _("Credit note") if invoice.is_credit_note else _("Invoice")
 
 
@@ -66,6 +74,16 @@ def link_body(invoice: Invoice, kind: str, url: str, days: int) -> str:
         lead = _(
             "%(seller)s has received your payment: invoice %(number)s is paid. Thank you."
             " Your receipt is waiting in the customer portal."
+        )
+    elif kind == "refund":
+        lead = _(
+            "%(seller)s has refunded a payment on invoice %(number)s and issued a credit note"
+            " for it. Your refund receipt is waiting in the customer portal."
+        )
+    elif kind == "reopened":
+        lead = _(
+            "%(seller)s has reversed a payment on invoice %(number)s: the refunded amount is"
+            " owed again, and the invoice is open. The details are in the customer portal."
         )
     elif invoice.is_credit_note:
         lead = _("%(seller)s has sent you a new credit note: %(number)s.")
@@ -101,22 +119,40 @@ def link_message(invoice: Invoice, *, kind: str, url: str, to: str) -> EmailMess
     )
 
 
-def _receipt_entity(invoice: Invoice, receipt_url: str) -> MIMEText:
-    """The cleartext of a receipt (it is encrypted, so it may state the amounts)."""
-    paragraphs = [
-        _("Hello,"),
-        _(
+def _receipt_entity(invoice: Invoice, receipt_url: str, kind: str = "receipt") -> MIMEText:
+    """The cleartext of a notice (it is encrypted, so it may state the amounts)."""
+    amounts = {
+        **_names(invoice),
+        "paid": _amount(invoice, invoice.amount_paid),
+        "due": _amount(invoice, invoice.amount_due),
+        "credited": _amount(invoice, invoice.amount_credited),
+    }
+    if kind == "refund":
+        lead = _(
+            "%(seller)s has refunded a payment on invoice %(number)s and issued a credit note"
+            " for it: %(paid)s paid, %(credited)s credited, %(due)s due."
+        )
+        where = _("Your refund receipt is also in the customer portal (sign in first): %(url)s")
+    elif kind == "reopened":
+        if invoice.due_date:
+            lead = _(
+                "%(seller)s has reversed a payment on invoice %(number)s: the refunded amount"
+                " is owed again. The invoice is open with %(due)s due (due date %(date)s)."
+            )
+            amounts["date"] = invoice.due_date.isoformat()
+        else:
+            lead = _(
+                "%(seller)s has reversed a payment on invoice %(number)s: the refunded amount"
+                " is owed again. The invoice is open with %(due)s due."
+            )
+        where = _("The invoice is also in the customer portal (sign in first): %(url)s")
+    else:
+        lead = _(
             "%(seller)s has received your payment: invoice %(number)s is paid in full"
             " (%(paid)s paid, %(due)s due). Thank you."
         )
-        % {
-            **_names(invoice),
-            "paid": _amount(invoice, invoice.amount_paid),
-            "due": _amount(invoice, invoice.amount_due),
-        },
-        _("The receipt is also in the customer portal (sign in first): %(url)s")
-        % {"url": receipt_url},
-    ]
+        where = _("The receipt is also in the customer portal (sign in first): %(url)s")
+    paragraphs = [_("Hello,"), lead % amounts, where % {"url": receipt_url}]
     return MIMEText("\n\n".join(paragraphs) + "\n", "plain", "utf-8")
 
 
@@ -194,10 +230,10 @@ def pgp_message(
     receipt_url: str = "",
 ) -> PgpMimeMessage:
     """Signed by the company key, encrypted to the customer's: the document (with its PDF)
-    or, for a receipt, the receipt's text."""
+    or, for a notice (receipt, refund, reopened), its text."""
     inner: MIMEMultipart | MIMEText
-    if kind == "receipt":
-        inner = _receipt_entity(invoice, receipt_url)
+    if kind in NOTICE_KINDS:
+        inner = _receipt_entity(invoice, receipt_url, kind)
     else:
         assert document is not None
         inner = _inner_entity(invoice, kind, document)

@@ -47,6 +47,8 @@ class Delivery(models.Model):
         INVOICE = "invoice", "Invoice"
         REMINDER = "reminder", "Overdue reminder"
         RECEIPT = "receipt", "Payment receipt"
+        REFUND = "refund", "Refund receipt"
+        REOPENED = "reopened", "Invoice reopened (a payment was reversed)"
 
     class Channel(models.TextChoices):
         PGP = "pgp", "PGP/MIME email with the signed PDF"

@@ -147,6 +147,12 @@ def create_company_key(*, name: str) -> str:
     return str(key.fingerprint)
 
 
+def existing_company_key_fingerprint() -> str:
+    """The company's PGP fingerprint if the key exists ("" if not); never creates one."""
+    key = _company_key(app_gpg())
+    return str(key["fingerprint"]) if key is not None else ""
+
+
 def company_key_fingerprint() -> str:
     """The company's PGP fingerprint; created on first use where DOCUMENTS_CREATE_KEYS allows."""
     key = _company_key(app_gpg())

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
 
 from billing.delivery import pgp
 from billing.delivery.exceptions import PgpError
 from billing.documents import keys
+from billing.documents.exceptions import SigningKeyError
 
 
 @dataclass(frozen=True)
@@ -34,4 +39,33 @@ def company_public_keys() -> CompanyPublicKeys:
         signing_certificate_subject=identity.subject,
         pgp_fingerprint=fingerprint,
         pgp_public_key=armored,
+    )
+
+
+@dataclass(frozen=True)
+class PublishedFingerprints:
+    """What a customer compares: the SHA-256 of the certificate that signs our PDFs and the
+    period ZIP's manifest (``signing-certificate.pem``), and the fingerprint of the PGP key
+    that signs our encrypted emails. Empty when the key does not exist yet."""
+
+    signing_certificate_sha256: str
+    signing_certificate_subject: str
+    pgp_fingerprint: str
+
+
+def published_fingerprints() -> PublishedFingerprints:
+    """The company's key fingerprints, read as they are: a page showing them never creates
+    a key (``company_public_keys`` may, on first use)."""
+    sha256 = subject = fingerprint = ""
+    if keys.key_path().exists():
+        with contextlib.suppress(SigningKeyError):
+            identity = keys.load_identity()
+            sha256, subject = identity.fingerprint, identity.subject
+    if Path(settings.DELIVERY_GNUPGHOME).is_dir():
+        with contextlib.suppress(PgpError, OSError, ValueError):
+            fingerprint = pgp.existing_company_key_fingerprint()
+    return PublishedFingerprints(
+        signing_certificate_sha256=sha256,
+        signing_certificate_subject=subject,
+        pgp_fingerprint=fingerprint,
     )

@@ -170,8 +170,9 @@ def _build_message(delivery: Delivery, now: datetime.datetime) -> Any:
         key = _usable_key(invoice.customer, now)
         if key is None:
             raise DeliveryError("the customer's PGP key is gone or expired", field="pgp_key")
-        if delivery.kind == Delivery.Kind.RECEIPT:  # the receipt's text; no PDF needed
-            receipt = reverse("portal:receipt", args=[invoice.pk])
+        if delivery.kind in mail.NOTICE_KINDS:  # the notice's text; no PDF needed
+            page = "portal:receipt" if delivery.kind == Delivery.Kind.RECEIPT else "portal:invoice"
+            receipt = reverse(page, args=[invoice.pk])
             return mail.pgp_message(
                 invoice,
                 kind=delivery.kind,

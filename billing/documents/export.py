@@ -11,7 +11,11 @@ certificate as ``signing-certificate.pem``. Check it with::
     sha256sum -c manifest.sha256
 
 (and compare the certificate's fingerprint with the one on the portal's
-security page: ``openssl x509 -in signing-certificate.pem -noout -fingerprint -sha256``).
+security page, "Check that a document is ours": ``openssl x509 -in
+signing-certificate.pem -noout -fingerprint -sha256``; manifest.json names it too, as
+``signing_certificate_sha256``). The same page shows the fingerprint of the company's
+PGP key, which signs the invoices sent by encrypted email
+(``gpg --verify`` shows it for each message).
 """
 
 from __future__ import annotations

@@ -77,6 +77,17 @@ def unsigned_period_invoices(start: datetime.date, end: datetime.date) -> QueryS
     )
 
 
+def signed_invoice_ids(invoice_ids: Any) -> set[int]:
+    """Which of these invoices (or credit notes) have a signed PDF to download (one query;
+    the portal links only to those)."""
+    return set(
+        InvoiceDocument.objects.filter(invoice_id__in=list(invoice_ids))
+        .order_by()
+        .values_list("invoice_id", flat=True)
+        .distinct()
+    )
+
+
 def latest_document(invoice: Invoice) -> InvoiceDocument | None:
     return InvoiceDocument.objects.filter(invoice=invoice).order_by("-version").first()
 

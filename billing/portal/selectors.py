@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -23,7 +23,12 @@ def portal_invoices(user: Any, *, status: str = "all", query: str = "") -> Query
     matches the invoice number, the OCR reference or a line's description. The
     query is a bound parameter, never SQL.
     """
-    invoices = invoices_for_user(user).invoices()
+    # Whether a payment is in flight (billing never imports payments: the reverse relation
+    # and its statuses are enough), so the list can say so: one EXISTS per row, no query.
+    in_flight = Invoice.objects.filter(
+        pk=OuterRef("pk"), payments__status__in=("pending", "unknown")
+    )
+    invoices = invoices_for_user(user).invoices().annotate(payment_in_flight=Exists(in_flight))
     if status == "open":
         invoices = invoices.filter(status=Invoice.Status.OPEN)
     elif status == "overdue":

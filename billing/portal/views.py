@@ -7,8 +7,11 @@ answers 404 for anything that is not the customer's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,12 +19,18 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import services
+from billing.documents.selectors import signed_invoice_ids
 from billing.exceptions import InvalidInput
 from billing.models import Invoice
 from billing.portal.decorators import portal_view
 from billing.portal.selectors import STATUS_FILTERS, portal_customer, portal_invoices
 from billing.portal.shell import remember_language
-from billing.selectors import customer_for_user, get_invoice_for_user, invoice_vat_summary
+from billing.selectors import (
+    customer_for_user,
+    get_invoice_for_user,
+    invoice_credit_notes,
+    invoice_vat_summary,
+)
 from security.redirects import UnsafeRedirect, next_path
 
 PAGE_SIZE = 20
@@ -78,6 +87,15 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _documents_context(invoice: Invoice) -> dict[str, Any]:
+    """The invoice's payments with their refunds, its credit notes, and which of the
+    invoice and its notes have a signed PDF to download (a fixed number of queries)."""
+    prefetch_related_objects([invoice], "payments__refunds")
+    notes = list(invoice_credit_notes(invoice))
+    signed = signed_invoice_ids([invoice.pk, *(note.pk for note in notes)])
+    return {"credit_notes": notes, "signed": signed}
+
+
 @require_GET
 @portal_view
 def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -92,6 +110,7 @@ def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "vat_summary": invoice_vat_summary(invoice),
             "seller": invoice.seller_snapshot,
             "today": timezone.localdate(),
+            **_documents_context(invoice),
         },
     )
 
@@ -108,6 +127,7 @@ def receipt(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "invoice": invoice,
             "seller": invoice.seller_snapshot,
+            **_documents_context(invoice),
         },
     )
 

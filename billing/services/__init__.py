@@ -11,7 +11,11 @@ sub-domain: customers, drafts, finalization, settlement, credit notes.
 """
 
 from billing.services._base import ALLOWED_TRANSITIONS, COMPANY_FIELDS, CUSTOMER_FIELDS, Actor
-from billing.services.credit_notes import CreditLine, issue_credit_note
+from billing.services.credit_notes import (
+    CreditLine,
+    issue_credit_note,
+    record_refund_with_credit_note,
+)
 from billing.services.customers import (
     check_language,
     create_customer,
@@ -34,7 +38,7 @@ from billing.services.settlement import (
     mark_uncollectible,
     record_payment_amount,
     record_payment_amounts,
-    record_refund_amount,
+    record_refund_reopening,
     void_invoice,
 )
 
@@ -57,7 +61,8 @@ __all__ = [
     "mark_uncollectible",
     "record_payment_amount",
     "record_payment_amounts",
-    "record_refund_amount",
+    "record_refund_reopening",
+    "record_refund_with_credit_note",
     "remove_invoice_line",
     "set_customer_language",
     "update_company_profile",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from audit import record
 from billing import vat
@@ -22,10 +24,12 @@ from billing.models import (
     InvoiceKind,
     InvoiceLine,
 )
+from billing.money import Money, currency_exponent
 from billing.services._base import (
     Actor,
     Status,
     _lock_invoice,
+    _printable,
     _transition,
 )
 from billing.services.drafts import _default_series
@@ -36,7 +40,7 @@ from billing.services.finalization import (
     _seller_snapshot,
     _take_numbers,
 )
-from billing.services.settlement import _settle
+from billing.services.settlement import _refund_of, _settle
 
 
 @dataclass(frozen=True)
@@ -87,115 +91,287 @@ def issue_credit_note(
         if locked.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
             raise InvalidStatusTransition(
                 f"{locked} is {locked.status}; only an open or uncollectible invoice"
-                " can be credited (refund a paid one first)",
+                " can be credited (refund a paid one with a credit note)",
                 field="status",
             )
-        invoice_lines = {line.pk: line for line in locked.lines.all()}
-        credited, credited_vat = _credited_so_far(locked)
-        remaining = {
-            pk: line.quantity - credited.get(pk, (Decimal(0), 0))[0]
-            for pk, line in invoice_lines.items()
-        }
-        requested = (
-            [CreditLine(pk) for pk, left in remaining.items() if left > 0]
-            if lines is None
-            else list(lines)
-        )
-        if not requested:
-            raise CreditExceedsRemaining("nothing is left to credit", field="lines")
-        note_lines: list[InvoiceLine] = []
-        seen: set[int] = set()
-        for position, item in enumerate(requested, 1):
-            original = invoice_lines.get(item.line_id)
-            if original is None or item.line_id in seen:
-                raise InvalidInput(
-                    f"line {item.line_id} is not a line of {locked} (or is named twice)",
-                    field="lines",
-                )
-            seen.add(item.line_id)
-            left = remaining[item.line_id]
-            quantity = left if item.quantity is None else vat.check_quantity(item.quantity)
-            if quantity > left or left <= 0:
-                raise CreditExceedsRemaining(
-                    f"line {position} ({original.description}): {quantity} is more than the"
-                    f" {left} left to credit",
-                    field="quantity",
-                )
-            net_left = original.net_amount - credited.get(item.line_id, (Decimal(0), 0))[1]
-            net = (
-                net_left
-                if quantity == left
-                else min(
-                    net_left,
-                    vat.line_net_amount(quantity, original.unit_price, locked.currency),
-                )
-            )
-            note_lines.append(
-                InvoiceLine(
-                    position=position,
-                    description=original.description,
-                    quantity=quantity,
-                    unit=original.unit,
-                    unit_price=original.unit_price,
-                    vat_category=original.vat_category,
-                    vat_rate=original.vat_rate,
-                    net_amount=net,
-                    credited_line=original,
-                )
-            )
-        overrides = _remainder_vat(locked, invoice_lines, remaining, note_lines, credited_vat)
-        totals = vat.compute_totals(
-            ((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in note_lines),
-            vat_overrides=overrides,
-        )
-        if totals.gross > locked.amount_due:
-            raise CreditExceedsRemaining(
-                f"the credit note ({locked.money(totals.gross)}) is more than the amount due"
-                f" ({locked.due}); an invoice never goes below zero",
-                field="credit_note",
-            )
-        note = Invoice(
-            kind=InvoiceKind.CREDIT_NOTE,
-            credited_invoice=locked,
-            series=_default_series(InvoiceKind.CREDIT_NOTE),
-            customer=locked.customer,
-            currency=locked.currency,
-            payment_terms_days=0,
-            notes=reason,
-        )
-        note.save(force_insert=True)
-        for line in note_lines:
-            line.invoice = note
-        InvoiceLine.objects.bulk_create(note_lines)
-        _freeze(
-            note,
-            totals,
-            number=_take_numbers(note.series),
-            seller=_seller_snapshot(),
-            today=timezone.localdate(),
-            now=timezone.now(),
-        )
-        # Nothing is due on a credit note: it is applied in full to the invoice now.
-        _transition(note, Status.PAID)
-        note.save(update_fields=_FROZEN_ON_FINALIZE)
-
-        locked.amount_credited += totals.gross
-        previous = _settle(locked)
+        note_lines, totals = _credit_by_lines(locked, lines)
+        note, previous = _issue(locked, note_lines, totals, by=by, reason=reason)
         locked.save(update_fields=["amount_credited", "status", "updated_at"])
-        _record_finalized(note, by)
+        _record_credited(locked, note, totals, by=by, previous=previous, reason=reason)
+    return note
+
+
+def record_refund_with_credit_note(
+    invoice: Invoice, *, amount: Money, reason: str, by: Actor, reference: str = ""
+) -> Invoice:
+    """A refund for goods returned or a price reduced: take the refunded amount off what
+    was paid and issue a credit note for exactly that amount, in one transaction. The
+    amount due does not move, so a PAID invoice stays PAID (never reopened); the credit
+    note is signed and delivered like any invoice, and the customer gets a refund receipt.
+    Returns the credit note.
+
+    The note credits every line that is left when the refund takes all of it; otherwise
+    it reduces the price, one line per VAT group, in proportion to what is left of each
+    group (its VAT within what is left of the group's VAT). A refund never exceeds what
+    was paid, and paid plus credited never exceeds the total, so there is always enough
+    left to credit.
+    """
+    from billing.delivery.models import Delivery
+    from billing.delivery.services import queue_delivery
+
+    # The note prints the reason: line breaks as the documents write them, nothing else.
+    reason = _printable(reason.replace("\r\n", "\n").replace("\r", "\n"), "reason", lines=True)
+    with transaction.atomic():
+        locked = _lock_invoice(invoice)
+        minor = _refund_of(locked, amount)
+        if locked.status not in (Status.OPEN, Status.UNCOLLECTIBLE, Status.PAID):
+            raise InvalidStatusTransition(
+                f"{locked} is {locked.status}; it takes no refund", field="status"
+            )
+        previous_status = locked.status
+        locked.amount_paid -= minor  # what the refund frees, the credit note takes
+        note_lines, totals = _credit_for_amount(locked, minor, reason)
+        note, _previous = _issue(locked, note_lines, totals, by=by, reason=reason)
+        locked.save(update_fields=["amount_paid", "amount_credited", "status", "updated_at"])
         record(
-            "invoice.credited",
+            "invoice.refund_recorded",
             actor=by,
             obj=locked,
-            credit_note=note.display_number,
-            credit_note_id=note.pk,
-            amount=totals.gross,
+            amount=minor,
             currency=locked.currency,
-            previous_status=previous,
+            reference=reference,
+            purpose="credit_note",
+            credit_note=note.display_number,
+            previous_status=previous_status,
             status=locked.status,
-            reason=reason,
         )
+        _record_credited(locked, note, totals, by=by, previous=previous_status, reason=reason)
+        queue_delivery(locked, kind=Delivery.Kind.REFUND, by=by)
     return note
+
+
+def _credit_by_lines(
+    locked: Invoice, lines: Sequence[CreditLine] | None
+) -> tuple[list[InvoiceLine], vat.Totals]:
+    """The note's lines and totals for ``lines`` of the invoice (None: all that is left)."""
+    invoice_lines = {line.pk: line for line in locked.lines.all()}
+    credited, credited_vat = _credited_so_far(locked)
+    remaining = {
+        pk: line.quantity - credited.get(pk, (Decimal(0), 0))[0]
+        for pk, line in invoice_lines.items()
+    }
+    requested = (
+        [CreditLine(pk) for pk, left in remaining.items() if left > 0]
+        if lines is None
+        else list(lines)
+    )
+    if not requested:
+        raise CreditExceedsRemaining("nothing is left to credit", field="lines")
+    note_lines: list[InvoiceLine] = []
+    seen: set[int] = set()
+    for position, item in enumerate(requested, 1):
+        original = invoice_lines.get(item.line_id)
+        if original is None or item.line_id in seen:
+            raise InvalidInput(
+                f"line {item.line_id} is not a line of {locked} (or is named twice)",
+                field="lines",
+            )
+        seen.add(item.line_id)
+        left = remaining[item.line_id]
+        quantity = left if item.quantity is None else vat.check_quantity(item.quantity)
+        if quantity > left or left <= 0:
+            raise CreditExceedsRemaining(
+                f"line {position} ({original.description}): {quantity} is more than the"
+                f" {left} left to credit",
+                field="quantity",
+            )
+        net_left = original.net_amount - credited.get(item.line_id, (Decimal(0), 0))[1]
+        net = (
+            net_left
+            if quantity == left
+            else min(
+                net_left,
+                vat.line_net_amount(quantity, original.unit_price, locked.currency),
+            )
+        )
+        note_lines.append(
+            InvoiceLine(
+                position=position,
+                description=original.description,
+                quantity=quantity,
+                unit=original.unit,
+                unit_price=original.unit_price,
+                vat_category=original.vat_category,
+                vat_rate=original.vat_rate,
+                net_amount=net,
+                credited_line=original,
+            )
+        )
+    overrides = _remainder_vat(locked, invoice_lines, remaining, note_lines, credited_vat)
+    totals = vat.compute_totals(
+        ((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in note_lines),
+        vat_overrides=overrides,
+    )
+    return note_lines, totals
+
+
+def _credit_for_amount(
+    locked: Invoice, gross: int, reason: str
+) -> tuple[list[InvoiceLine], vat.Totals]:
+    """The note's lines and totals for a credit of exactly ``gross`` (minor units)."""
+    if gross == locked.gross_total - locked.amount_credited:
+        # All that is left: a note that mirrors the lines, when they come to exactly that.
+        with contextlib.suppress(CreditExceedsRemaining):
+            mirrored = _credit_by_lines(locked, None)
+            if mirrored[1].gross == gross:
+                return mirrored
+    left = _groups_left(locked)
+    total_left = sum(net + tax for net, tax in left.values())
+    if gross > total_left:
+        raise CreditExceedsRemaining(
+            f"{locked.money(gross)} is more than is left to credit on {locked}"
+            f" ({locked.money(total_left)})",
+            field="credit_note",
+        )
+    shares = _apportion(gross, {group: net + tax for group, (net, tax) in left.items()})
+    exponent = currency_exponent(locked.currency)
+    with translation.override(locked.customer.language):
+        lead = _("Refund on invoice %(number)s") % {"number": locked.display_number}
+    # The reason on one printed line: its line breaks and tabs become spaces (the
+    # payments service has refused any other control character before the refund).
+    said = " ".join(reason.split())
+    description = _printable(f"{lead}: {said}"[:500] if said else lead, "reason")
+    note_lines: list[InvoiceLine] = []
+    overrides: dict[Any, int] = {}
+    for position, ((category, rate), share) in enumerate(
+        ((group, share) for group, share in shares.items() if share > 0), 1
+    ):
+        net_left, vat_left = left[(category, rate)]
+        # The VAT a gross amount holds, kept within what is left of the group's VAT and net.
+        tax = vat.vat_included(share, rate)
+        tax = min(max(tax, share - net_left), vat_left)
+        net = share - tax
+        overrides[(category, rate)] = tax
+        note_lines.append(
+            InvoiceLine(
+                position=position,
+                description=description,
+                quantity=Decimal(1),
+                unit="",
+                unit_price=Decimal(net).scaleb(-exponent),
+                vat_category=category,
+                vat_rate=rate,
+                net_amount=net,
+            )
+        )
+    totals = vat.compute_totals(
+        ((ln.vat_category, ln.vat_rate, ln.net_amount) for ln in note_lines),
+        vat_overrides=overrides,
+    )
+    return note_lines, totals
+
+
+def _groups_left(invoice: Invoice) -> dict[vat.VatGroup, tuple[int, int]]:
+    """Per VAT group of the invoice: (taxable amount, VAT) not yet credited by its notes."""
+    left = {
+        (group["category"], vat.normalize_rate(group["rate"])): (
+            int(group["taxable_amount"]),
+            int(group["vat_amount"]),
+        )
+        for group in invoice.vat_breakdown
+    }
+    notes = Invoice.objects.filter(
+        credited_invoice=invoice, status__in=[Status.OPEN, Status.PAID]
+    ).values_list("vat_breakdown", flat=True)
+    for breakdown in notes:
+        for group in breakdown:
+            key = (group["category"], vat.normalize_rate(group["rate"]))
+            net, tax = left.get(key, (0, 0))
+            left[key] = (net - int(group["taxable_amount"]), tax - int(group["vat_amount"]))
+    return {key: (max(net, 0), max(tax, 0)) for key, (net, tax) in left.items()}
+
+
+def _apportion(amount: int, weights: Mapping[Any, int]) -> dict[Any, int]:
+    """Split ``amount`` over ``weights`` in proportion, in whole minor units (largest
+    remainder), never giving a key more than its weight (``amount`` <= their sum)."""
+    total = sum(weights.values())
+    if total <= 0:
+        return dict.fromkeys(weights, 0)
+    shares = {key: amount * weight // total for key, weight in weights.items()}
+    rest = amount - sum(shares.values())
+    by_remainder = sorted(weights, key=lambda key: -((amount * weights[key]) % total))
+    while rest > 0:
+        room = [key for key in by_remainder if shares[key] < weights[key]]
+        if not room:
+            raise CreditExceedsRemaining("nothing is left to credit", field="credit_note")
+        for key in room[:rest]:
+            shares[key] += 1
+        rest -= min(rest, len(room))
+    return shares
+
+
+def _issue(
+    locked: Invoice,
+    note_lines: list[InvoiceLine],
+    totals: vat.Totals,
+    *,
+    by: Actor,
+    reason: str,
+) -> tuple[Invoice, str]:
+    """Number, freeze and apply a credit note to the locked invoice (saved by the caller):
+    never more than its amount due. Returns the note and the invoice's previous status."""
+    if totals.gross > locked.amount_due:
+        raise CreditExceedsRemaining(
+            f"the credit note ({locked.money(totals.gross)}) is more than the amount due"
+            f" ({locked.due}); an invoice never goes below zero",
+            field="credit_note",
+        )
+    note = Invoice(
+        kind=InvoiceKind.CREDIT_NOTE,
+        credited_invoice=locked,
+        series=_default_series(InvoiceKind.CREDIT_NOTE),
+        customer=locked.customer,
+        currency=locked.currency,
+        payment_terms_days=0,
+        notes=reason,
+    )
+    note.save(force_insert=True)
+    for line in note_lines:
+        line.invoice = note
+    InvoiceLine.objects.bulk_create(note_lines)
+    _freeze(
+        note,
+        totals,
+        number=_take_numbers(note.series),
+        seller=_seller_snapshot(),
+        today=timezone.localdate(),
+        now=timezone.now(),
+    )
+    # Nothing is due on a credit note: it is applied in full to the invoice now.
+    _transition(note, Status.PAID)
+    note.save(update_fields=_FROZEN_ON_FINALIZE)
+
+    locked.amount_credited += totals.gross
+    previous = _settle(locked)
+    _record_finalized(note, by)
+    return note, previous
+
+
+def _record_credited(
+    locked: Invoice, note: Invoice, totals: vat.Totals, *, by: Actor, previous: str, reason: str
+) -> None:
+    record(
+        "invoice.credited",
+        actor=by,
+        obj=locked,
+        credit_note=note.display_number,
+        credit_note_id=note.pk,
+        amount=totals.gross,
+        currency=locked.currency,
+        previous_status=previous,
+        status=locked.status,
+        reason=reason,
+    )
 
 
 def _remainder_vat(

@@ -230,23 +230,44 @@ def record_payment_amount(
     return locked
 
 
-def record_refund_amount(
-    invoice: Invoice, *, amount: Money, by: Actor, reference: str = ""
+def record_refund_reopening(
+    invoice: Invoice, *, amount: Money, reason: str, by: Actor, reference: str = ""
 ) -> Invoice:
-    """Take a refunded amount off what was paid, never more than was paid; PAID reopens."""
+    """A refund that reverses a payment: take the amount off what was paid, so it is owed
+    again (a PAID invoice reopens). Never a side effect: the operator chose it, and the
+    customer is told (a ``reopened`` notice, queued in this transaction)."""
+    from billing.delivery.models import Delivery
+    from billing.delivery.services import queue_delivery
+
     with transaction.atomic():
         locked = _lock_invoice(invoice)
-        minor = _money_of(locked, amount)
-        if minor > locked.amount_paid:
-            raise RefundExceedsPaid(
-                f"{amount} is more than was paid ({locked.money(locked.amount_paid)})",
-                field="amount",
-            )
+        minor = _refund_of(locked, amount)
         paid: list[int] = []
         event = _move_amount_paid(
             locked, -minor, "invoice.refund_recorded", reference=reference, paid=paid
         )
         locked.save(update_fields=_SETTLED_FIELDS)
-        record(event.action, actor=by, obj=event.obj, **event.details)
+        record(
+            event.action,
+            actor=by,
+            obj=event.obj,
+            **event.details,
+            purpose="reopen",
+            reason=reason,
+        )
         invoices_paid(paid)
+        queue_delivery(locked, kind=Delivery.Kind.REOPENED, by=by)
     return locked
+
+
+def _refund_of(locked: Invoice, amount: Money) -> int:
+    """The refund in minor units, checked: in the invoice's currency, never above what was paid."""
+    if locked.is_credit_note:
+        raise InvalidStatusTransition("a credit note takes no refund", field="kind")
+    minor = _money_of(locked, amount)
+    if minor > locked.amount_paid:
+        raise RefundExceedsPaid(
+            f"{amount} is more than was paid ({locked.money(locked.amount_paid)})",
+            field="amount",
+        )
+    return minor

@@ -95,3 +95,22 @@ def payment_state(payment: Any) -> str:
         "partially_refunded": _("Partially refunded"),
         "unknown": _("Being confirmed"),
     }.get(payment.status, payment.status)
+
+
+@register.simple_tag
+def payment_in_flight(invoice: Any) -> Any:
+    """The invoice's oldest payment still in flight (being confirmed, or under review), or
+    None, read from the payments the page shows anyway (``invoice.payments``; billing never
+    imports payments): while there is one, the page offers no second payment."""
+    held = [p for p in invoice.payments.all() if p.status in ("pending", "unknown")]
+    return min(held, key=lambda p: (p.created_at, p.pk)) if held else None
+
+
+@register.simple_tag
+def refund_state(refund: Any) -> str:
+    """Where a refund is, in the reader's language."""
+    return {
+        "pending": _("Being refunded"),
+        "succeeded": _("Refunded"),
+        "failed": _("Refund failed"),
+    }.get(refund.status, refund.status)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 
@@ -16,8 +15,6 @@ from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
 from payments.fraud.models import RiskSettings
 from payments.fraud.selectors import get_risk_settings
 from payments.models import Payment
-from payments.vault.exceptions import PaymentMethodGone
-from payments.vault.services import delete_payment_method
 
 Actor = Any
 
@@ -116,6 +113,7 @@ def decide_risk_review(
     outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
     amount it held on the invoice is released. Either way it is audited.
     """
+    from payments.saved_cards import forget_unsaved_card
     from payments.services import charge_payment, record_failure, require_step_up
 
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
@@ -154,9 +152,9 @@ def decide_risk_review(
         if not approve:
             # The same event as any other failed payment, so whoever follows failures sees it.
             record_failure(locked, by=by)
-    decided = charge_payment(locked, by=by) if approve else locked
-    if decided.forget_card and decided.is_final and decided.payment_method is not None:
-        # The payer paid with a new card without keeping it: erased now that it is settled.
-        with contextlib.suppress(PaymentMethodGone):
-            delete_payment_method(decided.payment_method, by=SYSTEM)
-    return decided
+    if approve:
+        return charge_payment(locked, by=by)  # its settle erases a card the payer did not keep
+    if locked.forget_card:
+        # The payer paid with a new card without keeping it: erased now that it is declined.
+        forget_unsaved_card(locked.payment_method, by=SYSTEM)
+    return locked

@@ -23,6 +23,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext_lazy
 
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, RefundResult
 from payments.gateways.models import SandboxCharge, SandboxRefund
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
 CARD_DECLINED = "4000000000000002"
 CARD_INSUFFICIENT_FUNDS = "4000000000009995"
 CARD_TIMEOUT = "4000000000000119"
+
+# The test cards the demo's pay page lists (only while the sandbox is the gateway).
+TEST_CARDS = (
+    ("4242 4242 4242 4242", gettext_lazy("approved and captured")),
+    ("4000 0000 0000 0002", gettext_lazy("declined")),
+    ("4000 0000 0000 9995", gettext_lazy("declined: insufficient funds")),
+    ("4000 0000 0000 0119", gettext_lazy("no answer: the outcome is confirmed within minutes")),
+)
 
 _DECLINES = {
     CARD_DECLINED: ("card_declined", "The card was declined."),
@@ -59,6 +68,7 @@ class SandboxAcquirer:
     """The default gateway: approves, declines, runs out of funds or times out by card number."""
 
     name = "sandbox"
+    test_cards = TEST_CARDS
 
     def authorize_capture(
         self, *, idempotency_key: str, amount: Money, card: RevealedCard

@@ -128,6 +128,10 @@ class PaymentMethod(models.Model):
     exp_year = models.PositiveSmallIntegerField()
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    # The customer asked to keep the card (saving needs a second factor: docs/payments.md).
+    # False: tokenized for one payment only, never listed or offered as a saved card, and
+    # erased once that payment is final.
+    saved = models.BooleanField(default=True, editable=False)
     data_key = models.ForeignKey(
         DataKey,
         on_delete=models.PROTECT,

@@ -118,9 +118,12 @@ def get_key_status(*, destroyed_limit: int = 20) -> KeyStatus:
 
 
 def get_payment_methods_for_customer(customer: Customer | int) -> QuerySet[PaymentMethod]:
-    """A customer's active saved cards (brand, last 4, expiry only are ever shown)."""
+    """A customer's active saved cards (brand, last 4, expiry only are ever shown); a card
+    tokenized for one payment only (``saved`` False) is never one of them."""
     customer_id = customer.pk if isinstance(customer, Customer) else customer
-    return PaymentMethod.objects.filter(customer_id=customer_id, status=PaymentMethod.Status.ACTIVE)
+    return PaymentMethod.objects.filter(
+        customer_id=customer_id, status=PaymentMethod.Status.ACTIVE, saved=True
+    )
 
 
 def get_portal_customer(user: Any) -> Customer:

@@ -45,12 +45,17 @@ def card_fingerprint(number: str) -> str:
     return get_keyring().fingerprint(b"tillit.vault.fingerprint.v1|" + number.encode()).hex()
 
 
-def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> PaymentMethod:
+def tokenize(
+    card: Card | EncryptedCard, *, customer: Customer, by: Any, saved: bool = True
+) -> PaymentMethod:
     """Validate, encrypt under the active DEK and store a card; the CVC is checked, then dropped.
 
     ``card`` is either a Card (server-side callers) or an EncryptedCard (the
     browser form), which is decrypted here. Bad input raises InvalidCard naming
     the field (number, expiry, cvc, payload, key_id) and stores nothing.
+    ``saved=False``: the card serves one payment only; it is never listed as a saved
+    card and its payer erases it once that payment is final. Whether a customer may
+    save a card is the payments service's rule (``payments.services.save_card``).
     """
     if isinstance(card, EncryptedCard):
         card = open_payload(card)
@@ -70,6 +75,7 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
             "customer_id": customer.pk,
             "brand": str(valid.brand),
             "last4": valid.last4,
+            "saved": saved,
         },
     )
     for _attempt in range(3):
@@ -83,6 +89,7 @@ def tokenize(card: Card | EncryptedCard, *, customer: Customer, by: Any) -> Paym
             exp_month=valid.exp_month,
             exp_year=valid.exp_year,
             fingerprint=fingerprint,
+            saved=saved,
             data_key=key,
             ciphertext=crypto.seal(
                 valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token

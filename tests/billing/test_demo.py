@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +17,31 @@ from stdnum.eu import vat as eu_vat
 
 from audit.models import AuditEvent
 from billing import demo
+from billing.delivery import pgp
+from billing.documents import keys
 from billing.models import CompanyProfile, Customer, Invoice, PortalAccount
 from security.models import User
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="session")
+def demo_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One GnuPG home and signing key file for the demo's tests (gpg makes a key once)."""
+    home = Path(tempfile.mkdtemp(prefix="td", dir="/tmp"))  # gpg-agent's socket: short path
+    home.chmod(0o700)
+    try:
+        yield home
+    finally:
+        pgp.kill_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _demo_keys_outside_var(demo_keys: Path, settings: Any) -> None:
+    settings.DELIVERY_GNUPGHOME = demo_keys
+    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
+    settings.DOCUMENTS_CREATE_KEYS = True
 
 
 def _counts() -> dict[str, int]:
@@ -97,6 +122,9 @@ def test_seed_demo_prints_every_login_and_says_it_is_for_the_demo_only() -> None
     output = _seed()
 
     assert "DEMO ONLY" in output
+    # The keys the portal's security page shows, made by the seed, not on first use.
+    assert f"Company PGP key: {pgp.existing_company_key_fingerprint()}" in output
+    assert f"(SHA-256): {keys.load_identity().fingerprint}" in output
     for username, role, *_ in demo.STAFF:
         assert any(username in line and role in line for line in output.splitlines())
     assert demo.DEMO_PASSWORD in output

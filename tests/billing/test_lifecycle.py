@@ -64,22 +64,28 @@ def test_a_payment_beyond_the_amount_due_or_malformed_is_refused(
     assert not audit_events("invoice.payment_recorded")
 
 
-def test_a_refund_reopens_a_paid_invoice(invoice: Invoice, clerk: User) -> None:
+def test_a_refund_that_reverses_a_payment_reopens_a_paid_invoice(
+    invoice: Invoice, clerk: User
+) -> None:
     services.record_payment_amount(invoice, amount=Money(125000, "SEK"), by=clerk)
-    refunded = services.record_refund_amount(invoice, amount=Money(25000, "SEK"), by=clerk)
+    refunded = services.record_refund_reopening(
+        invoice, amount=Money(25000, "SEK"), reason="chargeback", by=clerk
+    )
     assert (refunded.status, refunded.amount_paid, refunded.amount_due) == (
         Status.OPEN,
         100000,
         25000,
     )
     [event] = audit_events("invoice.refund_recorded", invoice)
-    assert event.details["previous_status"] == "paid"
+    assert (event.details["previous_status"], event.details["purpose"]) == ("paid", "reopen")
 
 
 def test_a_refund_beyond_what_was_paid_is_refused(invoice: Invoice, clerk: User) -> None:
     services.record_payment_amount(invoice, amount=Money(1000, "SEK"), by=clerk)
     with pytest.raises(RefundExceedsPaid) as excinfo:
-        services.record_refund_amount(invoice, amount=Money(1001, "SEK"), by=clerk)
+        services.record_refund_reopening(
+            invoice, amount=Money(1001, "SEK"), reason="too much", by=clerk
+        )
     assert excinfo.value.field == "amount"
     assert Invoice.objects.get(pk=invoice.pk).amount_paid == 1000
 

@@ -56,7 +56,7 @@ def test_the_server_receives_only_ciphertext_and_the_key_id(
         lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
     )
 
-    page.goto(f"{browser_server.url}/payments/cards/new/")
+    page.goto(f"{browser_server.url}/portal/cards/")
     page.fill("#card-number", "4111 1111 1111 1111")
     page.fill("#card-expiry", "12/39")
     page.fill("#card-cvc", CVC)
@@ -82,7 +82,7 @@ def test_a_bad_number_comes_back_as_an_error_on_the_number_field(
     page: Any, browser_server: Any, alice: User
 ) -> None:
     _sign_in(page, alice, browser_server.url)
-    page.goto(f"{browser_server.url}/payments/cards/new/")
+    page.goto(f"{browser_server.url}/portal/cards/")
     page.fill("#card-number", "4111 1111 1111 1112")
     page.fill("#card-expiry", "12/39")
     page.fill("#card-cvc", CVC)

@@ -82,6 +82,7 @@ def test_an_invoice_from_finalizing_to_refund(
         card_payment,
         amount=Money(10_000, "SEK"),
         reason="one seat cancelled",
+        purpose="reopen",
         by=operator,
         request=_FreshStepUp(operator),  # type: ignore[arg-type]
     )
@@ -108,6 +109,7 @@ def test_an_invoice_from_finalizing_to_refund(
         "payment.succeeded",
         "payment.refund_requested",
         "invoice.refund_recorded",
+        "invoice.delivery_queued",  # the customer is told the amount is owed again
         "payment.refunded",
     ]
     assert verify_chain().ok

@@ -22,6 +22,7 @@ from payments.exceptions import (
     IdempotencyKeyReused,
     InvalidPayment,
     InvoiceNotPayable,
+    PaymentInProgress,
 )
 from payments.gateways.models import SandboxCharge
 from payments.models import IdempotencyKey, Payment, PaymentMethod
@@ -149,8 +150,10 @@ def test_a_timeout_leaves_the_outcome_unknown_and_holds_the_amount(
     assert audit_events("payment.outcome_unknown", payment)
     # The acquirer did charge; the invoice does not know yet, and nobody may pay twice.
     assert SandboxCharge.objects.get(idempotency_key=payment.idempotency_key).outcome == "captured"
-    with pytest.raises(AlreadyPaid):
+    with pytest.raises(PaymentInProgress) as refused:
         pay(thousand_sek_invoice, saved_card(APPROVED), alice, k=2)
+    assert refused.value.field == "invoice"
+    assert "being confirmed" in refused.value.message
 
 
 def test_reconciliation_settles_an_unknown_payment_from_the_acquirer(

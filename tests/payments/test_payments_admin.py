@@ -57,7 +57,7 @@ def test_an_operator_refunds_part_of_a_payment_with_a_fresh_second_factor(
 
     response = client.post(
         reverse("admin:payments_payment_refund", args=[paid.pk]),
-        {"amount": "400.00", "reason": "goodwill: late delivery"},
+        {"amount": "400.00", "reason": "goodwill: late delivery", "purpose": "reopen"},
     )
 
     assert response.status_code == 302
@@ -79,9 +79,9 @@ def test_a_refund_above_what_is_left_is_refused(
 ) -> None:
     client = admin_client_for(_operator("view_payment", "refund_payment"))
     url = reverse("admin:payments_payment_refund", args=[paid.pk])
-    client.post(url, {"amount": "600.00", "reason": "part one"})
+    client.post(url, {"amount": "600.00", "reason": "part one", "purpose": "reopen"})
 
-    response = client.post(url, {"amount": "500.00", "reason": "too much"})
+    response = client.post(url, {"amount": "500.00", "reason": "too much", "purpose": "reopen"})
 
     assert response.status_code == 200
     assert "more than is left to refund" in response.content.decode()
@@ -93,7 +93,8 @@ def test_a_refund_needs_the_permission(
 ) -> None:
     client = admin_client_for(_operator("view_payment"))
     response = client.post(
-        reverse("admin:payments_payment_refund", args=[paid.pk]), {"amount": "1", "reason": "x"}
+        reverse("admin:payments_payment_refund", args=[paid.pk]),
+        {"amount": "1", "reason": "x", "purpose": "reopen"},
     )
     assert response.status_code == 403
     assert not Refund.objects.exists()
@@ -106,7 +107,7 @@ def test_a_refund_with_a_stale_second_factor_asks_for_step_up(
     with time_machine.travel(timezone.now() + datetime.timedelta(minutes=10)):
         response = client.post(
             reverse("admin:payments_payment_refund", args=[paid.pk]),
-            {"amount": "100.00", "reason": "x"},
+            {"amount": "100.00", "reason": "x", "purpose": "reopen"},
         )
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("security:step_up"))
@@ -118,7 +119,9 @@ def test_the_service_refuses_a_refund_without_step_up(paid: Payment) -> None:
 
     operator = _operator("refund_payment")
     with pytest.raises(RefundRefused) as caught:
-        services.refund_payment(paid, amount=sek(1), reason="x", by=operator, request=None)
+        services.refund_payment(
+            paid, amount=sek(1), reason="x", purpose="reopen", by=operator, request=None
+        )
     assert caught.value.field == "step_up"
 
 
@@ -138,7 +141,9 @@ def test_staff_refusals_speak_the_staff_members_language(
 
     operator = _operator("refund_payment")
     with translation.override(language), pytest.raises(RefundRefused) as caught:
-        services.refund_payment(paid, amount=sek(1), reason="x", by=operator, request=None)
+        services.refund_payment(
+            paid, amount=sek(1), reason="x", purpose="reopen", by=operator, request=None
+        )
     assert caught.value.message == expected
     with translation.override("sv"), pytest.raises(InvalidPayment) as refused:
         dismiss_bank_line(BankLine(pk=1), reason=" ", by=operator)

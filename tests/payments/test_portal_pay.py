@@ -208,3 +208,24 @@ def test_the_security_page_states_live_facts(
     assert "every 24 hours" in page or "var 24:e timme" in page
     assert "The key in use now was created" in page or "Nyckeln som används nu" in page
     assert "Two-step sign-in is off" in page or "Tvåstegsinloggning är avstängd" in page
+
+
+class ProductionLikeGateway:
+    """A configured gateway that is not the sandbox: it publishes no test cards."""
+
+    name = "acquirer"
+
+
+def test_the_pay_page_lists_the_test_cards_only_while_the_sandbox_is_the_gateway(
+    alice_client: Client, thousand_sek_invoice: Invoice, settings: object
+) -> None:
+    url = pay_url(thousand_sek_invoice)
+
+    sandbox = alice_client.get(url).content.decode()
+    settings.PAYMENTS_GATEWAY = f"{__name__}.ProductionLikeGateway"  # type: ignore[attr-defined]
+    other = alice_client.get(url).content.decode()
+
+    assert 'id="test-cards"' in sandbox
+    for number in ("4242 4242 4242 4242", "4000 0000 0000 0002", "4000 0000 0000 0119"):
+        assert number in sandbox and number not in other
+    assert 'id="test-cards"' not in other

@@ -130,7 +130,7 @@ def test_the_add_card_page_and_its_errors_are_in_the_customers_language(
     )
 
     verified = admin_client_for(alice)  # saving a card wants her second factor
-    response = verified.post(reverse("payments:add_card"), {"card_payload": bad})
+    response = verified.post(reverse("portal_pay:cards"), {"card_payload": bad})
 
     page = response.content.decode()
     assert response.status_code == 400

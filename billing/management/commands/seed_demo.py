@@ -7,7 +7,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.delivery.pgp import company_key_fingerprint
 from billing.demo import format_logins, seed_demo
+from billing.documents.keys import load_identity
 
 
 class Command(BaseCommand):
@@ -25,3 +27,9 @@ class Command(BaseCommand):
         logins = seed_demo()
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
         self.stdout.write(format_logins(logins))
+        # The keys customers check documents and emails against (the portal's security
+        # page shows their fingerprints): made now rather than on first use.
+        self.stdout.write(
+            f"Document signing certificate (SHA-256): {load_identity().fingerprint}\n"
+            f"Company PGP key: {company_key_fingerprint()}"
+        )

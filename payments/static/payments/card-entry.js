@@ -4,8 +4,55 @@
 // Format (payments/vault/entry.py): "v1.<kid>.<base64url(RSA-OAEP(json))>",
 // OAEP label "tillit.card-entry.v1|<kid>". The inputs have no name attribute,
 // so the browser never submits them in the clear, even if this script fails.
+// Its two messages come translated from the page (data-insecure-message and
+// data-failed-message on the status element), English when a page gives none.
+//
+// Any form with data-processing-label (both paying forms, the card page's form)
+// shows that it is working once submitted: its button is disabled and relabelled,
+// so a payment that takes a couple of seconds is not sent twice by a second click
+// (the idempotency key makes a second one harmless anyway).
 (function () {
   "use strict";
+
+  function setProcessing(target, on) {
+    var button = target.querySelector("button[type=submit]");
+    if (!button) {
+      return;
+    }
+    if (on) {
+      if (!button.dataset.label) {
+        button.dataset.label = button.textContent;
+      }
+      button.textContent = target.dataset.processingLabel || button.textContent;
+      button.disabled = true;
+      target.setAttribute("aria-busy", "true");
+    } else {
+      button.textContent = button.dataset.label || button.textContent;
+      button.disabled = false;
+      target.removeAttribute("aria-busy");
+    }
+  }
+
+  document.querySelectorAll("form[data-processing-label]").forEach(function (target) {
+    if (target.id === "card-entry") {
+      return; // processed below, once its card is encrypted
+    }
+    target.addEventListener("submit", function (event) {
+      if (target.getAttribute("aria-busy") === "true") {
+        event.preventDefault();
+        return;
+      }
+      setProcessing(target, true);
+    });
+  });
+  // A page restored from the back/forward cache must be usable again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      document.querySelectorAll("form[aria-busy]").forEach(function (target) {
+        setProcessing(target, false);
+      });
+    }
+  });
 
   var form = document.getElementById("card-entry");
   if (!form) {
@@ -59,10 +106,15 @@
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    if (!window.crypto || !window.crypto.subtle) {
-      status.textContent = "This page must be opened over HTTPS to encrypt your card. Nothing was sent.";
+    if (form.getAttribute("aria-busy") === "true") {
       return;
     }
+    if (!window.crypto || !window.crypto.subtle) {
+      status.textContent = status.dataset.insecureMessage ||
+        "This page must be opened over HTTPS to encrypt your card. Nothing was sent.";
+      return;
+    }
+    setProcessing(form, true);
     encryptCard().then(
       function (payload) {
         form.elements.namedItem("card_payload").value = payload;
@@ -72,7 +124,9 @@
         form.submit();
       },
       function () {
-        status.textContent = "Your browser could not encrypt the card. Nothing was sent.";
+        setProcessing(form, false);
+        status.textContent = status.dataset.failedMessage ||
+          "Your browser could not encrypt the card. Nothing was sent.";
       }
     );
   });

@@ -157,12 +157,19 @@ def test_the_receipt_is_queued_once_only_when_fully_paid(
 
     _pay(invoice, invoice.gross_total - half, clerk, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):  # refunded, then paid again
-        billing.record_refund_amount(invoice, amount=Money(100, invoice.currency), by=clerk)
+        billing.record_refund_reopening(
+            invoice, amount=Money(100, invoice.currency), reason="reversed", by=clerk
+        )
     _pay(invoice, 100, clerk, django_capture_on_commit_callbacks)
     assert services.queue_receipt(invoice, by=SYSTEM) is None  # a racing job: no second one
 
     assert Delivery.objects.filter(kind=Delivery.Kind.RECEIPT).count() == 1
-    assert len(smtp_server.messages) == 1
+    # One receipt, and the notice that the reversed payment is owed again.
+    subjects = sorted(
+        str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"]).split(" on ")[0]
+        for _sender, _to, raw in smtp_server.messages
+    )
+    assert [s.split(" for ")[0] for s in subjects] == ["Payment receipt", "Payment reversed"]
 
 
 @pytest.mark.django_db
