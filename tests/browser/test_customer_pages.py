@@ -36,8 +36,10 @@ from tests.browser.conftest import (
 from tests.factories import ensure_default_series, line
 from tests.mfa_helpers import give_totp_device, totp_code
 from tests.payments.fixtures import APPROVED, key, sek
+from tests.payments.test_refund_purposes import fresh_step_up, operator
 
 pytestmark = [requires_chromium, requires_axe, pytest.mark.django_db(transaction=True)]
+refunding_operator = operator
 PASSWORD = "correct horse battery staple"
 
 
@@ -108,8 +110,12 @@ def alices_things(
     alice: User,
     alice_company: Customer,
     make_open_invoice: Callable[..., Invoice],
+    refunding_operator: User,
 ) -> dict[str, Any]:
-    """An open invoice, a paid one (with its payment) and a saved card, all Alice's."""
+    """An open invoice, a paid one (with its payment and a refund with a credit note) and a
+    saved card, all Alice's."""
+    from payments.models import Refund
+    from payments.services import refund_payment
     from payments.vault.cards import Card
     from payments.vault.services import tokenize
 
@@ -131,7 +137,21 @@ def alices_things(
         by=alice,
         request=None,
     )
-    return {"open": open_invoice, "paid": paid_invoice, "card": card, "payment": payment}
+    refund_payment(
+        payment,
+        amount=sek(100),
+        reason="one seat returned",
+        purpose="credit_note",
+        by=refunding_operator,
+        request=fresh_step_up(refunding_operator),  # type: ignore[arg-type]
+    )
+    return {
+        "open": open_invoice,
+        "paid": paid_invoice,
+        "card": card,
+        "payment": payment,
+        "refund": Refund.objects.get(),
+    }
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
@@ -162,6 +182,7 @@ def test_every_page_a_signed_in_customer_reaches(
         (reverse("portal_pay:pay", args=[invoice.pk]), "pay", 200),
         (reverse("portal_pay:payment", args=[payment.pk]), "payment", 200),
         (reverse("portal:receipt", args=[paid.pk]), "receipt", 200),
+        (reverse("portal_pay:refund", args=[alices_things["refund"].pk]), "refund", 200),
         (reverse("portal_pay:cards"), "cards", 200),
         (reverse("portal_pay:delete_card", args=[card.pk]), "delete-card", 200),
         (reverse("portal:account"), "account", 200),

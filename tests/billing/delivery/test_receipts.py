@@ -164,12 +164,15 @@ def test_the_receipt_is_queued_once_only_when_fully_paid(
     assert services.queue_receipt(invoice, by=SYSTEM) is None  # a racing job: no second one
 
     assert Delivery.objects.filter(kind=Delivery.Kind.RECEIPT).count() == 1
-    # One receipt, and the notice that the reversed payment is owed again.
+    # One receipt, and the notice that the reversed payment is owed again, in Alice's Swedish.
     subjects = sorted(
-        str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"]).split(" on ")[0]
+        str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"]).strip()
         for _sender, _to, raw in smtp_server.messages
     )
-    assert [s.split(" for ")[0] for s in subjects] == ["Payment receipt", "Payment reversed"]
+    assert [s.split(" faktura ")[0] for s in subjects] == [
+        "Betalningskvitto för",
+        "Tillbakadragen betalning på",
+    ]
 
 
 @pytest.mark.django_db

@@ -22,10 +22,12 @@ from tests.factories import audit_events
 from tests.payments import conftest as payments_conftest
 from tests.payments import fixtures as payment_fixtures
 from tests.payments.fixtures import APPROVED, key, sek
+from tests.payments.test_refund_purposes import fresh_step_up, operator
 
 vault_keyring = payments_conftest.vault_keyring
 thousand_sek_invoice = payment_fixtures.thousand_sek_invoice
 saved_card = payment_fixtures.saved_card
+refunding_operator = operator
 
 pytestmark = pytest.mark.django_db
 
@@ -63,18 +65,32 @@ def customer_pages(
     alice_paid: Payment,
     make_open_invoice: Callable[..., Invoice],
     alice_company: Customer,
+    refunding_operator: User,
 ) -> list[str]:
-    """Every page a signed-in customer can open (the paid invoice, an open one, a card)."""
-    paid = alice_paid.invoice
+    """Every page a signed-in customer can open (a paid invoice with a partial refund and
+    its credit note, an open invoice, a saved card)."""
+    from payments.models import Refund
+    from payments.services import refund_payment
+
     open_invoice = make_open_invoice(alice_company)
     card = alice_paid.payment_method
     assert card is not None
+    refund_payment(
+        alice_paid,
+        amount=sek(100),
+        reason="one seat returned",
+        purpose="credit_note",
+        by=refunding_operator,
+        request=fresh_step_up(refunding_operator),  # type: ignore[arg-type]
+    )
+    paid = Invoice.objects.get(pk=alice_paid.invoice_id)
     return [
         reverse("portal:invoices"),
         reverse("portal:invoice", args=[open_invoice.pk]),
         reverse("portal_pay:pay", args=[open_invoice.pk]),
         reverse("portal_pay:payment", args=[alice_paid.pk]),
         reverse("portal:receipt", args=[paid.pk]),
+        reverse("portal_pay:refund", args=[Refund.objects.get().pk]),
         reverse("portal_pay:cards"),
         reverse("portal_pay:delete_card", args=[card.pk]),
         reverse("portal:account"),
