@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -207,6 +208,27 @@ def format_decimal(value: Decimal, language: str = "en", *, decimals: int = 0) -
         use_l10n=False,
     )
     return number.replace("-", "\u2212") if swedish else number
+
+
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_ENGLISH_GROUPED = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009]")
+
+
+def parse_decimal(text: str, language: str = "en") -> Decimal:
+    """A number as a reader types it, the inverse of ``format_decimal``: "1 482,44" or
+    "1482.44" in Swedish, "1,482.44" or "1482.44" in English (spaces and a real minus sign
+    allowed in both). A comma that is not an English thousands separator is a decimal
+    comma, in both languages. InvalidInput naming ``amount`` for anything else (letters,
+    exponents, two decimal marks)."""
+    plain = _SPACES.sub("", text).replace("\u2212", "-")
+    if _ENGLISH_GROUPED.fullmatch(plain) and not language.lower().startswith("sv"):
+        plain = plain.replace(",", "")
+    elif plain.count(",") == 1 and "." not in plain:
+        plain = plain.replace(",", ".")
+    if not _PLAIN_NUMBER.fullmatch(plain):
+        raise InvalidInput(f"{text[:40]!r} is not an amount", field="amount")
+    return Decimal(plain)
 
 
 def check_bounded(minor: int, currency: str, *, what: str, field: str) -> int:

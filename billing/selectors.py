@@ -47,6 +47,12 @@ def customer_for_user(user: Any) -> Customer | None:
     return customer
 
 
+def language_for_user(user: Any) -> str | None:
+    """The language of the user's customer profile (sv, en); None for staff and outsiders."""
+    customer = customer_for_user(user)
+    return customer.language if customer is not None else None
+
+
 def invoices_for_user(user: Any) -> Any:
     """Invoices and credit notes the user may see: staff all, a customer user only its
     customer's finalized documents, anyone else none."""

@@ -111,6 +111,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # WhiteNoise serves the static files in every mode; runserver leaves them to it.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
     "csp",
@@ -129,6 +131,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (WhiteNoise), answered before sessions or the database are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads a parameter (sessions, django-axes at sign-in, searches).
     "security.middleware.RefuseNulMiddleware",
     # django-csp's, with the shared header built once (security.middleware).
@@ -143,6 +147,8 @@ MIDDLEWARE = [
     "security.middleware.SessionPolicyMiddleware",
     # Cache-Control: no-store on every answer to a signed-in request.
     "security.middleware.NoStoreMiddleware",
+    # A signed-in customer's pages in their profile's language (billing/portal/shell.py).
+    "billing.portal.shell.CustomerLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer.
@@ -160,8 +166,11 @@ AUTHENTICATION_BACKENDS = [
 # Read with the signed-in user in the one query of every request (security.backends):
 # every portal page asks for the user's customer.
 SECURITY_REQUEST_USER_RELATED = ["portal_account__customer"]
+# Which language a user reads, for emails security sends (a customer's profile keeps it).
+SECURITY_USER_LANGUAGE = "billing.selectors.language_for_user"
 LOGIN_URL = "security:login"
-LOGIN_REDIRECT_URL = "security:account"
+# The front door: customers on to their invoices, staff to the admin.
+LOGIN_REDIRECT_URL = "home"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -178,6 +187,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The customer shell (templates/base.html): navigation, language switch.
+                "billing.portal.shell.shell",
             ],
         },
     },
@@ -282,15 +293,28 @@ else:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en"
+# Each language named in itself: the switch offers it to readers of the other one.
 LANGUAGES = [("en", "English"), ("sv", "Svenska")]
+# The language switch's cookie (signed-out pages; a customer's profile decides the rest).
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = PRODUCTION
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/Stockholm")
 USE_I18N = True
 USE_TZ = True
 
+# Static files: WhiteNoise serves what `manage.py collectstatic` gathered into
+# STATIC_ROOT, in every mode (demo, production, the browser tests): compressed
+# (gzip, Brotli) copies beside content-hashed names, cached for a year by browsers.
+# A template naming a file that collectstatic did not gather fails loudly.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
@@ -321,6 +345,8 @@ SESSION_REFRESH_SECONDS = 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+# A form that comes back without its token gets the site's own page, in its language.
+CSRF_FAILURE_VIEW = "billing.portal.shell.csrf_failure"
 # A session lives at most 12 hours however active it is; a factor verified more
 # than 5 minutes ago is not fresh enough for a sensitive action (step-up).
 SESSION_ABSOLUTE_SECONDS = _int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60, minimum=60)

@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from billing.portal.views import home
+from billing.portal.views import home, set_language
 
 urlpatterns = [
     # The front door: customers to the portal, staff to the admin.
     path("", home, name="home"),
+    path("language/", set_language, name="set_language"),
     path("portal/", include("billing.portal.urls")),
     path("portal/", include("payments.portal_urls")),
     path("admin/", admin.site.urls),
@@ -17,3 +18,9 @@ urlpatterns = [
     path("documents/", include("billing.documents.urls")),
     path("l/", include("billing.delivery.urls")),
 ]
+
+# Error pages in the customer shell (templates/400.html ... 500.html).
+handler400 = "billing.portal.shell.bad_request"
+handler403 = "billing.portal.shell.permission_denied"
+handler404 = "billing.portal.shell.page_not_found"
+handler500 = "billing.portal.shell.server_error"

@@ -19,14 +19,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.documents.selectors import signed_invoice_ids
 from billing.exceptions import BillingError
 from billing.models import Invoice
-from billing.money import Money
+from billing.money import Money, parse_decimal
 from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
@@ -64,16 +64,12 @@ class PayForm(forms.Form):
     idempotency_key = forms.CharField(min_length=8, max_length=255, widget=forms.HiddenInput)
 
     def clean_amount(self) -> Decimal:
-        """A decimal amount; "1 000,50" (Swedish) and "1000.50" both work."""
-        raw = self.cleaned_data["amount"]
-        text = "".join(raw.split()).replace("\u00a0", "").replace(",", ".")
+        """A decimal amount as the reader writes it: "1 000,50" (Swedish), "1,000.50"
+        (English) and "1000.50" all work."""
         try:
-            value = Decimal(text)
-        except InvalidOperation:
+            return parse_decimal(self.cleaned_data["amount"], get_language() or "en")
+        except BillingError:
             raise forms.ValidationError(_("Enter an amount such as 1000.00.")) from None
-        if not value.is_finite():
-            raise forms.ValidationError(_("Enter an amount such as 1000.00."))
-        return value
 
 
 def _amount_of(invoice: Invoice, value: Decimal) -> Money:
@@ -288,18 +284,22 @@ def cards(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @portal_view
 def delete_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """Delete a saved card (its ciphertext is erased): with a fresh second factor when the
-    customer has one (``payments.saved_cards``), so nobody keeps a card they cannot delete."""
-    if saved_cards_for_user(request.user).filter(pk=pk).first() is None:
+    """Delete a saved card (its ciphertext is erased), after a page that asks first: with a
+    fresh second factor when the customer has one (``payments.saved_cards``), so nobody
+    keeps a card they cannot delete."""
+    found = saved_cards_for_user(request.user).filter(pk=pk).first()
+    if found is None:
         raise Http404("No such card")
+    if request.method == "GET":
+        return render(request, "portal/delete_card.html", {"card": found})
     try:
         method = delete_saved_card(pk, by=request.user, request=request)
     except SavedCardRefused as exc:
-        if exc.field == "step_up":
-            query = urlencode({"next": reverse("portal_pay:cards")})
+        if exc.field == "step_up":  # back to the question once the factor is confirmed
+            query = urlencode({"next": reverse("portal_pay:delete_card", args=[pk])})
             return redirect(f"{reverse('security:step_up')}?{query}")
         raise Http404("No such card") from exc  # deleted meanwhile (a double submit)
     messages.success(

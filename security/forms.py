@@ -6,21 +6,23 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
-from security import mfa, services
+from security import mfa, selectors, services
 
 
 class LoginForm(AuthenticationForm):
     """Username (staff) or e-mail address (customers), and password."""
 
     username = forms.CharField(
-        label="Username or e-mail",
+        label=_("E-mail or username"),
         max_length=254,
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
     )
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That login name and password do not match an active account.",
+        "invalid_login": _("That login name and password do not match an active account."),
     }
 
 
@@ -28,14 +30,14 @@ class CodeForm(forms.Form):
     """A 6-digit TOTP code or a backup code; the format is checked before any lookup."""
 
     code = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=mfa.MAX_CODE_INPUT,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
         ),
         error_messages={
-            "max_length": "code: too long; enter a 6-digit code or a backup code.",
-            "required": "code: enter the code from your authenticator app or a backup code.",
+            "max_length": _("code: too long; enter a 6-digit code or a backup code."),
+            "required": _("code: enter the code from your authenticator app or a backup code."),
         },
     )
 
@@ -43,7 +45,7 @@ class CodeForm(forms.Form):
         code = mfa.normalize_code(self.cleaned_data["code"])
         if not (mfa.is_totp_code(code) or mfa.is_backup_code(code)):
             raise forms.ValidationError(
-                "code: enter the 6 digits from your app or a backup code like abcde-fghij."
+                _("code: enter the 6 digits from your app or a backup code like abcde-fghij.")
             )
         return code
 
@@ -52,23 +54,23 @@ class TotpConfirmForm(forms.Form):
     """The first code from a newly added authenticator app."""
 
     code = forms.CharField(
-        label="Code from your app",
+        label=_("Code from your app"),
         max_length=mfa.MAX_CODE_INPUT,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
-        error_messages={"max_length": "code: too long; enter the 6 digits your app shows."},
+        error_messages={"max_length": _("code: too long; enter the 6 digits your app shows.")},
     )
 
     def clean_code(self) -> str:
         code = mfa.normalize_code(self.cleaned_data["code"])
         if not mfa.is_totp_code(code):
-            raise forms.ValidationError("code: enter the 6 digits your app shows.")
+            raise forms.ValidationError(_("code: enter the 6 digits your app shows."))
         return code
 
 
 class UsernameForm(forms.Form):
     """The login name whose lockout a security officer lifts."""
 
-    username = forms.CharField(label="Login name", max_length=150)
+    username = forms.CharField(label=_("Login name"), max_length=150)
 
 
 class RolesForm(forms.Form):
@@ -88,9 +90,31 @@ class RolesForm(forms.Form):
 
 
 class TillitPasswordResetForm(PasswordResetForm):
-    """Django's reset form: the same answer whether or not the address has an account."""
+    """Django's reset form: the same answer whether or not the address has an account.
+    The email is written in the account holder's language (a customer's profile), else
+    in the language of the page that asked for it."""
 
-    email = forms.EmailField(label="E-mail", max_length=254)
+    email = forms.EmailField(label=_("E-mail"), max_length=254)
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        language = selectors.language_of(context["user"]) or translation.get_language()
+        with translation.override(language):
+            super().send_mail(
+                subject_template_name,
+                email_template_name,
+                context,
+                from_email,
+                to_email,
+                html_email_template_name=html_email_template_name,
+            )
 
     def get_users(self, email: str) -> Any:
         """Active accounts with exactly this (normalized) address, including those with no

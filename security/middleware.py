@@ -34,8 +34,9 @@ from security.selectors import (
 )
 from security.services import touch_user_session
 
-# Paths a signed-in user who still owes a second factor may reach.
-_MFA_EXEMPT_PREFIXES = ("/account/", "/static/", "/webauthn/")
+# Paths a signed-in user who still owes a second factor may reach (the language
+# switch only sets a cookie for such a session).
+_MFA_EXEMPT_PREFIXES = ("/account/", "/static/", "/webauthn/", "/language/")
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

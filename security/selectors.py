@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_otp import device_classes, devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -198,3 +199,14 @@ def pending_role_grants() -> list[RoleGrant]:
         .select_related("user", "requested_by")
         .order_by("requested_at", "pk")
     )
+
+
+def language_of(user: Any) -> str | None:
+    """The language the user reads (a customer's profile says it), or None when the
+    account has none of its own. Asked through SECURITY_USER_LANGUAGE, the dotted path of
+    a function of the user: the domain that keeps the preference answers it."""
+    path = getattr(settings, "SECURITY_USER_LANGUAGE", "")
+    if not path:
+        return None
+    language = import_string(path)(user)
+    return str(language) if language else None

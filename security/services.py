@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -59,8 +60,11 @@ def require_step_up(request: HttpRequest | None, by: Actor) -> None:
         return
     if request is None or not is_step_up_fresh(request):
         raise StepUpRequired(
-            "step_up: confirm a second factor again (within the last "
-            f"{settings.SECURITY_STEP_UP_SECONDS // 60} minutes) to do this"
+            _(
+                "step_up: confirm a second factor again (within the last %(minutes)s"
+                " minutes) to do this"
+            )
+            % {"minutes": settings.SECURITY_STEP_UP_SECONDS // 60}
         )
 
 
@@ -198,7 +202,7 @@ def confirm_totp_device(*, device: TOTPDevice, code: str, request: HttpRequest) 
     user had none (shown once, kept only as hashes)."""
     normalized = mfa.normalize_code(code)
     if not mfa.is_totp_code(normalized):
-        raise InvalidCode("code: enter the 6 digits your authenticator app shows")
+        raise InvalidCode(_("code: enter the 6 digits your authenticator app shows"))
     user = _signed_in(request)
     codes: list[str] | None = None
     with transaction.atomic():
@@ -212,7 +216,7 @@ def confirm_totp_device(*, device: TOTPDevice, code: str, request: HttpRequest) 
                 codes = _issue_backup_codes(user=user)
             record("security.mfa_enrolled", actor=user, obj=user, request=request, method="totp")
     if not accepted:
-        raise InvalidCode("code: this code is not valid for the new device; try the next one")
+        raise InvalidCode(_("code: this code is not valid for the new device; try the next one"))
     mark_session_verified(request=request, device=locked, method="totp")
     return codes
 
@@ -231,7 +235,7 @@ def regenerate_backup_codes(*, user: Any, by: Actor, request: HttpRequest) -> li
     """Replace the user's backup codes with new ones (shown once); needs step-up."""
     require_step_up(request, by)
     if by.pk != user.pk:
-        raise NotAllowed("backup_codes: only the owner may create their backup codes")
+        raise NotAllowed(_("backup_codes: only the owner may create their backup codes"))
     with transaction.atomic():
         User.objects.select_for_update().get(pk=user.pk)
         codes = _issue_backup_codes(user=user)
@@ -271,7 +275,7 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> Device:
     """
     user = request.user
     if not isinstance(code, str) or len(code) > mfa.MAX_CODE_INPUT:
-        raise InvalidCode("code: too long; enter a 6-digit code or a backup code")
+        raise InvalidCode(_("code: too long; enter a 6-digit code or a backup code"))
     normalized = mfa.normalize_code(code)
     method = (
         "totp"
@@ -282,7 +286,7 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> Device:
     )
     if not method:
         raise InvalidCode(
-            "code: enter the 6 digits from your app or a backup code like abcde-fghij"
+            _("code: enter the 6 digits from your app or a backup code like abcde-fghij")
         )
     model = TOTPDevice if method == "totp" else BackupCodeDevice
     verified: Device | None = None
@@ -294,7 +298,7 @@ def verify_second_factor(*, request: HttpRequest, code: str) -> Device:
     if verified is None:
         with transaction.atomic():
             record("security.mfa_failed", actor=user, request=request, method=method)
-        raise InvalidCode("code: not accepted (wrong, expired or already used)")
+        raise InvalidCode(_("code: not accepted (wrong, expired or already used)"))
     mark_session_verified(request=request, device=verified, method=method)
     return verified
 
@@ -315,14 +319,14 @@ def remove_device(*, device: Device, by: Actor, request: HttpRequest) -> None:
     """Delete one of the actor's own second factors; needs step-up, and staff keep at least one."""
     require_step_up(request, by)
     if device.user_id != by.pk:
-        raise NotAllowed("device: not one of your devices")
+        raise NotAllowed(_("device: not one of your devices"))
     remaining = [
         d
         for d in confirmed_devices(user=by)
         if d.persistent_id != device.persistent_id and not isinstance(d, BackupCodeDevice)
     ]
     if by.is_staff and not remaining and not isinstance(device, BackupCodeDevice):
-        raise NotAllowed("device: staff must keep at least one second factor; add another first")
+        raise NotAllowed(_("device: staff must keep at least one second factor; add another first"))
     method = type(device).__name__
     with transaction.atomic():
         type(device).objects.select_for_update().filter(pk=device.pk).delete()

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 class LettersAndDigitsValidator:
@@ -15,12 +16,12 @@ class LettersAndDigitsValidator:
     def validate(self, password: str, user: Any = None) -> None:
         if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
             raise ValidationError(
-                "password: must contain both letters and digits.",
+                _("password: must contain both letters and digits."),
                 code="password_needs_letters_and_digits",
             )
 
     def get_help_text(self) -> str:
-        return "Your password must contain both letters and digits."
+        return _("Your password must contain both letters and digits.")
 
 
 class PasswordHistoryValidator:
@@ -39,7 +40,7 @@ class PasswordHistoryValidator:
         for encoded in recent_password_hashes(user=user):
             if check_password(password, encoded):
                 raise ValidationError(
-                    "password: must differ from your last %(count)d passwords.",
+                    _("password: must differ from your last %(count)d passwords."),
                     code="password_reused",
                     params={"count": settings.SECURITY_PASSWORD_HISTORY},
                 )
@@ -52,7 +53,6 @@ class PasswordHistoryValidator:
         remember_password(user=user)
 
     def get_help_text(self) -> str:
-        return (
-            f"Your password must differ from your last "
-            f"{settings.SECURITY_PASSWORD_HISTORY} passwords."
-        )
+        return _("Your password must differ from your last %(count)d passwords.") % {
+            "count": settings.SECURITY_PASSWORD_HISTORY
+        }

@@ -9,10 +9,17 @@ from django.contrib.auth import get_user_model, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse, reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_otp_webauthn import exceptions as webauthn_exceptions
 from django_otp_webauthn import views as webauthn_views
@@ -22,26 +29,50 @@ from security.decorators import mfa_required, step_up_required
 from security.exceptions import InvalidCode, NotAllowed, SecurityError
 from security.mfa import base32_secret, qr_svg_data_uri
 from security.models import RoleGrant, UserSession
+from security.redirects import UnsafeRedirect, next_path
 
 
-def _next_url(request: HttpRequest, default: str) -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return default
+def _refuse_next(request: HttpRequest, exc: UnsafeRedirect) -> HttpResponse:
+    """A tampered ``next``: say so, and do nothing else."""
+    return render(request, "400.html", {"message": str(exc)}, status=400)
 
 
 class LoginView(auth_views.LoginView):
-    """Step one: password (username or e-mail). Step two follows when a factor is owed."""
+    """Step one: password (username or e-mail). Step two follows when a factor is owed.
+
+    ``next`` must be a path on this site: a link carrying any other is answered with
+    the form and a warning (the address is dropped); a form posting one is refused
+    without checking the password, so nothing happens and nothing is counted.
+    """
 
     form_class = forms.LoginForm
     template_name = "security/login.html"
     redirect_authenticated_user = False
+    next_url = ""
+    next_error = ""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            self.next_url = next_path(request, "")
+        except UnsafeRedirect as exc:
+            self.next_error = str(exc)
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self.next_error:
+            response = self.render_to_response(self.get_context_data(form=self.get_form()))
+            response.status_code = 400
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def get_redirect_url(self, request: HttpRequest | None = None) -> str:
+        return self.next_url
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "next_error": self.next_error}
 
     def get_success_url(self) -> str:
-        target = super().get_success_url()
+        target = self.next_url or reverse("home")
         user = self.request.user
         if selectors.needs_enrollment(user):
             return f"{reverse('security:enroll_totp')}?{urlencode({'next': target})}"
@@ -67,21 +98,27 @@ def verify(request: HttpRequest) -> HttpResponse:
     """Step two: a TOTP code, a backup code or a passkey for the signed-in user."""
     if not request.user.is_authenticated:
         return HttpResponseRedirect(reverse("security:login"))
-    next_url = _next_url(request, reverse("security:account"))
+    try:
+        next_url = next_path(request, reverse("home"))
+    except UnsafeRedirect as exc:
+        return _refuse_next(request, exc)
     if selectors.needs_enrollment(request.user):
         return HttpResponseRedirect(
             f"{reverse('security:enroll_totp')}?{urlencode({'next': next_url})}"
         )
-    return _second_factor_page(request, next_url=next_url, title="Confirm it is you")
+    return _second_factor_page(request, next_url=next_url, title=_("Confirm it is you"))
 
 
 def step_up(request: HttpRequest) -> HttpResponse:
     """Confirm a second factor again before a sensitive action."""
     if not request.user.is_authenticated:
         return HttpResponseRedirect(reverse("security:login"))
-    next_url = _next_url(request, reverse("security:account"))
+    try:
+        next_url = next_path(request, reverse("security:account"))
+    except UnsafeRedirect as exc:
+        return _refuse_next(request, exc)
     return _second_factor_page(
-        request, next_url=next_url, title="Confirm this action with a second factor"
+        request, next_url=next_url, title=_("Confirm this action with a second factor")
     )
 
 
@@ -96,7 +133,10 @@ def enroll_totp(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(
             f"{reverse('security:verify')}?{urlencode({'next': request.path})}"
         )
-    next_url = _next_url(request, reverse("security:account"))
+    try:
+        next_url = next_path(request, reverse("security:account"))
+    except UnsafeRedirect as exc:
+        return _refuse_next(request, exc)
     if request.method == "POST" and "start" in request.POST:
         services.start_totp_enrollment(user=request.user)
         return HttpResponseRedirect(f"{request.path}?{urlencode({'next': next_url})}")
@@ -146,14 +186,14 @@ def remove_device(request: HttpRequest) -> HttpResponse:
         user=request.user, persistent_id=request.POST.get("device", "")
     )
     if device is None:
-        messages.error(request, "device: no such device of yours.")
+        messages.error(request, _("device: no such device of yours."))
         return HttpResponseRedirect(reverse("security:account"))
     try:
         services.remove_device(device=device, by=request.user, request=request)
     except SecurityError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The device was removed.")
+        messages.success(request, _("The device was removed."))
     return HttpResponseRedirect(reverse("security:account"))
 
 
@@ -204,9 +244,9 @@ def password_change(request: HttpRequest) -> HttpResponse:
             by=request.user,
             request=request,
         )
-        messages.success(request, "Your password was changed; your other sessions have ended.")
+        messages.success(request, _("Your password was changed; your other sessions have ended."))
         return HttpResponseRedirect(reverse("security:account"))
-    return render(request, "security/form.html", {"form": form, "title": "Change password"})
+    return render(request, "security/form.html", {"form": form, "title": _("Change password")})
 
 
 @permission_required("security.unlock_account", raise_exception=True)
@@ -300,7 +340,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "security/password_reset_email.txt"
     subject_template_name = "security/password_reset_subject.txt"
     success_url = reverse_lazy("security:password_reset_done")
-    extra_context = {"title": "Reset your password"}
+    extra_context = {"title": gettext_lazy("Reset your password")}
 
     def form_valid(self, form: Any) -> HttpResponse:
         services.record_password_reset_requested(

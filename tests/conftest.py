@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -65,6 +67,56 @@ def _flush_past_the_audit_trigger() -> Iterator[None]:
     DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
     yield
     DatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
+
+
+def _newest_mtime(paths: Iterable[Path]) -> float:
+    return max((p.stat().st_mtime for p in paths), default=0.0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _built_artefacts() -> None:
+    """The compiled translations and the collected static files, as scripts/run makes them.
+
+    Templates name static files through WhiteNoise's manifest (a missing entry is an
+    error) and Swedish pages read the compiled catalogue, so both must be current.
+    scripts/test builds them before pytest starts; a bare ``pytest`` builds whatever is
+    older than its sources, once, under a lock the parallel workers share.
+    """
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+    from django.core.management import call_command
+
+    static_root = Path(settings.STATIC_ROOT)
+    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+    with (Path(settings.VAR_DIR) / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for po in Path(settings.LOCALE_PATHS[0]).glob("*/LC_MESSAGES/*.po"):
+            mo = po.with_suffix(".mo")
+            if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+                call_command(
+                    "compilemessages",
+                    locale=[po.parent.parent.name],
+                    ignore_patterns=[".venv", "node_modules", "var"],
+                    verbosity=0,
+                )
+        sources = [
+            Path(storage.path(name))
+            for finder in get_finders()
+            for name, storage in finder.list(ignore_patterns=[])
+        ]
+        manifest = static_root / "staticfiles.json"
+        if not manifest.exists() or manifest.stat().st_mtime < _newest_mtime(sources):
+            call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _language_of_the_next_test() -> Iterator[None]:
+    """Each test starts in the default language: a request's LocaleMiddleware leaves its
+    choice active in the thread (harmless in a server, where every request chooses)."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 @pytest.fixture

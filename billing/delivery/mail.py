@@ -1,5 +1,9 @@
 """Building the emails: PGP/MIME (RFC 3156) with the signed PDF, or a bare portal link.
 
+Every text is a gettext string: the delivery service builds a message under the
+customer's language (``Customer.language``), so the subject, the body and its amounts
+read the way the customer reads the portal.
+
 The plain message carries no amount, no account details and no attachment: only
 who sent it, that a document is waiting, and a single-use expiring link that
 still needs the customer's login (and second factor).
@@ -18,6 +22,8 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.message import SafeMIMEMultipart
+from django.utils.translation import get_language, ngettext
+from django.utils.translation import gettext as _
 
 from billing.delivery import pgp
 from billing.documents.models import InvoiceDocument
@@ -34,55 +40,77 @@ NOTICE_KINDS = frozenset({"receipt", "refund", "reopened"})
 
 def _what(invoice: Invoice, kind: str) -> str:
     if kind == "reminder":
-        return "Payment reminder"
+        return _("Payment reminder")
     if kind == "receipt":
-        return "Payment receipt for invoice"
+        return _("Payment receipt for invoice")
     if kind == "refund":
-        return "Refund receipt for invoice"
+        return _("Refund receipt for invoice")
     if kind == "reopened":
-        return "Payment reversed on invoice"
-    return "Credit note" if invoice.is_credit_note else "Invoice"
+        return _("Payment reversed on invoice")
+    return _("Credit note") if invoice.is_credit_note else _("Invoice")
+
+
+def _names(invoice: Invoice) -> dict[str, str]:
+    return {"number": invoice.display_number, "seller": _seller(invoice)}
+
+
+def _amount(invoice: Invoice, minor: int) -> str:
+    return invoice.money(minor).format(get_language() or "en")
 
 
 def subject_for(invoice: Invoice, kind: str) -> str:
     """Subjects travel unencrypted: they name the document, never an amount."""
-    return f"{_what(invoice, kind)} {invoice.display_number} from {_seller(invoice)}"
+    return _("%(what)s %(number)s from %(seller)s") % {
+        "what": _what(invoice, kind),
+        **_names(invoice),
+    }
 
 
 def link_body(invoice: Invoice, kind: str, url: str, days: int) -> str:
-    what = _what(invoice, kind).lower()
+    """The plain message: who sent what, and the single-use link; no amount, no details."""
     if kind == "reminder":
-        lead = f"{_seller(invoice)} reminds you that invoice {invoice.display_number} is overdue."
+        lead = _("%(seller)s reminds you that invoice %(number)s is overdue.")
     elif kind == "receipt":
-        lead = (
-            f"{_seller(invoice)} has received your payment: invoice {invoice.display_number}"
-            " is paid. Thank you. Your receipt is waiting in the customer portal."
+        lead = _(
+            "%(seller)s has received your payment: invoice %(number)s is paid. Thank you."
+            " Your receipt is waiting in the customer portal."
         )
     elif kind == "refund":
-        lead = (
-            f"{_seller(invoice)} has refunded a payment on invoice {invoice.display_number}"
-            " and issued a credit note for it. Your refund receipt is waiting in the customer"
-            " portal."
+        lead = _(
+            "%(seller)s has refunded a payment on invoice %(number)s and issued a credit note"
+            " for it. Your refund receipt is waiting in the customer portal."
         )
     elif kind == "reopened":
-        lead = (
-            f"{_seller(invoice)} has reversed a payment on invoice {invoice.display_number}:"
-            " the refunded amount is owed again, and the invoice is open. The details are in"
-            " the customer portal."
+        lead = _(
+            "%(seller)s has reversed a payment on invoice %(number)s: the refunded amount is"
+            " owed again, and the invoice is open. The details are in the customer portal."
         )
+    elif invoice.is_credit_note:
+        lead = _("%(seller)s has sent you a new credit note: %(number)s.")
     else:
-        lead = f"{_seller(invoice)} has sent you a new {what}: {invoice.display_number}."
-    return (
-        f"Hello,\n\n{lead}\n\n"
-        f"Open it in the customer portal:\n{url}\n\n"
-        f"The link works once and expires in {days} days. You will be asked to sign in "
-        "(and confirm with your second factor), so a forwarded link is useless to others.\n\n"
-        "For your security this email contains no amounts or payment details. If you did "
-        "not expect it, do not click: sign in to the portal as you usually do instead.\n"
-    )
+        lead = _("%(seller)s has sent you a new invoice: %(number)s.")
+    paragraphs = [
+        _("Hello,"),
+        lead % _names(invoice),
+        f"{_('Open it in the customer portal:')}\n{url}",
+        ngettext(
+            "The link works once and expires in %(days)s day. You will be asked to sign in"
+            " (and confirm with your second factor), so a forwarded link is useless to others.",
+            "The link works once and expires in %(days)s days. You will be asked to sign in"
+            " (and confirm with your second factor), so a forwarded link is useless to others.",
+            days,
+        )
+        % {"days": days},
+        _(
+            "For your security this email contains no amounts or payment details. If you did"
+            " not expect it, do not click: sign in to the portal as you usually do instead."
+        ),
+    ]
+    return "\n\n".join(paragraphs) + "\n"
 
 
 def link_message(invoice: Invoice, *, kind: str, url: str, to: str) -> EmailMessage:
+    """The plain message in the customer's language (the caller activates it)."""
     return EmailMessage(
         subject=subject_for(invoice, kind),
         body=link_body(invoice, kind, url, int(settings.DELIVERY_LINK_DAYS)),
@@ -93,44 +121,67 @@ def link_message(invoice: Invoice, *, kind: str, url: str, to: str) -> EmailMess
 
 def _receipt_entity(invoice: Invoice, receipt_url: str, kind: str = "receipt") -> MIMEText:
     """The cleartext of a notice (it is encrypted, so it may state the amounts)."""
-    paid = invoice.money(invoice.amount_paid).format()
-    due = invoice.money(invoice.amount_due).format()
-    credited = invoice.money(invoice.amount_credited).format()
+    amounts = {
+        **_names(invoice),
+        "paid": _amount(invoice, invoice.amount_paid),
+        "due": _amount(invoice, invoice.amount_due),
+        "credited": _amount(invoice, invoice.amount_credited),
+    }
     if kind == "refund":
-        lead = (
-            f"{_seller(invoice)} has refunded a payment on invoice {invoice.display_number}"
-            f" and issued a credit note for it: {paid} paid, {credited} credited, {due} due."
-            "\n\nYour refund receipt"
+        lead = _(
+            "%(seller)s has refunded a payment on invoice %(number)s and issued a credit note"
+            " for it: %(paid)s paid, %(credited)s credited, %(due)s due."
         )
+        where = _("Your refund receipt is also in the customer portal (sign in first): %(url)s")
     elif kind == "reopened":
-        lead = (
-            f"{_seller(invoice)} has reversed a payment on invoice {invoice.display_number}:"
-            f" the refunded amount is owed again. The invoice is open with {due} due"
-            f"{f' (due date {invoice.due_date})' if invoice.due_date else ''}.\n\nThe invoice"
-        )
+        if invoice.due_date:
+            lead = _(
+                "%(seller)s has reversed a payment on invoice %(number)s: the refunded amount"
+                " is owed again. The invoice is open with %(due)s due (due date %(date)s)."
+            )
+            amounts["date"] = invoice.due_date.isoformat()
+        else:
+            lead = _(
+                "%(seller)s has reversed a payment on invoice %(number)s: the refunded amount"
+                " is owed again. The invoice is open with %(due)s due."
+            )
+        where = _("The invoice is also in the customer portal (sign in first): %(url)s")
     else:
-        lead = (
-            f"{_seller(invoice)} has received your payment: invoice "
-            f"{invoice.display_number} is paid in full ({paid} paid, {due} due). Thank you."
-            "\n\nThe receipt"
+        lead = _(
+            "%(seller)s has received your payment: invoice %(number)s is paid in full"
+            " (%(paid)s paid, %(due)s due). Thank you."
         )
-    return MIMEText(
-        f"Hello,\n\n{lead} is also in the customer portal (sign in first): {receipt_url}\n",
-        "plain",
-        "utf-8",
-    )
+        where = _("The receipt is also in the customer portal (sign in first): %(url)s")
+    paragraphs = [_("Hello,"), lead % amounts, where % {"url": receipt_url}]
+    return MIMEText("\n\n".join(paragraphs) + "\n", "plain", "utf-8")
 
 
 def _inner_entity(invoice: Invoice, kind: str, document: InvoiceDocument) -> MIMEMultipart:
     """The cleartext MIME entity that gets signed and encrypted: text and the signed PDF."""
     inner = MIMEMultipart("mixed")
-    what = _what(invoice, kind).lower()
-    text = (
-        f"Hello,\n\nattached is {what} {invoice.display_number} from {_seller(invoice)}, "
-        "digitally signed (PAdES). Amount due: "
-        f"{invoice.money(invoice.amount_due).format()}"
-        f"{f', due {invoice.due_date}' if invoice.due_date and not invoice.is_credit_note else ''}"
-        f".\nSHA-256 of the PDF: {document.sha256}\n"
+    if kind == "reminder":
+        lead = _(
+            "Invoice %(number)s from %(seller)s is overdue. Attached is the invoice,"
+            " digitally signed (PAdES)."
+        )
+    elif invoice.is_credit_note:
+        lead = _("Attached is credit note %(number)s from %(seller)s, digitally signed (PAdES).")
+    else:
+        lead = _("Attached is invoice %(number)s from %(seller)s, digitally signed (PAdES).")
+    amount = _amount(invoice, invoice.amount_due)
+    if invoice.due_date and not invoice.is_credit_note:
+        due = _("Amount due: %(amount)s, due %(date)s.") % {
+            "amount": amount,
+            "date": invoice.due_date.isoformat(),
+        }
+    else:
+        due = _("Amount due: %(amount)s.") % {"amount": amount}
+    text = "\n\n".join(
+        [
+            _("Hello,"),
+            f"{lead % _names(invoice)} {due}",
+            _("SHA-256 of the PDF: %(sha256)s") % {"sha256": document.sha256},
+        ]
     )
     inner.attach(MIMEText(text, "plain", "utf-8"))
     attachment = MIMEApplication(bytes(document.content), "pdf")

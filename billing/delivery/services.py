@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from billing.delivery import mail, pgp
@@ -169,6 +170,12 @@ def _new_link(invoice: Invoice, delivery: Delivery, now: datetime.datetime) -> s
 
 
 def _build(delivery: Delivery, now: datetime.datetime) -> Any:
+    """The email of one delivery, written in the customer's language."""
+    with translation.override(delivery.invoice.customer.language):
+        return _build_message(delivery, now)
+
+
+def _build_message(delivery: Delivery, now: datetime.datetime) -> Any:
     invoice = delivery.invoice
     if delivery.channel == Delivery.Channel.PGP:
         key = _usable_key(invoice.customer, now)
@@ -422,11 +429,11 @@ def open_invoice_link(token: str, *, user: Any) -> InvoiceLink:
         )
         customer = customer_for_user(user)
         if link is None or customer is None or link.invoice.customer_id != customer.pk:
-            raise LinkRefused("this link is not valid for your account")
+            raise LinkRefused(_("this link is not valid for your account"))
         if link.used_at is not None:
-            raise LinkUsed("this link was already used; open the invoice from the portal")
+            raise LinkUsed(_("this link was already used; open the invoice from the portal"))
         if link.expires_at <= now:
-            raise LinkExpired("this link has expired; open the invoice from the portal")
+            raise LinkExpired(_("this link has expired; open the invoice from the portal"))
         link.used_at = now
         link.used_by = user
         link.save(update_fields=["used_at", "used_by"])

@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from billing.documents.exceptions import InvalidPeriod, InvalidUpload
 from billing.documents.export import parse_period
@@ -19,14 +21,18 @@ def size_text(limit: int) -> str:
     return f"{max(1, limit // 1024)} KiB"
 
 
+def too_large_text(limit: int) -> str:
+    return gettext("the file is larger than the %(limit)s limit") % {"limit": size_text(limit)}
+
+
 class VerifyUploadForm(forms.Form):
-    pdf = forms.FileField(label="Invoice PDF", allow_empty_file=True)
+    pdf = forms.FileField(label=_("Invoice PDF"), allow_empty_file=True)
 
     def clean_pdf(self) -> bytes:
         upload = self.cleaned_data["pdf"]
         limit = int(settings.DOCUMENTS_MAX_UPLOAD_BYTES)
         if upload.size > limit:
-            raise forms.ValidationError(f"the file is larger than the {size_text(limit)} limit")
+            raise forms.ValidationError(too_large_text(limit))
         data = upload.read()
         try:
             check_pdf_upload(data, max_bytes=limit, field_name="pdf")

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from billing.documents import hooks, keys
 from billing.documents.models import DocumentCheckFailure, InvoiceDocument, SigningCertificate
@@ -141,6 +142,12 @@ class Verification:
         return "unknown_document"
 
 
+def _document_name(invoice: Invoice) -> str:
+    if invoice.is_credit_note:
+        return _("credit note %(number)s") % {"number": invoice.display_number}
+    return _("invoice %(number)s") % {"number": invoice.display_number}
+
+
 def verify_document(data: bytes, *, user: Any = None) -> Verification:
     """Verify ``data``; name the invoice only if ``user`` may see it (None: a trusted caller,
     the command line)."""
@@ -152,8 +159,15 @@ def verify_document(data: bytes, *, user: Any = None) -> Verification:
     sentences = list(inspection.facts)
     if document is not None:
         sentences.append(
-            f"It is {document.invoice} (version {document.version}), exactly as we stored it"
-            f" (SHA-256 {document.sha256[:16]}…)."
+            _(
+                "It is %(document)s (version %(version)s), exactly as we stored it"
+                " (SHA-256 %(sha256)s…)."
+            )
+            % {
+                "document": _document_name(document.invoice),
+                "version": document.version,
+                "sha256": document.sha256[:16],
+            }
         )
     elif inspection.signed_by_known_certificate and inspection.document_number:
         numbered = Invoice.objects.filter(display_number=inspection.document_number)
@@ -161,13 +175,16 @@ def verify_document(data: bytes, *, user: Any = None) -> Verification:
             numbered = numbered.filter(pk__in=visible_invoices(user).values("pk"))
         if numbered.exists():
             sentences.append(
-                f"It claims to be {inspection.document_number}, but it does NOT match the file"
-                " we stored for that invoice."
+                _(
+                    "It claims to be %(number)s, but it does NOT match the file we stored for"
+                    " that invoice."
+                )
+                % {"number": inspection.document_number}
             )
         else:
-            sentences.append("It does not match any invoice you have access to.")
+            sentences.append(_("It does not match any invoice you have access to."))
     elif not inspection.damaged:
-        sentences.append("It does not match any invoice you have access to.")
+        sentences.append(_("It does not match any invoice you have access to."))
     return Verification(inspection=inspection, document=document, sentences=sentences)
 
 

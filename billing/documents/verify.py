@@ -17,6 +17,7 @@ from io import BytesIO
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from django.conf import settings
+from django.utils.translation import gettext as _
 from lxml import etree
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import (
@@ -56,13 +57,14 @@ class PdfInspection:
 def check_pdf_upload(data: bytes, *, max_bytes: int, field_name: str = "file") -> None:
     """Refuse an empty, oversized or non-PDF upload, naming the field."""
     if not data:
-        raise InvalidUpload("the file is empty", field=field_name)
+        raise InvalidUpload(_("the file is empty"), field=field_name)
     if len(data) > max_bytes:
         raise InvalidUpload(
-            f"the file is larger than the {max_bytes} bytes limit", field=field_name
+            _("the file is larger than the %(limit)s bytes limit") % {"limit": max_bytes},
+            field=field_name,
         )
     if PDF_MAGIC not in data[:1024]:
-        raise InvalidUpload("this is not a PDF file (no %PDF- header)", field=field_name)
+        raise InvalidUpload(_("this is not a PDF file (no %PDF- header)"), field=field_name)
 
 
 def _cert_from_pem(text: str) -> asn1_x509.Certificate:
@@ -103,9 +105,12 @@ def _too_big(exc: BaseException | None) -> bool:
 def _refuse_bomb() -> InvalidUpload:
     limit = int(settings.DOCUMENTS_VERIFY_MAX_INFLATED_BYTES) // _MiB
     return InvalidUpload(
-        f"the file decompresses to more than {limit} MiB (or one part of it to more than"
-        f" {int(settings.DOCUMENTS_VERIFY_MAX_STREAM_BYTES) // _MiB} MiB); it was not read"
-        " further. Our invoices are far smaller: this is not one of them",
+        _(
+            "the file decompresses to more than %(limit)s MiB (or one part of it to more than"
+            " %(part)s MiB); it was not read further. Our invoices are far smaller: this is"
+            " not one of them"
+        )
+        % {"limit": limit, "part": int(settings.DOCUMENTS_VERIFY_MAX_STREAM_BYTES) // _MiB},
         field="pdf",
     )
 
@@ -125,7 +130,8 @@ def _attachments(reader: PdfFileReader) -> list[tuple[str, generic.DictionaryObj
         visited += 1
         if visited > 4 * most + 8:
             raise InvalidUpload(
-                f"the file's attachment list is too deep or too long (at most {most} files)",
+                _("the file's attachment list is too deep or too long (at most %(most)s files)")
+                % {"most": most},
                 field="pdf",
             )
         node = node.get_object() if hasattr(node, "get_object") else node
@@ -135,7 +141,8 @@ def _attachments(reader: PdfFileReader) -> list[tuple[str, generic.DictionaryObj
             found.append((str(name), spec.get_object()))
             if len(found) > most:
                 raise InvalidUpload(
-                    f"the file has more than {most} attachments; our invoices carry one",
+                    _("the file has more than %(most)s attachments; our invoices carry one")
+                    % {"most": most},
                     field="pdf",
                 )
     return found
@@ -201,10 +208,10 @@ def _inspect(data: bytes, known_certificates_pem: Iterable[str]) -> PdfInspectio
         if _too_big(exc):
             raise
         result.damaged = True
-        result.facts.append("The file is damaged: it cannot be read as a PDF.")
+        result.facts.append(_("The file is damaged: it cannot be read as a PDF."))
         return result
     if not signatures:
-        result.facts.append("The file carries no digital signature.")
+        result.facts.append(_("The file carries no digital signature."))
         return result
     result.signed = True
     embedded = signatures[-1]
@@ -221,25 +228,25 @@ def _inspect(data: bytes, known_certificates_pem: Iterable[str]) -> PdfInspectio
             raise
         result.damaged = True
         result.facts.append(
-            "The signature cannot be read: the file was modified or damaged after signing."
+            _("The signature cannot be read: the file was modified or damaged after signing.")
         )
         return result
     result.signed_by_known_certificate = result.signer_fingerprint in known
     if result.signed_by_known_certificate:
-        result.facts.append("It is signed by this company's document-signing certificate.")
+        result.facts.append(_("It is signed by this company's document-signing certificate."))
     else:
         result.facts.append(
-            "It is signed, but NOT by this company's certificate"
-            f" (signer: {result.signer_subject})."
+            _("It is signed, but NOT by this company's certificate (signer: %(signer)s).")
+            % {"signer": result.signer_subject}
         )
     covers_all = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     result.intact = bool(status.intact and status.valid and covers_all)
     if result.intact:
-        result.facts.append("Nothing in it has changed since it was signed.")
+        result.facts.append(_("Nothing in it has changed since it was signed."))
     elif status.intact and status.valid:
-        result.facts.append("Content was added to the file after it was signed.")
+        result.facts.append(_("Content was added to the file after it was signed."))
     else:
-        result.facts.append("It was MODIFIED after signing: the signature no longer matches.")
+        result.facts.append(_("It was MODIFIED after signing: the signature no longer matches."))
     return result
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from billing.documents import selectors, services
 from billing.documents.exceptions import DocumentsPending, InvalidUpload
-from billing.documents.forms import ExportPeriodForm, VerifyUploadForm, size_text
+from billing.documents.forms import ExportPeriodForm, VerifyUploadForm, too_large_text
 from security.decorators import mfa_required, step_up_required
 
 
@@ -79,7 +79,7 @@ def verify_upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and too_large:
         # Refused before the body is parsed: a huge upload never reaches the disk.
         form = VerifyUploadForm()
-        upload_error = f"the file is larger than the {size_text(limit)} limit"
+        upload_error = too_large_text(limit)
     else:
         form = VerifyUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and not too_large and form.is_valid():

@@ -1,14 +1,16 @@
-"""Portal reads: the signed-in customer's invoices, filtered and searched."""
+"""Portal reads: who the portal answers for, and their invoices, filtered and searched."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
-from billing.models import Invoice
-from billing.selectors import invoices_for_user
+from billing.models import Customer, Invoice
+from billing.selectors import customer_for_user, invoices_for_user
+from security.selectors import is_session_verified, request_needs_second_factor
 
 STATUS_FILTERS = ("all", "open", "overdue", "paid")
 MAX_QUERY = 100
@@ -42,3 +44,15 @@ def portal_invoices(user: Any, *, status: str = "all", query: str = "") -> Query
             | Q(pk__in=matching_lines)
         )
     return invoices.order_by("-issue_date", "-pk")
+
+
+def portal_customer(request: HttpRequest) -> Customer | None:
+    """The customer this request is answered for: a portal user whose session is fully
+    signed in (the second factor verified when one is owed); None for anyone else, and
+    for a customer who has given the password but not yet the second factor."""
+    customer = customer_for_user(request.user)
+    if customer is None:
+        return None
+    if not is_session_verified(request) and request_needs_second_factor(request):
+        return None
+    return customer

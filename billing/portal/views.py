@@ -9,23 +9,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from billing import services
 from billing.documents.selectors import signed_invoice_ids
+from billing.exceptions import InvalidInput
 from billing.models import Invoice
 from billing.portal.decorators import portal_view
-from billing.portal.selectors import STATUS_FILTERS, portal_invoices
+from billing.portal.selectors import STATUS_FILTERS, portal_customer, portal_invoices
+from billing.portal.shell import remember_language
 from billing.selectors import (
     customer_for_user,
     get_invoice_for_user,
     invoice_credit_notes,
     invoice_vat_summary,
 )
+from security.redirects import UnsafeRedirect, next_path
 
 PAGE_SIZE = 20
 
@@ -38,6 +44,24 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and customer_for_user(request.user) is None:
         raise Http404("no portal account")
     return redirect("portal:invoices")
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language switch (en, sv) on every page: a signed-in customer's profile keeps
+    the choice (their pages and emails follow it), anyone else's browser keeps it in a
+    cookie. An unknown language or a ``next`` off this site is refused; nothing changes."""
+    try:
+        next_url = next_path(request, reverse("home"))
+        code = services.check_language(request.POST.get("language", ""))
+    except (UnsafeRedirect, InvalidInput) as exc:
+        return render(request, "400.html", {"message": str(exc)}, status=400)
+    customer = portal_customer(request)
+    if customer is not None:
+        services.set_customer_language(customer, language=code, by=request.user, request=request)
+    response = redirect(next_url)
+    remember_language(response, code)
+    return response
 
 
 @require_GET
@@ -111,4 +135,8 @@ def receipt(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @portal_view
 def account(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/account.html", {"customer": request.portal_customer})  # type: ignore[attr-defined]
+    return render(
+        request,
+        "portal/account.html",
+        {"customer": request.portal_customer, "languages": settings.LANGUAGES},  # type: ignore[attr-defined]
+    )

@@ -17,8 +17,10 @@ from billing.services.credit_notes import (
     record_refund_with_credit_note,
 )
 from billing.services.customers import (
+    check_language,
     create_customer,
     link_portal_account,
+    set_customer_language,
     update_company_profile,
     update_customer,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "CreditLine",
     "ReceivedAmount",
     "add_invoice_line",
+    "check_language",
     "create_customer",
     "create_draft_invoice",
     "delete_draft_invoice",
@@ -61,6 +64,7 @@ __all__ = [
     "record_refund_reopening",
     "record_refund_with_credit_note",
     "remove_invoice_line",
+    "set_customer_language",
     "update_company_profile",
     "update_customer",
     "update_draft_invoice",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from audit import record
 from billing.exceptions import (
@@ -13,6 +15,7 @@ from billing.exceptions import (
 from billing.models import (
     CompanyProfile,
     Customer,
+    Language,
     PortalAccount,
 )
 from billing.money import invoice_currency
@@ -53,6 +56,42 @@ def update_customer(customer: Customer, *, by: Actor, **changes: Any) -> Custome
         _validate(locked)
         locked.save()
         record("customer.updated", actor=by, obj=locked, fields=changed)
+    return locked
+
+
+def check_language(code: object) -> str:
+    """``code`` when it is a language the site speaks (en, sv); InvalidInput naming
+    ``language`` otherwise."""
+    if isinstance(code, str) and code in Language.values:
+        return code
+    shown = str(code)[:20]
+    raise InvalidInput(
+        _("%(code)s is not a language of this site; choose %(choices)s.")
+        % {"code": f"“{shown}”", "choices": " / ".join(Language.labels)},
+        field="language",
+    )
+
+
+def set_customer_language(
+    customer: Customer, *, language: str, by: Actor, request: HttpRequest | None = None
+) -> Customer:
+    """The customer's pages and emails are in ``language`` from now on (en or sv)."""
+    language = check_language(language)
+    with transaction.atomic():
+        locked = _locked(customer)
+        if locked.language == language:
+            return locked
+        previous = locked.language
+        locked.language = language
+        locked.save(update_fields=["language", "updated_at"])
+        record(
+            "customer.language_changed",
+            actor=by,
+            obj=locked,
+            request=request,
+            language=language,
+            previous=previous,
+        )
     return locked
 
 

@@ -1,18 +1,25 @@
-"""Template helpers for the portal: money in the reader's language, invoice state labels."""
+"""Template helpers for the portal: money in the reader's language (in text and in form
+fields), invoice state labels and badges."""
 
 from __future__ import annotations
 
 import datetime
+import re
+from decimal import Decimal
 from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from billing.money import Money, format_decimal
 
 register = template.Library()
+
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 @register.filter
@@ -34,16 +41,38 @@ def number(value: Any, decimals: int = 0) -> str:
 
 
 @register.filter
-def major_units(value: Any, currency: str) -> str:
-    """Minor units as a plain decimal string for a form field ("1000.00")."""
-    return str(Money(int(value), currency).as_decimal())
+def amount_input(value: Any) -> str:
+    """A form field's amount as the reader writes it: the field's initial "1482.44" shows
+    as "1 482,44" in Swedish and "1,482.44" in English; what the reader typed is kept."""
+    text = "" if value is None else str(value)
+    if not _PLAIN_AMOUNT.fullmatch(text):
+        return text
+    decimals = len(text.partition(".")[2])
+    return format_decimal(Decimal(text), get_language() or "en", decimals=decimals)
+
+
+def _state(invoice: Any, today: datetime.date | None) -> str:
+    today = today or timezone.localdate()
+    if invoice.status == "open" and invoice.due_date and invoice.due_date < today:
+        return "overdue"
+    return str(invoice.status)
+
+
+@register.simple_tag
+def invoice_badge(invoice: Any, today: datetime.date | None = None) -> SafeString:
+    """``{% invoice_badge invoice today %}``: the state as a badge, overdue set apart."""
+    state = _state(invoice, today)
+    return format_html('<span class="badge badge-{}">{}</span>', state, _label(state))
 
 
 @register.simple_tag
 def invoice_state(invoice: Any, today: datetime.date | None = None) -> str:
     """Open, overdue, paid, void or uncollectible, in the reader's language."""
-    today = today or timezone.localdate()
-    if invoice.status == "open" and invoice.due_date and invoice.due_date < today:
+    return _label(_state(invoice, today))
+
+
+def _label(state: str) -> str:
+    if state == "overdue":
         return _("Overdue")
     return {
         "open": _("Open"),
@@ -51,7 +80,7 @@ def invoice_state(invoice: Any, today: datetime.date | None = None) -> str:
         "void": _("Void"),
         "uncollectible": _("Uncollectible"),
         "draft": _("Draft"),
-    }.get(invoice.status, invoice.status)
+    }.get(state, state)
 
 
 @register.simple_tag

@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from billing.exceptions import InvalidInput, UnknownCurrency
-from billing.money import Money, currency_exponent, format_decimal
+from billing.money import Money, currency_exponent, format_decimal, parse_decimal
 
 
 @pytest.mark.parametrize(
@@ -76,3 +78,48 @@ def test_an_amount_beyond_what_the_platform_holds_is_refused_naming_the_field() 
         Money.from_decimal(Decimal("10000000000000.01"), "SEK")
     assert excinfo.value.field == "amount"
     assert Money.from_decimal(Decimal("10000000000000.00"), "SEK").amount == 10**15
+
+
+@pytest.mark.parametrize(
+    ("typed", "language", "value"),
+    [
+        ("1 482,44", "sv", "1482.44"),
+        ("1\u00a0482,44", "sv", "1482.44"),
+        ("1482.44", "sv", "1482.44"),
+        ("1,482.44", "en", "1482.44"),
+        ("1482.44", "en", "1482.44"),
+        ("1482,44", "en", "1482.44"),  # a decimal comma, typed in the English portal
+        ("12,345,678.90", "en", "12345678.90"),
+        (" 100 ", "en", "100"),
+        ("\u22125", "sv", "-5"),
+    ],
+)
+def test_an_amount_is_read_as_the_reader_writes_it(typed: str, language: str, value: str) -> None:
+    assert parse_decimal(typed, language) == Decimal(value)
+
+
+def test_an_english_thousands_comma_is_a_decimal_comma_in_swedish() -> None:
+    # "1,482" is 1482 to an English reader and 1.482 to a Swedish one (then too many
+    # decimals for SEK): never silently a hundred times the amount.
+    assert parse_decimal("1,482", "en") == Decimal("1482")
+    assert parse_decimal("1,482", "sv") == Decimal("1.482")
+
+
+@pytest.mark.parametrize(
+    "typed", ["", "abc", "1e3", "Infinity", "NaN", "1.482,44", "1,48,2", "1..2", "--1", "1 2,3,4"]
+)
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_anything_else_is_refused_naming_the_amount(typed: str, language: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_decimal(typed, language)
+    assert refused.value.field == "amount"
+
+
+@given(
+    amount=st.decimals(min_value=-(10**12), max_value=10**12, places=2, allow_nan=False),
+    language=st.sampled_from(["sv", "en"]),
+)
+def test_what_format_decimal_writes_parse_decimal_reads_back(
+    amount: Decimal, language: str
+) -> None:
+    assert parse_decimal(format_decimal(amount, language, decimals=2), language) == amount

@@ -1,4 +1,4 @@
-"""The portal in Debian's Chromium, on a desktop (1280x800) and a phone (375x812).
+"""The portal in Debian's Chromium, on a desktop (1366x900) and a phone (390x844).
 
 Alice signs in with her password and a TOTP code, opens her invoice, pays it with a
 new card through the end-to-end encrypted form, and sees it paid with a receipt.
@@ -8,7 +8,6 @@ finds no serious or critical accessibility violation on the portal's pages.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,18 @@ from billing.models import Customer, Invoice
 from payments.gateways.models import SandboxCharge
 from security.keyring import forget_cached_keyrings
 from security.models import User
-from tests.browser.conftest import requires_chromium
+from tests.browser.conftest import (
+    VIEWPORTS,
+    axe_violations,
+    no_sideways_scroll,
+    requires_axe,
+    requires_chromium,
+)
 from tests.factories import ensure_default_series, line
 from tests.mfa_helpers import give_totp_device, totp_code
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-requires_axe = pytest.mark.skipif(
-    not AXE.exists(), reason="axe-core is not installed (scripts/test runs npm install)"
-)
 pytestmark = [requires_chromium, requires_axe, pytest.mark.django_db(transaction=True)]
 CARD = "4242 4242 4242 4242"
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 812}}
 
 
 @pytest.fixture(autouse=True)
@@ -42,27 +42,9 @@ def vault_keyring(settings: Any, tmp_path: Path) -> Any:
     forget_cached_keyrings()
 
 
-def no_sideways_scroll(page: Any) -> bool:
-    # After a click the next document may have committed without its root element yet
-    # (seen once on a loaded machine): measure the page once it has loaded.
-    page.wait_for_load_state("load")
-    return bool(
-        page.evaluate(
-            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-        )
-    )
-
-
 def serious_violations(page: Any) -> list[str]:
-    """axe-core's serious and critical findings on the current page ([] without axe)."""
-    # Evaluated through the DevTools protocol: the page's CSP (no inline scripts) stays on.
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    result = page.evaluate("async () => JSON.stringify(await axe.run())")
-    return [
-        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
-        for v in json.loads(result)["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    """axe-core's serious and critical findings on the current page."""
+    return [v for v in axe_violations(page) if v.startswith(("serious", "critical"))]
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))

@@ -42,7 +42,7 @@ def test_the_pay_page_offers_saved_cards_and_the_encrypted_card_form(
     # Card inputs have no name: the browser can never submit them in the clear.
     assert not re.search(r'<input[^>]*name="[^"]*"[^>]*data-card-field', page)
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # no inline script (CSP)
-    assert 'value="1000.00"' in page
+    assert 'value="1\u00a0000,00"' in page  # the amount as Alice (Swedish) writes it
 
 
 def test_paying_with_a_saved_card_pays_the_invoice_and_shows_the_receipt(
@@ -176,6 +176,28 @@ def test_deleting_a_card_needs_a_fresh_second_factor(
     card.refresh_from_db()
     assert card.status == PaymentMethod.Status.DELETED
     assert audit_events("vault.payment_method_deleted", card)[0].actor_id == str(alice.pk)
+
+
+def test_deleting_a_card_asks_for_confirmation_first_and_the_question_changes_nothing(
+    alice: User, alice_client: Client, saved_card: Cards
+) -> None:
+    card = saved_card(APPROVED)
+    mark_client_verified(alice_client, give_totp_device(alice))
+    listing = alice_client.get(reverse("portal_pay:cards")).content.decode()
+    url = reverse("portal_pay:delete_card", args=[card.pk])
+
+    question = alice_client.get(url)
+
+    # The list links to the question; the question asks before anything is deleted.
+    assert f'href="{url}"' in listing and f'action="{url}"' not in listing
+    page = question.content.decode()
+    assert question.status_code == 200
+    assert "Ta bort kortet som slutar på 4242?" in page
+    assert f'<form method="post" action="{url}"' in page
+    assert "Behåll kortet" in page
+    card.refresh_from_db()
+    assert card.status == PaymentMethod.Status.ACTIVE
+    assert audit_events("vault.payment_method_deleted", card) == []
 
 
 def test_the_security_page_states_live_facts(

@@ -213,7 +213,7 @@ def test_a_customer_without_a_factor_signs_in_with_email_and_password(alice_user
     response = client.post(
         "/account/login/", {"username": "alice@example.test", "password": PASSWORD}
     )
-    assert response["Location"] == "/account/"
+    assert response["Location"] == "/"  # the front door: customers on to their invoices
     assert client.get("/account/").status_code == 200
 
 

@@ -70,9 +70,12 @@ def test_bob_cannot_delete_alices_card(
     card = saved_card(APPROVED)
     mark_client_verified(bob_client, give_totp_device(bob))  # even with a fresh step-up
 
-    response = bob_client.post(reverse("portal_pay:delete_card", args=[card.pk]))
+    url = reverse("portal_pay:delete_card", args=[card.pk])
+    asking = bob_client.get(url)  # not even the question about Alice's card
+    response = bob_client.post(url)
 
-    assert response.status_code == 404
+    assert asking.status_code == 404 and response.status_code == 404
+    assert "4242" not in asking.content.decode()
     card.refresh_from_db()
     assert card.status == PaymentMethod.Status.ACTIVE
 

@@ -5,6 +5,8 @@
 // holding the card and the form's one-time nonce (data-nonce),
 // OAEP label "tillit.card-entry.v1|<kid>". The inputs have no name attribute,
 // so the browser never submits them in the clear, even if this script fails.
+// Its two messages come translated from the page (data-insecure-message and
+// data-failed-message on the status element), English when a page gives none.
 //
 // Any form with data-processing-label (both paying forms, the card page's form)
 // shows that it is working once submitted: its button is disabled and relabelled,
@@ -116,7 +118,8 @@
       return;
     }
     if (!window.crypto || !window.crypto.subtle) {
-      status.textContent = "This page must be opened over HTTPS to encrypt your card. Nothing was sent.";
+      status.textContent = status.dataset.insecureMessage ||
+        "This page must be opened over HTTPS to encrypt your card. Nothing was sent.";
       return;
     }
     setProcessing(form, true);
@@ -130,7 +133,8 @@
       },
       function () {
         setProcessing(form, false);
-        status.textContent = "Your browser could not encrypt the card. Nothing was sent.";
+        status.textContent = status.dataset.failedMessage ||
+          "Your browser could not encrypt the card. Nothing was sent.";
       }
     );
   });

@@ -258,5 +258,6 @@ def test_overdue_invoices_get_one_reminder_by_the_same_rules(
 
     [reminder] = Delivery.objects.filter(kind=Delivery.Kind.REMINDER)
     assert reminder.invoice == invoice and reminder.status == Delivery.Status.SENT
-    assert "reminder" in _message(smtp_server)["Subject"].lower()
+    # Alice's company reads Swedish: the reminder is written in it.
+    assert "betalningspåminnelse" in _message(smtp_server)["Subject"].lower()
     assert str(invoice.gross.as_decimal()) not in _message(smtp_server).get_content()

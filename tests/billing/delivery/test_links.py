@@ -58,7 +58,7 @@ def test_a_used_link_is_refused(link_path: str, alice: User) -> None:
     response = _as(alice).get(link_path)
 
     assert response.status_code == 410
-    assert b"already used" in response.content
+    assert "Länken har redan använts" in response.content.decode()  # Alice reads Swedish
 
 
 @pytest.mark.django_db
@@ -68,7 +68,7 @@ def test_an_expired_link_is_refused_and_stays_unused(link_path: str, alice: User
         response = _as(alice).get(link_path)
 
     assert response.status_code == 410
-    assert b"expired" in response.content
+    assert "Länken har slutat gälla" in response.content.decode()
     assert InvoiceLink.objects.get().used_at is None
 
 

@@ -66,7 +66,8 @@ def test_a_paid_invoice_sends_one_link_receipt_with_no_amount_that_opens_the_rec
     assert isinstance(message, email.message.EmailMessage)
     assert not message.is_multipart()
     body = message.get_content()
-    assert "is paid" in body and "receipt" in str(message["Subject"]).lower()
+    # In the customer's language (Alice's company reads Swedish).
+    assert "är betald" in body and "betalningskvitto" in str(message["Subject"]).lower()
     readable = re.sub(r"/l/[A-Za-z0-9_-]+/", "/l/TOKEN/", body)
     assert_nothing_financial(readable + "\n" + str(message["Subject"]), invoice)
     assert b"application/pdf" not in raw
@@ -134,7 +135,7 @@ def test_a_customer_with_a_key_gets_the_receipt_pgp_encrypted_with_the_amount(
     assert isinstance(inner, email.message.EmailMessage)
     text = inner.get_content()
     assert invoice.display_number in text
-    assert paid.money(paid.amount_paid).format() in text
+    assert paid.money(paid.amount_paid).format("sv") in text  # "2 765,53 SEK", as Alice reads
     assert reverse("portal:receipt", args=[invoice.pk]) in text
     assert Delivery.objects.get(kind=Delivery.Kind.RECEIPT).channel == Delivery.Channel.PGP
 
@@ -163,12 +164,15 @@ def test_the_receipt_is_queued_once_only_when_fully_paid(
     assert services.queue_receipt(invoice, by=SYSTEM) is None  # a racing job: no second one
 
     assert Delivery.objects.filter(kind=Delivery.Kind.RECEIPT).count() == 1
-    # One receipt, and the notice that the reversed payment is owed again.
+    # One receipt, and the notice that the reversed payment is owed again, in Alice's Swedish.
     subjects = sorted(
-        str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"]).split(" on ")[0]
+        str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"]).strip()
         for _sender, _to, raw in smtp_server.messages
     )
-    assert [s.split(" for ")[0] for s in subjects] == ["Payment receipt", "Payment reversed"]
+    assert [s.split(" faktura ")[0] for s in subjects] == [
+        "Betalningskvitto för",
+        "Tillbakadragen betalning på",
+    ]
 
 
 @pytest.mark.django_db

@@ -180,7 +180,7 @@ def test_the_page_tells_alice_her_pdf_is_genuine(
     response = _verify(_client(alice), bytes(alice_document.content))
 
     assert response.status_code == 200
-    assert b"Genuine: this is our document, unchanged." in response.content
+    assert "Äkta: det här är vårt dokument, oförändrat." in response.content.decode()
     assert alice_document.invoice.display_number.encode() in response.content
     [event] = audit_events("invoice.document_verified", alice_document.invoice)
     assert event.details["outcome"] == "genuine"
@@ -216,7 +216,7 @@ def test_a_non_pdf_upload_gets_an_error_naming_the_field(alice: User) -> None:
     response = _verify(_client(alice), b"MZ\x90\x00 an executable", name="invoice.pdf")
 
     assert response.status_code == 400
-    assert b"pdf: this is not a PDF file" in response.content
+    assert "pdf: det här är ingen PDF-fil" in response.content.decode()
 
 
 @pytest.mark.django_db
@@ -226,7 +226,7 @@ def test_a_huge_upload_is_refused(alice: User, settings: Any) -> None:
     response = _verify(_client(alice), b"%PDF-1.7\n" + b"0" * 200_000)
 
     assert response.status_code == 400
-    assert b"larger than" in response.content
+    assert "pdf: filen är större än gränsen på 1 KiB" in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -186,3 +188,33 @@ def test_the_account_page_links_to_the_security_settings(
     page = portal_client_for(alice).get(reverse("portal:account")).content.decode()
     assert reverse("security:account") in page
     assert reverse("security:password_change") in page
+
+
+def test_an_overdue_invoice_wears_its_own_badge_not_the_open_one(
+    portal_client_for: Callable[[User], Client],
+    alice: User,
+    alice_company: Customer,
+    make_open_invoice: Callable[..., Invoice],
+) -> None:
+    current = make_open_invoice(alice_company)
+    with time_machine.travel(timezone.now() - datetime.timedelta(days=40)):
+        late = make_open_invoice(alice_company, payment_terms_days=30)
+    client = portal_client_for(alice)
+
+    listing = client.get(reverse("portal:invoices")).content.decode()
+    late_page = client.get(reverse("portal:invoice", args=[late.pk])).content.decode()
+    current_page = client.get(reverse("portal:invoice", args=[current.pk])).content.decode()
+
+    assert listing.count('<span class="badge badge-overdue">Förfallen</span>') == 1
+    assert listing.count('<span class="badge badge-open">Obetald</span>') == 1
+    assert '<span class="badge badge-overdue">Förfallen</span>' in late_page
+    assert '<span class="badge badge-open">Obetald</span>' in current_page
+
+
+def test_the_badges_look_different_in_the_stylesheet() -> None:
+    from django.contrib.staticfiles import finders
+
+    css = Path(str(finders.find("portal/portal.css"))).read_text(encoding="utf-8")
+    rules = dict(re.findall(r"\.badge-(open|overdue) \{([^}]*)\}", css))
+    assert rules["open"] != rules["overdue"]
+    assert "background: #9b1c14" in rules["overdue"]  # white on dark red: over 7:1 contrast
