@@ -6,8 +6,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.http import urlencode
+from django.views.generic import RedirectView
 
 
 class TillitAdminSite(admin.AdminSite):
@@ -40,3 +41,13 @@ class TillitAdminSite(admin.AdminSite):
     ) -> HttpResponse:
         next_url = request.GET.get("next") or reverse("admin:index", current_app=self.name)
         return HttpResponseRedirect(f"{reverse('security:login')}?{urlencode({'next': next_url})}")
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        """The header's "change password" goes to our own page: it runs
+        ``security.services.change_password`` (history, other sessions ended, audited),
+        which Django's admin view would skip."""
+        ours = RedirectView.as_view(pattern_name="security:password_change")
+        return [
+            path("password_change/", ours, name="password_change"),
+            *(u for u in super().get_urls() if getattr(u, "name", "") != "password_change"),
+        ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -118,3 +120,23 @@ def test_a_password_change_ends_every_other_session_and_is_audited() -> None:
     assert UserSession.objects.filter(user=user).count() == 1
     event = AuditEvent.objects.filter(action="security.password_changed").get()
     assert event.details == {"sessions_ended": 1}
+
+
+@pytest.mark.django_db
+def test_the_admins_change_password_link_leads_to_our_audited_page(
+    clerk: User, admin_client_for: Callable[[User], Client]
+) -> None:
+    """Django's own admin password view would change it without ending the other sessions
+    or an audit event: the admin sends staff to /account/password/ instead, GET and POST."""
+    client = admin_client_for(clerk)
+    old_hash = User.objects.get(pk=clerk.pk).password
+
+    page = client.get("/admin/password_change/")
+    posted = client.post(
+        "/admin/password_change/",
+        {"old_password": "x", "new_password1": PASSWORDS[1], "new_password2": PASSWORDS[1]},
+    )
+
+    assert page.status_code == 302 and page["Location"] == "/account/password/"
+    assert posted.status_code == 302 and posted["Location"] == "/account/password/"
+    assert User.objects.get(pk=clerk.pk).password == old_hash
