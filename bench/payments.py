@@ -187,6 +187,14 @@ def start_gunicorn(threads: int) -> subprocess.Popen[bytes]:
     """Two gunicorn workers; with ``threads`` > 1 each is a gthread worker, so one
     request's database waits (commits) overlap another's Python work."""
     env = {**os.environ, "TILLIT_MODE": "development", "DEBUG": "false"}
+    # WhiteNoise serves only what collectstatic gathered (as `scripts/run` does first).
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     kind = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
         [
