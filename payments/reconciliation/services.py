@@ -50,7 +50,7 @@ from payments.models import BankFile, BankLine, Payment, Refund
 from payments.reconciliation import camt054
 from payments.reconciliation.camt054 import BankTransaction, file_sha256, parse_camt054
 from payments.selectors import held_amounts
-from payments.services import _complete_refund
+from payments.services.refunds import complete_refund, open_refund
 
 Actor = Any
 Reason = BankLine.Reason
@@ -511,30 +511,22 @@ def _take_back(
         reverses=original,
     )
     saved.save(force_insert=True)
-    refund = Refund.objects.create(
-        payment=payment,
-        amount=line.amount,
-        currency=line.currency,
+    refund = open_refund(
+        payment,
+        amount=Money(line.amount, line.currency),
         reason=f"Reversed by the bank (bank line {saved.pk}{reason})",
         idempotency_key=f"bank_reversal_{saved.pk}",
         # The bank took the money back: it is owed again, and the customer is told.
         purpose=Refund.Purpose.REOPEN,
-        created_by=by if getattr(by, "is_authenticated", False) else None,
-    )
-    _complete_refund(refund, reference=f"bank:{line.line_key}"[:100], by=by)
-    record(
-        "payment.bank_transfer_reversed",
-        actor=by,
-        obj=payment,
+        event="payment.bank_transfer_reversed",
+        by=by,
         invoice_id=original.invoice_id,
-        amount=line.amount,
-        currency=line.currency,
         bank_line_id=saved.pk,
         reversed_bank_line_id=original.pk,
-        refund_id=refund.pk,
         matched_by=how,
         return_reason=line.return_reason,
     )
+    complete_refund(refund, reference=f"bank:{line.line_key}"[:100], by=by)
     return saved
 
 

@@ -189,6 +189,7 @@ def test_a_reversed_credit_takes_the_payment_back_and_the_invoice_is_due_again_a
     assert "matched by transaction id" in taken_back.detail and "FRAD" in taken_back.detail
     [event] = audit_events("payment.bank_transfer_reversed", payment)
     assert event.details["invoice_id"] == invoice.pk and event.details["amount"] == 50_000
+    assert event.details["refund_id"] == refund.pk  # opened with its refund (open_refund)
     [change] = audit_events("invoice.refund_recorded", invoice)
     assert (change.details["previous_status"], change.details["status"]) == ("paid", "open")
     # The operator is told.

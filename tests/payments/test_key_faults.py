@@ -25,6 +25,7 @@ from billing.models import Customer, Invoice
 from payments import services
 from payments.gateways.models import SandboxCharge
 from payments.models import DataKey, EntryKey, Payment, PaymentMethod
+from payments.services import card_payments
 from payments.vault import keys
 from payments.vault.exceptions import KeysUnavailable
 from security.keyring import FileKeyring, KeyringUnavailable, forget_cached_keyrings, get_keyring
@@ -262,7 +263,7 @@ def test_a_later_charge_whose_keys_fail_is_failed_calmly_and_reported(
     """A payment charged after its reserve (a fraud analyst's approval, a reconciliation)
     reveals its card then: a key fault fails it, charging nothing, and is reported."""
     card = saved_card(APPROVED)
-    payment, created, _ = services._reserve_card_payment(
+    payment, created, _ = card_payments._reserve_card_payment(
         thousand_sek_invoice,
         amount=thousand_sek_invoice.money(100_000),
         card_id=card.pk,
