@@ -29,7 +29,8 @@ from django_otp import devices_for_user
 from audit import record
 from security.exceptions import NotAllowed
 from security.identity import normalize_login
-from security.services import _end_sessions, require_step_up
+from security.services.mfa import require_step_up
+from security.services.sessions import end_sessions
 
 RESET_PERMISSION = "security.reset_credentials"
 Actor = Any
@@ -87,7 +88,7 @@ def reset_credentials(*, user: Any, by: Actor, request: HttpRequest) -> dict[str
         for device in devices_for_user(locked, confirmed=None):
             removed.append(type(device).__name__)
             device.delete()
-        ended = _end_sessions(user=locked, keep_session_key=None)
+        ended = end_sessions(user=locked, keep_session_key=None)
         record(
             "security.credentials_reset",
             actor=by,
@@ -179,7 +180,7 @@ def update_account(*, user: Any, changes: dict[str, Any], by: Actor, request: Ht
         if changed:
             locked.save(update_fields=changed)
         if "is_active" in changed:
-            ended = 0 if locked.is_active else _end_sessions(user=locked, keep_session_key=None)
+            ended = 0 if locked.is_active else end_sessions(user=locked, keep_session_key=None)
             record(
                 "security.account_enabled" if locked.is_active else "security.account_disabled",
                 actor=by,
