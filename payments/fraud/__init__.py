@@ -22,6 +22,7 @@ _EXPORTS = {
     "update_risk_settings": "payments.fraud.services",
     "validate_risk_settings": "payments.fraud.services",
     "get_risk_settings": "payments.fraud.selectors",
+    "ensure_risk_settings": "payments.fraud.services",
 }
 
 __all__ = sorted(_EXPORTS)

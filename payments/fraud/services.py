@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
 from payments.fraud.models import RiskHold, RiskSettings
-from payments.fraud.selectors import get_risk_settings
 from payments.models import Payment
 
 Actor = Any
@@ -27,6 +26,14 @@ CARD_TESTING_FIELDS = (
     "min_card_amounts",
 )
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def ensure_risk_settings() -> RiskSettings:
+    """The one row of thresholds, stored with the defaults when missing (a fresh database:
+    the first card attempt, the admin's list or a change stores it). Not audited: the
+    defaults are the code's, not anyone's decision; every change is (``update_risk_settings``)."""
+    row, _created = RiskSettings.objects.get_or_create(pk=RiskSettings.SINGLETON_PK)
+    return row
 
 
 def _per_currency(amounts: object, field: str, what: str) -> None:
@@ -132,7 +139,7 @@ def update_risk_settings(
     unknown = sorted(set(card_testing) - set(CARD_TESTING_FIELDS))
     if unknown:
         raise InvalidRiskSettings(_("not a threshold"), field=unknown[0])
-    current = get_risk_settings()  # the row exists before it is locked
+    current = ensure_risk_settings()  # the row exists before it is locked
     if card_testing:
         validate_card_testing(
             **{name: card_testing.get(name, getattr(current, name)) for name in CARD_TESTING_FIELDS}

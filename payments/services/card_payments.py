@@ -30,6 +30,7 @@ from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPaya
 from payments.fraud.models import RiskDecision, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
 from payments.fraud.selectors import facts_of, get_risk_settings
+from payments.fraud.services import ensure_risk_settings
 from payments.gateways import get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod
 from payments.saved_cards import check_may_save_card, forget_unsaved_card
@@ -311,8 +312,8 @@ def _attempt_facts(
     )
     card = facts_after_lock.first(*arguments)
     if card is not None and card.max_failed_attempts is None:
-        # A fresh database: the thresholds' row is created with the defaults.
-        get_risk_settings()
+        # A fresh database: the thresholds' row is stored with the defaults.
+        ensure_risk_settings()
         card = facts_after_lock.first(*arguments)
     return card
 

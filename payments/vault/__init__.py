@@ -21,11 +21,11 @@ _EXPORTS = {
     "delete_payment_method": "payments.vault.services",
     "Card": "payments.vault.cards",
     "EncryptedCard": "payments.vault.entry",
-    "rotate_data_key": "payments.vault.keys",
-    "reencrypt_vault": "payments.vault.keys",
-    "rotate_kek": "payments.vault.keys",
-    "rotate_entry_key": "payments.vault.keys",
-    "current_entry_key": "payments.vault.keys",
+    "rotate_data_key": "payments.vault.services",
+    "reencrypt_vault": "payments.vault.services",
+    "rotate_kek": "payments.vault.services",
+    "rotate_entry_key": "payments.vault.services",
+    "current_entry_key": "payments.vault.services",
 }
 
 __all__ = sorted(_EXPORTS)

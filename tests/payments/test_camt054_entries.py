@@ -16,7 +16,8 @@ from audit.verify import verify_chain
 from billing.models import Customer, Invoice
 from payments.exceptions import InvalidPayment
 from payments.models import BankFile, BankLine, Payment, Refund
-from payments.reconciliation.services import apply_bank_line, import_bank_file
+from payments.reconciliation.review import apply_bank_line
+from payments.reconciliation.services import import_bank_file
 from security.models import User
 from tests.factories import audit_events, line
 from tests.payments.fixtures import camt054_file
