@@ -16,8 +16,7 @@ from billing.money import Money
 from billing.services import ReceivedAmount, record_payment_amounts
 from payments.models import BankFile, BankLine, Payment
 from payments.reconciliation.camt054 import BankTransaction
-
-Actor = Any
+from security.actors import Actor
 
 
 @dataclass

@@ -5,8 +5,6 @@ review list saying why."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from billing.exceptions import BillingError
@@ -15,8 +13,8 @@ from payments.models import BankFile, BankLine, Refund
 from payments.reconciliation.bank_lines import ImportReport, bank_line
 from payments.reconciliation.camt054 import BankTransaction
 from payments.services.refunds import complete_refund, open_refund
+from security.actors import Actor
 
-Actor = Any
 Reason = BankLine.Reason
 Kind = BankLine.Kind
 

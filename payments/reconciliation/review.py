@@ -4,8 +4,6 @@ bank-transfer payment) or dismisses it with the reason. Audited ``bank_line.appl
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -15,8 +13,8 @@ from billing.models import Invoice
 from payments.exceptions import InvalidPayment
 from payments.models import BankLine, Payment
 from payments.reconciliation.bank_lines import record_bank_payments
+from security.actors import Actor
 
-Actor = Any
 Kind = BankLine.Kind
 
 

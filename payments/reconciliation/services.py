@@ -55,8 +55,8 @@ from payments.reconciliation.bank_lines import (
 from payments.reconciliation.camt054 import BankTransaction, file_sha256, parse_camt054
 from payments.reconciliation.reversals import reverse
 from payments.selectors import held_amounts
+from security.actors import Actor, user_of
 
-Actor = Any
 Reason = BankLine.Reason
 Kind = BankLine.Kind
 
@@ -98,7 +98,7 @@ def import_bank_file(
                     sha256=sha,
                     filename=report.filename,
                     message_id=parsed.message_id[:100],
-                    imported_by=by if hasattr(by, "pk") else None,
+                    imported_by=user_of(by),
                 )
         except IntegrityError:
             report.already_imported = True

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import secrets
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -53,9 +52,9 @@ from payments.services.settlement import Revealed, charge_payment, reveal_for_ch
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone
 from payments.vault.services import card_payments_unavailable, delete_payment_method, tokenize
+from security.actors import Actor
 from security.net import client_address
 
-Actor = Any
 Status = Payment.Status
 
 

@@ -5,7 +5,6 @@ are ``payments.reconciliation``."""
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -17,8 +16,8 @@ from payments.gateways import get_gateway
 from payments.models import Payment, Refund
 from payments.services.refunds import send_refund
 from payments.services.settlement import settle
+from security.actors import Actor
 
-Actor = Any
 Status = Payment.Status
 
 

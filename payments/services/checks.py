@@ -26,8 +26,7 @@ from payments.exceptions import (
 )
 from payments.models import Payment
 from payments.services.hot_statements import stored_key
-
-Actor = Any
+from security.actors import Actor
 
 _PAYABLE = (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
 _KEY_MIN, _KEY_MAX = 8, 255

@@ -21,13 +21,12 @@ from billing.models import Invoice
 from payments.fraud.selectors import history_annotations, threshold_annotations
 from payments.models import IdempotencyKey, Payment, PaymentMethod
 from payments.selectors import in_flight_state
+from security.actors import Actor
 from security.compiled import compiled, hot, mark_inserted
 from security.compiled import insert as compiled_insert
 from security.compiled import insert_sql as compiled_insert_sql
 from security.compiled import update as compiled_update
 from security.compiled import update_sql as compiled_update_sql
-
-Actor = Any
 
 
 # The card payment's reads, compiled by the ORM once per process (security.compiled).

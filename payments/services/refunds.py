@@ -25,8 +25,8 @@ from payments.exceptions import InvalidPayment, RefundRefused
 from payments.gateways import GatewayError, GatewayTimeout, get_gateway
 from payments.models import Payment, Refund
 from payments.services.checks import require_step_up, shown
+from security.actors import Actor, Person, user_of
 
-Actor = Any
 Status = Payment.Status
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def refund_payment(
     amount: Money,
     reason: str,
     purpose: str,
-    by: Actor,
+    by: Person,
     request: HttpRequest | None,
 ) -> Refund:
     """Refund part or all of a captured payment: permission, step-up, a reason and what the
@@ -129,7 +129,7 @@ def open_refund(
         purpose=purpose,
         compensation=compensation,
         idempotency_key=idempotency_key or "ref_" + secrets.token_hex(16),
-        created_by=by if getattr(by, "is_authenticated", False) else None,
+        created_by=user_of(by),
     )
     record(
         event,
@@ -213,7 +213,7 @@ def complete_refund(refund: Refund, *, reference: str, by: Actor) -> Refund:
             else Status.PARTIALLY_REFUNDED
         )
         payment.save(update_fields=["refunded_amount", "status", "updated_at"])
-        refunded = {
+        refunded: dict[str, Any] = {
             "amount": Money(locked.amount, locked.currency),
             "reason": locked.reason,
             "by": by,

@@ -7,8 +7,6 @@ holding its amount) until ``card_reconciliation`` asks the gateway by the same k
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,8 +21,8 @@ from payments.services.hot_statements import payment_locked, save_settled
 from payments.services.refunds import open_refund, send_refund
 from payments.vault.exceptions import KeysUnavailable, VaultError
 from payments.vault.services import RevealedCard, report_key_fault, reveal_card
+from security.actors import Actor
 
-Actor = Any
 Status = Payment.Status
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,11 +14,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import record
+from security.actors import Actor, Person, user_of
 from security.exceptions import NotAllowed
 from security.models import SecurityAlert
 
 User = get_user_model()
-Actor = Any
 logger = logging.getLogger(__name__)
 
 
@@ -86,7 +85,7 @@ def _queue_alert_email(alert_id: int) -> None:
 
 
 def resolve_security_alert(
-    alert: SecurityAlert, *, by: Actor, request: HttpRequest | None = None
+    alert: SecurityAlert, *, by: Person, request: HttpRequest | None = None
 ) -> SecurityAlert:
     """Close an open alert once its cause is fixed: security officers only; audited."""
     if not (getattr(by, "is_active", False) and by.has_perm(RESOLVE_ALERT_PERMISSION)):
@@ -95,7 +94,7 @@ def resolve_security_alert(
         locked = SecurityAlert.objects.select_for_update().get(pk=alert.pk)
         if locked.resolved_at is not None:
             return locked
-        locked.resolved_at, locked.resolved_by = timezone.now(), by
+        locked.resolved_at, locked.resolved_by = timezone.now(), user_of(by)
         locked.save(update_fields=["resolved_at", "resolved_by"])
         record(
             "security.alert_resolved",

@@ -12,11 +12,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit import SYSTEM, record
 from security import mfa
+from security.actors import Actor
 from security.exceptions import NotAllowed
 from security.models import BackupCode, BackupCodeDevice
 
 User = get_user_model()
-Actor = Any
 
 
 DEMO_BACKUP_CODE_COUNT = 5

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from audit import SYSTEM, record
 from audit.schedules import ensure_schedule
+from security.actors import Actor
 from security.models import JobAttempt
 
 User = get_user_model()
-Actor = Any
 
 
 JOB_ATTEMPTS_SCHEDULE_NAME = "security.purge_job_attempts"

@@ -3,8 +3,6 @@ officer, dormant staff accounts disabled by a daily job."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,6 +11,7 @@ from django.http import HttpRequest
 
 from audit import SYSTEM, record
 from audit.schedules import ensure_schedule
+from security.actors import Actor
 from security.exceptions import NotAllowed
 from security.identity import MAX_LOGIN_LENGTH, normalize_login
 from security.selectors import dormant_staff
@@ -20,7 +19,6 @@ from security.services.mfa import require_step_up
 from security.services.sessions import end_sessions
 
 User = get_user_model()
-Actor = Any
 
 
 def record_lockout(*, username: str, request: HttpRequest) -> None:

@@ -17,13 +17,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit import SYSTEM, record
 from security import mfa
+from security.actors import Actor, Person, signed_in
 from security.exceptions import InvalidCode, NotAllowed, StepUpRequired
 from security.models import BackupCode, BackupCodeDevice
 from security.selectors import MFA_VERIFIED_AT_KEY, confirmed_devices, is_step_up_fresh
 from security.services.sessions import rotate_session_key
 
 User = get_user_model()
-Actor = Any
 
 
 def require_step_up(request: HttpRequest | None, by: Actor) -> None:
@@ -100,7 +100,7 @@ def _issue_backup_codes(*, user: Any) -> list[str]:
     return codes
 
 
-def regenerate_backup_codes(*, user: Any, by: Actor, request: HttpRequest) -> list[str]:
+def regenerate_backup_codes(*, user: Any, by: Person, request: HttpRequest) -> list[str]:
     """Replace the user's backup codes with new ones (shown once); needs step-up."""
     require_step_up(request, by)
     if by.pk != user.pk:
@@ -184,21 +184,24 @@ def record_passkey_registered(*, request: HttpRequest) -> None:
         )
 
 
-def remove_device(*, device: Device, by: Actor, request: HttpRequest) -> None:
+def remove_device(*, device: Device, by: Person, request: HttpRequest) -> None:
     """Delete one of the actor's own second factors; needs step-up, and staff keep at least one."""
     require_step_up(request, by)
-    if device.user_id != by.pk:
+    owner = signed_in(by)
+    if device.user_id != owner.pk:
         raise NotAllowed(_("device: not one of your devices"))
     remaining = [
         d
-        for d in confirmed_devices(user=by)
+        for d in confirmed_devices(user=owner)
         if d.persistent_id != device.persistent_id and not isinstance(d, BackupCodeDevice)
     ]
-    if by.is_staff and not remaining and not isinstance(device, BackupCodeDevice):
+    if owner.is_staff and not remaining and not isinstance(device, BackupCodeDevice):
         raise NotAllowed(_("device: staff must keep at least one second factor; add another first"))
     method = type(device).__name__
     with transaction.atomic():
         type(device).objects.select_for_update().filter(pk=device.pk).delete()
         if not remaining:
-            BackupCodeDevice.objects.filter(user_id=by.pk).delete()
-        record("security.mfa_device_removed", actor=by, obj=by, request=request, method=method)
+            BackupCodeDevice.objects.filter(user_id=owner.pk).delete()
+        record(
+            "security.mfa_device_removed", actor=owner, obj=owner, request=request, method=method
+        )

@@ -12,11 +12,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import SYSTEM, record
+from security.actors import Actor
 from security.models import PasswordHistory
 from security.services.sessions import end_sessions
 
 User = get_user_model()
-Actor = Any
 
 
 def remember_password(*, user: Any) -> None:

@@ -15,13 +15,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import SYSTEM, record
+from security.actors import Actor, Person, is_system, signed_in
 from security.exceptions import NotAllowed, UnknownRole
 from security.models import RoleGrant
 from security.services.mfa import require_step_up
 from security.services.sessions import end_sessions
 
 User = get_user_model()
-Actor = Any
 
 
 GRANT_DAYS = 7
@@ -53,7 +53,7 @@ def set_user_roles(
         before = sorted(locked.groups.values_list("name", flat=True))
         after = sorted(set(roles))
         sensitive = sorted((set(after) - set(before)) & set(FOUR_EYES_ROLES))
-        if sensitive and by != SYSTEM:
+        if sensitive and not is_system(by):
             if RoleGrant.objects.filter(user=locked, status=RoleGrant.Status.PENDING).exists():
                 raise NotAllowed(
                     "roles: a grant for this account is already waiting for approval;"
@@ -63,7 +63,7 @@ def set_user_roles(
                 user=locked,
                 roles=after,
                 before=before,
-                requested_by=by,
+                requested_by=signed_in(by),
                 requested_at=timezone.now(),
             )
             record(
@@ -98,7 +98,7 @@ def _apply_roles(
 
 
 def decide_role_grant(
-    grant: RoleGrant, *, approve: bool, by: Actor, request: HttpRequest | None
+    grant: RoleGrant, *, approve: bool, by: Person, request: HttpRequest | None
 ) -> RoleGrant:
     """A second security officer approves (the roles apply) or rejects a pending grant.
 
@@ -115,7 +115,7 @@ def decide_role_grant(
         locked_grant = RoleGrant.objects.select_for_update().get(pk=grant.pk)
         if locked_grant.status != RoleGrant.Status.PENDING:
             raise NotAllowed("grant: this grant was already decided")
-        if approve and by.pk in (locked_grant.requested_by_id, locked_grant.user_id):
+        if approve and signed_in(by).pk in (locked_grant.requested_by_id, locked_grant.user_id):
             raise NotAllowed(
                 "grant: a second security officer approves (not the one who asked, not its owner)"
             )
@@ -126,7 +126,7 @@ def decide_role_grant(
         if approve and timezone.now() - locked_grant.requested_at > timedelta(days=GRANT_DAYS):
             raise NotAllowed(f"grant: older than {GRANT_DAYS} days; ask again")
         locked_grant.status = RoleGrant.Status.APPROVED if approve else RoleGrant.Status.REJECTED
-        locked_grant.decided_by = by
+        locked_grant.decided_by = signed_in(by)
         locked_grant.decided_at = timezone.now()
         locked_grant.save(update_fields=["status", "decided_by", "decided_at"])
         record(

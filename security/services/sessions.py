@@ -14,13 +14,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import SYSTEM, record
+from security.actors import Actor
 from security.exceptions import NotAllowed
 from security.models import UserSession
 from security.net import client_address
 from security.selectors import SESSION_STARTED_AT_KEY
 
 User = get_user_model()
-Actor = Any
 
 
 def start_user_session(*, request: HttpRequest, user: Any) -> UserSession:

@@ -45,6 +45,7 @@ from payments.vault.services.key_rotation import (
     encryption_key,
     forget_encryption_key,
 )
+from security.actors import Actor
 from security.compiled import compiled, hot, mark_inserted
 from security.services import raise_security_alert
 
@@ -62,7 +63,7 @@ def card_fingerprint(number: str) -> str:
 
 
 def tokenize(
-    card: Card | EncryptedCard, *, customer: Customer, by: Any, saved: bool = True
+    card: Card | EncryptedCard, *, customer: Customer, by: Actor, saved: bool = True
 ) -> PaymentMethod:
     """Validate, encrypt under the active DEK and store a card; the CVC is checked, then dropped.
 
@@ -256,7 +257,7 @@ def _refuse(
     reason: str,
     message: str,
     *,
-    by: Any,
+    by: Actor,
     purpose: str,
     field: str = "",
     error: type[RevealRefused | PaymentMethodGone] = RevealRefused,
@@ -310,7 +311,7 @@ def _take_slot_and_read(user: Any, token: str) -> tuple[bool, PaymentMethod | No
     return True, method
 
 
-def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
+def reveal_card(token: str, *, purpose: str, by: Actor) -> RevealedCard:
     """Decrypt a card for ``purpose``: explicit permission, rate limit, audited either way.
 
     The slot is counted before the card is read, and the ``vault.card_revealed`` event
@@ -376,7 +377,7 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
     )
 
 
-def delete_payment_method(method: PaymentMethod, *, by: Any) -> PaymentMethod:
+def delete_payment_method(method: PaymentMethod, *, by: Actor) -> PaymentMethod:
     """Erase the card's ciphertext (crypto-shredding of this record); keep brand/last 4."""
     with transaction.atomic():
         locked = PaymentMethod.objects.select_for_update().get(pk=method.pk)
@@ -406,7 +407,7 @@ KEY_FAULT_ALERT = "vault.keys_unavailable"
 
 
 def report_key_fault(
-    fault: KeysUnavailable, *, operation: str, by: Any, request: HttpRequest | None = None
+    fault: KeysUnavailable, *, operation: str, by: Actor, request: HttpRequest | None = None
 ) -> None:
     """Record that the vault's keys failed a card operation (``tokenize``, ``reveal``,
     ``entry_key``): the ``vault.key_fault`` audit event with the operator's detail, and an
@@ -431,7 +432,7 @@ def report_key_fault(
 
 
 def card_payments_unavailable(
-    fault: KeysUnavailable, *, operation: str, by: Any, request: HttpRequest | None = None
+    fault: KeysUnavailable, *, operation: str, by: Actor, request: HttpRequest | None = None
 ) -> CardPaymentsUnavailable:
     """Report a key fault (``report_key_fault``) and give the one calm error customers see
     instead: card payments are unavailable right now, nothing was charged; no key id."""
@@ -441,7 +442,7 @@ def card_payments_unavailable(
     )
 
 
-def card_entry_key(*, by: Any, request: HttpRequest | None = None) -> EntryKey:
+def card_entry_key(*, by: Actor, request: HttpRequest | None = None) -> EntryKey:
     """The card-entry key a card form encrypts to (rotated first when due); a key fault
     is reported and raised as CardPaymentsUnavailable."""
     try:

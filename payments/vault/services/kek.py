@@ -4,7 +4,6 @@ is decrypted), and KEK versions no live key needs any more retired from the keyr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 
@@ -17,6 +16,7 @@ from payments.vault.services.key_rotation import (
     Progress,
     quiet,
 )
+from security.actors import Actor
 from security.keyring import KeyringReadOnly
 
 
@@ -32,7 +32,7 @@ class KekRotationReport:
 
 
 def rotate_kek(
-    *, by: Any, retire_old: bool = False, progress: Progress = quiet
+    *, by: Actor, retire_old: bool = False, progress: Progress = quiet
 ) -> KekRotationReport:
     """Rewrap every live DEK and entry key under a new KEK version; no card is decrypted.
 
@@ -73,7 +73,7 @@ def rotate_kek(
     )
 
 
-def retire_kek_versions(*, by: Any) -> list[int]:
+def retire_kek_versions(*, by: Actor) -> list[int]:
     """Forget KEK versions no live key is wrapped under; audited as vault.kek_retired."""
     with transaction.atomic():
         lock_key_management()

@@ -40,6 +40,7 @@ from payments.vault.keys import (
     vault_keyring,
 )
 from payments.vault.models import DataKey, EntryKey
+from security.actors import Actor
 from security.keyring import Keyring
 
 logger = logging.getLogger(__name__)
@@ -77,14 +78,14 @@ class KeyKind(Generic[K]):
     def rotated_details(self, new: K, previous: K | None, *, only_if_due: bool) -> dict[str, Any]:
         raise NotImplementedError
 
-    def after_rotation(self, previous: K | None, *, now: datetime.datetime, by: Any) -> None:
+    def after_rotation(self, previous: K | None, *, now: datetime.datetime, by: Actor) -> None:
         """In the rotation's transaction, once the new key is written."""
 
     def live(self) -> models.QuerySet[K]:
         """The keys whose wrapped bytes still exist (every state but the dead one)."""
         return self.model.objects.exclude(state=self.dead_state)
 
-    def rotate(self, *, by: Any, only_if_due: bool = False) -> K:
+    def rotate(self, *, by: Actor, only_if_due: bool = False) -> K:
         """Make a new key of this kind active; the active one turns retired. Audited.
 
         ``only_if_due``: keep the active key while it is inside its period (the schedule's
@@ -162,7 +163,9 @@ class DataKeys(KeyKind[DataKey]):
             "reason": "cryptoperiod" if only_if_due else "requested",
         }
 
-    def after_rotation(self, previous: DataKey | None, *, now: datetime.datetime, by: Any) -> None:
+    def after_rotation(
+        self, previous: DataKey | None, *, now: datetime.datetime, by: Actor
+    ) -> None:
         if previous is not None:
             transaction.on_commit(_enqueue_reencryption)
 
@@ -205,7 +208,9 @@ class EntryKeys(KeyKind[EntryKey]):
     ) -> dict[str, Any]:
         return {"kid": new.kid, "previous_kid": previous.kid if previous else None}
 
-    def after_rotation(self, previous: EntryKey | None, *, now: datetime.datetime, by: Any) -> None:
+    def after_rotation(
+        self, previous: EntryKey | None, *, now: datetime.datetime, by: Actor
+    ) -> None:
         _expire_entry_keys(by=by, now=now)
 
 
@@ -217,7 +222,7 @@ KEY_KINDS: tuple[KeyKind[Any], ...] = (DATA_KEYS, ENTRY_KEYS)
 # ---------------------------------------------------------------- data keys
 
 
-def rotate_data_key(*, by: Any, only_if_due: bool = False) -> DataKey:
+def rotate_data_key(*, by: Actor, only_if_due: bool = False) -> DataKey:
     """Make a new DEK active; the old one turns decrypt-only. Audited as vault.dek_rotated."""
     new = DATA_KEYS.rotate(by=by, only_if_due=only_if_due)
     forget_encryption_key()  # this process takes the new key at once; others at their insert
@@ -287,12 +292,12 @@ def encryption_key() -> tuple[DataKey, bytes]:
 # ---------------------------------------------------------------- card-entry keys
 
 
-def rotate_entry_key(*, by: Any, only_if_due: bool = False) -> EntryKey:
+def rotate_entry_key(*, by: Actor, only_if_due: bool = False) -> EntryKey:
     """New card-entry key pair; the old one is accepted for the grace period only."""
     return ENTRY_KEYS.rotate(by=by, only_if_due=only_if_due)
 
 
-def _expire_entry_keys(*, by: Any, now: datetime.datetime) -> int:
+def _expire_entry_keys(*, by: Actor, now: datetime.datetime) -> int:
     grace = datetime.timedelta(minutes=settings.VAULT_ENTRY_KEY_GRACE_MINUTES)
     stale = EntryKey.objects.select_for_update().filter(
         state=EntryKey.State.PREVIOUS, retired_at__lte=now - grace
@@ -308,7 +313,7 @@ def _expire_entry_keys(*, by: Any, now: datetime.datetime) -> int:
     return count
 
 
-def expire_entry_keys(*, by: Any) -> int:
+def expire_entry_keys(*, by: Actor) -> int:
     """Erase the private half of card-entry keys past their grace period; audited."""
     with transaction.atomic():
         lock_key_management()

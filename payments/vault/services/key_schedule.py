@@ -16,6 +16,7 @@ from payments.vault.services.key_rotation import (
     rotate_entry_key,
 )
 from payments.vault.services.reencryption import reencrypt_vault
+from security.actors import Actor
 
 
 def _purge_spent_nonces() -> int:
@@ -26,7 +27,7 @@ def _purge_spent_nonces() -> int:
     return int(count)
 
 
-def rotate_due_keys(*, by: Any) -> dict[str, Any]:
+def rotate_due_keys(*, by: Actor) -> dict[str, Any]:
     """The hourly job: rotate what is due, expire old entry keys, re-encrypt, destroy."""
     before = DataKey.objects.filter(state=DataKey.State.ACTIVE).values_list("pk", flat=True).first()
     dek = rotate_data_key(by=by, only_if_due=True)

@@ -6,7 +6,6 @@ evidence). Run by the job a rotation queues, the hourly schedule and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -17,6 +16,7 @@ from payments.vault import crypto
 from payments.vault.keys import lock_key_management, unwrap_data_key
 from payments.vault.models import DataKey, PaymentMethod
 from payments.vault.services.key_rotation import Progress, quiet, with_encryption_key
+from security.actors import Actor
 
 
 @dataclass
@@ -28,7 +28,7 @@ class ReencryptionReport:
     still_pending: dict[str, int] = field(default_factory=dict)
 
 
-def _reencrypt_batch(old: DataKey, *, by: Any, batch: int) -> int:
+def _reencrypt_batch(old: DataKey, *, by: Actor, batch: int) -> int:
     """Move up to ``batch`` records from ``old`` to the active DEK, in one transaction."""
 
     def work(target: DataKey) -> int:
@@ -80,7 +80,7 @@ def _write_reencrypted(ids: list[int], blobs: list[bytes], target: DataKey) -> N
             )
 
 
-def destroy_data_key(key: DataKey, *, by: Any) -> bool:
+def destroy_data_key(key: DataKey, *, by: Actor) -> bool:
     """Erase a decrypt-only DEK's wrapped bytes if no record needs it; audited."""
     with transaction.atomic():
         lock_key_management()
@@ -106,7 +106,7 @@ def destroy_data_key(key: DataKey, *, by: Any) -> bool:
     return True
 
 
-def reencrypt_vault(*, by: Any, progress: Progress = quiet) -> ReencryptionReport:
+def reencrypt_vault(*, by: Actor, progress: Progress = quiet) -> ReencryptionReport:
     """Re-encrypt every record under a decrypt-only DEK, then destroy that DEK."""
     report = ReencryptionReport()
     batch = settings.VAULT_REENCRYPT_BATCH
