@@ -12,8 +12,7 @@ here at once.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from payments.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "tokenize": "payments.vault.services",
@@ -30,9 +29,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'payments.vault' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
