@@ -68,9 +68,18 @@ class KeyKind(Generic[K]):
     def due(self, key: K, now: datetime.datetime) -> bool:
         raise NotImplementedError
 
-    def create(self) -> K:
-        """A new ACTIVE key, wrapped under the keyring's current KEK version, saved."""
+    def new_key(self) -> tuple[K, bytes]:
+        """A new ACTIVE key, unsaved, and the secret its wrapped column is to hold."""
         raise NotImplementedError
+
+    def create(self) -> K:
+        """A new ACTIVE key, its secret wrapped under the keyring's current KEK version, saved."""
+        key, secret = self.new_key()
+        wrapped = vault_keyring().wrap(secret, context=key.wrap_context())
+        key.kek_version = wrapped.version
+        setattr(key, self.wrapped_field, wrapped.blob)
+        key.save(force_insert=True)
+        return key
 
     def unwrap(self, key: K) -> bytes:
         raise NotImplementedError
@@ -138,17 +147,12 @@ class DataKeys(KeyKind[DataKey]):
     def due(self, key: DataKey, now: datetime.datetime) -> bool:
         return now >= key.encrypts_until()
 
-    def create(self) -> DataKey:
-        keyring = vault_keyring()
+    def new_key(self) -> tuple[DataKey, bytes]:
         key_id = crypto.new_key_id()
         while DataKey.objects.filter(pk=key_id).exists():
             key_id = crypto.new_key_id()
         key = DataKey(id=key_id, state=DataKey.State.ACTIVE, created_at=timezone.now())
-        wrapped = keyring.wrap(crypto.new_key(), context=key.wrap_context())
-        key.kek_version = wrapped.version
-        key.wrapped_key = wrapped.blob
-        key.save(force_insert=True)
-        return key
+        return key, crypto.new_key()
 
     def unwrap(self, key: DataKey) -> bytes:
         return unwrap_data_key(key)
@@ -181,24 +185,20 @@ class EntryKeys(KeyKind[EntryKey]):
     def due(self, key: EntryKey, now: datetime.datetime) -> bool:
         return entry_key_due(key, now)
 
-    def create(self) -> EntryKey:
+    def new_key(self) -> tuple[EntryKey, bytes]:
         private = rsa.generate_private_key(
             public_exponent=65537, key_size=settings.VAULT_ENTRY_KEY_BITS
+        )
+        key = EntryKey(kid=f"ek_{secrets.token_hex(8)}", state=EntryKey.State.ACTIVE)
+        key.public_key_der = private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         der = private.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        key = EntryKey(kid=f"ek_{secrets.token_hex(8)}", state=EntryKey.State.ACTIVE)
-        wrapped = vault_keyring().wrap(der, context=key.wrap_context())
-        key.kek_version = wrapped.version
-        key.wrapped_private_key = wrapped.blob
-        key.public_key_der = private.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        key.save(force_insert=True)
-        return key
+        return key, der
 
     def unwrap(self, key: EntryKey) -> bytes:
         return unwrap_entry_private(key)
