@@ -34,7 +34,7 @@ from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_pub
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.schedules import ensure_schedule
 from audit.selectors import get_first_checkpoint_covering
-from security.compiled import hot
+from db.prepared import hot
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 

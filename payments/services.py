@@ -57,6 +57,12 @@ from billing.services import (
     record_refund_reopening,
     record_refund_with_credit_note,
 )
+from db.compiled import compiled, mark_inserted
+from db.compiled import insert as compiled_insert
+from db.compiled import insert_sql as compiled_insert_sql
+from db.compiled import update as compiled_update
+from db.compiled import update_sql as compiled_update_sql
+from db.prepared import hot
 from payments.exceptions import (
     AlreadyPaid,
     AmountExceedsDue,
@@ -89,11 +95,6 @@ from payments.vault.services import (
     reveal_card,
     tokenize,
 )
-from security.compiled import compiled, hot, mark_inserted
-from security.compiled import insert as compiled_insert
-from security.compiled import insert_sql as compiled_insert_sql
-from security.compiled import update as compiled_update
-from security.compiled import update_sql as compiled_update_sql
 from security.net import client_address
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def held_amount(invoice: Invoice) -> int:
     return held_amounts([invoice.pk]).get(invoice.pk, 0)
 
 
-# The card payment's reads, compiled by the ORM once per process (security.compiled).
+# The card payment's reads, compiled by the ORM once per process (db.compiled).
 # The invoice's locks leave out its frozen snapshots (Invoice.DOCUMENT_FIELDS).
 @compiled(str, str)
 def _stored_key(scope: str, key: str) -> Any:

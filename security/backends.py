@@ -1,7 +1,7 @@
 """Sign-in backends: staff by username, customers by e-mail address.
 
 Both read the signed-in user of every request by a query compiled once per process
-(``security.compiled``).
+(``db.compiled``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db.models import BooleanField, ExpressionWrapper, OuterRef
 from django.http import HttpRequest
 
-from security.compiled import compiled
+from db.compiled import compiled
 from security.identity import normalize_login
 
 

@@ -18,7 +18,7 @@ from django_otp import device_classes, devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from security.compiled import compiled
+from db.compiled import compiled
 from security.models import BackupCodeDevice, PasswordHistory, RoleGrant, UserSession
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"

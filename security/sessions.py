@@ -21,7 +21,7 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.db.models import Subquery
 from django.utils import timezone
 
-from security.compiled import compiled
+from db.compiled import compiled
 
 # The user the current request's session read brought with it (None: it brought none).
 _read_with_session: ContextVar[Any] = ContextVar("tillit_user_read_with_session", default=None)

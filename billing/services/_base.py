@@ -21,7 +21,7 @@ from billing.models import (
     Invoice,
 )
 from billing.money import Money
-from security.compiled import compiled
+from db.compiled import compiled
 
 Actor = Any
 """A user, a saved model instance, or ``audit.SYSTEM`` (see ``audit.record``)."""

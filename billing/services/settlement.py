@@ -29,7 +29,7 @@ from billing.services._base import (
     _money_of,
     _transition,
 )
-from security.compiled import update_sql
+from db.compiled import update_sql
 
 
 def void_invoice(invoice: Invoice, *, by: Actor, reason: str = "") -> Invoice:

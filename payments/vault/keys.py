@@ -34,10 +34,10 @@ from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from audit.services import PreparedEvent, append_prepared
+from db.compiled import mark_inserted
 from payments.vault import crypto
 from payments.vault.exceptions import InvalidCard, KeysUnavailable, KeyUnavailable
 from payments.vault.models import DataKey, EntryKey, PaymentMethod
-from security.compiled import mark_inserted
 from security.keyring import Keyring, KeyringError, KeyringReadOnly, get_keyring
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,8 @@ from django.utils.translation import gettext as _
 from audit import record
 from audit.services import prepare_event
 from billing.models import Customer
+from db.compiled import compiled
+from db.prepared import hot
 from payments.exceptions import CardPaymentsUnavailable
 from payments.vault import crypto
 from payments.vault.cards import Brand, Card, validate_card
@@ -44,7 +46,6 @@ from payments.vault.keys import (
     vault_keyring,
 )
 from payments.vault.models import EntryKey, PaymentMethod, RevealWindow
-from security.compiled import compiled, hot
 from security.services import raise_security_alert
 
 REVEAL_PERMISSION = "payments.reveal_card"

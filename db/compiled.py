@@ -4,7 +4,7 @@ Every request and every card payment runs the same few queries (the session, the
 user, the portal account, the invoice, the card, the payment under its lock). The
 ORM builds each one anew every time, and building (``as_sql``) costs more Python
 than sending the query and reading its answer: 0.3-0.8 CPU-ms per query, a third
-of a card payment's Python (docs/benchmarks.md, "Payments").
+of a card payment's Python (docs/performance.md, "Hot queries, compiled once").
 
 ``CompiledQuery`` keeps the ORM as the one definition of such a query. It builds
 the queryset once per process and database with stand-in values for the
@@ -14,8 +14,13 @@ instances (``select_related`` included) or dicts exactly as the queryset would.
 
 On PostgreSQL only: psycopg receives Python values, so a parameter is the
 argument itself. Elsewhere (SQLite, where the ORM adapts values while compiling)
-the queryset is simply built and run each time. It sits in ``security/`` because
-every app may import the ground floor and sessions and sign-in use it too.
+the queryset is simply built and run each time.
+
+This module reads Django internals (``QuerySet._iterable_class``,
+``_known_related_objects``, ``_prefetch_related_lookups``, the compiler's
+``klass_info``/``select``/``annotation_col_map``, ``get_related_populators`` and
+``RelatedPopulator``, ``ModelState``): ``tests/db/test_django_internals.py`` names each
+one that a Django upgrade changes.
 """
 
 from __future__ import annotations
@@ -32,44 +37,10 @@ from django.db.models import Model, QuerySet, prefetch_related_objects, signals
 from django.db.models.base import ModelState
 from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 
+from db.dialect import is_postgresql
+from db.prepared import hot
+
 _M = TypeVar("_M", bound=Model)
-
-# The statements of this module (and those composed from them, ``hot``): the ones a
-# connection prepares, from their first run, when server-side binding is on.
-_HOT: set[str] = set()
-
-
-def hot(sql: str) -> str:
-    """Mark ``sql`` (a fixed text, its values parameters) as one to prepare; returns it."""
-    _HOT.add(sql)
-    return sql
-
-
-def is_hot(query: object) -> bool:
-    """Whether ``query`` was marked by ``hot``: the statements prepared on a connection."""
-    return isinstance(query, str) and query in _HOT
-
-
-@functools.cache
-def preparing_cursor_class() -> type:
-    """The cursor for server-side binding that prepares the hot statements only.
-
-    psycopg prepares a query once it has run ``prepare_threshold`` times. Left to
-    itself it also prepared the bank-file import's statements, and a generic plan made
-    for a table still empty at the start of the import turned into a scan per slice
-    as the table grew (the 100,000-line import took 150-160 s instead of 10). Here
-    only the statements this module built are prepared, each from its first run;
-    every other one never (docs/decisions.md, 22)."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparingCursor(ServerBindingCursor):
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            if kwargs.get("prepare") is None:
-                kwargs["prepare"] = is_hot(query)
-            return super().execute(query, params, **kwargs)  # type: ignore[misc]
-
-    return PreparingCursor
-
 
 # Stand-ins no real argument equals: negative ids, texts with a NUL (which
 # PostgreSQL cannot even store) and times from 1901.
@@ -117,12 +88,11 @@ class CompiledQuery:
         self._lock = threading.Lock()
 
     def fetch(self, *arguments: Any, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
-        connection = connections[using]
-        if connection.vendor != "postgresql":
+        if not is_postgresql(using):
             self._check_count(arguments)
             return list(self.build(*arguments).using(using))
         sql, params = self.sql(*arguments, using=using)
-        with connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return self.results(rows, using=using)
@@ -225,7 +195,7 @@ def insert_sql(obj: Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[
     """The INSERT ... RETURNING pk of ``insert`` and its parameters, to use inside a
     larger statement (e.g. ``WITH p AS (...)`` with an audit append; PostgreSQL)."""
     connection = connections[using]
-    sql, fields = _insert_sql(type(obj), connection.vendor)
+    sql, fields = _insert_sql(type(obj))
     return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
@@ -264,7 +234,7 @@ def _make_fast(populators: Sequence[Any]) -> None:
 
 
 @functools.cache
-def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple[Any, ...]]:
+def _insert_sql(model: type[Model]) -> tuple[str, tuple[Any, ...]]:
     connection = connections[DEFAULT_DB_ALIAS]
     quote = connection.ops.quote_name
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
@@ -306,7 +276,7 @@ def insert(obj: _M, *, using: str = DEFAULT_DB_ALIAS) -> _M:
     model with a database-made primary key and no save signals; else ``save`` itself)."""
     connection = connections[using]
     model = type(obj)
-    if connection.vendor != "postgresql" or obj.pk is not None or _signalled(model):
+    if not is_postgresql(using) or obj.pk is not None or _signalled(model):
         obj.save(force_insert=True, using=using)
         return obj
     sql, params = insert_sql(obj, using=using)
@@ -328,7 +298,7 @@ def update(obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) 
     (PostgreSQL, no save signals; else ``save`` itself)."""
     connection = connections[using]
     model = type(obj)
-    if connection.vendor != "postgresql" or _signalled(model):
+    if not is_postgresql(using) or _signalled(model):
         obj.save(update_fields=fields, using=using)
         return
     sql, params = update_sql(obj, fields, using=using)
@@ -350,11 +320,9 @@ def compiled(*kinds: type) -> Callable[[Callable[..., QuerySet[Any]]], CompiledQ
 __all__: Sequence[str] = (
     "CompiledQuery",
     "compiled",
-    "hot",
     "insert",
     "insert_sql",
     "mark_inserted",
-    "preparing_cursor_class",
     "update",
     "update_sql",
 )
