@@ -247,22 +247,27 @@ def _insert_sql(model: type[Model]) -> tuple[str, tuple[Any, ...]]:
 
 
 @functools.cache
-def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
+def _update_sql(
+    model: type[Model], names: tuple[str, ...], returning: bool
+) -> tuple[str, tuple[Any, ...]]:
     connection = connections[DEFAULT_DB_ALIAS]
     quote = connection.ops.quote_name
     fields = tuple(model._meta.get_field(name) for name in names)
     assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)  # type: ignore[union-attr]
     pk = quote(str(model._meta.pk.column))
     table = quote(model._meta.db_table)
-    return hot(f"UPDATE {table} SET {assignments} WHERE {pk} = %s"), fields  # noqa: S608
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
+    return hot(f"{sql} RETURNING {pk}" if returning else sql), fields
 
 
 def update_sql(
-    obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS
+    obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS, returning: bool = False
 ) -> tuple[str, list[Any]]:
-    """The UPDATE of ``update`` and its parameters, to use inside a larger statement."""
+    """The UPDATE of ``update`` and its parameters, to use inside a larger statement
+    (``returning``: ending in ``RETURNING`` the primary key, as ``audit.write_with_event``
+    takes it)."""
     connection = connections[using]
-    sql, targets = _update_sql(type(obj), tuple(fields))
+    sql, targets = _update_sql(type(obj), tuple(fields), returning)
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
     return sql, [*params, obj.pk]
 

@@ -10,6 +10,9 @@ arrays (``unnest``); SQLite has none of these, and serializes writers by itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from django.db import DEFAULT_DB_ALIAS, connections
 
 
@@ -26,7 +29,25 @@ def advisory_xact_lock(key: int, *, using: str = DEFAULT_DB_ALIAS) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def share_lock_clause(using: str = DEFAULT_DB_ALIAS) -> str:
-    """``" FOR SHARE"`` to end a SELECT that must keep its rows from changing until the
-    transaction ends (PostgreSQL); ``""`` on SQLite, which has no row locks."""
-    return " FOR SHARE" if is_postgresql(using) else ""
+def insert_rows(
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+) -> None:
+    """Write plain rows (no model instances, nothing refers to them yet) into ``table``:
+    by COPY on PostgreSQL (psycopg's own cursor, under Django's wrapper), by one
+    executemany elsewhere. ``table`` and ``columns`` are names from model metadata."""
+    connection = connections[using]
+    quoted_table = connection.ops.quote_name(table)
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor:
+        if is_postgresql(using):
+            with cursor.cursor.copy(f"COPY {quoted_table} ({quoted}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            sql = f"INSERT INTO {quoted_table} ({quoted}) VALUES ({marks})"  # noqa: S608
+            cursor.executemany(sql, list(rows))

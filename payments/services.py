@@ -39,15 +39,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from audit import SYSTEM, AuditEntry, record
-from audit.services import PreparedEvent, append_prepared, execute_recorded, prepare_event
+from audit import SYSTEM, AuditEntry, PendingEvent, pending_event, record, write_with_event
 from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
@@ -62,7 +61,7 @@ from db.compiled import insert as compiled_insert
 from db.compiled import insert_sql as compiled_insert_sql
 from db.compiled import update as compiled_update
 from db.compiled import update_sql as compiled_update_sql
-from db.prepared import hot
+from db.dialect import is_postgresql
 from payments.exceptions import (
     AlreadyPaid,
     AmountExceedsDue,
@@ -510,21 +509,18 @@ def _reserve_card_payment(
             stored = IdempotencyKey(
                 scope=scope, key=key, request_hash=request_hash, created_at=timezone.now()
             )
-            event = prepare_event(
+            event = pending_event(
                 "payment.blocked" if blocked else "payment.started",
                 actor=by,
-                object_type=Payment._meta.label_lower,
-                object_id=None,  # the payment's id, given by the database
+                obj=payment,  # not saved yet: its id is given by the database
                 request=request,
-                details={
-                    "invoice_id": locked.pk,
-                    "amount": money.amount,
-                    "currency": money.currency,
-                    "method": payment.method,
-                    "card": f"{payment_method.brand} {payment_method.last4}",
-                    "risk": risk.decision,
-                    **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
-                },
+                invoice_id=locked.pk,
+                amount=money.amount,
+                currency=money.currency,
+                method=payment.method,
+                card=f"{payment_method.brand} {payment_method.last4}",
+                risk=risk.decision,
+                **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
             )
             # The reveal before the insert: each writes an audit event, and the first
             # one takes the audit chain's lock until the commit; the other payments
@@ -585,43 +581,31 @@ def _hold_after_burst(risk: RiskAssessment, *, customer_id: int, address: str, b
         )
 
 
-# The idempotency key row, taking the payment's id from ``p`` (_insert_reserved).
+# The idempotency key row, taking the payment's id from ``w``, the payment's INSERT
+# (_insert_reserved).
 _KEY_INSERT = (
-    'INSERT INTO "payments_idempotencykey" ("scope", "key", "request_hash", "created_at",'
-    ' "payment_id") SELECT %s::varchar, %s::varchar, %s::varchar, %s::timestamptz, p.id FROM p'
+    'k AS (INSERT INTO "payments_idempotencykey" ("scope", "key", "request_hash",'
+    ' "created_at", "payment_id")'
+    " SELECT %s::varchar, %s::varchar, %s::varchar, %s::timestamptz, w.id FROM w)"
 )
 
 
-def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEvent) -> None:
+def _insert_reserved(payment: Payment, stored: IdempotencyKey, event: PendingEvent) -> None:
     """Write the reserved payment, its idempotency key and its audit event.
 
-    On PostgreSQL in one statement (``WITH p AS (INSERT ...)``, the key and the event
-    taking the payment's id from it), as the vault writes a card; elsewhere in three.
+    On PostgreSQL in one statement (``audit.write_with_event``, the key and the event
+    taking the payment's id from the payment's INSERT), as the vault writes a card;
+    elsewhere the key by a statement of its own.
     """
-    if connection.vendor != "postgresql":
-        compiled_insert(payment)
+    insert, params = compiled_insert_sql(payment)
+    if not is_postgresql():
+        mark_inserted(payment, write_with_event(insert, params, event))
         stored.payment = payment
         compiled_insert(stored)
-        append_prepared(event, str(payment.pk))
         return
-    insert, params = compiled_insert_sql(payment)
-    call, event_params = event.append_sql("p.id::text")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            hot(
-                f"WITH p AS ({insert}), k AS ({_KEY_INSERT})"  # noqa: S608 (built from names)
-                f" SELECT p.id FROM p CROSS JOIN LATERAL {call} AS a"
-            ),
-            [
-                *params,
-                stored.scope,
-                stored.key,
-                stored.request_hash,
-                stored.created_at,
-                *event_params,
-            ],
-        )
-        mark_inserted(payment, cursor.fetchone()[0], using=connection.alias)
+    key = [stored.scope, stored.key, stored.request_hash, stored.created_at]
+    pk = write_with_event(insert, params, event, then=_KEY_INSERT, then_params=key)
+    mark_inserted(payment, pk, using=connection.alias)
     stored.payment = payment
 
 
@@ -766,11 +750,14 @@ _SETTLED_FIELDS = [
 
 def _save_settled(payment: Payment, entry: AuditEntry | None, *, by: Actor) -> None:
     """Save the settled fields, with ``entry``'s event if any (on PostgreSQL one
-    statement: ``audit.services.execute_recorded``)."""
+    statement: ``audit.write_with_event``)."""
     if entry is None:
         compiled_update(payment, _SETTLED_FIELDS)
-    else:
-        execute_recorded(*compiled_update_sql(payment, _SETTLED_FIELDS), entry, actor=by)
+        return
+    event = pending_event(entry.action, actor=by, obj=entry.obj, **entry.details)
+    update = compiled_update_sql(payment, _SETTLED_FIELDS, returning=True)
+    if write_with_event(*update, event) is None:
+        raise DatabaseError(f"payment {payment.pk}: its locked row was not updated")
 
 
 def _settle(

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.http import HttpRequest
 from django.utils import timezone
@@ -45,6 +45,7 @@ from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
 from billing.services import ReceivedAmount, record_payment_amounts
+from db.dialect import insert_rows
 from payments.exceptions import BankFileError, InvalidPayment
 from payments.models import BankFile, BankLine, Payment, Refund
 from payments.reconciliation import camt054
@@ -266,18 +267,8 @@ def _insert_rows(rows: list[tuple[Any, ...]]) -> None:
 
     PostgreSQL takes them by COPY; other databases by one executemany.
     """
-    if not rows:
-        return
-    table = connection.ops.quote_name(BankLine._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _LINE_COLUMNS)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join(["%s"] * len(_LINE_COLUMNS))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+    if rows:
+        insert_rows(BankLine._meta.db_table, _LINE_COLUMNS, rows)
 
 
 def _bank_line(bank_file: BankFile, line: BankTransaction, **extra: Any) -> BankLine:

@@ -15,7 +15,6 @@ record still needs.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
 import logging
@@ -32,9 +31,9 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import SYSTEM, record
-from audit.services import PreparedEvent, append_prepared
+from audit import SYSTEM, PendingEvent, record, write_with_event
 from db.compiled import mark_inserted
+from db.dialect import advisory_xact_lock, is_postgresql
 from payments.vault import crypto
 from payments.vault.exceptions import InvalidCard, KeysUnavailable, KeyUnavailable
 from payments.vault.models import DataKey, EntryKey, PaymentMethod
@@ -51,9 +50,7 @@ _KEY_LOCK = 0x7661756C746B6579
 
 def _lock_key_management() -> None:
     """Serialize rotations, re-encryption commits, destruction and rewraps."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_KEY_LOCK])
+    advisory_xact_lock(_KEY_LOCK)
 
 
 def _quiet(_: str) -> None:
@@ -116,7 +113,7 @@ def _create_data_key() -> DataKey:
 
 def _active_key_shared() -> DataKey | None:
     """The active DEK, share-locked so a rotation waits for this transaction."""
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         table = DataKey._meta.db_table
         rows = list(
             DataKey.objects.raw(
@@ -193,11 +190,10 @@ def encryption_key() -> tuple[DataKey, bytes]:
 
 
 @functools.cache
-def _guarded_insert_sql(model: type[models.Model], vendor: str) -> tuple[str, list[Any]]:
+def _guarded_insert_sql(model: type[models.Model], postgres: bool) -> tuple[str, list[Any]]:
     """The INSERT ... SELECT ... FROM the DEK row statement for ``model`` (built once)."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    postgres = vendor == "postgresql"
     values = ", ".join(f"%s::{f.db_type(connection)}" if postgres else "%s" for f in fields)
     lock = " FOR SHARE" if postgres else ""  # SQLite serializes writers itself
     # Only model metadata and constants are formatted in; every value is a parameter.
@@ -213,12 +209,12 @@ def _guarded_insert_sql(model: type[models.Model], vendor: str) -> tuple[str, li
 
 
 def insert_under_active_key(
-    record_row: PaymentMethod, key: DataKey, *, event: PreparedEvent | None = None
+    record_row: PaymentMethod, key: DataKey, *, event: PendingEvent | None = None
 ) -> bool:
     """INSERT ``record_row`` only if ``key`` is still the active DEK, with its audit event.
 
     On PostgreSQL one statement writes the row and appends ``event`` for it
-    (``WITH w AS (INSERT ...) ... audit_append_event``): the key row is read
+    (``audit.write_with_event``): the key row is read
     ``FOR SHARE`` by the same statement, so a rotation (which locks it ``FOR
     UPDATE``) waits for this transaction, exactly as ``data_key_for_encryption``
     guarantees for batch work; with no open transaction the statement is its
@@ -227,24 +223,20 @@ def insert_under_active_key(
     when the key was retired meanwhile: forget it and take the new one.
     """
     model = type(record_row)
-    sql, fields = _guarded_insert_sql(model, connection.vendor)
+    sql, fields = _guarded_insert_sql(model, is_postgresql())
     params = [f.get_db_prep_save(f.pre_save(record_row, True), connection) for f in fields]
     params += [key.pk, DataKey.State.ACTIVE]
-    postgres = connection.vendor == "postgresql"
-    if event is not None and postgres:
-        call, event_params = event.append_sql("w.row_id::text")
-        sql = f"WITH w AS ({sql}) SELECT w.row_id FROM w CROSS JOIN LATERAL {call} AS a"  # noqa: S608
-        params += event_params
-    with transaction.atomic(savepoint=False) if not postgres else contextlib.nullcontext():
+    if event is not None:
+        pk = write_with_event(sql, params, event)
+    else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
-        if row is not None and event is not None and not postgres:
-            append_prepared(event, str(row[0]))
-    if row is None:
+        pk = None if row is None else row[0]
+    if pk is None:
         forget_encryption_key()
         return False
-    mark_inserted(record_row, row[0], using=connection.alias)
+    mark_inserted(record_row, pk, using=connection.alias)
     return True
 
 
@@ -337,7 +329,7 @@ def _write_reencrypted(ids: list[int], blobs: list[bytes], target: DataKey) -> N
     """One UPDATE for the whole batch on PostgreSQL (unnest of arrays); row by row elsewhere."""
     table = PaymentMethod._meta.db_table
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if is_postgresql():
             cursor.execute(
                 f"UPDATE {table} AS pm SET ciphertext = v.blob, data_key_id = %s "  # noqa: S608
                 "FROM unnest(%s::bigint[], %s::bytea[]) AS v(id, blob) WHERE pm.id = v.id",

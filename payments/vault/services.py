@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import functools
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -22,10 +22,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import record
-from audit.services import prepare_event
+from audit import pending_event, record
 from billing.models import Customer
 from db.compiled import compiled
+from db.dialect import is_postgresql
 from db.prepared import hot
 from payments.exceptions import CardPaymentsUnavailable
 from payments.vault import crypto
@@ -81,19 +81,6 @@ def tokenize(
     # PCI DSS 3.3.1.2: the CVC went no further than validate_card; it is not kept.
     fingerprint = card_fingerprint(valid.number)
 
-    event = prepare_event(
-        "vault.card_tokenized",
-        actor=by,
-        object_type=PaymentMethod._meta.label_lower,
-        object_id=None,  # the row's id, given by the database in the same statement
-        request=None,
-        details={
-            "customer_id": customer.pk,
-            "brand": str(valid.brand),
-            "last4": valid.last4,
-            "saved": saved,
-        },
-    )
     for _attempt in range(3):
         key, key_bytes = encryption_key()
         token = _new_token()
@@ -110,10 +97,19 @@ def tokenize(
             ciphertext=crypto.seal(
                 valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
             ),
-            created_at=event.created_at,
+            created_at=timezone.now(),
         )
-        keyed = replace(event, details={**event.details, "key_id": key.hex_id})
-        if insert_under_active_key(method, key, event=keyed):
+        event = pending_event(
+            "vault.card_tokenized",
+            actor=by,
+            obj=method,  # not saved yet: the row's id is given by the database
+            customer_id=customer.pk,
+            brand=str(valid.brand),
+            last4=valid.last4,
+            saved=saved,
+            key_id=key.hex_id,
+        )
+        if insert_under_active_key(method, key, event=event):
             return method
         # The key was rotated by another process since it was cached: take the new one.
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
@@ -240,7 +236,7 @@ def _take_slot_and_read(user: Any, token: str) -> tuple[bool, PaymentMethod | No
     room, the slot is counted and then the card is read by its token. (False, None)
     says only that the slow path must decide (permission, a new window, the limit) and
     read the card itself; (True, None): the slot is counted and no card has the token."""
-    if connection.vendor != "postgresql" or not isinstance(user, get_user_model()):
+    if not is_postgresql() or not isinstance(user, get_user_model()):
         return False, None
     method_sql, method_params = _method_by_token.sql(token)
     with connection.cursor() as cursor:
