@@ -22,8 +22,7 @@ from django.utils import timezone, translation
 from django.utils.html import format_html, format_html_join
 
 from billing import services
-from billing.admin_retry import InvoiceBackgroundWorkAdmin
-from billing.documents.admin import InvoiceDocumentStateMixin
+from billing.admin_retry import InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
 from billing.models import (
     CompanyProfile,
