@@ -37,7 +37,6 @@ from django.db.models import Model, QuerySet, prefetch_related_objects, signals
 from django.db.models.base import ModelState
 from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 
-from db.dialect import is_postgresql
 from db.prepared import hot
 
 _M = TypeVar("_M", bound=Model)
@@ -88,11 +87,12 @@ class CompiledQuery:
         self._lock = threading.Lock()
 
     def fetch(self, *arguments: Any, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
-        if not is_postgresql(using):
+        connection = connections[using]
+        if connection.vendor != "postgresql":  # db.dialect.is_postgresql, one lookup fewer
             self._check_count(arguments)
             return list(self.build(*arguments).using(using))
         sql, params = self.sql(*arguments, using=using)
-        with connections[using].cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return self.results(rows, using=using)
@@ -281,7 +281,7 @@ def insert(obj: _M, *, using: str = DEFAULT_DB_ALIAS) -> _M:
     model with a database-made primary key and no save signals; else ``save`` itself)."""
     connection = connections[using]
     model = type(obj)
-    if not is_postgresql(using) or obj.pk is not None or _signalled(model):
+    if connection.vendor != "postgresql" or obj.pk is not None or _signalled(model):
         obj.save(force_insert=True, using=using)
         return obj
     sql, params = insert_sql(obj, using=using)
@@ -303,7 +303,7 @@ def update(obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) 
     (PostgreSQL, no save signals; else ``save`` itself)."""
     connection = connections[using]
     model = type(obj)
-    if not is_postgresql(using) or _signalled(model):
+    if connection.vendor != "postgresql" or _signalled(model):
         obj.save(update_fields=fields, using=using)
         return
     sql, params = update_sql(obj, fields, using=using)
