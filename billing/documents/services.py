@@ -226,19 +226,6 @@ def _resolve_check_failure(locked: Invoice) -> dict[str, Any]:
     return {"failed_checks_before": open_failure.attempts}
 
 
-def issue_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
-    """Sign the invoice's PDF (once, after its XML passes every check) and queue its
-    delivery to the customer if none is queued yet; a failed check raises InvalidFacturX
-    (recorded) and nothing is signed or sent."""
-    document = sign_invoice_document(invoice, by=by)
-    from billing.delivery.models import Delivery
-    from billing.delivery.services import queue_delivery
-
-    if not Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.INVOICE).exists():
-        queue_delivery(invoice, by=by)
-    return document
-
-
 def record_document_download(
     document: InvoiceDocument, *, by: Actor, request: HttpRequest | None = None
 ) -> None:
