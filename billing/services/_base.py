@@ -22,8 +22,8 @@ from billing.models import (
 )
 from billing.money import Money
 from db.compiled import compiled
+from security.actors import Actor as Actor  # billing's services take ``by: Actor``
 
-Actor = Any
 """A user, a saved model instance, or ``audit.SYSTEM`` (see ``audit.record``)."""
 
 Status = Invoice.Status
