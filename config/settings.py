@@ -517,6 +517,17 @@ Q_CLUSTER: dict[str, object] = {
     "broker_class": "security.jobs.CompiledORM",
     "catch_up": False,
 }
+# Job workers on several hosts may share a Redis list instead of the queue table
+# (docs/scaling.md; decisions.md, 62): django-q2's Redis broker. Jobs are then queued
+# after commit, and a job whose worker dies mid-run is not taken again (the jobs that
+# must not run twice protect themselves either way).
+Q_REDIS_URL = env.str("Q_REDIS_URL", default="")
+if Q_REDIS_URL:
+    if not Q_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("Q_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    for _orm_only in ("orm", "broker_class"):
+        Q_CLUSTER.pop(_orm_only)
+    Q_CLUSTER["redis"] = Q_REDIS_URL
 
 LOGGING = {
     "version": 1,
