@@ -190,3 +190,6 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
         except AuditKeyError as exc:
             context["public_key_error"] = str(exc)
         return super().changelist_view(request, extra_context=context)
+
+
+from audit.backups import admin as _backups_admin  # noqa: E402,F401 - registers its pages

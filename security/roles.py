@@ -53,6 +53,7 @@ _LOCKOUT_READ = (
 )
 # Every attempt of every background job, failed ones included.
 _JOBS_READ = _crud("security.jobattempt", "v")
+_BACKUPS_READ = _crud("audit.backuprun", "v") | _crud("audit.restoretest", "v")
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
     | _crud("billing.customer", "v")
@@ -120,6 +121,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _LOCKOUT_READ
         | _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
         # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
         | _crud("security.securityalert", "vc")
         | {
@@ -133,6 +135,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     AUDITOR: frozenset(
         _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
         | _crud("security.securityalert", "v")
         | _BILLING_READ
         | _crud("documents.invoicedocument", "v")
