@@ -57,7 +57,7 @@ def test_officers_and_auditors_see_a_failed_restore_test(
     assert client.get(RUNS).status_code == 200
     assert client.get(f"{RUNS}add/").status_code == 403
     assert client.post(f"{RUNS}{failed_test.backup_id}/delete/", {"post": "yes"}).status_code == 403
-    assert BackupRun.objects.filter(pk=failed_test.backup_id).exists()
+    assert BackupRun.objects.filter(name=failed_test.backup_name).exists()
 
 
 @pytest.mark.parametrize(
