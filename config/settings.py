@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "billing",
     "billing.documents",
     "billing.delivery",
+    "billing.privacy",
     "payments",
 ]
 
@@ -689,3 +690,17 @@ BACKUP_RESTORE_TEST_DATABASE = env.str(
 )
 if DATABASES["default"]["NAME"] == BACKUP_RESTORE_TEST_DATABASE:
     raise ImproperlyConfigured("BACKUP_RESTORE_TEST_DATABASE must not be the live database")
+
+# Privacy (docs/privacy.md, the retention table). Saved cards unused this many months
+# are deleted (crypto-shredded); portal accounts not signed into for this many months
+# are deactivated; invoices and their documents are kept this many years (Swedish
+# bookkeeping law: 7) and then deleted; audit events at least AUDIT_RETENTION_MONTHS.
+PRIVACY_CARD_UNUSED_MONTHS = _int("PRIVACY_CARD_UNUSED_MONTHS", default=18, minimum=1)
+PRIVACY_PORTAL_INACTIVE_MONTHS = _int("PRIVACY_PORTAL_INACTIVE_MONTHS", default=24, minimum=1)
+PRIVACY_INVOICE_RETENTION_YEARS = _int("PRIVACY_INVOICE_RETENTION_YEARS", default=7, minimum=7)
+AUDIT_RETENTION_MONTHS = _int("AUDIT_RETENTION_MONTHS", default=12, minimum=12)
+# A data export's download link works once, for this many hours.
+PRIVACY_EXPORT_LINK_HOURS = _int("PRIVACY_EXPORT_LINK_HOURS", default=24, minimum=1)
+# The key of the pseudonym (a keyed hash) an erased customer keeps for linking; by
+# default derived from SECRET_KEY, so set it on its own before rotating SECRET_KEY.
+PRIVACY_PSEUDONYM_KEY = _secret("PRIVACY_PSEUDONYM_KEY", default="") or ""

@@ -42,6 +42,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "payments.decide_risk",
         "delivery.retry_delivery",
         "documents.retry_document",
+        "privacy.decide_erasure",
     }
 )
 
@@ -122,6 +123,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _AUDIT_READ
         | _JOBS_READ
         | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "vc")
+        | {"privacy.decide_erasure"}
         # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
         | _crud("security.securityalert", "vc")
         | {
@@ -136,6 +139,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         _AUDIT_READ
         | _JOBS_READ
         | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "v")
         | _crud("security.securityalert", "v")
         | _BILLING_READ
         | _crud("documents.invoicedocument", "v")
