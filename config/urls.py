@@ -11,7 +11,7 @@ urlpatterns = [
     path("language/", set_language, name="set_language"),
     path("portal/privacy/", include("billing.privacy.urls")),
     path("portal/", include("billing.portal.urls")),
-    path("portal/", include("payments.portal_urls")),
+    path("portal/", include("payments.portal.urls")),
     path("admin/", admin.site.urls),
     path("payments/", include("payments.urls")),
     path("account/", include("security.urls")),
