@@ -1,33 +1,21 @@
 """Backups and restore tests in the admin: read-only (security officers and auditors).
 
 A failed restore test shows in red on the list and raised a security alert (banner).
+Registered by ``audit.admin`` (imported at its end, after ``ReadOnlyAdmin``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import ReadOnlyAdmin
 from audit.backups.models import BackupRun, RestoreTest
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(BackupRun)
-class BackupRunAdmin(_ReadOnly):
+class BackupRunAdmin(ReadOnlyAdmin):
     list_display = ("name", "kind", "status", "started_at", "finished_at", "size_bytes")
     list_filter = ("kind", "status")
     fields = (
@@ -47,7 +35,7 @@ class BackupRunAdmin(_ReadOnly):
 
 
 @admin.register(RestoreTest)
-class RestoreTestAdmin(_ReadOnly):
+class RestoreTestAdmin(ReadOnlyAdmin):
     list_display = ("backup_name", "outcome", "started_at", "finished_at", "keys_source")
     list_filter = ("passed",)
     fields = (
