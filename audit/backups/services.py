@@ -432,6 +432,9 @@ def _key_sources() -> list[tuple[str, Path | bytes]]:
         sources.append(("vault_keyring.json", settings.VAULT_KEYRING_JSON.encode()))
     elif Path(settings.VAULT_KEYRING_FILE).exists():
         sources.append(("vault_keyring.json", Path(settings.VAULT_KEYRING_FILE)))
+    sources.append(("secret_key", str(settings.SECRET_KEY).encode()))
+    if settings.PRIVACY_PSEUDONYM_KEY:
+        sources.append(("privacy_pseudonym_key", settings.PRIVACY_PSEUDONYM_KEY.encode()))
     gnupg_home = Path(settings.DELIVERY_GNUPGHOME)
     if gnupg_home.is_dir():
         for path in sorted(gnupg_home.rglob("*")):
@@ -443,8 +446,9 @@ def _key_sources() -> list[tuple[str, Path | bytes]]:
 
 def export_keys(*, by: Actor = SYSTEM, progress: Progress = _quiet) -> BackupRun:
     """The key material (audit key and trust list, signing key and passphrase, vault
-    keyring, PGP home) in its own encrypted file, to BACKUP_KEYS_GPG_RECIPIENTS (never the
-    data backup's recipients, never in the data backup's file); signed, audited."""
+    keyring, PGP home, SECRET_KEY and the pseudonym key) in its own encrypted file, to
+    BACKUP_KEYS_GPG_RECIPIENTS (never the data backup's recipients, never in the data
+    backup's file); signed, audited."""
     now = timezone.now()
     run = _new_run(BackupRun.Kind.KEYS, now)
     try:

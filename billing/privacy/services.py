@@ -548,7 +548,7 @@ def retention_table() -> list[tuple[str, str, str]]:
             _("Invoices, credit notes and their signed PDFs"),
             _("%(n)s years (Swedish bookkeeping law)")
             % {"n": settings.PRIVACY_INVOICE_RETENTION_YEARS},
-            _("deleted by a scheduled job, audited"),
+            _("may then be deleted"),
         ),
         (
             _("Audit events"),

@@ -124,6 +124,7 @@ def test_key_backup_holds_the_keys_and_not_the_data(
         "invoice_signing.p12",
         "vault_keyring.json",
         "documents_passphrase",
+        "secret_key",
     } <= set(restored)
     assert (target / "audit_ed25519.pem").read_bytes() == Path(
         backup_settings.AUDIT_SIGNING_KEY_FILE
