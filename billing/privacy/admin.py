@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
 
 from billing.privacy import services
@@ -39,6 +40,14 @@ class ErasureRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        with translation.override("en"):  # the admin speaks English
+            retention = services.retention_table()
+        extra = {"retention": retention, **(extra_context or {})}
+        return super().changelist_view(request, extra)
 
     def change_view(
         self,

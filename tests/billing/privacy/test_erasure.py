@@ -185,3 +185,14 @@ def test_erasure_request_without_a_fresh_factor_goes_to_step_up(
     assert response.status_code == 302
     assert response["Location"].startswith("/account/")
     assert not ErasureRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_retention_policy_is_shown_to_security_officers(
+    officer: User, admin_client_for: Callable[[User], Client], settings: Any
+) -> None:
+    settings.PRIVACY_CARD_UNUSED_MONTHS = 13
+    page = admin_client_for(officer).get(CHANGELIST).content.decode()
+    assert 'id="retention-policy"' in page
+    assert "13 months after last use" in page
+    assert "7 years (Swedish bookkeeping law)" in page
