@@ -106,3 +106,24 @@ def register() -> None:
     registry.register_export_section("payments", export_section)
     registry.register_erasure_step("payments", erase_customer_payment_data)
     registry.register_retention_step("payments", delete_unused_cards)
+    registry.register_invoice_deletion_step("payments", remove_for_invoice_deletion)
+
+
+def remove_for_invoice_deletion(invoice_ids: list[int], *, by: Any) -> dict[str, int]:
+    """Payments, refunds and bank lines of invoices past their retention (billing deletes
+    the invoices next, in the same transaction). Bank lines reversing a deleted line go
+    first; the bank files themselves stay."""
+    from payments.models import Refund
+
+    payments = Payment.objects.filter(invoice_id__in=invoice_ids)
+    refunds = Refund.objects.filter(Q(payment__in=payments) | Q(credit_note_id__in=invoice_ids))
+    lines = BankLine.objects.filter(
+        Q(invoice_id__in=invoice_ids)
+        | Q(pk__in=payments.exclude(bank_line__isnull=True).values("bank_line_id"))
+    )
+    line_ids = list(lines.values_list("pk", flat=True))
+    done = {"refunds": refunds.delete()[0]}
+    done["payments"] = Payment.objects.filter(invoice_id__in=invoice_ids).delete()[0]
+    reversing = BankLine.objects.filter(reverses_id__in=line_ids).delete()[0]
+    done["bank_lines"] = reversing + BankLine.objects.filter(pk__in=line_ids).delete()[0]
+    return done

@@ -518,8 +518,8 @@ def deactivate_inactive_portal_users(*, by: Actor = SYSTEM, now: Any = None) -> 
 
 
 def apply_privacy_retention(*, by: Actor = SYSTEM, now: Any = None) -> dict[str, int]:
-    """The daily retention: expired exports, inactive portal users, and what other apps
-    registered (unused saved cards)."""
+    """The daily retention: expired exports, inactive portal users, what other apps
+    registered (unused saved cards), and invoices past the bookkeeping period."""
     now = now or timezone.now()
     done = {
         "exports_expired": expire_data_exports(by=by),
@@ -528,6 +528,10 @@ def apply_privacy_retention(*, by: Actor = SYSTEM, now: Any = None) -> dict[str,
     for name, step in registry.retention_steps().items():
         for what, count in step(by=by, now=now).items():
             done[f"{name}.{what}"] = count
+    from billing.privacy.invoice_retention import delete_expired_invoices
+
+    for what, count in delete_expired_invoices(by=by, now=now).items():
+        done[f"expired_invoices.{what}"] = count
     return done
 
 
@@ -548,7 +552,7 @@ def retention_table() -> list[tuple[str, str, str]]:
             _("Invoices, credit notes and their signed PDFs"),
             _("%(n)s years (Swedish bookkeeping law)")
             % {"n": settings.PRIVACY_INVOICE_RETENTION_YEARS},
-            _("may then be deleted"),
+            _("deleted by a scheduled job, audited"),
         ),
         (
             _("Audit events"),
