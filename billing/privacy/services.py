@@ -252,6 +252,19 @@ def build_data_export(export_id: int) -> str | None:
     return token
 
 
+def fail_data_export(export_id: int, *, error: str) -> None:
+    """The job could not build the export: it stops blocking a new request (the page says
+    it failed); audited."""
+    with transaction.atomic():
+        export = DataExport.objects.select_for_update().get(pk=export_id)
+        if export.status != DataExport.Status.PENDING:
+            return
+        export.status = DataExport.Status.FAILED
+        export.error = error[:300]
+        export.save(update_fields=["status", "error"])
+        record("privacy.export_failed", actor=SYSTEM, obj=export.customer, export_id=export.pk)
+
+
 def export_link(token: str) -> str:
     from django.urls import reverse
 

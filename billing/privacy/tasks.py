@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from audit import SYSTEM
-from billing.privacy.services import apply_privacy_retention, build_data_export
+from billing.privacy.services import (
+    apply_privacy_retention,
+    build_data_export,
+    fail_data_export,
+)
 
 
 def build_data_export_job(export_id: int) -> str:
-    token = build_data_export(export_id)
+    try:
+        token = build_data_export(export_id)
+    except Exception as exc:  # recorded on the export, then the attempt fails as usual
+        fail_data_export(export_id, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        raise
     return "built" if token else "nothing to do"
 
 

@@ -148,3 +148,29 @@ def test_staff_and_outsiders_do_not_reach_the_privacy_pages(clerk: User, outside
         assert client.get("/portal/privacy/").status_code == 404
         assert client.post("/portal/privacy/export/").status_code == 404
     assert Client().get("/portal/privacy/").status_code == 302  # to the sign-in page
+
+
+def test_a_failed_build_is_recorded_and_a_new_request_is_possible(
+    astrid: User,
+    astrid_client: Client,
+    astrid_customer: Customer,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from billing.privacy.tasks import build_data_export_job
+
+    with django_capture_on_commit_callbacks(execute=True):
+        astrid_client.post("/portal/privacy/export/")
+    export = DataExport.objects.get()
+    settings.PRIVACY_EXPORT_LINK_HOURS = "not a number"  # the job breaks while building
+
+    with pytest.raises(TypeError):
+        build_data_export_job(export.pk)
+
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.FAILED
+    assert audit_events("privacy.export_failed", astrid_customer)
+    settings.PRIVACY_EXPORT_LINK_HOURS = 24
+    with django_capture_on_commit_callbacks(execute=True):
+        astrid_client.post("/portal/privacy/export/")
+    assert DataExport.objects.filter(status=DataExport.Status.PENDING).count() == 1
