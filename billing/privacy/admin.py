@@ -12,9 +12,41 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.http import urlencode
 
+from billing.models import Customer
 from billing.privacy import services
 from billing.privacy.models import ErasureRequest
 from security.exceptions import StepUpRequired
+
+
+@admin.action(
+    description="Record an erasure request (the customer asked us; second factor)",
+    permissions=["change"],
+)
+def record_erasure_request(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Customer]
+) -> HttpResponse | None:
+    """For the customers' admin: a clerk records a request a customer made by mail or
+    phone; a security officer decides it on the erasure requests page."""
+    recorded = 0
+    for customer in queryset:
+        try:
+            services.request_erasure(customer=customer, by=request.user, request=request)
+        except StepUpRequired:
+            back = reverse("admin:billing_customer_changelist")
+            return HttpResponseRedirect(
+                f"{reverse('security:step_up')}?{urlencode({'next': back})}"
+            )
+        except services.PrivacyError as exc:
+            modeladmin.message_user(request, f"{customer}: {exc}", messages.ERROR)
+        else:
+            recorded += 1
+    if recorded:
+        modeladmin.message_user(
+            request,
+            f"{recorded} erasure request(s) recorded: a security officer decides them.",
+            messages.SUCCESS,
+        )
+    return None
 
 
 @admin.register(ErasureRequest)

@@ -196,3 +196,30 @@ def test_the_retention_policy_is_shown_to_security_officers(
     assert 'id="retention-policy"' in page
     assert "13 months after last use" in page
     assert "7 years (Swedish bookkeeping law)" in page
+
+
+@pytest.mark.django_db
+def test_a_clerk_records_a_request_and_an_officer_decides_it(
+    astrid: User,
+    astrid_customer: Customer,
+    officer: User,
+    admin_client_for: Callable[[User], Client],
+) -> None:
+    from tests.factories import make_user, with_role
+
+    clerk = with_role(make_user("carl", is_staff=True), "Billing clerk")
+    recorded = admin_client_for(clerk).post(
+        "/admin/billing/customer/",
+        {"action": "record_erasure_request", "_selected_action": [astrid_customer.pk]},
+    )
+    assert recorded.status_code == 302
+    erasure = ErasureRequest.objects.get(customer=astrid_customer)
+    assert erasure.requested_by == clerk
+    assert audit_events("privacy.erasure_requested", astrid_customer)
+
+    admin_client_for(officer).post(
+        CHANGELIST, {"action": "reject", "_selected_action": [erasure.pk]}
+    )
+    erasure.refresh_from_db()
+    assert erasure.status == ErasureRequest.Status.REJECTED
+    assert Customer.objects.get(pk=astrid_customer.pk).name == ASTRID["name"]
