@@ -18,6 +18,7 @@ from django.db.models import Max, Q
 from audit import record
 from payments.models import BankLine, Payment, PaymentMethod
 from payments.vault.services import delete_payment_method
+from security.actors import Actor
 
 
 def export_section(customer: Any) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def export_section(customer: Any) -> dict[str, Any]:
     }
 
 
-def erase_customer_payment_data(customer: Any, *, by: Any, pseudonym: str) -> dict[str, int]:
+def erase_customer_payment_data(customer: Any, *, by: Actor, pseudonym: str) -> dict[str, int]:
     """Delete every card of the customer (vault service, audited per card) and forget the
     addresses its payments came from and the payer names on its bank lines."""
     cards = 0
@@ -76,7 +77,7 @@ def erase_customer_payment_data(customer: Any, *, by: Any, pseudonym: str) -> di
     return {"cards_deleted": cards, "payment_addresses": addresses, "bank_payer_names": names}
 
 
-def delete_unused_cards(*, by: Any, now: datetime.datetime) -> dict[str, int]:
+def delete_unused_cards(*, by: Actor, now: datetime.datetime) -> dict[str, int]:
     """Saved cards not used (nor saved) within PRIVACY_CARD_UNUSED_MONTHS are deleted."""
     cutoff = now - datetime.timedelta(days=30 * settings.PRIVACY_CARD_UNUSED_MONTHS)
     stale = (
@@ -109,7 +110,7 @@ def register() -> None:
     registry.register_invoice_deletion_step("payments", remove_for_invoice_deletion)
 
 
-def remove_for_invoice_deletion(invoice_ids: list[int], *, by: Any) -> dict[str, int]:
+def remove_for_invoice_deletion(invoice_ids: list[int], *, by: Actor) -> dict[str, int]:
     """Payments, refunds and bank lines of invoices past their retention (billing deletes
     the invoices next, in the same transaction). Bank lines reversing a deleted line go
     first; the bank files themselves stay."""

@@ -9,10 +9,11 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 
 from audit import record
+from security.actors import Actor
 from security.models import UserSession
 
 
-def remove_user(user: Any, *, by: Any) -> None:
+def remove_user(user: Any, *, by: Actor) -> None:
     """End every session of ``user``, forget its lockout records, delete the account (its
     devices, backup codes and password history go with it); audited by id only."""
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog

@@ -20,8 +20,8 @@ from django.utils import timezone
 from audit import SYSTEM, record
 from billing.models import Invoice, InvoiceLine
 from billing.privacy import registry
+from security.actors import Actor
 
-Actor = Any
 BATCH = 500
 
 

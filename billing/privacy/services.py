@@ -30,10 +30,10 @@ from billing.models import Customer, Invoice, PortalAccount
 from billing.privacy import registry
 from billing.privacy.models import DataExport, ErasureRequest, PolicyAcceptance
 from billing.privacy.policy import current_policy, policy_version
+from security.actors import Actor, user_of
 from security.erasure import remove_user
 from security.services import require_step_up
 
-Actor = Any
 logger = logging.getLogger(__name__)
 
 BUILD_EXPORT_TASK = "billing.privacy.tasks.build_data_export_job"
@@ -107,7 +107,7 @@ def request_data_export(*, by: Actor, request: HttpRequest | None) -> DataExport
         if DataExport.objects.filter(customer=customer, status=DataExport.Status.PENDING).exists():
             raise PrivacyError(_("an export is already being prepared"), field="export")
         export = DataExport.objects.create(
-            customer=customer, requested_by=by, requested_at=timezone.now()
+            customer=customer, requested_by=user_of(by), requested_at=timezone.now()
         )
         record(
             "privacy.export_requested", actor=by, obj=customer, request=request, export_id=export.pk
@@ -377,10 +377,11 @@ def request_erasure(
     a second factor confirmed just now, or by staff on the customer's behalf); audited."""
     from billing.selectors import customer_for_user
 
+    person = user_of(by)
     is_customer = customer_for_user(by) is not None
     if is_customer and customer_for_user(by) != customer:
         raise PrivacyError(_("you can only ask to erase your own data"), field="customer")
-    if not is_customer and not by.has_perm("billing.change_customer"):
+    if not is_customer and (person is None or not person.has_perm("billing.change_customer")):
         raise PrivacyError(
             _("recording an erasure request needs the Billing clerk role"), field="customer"
         )
@@ -394,7 +395,7 @@ def request_erasure(
         ):
             raise PrivacyError(_("an erasure was already requested"), field="customer")
         erasure = ErasureRequest.objects.create(
-            customer=locked, requested_by=by, requested_at=timezone.now()
+            customer=locked, requested_by=person, requested_at=timezone.now()
         )
         record(
             "privacy.erasure_requested",
@@ -416,7 +417,8 @@ def decide_erasure(
 ) -> ErasureRequest:
     """A security officer (not the one who recorded the request) approves — the customer is
     erased at once, in this transaction — or rejects it. Step-up; audited."""
-    if not (getattr(by, "is_active", False) and by.has_perm(DECIDE_PERMISSION)):
+    officer = user_of(by)
+    if officer is None or not (officer.is_active and officer.has_perm(DECIDE_PERMISSION)):
         raise PrivacyError(
             _("deciding an erasure needs the Security officer role"), field="erasure"
         )
@@ -425,12 +427,12 @@ def decide_erasure(
         locked = ErasureRequest.objects.select_for_update().get(pk=erasure.pk)
         if locked.status != ErasureRequest.Status.PENDING:
             raise PrivacyError(_("this request was already decided"), field="erasure")
-        if locked.requested_by_id == by.pk:
+        if locked.requested_by_id == officer.pk:
             raise PrivacyError(
                 _("a second person decides: not the one who recorded the request"),
                 field="erasure",
             )
-        locked.decided_by = by
+        locked.decided_by = officer
         locked.decided_at = timezone.now()
         locked.decision_note = note[:300]
         if not approve:

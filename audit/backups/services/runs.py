@@ -17,8 +17,8 @@ from audit import record
 from audit.backups import gpg, manifest
 from audit.backups.models import BackupRun
 from audit.exceptions import BackupError
+from security.actors import Actor
 
-Actor = Any
 Progress = Callable[[str], None]
 
 DATABASE_FILE = "database.dump.gpg"
