@@ -68,28 +68,6 @@ def recreate(url: str, name: str) -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def make_gpg_key(home: Path) -> str:
-    import gnupg
-
-    gpg = gnupg.GPG(gnupghome=str(home))
-    spec = gpg.gen_key_input(
-        key_type="EDDSA",
-        key_curve="ed25519",
-        key_usage="sign",
-        subkey_type="ECDH",
-        subkey_curve="cv25519",
-        subkey_usage="encrypt",
-        name_real="Tillit bench backups",
-        name_email="bench@backups.example",
-        expire_date="1d",
-        no_protection=True,
-    )
-    key = gpg.gen_key(spec)
-    if not key.fingerprint:
-        raise SystemExit("gpg could not create the bench key")
-    return str(key.fingerprint)
-
-
 def fill(url: str, invoices: int, lines: int, events: int) -> None:
     """Finalized invoices with their lines and a chain-shaped audit log, in SQL (fast)."""
     import psycopg
@@ -224,7 +202,9 @@ def main() -> None:
     home = work / "g"
     home.mkdir(mode=0o700)
     say("Preparing: a throw-away GnuPG key, the bench databases")
-    fingerprint = make_gpg_key(home)
+    from audit.backups.gpg import generate_key
+
+    fingerprint = generate_key(home, name="Tillit bench backups", email="bench@backups.example")
     os.environ.update(
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="config.settings",

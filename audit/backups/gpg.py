@@ -216,3 +216,28 @@ def file_sha256(path: Path) -> str:
 def _last_line(err: bytes) -> str:
     lines = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
     return lines[-1][:300] if lines else "no message"
+
+
+def generate_key(home: Path, *, name: str, email: str, passphrase: str = "") -> str:
+    """A new Ed25519 (sign) + Curve25519 (encrypt) key pair in the GnuPG home ``home``; its
+    fingerprint. For the bench and the tests: production keys are made where the secret
+    key is kept (docs/operations/backup-restore.md), never on the server."""
+    import gnupg
+
+    gpg = gnupg.GPG(gnupghome=str(home))
+    spec = gpg.gen_key_input(
+        key_type="EDDSA",
+        key_curve="ed25519",
+        key_usage="sign",
+        subkey_type="ECDH",
+        subkey_curve="cv25519",
+        subkey_usage="encrypt",
+        name_real=name,
+        name_email=email,
+        expire_date="1y",
+        **({"passphrase": passphrase} if passphrase else {"no_protection": True}),
+    )
+    key = gpg.gen_key(spec)
+    if not key.fingerprint:
+        raise BackupError(f"gpg could not create a key in {home}")
+    return str(key.fingerprint)

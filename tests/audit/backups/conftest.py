@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gnupg
 import pytest
 from django.db import connection
 
+from audit.backups.gpg import generate_key
 from billing.delivery import pgp
 from security.keyring import forget_cached_keyrings
 
@@ -30,31 +30,16 @@ class BackupKeys:
     keys: str
 
 
-def _new_key(gpg: gnupg.GPG, email: str) -> str:
-    spec = gpg.gen_key_input(
-        key_type="EDDSA",
-        key_curve="ed25519",
-        key_usage="sign",
-        subkey_type="ECDH",
-        subkey_curve="cv25519",
-        subkey_usage="encrypt",
-        name_real="Tillit backups",
-        name_email=email,
-        expire_date="1y",
-        passphrase=PASSPHRASE,
-    )
-    key = gpg.gen_key(spec)
-    assert key.fingerprint
-    return str(key.fingerprint)
-
-
 @pytest.fixture(scope="session")
 def backup_gpg_keys() -> Iterator[BackupKeys]:
     home = Path(tempfile.mkdtemp(prefix="tb", dir="/tmp"))
     home.chmod(0o700)
-    gpg = gnupg.GPG(gnupghome=str(home))
     keys = BackupKeys(
-        home, _new_key(gpg, "data@backups.example"), _new_key(gpg, "keys@backups.example")
+        home,
+        generate_key(
+            home, name="Tillit backups", email="data@backups.example", passphrase=PASSPHRASE
+        ),
+        generate_key(home, name="Tillit keys", email="keys@backups.example", passphrase=PASSPHRASE),
     )
     pgp.kill_agent(home)  # a fresh agent: the passphrase must be given again
     yield keys
