@@ -80,7 +80,7 @@ def delete_saved_card(
     """Delete one of the customer's own saved cards (its ciphertext is erased): a fresh second
     factor when the customer has one. Another customer's card, or one already deleted, is
     refused (``card``) as if it did not exist."""
-    from payments.services import require_step_up
+    from payments.step_up import require_step_up
 
     customer = customer_for_user(by)
     card_id = card.pk if isinstance(card, PaymentMethod) else card

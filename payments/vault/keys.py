@@ -23,10 +23,10 @@ import datetime
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from db.dialect import advisory_xact_lock, is_postgresql
 from payments.vault.exceptions import InvalidCard, KeysUnavailable, KeyUnavailable
 from payments.vault.models import DataKey, EntryKey
 from security.keyring import Keyring, KeyringError, get_keyring
@@ -38,9 +38,7 @@ _KEY_LOCK = 0x7661756C746B6579
 def lock_key_management() -> None:
     """Serialize rotations, re-encryption commits, destruction and rewraps (the caller's
     transaction holds the lock until it ends)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_KEY_LOCK])
+    advisory_xact_lock(_KEY_LOCK)
 
 
 def vault_keyring() -> Keyring:
@@ -96,7 +94,7 @@ def entry_key_due(key: EntryKey, now: datetime.datetime) -> bool:
 
 def _active_key_shared() -> DataKey | None:
     """The active DEK, share-locked so a rotation waits for this transaction."""
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         table = DataKey._meta.db_table
         rows = list(
             DataKey.objects.raw(
