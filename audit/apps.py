@@ -9,10 +9,10 @@ def _register_schedule(sender: AppConfig, **kwargs: Any) -> None:
 
     register_checkpoint_schedule()
     if kwargs.get("using", "default") == "default":
-        from django.db import connection
+        from db.dialect import is_postgresql
 
         # The SQLite demo is not backed up by these jobs (docs/decisions.md 54).
-        if connection.vendor == "postgresql":
+        if is_postgresql():
             from audit.backups.services import register_backup_schedules
 
             register_backup_schedules()

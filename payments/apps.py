@@ -18,6 +18,10 @@ class PaymentsConfig(AppConfig):
         from payments.privacy import register as register_privacy
 
         register_privacy()
+        # And of the backup restore test: stored cards decrypt (audit.backups.probes).
+        from payments.vault.recovery import register as register_backup_probe
+
+        register_backup_probe()
 
         # A framework event: after migrate, (re)register the key-rotation schedule.
         post_migrate.connect(

@@ -16,11 +16,12 @@ from django.conf import settings
 from django.db import connection
 
 from audit.exceptions import BackupError
+from db.dialect import is_postgresql
 
 
 def require_postgresql() -> None:
     """Backups are of PostgreSQL; the SQLite demo is refused by name (decisions.md 54)."""
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         raise BackupError(
             "DATABASE_URL: backups need PostgreSQL (pg_dump); the SQLite demo database is"
             " not backed up — copy var/ while the demo is stopped instead"

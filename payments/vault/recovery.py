@@ -40,3 +40,10 @@ def stored_cards_open() -> tuple[bool, str]:
             return False, f"data key {key.hex_id}: {exc}"
         opened += 1
     return True, f"{opened} data key(s) in use, one card each opened"
+
+
+def register() -> None:
+    """The vault's part of the backup restore test (audit.backups.probes)."""
+    from audit.backups.probes import register_probe
+
+    register_probe("stored cards decrypt", check=lambda _: stored_cards_open())

@@ -13,34 +13,24 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit import SYSTEM
-from audit.backups import gpg, manifest, postgres
+from audit.backups import gpg, manifest, postgres, probes
 from audit.backups.models import BackupRun
 from audit.backups.services import runs
 from audit.exceptions import BackupError
 
 
 def _snapshot_facts(cursor: psycopg.Cursor[Any]) -> dict[str, Any]:
-    """Row counts, a sample of documents' hashes and the audit head, in the dump's snapshot."""
-    from billing.documents.models import InvoiceDocument
-
+    """Row counts, the audit head and what each registered probe reads, in the dump's
+    snapshot."""
     counts = postgres.row_counts(cursor)
-    documents: list[dict[str, Any]] = []
-    table = InvoiceDocument._meta.db_table
-    if table in counts:
-        cursor.execute(
-            psycopg.sql.SQL("SELECT id, sha256 FROM {} ORDER BY random() LIMIT %s").format(
-                psycopg.sql.Identifier(table)
-            ),
-            [runs.DOCUMENT_SAMPLE],
-        )
-        documents = [{"id": row[0], "sha256": row[1]} for row in cursor.fetchall()]
+    probed = {p.name: p.snapshot(cursor) for p in probes.probes() if p.snapshot is not None}
     cursor.execute("SELECT seq, hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1")
     head = cursor.fetchone()
     cursor.execute("SHOW server_version")
     version = cursor.fetchone()
     return {
         "row_counts": counts,
-        "documents": documents,
+        "probes": probed,
         "audit_head": {"seq": head[0], "hash": head[1]} if head else {"seq": 0, "hash": ""},
         "server_version": version[0] if version else "",
     }

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import SYSTEM, record
-from audit.backups import gpg, manifest, postgres
+from audit.backups import gpg, manifest, postgres, probes
 from audit.backups.models import BackupRun, RestoreTest
 from audit.backups.services import restore, runs
 from audit.exceptions import BackupError
@@ -99,8 +99,6 @@ def run_restore_test(
     and checksums, row counts per table, the audit chain with the restored keys, a sample
     of documents' hashes, stored cards decrypting. Records the result (audited); a failure
     raises a security alert."""
-    from security.services import raise_security_alert
-
     postgres.require_postgresql()
     backup = runs.latest_succeeded(BackupRun.Kind.DATA)
     test = RestoreTest.objects.create(
@@ -156,7 +154,7 @@ def run_restore_test(
         )
         if not passed:
             failed = next(c for c in checks if not c["ok"])
-            raise_security_alert(
+            probes.alert(
                 kind=runs.RESTORE_TEST_FAILED_ALERT,
                 summary="The backup restore test failed",
                 detail=f"{locked.backup_name}: {failed['name']}: {failed['detail']}",

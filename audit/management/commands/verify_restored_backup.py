@@ -12,8 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.backups.checks import run_all
 from audit.backups.manifest import read_verified
+from audit.restore_checks import run_all
 
 
 class Command(BaseCommand):
