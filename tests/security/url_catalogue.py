@@ -65,6 +65,10 @@ CUSTOMER_OWN: dict[str, str] = {
     "security:password_change": "changing her password",
     "otp_webauthn:credential-registration-begin": "adding a passkey",
     "otp_webauthn:credential-registration-complete": "adding a passkey",
+    "privacy:privacy": "her privacy page: the policy she accepted, her export, her erasure",
+    "privacy:accept": "accepting the current privacy policy (POST)",
+    "privacy:export": "asking for her own data export (POST, second factor just now)",
+    "privacy:erase": "asking for her own erasure (POST, second factor just now)",
 }
 
 # Views that take a POST without Django's CSRF token, with why. Empty: none does.
