@@ -5,9 +5,11 @@ from django.db.models.signals import post_migrate
 
 
 def _register_schedule(sender: AppConfig, **kwargs: Any) -> None:
+    from audit.incidents.schedules import register_incident_schedules
     from audit.services import register_checkpoint_schedule
 
     register_checkpoint_schedule()
+    register_incident_schedules()
 
 
 class AuditConfig(AppConfig):
@@ -16,6 +18,8 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import signals
+        from audit.incidents import signals as incident_signals
 
         signals.connect()
+        incident_signals.connect()
         post_migrate.connect(_register_schedule, sender=self, dispatch_uid="audit.schedule")

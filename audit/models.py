@@ -82,3 +82,17 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at #{self.seq}"
+
+
+# The governance sub-packages keep their models next to their code; Django finds them here.
+from audit.incidents.models import Incident, IncidentEntry  # noqa: E402
+from audit.reviews.models import ReviewFinding, SecurityReview  # noqa: E402
+
+__all__ = [
+    "AuditCheckpoint",
+    "AuditEvent",
+    "Incident",
+    "IncidentEntry",
+    "ReviewFinding",
+    "SecurityReview",
+]

@@ -75,6 +75,7 @@ from payments.fraud.selectors import (
     history_annotations,
     threshold_annotations,
 )
+from payments.freeze import check_card_payments_open
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.saved_cards import check_may_save_card, forget_unsaved_card
@@ -330,6 +331,7 @@ def pay_invoice(
     still unknown); the same key with other parameters raises IdempotencyKeyReused.
     Declines come back as a FAILED payment.
     """
+    check_card_payments_open()  # an incident's containment may have frozen them
     key = _check_key(idempotency_key)
     card_id = payment_method.pk if isinstance(payment_method, PaymentMethod) else payment_method
     if not isinstance(card_id, int) or isinstance(card_id, bool):
@@ -378,6 +380,7 @@ def pay_invoice_with_new_card(
     listed, not offered) and is erased from the vault once the outcome is known (its
     brand and last 4 stay on the payment). A refused payment keeps no card either way.
     """
+    check_card_payments_open()  # before the card is opened or stored
     key = _check_key(idempotency_key)
     fingerprint = _request_hash(
         invoice=invoice.pk,

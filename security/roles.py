@@ -42,6 +42,9 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "payments.decide_risk",
         "delivery.retry_delivery",
         "documents.retry_document",
+        "audit.contain_incident",
+        "audit.generate_review",
+        "audit.sign_off_review",
     }
 )
 
@@ -50,6 +53,14 @@ _LOCKOUT_READ = (
     _crud("axes.accessattempt", "v")
     | _crud("axes.accessfailurelog", "v")
     | _crud("axes.accesslog", "v")
+)
+# Incidents and quarterly reviews (audit/incidents/, audit/reviews/): what an auditor reads.
+_GOVERNANCE_READ = (
+    _crud("audit.incident", "v")
+    | _crud("audit.incidententry", "v")
+    | _crud("audit.securityreview", "v")
+    | _crud("audit.reviewfinding", "v")
+    | _crud("payments.cardpaymentfreeze", "v")
 )
 # Every attempt of every background job, failed ones included.
 _JOBS_READ = _crud("security.jobattempt", "v")
@@ -122,6 +133,11 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _JOBS_READ
         # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
         | _crud("security.securityalert", "vc")
+        # Incidents (containment with step-up) and the quarterly review (sign-off, step-up).
+        | _GOVERNANCE_READ
+        | _crud("audit.incident", "vac")
+        | _crud("audit.reviewfinding", "vac")
+        | {"audit.contain_incident", "audit.generate_review", "audit.sign_off_review"}
         | {
             "security.unlock_account",
             "security.change_roles",
@@ -133,6 +149,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     AUDITOR: frozenset(
         _AUDIT_READ
         | _JOBS_READ
+        | _GOVERNANCE_READ
         | _crud("security.securityalert", "v")
         | _BILLING_READ
         | _crud("documents.invoicedocument", "v")
