@@ -194,3 +194,4 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
 
 # The governance pages register themselves with the audit app's admin.
 from audit.incidents import admin as _incidents_admin  # noqa: E402, F401
+from audit.reviews import admin as _reviews_admin  # noqa: E402, F401

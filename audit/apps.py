@@ -6,10 +6,12 @@ from django.db.models.signals import post_migrate
 
 def _register_schedule(sender: AppConfig, **kwargs: Any) -> None:
     from audit.incidents.schedules import register_incident_schedules
+    from audit.reviews.services import register_review_schedule
     from audit.services import register_checkpoint_schedule
 
     register_checkpoint_schedule()
     register_incident_schedules()
+    register_review_schedule()
 
 
 class AuditConfig(AppConfig):

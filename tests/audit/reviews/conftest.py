@@ -5,3 +5,4 @@ from tests.audit.governance import (  # noqa: F401
     other_roles,
     stepped_up,
 )
+from tests.payments.fixtures import saved_card, thousand_sek_invoice  # noqa: F401
