@@ -128,20 +128,39 @@ def dependency_scan(*, env: dict[str, str] | None = None) -> dict[str, Any]:
             "status": NOT_CHECKED,
             "reason": f"pip-audit could not reach its vulnerability data: {last[0][:200]}",
         }
+    return read_pip_audit_report(report)
+
+
+def read_pip_audit_report(report: dict[str, Any]) -> dict[str, Any]:
+    """pip-audit's JSON report as the review states it. A package pip-audit skipped (its
+    data source did not know it: a private mirror, no network) was not checked, and pip-audit
+    still says "No known vulnerabilities found" then: only a report that audited every
+    package is ``checked``."""
+    dependencies = report["dependencies"]
+    skipped = [dep["name"] for dep in dependencies if dep.get("skip_reason")]
     vulnerable = [
         {
             "name": dep["name"],
             "version": dep.get("version", ""),
             "ids": [v["id"] for v in dep.get("vulns", [])],
         }
-        for dep in report["dependencies"]
+        for dep in dependencies
         if dep.get("vulns")
     ]
-    return {
+    result: dict[str, Any] = {
         "status": "checked",
-        "packages": len(report["dependencies"]),
+        "packages": len(dependencies),
+        "skipped": len(skipped),
         "vulnerable": vulnerable,
     }
+    if skipped:
+        result["status"] = NOT_CHECKED
+        result["reason"] = (
+            f"pip-audit could not find vulnerability data for {len(skipped)} of"
+            f" {len(dependencies)} packages (e.g. {', '.join(skipped[:3])})"
+            + (f"; {len(vulnerable)} vulnerable among the others" if vulnerable else "")
+        )
+    return result
 
 
 def technical_checks(*, scanners: bool = True) -> dict[str, Any]:
