@@ -194,7 +194,7 @@ class IncidentAdmin(admin.ModelAdmin):
                 "",
                 "<li>{} · {} · {}: {}</li>",
                 (
-                    (f"{e.at:%Y-%m-%d %H:%M:%S}", e.get_kind_display(), e.author, e.text)
+                    (f"{e.at:%Y-%m-%d %H:%M:%S} UTC", e.get_kind_display(), e.author, e.text)
                     for e in entries
                 ),
             ),

@@ -237,7 +237,10 @@ class SecurityReviewAdmin(admin.ModelAdmin):
 
 
 class FindingStatusForm(forms.ModelForm):
-    status = forms.ChoiceField(label=gettext_lazy("Status"), choices=ReviewFinding.Status.choices)
+    # Not the model's ``status`` (not editable: only the service moves it).
+    new_status = forms.ChoiceField(
+        label=gettext_lazy("Status"), choices=ReviewFinding.Status.choices
+    )
 
     class Meta:
         model = ReviewFinding
@@ -253,7 +256,16 @@ class ReviewFindingAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     ordering = ("due_date", "pk")
     readonly_fields = ("title", "detail", "owner", "due_date", "review", "raised_at", "closed_at")
-    fields = ("title", "detail", "owner", "due_date", "review", "raised_at", "closed_at", "status")
+    fields = (
+        "title",
+        "detail",
+        "owner",
+        "due_date",
+        "review",
+        "raised_at",
+        "closed_at",
+        "new_status",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # raised from a review's page
@@ -266,7 +278,7 @@ class ReviewFindingAdmin(admin.ModelAdmin):
     ) -> Any:
         form = super().get_form(request, obj, change, **kwargs)
         if obj is not None:
-            form.base_fields["status"].initial = obj.status
+            form.base_fields["new_status"].initial = obj.status
         return form
 
     @admin.display(description=gettext_lazy("Raised in"))
@@ -280,7 +292,7 @@ class ReviewFindingAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ReviewFinding, form: Any, change: bool) -> None:
         services.set_finding_status(
             ReviewFinding.objects.get(pk=obj.pk),
-            status=form.cleaned_data["status"],
+            status=form.cleaned_data["new_status"],
             by=request.user,
             request=request,
         )

@@ -43,6 +43,7 @@ KEY_ROTATIONS = (
     "vault.dek_destroyed",
 )
 CHAIN_VERIFIED = "audit.chain_verified"
+SUPERUSER_USED = "security.superuser_used"
 MAX_LISTED = 200
 
 
@@ -150,7 +151,8 @@ def access_review(start: datetime.datetime, end: datetime.datetime) -> dict[str,
 
     Queries: ``staff_accounts`` (one, plus one for the groups); ``SELECT … FROM
     audit_auditevent WHERE action IN (role changes) AND created_at >= start AND created_at
-    < end ORDER BY seq`` (at most 200 listed, all counted)."""
+    < end ORDER BY seq`` (at most 200 listed, all counted); the same for the break-glass
+    superuser sign-ins (``security.superuser_used``)."""
     from security.roles import FOUR_EYES_ROLES
 
     accounts = []
@@ -169,6 +171,7 @@ def access_review(start: datetime.datetime, end: datetime.datetime) -> dict[str,
             }
         )
     changes = _events(ROLE_CHANGES, start, end).order_by("seq")
+    breakglass = _events([SUPERUSER_USED], start, end).order_by("seq")
     return {
         "accounts": accounts,
         "staff": len(accounts),
@@ -178,6 +181,10 @@ def access_review(start: datetime.datetime, end: datetime.datetime) -> dict[str,
         "dormant_enabled": sum(1 for a in accounts if a["dormant"] and a["active"]),
         "dormant_disabled": sum(1 for a in accounts if a["dormant"] and not a["active"]),
         "role_changes": changes.count(),
+        "superuser_signins": [
+            {"seq": e.seq, "at": _iso(e.created_at), "actor": e.actor_label, "ip": e.ip}
+            for e in breakglass[:MAX_LISTED]
+        ],
         "role_change_list": [
             {
                 "seq": event.seq,

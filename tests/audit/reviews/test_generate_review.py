@@ -74,7 +74,12 @@ def seeded_quarter(
         assert login("carl", "wrong-password-1", ip="203.0.113.9") == 200
         assert login("carl", "wrong-password-2", ip="203.0.113.9") == 200
         assert login("alice", "wrong-password-3", ip="192.0.2.1") == 200
-    with at(12):
+    with at(14):
+        User.objects.create_superuser(
+            username="root", email="root@example.test", password="Glass4break9now"
+        )
+        Client().post("/account/login/", {"username": "root", "password": "Glass4break9now"})
+    with at(15):
         record_lockout(username="mallory", request=RequestFactory().post("/account/login/"))
     with at(20):
         good = saved_card(APPROVED)
@@ -137,14 +142,16 @@ def test_the_review_of_a_seeded_quarter_holds_the_right_numbers(
     dormant = {u.username for u in dormant_staff(now=quarter_end)}
     assert "doris" in dormant and "carl" not in dormant  # carl joined in August
     assert access["dormant_enabled"] == len(dormant)
+    (breakglass,) = access["superuser_signins"]
+    assert breakglass["actor"] == "root" and breakglass["at"].startswith("2026-08-14")
     assert access["without_second_factor"] == len(staff - with_factor) == len(staff)
 
     auth = s["authentication"]
-    assert auth["logins"] == in_q3("auth.login") == 1
+    assert auth["logins"] == in_q3("auth.login") == 2  # alice and the break-glass root
     assert auth["failures"] == in_q3("auth.login_failed") == 3
     assert auth["lockouts"] == in_q3("security.lockout") == 1
     assert auth["top_failure_sources"][0] == {"ip": "203.0.113.9", "failures": 2}
-    assert sum(w["logins"] for w in auth["weeks"]) == 1 and len(auth["weeks"]) == 14
+    assert sum(w["logins"] for w in auth["weeks"]) == 2 and len(auth["weeks"]) == 14
 
     pay = s["payments"]
     assert pay["payments"] == Payment.objects.count() == 2
