@@ -190,8 +190,3 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
         except AuditKeyError as exc:
             context["public_key_error"] = str(exc)
         return super().changelist_view(request, extra_context=context)
-
-
-# The governance pages register themselves with the audit app's admin.
-from audit.incidents import admin as _incidents_admin  # noqa: E402, F401
-from audit.reviews import admin as _reviews_admin  # noqa: E402, F401

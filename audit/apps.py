@@ -24,4 +24,11 @@ class AuditConfig(AppConfig):
 
         signals.connect()
         incident_signals.connect()
+        # The governance pages join the audit app's admin here, not in audit/admin.py:
+        # billing and security import audit.admin (its ReadOnlyAdmin), and must not reach
+        # the payments code the incident pages call.
+        from audit.incidents import admin as incidents_admin
+        from audit.reviews import admin as reviews_admin
+
+        del incidents_admin, reviews_admin
         post_migrate.connect(_register_schedule, sender=self, dispatch_uid="audit.schedule")

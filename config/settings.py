@@ -231,8 +231,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that reads the socket instead of sending
-    # SELECT 1 at the start of every request (security/postgresql/base.py).
-    DATABASES["default"]["ENGINE"] = "security.postgresql"
+    # SELECT 1 at the start of every request (db/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's SQLite serves the web server and the job cluster at once: WAL
     # lets readers run beside the writer, and IMMEDIATE transactions take the
@@ -246,7 +246,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Server-side parameters, and the hot statements (security.compiled) prepared on
+    # Server-side parameters, and the hot statements (db.prepared) prepared on
     # each connection from their first run; no other statement is ever prepared
     # (psycopg's automatic preparing, left on its own, once made the bank-file import
     # 15 times slower). A card payment's PostgreSQL time halved (docs/decisions.md, 22).
@@ -255,7 +255,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _server_side
     if _server_side:
         # Not None (psycopg would then refuse even an explicit prepare=True); never
-        # reached, as security's cursor always says whether to prepare.
+        # reached, as the engine's cursor (db.prepared) always says whether to prepare.
         DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import record
+from db.compiled import compiled
 from payments.exceptions import CardPaymentsFrozen, FreezeRefused
 from payments.freeze_models import CardPaymentFreeze
-from security.compiled import compiled
 
 CONTAIN_PERMISSION = "audit.contain_incident"
 

@@ -31,9 +31,8 @@ from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_payment_methods_for_customer
 from payments.vault.services import card_payments_unavailable, delete_payment_method, tokenize
+from security.actors import Actor
 from security.selectors import customer_may_save_card, has_second_factor, is_session_verified
-
-Actor = Any
 
 
 def may_save_card(user: Any) -> bool:
@@ -81,7 +80,7 @@ def delete_saved_card(
     """Delete one of the customer's own saved cards (its ciphertext is erased): a fresh second
     factor when the customer has one. Another customer's card, or one already deleted, is
     refused (``card``) as if it did not exist."""
-    from payments.services import require_step_up
+    from payments.step_up import require_step_up
 
     customer = customer_for_user(by)
     card_id = card.pk if isinstance(card, PaymentMethod) else card

@@ -25,7 +25,7 @@ from audit.incidents.models import Incident
 from audit.incidents.services import record_containment
 from payments import freeze
 from payments.exceptions import PaymentsError
-from payments.vault.keys import rotate_data_key, rotate_entry_key
+from payments.vault.services import rotate_data_key, rotate_entry_key
 from security import containment as security_containment
 from security.exceptions import SecurityError
 from security.selectors import is_step_up_fresh

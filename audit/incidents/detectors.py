@@ -24,10 +24,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from audit import SYSTEM, record
+from audit import evidence as figures
 from audit.incidents.models import Incident
 from audit.incidents.services import open_incident
 from audit.models import AuditEvent
-from audit.reviews import selectors as figures
 from audit.verify import VerificationResult, verify_chain
 
 logger = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from billing.models import (
     Invoice,
 )
 from billing.money import Money
-from security.compiled import compiled
+from db.compiled import compiled
+from security.actors import Actor as Actor  # billing's services take ``by: Actor``
 
-Actor = Any
 """A user, a saved model instance, or ``audit.SYSTEM`` (see ``audit.record``)."""
 
 Status = Invoice.Status

@@ -3,7 +3,6 @@
 Public API (docs/payments.md, "Risk decisions")::
 
     from payments.fraud import assess_card_payment      # the one decision point
-    from payments.fraud import decide_risk_review        # a fraud analyst's approve/decline
     from payments.fraud import update_risk_settings      # thresholds, audited
 
 ``payments.models`` imports ``payments.fraud.models`` while the app registry is
@@ -12,23 +11,17 @@ loading, so the functions are re-exported lazily (PEP 562), as the vault does.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from payments.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "RiskAssessment": "payments.fraud.rules",
     "assess_card_payment": "payments.fraud.rules",
-    "decide_risk_review": "payments.fraud.services",
     "update_risk_settings": "payments.fraud.services",
     "validate_risk_settings": "payments.fraud.services",
     "get_risk_settings": "payments.fraud.selectors",
+    "ensure_risk_settings": "payments.fraud.services",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'payments.fraud' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

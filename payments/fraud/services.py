@@ -10,13 +10,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import SYSTEM, record
+from audit import record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
 from payments.fraud.models import RiskHold, RiskSettings
-from payments.fraud.selectors import get_risk_settings
 from payments.models import Payment
-
-Actor = Any
+from security.actors import Actor, Person, user_of
 
 DECIDE_PERMISSION = "payments.decide_risk"
 SETTINGS_PERMISSION = "payments.change_risksettings"
@@ -27,6 +25,14 @@ CARD_TESTING_FIELDS = (
     "min_card_amounts",
 )
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def ensure_risk_settings() -> RiskSettings:
+    """The one row of thresholds, stored with the defaults when missing (a fresh database:
+    the first card attempt, the admin's list or a change stores it). Not audited: the
+    defaults are the code's, not anyone's decision; every change is (``update_risk_settings``)."""
+    row, _created = RiskSettings.objects.get_or_create(pk=RiskSettings.SINGLETON_PK)
+    return row
 
 
 def _per_currency(amounts: object, field: str, what: str) -> None:
@@ -115,14 +121,14 @@ def update_risk_settings(
     *,
     max_failed_attempts: int,
     new_card_limits: dict[str, int],
-    by: Actor,
+    by: Person,
     request: HttpRequest | None = None,
     **card_testing: Any,
 ) -> RiskSettings:
     """Change the risk thresholds: permission, valid values (else nothing changes), a fresh
     second factor for any change that loosens them; audited with the values before and
     after and the thresholds loosened (``weakened``)."""
-    from payments.services import require_step_up
+    from payments.step_up import require_step_up
 
     if not (hasattr(by, "has_perm") and by.has_perm(SETTINGS_PERMISSION)):
         raise InvalidRiskSettings(
@@ -132,7 +138,7 @@ def update_risk_settings(
     unknown = sorted(set(card_testing) - set(CARD_TESTING_FIELDS))
     if unknown:
         raise InvalidRiskSettings(_("not a threshold"), field=unknown[0])
-    current = get_risk_settings()  # the row exists before it is locked
+    current = ensure_risk_settings()  # the row exists before it is locked
     if card_testing:
         validate_card_testing(
             **{name: card_testing.get(name, getattr(current, name)) for name in CARD_TESTING_FIELDS}
@@ -160,7 +166,7 @@ def update_risk_settings(
         for name, value in wanted.items():
             setattr(row, name, value)
         row.updated_at = timezone.now()
-        row.updated_by = by
+        row.updated_by = user_of(by)
         row.save()
         record(
             "fraud.risk_settings_changed",
@@ -187,74 +193,13 @@ def record_refused_risk_review(payment_id: int, *, by: Actor, request: HttpReque
         )
 
 
-def decide_risk_review(
-    payment: Payment,
-    *,
-    approve: bool,
-    reason: str,
-    by: Actor,
-    request: HttpRequest | None,
-) -> Payment:
-    """A fraud analyst's decision on a payment held for review (permission, step-up, a reason).
-
-    Approve: the charge goes ahead (gateway called after the decision is committed,
-    outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
-    amount it held on the invoice is released. Either way it is audited.
-    """
-    from payments.saved_cards import forget_unsaved_card
-    from payments.services import charge_payment, record_failure, require_step_up
-
-    if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
-        record_refused_risk_review(payment.pk, by=by, request=request)
-        raise RiskReviewRefused(
-            _("deciding a risk review needs the fraud analyst's permission"), field="user"
-        )
-    require_step_up(request, by, to=_("decide a risk review"), refused=RiskReviewRefused)
-    reason = reason.strip() if isinstance(reason, str) else ""
-    if not reason:
-        raise RiskReviewRefused(_("give the reason for the decision"), field="reason")
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        if not locked.awaiting_risk_review:
-            raise RiskReviewRefused(_("this payment is not waiting for a risk review"))
-        now = timezone.now()
-        locked.risk_reviewed_at = now
-        locked.risk_reviewed_by = by
-        locked.risk_review_note = reason[:500]
-        if not approve:
-            locked.status = Payment.Status.FAILED
-            locked.failure_code = "risk_declined"
-            locked.failure_message = "declined after a fraud review; nothing was charged"
-            locked.settled_at = now
-        locked.save()
-        record(
-            "payment.risk_approved" if approve else "payment.risk_declined",
-            actor=by,
-            obj=locked,
-            request=request,
-            invoice_id=locked.invoice_id,
-            amount=locked.amount,
-            currency=locked.currency,
-            reason=locked.risk_review_note,
-        )
-        if not approve:
-            # The same event as any other failed payment, so whoever follows failures sees it.
-            record_failure(locked, by=by)
-    if approve:
-        return charge_payment(locked, by=by)  # its settle erases a card the payer did not keep
-    if locked.forget_card:
-        # The payer paid with a new card without keeping it: erased now that it is declined.
-        forget_unsaved_card(locked.payment_method, by=SYSTEM)
-    return locked
-
-
 def lift_risk_hold(
-    hold: RiskHold, *, note: str, by: Actor, request: HttpRequest | None
+    hold: RiskHold, *, note: str, by: Person, request: HttpRequest | None
 ) -> RiskHold:
     """A fraud analyst lifts a card-testing hold after reviewing it (permission, step-up, a
     note); the new-card count of the customer or address starts again from now. Audited
     ``fraud.hold_lifted``."""
-    from payments.services import require_step_up
+    from payments.step_up import require_step_up
 
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
         raise RiskReviewRefused(_("lifting a hold needs the fraud analyst's permission"))
@@ -267,7 +212,7 @@ def lift_risk_hold(
         if locked.lifted_at is not None:
             return locked
         locked.lifted_at = timezone.now()
-        locked.lifted_by = by
+        locked.lifted_by = user_of(by)
         locked.lift_note = note[:500]
         locked.save(update_fields=["lifted_at", "lifted_by", "lift_note"])
         record(

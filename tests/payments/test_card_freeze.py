@@ -15,7 +15,7 @@ from billing.models import Invoice
 from payments import freeze, services
 from payments.exceptions import CardPaymentsFrozen, FreezeRefused
 from payments.models import CardPaymentFreeze, Payment, PaymentMethod
-from payments.vault import keys
+from payments.vault import services as key_services
 from security.models import User
 from tests.factories import audit_events, make_user
 from tests.mfa_helpers import give_totp_device, mark_client_verified
@@ -71,7 +71,7 @@ def test_a_frozen_platform_takes_no_card_payment_until_the_freeze_is_lifted(
             thousand_sek_invoice,
             amount=sek(1000),
             card=sealed(
-                keys.current_entry_key(),
+                key_services.current_entry_key(),
                 {"number": APPROVED, "expiry": "12/39", "cvc": "123"},
                 alice,
             ),

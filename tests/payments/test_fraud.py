@@ -15,11 +15,12 @@ from billing.models import Customer, Invoice
 from billing.money import Money
 from payments import services
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
-from payments.fraud import assess_card_payment, decide_risk_review, update_risk_settings
+from payments.fraud import assess_card_payment, update_risk_settings
 from payments.fraud.models import default_new_card_limits
 from payments.fraud.selectors import get_risk_settings
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
+from payments.services import decide_risk_review
 from payments.vault.cards import Card
 from payments.vault.services import tokenize
 from security.models import User
@@ -366,8 +367,8 @@ def test_the_card_payments_facts_statement_stays_within_psycopgs_query_cache() -
     (then once per process): the card payment's facts statement must stay within both."""
     from psycopg import _queries
 
-    from payments.services import _facts_after_lock
+    from payments.services.hot_statements import facts_after_lock
 
-    sql, params = _facts_after_lock.sql(1, 1, timezone.now(), 1, "scope", "key", "svc", "")
+    sql, params = facts_after_lock.sql(1, 1, timezone.now(), 1, "scope", "key", "svc", "")
     assert len(sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH, len(sql)
     assert len(params) <= _queries.MAX_CACHED_STATEMENT_PARAMS, len(params)

@@ -15,7 +15,7 @@ from audit.incidents import containment, services
 from audit.incidents.exceptions import ContainmentRefused
 from audit.incidents.models import Incident
 from payments.models import CardPaymentFreeze, DataKey, EntryKey
-from payments.vault.keys import rotate_data_key, rotate_entry_key
+from payments.vault.services import rotate_data_key, rotate_entry_key
 from security.models import User
 from security.selectors import MFA_VERIFIED_AT_KEY
 from tests.audit.governance import staff_member

@@ -15,7 +15,7 @@ from audit import SYSTEM, record
 from audit.incidents import detectors
 from audit.incidents.models import Incident
 from audit.services import create_checkpoint
-from payments.vault.services import REVEALED_ACTION
+from payments.vault.services.cards import REVEALED_ACTION
 from security.services import record_lockout
 from tests.factories import audit_events
 
@@ -120,7 +120,7 @@ def test_the_audit_key_nearing_its_cryptoperiod_opens_a_key_incident(settings: A
 
 
 def test_the_kek_past_its_cryptoperiod_opens_a_high_severity_incident(settings: Any) -> None:
-    from payments.vault.keys import rotate_data_key
+    from payments.vault.services import rotate_data_key
 
     settings.GOVERNANCE_KEK_CRYPTOPERIOD_DAYS = 30
     with at(NOW - dt.timedelta(days=31)):
