@@ -84,7 +84,19 @@ class AuditCheckpoint(models.Model):
         return f"checkpoint at #{self.seq}"
 
 
-# Registered with the app here: the backups package keeps its own models module.
+# Registered with the app here: the backups and governance sub-packages keep their models
+# next to their code; Django finds them here.
 from audit.backups.models import BackupRun, RestoreTest  # noqa: E402
+from audit.incidents.models import Incident, IncidentEntry  # noqa: E402
+from audit.reviews.models import ReviewFinding, SecurityReview  # noqa: E402
 
-__all__ = ["AuditCheckpoint", "AuditEvent", "BackupRun", "RestoreTest"]
+__all__ = [
+    "AuditCheckpoint",
+    "AuditEvent",
+    "BackupRun",
+    "Incident",
+    "IncidentEntry",
+    "RestoreTest",
+    "ReviewFinding",
+    "SecurityReview",
+]

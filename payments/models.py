@@ -15,6 +15,7 @@ from django.db.models import F, Q
 
 from billing.money import Money
 from payments.fraud.models import RiskDecision, RiskHold, RiskSettings
+from payments.freeze_models import CardPaymentFreeze
 from payments.gateways.models import SandboxCharge
 from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow, UsedEntryNonce
 
@@ -432,6 +433,7 @@ class BankLine(models.Model):
 __all__ = [
     "BankFile",
     "BankLine",
+    "CardPaymentFreeze",
     "DataKey",
     "EntryKey",
     "IdempotencyKey",
