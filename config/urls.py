@@ -10,7 +10,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("language/", set_language, name="set_language"),
     path("portal/", include("billing.portal.urls")),
-    path("portal/", include("payments.portal_urls")),
+    path("portal/", include("payments.portal.urls")),
     path("admin/", admin.site.urls),
     path("payments/", include("payments.urls")),
     path("account/", include("security.urls")),

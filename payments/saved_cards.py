@@ -10,7 +10,7 @@
   the rule, under the setting turned off, or a factor removed since) deletes without
   one: nobody ends up with a card they can never remove.
 
-Both pages (``payments.portal_views``) and ``payments.services.pay_invoice_with_new_card``
+Both pages (``payments.portal.views``) and ``payments.services.pay_invoice_with_new_card``
 call these functions; the vault's ``tokenize`` and ``delete_payment_method`` stay the
 primitives underneath.
 """

@@ -138,21 +138,12 @@ class TillitUserAdmin(StepUpChangesMixin, UserAdmin):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
+class UserSessionAdmin(ReadOnlyAdmin):
     """Signed-in sessions, for review; ending one is done by its owner or by a password change."""
 
     list_display = ("user", "created_at", "last_seen_at", "ip")
     readonly_fields = ("user", "session_key", "created_at", "last_seen_at", "ip", "user_agent")
     exclude = ("session_key",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(JobAttempt)

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.admin import ReadOnlyAdmin
 from billing.delivery import services
 from billing.delivery.exceptions import DeliveryError
 from billing.delivery.models import CustomerPgpKey, Delivery, DeliveryAttempt
@@ -84,7 +85,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ("invoice", "kind", "channel", "recipient", "status", "attempts", "sent_at")
     list_filter = ("status", "channel", "kind")
     search_fields = ("invoice__display_number", "recipient")
@@ -104,15 +105,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     )
     inlines = [DeliveryAttemptInline]
     actions = ["retry_failed"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Retry the selected failed deliveries", permissions=["view"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:

@@ -1,4 +1,4 @@
-"""Portal URLs (mounted at /portal/); the paying pages are payments.portal_urls."""
+"""Portal URLs (mounted at /portal/); the paying pages are payments.portal.urls."""
 
 from django.urls import path
 

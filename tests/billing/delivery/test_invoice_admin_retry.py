@@ -1,7 +1,7 @@
-"""The invoice's admin page (billing/admin_retry.py) shows a delivery that failed for good,
-with the reason, and a "Retry now" only a billing clerk may use (a confirmation page, then
-the audited service); every other role, a customer and an outsider are refused and
-nothing changes."""
+"""The invoice's admin page (billing/admin/invoice_background.py) shows a delivery that
+failed for good, with the reason, and a "Retry now" only a billing clerk may use (a
+confirmation page, then the audited service); every other role, a customer and an outsider
+are refused and nothing changes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Payments in the admin: read-only. No page here shows more than brand and last 4."""
+"""The vault in the admin: saved cards and the key status page, read-only. No page here
+shows more than brand and last 4."""
 
 from __future__ import annotations
 
@@ -9,21 +10,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from audit.admin import ReadOnlyAdmin
 from payments.vault.models import DataKey, PaymentMethod
 from payments.vault.selectors import get_key_status
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View only: state changes happen through services, never through admin forms."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(PaymentMethod)
@@ -92,8 +81,3 @@ class KeyStatusAdmin(ReadOnlyAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, self.change_list_template, context)
-
-
-# Payments, refunds, bank files and the review list (the payments side of this app).
-from payments import payments_admin  # noqa: E402, F401
-from payments.fraud import admin as fraud_admin  # noqa: E402, F401

@@ -1,263 +1,41 @@
-"""The staff admin for billing: lists, filters and search over every billing model.
+"""Invoices, credit notes, their lines and the numbering series in the admin.
 
-The admin never writes a row itself. Adding and changing go through
-``billing.services`` (``save_model``, ``save_formset``, ``delete_model``), so an
-admin edit gets the same checks, locks and audit events as any other path. A
-finalized invoice is read-only here (and frozen by the database below); its
-corrections are credit notes, issued by an admin action.
+Drafts are edited through ``billing.services``; a finalized invoice is read-only here
+(and frozen by the database below); its corrections are credit notes, issued by an
+admin action. Its signed PDF and deliveries: ``billing.admin.invoice_background``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from audit.admin import ReadOnlyAdmin
 from billing import services
-from billing.admin_retry import InvoiceBackgroundWorkAdmin
+from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money, known_values
+from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin
 from billing.documents.admin import InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
-from billing.models import (
-    CompanyProfile,
-    Customer,
-    Invoice,
-    InvoiceLine,
-    InvoiceSeries,
-    PortalAccount,
-)
-from billing.money import Money
+from billing.models import Invoice, InvoiceLine, InvoiceSeries
 from billing.vat import check_quantity, check_vat
 
 
-def format_money(amount: int, currency: str) -> str:
-    """An amount for staff eyes: "1,250.00 SEK" in English, "1 250,00 SEK" in Swedish."""
-    return Money(amount, currency).format(translation.get_language() or "en")
-
-
-def _adopt(target: Any, saved: Any) -> None:
-    """Copy a service's saved row onto the admin's instance, which the admin keeps using."""
-    for field in saved._meta.concrete_fields:
-        setattr(target, field.attname, getattr(saved, field.attname))
-    target._state.adding = False
-    target._state.db = saved._state.db
-
-
-def _changes(form: forms.ModelForm[Any], allowed: Sequence[str]) -> dict[str, Any]:
-    return {
-        name: form.cleaned_data[name]
-        for name in form.changed_data
-        if name in allowed and name in form.cleaned_data
-    }
-
-
-class ServiceAdmin(admin.ModelAdmin):
-    """Base for billing admins: a service's refusal becomes a message, and nothing changes.
-
-    The admin wraps each add/change in one transaction; a ``BillingError`` raised
-    by a service inside it rolls the whole request back, and the staff member is
-    sent back to the form with the rule that was broken.
-    """
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except BillingError as exc:
-            self.message_user(request, f"Nothing was saved. {exc}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except BillingError as exc:
-            self.message_user(request, f"Nothing was deleted. {exc}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        # The built-in bulk delete is a queryset delete that skips the services.
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-
-def _known(values: dict[str, Any], allowed: Sequence[str]) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if name in allowed}
-
-
-# --- the seller ---------------------------------------------------------------------
-
-
-@admin.register(CompanyProfile)
-class CompanyProfileAdmin(ServiceAdmin):
-    """One seller per installation: it can be added once, changed, never deleted."""
-
-    list_display = ("legal_name", "organisation_number", "vat_number", "bankgiro", "iban")
-    readonly_fields = ("updated_at",)
-    fieldsets = (
-        (None, {"fields": ("legal_name", "organisation_number", "vat_number", "logo")}),
-        (
-            "Address and contact",
-            {
-                "fields": (
-                    "address_line1",
-                    "address_line2",
-                    "postal_code",
-                    "city",
-                    "country",
-                    "email",
-                    "phone",
-                )
-            },
-        ),
-        (
-            "Payment and tax",
-            {
-                "fields": (
-                    "bankgiro",
-                    "iban",
-                    "bic",
-                    "f_skatt_text",
-                    "default_payment_terms_days",
-                    "updated_at",
-                )
-            },
-        ),
-    )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request) and not CompanyProfile.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        profile = CompanyProfile.objects.only("pk").first()
-        if profile is not None and self.has_view_or_change_permission(request, profile):
-            return HttpResponseRedirect(
-                reverse("admin:billing_companyprofile_change", args=[profile.pk])
-            )
-        return super().changelist_view(request, extra_context)
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        fields = (
-            _changes(form, services.COMPANY_FIELDS)
-            if change
-            else _known(form.cleaned_data, services.COMPANY_FIELDS)
-        )
-        if fields.get("logo") is False:  # the form's "clear" checkbox
-            fields["logo"] = ""
-        saved = services.update_company_profile(by=request.user, **fields)
-        _adopt(obj, saved)
-
-
-# --- customers and their portal users ------------------------------------------------
-
-
-@admin.register(Customer)
-class CustomerAdmin(ServiceAdmin):
-    list_display = ("name", "kind", "identity_number", "vat_id", "email", "country", "currency")
-    list_filter = ("kind", "country", "currency", "language")
-    search_fields = ("name", "identity_number", "email", "vat_id")
-    readonly_fields = ("created_at", "updated_at")
-    date_hierarchy = "created_at"
-    fieldsets = (
-        (None, {"fields": ("name", "kind", "identity_number", "vat_id", "email")}),
-        (
-            "Billing address",
-            {"fields": ("address_line1", "address_line2", "postal_code", "city", "country")},
-        ),
-        (
-            "Preferences",
-            {"fields": ("language", "currency", "payment_terms_days", "created_at", "updated_at")},
-        ),
-    )
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Customers carry invoices kept for the bookkeeping period; erasure is a
-        # privacy service (pseudonymization), not a delete.
-        return False
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if change:
-            saved = services.update_customer(
-                obj, by=request.user, **_changes(form, services.CUSTOMER_FIELDS)
-            )
-        else:
-            saved = services.create_customer(
-                by=request.user, **_known(form.cleaned_data, services.CUSTOMER_FIELDS)
-            )
-        _adopt(obj, saved)
-
-
-@admin.register(PortalAccount)
-class PortalAccountAdmin(ServiceAdmin):
-    """Which user sees which customer's invoices in the portal: linked, never edited here."""
-
-    list_display = ("user", "customer", "created_at")
-    list_select_related = ("user", "customer")
-    search_fields = ("user__username", "user__email", "customer__name")
-    autocomplete_fields = ("customer",)
-    raw_id_fields = ("user",)
-    readonly_fields = ("created_at",)
-    date_hierarchy = "created_at"
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        if obj is not None:
-            return ("user", "customer", "created_at")
-        return ("created_at",)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        saved = services.link_portal_account(
-            user=form.cleaned_data["user"], customer=form.cleaned_data["customer"], by=request.user
-        )
-        _adopt(obj, saved)
-
-
-# --- numbering series ----------------------------------------------------------------
-
-
 @admin.register(InvoiceSeries)
-class InvoiceSeriesAdmin(ServiceAdmin):
+class InvoiceSeriesAdmin(ReadOnlyAdmin):
     """Numbering series are set up by migrations; the admin shows where each stands."""
 
     list_display = ("code", "kind", "name", "is_default", "next_number")
     list_filter = ("kind", "is_default")
     search_fields = ("code", "name")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-# --- invoices and their lines ---------------------------------------------------------
 
 
 def _is_frozen(invoice: Invoice | None) -> bool:
@@ -407,7 +185,8 @@ class InvoiceForm(forms.ModelForm):
 class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, ServiceAdmin):
     """Invoices and credit notes. Drafts are edited through the services; everything
     that left DRAFT is read-only, and moves on only through the admin actions. A
-    finalized one shows how its signed PDF and deliveries stand (billing.admin_retry)."""
+    finalized one shows how its signed PDF and deliveries stand
+    (``billing.admin.invoice_background``)."""
 
     form = InvoiceForm
     inlines = (InvoiceLineInline,)
@@ -545,7 +324,7 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
-            changes = _changes(form, _DRAFT_FIELDS)
+            changes = changed_values(form, _DRAFT_FIELDS)
             # Emptied currency or terms keep what the draft has.
             changes = {
                 k: v
@@ -554,10 +333,10 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
             }
             saved = services.update_draft_invoice(obj, by=request.user, **changes)
         else:
-            values = _known(form.cleaned_data, _DRAFT_FIELDS)
+            values = known_values(form.cleaned_data, _DRAFT_FIELDS)
             values["currency"] = values.get("currency") or None
             saved = services.create_draft_invoice(by=request.user, **values)
-        _adopt(obj, saved)
+        adopt(obj, saved)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         invoice = form.instance
@@ -581,7 +360,7 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
                 continue
             values = {name: getattr(line_form.instance, name) for name in _LINE_EDITABLE}
             saved = services.add_invoice_line(invoice, by=request.user, **values)
-            _adopt(line_form.instance, saved)
+            adopt(line_form.instance, saved)
             formset.new_objects.append(line_form.instance)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
