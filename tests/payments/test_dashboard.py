@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from itertools import count
 
@@ -118,7 +119,7 @@ def test_the_review_queue_counts_held_payments_by_age(
 
     assert (figures.waiting, figures.under_an_hour, figures.older) == (1, 1, 0)
     assert [(f.count, f.amount) for f in figures.amounts] == [(1, 100_000)]
-    later = selectors.review_queue_figures(now=timezone.now() + timezone.timedelta(days=2))
+    later = selectors.review_queue_figures(now=timezone.now() + datetime.timedelta(days=2))
     assert (later.under_an_hour, later.older) == (0, 1)
 
 
