@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext_lazy as _
 
 from audit.admin import ReadOnlyAdmin
 from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money, known_values
+from billing.admin.invoice_actions import InvoiceActionsAdmin
 from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin
+from billing.admin_format import status_label
 from billing.documents.admin import InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceSeries
-from billing.vat import check_quantity, check_vat
+from billing.money import format_decimal
+from billing.validators import configured_vat_rates
+from billing.vat import check_quantity, check_vat, compute_totals, normalize_rate
 
 
 @admin.register(InvoiceSeries)
@@ -53,6 +60,30 @@ class InvoiceLineForm(forms.ModelForm):
     class Meta:
         model = InvoiceLine
         fields = _LINE_EDITABLE
+        # Sized to fit the page at 1,366 pixels (staff/invoice.css sets the widths).
+        widgets = {
+            "position": forms.NumberInput(attrs={"class": "line-position"}),
+            "description": forms.TextInput(attrs={"class": "line-description"}),
+            "quantity": forms.NumberInput(attrs={"class": "line-number", "step": "any"}),
+            "unit": forms.TextInput(attrs={"class": "line-unit"}),
+            "unit_price": forms.NumberInput(attrs={"class": "line-number", "step": "any"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The configured rates only (BILLING_VAT_RATES): an unknown rate cannot be picked,
+        # and one posted anyway is refused on this field.
+        rates = sorted(configured_vat_rates(), reverse=True)
+        self.fields["vat_rate"] = _RateField(
+            label=InvoiceLine._meta.get_field("vat_rate").verbose_name.capitalize(),
+            choices=[(str(rate), f"{format_decimal(rate)} %") for rate in rates],
+            coerce=Decimal,
+            initial=str(rates[0]) if rates else None,
+        )
+        if self.instance.pk is not None:
+            self.initial["vat_rate"] = str(self.instance.vat_rate.normalize() or 0)
+            self.initial["quantity"] = self.instance.quantity.normalize()
+            self.initial["unit_price"] = _plain(self.instance.unit_price)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -76,6 +107,26 @@ class InvoiceLineForm(forms.ModelForm):
         return cleaned
 
 
+class _RateField(forms.TypedChoiceField):
+    """A VAT rate among the configured ones; "25.00" is the choice "25"."""
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        try:
+            return str(normalize_rate(text)) if text else text
+        except BillingError:
+            return text
+
+
+def _plain(value: Decimal) -> Decimal:
+    """A stored price without its trailing zeros beyond two decimals (1250.0000 -> 1250.00)."""
+    return (
+        value.quantize(Decimal("0.01"))
+        if value == value.quantize(Decimal("0.01"))
+        else value.normalize()
+    )
+
+
 class InvoiceLineInline(admin.TabularInline):
     """Lines: editable on a draft, never added, changed or removed once finalized."""
 
@@ -83,6 +134,7 @@ class InvoiceLineInline(admin.TabularInline):
     form = InvoiceLineForm
     fields = (*_LINE_EDITABLE, "net")
     readonly_fields = ("net",)
+    classes = ("invoice-lines",)
     extra = 1
     ordering = ("position", "pk")
 
@@ -99,10 +151,27 @@ class InvoiceLineInline(admin.TabularInline):
     def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
         return 0 if _is_frozen(obj) else 1
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if _is_frozen(obj):
+            return _FROZEN_LINE_FIELDS
+        return super().get_fields(request, obj)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if _is_frozen(obj):
-            return (*_LINE_EDITABLE, "net")
+            return _FROZEN_LINE_FIELDS
         return ("net",)
+
+    @admin.display(description=_("quantity"))
+    def quantity_display(self, line: InvoiceLine) -> str:
+        return format_decimal(line.quantity, translation.get_language() or "en")
+
+    @admin.display(description=_("unit price"))
+    def unit_price_display(self, line: InvoiceLine) -> str:
+        return format_decimal(line.unit_price, translation.get_language() or "en", decimals=2)
+
+    @admin.display(description=_("VAT"))
+    def vat_display(self, line: InvoiceLine) -> str:
+        return f"{line.get_vat_category_display()} {format_decimal(line.vat_rate.normalize())} %"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not _is_frozen(obj) and super().has_add_permission(request, obj)
@@ -131,12 +200,24 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+_FROZEN_LINE_FIELDS = (
+    "position",
+    "description",
+    "quantity_display",
+    "unit",
+    "unit_price_display",
+    "vat_display",
+    "net",
+)
+
 _DRAFT_FIELDS = ("customer", "currency", "payment_terms_days", "due_date", "notes")
 _SUMMARY_FIELDS = (
     "number_or_draft",
     "kind",
     "status",
     "credited_invoice_link",
+    "credit_notes_links",
+    "payments_links",
     "series",
     "issue_date",
     "finalized_at",
@@ -182,7 +263,9 @@ class InvoiceForm(forms.ModelForm):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, ServiceAdmin):
+class InvoiceAdmin(
+    InvoiceActionsAdmin, InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, ServiceAdmin
+):
     """Invoices and credit notes. Drafts are edited through the services; everything
     that left DRAFT is read-only, and moves on only through the admin actions. A
     finalized one shows how its signed PDF and deliveries stand
@@ -190,16 +273,15 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
 
     form = InvoiceForm
     inlines = (InvoiceLineInline,)
+    # Fits 1,366 pixels: the kind shows in the number ("K-…" credits), the OCR is searchable.
     list_display = (
         "number_or_draft",
-        "kind",
         "customer",
         "issue_date",
         "due_date",
         "status",
         "gross_display",
         "due_display",
-        "ocr_reference",
     )
     list_select_related = ("customer", "series")
     list_filter = ("status", "kind", OverdueFilter, "currency", "series", "issue_date")
@@ -222,10 +304,83 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
     )
     show_full_result_count = False
 
+    class Media:
+        css = {"all": ("staff/invoice.css",)}
+        js = ("staff/invoice_totals.js",)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
-        return (
-            super().get_queryset(request).select_related("customer", "series", "credited_invoice")
+        # A draft's totals are computed from its lines: those of the page's drafts come in
+        # one more query, whatever the number of invoices.
+        drafts_lines = Prefetch(
+            "lines",
+            queryset=InvoiceLine.objects.filter(invoice__status=Invoice.Status.DRAFT),
+            to_attr="draft_lines",
         )
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("customer", "series", "credited_invoice")
+            .prefetch_related(drafts_lines)
+        )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A draft's form posted after the invoice was finalized (another tab, another clerk)
+        is refused with a message naming what changed; nothing is saved."""
+        if request.method == "POST" and object_id is not None:
+            invoice = self.get_object(request, object_id)
+            if _is_frozen(invoice):
+                assert invoice is not None
+                self.message_user(
+                    request,
+                    gettext_now(
+                        "Nothing was saved: %(invoice)s was finalized since this page was"
+                        " opened, and its lines and header can no longer change (status:"
+                        " %(status)s). Corrections are credit notes."
+                    )
+                    % {"invoice": invoice, "status": invoice.get_status_display()},
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        invoice = obj if isinstance(obj, Invoice) and obj.pk is not None else None
+        may_change = request.user.has_perm("billing.change_invoice")
+        context["invoice_actions"] = {
+            "finalize": bool(invoice and invoice.is_draft and may_change),
+            "preview": bool(invoice and invoice.is_draft),
+            "void": bool(
+                invoice
+                and may_change
+                and not invoice.is_credit_note
+                and invoice.status in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
+                and not invoice.amount_paid
+                and not invoice.amount_credited
+            ),
+            "credit": bool(
+                invoice
+                and may_change
+                and not invoice.is_credit_note
+                and invoice.status in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
+                and invoice.amount_due > 0
+            ),
+            "pdf": bool(invoice and not invoice.is_draft and _may_download(request.user)),
+        }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
@@ -269,17 +424,63 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
         url = reverse("admin:billing_invoice_change", args=[credited.pk])
         return format_html('<a href="{}">{}</a>', url, credited.display_number or credited)
 
-    @admin.display(description="Net")
+    @admin.display(description=_("Credit notes"))
+    def credit_notes_links(self, invoice: Invoice) -> str:
+        if invoice.is_credit_note or invoice.pk is None:
+            return "—"
+        notes = invoice.credit_notes.exclude(status=Invoice.Status.DRAFT).order_by("pk")
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}">{}</a> ({})',
+                (
+                    (
+                        reverse("admin:billing_invoice_change", args=[note.pk]),
+                        note.display_number,
+                        format_money(note.gross_total, note.currency),
+                    )
+                    for note in notes
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description=_("Payments"))
+    def payments_links(self, invoice: Invoice) -> str:
+        # Billing never imports payments: the ORM relation and the admin's URL name suffice.
+        if invoice.pk is None:
+            return "—"
+        payments = invoice.payments
+        statuses = payments.model.Status
+        rows = payments.order_by("pk").values_list("pk", "amount", "status")
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}">#{}</a> {} ({})',
+                (
+                    (
+                        reverse("admin:payments_payment_change", args=[pk]),
+                        pk,
+                        format_money(amount, invoice.currency),
+                        status_label(statuses, status),
+                    )
+                    for pk, amount, status in rows
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description=_("Net"))
     def net_display(self, invoice: Invoice) -> str:
-        return format_money(invoice.net_total, invoice.currency)
+        return format_money(_totals(invoice)[0], invoice.currency)
 
-    @admin.display(description="VAT")
+    @admin.display(description=_("VAT"))
     def vat_display(self, invoice: Invoice) -> str:
-        return format_money(invoice.vat_total, invoice.currency)
+        return format_money(_totals(invoice)[1], invoice.currency)
 
-    @admin.display(description="Total", ordering="gross_total")
+    @admin.display(description=_("Total"), ordering="gross_total")
     def gross_display(self, invoice: Invoice) -> str:
-        return format_money(invoice.gross_total, invoice.currency)
+        return format_money(_totals(invoice)[2], invoice.currency)
 
     @admin.display(description="Paid")
     def paid_display(self, invoice: Invoice) -> str:
@@ -293,9 +494,11 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
     def due_display(self, invoice: Invoice) -> str:
         return format_money(invoice.amount_due, invoice.currency)
 
-    @admin.display(description="VAT breakdown")
+    @admin.display(description=_("VAT breakdown"))
     def vat_breakdown_display(self, invoice: Invoice) -> str:
         groups = invoice.vat_breakdown or []
+        if invoice.is_draft and invoice.pk is not None:
+            groups = [group.as_json() for group in _draft_totals(invoice).breakdown]
         if not groups:
             return "—"
         return format_html_join(
@@ -375,17 +578,23 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
         service: Callable[..., object],
         done: str,
     ) -> None:
-        succeeded = 0
+        succeeded: list[str] = []
         for invoice in queryset.order_by("pk"):
             try:
-                service(invoice, by=request.user)
+                result = service(invoice, by=request.user)
             except BillingError as exc:
                 self.message_user(request, f"{invoice}: {exc}", messages.ERROR)
             else:
-                succeeded += 1
+                # Name what was done: the numbers taken (a credit note's own number too).
+                if isinstance(result, Invoice) and result.pk != invoice.pk:
+                    succeeded.append(f"{invoice.display_number} ({result.display_number})")
+                else:
+                    refreshed = result if isinstance(result, Invoice) else invoice
+                    succeeded.append(refreshed.display_number or str(refreshed))
         if succeeded:
-            noun = "invoice" if succeeded == 1 else "invoices"
-            self.message_user(request, f"{succeeded} {noun} {done}.", messages.SUCCESS)
+            self.message_user(
+                request, f"{done.capitalize()}: {', '.join(succeeded)}.", messages.SUCCESS
+            )
 
     @admin.action(
         description="Finalize selected drafts (number and freeze)", permissions=["change"]
@@ -407,6 +616,28 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
     )
     def issue_full_credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._apply(request, queryset, services.issue_credit_note, "credited in full")
+
+
+def _may_download(user: Any) -> bool:
+    from billing.documents.selectors import can_download_any
+
+    return can_download_any(user)
+
+
+def _draft_totals(invoice: Invoice) -> Any:
+    lines = getattr(invoice, "draft_lines", None)
+    if lines is None:
+        lines = list(invoice.lines.all())
+    return compute_totals((line.vat_category, line.vat_rate, line.net_amount) for line in lines)
+
+
+def _totals(invoice: Invoice) -> tuple[int, int, int]:
+    """(net, VAT, total): frozen for a finalized invoice, computed from a draft's lines as
+    finalization will compute them."""
+    if invoice.is_draft and invoice.pk is not None:
+        totals = _draft_totals(invoice)
+        return totals.net, totals.vat, totals.gross
+    return invoice.net_total, invoice.vat_total, invoice.gross_total
 
 
 def _snapshot(values: dict[str, Any]) -> str:
