@@ -271,8 +271,8 @@ def _credit_by_lines(
         quantity = left if item.quantity is None else vat.check_quantity(item.quantity)
         if quantity > left or left <= 0:
             raise CreditExceedsRemaining(
-                f"line {position} ({original.description}): {quantity} is more than the"
-                f" {left} left to credit",
+                f"line {position} ({original.description}): {quantity.normalize():f} is more"
+                f" than the {max(left, Decimal(0)).normalize():f} left to credit",
                 field="quantity",
             )
         net_left = original.net_amount - credited.get(item.line_id, (Decimal(0), 0))[1]
