@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -273,13 +273,27 @@ def payments_per_day(
     *, days: int = 30, now: datetime.datetime | None = None
 ) -> dict[datetime.date, tuple[int, int]]:
     """Per local day of the last ``days`` (today included): (payments that went through,
-    payments that failed), in one query; days without any are absent."""
+    payments that failed), in one query; days without any are absent. A bank transfer
+    counts on its booking date."""
     now = now or timezone.now()
     first = timezone.localdate(now) - datetime.timedelta(days=days - 1)
     since = timezone.make_aware(datetime.datetime.combine(first, datetime.time.min))
+    # A bank transfer counts on the day the bank booked it (its camt.054 line), a card
+    # payment on the day it was made.
     rows = (
-        Payment.objects.filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        Payment.objects.filter(
+            Q(bank_line__isnull=True, created_at__gte=since)
+            | Q(bank_line__booking_date__gte=first)
+            | Q(
+                bank_line__isnull=False, bank_line__booking_date__isnull=True, created_at__gte=since
+            )
+        )
+        .annotate(
+            day=Coalesce(
+                "bank_line__booking_date",
+                TruncDate("created_at", tzinfo=timezone.get_current_timezone()),
+            )
+        )
         .values("day")
         .annotate(
             ok=Count("pk", filter=Q(status__in=_CAPTURED)),

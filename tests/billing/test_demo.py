@@ -38,16 +38,26 @@ def demo_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
-def _demo_keys_outside_var(demo_keys: Path, settings: Any) -> None:
+def _demo_keys_outside_var(demo_keys: Path, settings: Any, tmp_path: Path) -> Iterator[None]:
+    from security.keyring import forget_cached_keyrings
+
     settings.DELIVERY_GNUPGHOME = demo_keys
     settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
     settings.DOCUMENTS_CREATE_KEYS = True
+    # seed_demo pays with cards too (payments.demo): the vault's keys in a throwaway file.
+    settings.VAULT_KEYRING_PROVIDER = "file"
+    settings.VAULT_KEYRING_FILE = tmp_path / "vault_keyring.json"
+    settings.VAULT_KEYRING_CREATE = True
+    settings.VAULT_ENTRY_KEY_BITS = 2048
+    forget_cached_keyrings()
+    yield
+    forget_cached_keyrings()
 
 
 def _counts() -> dict[str, int]:
     counted = {
         model._meta.label: model._default_manager.count()
-        for app in ("billing", "security", "audit", "auth")
+        for app in ("billing", "payments", "security", "audit", "auth")
         for model in apps.get_app_config(app).get_models()
     }
     counted["group memberships"] = User.groups.through.objects.count()
