@@ -1,0 +1,120 @@
+"""No page of the admin shows an amount in minor units: every page of the seeded demo is
+rendered (each list, the first objects' pages, the dashboards and the action pages) and
+searched for the stored integers of the demo's amounts."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.core.management import call_command
+from django.test import Client
+from django.urls import NoReverseMatch, reverse
+
+from billing.models import Invoice, InvoiceLine
+from payments.models import BankLine, Payment, Refund
+from security.models import User
+from tests.billing.test_demo import demo_keys  # noqa: F401 - the session's GnuPG home
+
+pytestmark = pytest.mark.django_db
+
+# Below this an integer could as well be a count, an id or a year.
+SMALLEST = 10_000
+
+
+@pytest.fixture(autouse=True)
+def _keys_outside_var(demo_keys: Path, settings: Any, tmp_path: Path) -> Iterator[None]:  # noqa: F811
+    from security.keyring import forget_cached_keyrings
+
+    settings.DELIVERY_GNUPGHOME = demo_keys
+    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
+    settings.DOCUMENTS_CREATE_KEYS = True
+    settings.VAULT_KEYRING_FILE = tmp_path / "vault_keyring.json"
+    settings.VAULT_KEYRING_CREATE = True
+    settings.VAULT_ENTRY_KEY_BITS = 2048
+    forget_cached_keyrings()
+    yield
+    forget_cached_keyrings()
+
+
+def _stored_amounts() -> set[int]:
+    amounts: set[int] = set()
+    for row in Invoice.objects.values_list(
+        "net_total", "vat_total", "gross_total", "amount_paid", "amount_credited"
+    ):
+        amounts.update(row)
+    amounts.update(
+        i.amount_due
+        for i in Invoice.objects.only(
+            "gross_total", "amount_paid", "amount_credited", "status", "kind"
+        )
+    )
+    amounts.update(InvoiceLine.objects.values_list("net_amount", flat=True))
+    amounts.update(Payment.objects.values_list("amount", flat=True))
+    amounts.update(Refund.objects.values_list("amount", flat=True))
+    amounts.update(BankLine.objects.values_list("amount", flat=True))
+    # Digits that are something else on the pages: OCR references, numbers, ids.
+    other = {int(r) for r in Invoice.objects.values_list("ocr_reference", flat=True) if r}
+    other.update(Invoice.objects.values_list("pk", flat=True))
+    return {a for a in amounts if a >= SMALLEST} - other
+
+
+def _admin_pages(client: Client) -> Iterator[str]:
+    yield reverse("admin:index")
+    yield reverse("admin:audit_verify_chain")
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        try:
+            changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        except NoReverseMatch:
+            continue
+        yield changelist
+        for pk in model_admin.get_queryset(_Request(client)).values_list("pk", flat=True)[:3]:
+            yield reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
+    for invoice in Invoice.objects.filter(status="open", kind="invoice")[:2]:
+        yield reverse("admin:billing_invoice_credit", args=[invoice.pk])
+    for line in BankLine.objects.filter(status="review")[:2]:
+        yield reverse("admin:payments_bankline_resolve", args=[line.pk])
+
+
+class _Request:
+    """Enough of a request for ``get_queryset``."""
+
+    def __init__(self, client: Client) -> None:
+        self.user = User.objects.get(username="root-pages")
+        self.GET: dict[str, str] = {}
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r"<svg\b.*?</svg>", " ", html, flags=re.S)  # the admin's icon sprites
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_no_admin_page_of_the_demo_shows_a_minor_unit_amount(
+    admin_client_for: Callable[[User], Client],
+) -> None:
+    call_command("seed_demo", stdout=io.StringIO())
+    superuser = User.objects.create_superuser(username="root-pages", password=None)
+    client = admin_client_for(superuser)
+    amounts = _stored_amounts()
+    assert len(amounts) > 50
+
+    pattern = re.compile(r"(?<![\d.,])(" + "|".join(str(a) for a in amounts) + r")(?![\d])")
+    seen, found = 0, {}
+    for path in dict.fromkeys(_admin_pages(client)):
+        response = client.get(path)
+        if response.status_code != 200:
+            continue
+        seen += 1
+        hits = pattern.findall(_visible_text(response.content.decode()))
+        if hits:
+            found[path] = sorted(set(hits))[:5]
+
+    assert seen > 60
+    assert found == {}
