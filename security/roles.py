@@ -76,8 +76,13 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("billing.invoiceline", "vacd")
         | _crud("delivery.customerpgpkey", "vad")
         | _crud("delivery.delivery", "v")
-        # "Retry now" on an invoice whose signed PDF or delivery failed for good.
-        | {"delivery.retry_delivery", "documents.retry_document"}
+        # "Retry now" on an invoice whose signed PDF or delivery failed for good; the
+        # signed PDF of the invoices the clerk issues (docs/decisions.md, 58).
+        | {
+            "delivery.retry_delivery",
+            "documents.retry_document",
+            "documents.download_invoice_documents",
+        }
     ),
     # Reads the books and downloads signed documents; changes nothing.
     ACCOUNTANT: frozenset(
@@ -180,7 +185,8 @@ ROLE_PURPOSES: Final[dict[str, str]] = {
         "prepares customers, portal accounts and invoices; no deletes of customers or "
         "invoices (corrections are credit notes); on an invoice whose signed PDF or "
         'delivery failed for good, "Retry now" (`documents.retry_document`, '
-        "`delivery.retry_delivery`)"
+        "`delivery.retry_delivery`); opens the signed PDF of any invoice from its page "
+        "(`documents.download_invoice_documents`)"
     ),
     ACCOUNTANT: ("reads the books and downloads signed documents; changes nothing"),
     PAYMENTS_OPERATOR: (

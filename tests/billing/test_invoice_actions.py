@@ -290,3 +290,18 @@ def test_a_draft_preview_is_a_pdf_marked_draft(clerk_client: Client, draft: Invo
 
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"),
+    [(roles.BILLING_CLERK, True), (roles.ACCOUNTANT, True), (roles.PAYMENTS_OPERATOR, False)],
+)
+def test_the_signed_pdf_is_linked_for_who_may_open_it(
+    role: str, shown: bool, open_invoice: Invoice, admin_client_for: Callable[[User], Client]
+) -> None:
+    client = admin_client_for(with_role(make_user("reader", is_staff=True), role))
+
+    page = client.get(reverse("admin:billing_invoice_change", args=[open_invoice.pk]))
+
+    assert ('id="action-pdf"' in page.content.decode()) is shown
+    assert (reverse("documents:download", args=[open_invoice.pk]) in page.content.decode()) is shown
