@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import NoReverseMatch, reverse
 
 from billing.models import Invoice, InvoiceLine
@@ -74,20 +74,14 @@ def _admin_pages(client: Client) -> Iterator[str]:
         except NoReverseMatch:
             continue
         yield changelist
-        for pk in model_admin.get_queryset(_Request(client)).values_list("pk", flat=True)[:3]:
+        request = RequestFactory().get(changelist)
+        request.user = User.objects.get(username="root-pages")
+        for pk in model_admin.get_queryset(request).values_list("pk", flat=True)[:3]:
             yield reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
     for invoice in Invoice.objects.filter(status="open", kind="invoice")[:2]:
         yield reverse("admin:billing_invoice_credit", args=[invoice.pk])
     for line in BankLine.objects.filter(status="review")[:2]:
         yield reverse("admin:payments_bankline_resolve", args=[line.pk])
-
-
-class _Request:
-    """Enough of a request for ``get_queryset``."""
-
-    def __init__(self, client: Client) -> None:
-        self.user = User.objects.get(username="root-pages")
-        self.GET: dict[str, str] = {}
 
 
 def _visible_text(html: str) -> str:
