@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.admin import ReadOnlyAdmin
 from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money, known_values
+from billing.admin.customers import currency_choices
 from billing.admin.invoice_actions import InvoiceActionsAdmin
 from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin
 from billing.admin_format import status_label
@@ -238,8 +239,9 @@ _SNAPSHOT_FIELDS = ("seller_snapshot_display", "buyer_snapshot_display")
 class InvoiceForm(forms.ModelForm):
     """A draft's header. Currency and terms left empty follow the customer's."""
 
-    currency = forms.CharField(
-        max_length=3, required=False, help_text="ISO 4217. Empty: the customer's currency."
+    currency = forms.ChoiceField(
+        choices=lambda: [("", _("The customer's currency")), *currency_choices()],
+        required=False,
     )
     payment_terms_days = forms.IntegerField(
         min_value=0,

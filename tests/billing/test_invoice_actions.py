@@ -305,3 +305,25 @@ def test_the_signed_pdf_is_linked_for_who_may_open_it(
 
     assert ('id="action-pdf"' in page.content.decode()) is shown
     assert (reverse("documents:download", args=[open_invoice.pk]) in page.content.decode()) is shown
+
+
+def test_a_new_customer_gets_the_companys_language_and_picks_country_and_currency(
+    clerk_client: Client, company: CompanyProfile
+) -> None:
+    form = clerk_client.get(reverse("admin:billing_customer_add")).context["adminform"].form
+
+    assert form["language"].value() == company.customer_language == "sv"
+    assert ("SE", "Sweden (SE)") in form.fields["country"].choices
+    assert "KWD" not in dict(form.fields["currency"].choices)  # three decimals: no invoice
+    refused = clerk_client.post(
+        reverse("admin:billing_customer_add"),
+        {
+            "name": "X AB",
+            "kind": "company",
+            "email": "x@example.test",
+            "country": "XX",
+            "language": "sv",
+            "currency": "SEK",
+        },
+    )
+    assert "country" in refused.context["adminform"].form.errors
