@@ -180,6 +180,16 @@ def get_security_facts(user: Any) -> SecurityFacts:
 # --- the staff dashboards (payments/dashboard.py): a fixed number of queries each --------
 
 
+def _paid_since(day: datetime.date, moment: datetime.datetime) -> Q:
+    """Payments made on ``day`` or later: a bank transfer on the day the bank booked it
+    (its camt.054 line), anything else from ``moment`` (the start of ``day``) on."""
+    return (
+        Q(bank_line__booking_date__gte=day)
+        | Q(bank_line__isnull=True, created_at__gte=moment)
+        | Q(bank_line__isnull=False, bank_line__booking_date__isnull=True, created_at__gte=moment)
+    )
+
+
 def _day_start(now: datetime.datetime) -> datetime.datetime:
     return timezone.make_aware(
         datetime.datetime.combine(timezone.localdate(now), datetime.time.min)
@@ -202,13 +212,14 @@ class OperatorFigures:
 
 
 def operator_figures(*, now: datetime.datetime | None = None) -> OperatorFigures:
-    """The operator's dashboard in four queries, whatever the number of payments."""
+    """The operator's dashboard in four queries, whatever the number of payments. A bank
+    transfer counts on the day the bank booked it, as on the chart."""
     now = now or timezone.now()
     start = _day_start(now)
     captured = Q(status__in=_CAPTURED)
     failed = Q(status=Payment.Status.FAILED)
     today = (
-        Payment.objects.filter(created_at__gte=start)
+        Payment.objects.filter(_paid_since(timezone.localdate(now), start))
         .values("currency")
         .annotate(
             captured_count=Count("pk", filter=captured),
@@ -281,13 +292,7 @@ def payments_per_day(
     # A bank transfer counts on the day the bank booked it (its camt.054 line), a card
     # payment on the day it was made.
     rows = (
-        Payment.objects.filter(
-            Q(bank_line__isnull=True, created_at__gte=since)
-            | Q(bank_line__booking_date__gte=first)
-            | Q(
-                bank_line__isnull=False, bank_line__booking_date__isnull=True, created_at__gte=since
-            )
-        )
+        Payment.objects.filter(_paid_since(first, since))
         .annotate(
             day=Coalesce(
                 "bank_line__booking_date",

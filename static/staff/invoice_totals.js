@@ -1,7 +1,8 @@
 // Live totals of a draft's line editor: as the clerk types, the lines are sent to the
 // server, which computes them as finalization will (billing.services.draft_totals).
 "use strict";
-(function () {
+// The admin loads its scripts in the page's head: wait for the form.
+document.addEventListener("DOMContentLoaded", function () {
   const box = document.getElementById("live-totals");
   const form = document.getElementById("invoice_form");
   if (!box || !form) return;
@@ -29,4 +30,4 @@
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(refresh, 300); });
   form.addEventListener("change", refresh);
   refresh();
-})();
+});
