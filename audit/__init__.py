@@ -17,7 +17,7 @@ It is importable before the app registry is ready; the work happens in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from audit.models import AuditEvent
 
-SYSTEM = "system"
+SYSTEM: Final = "system"
 """The actor for what the platform does by itself (schedules, jobs, migrations)."""
 
 

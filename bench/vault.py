@@ -113,6 +113,7 @@ def main() -> None:
     from billing.models import Customer
     from payments.models import DataKey, PaymentMethod
     from payments.vault import crypto, keys
+    from payments.vault import services as key_services
     from payments.vault.cards import Card
     from payments.vault.services import card_fingerprint, reveal_card, tokenize
     from security.models import User
@@ -139,7 +140,7 @@ def main() -> None:
     print(f"    {raw_rate:,.0f} ops/s", flush=True)
 
     # (b)
-    keys.rotate_data_key(by=SYSTEM)  # a fresh active DEK for this run
+    key_services.rotate_data_key(by=SYSTEM)  # a fresh active DEK for this run
     numbers = card_numbers(args.ops)
     print(f"(b) tokenize {args.ops} cards ...", flush=True)
     tokens = []
@@ -189,7 +190,7 @@ def main() -> None:
     if batch:
         PaymentMethod.objects.bulk_create(batch)
     pending = PaymentMethod.objects.filter(data_key=key).count()
-    keys.rotate_data_key(by=SYSTEM)
+    key_services.rotate_data_key(by=SYSTEM)
     print(f"    rotated; re-encrypting {pending:,} records ...", flush=True)
     start = time.perf_counter()
     last = [start]
@@ -199,7 +200,7 @@ def main() -> None:
             last[0] = time.perf_counter()
             print(f"    {line}", flush=True)
 
-    report = keys.reencrypt_vault(by=SYSTEM, progress=progress)
+    report = key_services.reencrypt_vault(by=SYSTEM, progress=progress)
     reencrypt_seconds = time.perf_counter() - start
     reencrypt_rate = report.reencrypted / reencrypt_seconds
     print(
@@ -212,17 +213,17 @@ def main() -> None:
     rotations = 100
     print(f"(d) {rotations} DEK rotations, then rotate_kek ...", flush=True)
     for _ in range(rotations):
-        keys.rotate_data_key(by=SYSTEM)
+        key_services.rotate_data_key(by=SYSTEM)
     live = DataKey.objects.exclude(state=DataKey.State.DESTROYED).count()
     start = time.perf_counter()
-    kek = keys.rotate_kek(by=SYSTEM, retire_old=True)
+    kek = key_services.rotate_kek(by=SYSTEM, retire_old=True)
     kek_seconds = time.perf_counter() - start
     print(
         f"    rewrapped {kek.data_keys} DEKs + {kek.entry_keys} entry keys under KEK "
         f"v{kek.kek_version} in {kek_seconds * 1000:.0f} ms",
         flush=True,
     )
-    keys.reencrypt_vault(by=SYSTEM)  # destroy the empty decrypt-only keys again
+    key_services.reencrypt_vault(by=SYSTEM)  # destroy the empty decrypt-only keys again
     # Keep the bench database small (one statement: the records have no payments).
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM payments_paymentmethod WHERE customer_id = %s", [customer.pk])

@@ -31,9 +31,8 @@ from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_payment_methods_for_customer
 from payments.vault.services import card_payments_unavailable, delete_payment_method, tokenize
+from security.actors import Actor
 from security.selectors import customer_may_save_card, has_second_factor, is_session_verified
-
-Actor = Any
 
 
 def may_save_card(user: Any) -> bool:

@@ -27,12 +27,13 @@ from django.utils.http import urlsafe_base64_encode
 from django_otp import devices_for_user
 
 from audit import record
+from security.actors import Person
 from security.exceptions import NotAllowed
 from security.identity import normalize_login
-from security.services import _end_sessions, require_step_up
+from security.services.mfa import require_step_up
+from security.services.sessions import end_sessions
 
 RESET_PERMISSION = "security.reset_credentials"
-Actor = Any
 
 
 def _set_password_link(user: Any, request: HttpRequest) -> str:
@@ -60,7 +61,7 @@ def _mail_owner(user: Any, *, template: str, context: dict[str, Any]) -> None:
     transaction.on_commit(send)
 
 
-def reset_credentials(*, user: Any, by: Actor, request: HttpRequest) -> dict[str, Any]:
+def reset_credentials(*, user: Any, by: Person, request: HttpRequest) -> dict[str, Any]:
     """Reset another staff member's password and second factors (security officer, step-up).
 
     The password becomes unusable, every factor is deleted, every session ends; the
@@ -87,7 +88,7 @@ def reset_credentials(*, user: Any, by: Actor, request: HttpRequest) -> dict[str
         for device in devices_for_user(locked, confirmed=None):
             removed.append(type(device).__name__)
             device.delete()
-        ended = _end_sessions(user=locked, keep_session_key=None)
+        ended = end_sessions(user=locked, keep_session_key=None)
         record(
             "security.credentials_reset",
             actor=by,
@@ -114,7 +115,7 @@ def reset_credentials(*, user: Any, by: Actor, request: HttpRequest) -> dict[str
 
 
 def create_account(
-    *, username: str, email: str, by: Actor, request: HttpRequest, **names: str
+    *, username: str, email: str, by: Person, request: HttpRequest, **names: str
 ) -> Any:
     """A new account with no password anyone knows: the owner is e-mailed a link to
     choose one (and, as staff, enrols a factor at the first sign-in). Audited."""
@@ -155,7 +156,7 @@ def create_account(
 ACCOUNT_FIELDS = ("username", "first_name", "last_name", "is_active")
 
 
-def update_account(*, user: Any, changes: dict[str, Any], by: Actor, request: HttpRequest) -> Any:
+def update_account(*, user: Any, changes: dict[str, Any], by: Person, request: HttpRequest) -> Any:
     """Change another account's names or whether it may sign in (the admin's user form).
 
     Enabling an account (a dormant or disabled one) loosens a control: it needs a fresh
@@ -179,7 +180,7 @@ def update_account(*, user: Any, changes: dict[str, Any], by: Actor, request: Ht
         if changed:
             locked.save(update_fields=changed)
         if "is_active" in changed:
-            ended = 0 if locked.is_active else _end_sessions(user=locked, keep_session_key=None)
+            ended = 0 if locked.is_active else end_sessions(user=locked, keep_session_key=None)
             record(
                 "security.account_enabled" if locked.is_active else "security.account_disabled",
                 actor=by,

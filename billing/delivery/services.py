@@ -38,10 +38,10 @@ from billing.delivery.selectors import may_retry, sending_interrupted
 from billing.documents.selectors import latest_document
 from billing.models import Customer, Invoice
 from billing.selectors import customer_for_user
+from security.actors import Actor, Person
 
 logger = logging.getLogger(__name__)
 
-Actor = Any
 TASK = "billing.delivery.tasks.attempt_delivery_job"
 
 
@@ -369,7 +369,7 @@ RETRY_PERMISSION = "delivery.retry_delivery"
 
 
 def retry_delivery(
-    delivery: Delivery, *, by: Actor, request: HttpRequest | None = None
+    delivery: Delivery, *, by: Person, request: HttpRequest | None = None
 ) -> Delivery:
     """Send a failed delivery again, now (attempts start again): staff with
     ``delivery.retry_delivery`` only. Also a delivery whose send was interrupted and not

@@ -31,8 +31,7 @@ from billing.documents.exceptions import (
 )
 from billing.documents.models import DocumentCheckFailure, InvoiceDocument, SigningCertificate
 from billing.models import Invoice
-
-Actor = Any
+from security.actors import Actor, Person
 
 
 def _user_or_none(actor: Actor) -> Any:
@@ -120,7 +119,7 @@ RETRY_PERMISSION = "documents.retry_document"
 
 
 def retry_invoice_document(
-    invoice: Invoice, *, by: Actor, request: HttpRequest | None = None
+    invoice: Invoice, *, by: Person, request: HttpRequest | None = None
 ) -> bool:
     """Have a finalized invoice that has no signed PDF (its job failed for good) signed and
     delivered again, now: staff with ``documents.retry_document`` only; audited. False when

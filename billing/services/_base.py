@@ -21,9 +21,9 @@ from billing.models import (
     Invoice,
 )
 from billing.money import Money
+from security.actors import Actor as Actor  # billing's services take ``by: Actor``
 from security.compiled import compiled
 
-Actor = Any
 """A user, a saved model instance, or ``audit.SYSTEM`` (see ``audit.record``)."""
 
 Status = Invoice.Status

@@ -21,7 +21,8 @@ from billing.admin_format import format_money
 from billing.models import Invoice
 from payments.exceptions import PaymentsError
 from payments.models import BankFile, BankLine
-from payments.reconciliation.services import apply_bank_line, dismiss_bank_line, import_bank_file
+from payments.reconciliation.review import apply_bank_line, dismiss_bank_line
+from payments.reconciliation.services import import_bank_file
 
 
 class UploadForm(forms.Form):

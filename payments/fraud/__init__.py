@@ -12,8 +12,7 @@ loading, so the functions are re-exported lazily (PEP 562), as the vault does.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from payments.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "RiskAssessment": "payments.fraud.rules",
@@ -22,13 +21,9 @@ _EXPORTS = {
     "update_risk_settings": "payments.fraud.services",
     "validate_risk_settings": "payments.fraud.services",
     "get_risk_settings": "payments.fraud.selectors",
+    "ensure_risk_settings": "payments.fraud.services",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'payments.fraud' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,9 +13,9 @@ from billing.exceptions import BillingError
 from billing.money import Money
 from payments.exceptions import InvalidRiskSettings
 from payments.fraud.models import RiskHold, RiskSettings
-from payments.fraud.selectors import get_risk_settings
 from payments.fraud.services import (
     CARD_TESTING_FIELDS,
+    ensure_risk_settings,
     lift_risk_hold,
     update_risk_settings,
     validate_card_testing,
@@ -150,7 +150,7 @@ class RiskSettingsAdmin(StepUpChangesMixin, admin.ModelAdmin):
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         if self.has_view_or_change_permission(request):
-            get_risk_settings()  # the one row is listed even on a fresh database
+            ensure_risk_settings()  # the one row is listed even on a fresh database
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request: HttpRequest, obj: RiskSettings, form: Any, change: bool) -> None:

@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from billing.money import Money
 from payments.fraud.models import RiskDecision
-from payments.fraud.selectors import RiskFacts, get_risk_settings, risk_facts
+from payments.fraud.selectors import RiskFacts, risk_facts
+from payments.fraud.services import ensure_risk_settings
 from payments.vault.models import PaymentMethod
 
 FAILURE_WINDOW = datetime.timedelta(hours=1)
@@ -68,8 +69,8 @@ def assess_card_payment(
             since=since,
             address=address,
         )
-    if facts is None:  # a fresh database: the first attempt creates the default row
-        get_risk_settings()
+    if facts is None:  # a fresh database: the first attempt stores the default row
+        ensure_risk_settings()
         facts = risk_facts(
             fingerprint=payment_method.fingerprint,
             customer_id=customer_id,

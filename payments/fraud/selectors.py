@@ -36,9 +36,10 @@ UNCOUNTED_FAILURES = (
 
 
 def get_risk_settings() -> RiskSettings:
-    """The one row of thresholds, created with the defaults when missing."""
-    row, _created = RiskSettings.objects.get_or_create(pk=RiskSettings.SINGLETON_PK)
-    return row
+    """The one row of thresholds; while none is stored (a fresh database), an unsaved row
+    with the defaults (``payments.fraud.services.ensure_risk_settings`` stores it)."""
+    row = RiskSettings.objects.filter(pk=RiskSettings.SINGLETON_PK).first()
+    return row if row is not None else RiskSettings(pk=RiskSettings.SINGLETON_PK)
 
 
 def _count(queryset: QuerySet) -> Coalesce:
@@ -125,7 +126,7 @@ def history_annotations(
 
 def threshold_annotations() -> dict[str, Any]:
     """The thresholds as annotations of another model's query (None while the row of
-    thresholds does not exist yet: ``get_risk_settings`` creates it)."""
+    thresholds does not exist yet: ``services.ensure_risk_settings`` creates it)."""
     # The one row, as the lowest id (no parameter: the card payment's statement must keep
     # within psycopg's cache of parsed queries, at most 50 parameters).
     row = RiskSettings.objects.order_by("pk")

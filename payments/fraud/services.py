@@ -13,10 +13,8 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
 from payments.fraud.models import RiskHold, RiskSettings
-from payments.fraud.selectors import get_risk_settings
 from payments.models import Payment
-
-Actor = Any
+from security.actors import Actor, Person, user_of
 
 DECIDE_PERMISSION = "payments.decide_risk"
 SETTINGS_PERMISSION = "payments.change_risksettings"
@@ -27,6 +25,14 @@ CARD_TESTING_FIELDS = (
     "min_card_amounts",
 )
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def ensure_risk_settings() -> RiskSettings:
+    """The one row of thresholds, stored with the defaults when missing (a fresh database:
+    the first card attempt, the admin's list or a change stores it). Not audited: the
+    defaults are the code's, not anyone's decision; every change is (``update_risk_settings``)."""
+    row, _created = RiskSettings.objects.get_or_create(pk=RiskSettings.SINGLETON_PK)
+    return row
 
 
 def _per_currency(amounts: object, field: str, what: str) -> None:
@@ -115,7 +121,7 @@ def update_risk_settings(
     *,
     max_failed_attempts: int,
     new_card_limits: dict[str, int],
-    by: Actor,
+    by: Person,
     request: HttpRequest | None = None,
     **card_testing: Any,
 ) -> RiskSettings:
@@ -132,7 +138,7 @@ def update_risk_settings(
     unknown = sorted(set(card_testing) - set(CARD_TESTING_FIELDS))
     if unknown:
         raise InvalidRiskSettings(_("not a threshold"), field=unknown[0])
-    current = get_risk_settings()  # the row exists before it is locked
+    current = ensure_risk_settings()  # the row exists before it is locked
     if card_testing:
         validate_card_testing(
             **{name: card_testing.get(name, getattr(current, name)) for name in CARD_TESTING_FIELDS}
@@ -160,7 +166,7 @@ def update_risk_settings(
         for name, value in wanted.items():
             setattr(row, name, value)
         row.updated_at = timezone.now()
-        row.updated_by = by
+        row.updated_by = user_of(by)
         row.save()
         record(
             "fraud.risk_settings_changed",
@@ -192,7 +198,7 @@ def decide_risk_review(
     *,
     approve: bool,
     reason: str,
-    by: Actor,
+    by: Person,
     request: HttpRequest | None,
 ) -> Payment:
     """A fraud analyst's decision on a payment held for review (permission, step-up, a reason).
@@ -219,7 +225,7 @@ def decide_risk_review(
             raise RiskReviewRefused(_("this payment is not waiting for a risk review"))
         now = timezone.now()
         locked.risk_reviewed_at = now
-        locked.risk_reviewed_by = by
+        locked.risk_reviewed_by = user_of(by)
         locked.risk_review_note = reason[:500]
         if not approve:
             locked.status = Payment.Status.FAILED
@@ -249,7 +255,7 @@ def decide_risk_review(
 
 
 def lift_risk_hold(
-    hold: RiskHold, *, note: str, by: Actor, request: HttpRequest | None
+    hold: RiskHold, *, note: str, by: Person, request: HttpRequest | None
 ) -> RiskHold:
     """A fraud analyst lifts a card-testing hold after reviewing it (permission, step-up, a
     note); the new-card count of the customer or address starts again from now. Audited
@@ -267,7 +273,7 @@ def lift_risk_hold(
         if locked.lifted_at is not None:
             return locked
         locked.lifted_at = timezone.now()
-        locked.lifted_by = by
+        locked.lifted_by = user_of(by)
         locked.lift_note = note[:500]
         locked.save(update_fields=["lifted_at", "lifted_by", "lift_note"])
         record(

@@ -12,8 +12,7 @@ here at once.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from payments.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "tokenize": "payments.vault.services",
@@ -21,18 +20,13 @@ _EXPORTS = {
     "delete_payment_method": "payments.vault.services",
     "Card": "payments.vault.cards",
     "EncryptedCard": "payments.vault.entry",
-    "rotate_data_key": "payments.vault.keys",
-    "reencrypt_vault": "payments.vault.keys",
-    "rotate_kek": "payments.vault.keys",
-    "rotate_entry_key": "payments.vault.keys",
-    "current_entry_key": "payments.vault.keys",
+    "rotate_data_key": "payments.vault.services",
+    "reencrypt_vault": "payments.vault.services",
+    "rotate_kek": "payments.vault.services",
+    "rotate_entry_key": "payments.vault.services",
+    "current_entry_key": "payments.vault.services",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'payments.vault' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -41,6 +41,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from payments.vault.cards import Card
 from payments.vault.exceptions import InvalidCard
+from security.actors import Actor
 
 _PAYLOAD = re.compile(r"^v1\.(ek_[0-9a-f]{16})\.([A-Za-z0-9_-]{16,1024})$")
 MAX_PLAINTEXT = 512
@@ -90,7 +91,7 @@ class EncryptedCard:
         return match.group(1) if match else ""
 
 
-def _spend_nonce(encrypted: EncryptedCard, nonce: object, *, by: Any) -> None:
+def _spend_nonce(encrypted: EncryptedCard, nonce: object, *, by: Actor | None) -> None:
     """Check the payload's nonce against who posts it, and use it up; else refuse, audited."""
     reason = ""
     value: Any = None
@@ -131,7 +132,7 @@ def _spend_nonce(encrypted: EncryptedCard, nonce: object, *, by: Any) -> None:
         )
 
 
-def open_payload(encrypted: EncryptedCard, *, by: Any = None) -> Card:
+def open_payload(encrypted: EncryptedCard, *, by: Actor | None = None) -> Card:
     """Decrypt a browser payload into a Card, spending its one-time nonce; errors name
     'payload' or 'key_id'."""
     from cryptography.exceptions import InvalidKey

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit import SYSTEM
-from payments.vault.keys import reencrypt_vault, rotate_due_keys
+from payments.vault.services import reencrypt_vault, rotate_due_keys
 
 
 def rotate_due_keys_task() -> dict[str, Any]:

@@ -17,7 +17,8 @@ from billing.models import Customer, Invoice
 from billing.money import Money
 from payments.models import Payment
 from payments.reconciliation.camt054 import sample_camt054
-from payments.reconciliation.services import apply_bank_line, import_bank_file
+from payments.reconciliation.review import apply_bank_line
+from payments.reconciliation.services import import_bank_file
 from payments.services import refund_payment
 from security.models import User
 from tests.factories import line

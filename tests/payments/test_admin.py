@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from billing.models import Customer
 from payments.models import DataKey, PaymentMethod
-from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.services import tokenize
 from security.models import User
 from tests.factories import make_user
@@ -86,7 +86,7 @@ def test_the_key_status_page_shows_keys_and_record_counts_to_a_security_officer(
     tokenize(card(VISA), customer=alice_company, by=alice)
     tokenize(card(MASTERCARD), customer=alice_company, by=alice)
     old = DataKey.objects.get()
-    new = keys.rotate_data_key(by=alice)
+    new = key_services.rotate_data_key(by=alice)
     tokenize(card(AMEX, cvc="1234"), customer=alice_company, by=alice)
 
     page = admin_client_for(officer).get(reverse("admin:payments_datakey_changelist"))

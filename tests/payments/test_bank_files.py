@@ -14,7 +14,8 @@ from billing.models import Customer, Invoice
 from payments.exceptions import BankFileError, InvalidPayment
 from payments.models import BankFile, BankLine, Payment
 from payments.reconciliation.camt054 import sample_camt054
-from payments.reconciliation.services import apply_bank_line, dismiss_bank_line, import_bank_file
+from payments.reconciliation.review import apply_bank_line, dismiss_bank_line
+from payments.reconciliation.services import import_bank_file
 from security.models import User
 from tests.factories import audit_events, line
 

@@ -16,7 +16,8 @@ from audit.verify import verify_chain
 from billing.models import Customer, Invoice
 from payments.exceptions import InvalidPayment
 from payments.models import BankFile, BankLine, Payment, Refund
-from payments.reconciliation.services import apply_bank_line, import_bank_file
+from payments.reconciliation.review import apply_bank_line
+from payments.reconciliation.services import import_bank_file
 from security.models import User
 from tests.factories import audit_events, line
 from tests.payments.fixtures import camt054_file
@@ -189,6 +190,7 @@ def test_a_reversed_credit_takes_the_payment_back_and_the_invoice_is_due_again_a
     assert "matched by transaction id" in taken_back.detail and "FRAD" in taken_back.detail
     [event] = audit_events("payment.bank_transfer_reversed", payment)
     assert event.details["invoice_id"] == invoice.pk and event.details["amount"] == 50_000
+    assert event.details["refund_id"] == refund.pk  # opened with its refund (open_refund)
     [change] = audit_events("invoice.refund_recorded", invoice)
     assert (change.details["previous_status"], change.details["status"]) == ("paid", "open")
     # The operator is told.

@@ -22,6 +22,7 @@ from audit.models import AuditEvent
 from billing.models import Customer
 from payments.models import EntryKey, PaymentMethod
 from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.entry import EncryptedCard, issue_entry_nonce
 from payments.vault.exceptions import InvalidCard
 from payments.vault.services import reveal_card, tokenize
@@ -61,7 +62,7 @@ def session_payload(client: Client, data: dict[str, Any]) -> str:
     nonce = issue_entry_nonce(
         user_id=int(session["_auth_user_id"]), session_key=str(session.session_key)
     )
-    return browser_encrypt(keys.current_entry_key(), {**data, "nonce": nonce})
+    return browser_encrypt(key_services.current_entry_key(), {**data, "nonce": nonce})
 
 
 def form_payload(client: Client, url: str, data: dict[str, Any]) -> str:
@@ -79,7 +80,7 @@ def test_an_encrypted_card_from_the_browser_is_tokenized(
     alice_company: Customer, alice: User, gateway: User
 ) -> None:
     method = tokenize(
-        sealed(keys.current_entry_key(), CARD, alice), customer=alice_company, by=alice
+        sealed(key_services.current_entry_key(), CARD, alice), customer=alice_company, by=alice
     )
     assert (method.last4, method.expiry) == ("1111", "12/39")
     assert reveal_card(method.token, purpose="check", by=gateway).number == VISA
@@ -97,7 +98,7 @@ def test_an_encrypted_card_from_the_browser_is_tokenized(
 def test_a_malformed_payload_or_unknown_key_is_refused_and_stores_nothing(
     alice_company: Customer, alice: User, payload: str, field: str
 ) -> None:
-    keys.current_entry_key()
+    key_services.current_entry_key()
     with pytest.raises(InvalidCard) as caught:
         tokenize(EncryptedCard(payload=payload), customer=alice_company, by=alice)
     assert caught.value.field == field
@@ -107,8 +108,8 @@ def test_a_malformed_payload_or_unknown_key_is_refused_and_stores_nothing(
 def test_a_payload_for_another_key_id_does_not_decrypt(
     alice_company: Customer, alice: User
 ) -> None:
-    key = keys.current_entry_key()
-    other = keys.rotate_entry_key(by=SYSTEM)
+    key = key_services.current_entry_key()
+    other = key_services.rotate_entry_key(by=SYSTEM)
     # Encrypted to the old key but labelled with the new key id: OAEP's label check fails.
     forged = browser_encrypt(key, CARD, kid=other.kid)
     with pytest.raises(InvalidCard, match="does not decrypt") as caught:
@@ -122,11 +123,11 @@ def test_a_stale_key_id_is_accepted_in_the_grace_period_then_refused(
     settings.VAULT_ENTRY_KEY_GRACE_MINUTES = 30
     start = datetime.datetime(2031, 1, 1, 12, 0, tzinfo=datetime.UTC)
     with time_machine.travel(start, tick=False) as clock:
-        old = keys.current_entry_key()
-        keys.rotate_entry_key(by=SYSTEM)
+        old = key_services.current_entry_key()
+        key_services.rotate_entry_key(by=SYSTEM)
         tokenize(sealed(old, CARD, alice), customer=alice_company, by=alice)
         clock.shift(datetime.timedelta(minutes=31))
-        assert keys.expire_entry_keys(by=SYSTEM) == 1
+        assert key_services.expire_entry_keys(by=SYSTEM) == 1
         with pytest.raises(InvalidCard, match="expired; reload") as caught:
             tokenize(sealed(old, CARD, alice), customer=alice_company, by=alice)
     assert caught.value.field == "key_id"
@@ -138,7 +139,7 @@ def test_a_stale_key_id_is_accepted_in_the_grace_period_then_refused(
 def test_bad_card_data_inside_a_valid_payload_names_the_field(
     alice_company: Customer, alice: User
 ) -> None:
-    card = sealed(keys.current_entry_key(), {**CARD, "expiry": "01/20"}, alice)
+    card = sealed(key_services.current_entry_key(), {**CARD, "expiry": "01/20"}, alice)
     with pytest.raises(InvalidCard) as caught:
         tokenize(card, customer=alice_company, by=alice)
     assert caught.value.field == "expiry"
@@ -148,10 +149,10 @@ def test_the_entry_key_rotates_when_due(settings: Any) -> None:
     settings.VAULT_ENTRY_KEY_ROTATION_HOURS = 24
     start = datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC)
     with time_machine.travel(start, tick=False) as clock:
-        first = keys.current_entry_key()
-        assert keys.current_entry_key() == first
+        first = key_services.current_entry_key()
+        assert key_services.current_entry_key() == first
         clock.shift(datetime.timedelta(hours=24))
-        second = keys.current_entry_key()
+        second = key_services.current_entry_key()
     assert second != first
     first.refresh_from_db()
     assert first.state == EntryKey.State.PREVIOUS
@@ -228,7 +229,7 @@ def test_saving_a_card_needs_a_second_factor_first(alice: User, settings: Any) -
     settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = True
     client = Client()
     client.force_login(alice)  # a password only, no second factor enrolled
-    keys.current_entry_key()
+    key_services.current_entry_key()
     payload = browser_encrypt(EntryKey.objects.get(state=EntryKey.State.ACTIVE), CARD)
 
     page = client.get(reverse("portal_pay:cards"))

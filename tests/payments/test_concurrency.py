@@ -13,7 +13,7 @@ from django.db import connection
 from audit import SYSTEM
 from billing.models import Customer
 from payments.models import DataKey, PaymentMethod
-from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.exceptions import RevealRefused
 from payments.vault.services import reveal_card, tokenize
 from security.models import User
@@ -57,12 +57,12 @@ def test_tokenizing_while_keys_rotate_and_records_move_loses_nothing(
 
     def rotator() -> None:
         for _ in range(3):
-            keys.rotate_data_key(by=SYSTEM)
-            keys.reencrypt_vault(by=SYSTEM)
+            key_services.rotate_data_key(by=SYSTEM)
+            key_services.reencrypt_vault(by=SYSTEM)
 
     errors = _run_together([tokenizer, tokenizer, tokenizer, rotator])
     assert not errors, errors
-    keys.reencrypt_vault(by=SYSTEM)
+    key_services.reencrypt_vault(by=SYSTEM)
 
     assert len(tokens) == 18
     active = DataKey.objects.get(state=DataKey.State.ACTIVE)

@@ -366,8 +366,8 @@ def test_the_card_payments_facts_statement_stays_within_psycopgs_query_cache() -
     (then once per process): the card payment's facts statement must stay within both."""
     from psycopg import _queries
 
-    from payments.services import _facts_after_lock
+    from payments.services.hot_statements import facts_after_lock
 
-    sql, params = _facts_after_lock.sql(1, 1, timezone.now(), 1, "scope", "key", "svc", "")
+    sql, params = facts_after_lock.sql(1, 1, timezone.now(), 1, "scope", "key", "svc", "")
     assert len(sql) <= _queries.MAX_CACHED_STATEMENT_LENGTH, len(sql)
     assert len(params) <= _queries.MAX_CACHED_STATEMENT_PARAMS, len(params)

@@ -16,6 +16,7 @@ from billing.models import Invoice
 from payments import services
 from payments.fraud import update_risk_settings
 from payments.fraud.selectors import get_risk_settings
+from payments.fraud.services import ensure_risk_settings
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
 from security.models import User
@@ -181,7 +182,7 @@ def test_a_decision_with_a_stale_second_factor_asks_for_step_up(
 
 
 def settings_url() -> str:
-    return reverse("admin:payments_risksettings_change", args=[get_risk_settings().pk])
+    return reverse("admin:payments_risksettings_change", args=[ensure_risk_settings().pk])
 
 
 def test_an_analyst_edits_the_thresholds_and_the_change_is_audited(
@@ -249,7 +250,7 @@ def test_a_new_card_the_payer_did_not_keep_is_erased_once_the_review_is_decided(
     alice: User,
     admin_client_for: Callable[[User], Client],
 ) -> None:
-    from payments.vault import keys
+    from payments.vault import services as key_services
     from tests.payments.test_card_entry import sealed
 
     update_risk_settings(
@@ -258,7 +259,9 @@ def test_a_new_card_the_payer_did_not_keep_is_erased_once_the_review_is_decided(
         by=analyst,
     )
     card = sealed(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}, alice
+        key_services.current_entry_key(),
+        {"number": APPROVED, "expiry": "12/39", "cvc": "123"},
+        alice,
     )
     payment = services.pay_invoice_with_new_card(
         thousand_sek_invoice,

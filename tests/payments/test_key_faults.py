@@ -25,7 +25,9 @@ from billing.models import Customer, Invoice
 from payments import services
 from payments.gateways.models import SandboxCharge
 from payments.models import DataKey, EntryKey, Payment, PaymentMethod
+from payments.services import card_payments
 from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.exceptions import KeysUnavailable
 from security.keyring import FileKeyring, KeyringUnavailable, forget_cached_keyrings, get_keyring
 from security.models import SecurityAlert, User
@@ -69,7 +71,7 @@ def break_keyring(vault_keyring: Path) -> Callable[[str], None]:
     def apply(fault: str) -> None:
         FAULTS[fault](vault_keyring)
         forget_cached_keyrings()
-        keys.forget_encryption_key()  # as in a worker started after the fault
+        key_services.forget_encryption_key()  # as in a worker started after the fault
 
     return apply
 
@@ -216,7 +218,7 @@ def test_a_card_form_whose_entry_key_cannot_be_made_says_so_calmly(
     vault_keyring: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    keys.current_entry_key()
+    key_services.current_entry_key()
     # The entry key is past its cryptoperiod: the page needs a new one, wrapped by the KEK.
     EntryKey.objects.update(created_at=timezone.now() - datetime.timedelta(days=2))
     break_keyring("missing keyring")
@@ -262,7 +264,7 @@ def test_a_later_charge_whose_keys_fail_is_failed_calmly_and_reported(
     """A payment charged after its reserve (a fraud analyst's approval, a reconciliation)
     reveals its card then: a key fault fails it, charging nothing, and is reported."""
     card = saved_card(APPROVED)
-    payment, created, _ = services._reserve_card_payment(
+    payment, created, _ = card_payments._reserve_card_payment(
         thousand_sek_invoice,
         amount=thousand_sek_invoice.money(100_000),
         card_id=card.pk,

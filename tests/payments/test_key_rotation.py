@@ -18,9 +18,9 @@ from audit import SYSTEM
 from audit.models import AuditEvent
 from billing.models import Customer
 from payments.models import DataKey, PaymentMethod
-from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.schedules import register_vault_schedules
-from payments.vault.services import reveal_card, tokenize
+from payments.vault.services import key_rotation, reveal_card, tokenize
 from security.models import User
 from tests.payments.conftest import AMEX, MASTERCARD, VISA, card
 
@@ -65,10 +65,10 @@ def test_rotation_then_reencryption_destroys_the_old_key_and_every_card_still_re
     methods = _tokenize_three(alice_company, alice)
     old = DataKey.objects.get(state=DataKey.State.ACTIVE)
 
-    new = keys.rotate_data_key(by=SYSTEM)
+    new = key_services.rotate_data_key(by=SYSTEM)
     assert reveal_card(methods[0].token, purpose="after rotation", by=gateway).number == VISA
 
-    report = keys.reencrypt_vault(by=SYSTEM)
+    report = key_services.reencrypt_vault(by=SYSTEM)
 
     assert report.reencrypted == 3 and report.destroyed == [old.hex_id]
     old.refresh_from_db()
@@ -88,9 +88,9 @@ def test_a_key_whose_records_are_not_all_moved_is_not_destroyed(
     method = tokenize(card(), customer=alice_company, by=alice)
     old = method.data_key
     assert old is not None
-    keys.rotate_data_key(by=SYSTEM)
+    key_services.rotate_data_key(by=SYSTEM)
 
-    assert keys.destroy_data_key(old, by=SYSTEM) is False
+    assert key_services.destroy_data_key(old, by=SYSTEM) is False
     old.refresh_from_db()
     assert old.state == DataKey.State.DECRYPT_ONLY and old.wrapped_key is not None
     assert not AuditEvent.objects.filter(action="vault.dek_destroyed").exists()
@@ -99,14 +99,14 @@ def test_a_key_whose_records_are_not_all_moved_is_not_destroyed(
 def test_the_active_key_is_never_destroyed(alice_card: PaymentMethod) -> None:
     active = DataKey.objects.get(state=DataKey.State.ACTIVE)
     PaymentMethod.objects.all().delete()
-    assert keys.destroy_data_key(active, by=SYSTEM) is False
+    assert key_services.destroy_data_key(active, by=SYSTEM) is False
 
 
 def test_a_rotation_queues_the_reencryption_job(
     alice_card: PaymentMethod, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        keys.rotate_data_key(by=SYSTEM)
+        key_services.rotate_data_key(by=SYSTEM)
     assert [c.__name__ for c in callbacks] == ["_enqueue_reencryption"]
 
 
@@ -114,12 +114,12 @@ def test_kek_rotation_rewraps_every_key_and_everything_still_reveals(
     alice_company: Customer, alice: User, gateway: User, vault_keyring: Path
 ) -> None:
     methods = _tokenize_three(alice_company, alice)
-    keys.rotate_data_key(by=SYSTEM)
+    key_services.rotate_data_key(by=SYSTEM)
     methods.append(tokenize(card(VISA), customer=alice_company, by=alice))
-    keys.current_entry_key()
+    key_services.current_entry_key()
     ciphertexts = dict(PaymentMethod.objects.values_list("pk", "ciphertext"))
 
-    report = keys.rotate_kek(by=alice, retire_old=True)
+    report = key_services.rotate_kek(by=alice, retire_old=True)
 
     assert report.kek_version == 2 and report.created
     assert (report.data_keys, report.entry_keys) == (2, 1)
@@ -141,7 +141,7 @@ def test_kek_rotation_never_retires_a_version_still_in_use(
     from security.keyring import get_keyring
 
     get_keyring().add_version()  # operator added v2 without rewrapping
-    assert keys.retire_kek_versions(by=SYSTEM) == []
+    assert key_services.retire_kek_versions(by=SYSTEM) == []
     assert set(json.loads(vault_keyring.read_text())["kek"]) == {"1", "2"}
 
 
@@ -179,10 +179,10 @@ def test_the_hourly_job_rotates_only_when_due_and_cleans_up(
     settings.VAULT_DEK_ROTATION_HOURS = 24
     with time_machine.travel(START, tick=False) as clock:
         method = tokenize(card(), customer=alice_company, by=alice)
-        first = keys.rotate_due_keys(by=SYSTEM)
+        first = key_services.rotate_due_keys(by=SYSTEM)
         assert first["dek_rotated"] is False and first["reencrypted"] == 0
         clock.shift(datetime.timedelta(hours=25))
-        second = keys.rotate_due_keys(by=SYSTEM)
+        second = key_services.rotate_due_keys(by=SYSTEM)
 
     assert second["dek_rotated"] is True
     assert second["reencrypted"] == 1 and len(second["destroyed"]) == 1
@@ -202,9 +202,9 @@ def test_a_key_cached_by_another_process_never_encrypts_after_its_rotation(
     alice_company: Customer, alice: User, gateway: User
 ) -> None:
     first = tokenize(card(), customer=alice_company, by=alice)
-    stale = keys._encrypting["active"]  # what a second worker process still holds
-    keys.rotate_data_key(by=SYSTEM)
-    keys._encrypting["active"] = stale
+    stale = key_rotation._encrypting["active"]  # what a second worker process still holds
+    key_services.rotate_data_key(by=SYSTEM)
+    key_rotation._encrypting["active"] = stale
 
     later = tokenize(card(MASTERCARD), customer=alice_company, by=alice)
 
@@ -220,8 +220,36 @@ def test_the_cached_key_is_reloaded_after_its_time_in_memory(
 ) -> None:
     settings.VAULT_DEK_CACHE_SECONDS = 0
     tokenize(card(), customer=alice_company, by=alice)
-    loaded_at = keys._encrypting["active"][0]
+    loaded_at = key_rotation._encrypting["active"][0]
 
     tokenize(card(MASTERCARD), customer=alice_company, by=alice)
 
-    assert keys._encrypting["active"][0] > loaded_at
+    assert key_rotation._encrypting["active"][0] > loaded_at
+
+
+@pytest.mark.parametrize(
+    "kind", [key_rotation.DATA_KEYS, key_rotation.ENTRY_KEYS], ids=["data key", "card-entry key"]
+)
+def test_both_kinds_of_key_rotate_through_the_one_implementation(
+    kind: key_rotation.KeyKind[Any],
+) -> None:
+    """Data keys and card-entry keys share one rotation (``KeyKind.rotate``): the active key
+    turns retired, the new one is the only active key, wrapped under the KEK, audited; a key
+    inside its period is kept when only a due rotation is asked for."""
+    first = kind.rotate(by=SYSTEM)
+    assert kind.rotate(by=SYSTEM, only_if_due=True).pk == first.pk  # inside its period
+
+    second = kind.rotate(by=SYSTEM)
+
+    first.refresh_from_db()
+    assert (first.state, first.retired_at is not None) == (kind.retired_state, True)
+    assert list(kind.model.objects.filter(state="active")) == [second]
+    assert kind.unwrap(second)  # wrapped under the keyring's KEK, and unwraps
+    rotated = AuditEvent.objects.filter(action=kind.rotated_event).order_by("seq")
+    assert [e.object_id for e in rotated] == [str(first.pk), str(second.pk)]
+
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=400), tick=False):
+        due = kind.rotate(by=SYSTEM, only_if_due=True)
+    assert due.pk != second.pk and due.state == "active"
+    second.refresh_from_db()
+    assert second.state == kind.retired_state

@@ -25,7 +25,8 @@ from payments.exceptions import (
     PaymentInProgress,
 )
 from payments.gateways.models import SandboxCharge
-from payments.models import IdempotencyKey, Payment, PaymentMethod
+from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
+from payments.services import card_payments
 from security import compiled
 from security.models import User
 from tests.factories import audit_events, line
@@ -188,7 +189,7 @@ def test_a_pending_payment_the_acquirer_never_received_fails_once_stale(
     thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, monkeypatch: Any
 ) -> None:
     # The process died between reserving and calling the gateway.
-    monkeypatch.setattr(services, "charge_payment", lambda payment, by, card: payment)
+    monkeypatch.setattr(card_payments, "charge_payment", lambda payment, by, card: payment)
     payment = pay(thousand_sek_invoice, saved_card(APPROVED), alice)
     assert payment.status == Payment.Status.PENDING
 
@@ -322,7 +323,7 @@ def credited_while_charging(
         billing.issue_credit_note(thousand_sek_invoice, by=clerk, reason="cancelled order")
         return real_charge(payment, by=by, card=card)
 
-    monkeypatch.setattr(services, "charge_payment", charge_while_credited)
+    monkeypatch.setattr(card_payments, "charge_payment", charge_while_credited)
     return thousand_sek_invoice
 
 
@@ -336,6 +337,10 @@ def test_a_capture_the_invoice_cannot_take_is_refunded_at_once(
     charge = SandboxCharge.objects.get()
     assert charge.refunded_amount == charge.amount
     assert audit_events("payment.compensated", payment)
+    # Started as every refund is (open_refund): the refund and its event together.
+    refund = Refund.objects.get(payment=payment)
+    [started] = audit_events("payment.compensation_started", payment)
+    assert refund.compensation and started.details["refund_id"] == refund.pk
 
 
 def _commit_setting() -> str:

@@ -19,7 +19,7 @@ from payments.exceptions import InvalidPayment
 from payments.gateways.models import SandboxCharge
 from payments.models import BankLine, Payment, PaymentMethod, Refund
 from payments.reconciliation.camt054 import sample_camt054
-from payments.reconciliation.services import dismiss_bank_line
+from payments.reconciliation.review import dismiss_bank_line
 from security.models import User
 from tests.factories import audit_events, make_user
 from tests.payments.fixtures import APPROVED, key, sek

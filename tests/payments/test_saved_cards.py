@@ -17,7 +17,7 @@ from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
 from payments.saved_cards import delete_saved_card, save_card
 from payments.selectors import saved_cards_for_user
-from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.entry import EncryptedCard
 from security.models import User
 from tests.factories import audit_events, line
@@ -31,7 +31,9 @@ pytestmark = pytest.mark.django_db
 def typed(by: User, number: str = APPROVED) -> EncryptedCard:
     """A card as the browser's card form sends it for ``by`` (encrypted to the current entry
     key, with the form's one-time nonce)."""
-    return sealed(keys.current_entry_key(), {"number": number, "expiry": "12/39", "cvc": "123"}, by)
+    return sealed(
+        key_services.current_entry_key(), {"number": number, "expiry": "12/39", "cvc": "123"}, by
+    )
 
 
 def posted(client: Client) -> str:

@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from billing.models import Customer
 from payments.models import DataKey, EntryKey
-from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.services import tokenize
 from security import mfa
 from security.models import BackupCode, BackupCodeDevice, User
@@ -114,7 +114,7 @@ def everyone(alice_company: Customer, alice: User, bob: User) -> list[User]:
         give_totp_device(person)
         backup = BackupCodeDevice.objects.create(user=person, name="Backup", confirmed=True)
         BackupCode.objects.create(device=backup, code_hash=mfa.hash_backup_code("abcde-fghij"))
-    keys.current_entry_key()
+    key_services.current_entry_key()
     tokenize(card(), customer=alice_company, by=alice)
     return people
 

@@ -19,7 +19,7 @@ from django.urls import reverse
 from billing.models import Customer, Invoice
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
-from payments.vault import keys
+from payments.vault import services as key_services
 from security.models import User
 from tests.factories import audit_events, line
 from tests.payments.conftest import vault_keyring  # noqa: F401 - a keyring per test
@@ -104,7 +104,7 @@ def test_a_payload_without_a_nonce_is_refused(
 ) -> None:
     client = _client(alice)
     client.get(reverse("portal_pay:pay", args=[thousand_sek_invoice.pk]))
-    bare = browser_encrypt(keys.current_entry_key(), CARD)  # the old format: card only
+    bare = browser_encrypt(key_services.current_entry_key(), CARD)  # the old format: card only
 
     assert _pay(client, thousand_sek_invoice, bare, "n", "1000.00") == 400
 

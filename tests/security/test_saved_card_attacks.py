@@ -17,7 +17,7 @@ from payments.exceptions import SavedCardRefused
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
 from payments.saved_cards import delete_saved_card, save_card
-from payments.vault import keys
+from payments.vault import services as key_services
 from payments.vault.entry import EncryptedCard
 from security.models import User
 from tests.mfa_helpers import give_totp_device
@@ -41,7 +41,9 @@ def _payload(client: Client) -> str:
 def _sealed(user: User) -> EncryptedCard:
     """What a card form sends for ``user`` (a nonce issued to the user and a session)."""
     return sealed(
-        keys.current_entry_key(), {"number": APPROVED, "expiry": "12/39", "cvc": "123"}, user
+        key_services.current_entry_key(),
+        {"number": APPROVED, "expiry": "12/39", "cvc": "123"},
+        user,
     )
 
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 from payments.exceptions import InvalidRiskSettings
 from payments.fraud import update_risk_settings
 from payments.fraud.selectors import get_risk_settings
+from payments.fraud.services import ensure_risk_settings
 from security.models import User
 from security.roles import FRAUD_ANALYST, SECURITY_OFFICER
 from tests.factories import audit_events, make_user
@@ -43,7 +44,7 @@ def test_a_stale_session_cannot_loosen_the_risk_thresholds_in_the_admin(
     admin_client_for: Callable[[User], Client],
 ) -> None:
     analyst = _with_role("fiona", FRAUD_ANALYST)
-    before = get_risk_settings()
+    before = ensure_risk_settings()
     client = admin_client_for(analyst)
     url = f"/admin/payments/risksettings/{before.pk}/change/"
 
@@ -91,7 +92,7 @@ def test_with_a_fresh_factor_the_loosening_is_saved_and_named(
     admin_client_for: Callable[[User], Client],
 ) -> None:
     analyst = _with_role("fiona", FRAUD_ANALYST)
-    row = get_risk_settings()
+    row = ensure_risk_settings()
 
     admin_client_for(analyst).post(f"/admin/payments/risksettings/{row.pk}/change/", LOOSE)
 

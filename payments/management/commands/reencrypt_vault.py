@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.vault.commands import VaultCommand
-from payments.vault.keys import reencrypt_vault
+from payments.vault.services import reencrypt_vault
 
 
 class Command(VaultCommand):

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from payments.vault.commands import VaultCommand
-from payments.vault.keys import reencrypt_vault, rotate_data_key
+from payments.vault.services import reencrypt_vault, rotate_data_key
 
 
 class Command(VaultCommand):

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from payments.vault.commands import VaultCommand
-from payments.vault.keys import rotate_kek
+from payments.vault.services import rotate_kek
 
 
 class Command(VaultCommand):

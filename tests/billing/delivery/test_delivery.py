@@ -19,6 +19,7 @@ from billing.delivery import pgp, services
 from billing.delivery.models import Delivery, InvoiceLink
 from billing.documents.models import InvoiceDocument
 from billing.models import Customer, Invoice
+from security.actors import Actor
 from security.models import User
 from tests.billing.delivery.conftest import (
     CUSTOMER_PASSPHRASE,
@@ -99,7 +100,7 @@ def test_signing_with_a_wrong_company_passphrase_fails_even_right_after_key_crea
     assert smtp_server.messages == []
 
 
-def clerk_or_system() -> str:
+def clerk_or_system() -> Actor:
     from audit import SYSTEM
 
     return SYSTEM

@@ -1,4 +1,5 @@
-"""Vault services: tokenize a card, reveal it (the only way back), delete it.
+"""Cards in the vault: tokenize a card, reveal it (the only way back), delete it; a key
+fault reported; the card-entry key a form encrypts to.
 
 Nothing here logs, audits or returns more than brand and last 4 of a card,
 except ``reveal_card``, whose caller (the gateway adapter) needs the number.
@@ -6,6 +7,7 @@ except ``reveal_card``, whose caller (the gateway adapter) needs the number.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import secrets
@@ -16,14 +18,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import record
-from audit.services import prepare_event
+from audit.services import PreparedEvent, append_prepared, prepare_event
 from billing.models import Customer
 from payments.exceptions import CardPaymentsUnavailable
 from payments.vault import crypto
@@ -36,15 +38,15 @@ from payments.vault.exceptions import (
     PaymentMethodGone,
     RevealRefused,
 )
-from payments.vault.keys import (
+from payments.vault.keys import unwrap_data_key, vault_keyring
+from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow
+from payments.vault.services.key_rotation import (
     current_entry_key,
     encryption_key,
-    insert_under_active_key,
-    unwrap_data_key,
-    vault_keyring,
+    forget_encryption_key,
 )
-from payments.vault.models import EntryKey, PaymentMethod, RevealWindow
-from security.compiled import compiled, hot
+from security.actors import Actor
+from security.compiled import compiled, hot, mark_inserted
 from security.services import raise_security_alert
 
 REVEAL_PERMISSION = "payments.reveal_card"
@@ -61,7 +63,7 @@ def card_fingerprint(number: str) -> str:
 
 
 def tokenize(
-    card: Card | EncryptedCard, *, customer: Customer, by: Any, saved: bool = True
+    card: Card | EncryptedCard, *, customer: Customer, by: Actor, saved: bool = True
 ) -> PaymentMethod:
     """Validate, encrypt under the active DEK and store a card; the CVC is checked, then dropped.
 
@@ -116,6 +118,62 @@ def tokenize(
             return method
         # The key was rotated by another process since it was cached: take the new one.
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
+
+
+@functools.cache
+def _guarded_insert_sql(model: type[models.Model], vendor: str) -> tuple[str, list[Any]]:
+    """The INSERT ... SELECT ... FROM the DEK row statement for ``model`` (built once)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    postgres = vendor == "postgresql"
+    values = ", ".join(f"%s::{f.db_type(connection)}" if postgres else "%s" for f in fields)
+    lock = " FOR SHARE" if postgres else ""  # SQLite serializes writers itself
+    # Only model metadata and constants are formatted in; every value is a parameter.
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    pk_column = quote(str(model._meta.pk.column)) if model._meta.pk else "id"
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT {values} "  # noqa: S608
+        f"FROM {quote(DataKey._meta.db_table)} WHERE {quote('id')} = %s "
+        f"AND {quote('state')} = %s{lock} RETURNING {pk_column} AS row_id"
+    )
+    return sql, fields
+
+
+def insert_under_active_key(
+    record_row: PaymentMethod, key: DataKey, *, event: PreparedEvent | None = None
+) -> bool:
+    """INSERT ``record_row`` only if ``key`` is still the active DEK, with its audit event.
+
+    On PostgreSQL one statement writes the row and appends ``event`` for it
+    (``WITH w AS (INSERT ...) ... audit_append_event``): the key row is read
+    ``FOR SHARE`` by the same statement, so a rotation (which locks it ``FOR
+    UPDATE``) waits for this transaction, exactly as ``data_key_for_encryption``
+    guarantees for batch work; with no open transaction the statement is its
+    own, so row and event commit together in one round trip. Elsewhere, the
+    insert and the append share a transaction. False (nothing written, no event)
+    when the key was retired meanwhile: forget it and take the new one.
+    """
+    model = type(record_row)
+    sql, fields = _guarded_insert_sql(model, connection.vendor)
+    params = [f.get_db_prep_save(f.pre_save(record_row, True), connection) for f in fields]
+    params += [key.pk, DataKey.State.ACTIVE]
+    postgres = connection.vendor == "postgresql"
+    if event is not None and postgres:
+        call, event_params = event.append_sql("w.row_id::text")
+        sql = f"WITH w AS ({sql}) SELECT w.row_id FROM w CROSS JOIN LATERAL {call} AS a"  # noqa: S608
+        params += event_params
+    with transaction.atomic(savepoint=False) if not postgres else contextlib.nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is not None and event is not None and not postgres:
+            append_prepared(event, str(row[0]))
+    if row is None:
+        forget_encryption_key()
+        return False
+    mark_inserted(record_row, row[0], using=connection.alias)
+    return True
 
 
 @dataclass(frozen=True)
@@ -199,7 +257,7 @@ def _refuse(
     reason: str,
     message: str,
     *,
-    by: Any,
+    by: Actor,
     purpose: str,
     field: str = "",
     error: type[RevealRefused | PaymentMethodGone] = RevealRefused,
@@ -253,7 +311,7 @@ def _take_slot_and_read(user: Any, token: str) -> tuple[bool, PaymentMethod | No
     return True, method
 
 
-def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
+def reveal_card(token: str, *, purpose: str, by: Actor) -> RevealedCard:
     """Decrypt a card for ``purpose``: explicit permission, rate limit, audited either way.
 
     The slot is counted before the card is read, and the ``vault.card_revealed`` event
@@ -319,7 +377,7 @@ def reveal_card(token: str, *, purpose: str, by: Any) -> RevealedCard:
     )
 
 
-def delete_payment_method(method: PaymentMethod, *, by: Any) -> PaymentMethod:
+def delete_payment_method(method: PaymentMethod, *, by: Actor) -> PaymentMethod:
     """Erase the card's ciphertext (crypto-shredding of this record); keep brand/last 4."""
     with transaction.atomic():
         locked = PaymentMethod.objects.select_for_update().get(pk=method.pk)
@@ -349,7 +407,7 @@ KEY_FAULT_ALERT = "vault.keys_unavailable"
 
 
 def report_key_fault(
-    fault: KeysUnavailable, *, operation: str, by: Any, request: HttpRequest | None = None
+    fault: KeysUnavailable, *, operation: str, by: Actor, request: HttpRequest | None = None
 ) -> None:
     """Record that the vault's keys failed a card operation (``tokenize``, ``reveal``,
     ``entry_key``): the ``vault.key_fault`` audit event with the operator's detail, and an
@@ -374,7 +432,7 @@ def report_key_fault(
 
 
 def card_payments_unavailable(
-    fault: KeysUnavailable, *, operation: str, by: Any, request: HttpRequest | None = None
+    fault: KeysUnavailable, *, operation: str, by: Actor, request: HttpRequest | None = None
 ) -> CardPaymentsUnavailable:
     """Report a key fault (``report_key_fault``) and give the one calm error customers see
     instead: card payments are unavailable right now, nothing was charged; no key id."""
@@ -384,7 +442,7 @@ def card_payments_unavailable(
     )
 
 
-def card_entry_key(*, by: Any, request: HttpRequest | None = None) -> EntryKey:
+def card_entry_key(*, by: Actor, request: HttpRequest | None = None) -> EntryKey:
     """The card-entry key a card form encrypts to (rotated first when due); a key fault
     is reported and raised as CardPaymentsUnavailable."""
     try:
