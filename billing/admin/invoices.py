@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -17,7 +16,7 @@ from django.contrib import admin, messages
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
@@ -28,13 +27,12 @@ from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money
 from billing.admin.customers import currency_choices
 from billing.admin.invoice_actions import InvoiceActionsAdmin
 from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin
+from billing.admin.invoice_lines import LINE_EDITABLE, InvoiceLineInline, is_frozen
 from billing.admin_format import status_label
 from billing.documents.admin import InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceSeries
-from billing.money import format_decimal
-from billing.validators import configured_vat_rates
-from billing.vat import check_quantity, check_vat, compute_totals, normalize_rate
+from billing.vat import compute_totals
 
 
 @admin.register(InvoiceSeries)
@@ -44,144 +42,6 @@ class InvoiceSeriesAdmin(ReadOnlyAdmin):
     list_display = ("code", "kind", "name", "is_default", "next_number")
     list_filter = ("kind", "is_default")
     search_fields = ("code", "name")
-
-
-def _is_frozen(invoice: Invoice | None) -> bool:
-    return invoice is not None and invoice.pk is not None and not invoice.is_draft
-
-
-_LINE_FIELDS = ("position", "description", "quantity", "unit", "unit_price", "vat_category")
-_LINE_EDITABLE = (*_LINE_FIELDS, "vat_rate")
-
-
-class InvoiceLineForm(forms.ModelForm):
-    """Checks a line as the services will (positive quantity, a configured VAT rate),
-    so the error lands on the field instead of after the save."""
-
-    class Meta:
-        model = InvoiceLine
-        fields = _LINE_EDITABLE
-        # Sized to fit the page at 1,366 pixels (staff/invoice.css sets the widths).
-        widgets = {
-            "position": forms.NumberInput(attrs={"class": "line-position"}),
-            "description": forms.TextInput(attrs={"class": "line-description"}),
-            "quantity": forms.NumberInput(attrs={"class": "line-number", "step": "any"}),
-            "unit": forms.TextInput(attrs={"class": "line-unit"}),
-            "unit_price": forms.NumberInput(attrs={"class": "line-number", "step": "any"}),
-        }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The configured rates only (BILLING_VAT_RATES): an unknown rate cannot be picked,
-        # and one posted anyway is refused on this field.
-        rates = sorted(configured_vat_rates(), reverse=True)
-        self.fields["vat_rate"] = _RateField(
-            label=InvoiceLine._meta.get_field("vat_rate").verbose_name.capitalize(),
-            choices=[(str(rate), f"{format_decimal(rate)} %") for rate in rates],
-            coerce=Decimal,
-            initial=str(rates[0]) if rates else None,
-        )
-        if self.instance.pk is not None:
-            self.initial["vat_rate"] = str(self.instance.vat_rate.normalize() or 0)
-            self.initial["quantity"] = self.instance.quantity.normalize()
-            self.initial["unit_price"] = _plain(self.instance.unit_price)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("DELETE"):
-            return cleaned
-        checks: list[tuple[str, Callable[[], object]]] = [
-            ("quantity", lambda: check_quantity(cleaned.get("quantity"))),
-            (
-                "vat_rate",
-                lambda: check_vat(str(cleaned.get("vat_category", "")), cleaned.get("vat_rate")),
-            ),
-        ]
-        for field, check in checks:
-            if field in self.errors or cleaned.get(field) is None:
-                continue
-            try:
-                check()
-            except BillingError as exc:
-                target = exc.field if exc.field in self.fields else None
-                self.add_error(target, exc.message)
-        return cleaned
-
-
-class _RateField(forms.TypedChoiceField):
-    """A VAT rate among the configured ones; "25.00" is the choice "25"."""
-
-    def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
-        try:
-            return str(normalize_rate(text)) if text else text
-        except BillingError:
-            return text
-
-
-def _plain(value: Decimal) -> Decimal:
-    """A stored price without its trailing zeros beyond two decimals (1250.0000 -> 1250.00)."""
-    return (
-        value.quantize(Decimal("0.01"))
-        if value == value.quantize(Decimal("0.01"))
-        else value.normalize()
-    )
-
-
-class InvoiceLineInline(admin.TabularInline):
-    """Lines: editable on a draft, never added, changed or removed once finalized."""
-
-    model = InvoiceLine
-    form = InvoiceLineForm
-    fields = (*_LINE_EDITABLE, "net")
-    readonly_fields = ("net",)
-    classes = ("invoice-lines",)
-    extra = 1
-    ordering = ("position", "pk")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[InvoiceLine]:
-        # The net column formats money in the invoice's currency: join it once.
-        return super().get_queryset(request).select_related("invoice")
-
-    @admin.display(description="Net")
-    def net(self, line: InvoiceLine) -> str:
-        if line.pk is None:
-            return "—"
-        return format_money(line.net_amount, line.invoice.currency)
-
-    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
-        return 0 if _is_frozen(obj) else 1
-
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if _is_frozen(obj):
-            return _FROZEN_LINE_FIELDS
-        return super().get_fields(request, obj)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        if _is_frozen(obj):
-            return _FROZEN_LINE_FIELDS
-        return ("net",)
-
-    @admin.display(description=_("quantity"))
-    def quantity_display(self, line: InvoiceLine) -> str:
-        return format_decimal(line.quantity, translation.get_language() or "en")
-
-    @admin.display(description=_("unit price"))
-    def unit_price_display(self, line: InvoiceLine) -> str:
-        return format_decimal(line.unit_price, translation.get_language() or "en", decimals=2)
-
-    @admin.display(description=_("VAT"))
-    def vat_display(self, line: InvoiceLine) -> str:
-        return f"{line.get_vat_category_display()} {format_decimal(line.vat_rate.normalize())} %"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_delete_permission(request, obj)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -200,16 +60,6 @@ class OverdueFilter(admin.SimpleListFilter):
             )
         return queryset
 
-
-_FROZEN_LINE_FIELDS = (
-    "position",
-    "description",
-    "quantity_display",
-    "unit",
-    "unit_price_display",
-    "vat_display",
-    "net",
-)
 
 _DRAFT_FIELDS = ("customer", "currency", "payment_terms_days", "due_date", "notes")
 _SUMMARY_FIELDS = (
@@ -336,7 +186,7 @@ class InvoiceAdmin(
         is refused with a message naming what changed; nothing is saved."""
         if request.method == "POST" and object_id is not None:
             invoice = self.get_object(request, object_id)
-            if _is_frozen(invoice):
+            if is_frozen(invoice):
                 assert invoice is not None
                 self.message_user(
                     request,
@@ -402,15 +252,15 @@ class InvoiceAdmin(
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         computed = (*_SUMMARY_FIELDS, *_TOTAL_FIELDS, *_SNAPSHOT_FIELDS, "signed_pdf_display")
-        if _is_frozen(obj):
+        if is_frozen(obj):
             return (*computed, *_DRAFT_FIELDS)
         return computed
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_change_permission(request, obj)
+        return not is_frozen(obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_delete_permission(request, obj)
+        return not is_frozen(obj) and super().has_delete_permission(request, obj)
 
     # --- columns and read-only fields -------------------------------------------------
 
@@ -556,14 +406,14 @@ class InvoiceAdmin(
             if line_form in deleted or not line_form.has_changed():
                 continue
             line = line_form.instance
-            changes = {n: getattr(line, n) for n in line_form.changed_data if n in _LINE_EDITABLE}
+            changes = {n: getattr(line, n) for n in line_form.changed_data if n in LINE_EDITABLE}
             if changes:
                 services.update_invoice_line(line, by=request.user, **changes)
                 formset.changed_objects.append((line, sorted(changes)))
         for line_form in formset.extra_forms:
             if line_form in deleted or not line_form.has_changed():
                 continue
-            values = {name: getattr(line_form.instance, name) for name in _LINE_EDITABLE}
+            values = {name: getattr(line_form.instance, name) for name in LINE_EDITABLE}
             saved = services.add_invoice_line(invoice, by=request.user, **values)
             adopt(line_form.instance, saved)
             formset.new_objects.append(line_form.instance)
