@@ -13,7 +13,7 @@ billing app starts (``audit.admin.set_details_formatter``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import models
@@ -59,6 +59,15 @@ def format_money(amount: int | None, currency: str) -> str:
     if amount is None:
         return _NO_VALUE
     return Money(int(amount), currency).format(_language())
+
+
+def money_rows(figures: Iterable[Any]) -> list[dict[str, Any]]:
+    """Figures per currency (``currency``, ``count``, ``amount`` in minor units) as a
+    dashboard's rows: the amount written in currency units."""
+    return [
+        {"currency": f.currency, "count": f.count, "amount": format_money(f.amount, f.currency)}
+        for f in figures
+    ]
 
 
 def format_time(moment: datetime.datetime | None) -> str:

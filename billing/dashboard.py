@@ -11,15 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing import selectors
-from billing.admin_format import format_money
+from billing.admin_format import format_money, money_rows
 from security.admin_dashboard import Panel, register_panel
-
-
-def _money_rows(figures: list[selectors.CurrencyFigure]) -> list[dict[str, Any]]:
-    return [
-        {"currency": f.currency, "count": f.count, "amount": format_money(f.amount, f.currency)}
-        for f in figures
-    ]
 
 
 def clerk_panel(request: HttpRequest) -> dict[str, Any]:
@@ -27,9 +20,9 @@ def clerk_panel(request: HttpRequest) -> dict[str, Any]:
     figures = selectors.clerk_figures()
     return {
         "drafts": figures.drafts,
-        "overdue": _money_rows(figures.overdue),
-        "due_this_week": _money_rows(figures.due_this_week),
-        "paid_today": _money_rows(figures.paid_today),
+        "overdue": money_rows(figures.overdue),
+        "due_this_week": money_rows(figures.due_this_week),
+        "paid_today": money_rows(figures.paid_today),
         "failed_deliveries": figures.failed_deliveries,
     }
 
@@ -47,7 +40,7 @@ def accountant_panel(request: HttpRequest) -> dict[str, Any]:
                 "label": f"{start:%Y-%m}",
                 "invoices": figures.invoices,
                 "credit_notes": figures.credit_notes,
-                "totals": _money_rows(figures.totals),
+                "totals": money_rows(figures.totals),
                 "vat": [
                     {
                         "group": f"{v.category} {v.rate}%",

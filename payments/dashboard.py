@@ -10,20 +10,12 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin_format import format_money, format_time
-from billing.selectors import CurrencyFigure
+from billing.admin_format import format_time, money_rows
 from payments import selectors
 from security.admin_dashboard import Panel, register_panel
 from security.charts import Series, daily_bars, days_ending
 
 CHART_DAYS = 30
-
-
-def _money_rows(figures: list[CurrencyFigure]) -> list[dict[str, Any]]:
-    return [
-        {"currency": f.currency, "count": f.count, "amount": format_money(f.amount, f.currency)}
-        for f in figures
-    ]
 
 
 def payments_chart(*, now: Any = None) -> Any:
@@ -45,12 +37,12 @@ def operator_panel(request: HttpRequest) -> dict[str, Any]:
     """Today's payments and refunds, unknown outcomes, bank lines to resolve, 30 days."""
     figures = selectors.operator_figures()
     return {
-        "captured_today": _money_rows(figures.captured_today),
+        "captured_today": money_rows(figures.captured_today),
         "failed_today": figures.failed_today,
         "unknown": figures.unknown,
         "oldest_unknown": format_time(figures.oldest_unknown),
         "bank_lines_to_resolve": figures.bank_lines_to_resolve,
-        "refunded_today": _money_rows(figures.refunded_today),
+        "refunded_today": money_rows(figures.refunded_today),
         "refunds_pending": figures.refunds_pending,
         "refunds_failed": figures.refunds_failed,
         "chart": payments_chart(),
@@ -66,7 +58,7 @@ def review_queue_panel(request: HttpRequest) -> dict[str, Any]:
         "under_an_hour": figures.under_an_hour,
         "under_a_day": figures.under_a_day,
         "older": figures.older,
-        "amounts": _money_rows(figures.amounts),
+        "amounts": money_rows(figures.amounts),
         "active_holds": figures.active_holds,
     }
 

@@ -85,15 +85,7 @@ def issue_credit_note(
     note takes the exact remainders, so the invoice ends at exactly zero.
     """
     with transaction.atomic():
-        locked = _lock_invoice(invoice)
-        if locked.is_credit_note:
-            raise InvalidStatusTransition("a credit note cannot be credited", field="kind")
-        if locked.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
-            raise InvalidStatusTransition(
-                f"{locked} is {locked.status}; only an open or uncollectible invoice"
-                " can be credited (refund a paid one with a credit note)",
-                field="status",
-            )
+        locked = _check_creditable(_lock_invoice(invoice))
         note_lines, totals = _credit_by_lines(locked, lines)
         note, previous = _issue(locked, note_lines, totals, by=by, reason=reason)
         locked.save(update_fields=["amount_credited", "status", "updated_at"])
@@ -119,16 +111,23 @@ def issue_credit_note_for_amount(
     return note
 
 
-def _credit_amount(locked: Invoice, amount: Money) -> int:
-    """``amount`` in minor units if an invoice (open or uncollectible) can take that credit."""
-    if locked.is_credit_note:
+def _check_creditable(invoice: Invoice) -> Invoice:
+    """The invoice, if a credit note may be issued on it: an invoice (not a credit note),
+    OPEN or UNCOLLECTIBLE; else InvalidStatusTransition naming ``kind`` or ``status``."""
+    if invoice.is_credit_note:
         raise InvalidStatusTransition("a credit note cannot be credited", field="kind")
-    if locked.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
+    if invoice.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
         raise InvalidStatusTransition(
-            f"{locked} is {locked.get_status_display().lower()}; only an open or uncollectible"
-            " invoice can be credited",
+            f"{invoice} is {invoice.get_status_display().lower()}; only an open or"
+            " uncollectible invoice can be credited (refund a paid one with a credit note)",
             field="status",
         )
+    return invoice
+
+
+def _credit_amount(locked: Invoice, amount: Money) -> int:
+    """``amount`` in minor units if an invoice (open or uncollectible) can take that credit."""
+    _check_creditable(locked)
     if not isinstance(amount, Money) or amount.currency != locked.currency:
         raise InvalidInput(f"the credit must be in {locked.currency}", field="amount")
     if amount.amount <= 0:
@@ -174,13 +173,7 @@ def preview_credit_note(
         minor = _credit_amount(invoice, amount)
         note_lines, totals = _credit_for_amount(invoice, minor, reason, refund=False)
     else:
-        if invoice.is_credit_note or invoice.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
-            raise InvalidStatusTransition(
-                f"{invoice} is {invoice.get_status_display().lower()}; only an open or"
-                " uncollectible invoice can be credited",
-                field="status",
-            )
-        note_lines, totals = _credit_by_lines(invoice, lines)
+        note_lines, totals = _credit_by_lines(_check_creditable(invoice), lines)
         if totals.gross > invoice.amount_due:
             raise CreditExceedsRemaining(
                 f"the credit note ({invoice.money(totals.gross)}) is more than the amount due"

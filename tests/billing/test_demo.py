@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,36 +18,7 @@ from billing.documents import keys
 from billing.models import CompanyProfile, Customer, Invoice, PortalAccount
 from security.models import User
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="session")
-def demo_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One GnuPG home and signing key file for the demo's tests (gpg makes a key once)."""
-    home = Path(tempfile.mkdtemp(prefix="td", dir="/tmp"))  # gpg-agent's socket: short path
-    home.chmod(0o700)
-    try:
-        yield home
-    finally:
-        pgp.kill_agent(home)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def _demo_keys_outside_var(demo_keys: Path, settings: Any, tmp_path: Path) -> Iterator[None]:
-    from security.keyring import forget_cached_keyrings
-
-    settings.DELIVERY_GNUPGHOME = demo_keys
-    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
-    settings.DOCUMENTS_CREATE_KEYS = True
-    # seed_demo pays with cards too (payments.demo): the vault's keys in a throwaway file.
-    settings.VAULT_KEYRING_PROVIDER = "file"
-    settings.VAULT_KEYRING_FILE = tmp_path / "vault_keyring.json"
-    settings.VAULT_KEYRING_CREATE = True
-    settings.VAULT_ENTRY_KEY_BITS = 2048
-    forget_cached_keyrings()
-    yield
-    forget_cached_keyrings()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_settings")]
 
 
 def _counts() -> dict[str, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,9 +26,7 @@ from playwright.sync_api import expect
 from billing.models import Invoice
 from billing.money import Money
 from payments.models import BankLine, Payment
-from security.keyring import forget_cached_keyrings
 from security.models import User
-from tests.billing.test_demo import demo_keys  # noqa: F401 - the session's GnuPG home
 from tests.browser.conftest import SCREENSHOTS, VIEWPORTS, no_sideways_scroll, requires_chromium
 from tests.factories import ensure_default_series
 from tests.mfa_helpers import give_totp_device, mark_client_verified
@@ -38,17 +35,8 @@ pytestmark = [requires_chromium, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def _keys_outside_var(demo_keys: Path, settings: Any, tmp_path: Path) -> Iterator[None]:  # noqa: F811
-    settings.DELIVERY_GNUPGHOME = demo_keys
-    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
-    settings.DOCUMENTS_CREATE_KEYS = True
-    settings.VAULT_KEYRING_FILE = tmp_path / "vault_keyring.json"
-    settings.VAULT_KEYRING_CREATE = True
-    settings.VAULT_ENTRY_KEY_BITS = 2048
+def _demo(demo_settings: None, settings: Any) -> None:
     settings.DOCUMENTS_ON_FINALIZE = "off"
-    forget_cached_keyrings()
-    yield
-    forget_cached_keyrings()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib import admin
@@ -19,27 +17,11 @@ from django.urls import NoReverseMatch, reverse
 from billing.models import Invoice, InvoiceLine
 from payments.models import BankLine, Payment, Refund
 from security.models import User
-from tests.billing.test_demo import demo_keys  # noqa: F401 - the session's GnuPG home
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_settings")]
 
 # Below this an integer could as well be a count, an id or a year.
 SMALLEST = 10_000
-
-
-@pytest.fixture(autouse=True)
-def _keys_outside_var(demo_keys: Path, settings: Any, tmp_path: Path) -> Iterator[None]:  # noqa: F811
-    from security.keyring import forget_cached_keyrings
-
-    settings.DELIVERY_GNUPGHOME = demo_keys
-    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
-    settings.DOCUMENTS_CREATE_KEYS = True
-    settings.VAULT_KEYRING_FILE = tmp_path / "vault_keyring.json"
-    settings.VAULT_KEYRING_CREATE = True
-    settings.VAULT_ENTRY_KEY_BITS = 2048
-    forget_cached_keyrings()
-    yield
-    forget_cached_keyrings()
 
 
 def _stored_amounts() -> set[int]:

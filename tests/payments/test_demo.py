@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime
 import io
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -18,16 +16,8 @@ from payments import selectors
 from payments.demo import SAMPLE_FILE, sample_camt054_for_demo
 from payments.models import BankLine, Payment
 from payments.reconciliation.services import import_bank_file
-from tests.billing.test_demo import demo_keys  # noqa: F401 - the session's GnuPG home
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _demo_keys_outside_var(demo_keys: Path, settings: Any) -> None:  # noqa: F811
-    settings.DELIVERY_GNUPGHOME = demo_keys
-    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
-    settings.DOCUMENTS_CREATE_KEYS = True
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_settings")]
 
 
 @pytest.fixture
