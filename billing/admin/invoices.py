@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -451,8 +452,31 @@ class InvoiceAdmin(
     @admin.action(
         description="Finalize selected drafts (number and freeze)", permissions=["change"]
     )
-    def finalize(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        self._apply(request, queryset, services.finalize_invoice, "finalized")
+    def finalize(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> Any:
+        """First a page naming the number each draft will take; then, confirmed, finalize
+        them one by one (in id order, the order the numbers were named in)."""
+        if request.POST.get("post") == "yes":
+            self._apply(request, queryset, services.finalize_invoice, "finalized")
+            return None
+        drafts = list(queryset.filter(status=Invoice.Status.DRAFT).select_related("series"))
+        taken: dict[int, int] = {}
+        rows = []
+        for invoice in sorted(drafts, key=lambda invoice: invoice.pk):
+            series = invoice.series
+            number = taken.get(series.pk, series.next_number)
+            taken[series.pk] = number + 1
+            rows.append({"invoice": invoice, "number": series.display_number(number)})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext_now("Finalize the selected drafts"),
+            "rows": rows,
+            "queryset": queryset,
+            "skipped": queryset.count() - len(drafts),
+        }
+        return TemplateResponse(
+            request, "admin/billing/invoice/finalize_many_confirm.html", context
+        )
 
     @admin.action(description="Void selected invoices", permissions=["change"])
     def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:

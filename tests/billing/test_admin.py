@@ -411,11 +411,31 @@ def test_deleting_a_draft_in_the_admin_goes_through_the_services(
 
 
 def _act(client: Client, action: str, *invoices: Invoice) -> Any:
+    """Run a bulk action, confirmed (finalize asks first, naming the numbers)."""
     return client.post(
         CHANGELIST,
-        {"action": action, "_selected_action": [invoice.pk for invoice in invoices]},
+        {"action": action, "_selected_action": [i.pk for i in invoices], "post": "yes"},
         follow=True,
     )
+
+
+def test_bulk_finalize_first_names_the_number_each_draft_will_take(
+    staff_client: Client, draft: Invoice, alice_company: Customer
+) -> None:
+    other = services.create_draft_invoice(customer=alice_company, lines=[_line()], by=SYSTEM)
+    series = InvoiceSeries.objects.get(code="F")
+    first, second = (series.display_number(series.next_number + n) for n in (0, 1))
+
+    page = staff_client.post(
+        CHANGELIST, {"action": "finalize", "_selected_action": [draft.pk, other.pk]}
+    ).content.decode()
+
+    assert first in page and second in page
+    assert Invoice.objects.filter(status="draft").count() == 2  # nothing done yet
+    _act(staff_client, "finalize", draft, other)
+    assert [
+        i.display_number for i in Invoice.objects.filter(pk__in=[draft.pk, other.pk]).order_by("pk")
+    ] == [first, second]
 
 
 def test_the_finalize_action_finalizes_through_the_service(
