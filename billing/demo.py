@@ -34,6 +34,7 @@ from stdnum.se import orgnr, personnummer
 
 from audit import SYSTEM, record
 from billing import selectors, services
+from billing.delivery.demo import seed_failed_delivery
 from billing.models import Customer, Invoice
 from billing.money import Money
 from security import roles
@@ -436,6 +437,7 @@ def seed_demo() -> list[DemoLogin]:
         # Issued in date order: a series' numbers never go back in time.
         for plan in sorted([*PLANS, *HISTORY_PLANS], key=lambda plan: -plan.days_ago):
             _seed_invoice(plan, customers[plan.customer])
+        seed_failed_delivery(customers[CUSTOMERS[2]["name"]])
         return _seed_users(customers)
 
 

@@ -150,3 +150,14 @@ def test_the_login_table_grows_a_column_for_each_extra_detail() -> None:
 def test_demo_numbers_get_their_check_digits(make: object, valid: str) -> None:
     assert callable(make)
     assert make() == valid
+
+
+def test_the_demo_has_a_delivery_that_failed_for_the_clerk() -> None:
+    from billing.delivery.models import Delivery
+    from billing.selectors import clerk_figures
+
+    _seed()
+
+    failed = Delivery.objects.get(status=Delivery.Status.FAILED)
+    assert "PGP key is gone" in failed.last_error
+    assert clerk_figures().failed_deliveries == 1
