@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from audit.admin import ReadOnlyAdmin
-from billing.admin_format import format_date, format_money
+from billing.admin_format import format_date, format_money, format_time
 from billing.documents import selectors, services
 from billing.documents.exceptions import DocumentError, InvalidFacturX
 from billing.documents.models import InvoiceDocument, SigningCertificate
@@ -125,21 +125,21 @@ class InvoiceDocumentStateMixin(admin.ModelAdmin):
             )
             return format_html(
                 '<div class="check-failure"><strong>Not signed and not sent:</strong> its'
-                " Factur-X XML breaks EN 16931 (attempt {}, last {} UTC)."
+                " Factur-X XML breaks EN 16931 (attempt {}, last {})."
                 "<ul>{}</ul>Once the cause is fixed, select the invoice in the list and run"
                 " “Check and sign the PDF again”; the signing job also retries on its own."
                 "</div>",
                 failure.attempts,
-                f"{failure.last_failed_at:%Y-%m-%d %H:%M}",
+                format_time(failure.last_failed_at),
                 rules,
             )
         document = selectors.latest_document(invoice)
         if document is None:
             return "Not signed yet (its signing job is waiting)."
         return format_html(
-            "Signed: version {}, {} UTC, SHA-256 <code>{}</code>",
+            "Signed: version {}, {}, SHA-256 <code>{}</code>",
             document.version,
-            f"{document.created_at:%Y-%m-%d %H:%M}",
+            format_time(document.created_at),
             document.sha256,
         )
 
