@@ -29,7 +29,7 @@ from billing.admin.customers import currency_choices
 from billing.admin.invoice_actions import InvoiceActionsAdmin
 from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin
 from billing.admin.invoice_lines import LINE_EDITABLE, InvoiceLineInline, is_frozen
-from billing.admin_format import status_label
+from billing.admin_format import format_date, status_label
 from billing.documents.admin import InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceSeries
@@ -127,11 +127,11 @@ class InvoiceAdmin(
     form = InvoiceForm
     inlines = (InvoiceLineInline,)
     # Fits 1,366 pixels: the kind shows in the number ("K-…" credits), the OCR is searchable.
+    # (The issue date is the list's date hierarchy above it.)
     list_display = (
         "number_or_draft",
         "customer",
-        "issue_date",
-        "due_date",
+        "due",
         "status",
         "gross_display",
         "due_display",
@@ -264,6 +264,10 @@ class InvoiceAdmin(
         return not is_frozen(obj) and super().has_delete_permission(request, obj)
 
     # --- columns and read-only fields -------------------------------------------------
+
+    @admin.display(description=_("due"), ordering="due_date")
+    def due(self, invoice: Invoice) -> str:
+        return format_date(invoice.due_date)
 
     @admin.display(description="Number", ordering="display_number")
     def number_or_draft(self, invoice: Invoice) -> str:

@@ -70,6 +70,12 @@ class StaffWalk:
         self.page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png", full_page=True)
         if not no_sideways_scroll(self.page):
             self.problems.append(f"{name}: wider than 1366 pixels")
+        # A list's table scrolls inside its own box: its columns must fit that box too.
+        hidden = self.page.locator(".results").evaluate_all(
+            "boxes => boxes.filter(b => b.scrollWidth > b.clientWidth).length"
+        )
+        if hidden:
+            self.problems.append(f"{name}: the list's columns do not fit")
 
 
 def _walk(browser: Any, server: Any, username: str) -> StaffWalk:
