@@ -31,11 +31,7 @@ from billing.documents.exceptions import (
 )
 from billing.documents.models import DocumentCheckFailure, InvoiceDocument, SigningCertificate
 from billing.models import Invoice
-from security.actors import Actor, Person
-
-
-def _user_or_none(actor: Actor) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
+from security.actors import Actor, Person, user_of
 
 
 def _produce(invoice: Invoice, *, by: Actor) -> tuple[bytes, keys.SigningIdentity]:
@@ -74,7 +70,7 @@ def _store(
         signer_certificate=identity.certificate_pem,
         template_version=render.TEMPLATE_VERSION,
         reason=reason,
-        created_by=_user_or_none(by),
+        created_by=user_of(by),
     )
 
 
