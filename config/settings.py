@@ -483,6 +483,23 @@ for _key in AUDIT_TRUSTED_PUBLIC_KEYS:
             "AUDIT_TRUSTED_PUBLIC_KEYS must list raw Ed25519 public keys as 64 hex characters"
         )
 
+# Incidents (docs/incident-response.md): the detectors' schedule and thresholds. A spike
+# is at least the minimum in the last hour and at least INCIDENT_SPIKE_FACTOR times the
+# hourly average of the 7 days before it.
+INCIDENT_DETECTOR_MINUTES = _int("INCIDENT_DETECTOR_MINUTES", default=10, minimum=1)
+INCIDENT_CHAIN_CHECK_MINUTES = _int("INCIDENT_CHAIN_CHECK_MINUTES", default=24 * 60, minimum=1)
+INCIDENT_SPIKE_FACTOR = _int("INCIDENT_SPIKE_FACTOR", default=3, minimum=1)
+INCIDENT_LOCKOUT_SPIKE_MIN = _int("INCIDENT_LOCKOUT_SPIKE_MIN", default=5, minimum=1)
+INCIDENT_REVEAL_SPIKE_MIN = _int("INCIDENT_REVEAL_SPIKE_MIN", default=200, minimum=1)
+INCIDENT_FRAUD_DECLINE_SPIKE_MIN = _int("INCIDENT_FRAUD_DECLINE_SPIKE_MIN", default=20, minimum=1)
+# Cryptoperiods (PCI DSS 3.6.4) of the keys without a rotation schedule of their own, and
+# how long before their end a detector warns.
+GOVERNANCE_KEK_CRYPTOPERIOD_DAYS = _int("GOVERNANCE_KEK_CRYPTOPERIOD_DAYS", default=365, minimum=1)
+GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS = _int(
+    "GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS", default=365, minimum=1
+)
+GOVERNANCE_KEY_WARNING_DAYS = _int("GOVERNANCE_KEY_WARNING_DAYS", default=30, minimum=1)
+
 # Background jobs: django-q2 on the ORM broker (Redis optional via Q_REDIS_URL).
 # A job runs at most Q_TIMEOUT seconds (Q_LONG_TIMEOUT for the few long ones: period
 # signing, vault re-encryption); one a dead cluster had taken, or one that failed, runs

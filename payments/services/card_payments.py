@@ -29,6 +29,7 @@ from payments.fraud.models import RiskDecision, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
 from payments.fraud.selectors import facts_of, get_risk_settings
 from payments.fraud.services import ensure_risk_settings
+from payments.freeze import check_card_payments_open
 from payments.gateways import get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod
 from payments.saved_cards import check_may_save_card, forget_unsaved_card
@@ -79,6 +80,7 @@ def pay_invoice(
     still unknown); the same key with other parameters raises IdempotencyKeyReused.
     Declines come back as a FAILED payment.
     """
+    check_card_payments_open()  # an incident's containment may have frozen them
     key = check_key(idempotency_key)
     card_id = payment_method.pk if isinstance(payment_method, PaymentMethod) else payment_method
     if not isinstance(card_id, int) or isinstance(card_id, bool):
@@ -127,6 +129,7 @@ def pay_invoice_with_new_card(
     listed, not offered) and is erased from the vault once the outcome is known (its
     brand and last 4 stay on the payment). A refused payment keeps no card either way.
     """
+    check_card_payments_open()  # before the card is opened or stored
     key = check_key(idempotency_key)
     fingerprint = request_hash(
         invoice=invoice.pk,
