@@ -1,9 +1,10 @@
 """The queries behind each section of the quarterly security review, one plain function per
 figure, taking a period ``[start, end)`` (aware UTC datetimes) or a moment ``now``.
 
-They are shared with the staff dashboards wherever both show the same figure (one query,
-one definition): ``staff_without_second_factor``, ``dormant_staff_accounts``,
-``lockouts_since``, ``key_inventory``, ``latest_chain_verification``. Each returns plain
+The figures shared with the detectors and the staff dashboards (one query, one
+definition: ``staff_without_second_factor``, ``dormant_staff_accounts``,
+``lockouts_since``, ``key_inventory``, ``latest_chain_verification``) live in
+``audit.evidence`` and are re-exported here. Each returns plain
 JSON values (strings, integers, lists, dicts), so a generated review stores exactly what
 it showed. The query behind each is in its docstring (docs/audit.md, "Quarterly review").
 Nothing here loads the audit log into memory: every figure over events is counted by the
