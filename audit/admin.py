@@ -12,14 +12,19 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import URLPattern, path
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
+from audit.admin_verify import ChainVerificationAdminMixin
+from audit.backups.models import BackupRun, RestoreTest
+from audit.display import details_rows
 from audit.exceptions import AuditKeyError
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.selectors import checkpoint_document, get_published_public_key
@@ -91,6 +96,23 @@ class ActorFilter(admin.SimpleListFilter):
         return queryset.filter(actor_type=kind, actor_id=ident)
 
 
+def object_admin_url(site: admin.AdminSite, object_type: str, object_id: str) -> str | None:
+    """The admin page of the object an event names, if the admin shows that model."""
+    if not object_type or not object_id:
+        return None
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+    if not site.is_registered(model):
+        return None
+    meta = model._meta
+    try:
+        return reverse(f"{site.name}:{meta.app_label}_{meta.model_name}_change", args=[object_id])
+    except NoReverseMatch:
+        return None
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Viewing only: no add, change or delete for anyone, superusers included."""
 
@@ -113,7 +135,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "actor_label",
         "actor_type",
         "object_type",
-        "object_id",
+        "object_link",
         "ip",
     )
     list_display_links = ("seq",)
@@ -141,13 +163,28 @@ class AuditEventAdmin(ReadOnlyAdmin):
     )
     fields = readonly_fields
 
+    @admin.display(description="object id", ordering="object_id")
+    def object_link(self, event: AuditEvent) -> str:
+        """The object's id, linked to its admin page when the admin shows that model."""
+        url = object_admin_url(self.admin_site, event.object_type, event.object_id)
+        if url is None:
+            return event.object_id or "—"
+        return format_html('<a href="{}">{}</a>', url, event.object_id)
+
     @admin.display(description="details")
     def details_json(self, event: AuditEvent) -> str:
-        return json.dumps(event.details, indent=2, sort_keys=True, ensure_ascii=False)
+        # Amounts in currency units, as every admin page writes them (audit.display).
+        rows = details_rows(event.details)
+        if not rows:
+            return "—"
+        return format_html(
+            '<table class="audit-details">{}</table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
 
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(ReadOnlyAdmin):
+class AuditCheckpointAdmin(ChainVerificationAdminMixin, ReadOnlyAdmin):
     list_display = ("seq", "created_at", "head_hash", "key_id", "export_link")
     date_hierarchy = "created_at"
     ordering = ("-seq",)
@@ -190,3 +227,67 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
         except AuditKeyError as exc:
             context["public_key_error"] = str(exc)
         return super().changelist_view(request, extra_context=context)
+
+
+# Backups and restore tests: read-only (security officers and auditors). A failed restore
+# test shows in red on the list and raised a security alert (the banner).
+
+
+@admin.register(BackupRun)
+class BackupRunAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "status", "started_at", "finished_at", "size_bytes")
+    list_filter = ("kind", "status")
+    fields = (
+        "name",
+        "kind",
+        "status",
+        "path",
+        "started_at",
+        "finished_at",
+        "size_bytes",
+        "manifest_sha256",
+        "recipients",
+        "error",
+        "deleted_at",
+    )
+    readonly_fields = fields
+
+
+@admin.register(RestoreTest)
+class RestoreTestAdmin(ReadOnlyAdmin):
+    list_display = ("backup_name", "outcome", "started_at", "finished_at", "keys_source")
+    list_filter = ("passed",)
+    fields = (
+        "backup_name",
+        "outcome",
+        "started_at",
+        "finished_at",
+        "keys_source",
+        "check_list",
+        "error",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("Outcome"))
+    def outcome(self, test: RestoreTest) -> str:
+        if test.passed is None:
+            return str(_("running"))
+        if test.passed:
+            return format_html('<span class="restore-passed">{}</span>', _("passed"))
+        return format_html(
+            '<strong class="restore-failed" style="color:#ba2121">{}</strong>', _("FAILED")
+        )
+
+    @admin.display(description=_("Checks"))
+    def check_list(self, test: RestoreTest) -> str:
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: {} — {}</li>",
+                (
+                    (c["name"], _("ok") if c["ok"] else _("FAILED"), c["detail"])
+                    for c in test.checks
+                ),
+            ),
+        )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditEvent(models.Model):
@@ -84,15 +86,64 @@ class AuditCheckpoint(models.Model):
         return f"checkpoint at #{self.seq}"
 
 
-# The governance sub-packages keep their models next to their code; Django finds them here.
+class ChainVerification(models.Model):
+    """One verification of the whole chain asked for from the admin ("Verify the chain
+    now"): queued, then run by a background job that records its progress here and its
+    result as an ``audit.chain_verified`` event. Written only by ``audit.verification``."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        PASSED = "passed", _("Chain intact")
+        FAILED = "failed", _("Chain broken")
+        ERROR = "error", _("Could not finish")
+
+    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
+    requested_by = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    events_total = models.BigIntegerField(default=0)
+    events_checked = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    checkpoints = models.PositiveIntegerField(default=0)
+    problems = models.PositiveIntegerField(default=0)
+    first_problem = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"chain verification #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.PASSED, self.Status.FAILED, self.Status.ERROR)
+
+    @property
+    def percent(self) -> int:
+        """How far the job has read, 0-100."""
+        if self.is_finished:
+            return 100
+        if not self.events_total:
+            return 0
+        return min(100, self.events_checked * 100 // self.events_total)
+
+
+# Registered with the app here: the backups and governance sub-packages keep their models
+# next to their code; Django finds them here.
+from audit.backups.models import BackupRun, RestoreTest  # noqa: E402
 from audit.incidents.models import Incident, IncidentEntry  # noqa: E402
 from audit.reviews.models import ReviewFinding, SecurityReview  # noqa: E402
 
 __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
+    "BackupRun",
+    "ChainVerification",
     "Incident",
     "IncidentEntry",
+    "RestoreTest",
     "ReviewFinding",
     "SecurityReview",
 ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from audit.chain import canonical_time, checkpoint_message
 from audit.keys import PublicKeyInfo, current_public_key, describe_public_key
-from audit.models import AuditCheckpoint
+from audit.models import AuditCheckpoint, AuditEvent, ChainVerification
 from audit.verify import CHECKPOINT_FILE_FORMAT
 
 
@@ -40,3 +41,36 @@ def get_first_checkpoint_covering(seq: int) -> AuditCheckpoint | None:
 def get_published_public_key() -> PublicKeyInfo | None:
     """The checkpoint key's public half for the admin and auditors (None before the first key)."""
     return current_public_key()
+
+
+@dataclass(frozen=True)
+class ChainHealth:
+    """The audit chain's state for the dashboards: the last finished verification (from
+    the admin), one still running, the last checkpoint and the events after it."""
+
+    last_verification: ChainVerification | None
+    running: ChainVerification | None
+    last_checkpoint: AuditCheckpoint | None
+    head_seq: int
+
+    @property
+    def unsigned_events(self) -> int:
+        """Events after the last checkpoint (all of them before the first)."""
+        signed = self.last_checkpoint.seq if self.last_checkpoint else 0
+        return max(self.head_seq - signed, 0)
+
+
+def chain_health() -> ChainHealth:
+    """The chain's health in four small queries, whatever the log's size."""
+    finished = [
+        ChainVerification.Status.PASSED,
+        ChainVerification.Status.FAILED,
+        ChainVerification.Status.ERROR,
+    ]
+    verifications = ChainVerification.objects.order_by("-requested_at", "-pk")
+    return ChainHealth(
+        last_verification=verifications.filter(status__in=finished).first(),
+        running=verifications.exclude(status__in=finished).first(),
+        last_checkpoint=AuditCheckpoint.objects.order_by("-seq").first(),
+        head_seq=AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0,
+    )

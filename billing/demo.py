@@ -34,6 +34,7 @@ from stdnum.se import orgnr, personnummer
 
 from audit import SYSTEM, record
 from billing import selectors, services
+from billing.demo_delivery import seed_failed_delivery
 from billing.models import Customer, Invoice
 from billing.money import Money
 from security import roles
@@ -295,7 +296,8 @@ class InvoicePlan:
     """One demo invoice: who, how long ago it was issued, and where it ends up.
 
     ``outcome`` is one of draft, open, paid, partly_paid, void, uncollectible,
-    credited (in full) or part_credited. ``key`` is written into the notes and
+    credited (in full), part_credited or bank_transfer (left open for the payments
+    demo's bank files to pay). ``key`` is written into the notes and
     identifies the invoice on a second run.
     """
 
@@ -357,6 +359,48 @@ def _plans() -> list[InvoicePlan]:
 
 PLANS = _plans()
 
+# Three months of support-plan invoices that the payments demo has paid by bank transfer
+# (payments.demo): (days ago issued, days until the bank booked the payment). Billing
+# leaves them open; the bank file pays them.
+BANK_HISTORY = [
+    (89, 4),
+    (86, 6),
+    (81, 3),
+    (77, 9),
+    (74, 2),
+    (70, 5),
+    (66, 7),
+    (61, 3),
+    (58, 4),
+    (55, 8),
+    (50, 2),
+    (47, 6),
+    (43, 3),
+    (39, 5),
+    (36, 4),
+    (31, 9),
+    (28, 2),
+    (25, 3),
+    (21, 6),
+    (18, 4),
+    (14, 3),
+    (11, 5),
+    (8, 2),
+    (6, 4),
+    (4, 1),
+    (3, 2),
+]
+HISTORY_PLANS = [
+    InvoicePlan(
+        key=f"H{index:02d}",
+        customer=CUSTOMERS[index % 3]["name"],
+        days_ago=days_ago,
+        outcome="bank_transfer",
+        variant=index,
+    )
+    for index, (days_ago, _days_to_pay) in enumerate(BANK_HISTORY, 1)
+]
+
 
 @dataclass(frozen=True)
 class DemoLogin:
@@ -390,8 +434,10 @@ def seed_demo() -> list[DemoLogin]:
     with transaction.atomic():
         _seed_company()
         customers = _seed_customers()
-        for plan in PLANS:
+        # Issued in date order: a series' numbers never go back in time.
+        for plan in sorted([*PLANS, *HISTORY_PLANS], key=lambda plan: -plan.days_ago):
             _seed_invoice(plan, customers[plan.customer])
+        seed_failed_delivery(customers[CUSTOMERS[2]["name"]])
         return _seed_users(customers)
 
 
@@ -414,19 +460,19 @@ def _seed_customers() -> dict[str, Customer]:
     return existing
 
 
-def _note(plan: InvoicePlan) -> str:
+def invoice_note(plan: InvoicePlan) -> str:
     return f"Demo invoice {plan.key}. Tack för att ni anlitar oss!"
 
 
 def _seed_invoice(plan: InvoicePlan, customer: Customer) -> None:
-    if Invoice.objects.invoices().filter(notes=_note(plan)).exists():
+    if Invoice.objects.invoices().filter(notes=invoice_note(plan)).exists():
         return
     today = timezone.localdate()
     invoice = services.create_draft_invoice(
         customer=customer,
         by=SYSTEM,
         lines=_lines_for(customer, plan.variant),
-        notes=_note(plan),
+        notes=invoice_note(plan),
         payment_terms_days=plan.terms,
     )
     if plan.outcome == "draft":

@@ -58,6 +58,12 @@ class CompanyProfile(models.Model):
     default_payment_terms_days = models.PositiveSmallIntegerField(
         default=default_payment_terms_days
     )
+    customer_language = models.CharField(
+        max_length=2,
+        choices=Language.choices,
+        default=Language.SWEDISH,
+        help_text="The language a new customer is given in the admin (invoices, emails, portal).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
 
 from billing.models import CompanyProfile, Customer, Invoice, InvoiceLine, PortalAccount
 from billing.vat import VatBreakdown, compute_totals, normalize_rate
@@ -132,3 +136,144 @@ def invoice_vat_summary(invoice: Invoice) -> tuple[VatBreakdown, ...]:
         (line.vat_category, line.vat_rate, line.net_amount) for line in invoice.lines.all()
     )
     return totals.breakdown
+
+
+# --- the staff dashboards (billing/dashboard.py): a fixed number of queries each ---------
+
+
+@dataclass(frozen=True)
+class CurrencyFigure:
+    """How many documents, and how much (minor units), in one currency."""
+
+    currency: str
+    count: int
+    amount: int
+
+
+def _due_amount() -> Any:
+    return F("gross_total") - F("amount_paid") - F("amount_credited")
+
+
+@dataclass(frozen=True)
+class ClerkFigures:
+    """What waits for a billing clerk: drafts, overdue and due this week (per currency),
+    invoices paid in full today (failed deliveries: ``billing.delivery.selectors``)."""
+
+    drafts: int
+    overdue: list[CurrencyFigure]
+    due_this_week: list[CurrencyFigure]
+    paid_today: list[CurrencyFigure]
+
+
+def clerk_figures(*, now: datetime.datetime | None = None) -> ClerkFigures:
+    """The clerk's dashboard, in three queries whatever the number of invoices.
+
+    "Paid today" counts invoices that are PAID and last changed today: a finalized
+    invoice changes only when money or a credit note settles it."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    week_end = today + datetime.timedelta(days=7)
+    day_start = timezone.make_aware(datetime.datetime.combine(today, datetime.time.min))
+    overdue = Q(status=Invoice.Status.OPEN, due_date__lt=today)
+    this_week = Q(status=Invoice.Status.OPEN, due_date__gte=today, due_date__lt=week_end)
+    paid_today = Q(status=Invoice.Status.PAID, updated_at__gte=day_start)
+    rows = (
+        Invoice.objects.invoices()
+        .filter(overdue | this_week | paid_today)
+        .values("currency")
+        .annotate(
+            overdue_count=Count("pk", filter=overdue),
+            overdue_amount=Sum(_due_amount(), filter=overdue),
+            week_count=Count("pk", filter=this_week),
+            week_amount=Sum(_due_amount(), filter=this_week),
+            paid_count=Count("pk", filter=paid_today),
+            paid_amount=Sum("amount_paid", filter=paid_today),
+        )
+        .order_by("currency")
+    )
+    figures: dict[str, list[CurrencyFigure]] = {"overdue": [], "week": [], "paid": []}
+    for row in rows:
+        values: dict[str, Any] = dict(row)
+        for name in figures:
+            if values[f"{name}_count"]:
+                figures[name].append(
+                    CurrencyFigure(
+                        values["currency"], values[f"{name}_count"], values[f"{name}_amount"]
+                    )
+                )
+    return ClerkFigures(
+        drafts=Invoice.objects.invoices().drafts().count(),
+        overdue=figures["overdue"],
+        due_this_week=figures["week"],
+        paid_today=figures["paid"],
+    )
+
+
+@dataclass(frozen=True)
+class VatFigure:
+    """One VAT group of a period, net of its credit notes (minor units)."""
+
+    currency: str
+    category: str
+    rate: Decimal
+    taxable_amount: int
+    vat_amount: int
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """An accounting period's books: invoiced less credited, and VAT per rate."""
+
+    start: datetime.date
+    end: datetime.date
+    """The first day after the period."""
+    invoices: int
+    credit_notes: int
+    totals: list[CurrencyFigure]
+    """Net of credit notes (gross: VAT included) per currency; ``count`` is documents."""
+    vat: list[VatFigure]
+
+
+def period_figures(start: datetime.date, end: datetime.date) -> PeriodFigures:
+    """Invoices and credit notes issued in [start, end) (finalized, void ones excluded),
+    credit notes subtracted, with VAT per (currency, category, rate): one query."""
+    rows = (
+        Invoice.objects.finalized()
+        .exclude(status=Invoice.Status.VOID)
+        .filter(issue_date__gte=start, issue_date__lt=end)
+        .values_list("kind", "currency", "gross_total", "vat_breakdown")
+    )
+    counts: dict[str, int] = {Invoice.Kind.INVOICE: 0, Invoice.Kind.CREDIT_NOTE: 0}
+    gross: dict[str, list[int]] = {}
+    groups: dict[tuple[str, str, Decimal], list[int]] = {}
+    for kind, currency, gross_total, breakdown in rows:
+        sign = -1 if kind == Invoice.Kind.CREDIT_NOTE else 1
+        counts[kind] += 1
+        total = gross.setdefault(currency, [0, 0])
+        total[0] += 1
+        total[1] += sign * gross_total
+        for group in breakdown:
+            key = (currency, group["category"], normalize_rate(group["rate"]))
+            sums = groups.setdefault(key, [0, 0])
+            sums[0] += sign * int(group["taxable_amount"])
+            sums[1] += sign * int(group["vat_amount"])
+    return PeriodFigures(
+        start=start,
+        end=end,
+        invoices=counts[Invoice.Kind.INVOICE],
+        credit_notes=counts[Invoice.Kind.CREDIT_NOTE],
+        totals=[CurrencyFigure(c, n, amount) for c, (n, amount) in sorted(gross.items())],
+        vat=[
+            VatFigure(currency, category, rate, taxable, tax)
+            for (currency, category, rate), (taxable, tax) in sorted(
+                groups.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2])
+            )
+        ],
+    )
+
+
+def month_bounds(day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The calendar month holding ``day``: its first day and the first day after it."""
+    start = day.replace(day=1)
+    following = (start + datetime.timedelta(days=32)).replace(day=1)
+    return start, following

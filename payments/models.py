@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from billing.money import Money
 from payments.fraud.models import RiskDecision, RiskHold, RiskSettings
@@ -185,7 +186,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payment #{self.pk} {self.money} ({self.status})"
+        return f"Payment #{self.pk} {self.money} ({self.get_status_display().lower()})"
 
     @property
     def money(self) -> Money:
@@ -278,7 +279,10 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Refund #{self.pk} {Money(self.amount, self.currency)} ({self.status})"
+        return (
+            f"Refund #{self.pk} {Money(self.amount, self.currency)}"
+            f" ({self.get_status_display().lower()})"
+        )
 
 
 class IdempotencyKey(models.Model):
@@ -335,7 +339,8 @@ class BankFile(models.Model):
         verbose_name = "bank file"
 
     def __str__(self) -> str:
-        return f"{self.filename} ({self.imported_at:%Y-%m-%d %H:%M})"
+        # In the installation's time zone, as every other time of the admin.
+        return f"{self.filename} ({timezone.localtime(self.imported_at):%Y-%m-%d %H:%M})"
 
 
 class BankLine(models.Model):
@@ -427,7 +432,10 @@ class BankLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{Money(self.amount, self.currency)} ref {self.reference or '—'} ({self.status})"
+        return (
+            f"{Money(self.amount, self.currency)} ref {self.reference or '—'}"
+            f" ({self.get_status_display().lower()})"
+        )
 
 
 __all__ = [

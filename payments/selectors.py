@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, CharField, F, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext
 
-from billing.selectors import customer_for_user
+from billing.selectors import CurrencyFigure, customer_for_user
 from db.compiled import compiled
+from payments.fraud.models import RiskHold
 from payments.models import BankLine, Payment, Refund, RiskDecision
-from payments.vault.models import PaymentMethod
+from payments.vault.models import DataKey, EntryKey, PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
 
 
@@ -171,3 +175,214 @@ def get_security_facts(user: Any) -> SecurityFacts:
         hsts=bool(getattr(settings, "SECURE_HSTS_SECONDS", 0)),
         **vars(published_fingerprints()),
     )
+
+
+# --- the staff dashboards (payments/dashboard.py): a fixed number of queries each --------
+
+
+def _paid_since(day: datetime.date, moment: datetime.datetime) -> Q:
+    """Payments made on ``day`` or later: a bank transfer on the day the bank booked it
+    (its camt.054 line), anything else from ``moment`` (the start of ``day``) on."""
+    return (
+        Q(bank_line__booking_date__gte=day)
+        | Q(bank_line__isnull=True, created_at__gte=moment)
+        | Q(bank_line__isnull=False, bank_line__booking_date__isnull=True, created_at__gte=moment)
+    )
+
+
+def _day_start(now: datetime.datetime) -> datetime.datetime:
+    return timezone.make_aware(
+        datetime.datetime.combine(timezone.localdate(now), datetime.time.min)
+    )
+
+
+@dataclass(frozen=True)
+class OperatorFigures:
+    """What waits for a payments operator: today's money in and out, outcomes still
+    unknown, bank lines to resolve, refunds that have not gone through."""
+
+    captured_today: list[CurrencyFigure]
+    failed_today: int
+    unknown: int
+    oldest_unknown: datetime.datetime | None
+    bank_lines_to_resolve: int
+    refunded_today: list[CurrencyFigure]
+    refunds_pending: int
+    refunds_failed: int
+
+
+def operator_figures(*, now: datetime.datetime | None = None) -> OperatorFigures:
+    """The operator's dashboard in four queries, whatever the number of payments. A bank
+    transfer counts on the day the bank booked it, as on the chart."""
+    now = now or timezone.now()
+    start = _day_start(now)
+    captured = Q(status__in=_CAPTURED)
+    failed = Q(status=Payment.Status.FAILED)
+    today = (
+        Payment.objects.filter(_paid_since(timezone.localdate(now), start))
+        .values("currency")
+        .annotate(
+            captured_count=Count("pk", filter=captured),
+            captured_amount=Sum("amount", filter=captured),
+            failed_count=Count("pk", filter=failed),
+        )
+        .order_by("currency")
+    )
+    captured_today, failed_today = [], 0
+    for row in today:
+        failed_today += row["failed_count"]
+        if row["captured_count"]:
+            captured_today.append(
+                CurrencyFigure(row["currency"], row["captured_count"], row["captured_amount"])
+            )
+    unknown = Payment.objects.filter(status=Payment.Status.UNKNOWN).aggregate(
+        count=Count("pk"), oldest=Min("created_at")
+    )
+    refunds = (
+        Refund.objects.filter(
+            Q(status__in=[Refund.Status.PENDING, Refund.Status.FAILED])
+            | Q(status=Refund.Status.SUCCEEDED, created_at__gte=start)
+        )
+        .values("currency")
+        .annotate(
+            done_count=Count("pk", filter=Q(status=Refund.Status.SUCCEEDED)),
+            done_amount=Sum("amount", filter=Q(status=Refund.Status.SUCCEEDED)),
+            pending=Count("pk", filter=Q(status=Refund.Status.PENDING)),
+            failed=Count("pk", filter=Q(status=Refund.Status.FAILED)),
+        )
+        .order_by("currency")
+    )
+    refunded_today, pending, failed_refunds = [], 0, 0
+    for refund_row in refunds:
+        refund: dict[str, Any] = dict(refund_row)
+        pending += refund["pending"]
+        failed_refunds += refund["failed"]
+        if refund["done_count"]:
+            refunded_today.append(
+                CurrencyFigure(refund["currency"], refund["done_count"], refund["done_amount"])
+            )
+    return OperatorFigures(
+        captured_today=captured_today,
+        failed_today=failed_today,
+        unknown=unknown["count"],
+        oldest_unknown=unknown["oldest"],
+        bank_lines_to_resolve=BankLine.objects.filter(status=BankLine.Status.REVIEW).count(),
+        refunded_today=refunded_today,
+        refunds_pending=pending,
+        refunds_failed=failed_refunds,
+    )
+
+
+_CAPTURED = [
+    Payment.Status.SUCCEEDED,
+    Payment.Status.PARTIALLY_REFUNDED,
+    Payment.Status.REFUNDED,
+]
+
+
+def payments_per_day(
+    *, days: int = 30, now: datetime.datetime | None = None
+) -> dict[datetime.date, tuple[int, int]]:
+    """Per local day of the last ``days`` (today included): (payments that went through,
+    payments that failed), in one query; days without any are absent. A bank transfer
+    counts on its booking date."""
+    now = now or timezone.now()
+    first = timezone.localdate(now) - datetime.timedelta(days=days - 1)
+    since = timezone.make_aware(datetime.datetime.combine(first, datetime.time.min))
+    # A bank transfer counts on the day the bank booked it (its camt.054 line), a card
+    # payment on the day it was made.
+    rows = (
+        Payment.objects.filter(_paid_since(first, since))
+        .annotate(
+            day=Coalesce(
+                "bank_line__booking_date",
+                TruncDate("created_at", tzinfo=timezone.get_current_timezone()),
+            )
+        )
+        .values("day")
+        .annotate(
+            ok=Count("pk", filter=Q(status__in=_CAPTURED)),
+            failed=Count("pk", filter=Q(status=Payment.Status.FAILED)),
+        )
+        .values_list("day", "ok", "failed")
+    )
+    return {day: (ok, failed) for day, ok, failed in rows}
+
+
+@dataclass(frozen=True)
+class ReviewQueueFigures:
+    """The fraud analyst's queue: payments held for review by age, and active holds."""
+
+    waiting: int
+    oldest: datetime.datetime | None
+    under_an_hour: int
+    under_a_day: int
+    older: int
+    amounts: list[CurrencyFigure]
+    active_holds: int
+
+
+def review_queue_figures(*, now: datetime.datetime | None = None) -> ReviewQueueFigures:
+    """Payments awaiting a risk decision, counted by age and summed per currency, and the
+    customers or addresses on hold: two queries."""
+    now = now or timezone.now()
+    hour, day = now - datetime.timedelta(hours=1), now - datetime.timedelta(days=1)
+    queue = (
+        Payment.objects.awaiting_risk_review()
+        .values("currency")
+        .annotate(
+            count=Count("pk"),
+            amount=Sum("amount"),
+            oldest=Min("created_at"),
+            hour=Count("pk", filter=Q(created_at__gte=hour)),
+            day=Count("pk", filter=Q(created_at__lt=hour, created_at__gte=day)),
+            older=Count("pk", filter=Q(created_at__lt=day)),
+        )
+        .order_by("currency")
+    )
+    rows: list[dict[str, Any]] = [dict(row) for row in queue]
+    oldest = min((row["oldest"] for row in rows), default=None)
+    return ReviewQueueFigures(
+        waiting=sum(row["count"] for row in rows),
+        oldest=oldest,
+        under_an_hour=sum(row["hour"] for row in rows),
+        under_a_day=sum(row["day"] for row in rows),
+        older=sum(row["older"] for row in rows),
+        amounts=[CurrencyFigure(row["currency"], row["count"], row["amount"]) for row in rows],
+        active_holds=RiskHold.objects.filter(lifted_at__isnull=True).count(),
+    )
+
+
+@dataclass(frozen=True)
+class KeyAge:
+    """One kind of vault key: the age of its oldest key in that state, and how long a key
+    may stay there (its cryptoperiod)."""
+
+    name: str
+    created_at: datetime.datetime | None
+    age: datetime.timedelta | None
+    cryptoperiod: datetime.timedelta
+    overdue: bool
+
+
+def vault_key_ages(*, now: datetime.datetime | None = None) -> list[KeyAge]:
+    """The active data key and card-entry key against their rotation periods, and the
+    oldest decrypt-only data key (re-encrypted and destroyed within a rotation): 2 queries."""
+    now = now or timezone.now()
+    dek_period = datetime.timedelta(hours=settings.VAULT_DEK_ROTATION_HOURS)
+    entry_period = datetime.timedelta(hours=settings.VAULT_ENTRY_KEY_ROTATION_HOURS)
+    deks = DataKey.objects.aggregate(
+        active=Max("created_at", filter=Q(state=DataKey.State.ACTIVE)),
+        retiring=Min("retired_at", filter=Q(state=DataKey.State.DECRYPT_ONLY)),
+    )
+    entry = EntryKey.objects.filter(state=EntryKey.State.ACTIVE).aggregate(active=Max("created_at"))
+
+    def age(name: str, since: datetime.datetime | None, period: datetime.timedelta) -> KeyAge:
+        elapsed = now - since if since else None
+        return KeyAge(name, since, elapsed, period, elapsed is not None and elapsed > period)
+
+    return [
+        age(gettext("Active data key (DEK)"), deks["active"], dek_period),
+        age(gettext("Card-entry key"), entry["active"], entry_period),
+        age(gettext("Oldest decrypt-only data key, since retired"), deks["retiring"], dek_period),
+    ]

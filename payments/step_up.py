@@ -1,6 +1,8 @@
-"""A person's fresh second factor before a payments action (refund, risk review, lifting a
-hold, deleting a saved card): security's step-up rule, refused as this app's error naming
-the action. Below the services and the risk engine alike, so each can ask it."""
+"""Payments' step-up check: security's rule (a fresh second factor for a sensitive action),
+refused as this app's error naming the action. Below the services and the fraud and
+saved-card modules, which all ask it (refunds, risk reviews and thresholds, holds, a
+saved card's deletion).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ from django.utils.translation import gettext as _
 
 from payments.exceptions import PaymentsError, RefundRefused
 from security.actors import Actor
-from security.exceptions import StepUpRequired
-from security.services import require_step_up as security_step_up
 
 
 def require_step_up(
@@ -22,6 +22,9 @@ def require_step_up(
 ) -> None:
     """A person refunds (or decides a risk review) with a fresh second factor: security's
     step-up rule, refused as this app's error naming the action."""
+    from security.exceptions import StepUpRequired
+    from security.services import require_step_up as security_step_up
+
     try:
         security_step_up(request, by)
     except StepUpRequired:

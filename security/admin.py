@@ -15,10 +15,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -27,7 +28,7 @@ from security import accounts, services
 from security.admin_mixins import StepUpChangesMixin
 from security.exceptions import NotAllowed
 from security.models import JobAttempt, SecurityAlert, User, UserSession
-from security.selectors import confirmed_devices
+from security.selectors import confirmed_devices, enrolled_factor
 
 
 class NewAccountForm(forms.ModelForm):
@@ -65,8 +66,41 @@ class TillitUserAdmin(StepUpChangesMixin, UserAdmin):
         "last_login",
         "date_joined",
     )
-    list_display = ("username", "email", "is_active", "is_staff", "last_login")
+    list_display = (
+        "username",
+        "full_name",
+        "role_names",
+        "second_factor",
+        "is_active",
+        "is_staff",
+        "last_login",
+    )
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        # Roles and the second factor of a page of users in two queries, whatever its size.
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("groups")
+            .annotate(
+                has_factor=ExpressionWrapper(
+                    enrolled_factor(OuterRef("pk")), output_field=BooleanField()
+                )
+            )
+        )
+
+    @admin.display(description=_("name"), ordering="last_name")
+    def full_name(self, obj: User) -> str:
+        return obj.get_full_name() or "—"
+
+    @admin.display(description=_("roles"))
+    def role_names(self, obj: User) -> str:
+        return ", ".join(sorted(group.name for group in obj.groups.all())) or "—"
+
+    @admin.display(description=_("second factor"), boolean=True, ordering="has_factor")
+    def second_factor(self, obj: User) -> bool:
+        return bool(getattr(obj, "has_factor", False))
 
     @admin.display(description="Roles")
     def roles(self, obj: User) -> str:

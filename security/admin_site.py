@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.http import urlencode
 from django.views.generic import RedirectView
@@ -35,6 +36,15 @@ class TillitAdminSite(admin.AdminSite):
 
             context["security_alerts"] = open_security_alerts()
         return context
+
+    def index(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> TemplateResponse:
+        """The admin home: the dashboards of the signed-in staff member's roles, then the
+        tables they may open (``security.admin_dashboard``)."""
+        from security.admin_dashboard import panels_for
+
+        return super().index(request, {"dashboard": panels_for(request), **(extra_context or {})})
 
     def login(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

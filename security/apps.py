@@ -7,4 +7,9 @@ class SecurityConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # A failed backup or restore test is a security alert (audit sits below security).
+        from audit.backups.probes import register_alert
         from security import signals  # noqa: F401 - connects the framework-event receivers
+        from security.services.alerts import raise_security_alert
+
+        register_alert(raise_security_alert)

@@ -244,7 +244,7 @@ class RoleGrant(models.Model):
 
     Granting a role that can move money or read card data (``roles.FOUR_EYES_ROLES``) is
     requested by one security officer and applied only when another approves it
-    (``security.services.approve_role_grant``); ``before`` is the account's roles when it
+    (``security.services.decide_role_grant``); ``before`` is the account's roles when it
     was asked, so an approval never applies to roles that changed meanwhile.
     """
 

@@ -42,6 +42,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "payments.decide_risk",
         "delivery.retry_delivery",
         "documents.retry_document",
+        "privacy.decide_erasure",
         "audit.contain_incident",
         "audit.generate_review",
         "audit.sign_off_review",
@@ -64,6 +65,7 @@ _GOVERNANCE_READ = (
 )
 # Every attempt of every background job, failed ones included.
 _JOBS_READ = _crud("security.jobattempt", "v")
+_BACKUPS_READ = _crud("audit.backuprun", "v") | _crud("audit.restoretest", "v")
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
     | _crud("billing.customer", "v")
@@ -87,8 +89,13 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("billing.invoiceline", "vacd")
         | _crud("delivery.customerpgpkey", "vad")
         | _crud("delivery.delivery", "v")
-        # "Retry now" on an invoice whose signed PDF or delivery failed for good.
-        | {"delivery.retry_delivery", "documents.retry_document"}
+        # "Retry now" on an invoice whose signed PDF or delivery failed for good; the
+        # signed PDF of the invoices the clerk issues (docs/decisions.md, 58).
+        | {
+            "delivery.retry_delivery",
+            "documents.retry_document",
+            "documents.download_invoice_documents",
+        }
     ),
     # Reads the books and downloads signed documents; changes nothing.
     ACCOUNTANT: frozenset(
@@ -131,6 +138,9 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _LOCKOUT_READ
         | _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "vc")
+        | {"privacy.decide_erasure"}
         # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
         | _crud("security.securityalert", "vc")
         # Incidents (containment with step-up) and the quarterly review (sign-off, step-up).
@@ -149,6 +159,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     AUDITOR: frozenset(
         _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "v")
         | _GOVERNANCE_READ
         | _crud("security.securityalert", "v")
         | _BILLING_READ
@@ -187,6 +199,46 @@ FOUR_EYES_ROLES: Final = tuple(
 
 ROLE_NAMES: Final = tuple(ROLES)
 STAFF_ROLES: Final = tuple(name for name in ROLES if name != CUSTOMER)
+
+
+# What each role is for: docs/roles.md and the change-roles page show these (a test keeps
+# them equal).
+ROLE_PURPOSES: Final[dict[str, str]] = {
+    CUSTOMER: ("portal only (own invoices, payments, cards, MFA); no admin access at all"),
+    BILLING_CLERK: (
+        "prepares customers, portal accounts and invoices; no deletes of customers or "
+        "invoices (corrections are credit notes); on an invoice whose signed PDF or "
+        'delivery failed for good, "Retry now" (`documents.retry_document`, '
+        "`delivery.retry_delivery`); opens the signed PDF of any invoice from its page "
+        "(`documents.download_invoice_documents`)"
+    ),
+    ACCOUNTANT: ("reads the books and downloads signed documents; changes nothing"),
+    PAYMENTS_OPERATOR: (
+        "sees what is owed and saved cards (brand, last 4, expiry; never the number)"
+    ),
+    FRAUD_ANALYST: (
+        "sees customers, invoices and saved cards to judge flagged payments; approves or "
+        "declines payments held for risk review (`payments.decide_risk`, step-up); edits "
+        "the risk thresholds (risk settings, audited)"
+    ),
+    SECURITY_OFFICER: (
+        "accounts, roles (step-up page; four eyes for money, card-data and privilege "
+        "roles), lockouts (step-up page), resets of another account's password and second "
+        "factors (step-up page; the owner chooses the new ones), MFA devices (read, never "
+        "a secret), sessions, key status, audit log (read), background-job attempts "
+        "(read), security alerts (read; resolve once fixed; emailed when one opens)"
+    ),
+    AUDITOR: (
+        "independent read access to the audit log, the books, accounts, lockouts, the "
+        "risk thresholds, background-job attempts and security alerts; changes nothing"
+    ),
+}
+
+
+def purposes_markdown() -> str:
+    """The "what each role is for" table of docs/roles.md (a test keeps them equal)."""
+    rows = [f"| {role} | {ROLE_PURPOSES[role]} |" for role in ROLE_NAMES]
+    return "\n".join(["| role | purpose |", "|---|---|", *rows])
 
 
 def matrix_markdown() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -223,4 +224,40 @@ def request_users() -> Any:
         .annotate(
             **{REQUEST_USER_MFA: ExpressionWrapper(enrolled_factor(OuterRef("pk")), BooleanField())}
         )
+    )
+
+
+@dataclass(frozen=True)
+class AccessFigures:
+    """Accounts for the security officer's and the auditor's dashboard."""
+
+    failed_logins_24h: int
+    lockouts_24h: int
+    """Distinct usernames locked out in the last 24 hours."""
+    staff_without_factor: list[Any]
+    dormant_staff: list[Any]
+
+
+def access_figures(*, now: Any = None) -> AccessFigures:
+    """Sign-in failures and lockouts of the last 24 hours, active staff without a second
+    factor (backup codes alone do not count), dormant staff: three queries."""
+    from axes.models import AccessFailureLog
+
+    now = now or timezone.now()
+    failures = AccessFailureLog.objects.filter(attempt_time__gte=now - timedelta(hours=24))
+    counts = failures.aggregate(
+        failed=Count("pk"),
+        locked=Count("username", filter=Q(locked_out=True), distinct=True),
+    )
+    without = list(
+        User.objects.filter(is_active=True, is_staff=True)
+        .exclude(enrolled_factor(OuterRef("pk")))
+        .order_by("username")
+        .only("pk", "username", "first_name", "last_name")
+    )
+    return AccessFigures(
+        failed_logins_24h=counts["failed"],
+        lockouts_24h=counts["locked"],
+        staff_without_factor=without,
+        dormant_staff=dormant_staff(now=now),
     )

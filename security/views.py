@@ -287,7 +287,23 @@ def user_roles(request: HttpRequest, pk: int) -> HttpResponse:
                 " officer: the change waits for approval on the role grants page.",
             )
         return HttpResponseRedirect(reverse("admin:security_user_change", args=[target.pk]))
-    return render(request, "security/form.html", {"form": form, "title": f"Roles of {target}"})
+    from security.roles import FOUR_EYES_ROLES, ROLE_NAMES, ROLE_PURPOSES
+
+    chosen = set(form["roles"].value() or [])
+    rows = [
+        {
+            "name": name,
+            "purpose": ROLE_PURPOSES.get(name, "").replace("`", ""),
+            "checked": name in chosen,
+            "four_eyes": name in FOUR_EYES_ROLES,
+        }
+        for name in ROLE_NAMES
+    ]
+    return render(
+        request,
+        "security/user_roles.html",
+        {"form": form, "rows": rows, "target": target, "title": f"Roles of {target}"},
+    )
 
 
 @permission_required("security.change_roles", raise_exception=True)

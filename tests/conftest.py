@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -152,6 +153,41 @@ def unverified_staff_client_for() -> Callable[[User], Client]:
         return client
 
     return login
+
+
+@pytest.fixture(scope="session")
+def demo_keys() -> Iterator[Path]:
+    """One GnuPG home and signing key file for the demo's tests (gpg makes a key once)."""
+    import shutil
+    import tempfile
+
+    from billing.delivery import pgp
+
+    home = Path(tempfile.mkdtemp(prefix="td", dir="/tmp"))  # gpg-agent's socket: short path
+    home.chmod(0o700)
+    try:
+        yield home
+    finally:
+        pgp.kill_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def demo_settings(demo_keys: Path, settings: Any, tmp_path: Path) -> Iterator[None]:
+    """``seed_demo`` with its keys outside var/: the session's GnuPG home and signing key,
+    a throwaway vault keyring (the demo pays with cards too)."""
+    from security.keyring import forget_cached_keyrings
+
+    settings.DELIVERY_GNUPGHOME = demo_keys
+    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
+    settings.DOCUMENTS_CREATE_KEYS = True
+    settings.VAULT_KEYRING_PROVIDER = "file"
+    settings.VAULT_KEYRING_FILE = tmp_path / "vault_keyring.json"
+    settings.VAULT_KEYRING_CREATE = True
+    settings.VAULT_ENTRY_KEY_BITS = 2048
+    forget_cached_keyrings()
+    yield
+    forget_cached_keyrings()
 
 
 # Named people and things (tests/factories.py): company, alice_company, bob_company,

@@ -4,8 +4,11 @@
   hand a form's values to ``billing.services``: the admin never writes a row itself;
 - ``company``: the seller's profile;
 - ``customers``: customers and the portal users linked to them;
-- ``invoices``: invoices, credit notes and their lines (drafts edited, finalized ones
-  read-only, actions to finalize, void, credit), and the numbering series;
+- ``invoices``: invoices and credit notes (drafts edited, finalized ones read-only, live
+  totals, bulk actions), and the numbering series;
+- ``invoice_lines``: an invoice's lines (the editor, the frozen lines);
+- ``invoice_actions``: the actions on an invoice's own page: Finalize and Void with a
+  confirmation naming the number, Credit (all, by line, by amount), Preview PDF;
 - ``invoice_background``: an invoice's signed PDF and deliveries on its page, "Retry now".
 
 Documents and deliveries have their own admins (``billing.documents.admin``,

@@ -13,15 +13,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.utils import translation
 
+from billing.admin_format import format_money
 from billing.exceptions import BillingError
-from billing.money import Money
-
-
-def format_money(amount: int, currency: str) -> str:
-    """An amount for staff eyes: "1,250.00 SEK" in English, "1 250,00 SEK" in Swedish."""
-    return Money(amount, currency).format(translation.get_language() or "en")
 
 
 def adopt(target: Any, saved: Any) -> None:
@@ -79,3 +73,6 @@ class ServiceAdmin(admin.ModelAdmin):
 
 def known_values(values: dict[str, Any], allowed: Sequence[str]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name in allowed}
+
+
+__all__ = ["ServiceAdmin", "adopt", "changed_values", "format_money", "known_values"]

@@ -45,6 +45,7 @@ class CompanyProfileAdmin(ServiceAdmin):
                     "bic",
                     "f_skatt_text",
                     "default_payment_terms_days",
+                    "customer_language",
                     "updated_at",
                 )
             },

@@ -19,6 +19,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from billing.admin_format import format_time
 from billing.delivery import selectors as delivery_selectors
 from billing.delivery import services as delivery_services
 from billing.delivery.models import Delivery
@@ -167,21 +168,21 @@ class InvoiceDocumentStateMixin(admin.ModelAdmin):
             )
             return format_html(
                 '<div class="check-failure"><strong>Not signed and not sent:</strong> its'
-                " Factur-X XML breaks EN 16931 (attempt {}, last {} UTC)."
+                " Factur-X XML breaks EN 16931 (attempt {}, last {})."
                 "<ul>{}</ul>Once the cause is fixed, select the invoice in the list and run"
                 " “Check and sign the PDF again”; the signing job also retries on its own."
                 "</div>",
                 failure.attempts,
-                f"{failure.last_failed_at:%Y-%m-%d %H:%M}",
+                format_time(failure.last_failed_at),
                 rules,
             )
         document = document_selectors.latest_document(invoice)
         if document is None:
             return "Not signed yet (its signing job is waiting)."
         return format_html(
-            "Signed: version {}, {} UTC, SHA-256 <code>{}</code>",
+            "Signed: version {}, {}, SHA-256 <code>{}</code>",
             document.version,
-            f"{document.created_at:%Y-%m-%d %H:%M}",
+            format_time(document.created_at),
             document.sha256,
         )
 

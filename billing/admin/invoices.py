@@ -13,19 +13,26 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext_lazy as _
 
 from audit.admin import ReadOnlyAdmin
 from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money, known_values
+from billing.admin.customers import currency_choices
+from billing.admin.invoice_actions import InvoiceActionsAdmin
 from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin
+from billing.admin.invoice_lines import LINE_EDITABLE, InvoiceLineInline, is_frozen
+from billing.admin_format import format_date, status_label
 from billing.exceptions import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceSeries
-from billing.vat import check_quantity, check_vat
+from billing.vat import compute_totals
 
 
 @admin.register(InvoiceSeries)
@@ -35,82 +42,6 @@ class InvoiceSeriesAdmin(ReadOnlyAdmin):
     list_display = ("code", "kind", "name", "is_default", "next_number")
     list_filter = ("kind", "is_default")
     search_fields = ("code", "name")
-
-
-def _is_frozen(invoice: Invoice | None) -> bool:
-    return invoice is not None and invoice.pk is not None and not invoice.is_draft
-
-
-_LINE_FIELDS = ("position", "description", "quantity", "unit", "unit_price", "vat_category")
-_LINE_EDITABLE = (*_LINE_FIELDS, "vat_rate")
-
-
-class InvoiceLineForm(forms.ModelForm):
-    """Checks a line as the services will (positive quantity, a configured VAT rate),
-    so the error lands on the field instead of after the save."""
-
-    class Meta:
-        model = InvoiceLine
-        fields = _LINE_EDITABLE
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("DELETE"):
-            return cleaned
-        checks: list[tuple[str, Callable[[], object]]] = [
-            ("quantity", lambda: check_quantity(cleaned.get("quantity"))),
-            (
-                "vat_rate",
-                lambda: check_vat(str(cleaned.get("vat_category", "")), cleaned.get("vat_rate")),
-            ),
-        ]
-        for field, check in checks:
-            if field in self.errors or cleaned.get(field) is None:
-                continue
-            try:
-                check()
-            except BillingError as exc:
-                target = exc.field if exc.field in self.fields else None
-                self.add_error(target, exc.message)
-        return cleaned
-
-
-class InvoiceLineInline(admin.TabularInline):
-    """Lines: editable on a draft, never added, changed or removed once finalized."""
-
-    model = InvoiceLine
-    form = InvoiceLineForm
-    fields = (*_LINE_EDITABLE, "net")
-    readonly_fields = ("net",)
-    extra = 1
-    ordering = ("position", "pk")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[InvoiceLine]:
-        # The net column formats money in the invoice's currency: join it once.
-        return super().get_queryset(request).select_related("invoice")
-
-    @admin.display(description="Net")
-    def net(self, line: InvoiceLine) -> str:
-        if line.pk is None:
-            return "—"
-        return format_money(line.net_amount, line.invoice.currency)
-
-    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
-        return 0 if _is_frozen(obj) else 1
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        if _is_frozen(obj):
-            return (*_LINE_EDITABLE, "net")
-        return ("net",)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_delete_permission(request, obj)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -136,6 +67,8 @@ _SUMMARY_FIELDS = (
     "kind",
     "status",
     "credited_invoice_link",
+    "credit_notes_links",
+    "payments_links",
     "series",
     "issue_date",
     "finalized_at",
@@ -156,8 +89,9 @@ _SNAPSHOT_FIELDS = ("seller_snapshot_display", "buyer_snapshot_display")
 class InvoiceForm(forms.ModelForm):
     """A draft's header. Currency and terms left empty follow the customer's."""
 
-    currency = forms.CharField(
-        max_length=3, required=False, help_text="ISO 4217. Empty: the customer's currency."
+    currency = forms.ChoiceField(
+        choices=lambda: [("", _("The customer's currency")), *currency_choices()],
+        required=False,
     )
     payment_terms_days = forms.IntegerField(
         min_value=0,
@@ -181,7 +115,9 @@ class InvoiceForm(forms.ModelForm):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, ServiceAdmin):
+class InvoiceAdmin(
+    InvoiceActionsAdmin, InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, ServiceAdmin
+):
     """Invoices and credit notes. Drafts are edited through the services; everything
     that left DRAFT is read-only, and moves on only through the admin actions. A
     finalized one shows how its signed PDF and deliveries stand
@@ -189,16 +125,15 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
 
     form = InvoiceForm
     inlines = (InvoiceLineInline,)
+    # Fits 1,366 pixels: the kind shows in the number ("K-…" credits), the OCR is searchable.
+    # (The issue date is the list's date hierarchy above it.)
     list_display = (
         "number_or_draft",
-        "kind",
         "customer",
-        "issue_date",
-        "due_date",
+        "due",
         "status",
         "gross_display",
         "due_display",
-        "ocr_reference",
     )
     list_select_related = ("customer", "series")
     list_filter = ("status", "kind", OverdueFilter, "currency", "series", "issue_date")
@@ -221,10 +156,83 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
     )
     show_full_result_count = False
 
+    class Media:
+        css = {"all": ("staff/invoice.css",)}
+        js = ("staff/invoice_totals.js",)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
-        return (
-            super().get_queryset(request).select_related("customer", "series", "credited_invoice")
+        # A draft's totals are computed from its lines: those of the page's drafts come in
+        # one more query, whatever the number of invoices.
+        drafts_lines = Prefetch(
+            "lines",
+            queryset=InvoiceLine.objects.filter(invoice__status=Invoice.Status.DRAFT),
+            to_attr="draft_lines",
         )
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("customer", "series", "credited_invoice")
+            .prefetch_related(drafts_lines)
+        )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A draft's form posted after the invoice was finalized (another tab, another clerk)
+        is refused with a message naming what changed; nothing is saved."""
+        if request.method == "POST" and object_id is not None:
+            invoice = self.get_object(request, object_id)
+            if is_frozen(invoice):
+                assert invoice is not None
+                self.message_user(
+                    request,
+                    gettext_now(
+                        "Nothing was saved: %(invoice)s was finalized since this page was"
+                        " opened, and its lines and header can no longer change (status:"
+                        " %(status)s). Corrections are credit notes."
+                    )
+                    % {"invoice": invoice, "status": invoice.get_status_display()},
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        invoice = obj if isinstance(obj, Invoice) and obj.pk is not None else None
+        may_change = request.user.has_perm("billing.change_invoice")
+        context["invoice_actions"] = {
+            "finalize": bool(invoice and invoice.is_draft and may_change),
+            "preview": bool(invoice and invoice.is_draft),
+            "void": bool(
+                invoice
+                and may_change
+                and not invoice.is_credit_note
+                and invoice.status in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
+                and not invoice.amount_paid
+                and not invoice.amount_credited
+            ),
+            "credit": bool(
+                invoice
+                and may_change
+                and not invoice.is_credit_note
+                and invoice.status in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
+                and invoice.amount_due > 0
+            ),
+            "pdf": bool(invoice and not invoice.is_draft and _may_download(request.user)),
+        }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
@@ -244,17 +252,21 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         computed = (*_SUMMARY_FIELDS, *_TOTAL_FIELDS, *_SNAPSHOT_FIELDS, "signed_pdf_display")
-        if _is_frozen(obj):
+        if is_frozen(obj):
             return (*computed, *_DRAFT_FIELDS)
         return computed
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_change_permission(request, obj)
+        return not is_frozen(obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _is_frozen(obj) and super().has_delete_permission(request, obj)
+        return not is_frozen(obj) and super().has_delete_permission(request, obj)
 
     # --- columns and read-only fields -------------------------------------------------
+
+    @admin.display(description=_("due"), ordering="due_date")
+    def due(self, invoice: Invoice) -> str:
+        return format_date(invoice.due_date)
 
     @admin.display(description="Number", ordering="display_number")
     def number_or_draft(self, invoice: Invoice) -> str:
@@ -268,17 +280,63 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
         url = reverse("admin:billing_invoice_change", args=[credited.pk])
         return format_html('<a href="{}">{}</a>', url, credited.display_number or credited)
 
-    @admin.display(description="Net")
+    @admin.display(description=_("Credit notes"))
+    def credit_notes_links(self, invoice: Invoice) -> str:
+        if invoice.is_credit_note or invoice.pk is None:
+            return "—"
+        notes = invoice.credit_notes.exclude(status=Invoice.Status.DRAFT).order_by("pk")
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}">{}</a> ({})',
+                (
+                    (
+                        reverse("admin:billing_invoice_change", args=[note.pk]),
+                        note.display_number,
+                        format_money(note.gross_total, note.currency),
+                    )
+                    for note in notes
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description=_("Payments"))
+    def payments_links(self, invoice: Invoice) -> str:
+        # Billing never imports payments: the ORM relation and the admin's URL name suffice.
+        if invoice.pk is None:
+            return "—"
+        payments = invoice.payments
+        statuses = payments.model.Status
+        rows = payments.order_by("pk").values_list("pk", "amount", "status")
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}">#{}</a> {} ({})',
+                (
+                    (
+                        reverse("admin:payments_payment_change", args=[pk]),
+                        pk,
+                        format_money(amount, invoice.currency),
+                        status_label(statuses, status),
+                    )
+                    for pk, amount, status in rows
+                ),
+            )
+            or "—"
+        )
+
+    @admin.display(description=_("Net"))
     def net_display(self, invoice: Invoice) -> str:
-        return format_money(invoice.net_total, invoice.currency)
+        return format_money(_totals(invoice)[0], invoice.currency)
 
-    @admin.display(description="VAT")
+    @admin.display(description=_("VAT"))
     def vat_display(self, invoice: Invoice) -> str:
-        return format_money(invoice.vat_total, invoice.currency)
+        return format_money(_totals(invoice)[1], invoice.currency)
 
-    @admin.display(description="Total", ordering="gross_total")
+    @admin.display(description=_("Total"), ordering="gross_total")
     def gross_display(self, invoice: Invoice) -> str:
-        return format_money(invoice.gross_total, invoice.currency)
+        return format_money(_totals(invoice)[2], invoice.currency)
 
     @admin.display(description="Paid")
     def paid_display(self, invoice: Invoice) -> str:
@@ -292,9 +350,11 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
     def due_display(self, invoice: Invoice) -> str:
         return format_money(invoice.amount_due, invoice.currency)
 
-    @admin.display(description="VAT breakdown")
+    @admin.display(description=_("VAT breakdown"))
     def vat_breakdown_display(self, invoice: Invoice) -> str:
         groups = invoice.vat_breakdown or []
+        if invoice.is_draft and invoice.pk is not None:
+            groups = [group.as_json() for group in _draft_totals(invoice).breakdown]
         if not groups:
             return "—"
         return format_html_join(
@@ -350,14 +410,14 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
             if line_form in deleted or not line_form.has_changed():
                 continue
             line = line_form.instance
-            changes = {n: getattr(line, n) for n in line_form.changed_data if n in _LINE_EDITABLE}
+            changes = {n: getattr(line, n) for n in line_form.changed_data if n in LINE_EDITABLE}
             if changes:
                 services.update_invoice_line(line, by=request.user, **changes)
                 formset.changed_objects.append((line, sorted(changes)))
         for line_form in formset.extra_forms:
             if line_form in deleted or not line_form.has_changed():
                 continue
-            values = {name: getattr(line_form.instance, name) for name in _LINE_EDITABLE}
+            values = {name: getattr(line_form.instance, name) for name in LINE_EDITABLE}
             saved = services.add_invoice_line(invoice, by=request.user, **values)
             adopt(line_form.instance, saved)
             formset.new_objects.append(line_form.instance)
@@ -374,23 +434,52 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
         service: Callable[..., object],
         done: str,
     ) -> None:
-        succeeded = 0
+        succeeded: list[str] = []
         for invoice in queryset.order_by("pk"):
             try:
-                service(invoice, by=request.user)
+                result = service(invoice, by=request.user)
             except BillingError as exc:
                 self.message_user(request, f"{invoice}: {exc}", messages.ERROR)
             else:
-                succeeded += 1
+                # Name what was done: the numbers taken (a credit note's own number too).
+                if isinstance(result, Invoice) and result.pk != invoice.pk:
+                    succeeded.append(f"{invoice.display_number} ({result.display_number})")
+                else:
+                    refreshed = result if isinstance(result, Invoice) else invoice
+                    succeeded.append(refreshed.display_number or str(refreshed))
         if succeeded:
-            noun = "invoice" if succeeded == 1 else "invoices"
-            self.message_user(request, f"{succeeded} {noun} {done}.", messages.SUCCESS)
+            self.message_user(
+                request, f"{done.capitalize()}: {', '.join(succeeded)}.", messages.SUCCESS
+            )
 
     @admin.action(
         description="Finalize selected drafts (number and freeze)", permissions=["change"]
     )
-    def finalize(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        self._apply(request, queryset, services.finalize_invoice, "finalized")
+    def finalize(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> Any:
+        """First a page naming the number each draft will take; then, confirmed, finalize
+        them one by one (in id order, the order the numbers were named in)."""
+        if request.POST.get("post") == "yes":
+            self._apply(request, queryset, services.finalize_invoice, "finalized")
+            return None
+        drafts = list(queryset.filter(status=Invoice.Status.DRAFT).select_related("series"))
+        taken: dict[int, int] = {}
+        rows = []
+        for invoice in sorted(drafts, key=lambda invoice: invoice.pk):
+            series = invoice.series
+            number = taken.get(series.pk, series.next_number)
+            taken[series.pk] = number + 1
+            rows.append({"invoice": invoice, "number": series.display_number(number)})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext_now("Finalize the selected drafts"),
+            "rows": rows,
+            "queryset": queryset,
+            "skipped": queryset.count() - len(drafts),
+        }
+        return TemplateResponse(
+            request, "admin/billing/invoice/finalize_many_confirm.html", context
+        )
 
     @admin.action(description="Void selected invoices", permissions=["change"])
     def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
@@ -406,6 +495,28 @@ class InvoiceAdmin(InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, Servic
     )
     def issue_full_credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         self._apply(request, queryset, services.issue_credit_note, "credited in full")
+
+
+def _may_download(user: Any) -> bool:
+    from billing.documents.selectors import can_download_any
+
+    return can_download_any(user)
+
+
+def _draft_totals(invoice: Invoice) -> Any:
+    lines = getattr(invoice, "draft_lines", None)
+    if lines is None:
+        lines = list(invoice.lines.all())
+    return compute_totals((line.vat_category, line.vat_rate, line.net_amount) for line in lines)
+
+
+def _totals(invoice: Invoice) -> tuple[int, int, int]:
+    """(net, VAT, total): frozen for a finalized invoice, computed from a draft's lines as
+    finalization will compute them."""
+    if invoice.is_draft and invoice.pk is not None:
+        totals = _draft_totals(invoice)
+        return totals.net, totals.vat, totals.gross
+    return invoice.net_total, invoice.vat_total, invoice.gross_total
 
 
 def _snapshot(values: dict[str, Any]) -> str:

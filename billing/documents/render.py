@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import functools
 import gc
 import hashlib
@@ -482,3 +483,25 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     if invoice.is_draft:
         raise RenderError(f"{invoice} is a draft: only finalized invoices are rendered")
     return html_to_pdf(render_html(invoice), facturx_xml=checked_facturx_xml(invoice))
+
+
+def render_draft_preview(invoice: Invoice) -> bytes:
+    """A DRAFT as its PDF would look if finalized now: today's seller and buyer, totals
+    computed from its lines, no number, unsigned and marked DRAFT on every page. Never
+    stored, never signed, never sent."""
+    from billing.selectors import get_company_profile
+    from billing.vat import compute_totals
+
+    if not invoice.is_draft:
+        raise RenderError(f"{invoice} is finalized: its PDF is the signed one")
+    preview = copy.copy(invoice)
+    profile = get_company_profile()
+    preview.seller_snapshot = profile.snapshot() if profile else {}
+    preview.buyer_snapshot = invoice.customer.snapshot()
+    totals = compute_totals(
+        (line.vat_category, line.vat_rate, line.net_amount) for line in invoice.lines.all()
+    )
+    preview.net_total, preview.vat_total, preview.gross_total = totals.net, totals.vat, totals.gross
+    context = invoice_context(preview)
+    context["draft"] = True
+    return html_to_pdf(render_to_string(TEMPLATE, context))

@@ -73,6 +73,7 @@ COMPANY_FIELDS = (
     "f_skatt_text",
     "logo",
     "default_payment_terms_days",
+    "customer_language",
 )
 """The company-profile fields services accept, in form order."""
 _DRAFT_FIELDS = frozenset({"customer", "currency", "payment_terms_days", "due_date", "notes"})

@@ -85,20 +85,103 @@ def issue_credit_note(
     note takes the exact remainders, so the invoice ends at exactly zero.
     """
     with transaction.atomic():
-        locked = _lock_invoice(invoice)
-        if locked.is_credit_note:
-            raise InvalidStatusTransition("a credit note cannot be credited", field="kind")
-        if locked.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
-            raise InvalidStatusTransition(
-                f"{locked} is {locked.status}; only an open or uncollectible invoice"
-                " can be credited (refund a paid one with a credit note)",
-                field="status",
-            )
+        locked = _check_creditable(_lock_invoice(invoice))
         note_lines, totals = _credit_by_lines(locked, lines)
         note, previous = _issue(locked, note_lines, totals, by=by, reason=reason)
         locked.save(update_fields=["amount_credited", "status", "updated_at"])
         _record_credited(locked, note, totals, by=by, previous=previous, reason=reason)
     return note
+
+
+def issue_credit_note_for_amount(
+    invoice: Invoice, *, amount: Money, by: Actor, reason: str = ""
+) -> Invoice:
+    """Issue and number a credit note of exactly ``amount`` (VAT included) on an OPEN or
+    UNCOLLECTIBLE invoice: a price reduction spread over its VAT groups in proportion to
+    what is left of each. Never more than the amount due (CreditExceedsRemaining naming
+    ``amount``); all that is left gives the same note as crediting every line."""
+    reason = _printable(reason.replace("\r\n", "\n").replace("\r", "\n"), "reason", lines=True)
+    with transaction.atomic():
+        locked = _lock_invoice(invoice)
+        minor = _credit_amount(locked, amount)
+        note_lines, totals = _credit_for_amount(locked, minor, reason, refund=False)
+        note, previous = _issue(locked, note_lines, totals, by=by, reason=reason)
+        locked.save(update_fields=["amount_credited", "status", "updated_at"])
+        _record_credited(locked, note, totals, by=by, previous=previous, reason=reason)
+    return note
+
+
+def _check_creditable(invoice: Invoice) -> Invoice:
+    """The invoice, if a credit note may be issued on it: an invoice (not a credit note),
+    OPEN or UNCOLLECTIBLE; else InvalidStatusTransition naming ``kind`` or ``status``."""
+    if invoice.is_credit_note:
+        raise InvalidStatusTransition("a credit note cannot be credited", field="kind")
+    if invoice.status not in (Status.OPEN, Status.UNCOLLECTIBLE):
+        raise InvalidStatusTransition(
+            f"{invoice} is {invoice.get_status_display().lower()}; only an open or"
+            " uncollectible invoice can be credited (refund a paid one with a credit note)",
+            field="status",
+        )
+    return invoice
+
+
+def _credit_amount(locked: Invoice, amount: Money) -> int:
+    """``amount`` in minor units if an invoice (open or uncollectible) can take that credit."""
+    _check_creditable(locked)
+    if not isinstance(amount, Money) or amount.currency != locked.currency:
+        raise InvalidInput(f"the credit must be in {locked.currency}", field="amount")
+    if amount.amount <= 0:
+        raise InvalidInput("a credit must be more than zero", field="amount")
+    if amount.amount > locked.amount_due:
+        raise CreditExceedsRemaining(
+            f"{amount} is more than is left to credit on {locked} ({locked.due})",
+            field="amount",
+        )
+    return amount.amount
+
+
+def credit_note_quantities_left(invoice: Invoice) -> dict[int, Decimal]:
+    """Per line of the invoice: the quantity not credited yet (reads only)."""
+    credited, _vat = _credited_so_far(invoice)
+    return {
+        line.pk: line.quantity - credited.get(line.pk, (Decimal(0), 0))[0]
+        for line in invoice.lines.all()
+    }
+
+
+@dataclass(frozen=True)
+class CreditNotePreview:
+    """What a credit note would be, before it is issued: the number it would take (unless
+    another is issued first), its totals and lines. Nothing is written."""
+
+    number: str
+    totals: vat.Totals
+    lines: list[InvoiceLine]
+
+
+def preview_credit_note(
+    invoice: Invoice,
+    *,
+    lines: Sequence[CreditLine] | None = None,
+    amount: Money | None = None,
+    reason: str = "",
+) -> CreditNotePreview:
+    """The credit note ``issue_credit_note`` (``lines``, None: all that is left) or
+    ``issue_credit_note_for_amount`` (``amount``) would issue now, checked as they check it
+    (the same errors, naming the field); reads only."""
+    if amount is not None:
+        minor = _credit_amount(invoice, amount)
+        note_lines, totals = _credit_for_amount(invoice, minor, reason, refund=False)
+    else:
+        note_lines, totals = _credit_by_lines(_check_creditable(invoice), lines)
+        if totals.gross > invoice.amount_due:
+            raise CreditExceedsRemaining(
+                f"the credit note ({invoice.money(totals.gross)}) is more than the amount due"
+                f" ({invoice.due})",
+                field="quantity",
+            )
+    series = _default_series(InvoiceKind.CREDIT_NOTE)
+    return CreditNotePreview(series.display_number(series.next_number), totals, note_lines)
 
 
 def record_refund_with_credit_note(
@@ -181,8 +264,8 @@ def _credit_by_lines(
         quantity = left if item.quantity is None else vat.check_quantity(item.quantity)
         if quantity > left or left <= 0:
             raise CreditExceedsRemaining(
-                f"line {position} ({original.description}): {quantity} is more than the"
-                f" {left} left to credit",
+                f"line {position} ({original.description}): {quantity.normalize():f} is more"
+                f" than the {max(left, Decimal(0)).normalize():f} left to credit",
                 field="quantity",
             )
         net_left = original.net_amount - credited.get(item.line_id, (Decimal(0), 0))[1]
@@ -216,9 +299,10 @@ def _credit_by_lines(
 
 
 def _credit_for_amount(
-    locked: Invoice, gross: int, reason: str
+    locked: Invoice, gross: int, reason: str, *, refund: bool = True
 ) -> tuple[list[InvoiceLine], vat.Totals]:
-    """The note's lines and totals for a credit of exactly ``gross`` (minor units)."""
+    """The note's lines and totals for a credit of exactly ``gross`` (minor units); the
+    lines read "Refund on invoice ..." (``refund``) or "Credit on invoice ..."."""
     if gross == locked.gross_total - locked.amount_credited:
         # All that is left: a note that mirrors the lines, when they come to exactly that.
         with contextlib.suppress(CreditExceedsRemaining):
@@ -236,7 +320,9 @@ def _credit_for_amount(
     shares = _apportion(gross, {group: net + tax for group, (net, tax) in left.items()})
     exponent = currency_exponent(locked.currency)
     with translation.override(locked.customer.language):
-        lead = _("Refund on invoice %(number)s") % {"number": locked.display_number}
+        lead = (
+            _("Refund on invoice %(number)s") if refund else _("Credit on invoice %(number)s")
+        ) % {"number": locked.display_number}
     # The reason on one printed line: its line breaks and tabs become spaces (the
     # payments service has refused any other control character before the refund).
     said = " ".join(reason.split())

@@ -276,3 +276,17 @@ def delete_draft_invoice(invoice: Invoice, *, by: Actor) -> None:
         _require_draft(locked)
         record("invoice.draft_deleted", actor=by, obj=locked, customer_id=locked.customer_id)
         locked.delete()
+
+
+def draft_totals(*, currency: str, lines: Sequence[Mapping[str, Any]]) -> vat.Totals:
+    """The totals a draft with these lines would have, computed as finalization computes
+    them (line nets half-up, VAT per group on their sum); each line checked as
+    ``add_invoice_line`` checks it (InvalidInput naming the field). Writes nothing."""
+    currency = invoice_currency(currency)
+    nets = []
+    for spec in lines:
+        values = _line_values(spec)
+        net = vat.line_net_amount(values.quantity, values.unit_price, currency)
+        check_bounded(net, currency, what="quantity x unit price", field="unit_price")
+        nets.append((values.vat_category, values.vat_rate, net))
+    return vat.compute_totals(nets)

@@ -14,10 +14,11 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from audit.admin import ReadOnlyAdmin
+from billing.admin_format import format_money
 from billing.models import Invoice
-from billing.money import Money
 from payments.exceptions import PaymentsError
 from payments.models import BankFile, BankLine
 from payments.reconciliation.review import apply_bank_line, dismiss_bank_line
@@ -116,9 +117,13 @@ class BankLineAdmin(ReadOnlyAdmin):
     search_fields = ["reference", "debtor_name", "line_key"]
     list_select_related = ["bank_file"]
 
-    @admin.display(description="amount")
+    # The detail page: the amount in currency units, never the stored minor units.
+    exclude = ("amount",)
+    readonly_fields = ("amount_display",)
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
     def amount_display(self, obj: BankLine) -> str:
-        return str(Money(obj.amount, obj.currency)) if obj.currency else "—"
+        return format_money(obj.amount, obj.currency) if obj.currency else "—"
 
     @admin.display(description="")
     def resolve_link(self, obj: BankLine) -> str:
@@ -172,6 +177,7 @@ class BankLineAdmin(ReadOnlyAdmin):
             "title": f"Resolve bank line {line}",
             "opts": self.model._meta,
             "line": line,
+            "amount": format_money(line.amount, line.currency) if line.currency else "—",
             "form": form,
         }
         return TemplateResponse(request, "admin/payments/resolve_line.html", context)

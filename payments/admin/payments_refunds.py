@@ -18,13 +18,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.admin import ReadOnlyAdmin
+from billing.admin_format import format_money
 from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
 from payments.exceptions import PaymentsError
-from payments.fraud.services import DECIDE_PERMISSION, record_refused_risk_review
+from payments.fraud.services import DECIDE_PERMISSION
 from payments.models import Payment, Refund, RiskDecision
-from payments.services import REFUND_PERMISSION, decide_risk_review, refund_payment
+from payments.services import (
+    REFUND_PERMISSION,
+    decide_risk_review,
+    record_refused_risk_review,
+    refund_payment,
+)
 from security.decorators import step_up_required
 
 
@@ -78,8 +84,7 @@ class RefundInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = readonly_fields = (
-        "amount",
-        "currency",
+        "amount_display",
         "status",
         "purpose",
         "credit_note",
@@ -91,22 +96,40 @@ class RefundInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description=gettext_lazy("amount"))
+    def amount_display(self, obj: Refund) -> str:
+        return format_money(obj.amount, obj.currency)
+
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
     list_display = [
-        "pk",
+        "payment_label",
         "invoice",
+        "customer_name",
         "amount_display",
         "method",
         "status",
-        "card_last4",
+        "card_display",
         "risk_decision",
         "created_at",
     ]
+    list_display_links = ["payment_label"]
     list_filter = [RiskReviewFilter, "status", "risk_decision", "method", "gateway"]
-    search_fields = ["invoice__display_number", "gateway_reference", "card_last4"]
-    list_select_related = ["invoice"]
+    search_fields = [
+        "=id",
+        "invoice__display_number",
+        "invoice__ocr_reference",
+        "invoice__customer__name",
+        "gateway_reference",
+        "card_last4",
+    ]
+    search_help_text = gettext_lazy(
+        "Payment number, invoice number or OCR, customer, gateway reference, card's last 4"
+    )
+    list_select_related = ["invoice", "invoice__customer"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
     readonly_fields = (
         "invoice",
         "amount_display",
@@ -133,13 +156,25 @@ class PaymentAdmin(ReadOnlyAdmin):
     fields = readonly_fields
     inlines = [RefundInline]
 
-    @admin.display(description="amount")
-    def amount_display(self, obj: Payment) -> str:
-        return str(obj.money)
+    @admin.display(description=gettext_lazy("payment"), ordering="pk")
+    def payment_label(self, obj: Payment) -> str:
+        return f"#{obj.pk}"
 
-    @admin.display(description="refunded")
+    @admin.display(description=gettext_lazy("customer"), ordering="invoice__customer__name")
+    def customer_name(self, obj: Payment) -> str:
+        return obj.invoice.customer.name
+
+    @admin.display(description=gettext_lazy("card"))
+    def card_display(self, obj: Payment) -> str:
+        return f"{obj.card_brand} •••• {obj.card_last4}" if obj.card_last4 else "—"
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_display(self, obj: Payment) -> str:
+        return format_money(obj.amount, obj.currency)
+
+    @admin.display(description=gettext_lazy("refunded"))
     def refunded_display(self, obj: Payment) -> str:
-        return str(Money(obj.refunded_amount, obj.currency))
+        return format_money(obj.refunded_amount, obj.currency)
 
     @admin.display(description="refund")
     def refund_link(self, obj: Payment) -> str:
@@ -285,10 +320,10 @@ def _refund_outcome(refund: Refund, payment: Payment) -> str:
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
     list_display = [
-        "pk",
+        "refund_label",
         "payment",
-        "amount",
-        "currency",
+        "customer_name",
+        "amount_display",
         "status",
         "purpose",
         "credit_note",
@@ -296,4 +331,33 @@ class RefundAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     list_filter = ["status", "purpose", "compensation"]
-    list_select_related = ["payment"]
+    list_display_links = ["refund_label"]
+    fields = readonly_fields = (
+        "payment",
+        "amount_display",
+        "status",
+        "purpose",
+        "reason",
+        "credit_note",
+        "compensation",
+        "gateway_reference",
+        "failure_message",
+        "created_by",
+        "created_at",
+        "settled_at",
+    )
+    list_select_related = ["payment", "payment__invoice__customer", "credit_note"]
+    search_fields = ["=id", "payment__invoice__display_number", "payment__invoice__customer__name"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=gettext_lazy("refund"), ordering="pk")
+    def refund_label(self, obj: Refund) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description=gettext_lazy("customer"))
+    def customer_name(self, obj: Refund) -> str:
+        return obj.payment.invoice.customer.name
+
+    @admin.display(description=gettext_lazy("amount"), ordering="amount")
+    def amount_display(self, obj: Refund) -> str:
+        return format_money(obj.amount, obj.currency)

@@ -5,6 +5,9 @@ Public API (docs/payments.md, "Risk decisions")::
     from payments.fraud import assess_card_payment      # the one decision point
     from payments.fraud import update_risk_settings      # thresholds, audited
 
+A fraud analyst's approve or decline of a held payment charges or fails it, so it is a
+payment service: ``payments.services.decide_risk_review``.
+
 ``payments.models`` imports ``payments.fraud.models`` while the app registry is
 loading, so the functions are re-exported lazily (PEP 562), as the vault does.
 """

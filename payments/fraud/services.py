@@ -1,4 +1,5 @@
-"""The risk engine's state changes: thresholds, and a fraud analyst's decision on a held payment."""
+"""The risk engine's state changes: thresholds and holds (a fraud analyst's decision on a held
+payment charges or fails it: ``payments.services.risk_reviews``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from django.utils.translation import gettext as _
 from audit import record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
 from payments.fraud.models import RiskHold, RiskSettings
-from payments.models import Payment
-from security.actors import Actor, Person, user_of
+from payments.step_up import require_step_up
+from security.actors import Person, user_of
 
 DECIDE_PERMISSION = "payments.decide_risk"
 SETTINGS_PERMISSION = "payments.change_risksettings"
@@ -128,8 +129,6 @@ def update_risk_settings(
     """Change the risk thresholds: permission, valid values (else nothing changes), a fresh
     second factor for any change that loosens them; audited with the values before and
     after and the thresholds loosened (``weakened``)."""
-    from payments.step_up import require_step_up
-
     if not (hasattr(by, "has_perm") and by.has_perm(SETTINGS_PERMISSION)):
         raise InvalidRiskSettings(
             _("changing risk thresholds needs the fraud analyst's permission")
@@ -179,28 +178,12 @@ def update_risk_settings(
     return row
 
 
-def record_refused_risk_review(payment_id: int, *, by: Actor, request: HttpRequest | None) -> None:
-    """Audit an attempt to decide a risk review without the permission (then refuse it)."""
-    with transaction.atomic():
-        payment = Payment.objects.filter(pk=payment_id).first()
-        record(
-            "payment.risk_review_refused",
-            actor=by,
-            obj=payment,
-            request=request,
-            payment_id=payment_id,
-            rule="permission",
-        )
-
-
 def lift_risk_hold(
     hold: RiskHold, *, note: str, by: Person, request: HttpRequest | None
 ) -> RiskHold:
     """A fraud analyst lifts a card-testing hold after reviewing it (permission, step-up, a
     note); the new-card count of the customer or address starts again from now. Audited
     ``fraud.hold_lifted``."""
-    from payments.step_up import require_step_up
-
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
         raise RiskReviewRefused(_("lifting a hold needs the fraud analyst's permission"))
     require_step_up(request, by, to=_("lift a hold"), refused=RiskReviewRefused)

@@ -1,5 +1,7 @@
-"""A fraud analyst's decision on a card payment the risk engine held for review: approve
-(the charge goes ahead) or decline (the payment fails and releases its amount)."""
+"""A fraud analyst's decision on a payment the risk engine held for review: approve (the
+charge goes ahead) or decline (the payment fails and releases what it held). Here, among
+the payment services, because deciding charges or fails the payment; the thresholds and
+holds are the risk engine's (``payments.fraud.services``)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,26 @@ from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from payments.exceptions import RiskReviewRefused
-from payments.fraud.services import DECIDE_PERMISSION, record_refused_risk_review
+from payments.fraud.services import DECIDE_PERMISSION
 from payments.models import Payment
 from payments.saved_cards import forget_unsaved_card
 from payments.services.settlement import charge_payment, record_failure
 from payments.step_up import require_step_up
-from security.actors import Person, user_of
+from security.actors import Actor, Person, user_of
+
+
+def record_refused_risk_review(payment_id: int, *, by: Actor, request: HttpRequest | None) -> None:
+    """Audit an attempt to decide a risk review without the permission (then refuse it)."""
+    with transaction.atomic():
+        payment = Payment.objects.filter(pk=payment_id).first()
+        record(
+            "payment.risk_review_refused",
+            actor=by,
+            obj=payment,
+            request=request,
+            payment_id=payment_id,
+            rule="permission",
+        )
 
 
 def decide_risk_review(

@@ -66,28 +66,29 @@ def unwrap_data_key(key: DataKey) -> bytes:
     """The DEK's AES key bytes (never stored, never logged)."""
     if key.wrapped_key is None or key.state == DataKey.State.DESTROYED:
         raise KeyUnavailable(f"data key {key.hex_id} was destroyed", field="key_id")
-    try:
-        return vault_keyring().unwrap(
-            bytes(key.wrapped_key), version=key.kek_version, context=key.wrap_context()
-        )
-    except KeyringError as exc:
-        raise KeysUnavailable(
-            f"data key {key.hex_id} cannot be unwrapped: {exc}", field="key_id"
-        ) from None
+    return _unwrap(key, key.wrapped_key, f"data key {key.hex_id} cannot be unwrapped")
 
 
 def unwrap_entry_private(key: EntryKey) -> bytes:
+    """The card-entry key's RSA private key (DER; never stored, never logged)."""
     if key.wrapped_private_key is None:
         raise KeyUnavailable(f"card-entry key {key.kid} has expired", field="key_id")
+    return _unwrap(key, key.wrapped_private_key, f"card-entry key {key.kid}")
+
+
+def _unwrap(key: DataKey | EntryKey, wrapped: bytes | memoryview, what: str) -> bytes:
+    """Unwrap either kind of key with the KEK version it names; a keyring that cannot is
+    the vault's KeysUnavailable, saying ``what`` failed."""
     try:
         return vault_keyring().unwrap(
-            bytes(key.wrapped_private_key), version=key.kek_version, context=key.wrap_context()
+            bytes(wrapped), version=key.kek_version, context=key.wrap_context()
         )
     except KeyringError as exc:
-        raise KeysUnavailable(f"card-entry key {key.kid}: {exc}", field="key_id") from None
+        raise KeysUnavailable(f"{what}: {exc}", field="key_id") from None
 
 
 def entry_key_due(key: EntryKey, now: datetime.datetime) -> bool:
+    """The card-entry key is past VAULT_ENTRY_KEY_ROTATION_HOURS: a new one is due."""
     age = datetime.timedelta(hours=settings.VAULT_ENTRY_KEY_ROTATION_HOURS)
     return now >= key.created_at + age
 

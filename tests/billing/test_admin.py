@@ -241,9 +241,11 @@ def test_a_finalized_invoice_cannot_be_changed_through_the_admin(
     data = _change_form_data(open_invoice, notes="Changed after the fact")
     data["lines-0-quantity"] = "200"
 
-    response = staff_client.post(url, data)
+    response = staff_client.post(url, data, follow=True)
 
-    assert response.status_code == 403
+    # A stale draft form (finalized in another tab): refused, saying why, nothing changed.
+    assert response.redirect_chain == [(url, 302)]
+    assert "was finalized since this page was opened" in response.content.decode()
     assert _snapshot(open_invoice) == before
 
 
@@ -257,7 +259,7 @@ def test_a_finalized_invoice_takes_no_new_line_through_the_admin(
 
     response = staff_client.post(url, data)
 
-    assert response.status_code == 403
+    assert response.status_code == 302 and response["Location"] == url
     assert _snapshot(open_invoice) == before
 
 
@@ -409,11 +411,31 @@ def test_deleting_a_draft_in_the_admin_goes_through_the_services(
 
 
 def _act(client: Client, action: str, *invoices: Invoice) -> Any:
+    """Run a bulk action, confirmed (finalize asks first, naming the numbers)."""
     return client.post(
         CHANGELIST,
-        {"action": action, "_selected_action": [invoice.pk for invoice in invoices]},
+        {"action": action, "_selected_action": [i.pk for i in invoices], "post": "yes"},
         follow=True,
     )
+
+
+def test_bulk_finalize_first_names_the_number_each_draft_will_take(
+    staff_client: Client, draft: Invoice, alice_company: Customer
+) -> None:
+    other = services.create_draft_invoice(customer=alice_company, lines=[_line()], by=SYSTEM)
+    series = InvoiceSeries.objects.get(code="F")
+    first, second = (series.display_number(series.next_number + n) for n in (0, 1))
+
+    page = staff_client.post(
+        CHANGELIST, {"action": "finalize", "_selected_action": [draft.pk, other.pk]}
+    ).content.decode()
+
+    assert first in page and second in page
+    assert Invoice.objects.filter(status="draft").count() == 2  # nothing done yet
+    _act(staff_client, "finalize", draft, other)
+    assert [
+        i.display_number for i in Invoice.objects.filter(pk__in=[draft.pk, other.pk]).order_by("pk")
+    ] == [first, second]
 
 
 def test_the_finalize_action_finalizes_through_the_service(
@@ -437,7 +459,8 @@ def test_an_action_reports_each_refused_invoice_and_still_does_the_others(
 
     texts = [str(m) for m in response.context["messages"]]
     assert any(str(open_invoice) in t and "already finalized" in t for t in texts)
-    assert any("1 invoice finalized" in t for t in texts)
+    other.refresh_from_db()
+    assert any(f"Finalized: {other.display_number}." in t for t in texts)  # names the number
     other.refresh_from_db()
     assert other.status == Invoice.Status.OPEN
     assert len(_events("invoice.finalized")) == 2  # the fixture's, and this one

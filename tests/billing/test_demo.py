@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,32 +18,13 @@ from billing.documents import keys
 from billing.models import CompanyProfile, Customer, Invoice, PortalAccount
 from security.models import User
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="session")
-def demo_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One GnuPG home and signing key file for the demo's tests (gpg makes a key once)."""
-    home = Path(tempfile.mkdtemp(prefix="td", dir="/tmp"))  # gpg-agent's socket: short path
-    home.chmod(0o700)
-    try:
-        yield home
-    finally:
-        pgp.kill_agent(home)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def _demo_keys_outside_var(demo_keys: Path, settings: Any) -> None:
-    settings.DELIVERY_GNUPGHOME = demo_keys
-    settings.DOCUMENTS_SIGNING_KEY_FILE = demo_keys / "invoice_signing.p12"
-    settings.DOCUMENTS_CREATE_KEYS = True
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_settings")]
 
 
 def _counts() -> dict[str, int]:
     counted = {
         model._meta.label: model._default_manager.count()
-        for app in ("billing", "security", "audit", "auth")
+        for app in ("billing", "payments", "security", "audit", "auth")
         for model in apps.get_app_config(app).get_models()
     }
     counted["group memberships"] = User.groups.through.objects.count()
@@ -173,3 +150,14 @@ def test_the_login_table_grows_a_column_for_each_extra_detail() -> None:
 def test_demo_numbers_get_their_check_digits(make: object, valid: str) -> None:
     assert callable(make)
     assert make() == valid
+
+
+def test_the_demo_has_a_delivery_that_failed_for_the_clerk() -> None:
+    from billing.delivery.models import Delivery
+    from billing.delivery.selectors import failed_delivery_count
+
+    _seed()
+
+    failed = Delivery.objects.get(status=Delivery.Status.FAILED)
+    assert "PGP key is gone" in failed.last_error
+    assert failed_delivery_count() == 1

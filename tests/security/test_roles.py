@@ -147,3 +147,9 @@ def test_a_superuser_sign_in_is_audited_and_flagged() -> None:
     event = AuditEvent.objects.filter(action="security.superuser_used").get()
     assert event.actor_id == str(root.pk)
     assert event.details == {"flagged": True}
+
+
+def test_docs_roles_md_holds_each_roles_purpose() -> None:
+    from security.roles import purposes_markdown
+
+    assert purposes_markdown() in DOCS.read_text(encoding="utf-8")

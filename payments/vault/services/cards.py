@@ -72,7 +72,7 @@ def tokenize(
     the field (number, expiry, cvc, payload, key_id) and stores nothing.
     ``saved=False``: the card serves one payment only; it is never listed as a saved
     card and its payer erases it once that payment is final. Whether a customer may
-    save a card is the payments service's rule (``payments.services.save_card``).
+    save a card is the payments service's rule (``payments.saved_cards.save_card``).
     """
     if isinstance(card, EncryptedCard):
         card = open_payload(card, by=by)

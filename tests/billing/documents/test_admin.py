@@ -42,13 +42,15 @@ def test_the_accountant_reads_the_facts_and_downloads_that_version_audited(
     accountant_client: Client, alice_document: InvoiceDocument
 ) -> None:
     page = accountant_client.get(CHANGELIST).content.decode()
+    detail = accountant_client.get(f"{CHANGELIST}{alice_document.pk}/change/").content.decode()
 
-    for fact in (
-        alice_document.invoice.display_number,
-        alice_document.sha256,
-        alice_document.signer_fingerprint,
-    ):
-        assert fact in page
+    # The list: the invoice, its customer and amount, the link, the hash's first characters;
+    # the document's page: the whole hash and the signer.
+    assert alice_document.invoice.display_number in page
+    assert alice_document.invoice.customer.name in page
+    assert f"{alice_document.sha256[:12]}…" in page
+    for fact in (alice_document.sha256, alice_document.signer_fingerprint):
+        assert fact in detail
     link = reverse(
         "documents:download_version", args=[alice_document.invoice_id, alice_document.version]
     )

@@ -1,0 +1,59 @@
+"""manage.py seed_demo: fill the demo installation (idempotent) and print its logins.
+
+It lives in payments, the app on top: billing's demo (company, customers, invoices in every
+state, logins) first, then payments' (bank transfers for three months, today's card
+payments, one held for review and one unknown). Billing never imports payments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from billing.delivery.pgp import company_key_fingerprint
+from billing.demo import format_logins, seed_demo
+from billing.documents.keys import load_identity
+from payments.demo import sample_camt054_for_demo, seed_payments_demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo company, customers, invoices in every state and one login per role. "
+        "Safe to run again: only what is missing is made. Demo only, never in production."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--write-sample",
+            type=Path,
+            metavar="FILE",
+            help="also write a camt.054 file for this demo's open invoices (a matched, a"
+            " partial and an unknown line) to FILE, for the operator to import",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            raise CommandError(
+                "seed_demo refuses to run with TILLIT_MODE=production: it creates logins"
+                " with a published password."
+            )
+        logins = seed_demo()
+        self.stdout.write("Billing demo in place; payments (three months of bank transfers)…")
+        payments = seed_payments_demo()
+        self.stdout.write(
+            f"Imported {payments.history_files} bank file(s) of history; today's card payments: "
+            + ", ".join(f"{k} {v}" for k, v in payments.card_payments.items())
+        )
+        if options.get("write_sample"):
+            options["write_sample"].write_bytes(sample_camt054_for_demo())
+            self.stdout.write(f"Sample bank file written to {options['write_sample']}")
+        self.stdout.write(self.style.SUCCESS("Demo data is in place."))
+        self.stdout.write(format_logins(logins))
+        # The keys customers check documents and emails against (the portal's security
+        # page shows their fingerprints): made now rather than on first use.
+        self.stdout.write(
+            f"Document signing certificate (SHA-256): {load_identity().fingerprint}\n"
+            f"Company PGP key: {company_key_fingerprint()}"
+        )
