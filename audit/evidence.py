@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Min, OuterRef, Q
@@ -252,18 +251,31 @@ def latest_chain_verification(before: datetime.datetime | None = None) -> dict[s
     return {"seq": event.seq, "at": _iso(event.created_at), **event.details}
 
 
-def backup_model() -> Any:
-    """The backup-run model when the backups package is installed, else None."""
-    # By name at run time: the model comes with the backups package (issue 25).
-    models = {model.__name__: model for model in apps.get_app_config("audit").get_models()}
-    return models.get("BackupRun")
+def backups_configured() -> bool:
+    """Whether this installation makes backups: a backup has ever run (audit.backups)."""
+    from audit.backups.models import BackupRun
+
+    return BackupRun.objects.exists()
 
 
-def failed_backup_runs(since: datetime.datetime) -> list[int]:
-    """Ids of backups or restore tests that failed since ``since`` (the detector's)."""
-    model = backup_model()
-    if model is None:
-        return []
-    return list(
-        model.objects.filter(started_at__gte=since, outcome="failed").values_list("pk", flat=True)
-    )
+def failed_backup_runs(since: datetime.datetime) -> list[str]:
+    """Backups and restore tests that failed since ``since`` (the detector's), by name.
+
+    Queries: ``SELECT name FROM audit_backuprun WHERE status = 'failed' AND started_at >=
+    since``; ``SELECT backup_name FROM audit_restoretest WHERE passed IS FALSE AND
+    started_at >= since``."""
+    from audit.backups.models import BackupRun, RestoreTest
+
+    failed = [
+        f"backup {name}"
+        for name in BackupRun.objects.filter(
+            started_at__gte=since, status=BackupRun.Status.FAILED
+        ).values_list("name", flat=True)
+    ]
+    failed += [
+        f"restore test of {name or '—'}"
+        for name in RestoreTest.objects.filter(started_at__gte=since, passed=False).values_list(
+            "backup_name", flat=True
+        )
+    ]
+    return failed

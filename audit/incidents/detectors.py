@@ -193,7 +193,7 @@ def detect_failed_backups(now: datetime.datetime) -> Incident | None:
         title="A backup or restore test failed",
         kind=Incident.Kind.DATA_LOSS,
         severity=Incident.Severity.HIGH,
-        summary=f"{len(failed)} failed run(s) in the last 24 hours (ids {failed[:10]}).",
+        summary=f"{len(failed)} failed in the last 24 hours: {', '.join(failed[:10])}.",
     )
 
 

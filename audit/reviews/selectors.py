@@ -1,9 +1,10 @@
 """The queries behind each section of the quarterly security review, one plain function per
 figure, taking a period ``[start, end)`` (aware UTC datetimes) or a moment ``now``.
 
-They are shared with the staff dashboards wherever both show the same figure (one query,
-one definition): ``staff_without_second_factor``, ``dormant_staff_accounts``,
-``lockouts_since``, ``key_inventory``, ``latest_chain_verification``. Each returns plain
+The figures shared with the detectors and the staff dashboards (one query, one
+definition: ``staff_without_second_factor``, ``dormant_staff_accounts``,
+``lockouts_since``, ``key_inventory``, ``latest_chain_verification``) live in
+``audit.evidence`` and are re-exported here. Each returns plain
 JSON values (strings, integers, lists, dicts), so a generated review stores exactly what
 it showed. The query behind each is in its docstring (docs/audit.md, "Quarterly review").
 Nothing here loads the audit log into memory: every figure over events is counted by the
@@ -34,7 +35,7 @@ from audit.evidence import (  # the figures the detectors and dashboards share
     SUPERUSER_USED,
     _iso,
     _staff_q,
-    backup_model,
+    backups_configured,
     dormant_staff_accounts,
     failed_backup_runs,
     kek_in_use_since,
@@ -335,29 +336,31 @@ def audit_integrity(
 
 
 def backup_runs(start: datetime.datetime, end: datetime.datetime) -> dict[str, Any]:
-    """Backups and restore tests of the period: successes, failures, the last restore test.
+    """Backups and restore tests of the period: successes and failures by kind, the last
+    restore test and its result (``audit.backups``).
 
-    Query: ``SELECT kind, outcome, COUNT(*) FROM audit_backuprun WHERE started_at in period
-    GROUP BY 1, 2`` and the last restore test; ``configured`` False when this installation
-    has no backup runs table."""
-    model = backup_model()
-    if model is None:
+    Queries: ``SELECT kind, status, COUNT(*) FROM audit_backuprun WHERE started_at in period
+    GROUP BY 1, 2``; ``SELECT passed, COUNT(*) FROM audit_restoretest WHERE started_at in
+    period GROUP BY 1``; the last restore test before the period's end. ``configured``
+    False when no backup has ever run in this installation."""
+    from audit.backups.models import BackupRun, RestoreTest
+
+    if not backups_configured():
         return {"configured": False}
-    runs = model.objects.filter(started_at__gte=start, started_at__lt=end)
-    rows = runs.values("kind", "outcome").annotate(n=Count("pk"))
     counts: dict[str, dict[str, int]] = {}
-    for row in rows:
-        counts.setdefault(str(row["kind"]), {})[str(row["outcome"])] = row["n"]
-    last = (
-        model.objects.filter(kind="restore_test", started_at__lt=end)
-        .order_by("-started_at")
-        .first()
-    )
+    runs = BackupRun.objects.filter(started_at__gte=start, started_at__lt=end)
+    for row in runs.values("kind", "status").annotate(n=Count("pk")).order_by():
+        counts.setdefault(str(row["kind"]), {})[str(row["status"])] = row["n"]
+    tests = RestoreTest.objects.filter(started_at__gte=start, started_at__lt=end)
+    outcome = {True: "passed", False: "failed", None: "running"}
+    for test in tests.values("passed").annotate(n=Count("pk")).order_by():
+        counts.setdefault("restore_test", {})[outcome[test["passed"]]] = test["n"]
+    last = RestoreTest.objects.filter(started_at__lt=end).order_by("-started_at").first()
     return {
         "configured": True,
         "counts": counts,
         "last_restore_test": (
-            {"at": _iso(last.started_at), "outcome": str(last.outcome)} if last else None
+            {"at": _iso(last.started_at), "outcome": outcome[last.passed]} if last else None
         ),
     }
 

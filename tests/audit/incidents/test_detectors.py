@@ -131,8 +131,32 @@ def test_the_kek_past_its_cryptoperiod_opens_a_high_severity_incident(settings: 
     assert incident.severity == "high" and "is past" in incident.title
 
 
-def test_no_backups_table_means_no_backup_incident() -> None:
+def test_a_failed_backup_or_restore_test_opens_a_data_loss_incident() -> None:
+    from audit.backups.models import BackupRun, RestoreTest
+
+    BackupRun.objects.create(
+        name="ok-1",
+        kind="data",
+        status="succeeded",
+        path="/b/ok-1",
+        started_at=NOW - dt.timedelta(hours=3),
+    )
     assert detectors.detect_failed_backups(NOW) is None
+    BackupRun.objects.create(
+        name="nightly-2",
+        kind="data",
+        status="failed",
+        path="/b/n-2",
+        started_at=NOW - dt.timedelta(hours=2),
+        error="disk full",
+    )
+    RestoreTest.objects.create(
+        backup_name="ok-1", started_at=NOW - dt.timedelta(hours=1), passed=False
+    )
+    incident = detectors.detect_failed_backups(NOW)
+    assert incident is not None and incident.kind == "data_loss"
+    assert "backup nightly-2" in incident.summary and "restore test of ok-1" in incident.summary
+    assert detectors.detect_failed_backups(NOW + dt.timedelta(days=2)) is None  # a day back
 
 
 @pytest.mark.postgres_only

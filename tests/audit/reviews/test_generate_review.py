@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test import Client, RequestFactory
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit import SYSTEM
@@ -97,6 +98,18 @@ def seeded_quarter(
             idempotency_key=key(2),
             by=alice,
         )
+    with at(22):
+        from audit.backups.models import BackupRun, RestoreTest
+
+        for n, status in enumerate(("succeeded", "succeeded", "failed")):
+            BackupRun.objects.create(
+                name=f"q3-{n}",
+                kind="data",
+                status=status,
+                path=f"/b/q3-{n}",
+                started_at=timezone.now(),
+            )
+        RestoreTest.objects.create(backup_name="q3-0", started_at=timezone.now(), passed=True)
     with at(25):
         incident, _ = incidents.open_incident(
             title="Phishing", kind="account_takeover", severity="high", by=officer
@@ -168,7 +181,11 @@ def test_the_review_of_a_seeded_quarter_holds_the_right_numbers(
             created_at__gte=dt.datetime(2026, 7, 1, tzinfo=dt.UTC),
         ).count()
     )
-    assert s["backups"] == {"configured": False}
+    assert s["backups"]["counts"] == {
+        "data": {"succeeded": 2, "failed": 1},
+        "restore_test": {"passed": 1},
+    }
+    assert s["backups"]["last_restore_test"]["outcome"] == "passed"
     assert s["technical"]["bandit"]["status"] == "not checked"
     pci = {item["requirement"]: item["status"] for item in s["pci"]}
     assert pci["8.4.2"] == "not met" and pci["8.2.6"] == "not met" and pci["10.3.4"] == "met"
