@@ -100,19 +100,24 @@ class ResolveForm(forms.Form):
 
 @admin.register(BankLine)
 class BankLineAdmin(ReadOnlyAdmin):
+    # Fits 1,366 pixels: the line's position, entry status and detail are on its page.
     list_display = [
-        "position",
-        "bank_file",
+        "line_label",
         "kind",
-        "entry_status",
         "amount_display",
         "reference",
         "debtor_name",
         "status",
         "reason",
-        "detail",
         "resolve_link",
     ]
+
+    class Media:
+        css = {"all": ("staff/lists.css",)}
+
+    @admin.display(description=gettext_lazy("line"), ordering="pk")
+    def line_label(self, obj: BankLine) -> str:
+        return f"{obj.bank_file.filename} #{obj.position}"
     list_filter = ["status", "kind", "reason"]
     search_fields = ["reference", "debtor_name", "line_key"]
     list_select_related = ["bank_file"]

@@ -102,7 +102,8 @@ class RefundInline(admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    # Fits 1,366 pixels with both sidebars: the method shows in the card column.
+    # Fits 1,366 pixels with both sidebars: the method shows in the card column, the risk
+    # decision in the filters ("risk review", "risk decision") and on the payment's page.
     list_display = [
         "payment_label",
         "invoice_number",
@@ -110,7 +111,6 @@ class PaymentAdmin(ReadOnlyAdmin):
         "amount_display",
         "status",
         "card_display",
-        "risk_decision",
         "created",
     ]
     list_display_links = ["payment_label"]
