@@ -128,3 +128,22 @@ class ChainVerification(models.Model):
         if not self.events_total:
             return 0
         return min(100, self.events_checked * 100 // self.events_total)
+
+
+# Registered with the app here: the backups and governance sub-packages keep their models
+# next to their code; Django finds them here.
+from audit.backups.models import BackupRun, RestoreTest  # noqa: E402
+from audit.incidents.models import Incident, IncidentEntry  # noqa: E402
+from audit.reviews.models import ReviewFinding, SecurityReview  # noqa: E402
+
+__all__ = [
+    "AuditCheckpoint",
+    "AuditEvent",
+    "BackupRun",
+    "ChainVerification",
+    "Incident",
+    "IncidentEntry",
+    "RestoreTest",
+    "ReviewFinding",
+    "SecurityReview",
+]

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import selectors
 from billing.admin_format import format_money, money_rows
+from billing.delivery.selectors import failed_delivery_count
 from security.admin_dashboard import Panel, register_panel
 
 
@@ -23,7 +24,7 @@ def clerk_panel(request: HttpRequest) -> dict[str, Any]:
         "overdue": money_rows(figures.overdue),
         "due_this_week": money_rows(figures.due_this_week),
         "paid_today": money_rows(figures.paid_today),
-        "failed_deliveries": figures.failed_deliveries,
+        "failed_deliveries": failed_delivery_count(),
     }
 
 

@@ -34,7 +34,7 @@ from stdnum.se import orgnr, personnummer
 
 from audit import SYSTEM, record
 from billing import selectors, services
-from billing.delivery.demo import seed_failed_delivery
+from billing.demo_delivery import seed_failed_delivery
 from billing.models import Customer, Invoice
 from billing.money import Money
 from security import roles

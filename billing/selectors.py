@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from billing.models import CompanyProfile, Customer, Invoice, InvoiceLine, PortalAccount
 from billing.vat import VatBreakdown, compute_totals, normalize_rate
-from security.compiled import compiled
+from db.compiled import compiled
+from db.instances import cached_relation
 
 
 def get_company_profile() -> CompanyProfile | None:
@@ -41,10 +42,9 @@ def customer_for_user(user: Any) -> Customer | None:
     cached = getattr(user, "_tillit_portal_customer", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
-    loaded = user._state.fields_cache  # read with the user (SECURITY_REQUEST_USER_RELATED)
-    if "portal_account" in loaded:
-        account = loaded["portal_account"]
-    else:
+    # Read with the user (SECURITY_REQUEST_USER_RELATED), else asked here.
+    account = cached_relation(user, "portal_account", default=_UNSET)
+    if account is _UNSET:
         account = _portal_account.first(user.pk)
     customer = account.customer if account else None
     user._tillit_portal_customer = customer
@@ -157,13 +157,12 @@ def _due_amount() -> Any:
 @dataclass(frozen=True)
 class ClerkFigures:
     """What waits for a billing clerk: drafts, overdue and due this week (per currency),
-    invoices paid in full today, deliveries that failed for good."""
+    invoices paid in full today (failed deliveries: ``billing.delivery.selectors``)."""
 
     drafts: int
     overdue: list[CurrencyFigure]
     due_this_week: list[CurrencyFigure]
     paid_today: list[CurrencyFigure]
-    failed_deliveries: int
 
 
 def clerk_figures(*, now: datetime.datetime | None = None) -> ClerkFigures:
@@ -171,8 +170,6 @@ def clerk_figures(*, now: datetime.datetime | None = None) -> ClerkFigures:
 
     "Paid today" counts invoices that are PAID and last changed today: a finalized
     invoice changes only when money or a credit note settles it."""
-    from billing.delivery.models import Delivery
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     week_end = today + datetime.timedelta(days=7)
@@ -209,7 +206,6 @@ def clerk_figures(*, now: datetime.datetime | None = None) -> ClerkFigures:
         overdue=figures["overdue"],
         due_this_week=figures["week"],
         paid_today=figures["paid"],
-        failed_deliveries=Delivery.objects.filter(status=Delivery.Status.FAILED).count(),
     )
 
 

@@ -75,3 +75,13 @@ class PaymentInProgress(InvoiceNotPayable):
 class SavedCardRefused(PaymentsError):
     """Saving or deleting a saved card is not allowed as asked: no second factor to save
     with (``keep_card``), or no fresh one to delete with (``step_up``)."""
+
+
+class CardPaymentsFrozen(CardPaymentsUnavailable):
+    """A security officer froze card payments (an incident's containment): nothing was
+    charged. Customers see the same calm sentence as for a key fault."""
+
+
+class FreezeRefused(PaymentsError):
+    """Freezing card payments or lifting the freeze is not possible as asked: no permission,
+    no step-up, no reason, or nothing to lift."""

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from billing.money import Money
 from payments.fraud.models import RiskDecision, RiskHold, RiskSettings
+from payments.freeze_models import CardPaymentFreeze
 from payments.gateways.models import SandboxCharge
 from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow, UsedEntryNonce
 
@@ -440,6 +441,7 @@ class BankLine(models.Model):
 __all__ = [
     "BankFile",
     "BankLine",
+    "CardPaymentFreeze",
     "DataKey",
     "EntryKey",
     "IdempotencyKey",

@@ -14,11 +14,11 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from billing.selectors import CurrencyFigure, customer_for_user
+from db.compiled import compiled
 from payments.fraud.models import RiskHold
 from payments.models import BankLine, Payment, Refund, RiskDecision
 from payments.vault.models import DataKey, EntryKey, PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
-from security.compiled import compiled
 
 
 def get_payment_for_user(user: Any, pk: Any) -> Payment:

@@ -42,6 +42,10 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "payments.decide_risk",
         "delivery.retry_delivery",
         "documents.retry_document",
+        "privacy.decide_erasure",
+        "audit.contain_incident",
+        "audit.generate_review",
+        "audit.sign_off_review",
     }
 )
 
@@ -51,8 +55,17 @@ _LOCKOUT_READ = (
     | _crud("axes.accessfailurelog", "v")
     | _crud("axes.accesslog", "v")
 )
+# Incidents and quarterly reviews (audit/incidents/, audit/reviews/): what an auditor reads.
+_GOVERNANCE_READ = (
+    _crud("audit.incident", "v")
+    | _crud("audit.incidententry", "v")
+    | _crud("audit.securityreview", "v")
+    | _crud("audit.reviewfinding", "v")
+    | _crud("payments.cardpaymentfreeze", "v")
+)
 # Every attempt of every background job, failed ones included.
 _JOBS_READ = _crud("security.jobattempt", "v")
+_BACKUPS_READ = _crud("audit.backuprun", "v") | _crud("audit.restoretest", "v")
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
     | _crud("billing.customer", "v")
@@ -125,8 +138,16 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _LOCKOUT_READ
         | _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "vc")
+        | {"privacy.decide_erasure"}
         # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
         | _crud("security.securityalert", "vc")
+        # Incidents (containment with step-up) and the quarterly review (sign-off, step-up).
+        | _GOVERNANCE_READ
+        | _crud("audit.incident", "vac")
+        | _crud("audit.reviewfinding", "vac")
+        | {"audit.contain_incident", "audit.generate_review", "audit.sign_off_review"}
         | {
             "security.unlock_account",
             "security.change_roles",
@@ -138,6 +159,9 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     AUDITOR: frozenset(
         _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "v")
+        | _GOVERNANCE_READ
         | _crud("security.securityalert", "v")
         | _BILLING_READ
         | _crud("documents.invoicedocument", "v")

@@ -15,6 +15,7 @@ from billing.admin.base import ServiceAdmin, adopt, changed_values, known_values
 from billing.exceptions import InvalidInput
 from billing.models import Customer, PortalAccount
 from billing.money import invoice_currency
+from billing.privacy.admin import record_erasure_request
 from billing.selectors import get_company_profile
 
 
@@ -58,6 +59,7 @@ class CustomerAdmin(ServiceAdmin):
     search_fields = ("name", "identity_number", "email", "vat_id")
     readonly_fields = ("created_at", "updated_at")
     date_hierarchy = "created_at"
+    actions = (record_erasure_request,)
     fieldsets = (
         (None, {"fields": ("name", "kind", "identity_number", "vat_id", "email")}),
         (

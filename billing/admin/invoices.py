@@ -27,10 +27,9 @@ from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money, known_values
 from billing.admin.customers import currency_choices
 from billing.admin.invoice_actions import InvoiceActionsAdmin
-from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin
+from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin
 from billing.admin.invoice_lines import LINE_EDITABLE, InvoiceLineInline, is_frozen
 from billing.admin_format import format_date, status_label
-from billing.documents.admin import InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceSeries
 from billing.vat import compute_totals

@@ -97,3 +97,8 @@ def may_retry(delivery: Delivery, now: datetime.datetime | None = None) -> bool:
 def invoice_deliveries(invoice: Invoice) -> list[Delivery]:
     """The invoice's deliveries (invoice, reminders, receipt), newest first."""
     return list(Delivery.objects.filter(invoice_id=invoice.pk).order_by("-created_at", "-pk"))
+
+
+def failed_delivery_count() -> int:
+    """Deliveries that failed for good (the clerk's dashboard): one query."""
+    return Delivery.objects.filter(status=Delivery.Status.FAILED).count()

@@ -118,6 +118,7 @@ class BankLineAdmin(ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("line"), ordering="pk")
     def line_label(self, obj: BankLine) -> str:
         return f"{obj.bank_file.filename} #{obj.position}"
+
     list_filter = ["status", "kind", "reason"]
     search_fields = ["reference", "debtor_name", "line_key"]
     list_select_related = ["bank_file"]

@@ -21,8 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import SYSTEM, record
-from audit.services import prepare_event
+from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
@@ -30,6 +29,7 @@ from payments.fraud.models import RiskDecision, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
 from payments.fraud.selectors import facts_of, get_risk_settings
 from payments.fraud.services import ensure_risk_settings
+from payments.freeze import check_card_payments_open
 from payments.gateways import get_gateway
 from payments.models import IdempotencyKey, Payment, PaymentMethod
 from payments.saved_cards import check_may_save_card, forget_unsaved_card
@@ -80,6 +80,7 @@ def pay_invoice(
     still unknown); the same key with other parameters raises IdempotencyKeyReused.
     Declines come back as a FAILED payment.
     """
+    check_card_payments_open()  # an incident's containment may have frozen them
     key = check_key(idempotency_key)
     card_id = payment_method.pk if isinstance(payment_method, PaymentMethod) else payment_method
     if not isinstance(card_id, int) or isinstance(card_id, bool):
@@ -128,6 +129,7 @@ def pay_invoice_with_new_card(
     listed, not offered) and is erased from the vault once the outcome is known (its
     brand and last 4 stay on the payment). A refused payment keeps no card either way.
     """
+    check_card_payments_open()  # before the card is opened or stored
     key = check_key(idempotency_key)
     fingerprint = request_hash(
         invoice=invoice.pk,
@@ -259,21 +261,18 @@ def _reserve_card_payment(
             stored = IdempotencyKey(
                 scope=scope, key=key, request_hash=request_hash, created_at=timezone.now()
             )
-            event = prepare_event(
+            event = pending_event(
                 "payment.blocked" if blocked else "payment.started",
                 actor=by,
-                object_type=Payment._meta.label_lower,
-                object_id=None,  # the payment's id, given by the database
+                obj=payment,  # not saved yet: its id is given by the database
                 request=request,
-                details={
-                    "invoice_id": locked.pk,
-                    "amount": money.amount,
-                    "currency": money.currency,
-                    "method": payment.method,
-                    "card": f"{payment_method.brand} {payment_method.last4}",
-                    "risk": risk.decision,
-                    **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
-                },
+                invoice_id=locked.pk,
+                amount=money.amount,
+                currency=money.currency,
+                method=payment.method,
+                card=f"{payment_method.brand} {payment_method.last4}",
+                risk=risk.decision,
+                **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
             )
             # The reveal before the insert: each writes an audit event, and the first
             # one takes the audit chain's lock until the commit; the other payments

@@ -154,10 +154,10 @@ def test_demo_numbers_get_their_check_digits(make: object, valid: str) -> None:
 
 def test_the_demo_has_a_delivery_that_failed_for_the_clerk() -> None:
     from billing.delivery.models import Delivery
-    from billing.selectors import clerk_figures
+    from billing.delivery.selectors import failed_delivery_count
 
     _seed()
 
     failed = Delivery.objects.get(status=Delivery.Status.FAILED)
     assert "PGP key is gone" in failed.last_error
-    assert clerk_figures().failed_deliveries == 1
+    assert failed_delivery_count() == 1

@@ -52,6 +52,12 @@ class Command(BaseCommand):
             return
         for problem in result.problems[1:10]:
             self.stderr.write(f"also: {problem}")
+        # A broken chain is an incident: opened now, the security officers emailed.
+        from audit.incidents.detectors import report_broken_chain
+
+        incident = report_broken_chain(result)
+        if incident is not None:
+            self.stderr.write(f"incident INC-{incident.pk} is open for the security officers")
         raise CommandError(
             f"FAILED: first broken event #{first.seq}: {first.kind}: {first.message} "
             f"({len(result.problems)} problem(s); {result.events:,} events read)"

@@ -1,0 +1,269 @@
+"""The figures the incident detectors watch, the quarterly review reports and the staff
+dashboards show: one query, one definition each (the review's sections re-export them from
+``audit.reviews.selectors``). Reads only; each docstring names its query.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Min, OuterRef, Q
+from django.utils import timezone
+
+from audit.models import AuditCheckpoint, AuditEvent
+
+LOGIN = "auth.login"
+LOGIN_FAILED = "auth.login_failed"
+LOCKOUT = "security.lockout"
+ADDRESS_BLOCKED = "security.address_blocked"
+CARD_REVEALED = "vault.card_revealed"
+FRAUD_DECLINES = ("payment.blocked", "payment.risk_declined")
+ROLE_CHANGES = (
+    "security.roles_changed",
+    "security.role_grant_requested",
+    "security.role_grant_rejected",
+)
+KEY_ROTATIONS = (
+    "vault.dek_rotated",
+    "vault.kek_rotated",
+    "vault.entry_key_rotated",
+    "vault.dek_destroyed",
+)
+CHAIN_VERIFIED = "audit.chain_verified"
+SUPERUSER_USED = "security.superuser_used"
+
+
+def _iso(value: datetime.datetime | datetime.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _staff_q() -> Q:
+    from security.roles import STAFF_ROLES
+
+    return Q(is_staff=True) | Q(is_superuser=True) | Q(groups__name__in=STAFF_ROLES)
+
+
+def staff_without_second_factor() -> int:
+    """Active staff accounts without a confirmed factor (backup codes do not count).
+
+    Query: ``SELECT COUNT(*) FROM security_user WHERE is_active AND pk IN (staff) AND NOT
+    (EXISTS totp OR EXISTS passkey)``."""
+    from security.selectors import enrolled_factor
+
+    user_model = get_user_model()
+    staff_ids = user_model.objects.filter(_staff_q()).values("pk")
+    return (
+        user_model.objects.filter(pk__in=staff_ids, is_active=True)
+        .exclude(enrolled_factor(OuterRef("pk")))
+        .count()
+    )
+
+
+def dormant_staff_accounts(now: datetime.datetime | None = None) -> dict[str, int]:
+    """Staff accounts unused for SECURITY_DORMANT_STAFF_DAYS: still enabled, and disabled.
+
+    Query: ``SELECT is_active, COUNT(*) FROM security_user WHERE pk IN (staff) AND
+    COALESCE(last_login, date_joined) < now - 90 days GROUP BY is_active``."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.SECURITY_DORMANT_STAFF_DAYS)
+    user_model = get_user_model()
+    staff_ids = user_model.objects.filter(_staff_q()).values("pk")
+    rows = (
+        user_model.objects.filter(pk__in=staff_ids)
+        .filter(Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff))
+        .values("is_active")
+        .annotate(n=Count("pk"))
+    )
+    counts = {row["is_active"]: row["n"] for row in rows}
+    return {"enabled": counts.get(True, 0), "disabled": counts.get(False, 0)}
+
+
+def lockouts_since(since: datetime.datetime) -> int:
+    """Account lockouts and blocked addresses since ``since`` (the dashboard's "24 h").
+
+    Query: ``SELECT COUNT(*) FROM audit_auditevent WHERE action IN ('security.lockout',
+    'security.address_blocked') AND created_at >= since``."""
+    return AuditEvent.objects.filter(
+        action__in=[LOCKOUT, ADDRESS_BLOCKED], created_at__gte=since
+    ).count()
+
+
+def _key_row(
+    name: str,
+    key_id: str,
+    since: datetime.datetime | None,
+    period_days: float,
+    now: datetime.datetime,
+) -> dict[str, Any]:
+    if since is None:
+        return {
+            "name": name,
+            "key_id": key_id,
+            "since": None,
+            "age_days": None,
+            "cryptoperiod_days": period_days,
+            "ends_at": None,
+            "status": "unknown",
+        }
+    ends = since + datetime.timedelta(days=period_days)
+    warning = datetime.timedelta(days=settings.GOVERNANCE_KEY_WARNING_DAYS)
+    warn_from = ends - min(warning, (ends - since) / 2)
+    status = "overdue" if now >= ends else "due_soon" if now >= warn_from else "ok"
+    return {
+        "name": name,
+        "key_id": key_id,
+        "since": _iso(since),
+        "age_days": round((now - since).total_seconds() / 86400, 1),
+        "cryptoperiod_days": period_days,
+        "ends_at": _iso(ends),
+        "status": status,
+    }
+
+
+def kek_in_use_since() -> tuple[int | None, datetime.datetime | None]:
+    """The keyring's current KEK version and when it took over: its ``vault.kek_rotated``
+    event, or (never rotated) the first data key it wrapped.
+
+    Queries: ``SELECT … FROM audit_auditevent WHERE action = 'vault.kek_rotated' ORDER BY
+    seq DESC LIMIT 20``; ``SELECT MIN(created_at) FROM payments_datakey``."""
+    from payments.vault.models import DataKey
+    from security.keyring import get_keyring
+
+    try:
+        version: int | None = get_keyring().current_version()
+    except Exception:  # the section shows the keyring's fault instead
+        return None, None
+    for event in AuditEvent.objects.filter(action="vault.kek_rotated").order_by("-seq")[:20]:
+        if event.details.get("kek_version") == version:
+            return version, event.created_at
+    first = DataKey.objects.aggregate(first=Min("created_at"))["first"]
+    return version, first
+
+
+def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+    """Every live key with its age against its cryptoperiod: the active and decrypt-only
+    DEKs (``payments.vault.selectors.get_key_status``), the card-entry keys, the current
+    KEK, the audit checkpoint key and the invoice signing certificate.
+
+    Queries: ``get_key_status`` (DEKs with their record counts, entry keys);
+    ``kek_in_use_since``; ``SELECT MIN(created_at) FROM audit_auditcheckpoint WHERE key_id
+    = current``. The signing certificate is read from its file."""
+    from audit.keys import current_public_key
+    from payments.vault.selectors import get_key_status
+
+    now = now or timezone.now()
+    status = get_key_status(destroyed_limit=0)
+    rows = []
+    dek_days = settings.VAULT_DEK_ROTATION_HOURS / 24
+    if status.active is not None:
+        rows.append(
+            _key_row(
+                f"DEK {status.active.key_id} (active)",
+                status.active.key_id,
+                status.active.created_at,
+                dek_days,
+                now,
+            )
+        )
+    for row in status.decrypt_only:
+        retired = _key_row(
+            f"DEK {row.key_id} (decrypt only)", row.key_id, row.created_at, dek_days, now
+        )
+        retired["status"] = "retired"
+        retired["records"] = row.records
+        rows.append(retired)
+    entry_days = settings.VAULT_ENTRY_KEY_ROTATION_HOURS / 24
+    for entry in status.entry_keys:
+        if entry["state"] == "active":
+            rows.append(
+                _key_row(
+                    f"card-entry key {entry['kid']}",
+                    entry["kid"],
+                    entry["created_at"],
+                    entry_days,
+                    now,
+                )
+            )
+    version, since = kek_in_use_since()
+    rows.append(
+        _key_row(
+            f"KEK version {version}" if version else "KEK (keyring unavailable)",
+            str(version or ""),
+            since,
+            settings.GOVERNANCE_KEK_CRYPTOPERIOD_DAYS,
+            now,
+        )
+    )
+    try:
+        public = current_public_key()
+    except Exception:
+        public = None
+    first_use = (
+        AuditCheckpoint.objects.filter(key_id=public.key_id).aggregate(first=Min("created_at"))[
+            "first"
+        ]
+        if public is not None
+        else None
+    )
+    rows.append(
+        _key_row(
+            "audit checkpoint key",
+            public.key_id[:16] if public else "",
+            first_use,
+            settings.GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS,
+            now,
+        )
+    )
+    rows.append(_signing_certificate_row(now))
+    return rows
+
+
+def _signing_certificate_row(now: datetime.datetime) -> dict[str, Any]:
+    from billing.documents.keys import key_path, load_identity
+
+    if not key_path().exists():
+        return _key_row("invoice signing certificate", "", None, 0, now)
+    try:
+        identity = load_identity()
+    except Exception:
+        return _key_row("invoice signing certificate", "", None, 0, now)
+    since = identity.certificate.not_valid_before_utc
+    days = (identity.not_valid_after - since).total_seconds() / 86400
+    return _key_row(
+        "invoice signing certificate", identity.fingerprint[:16], since, round(days, 1), now
+    )
+
+
+def latest_chain_verification(before: datetime.datetime | None = None) -> dict[str, Any] | None:
+    """The last recorded chain verification (``audit.chain_verified``), for the dashboard.
+
+    Query: ``SELECT … FROM audit_auditevent WHERE action = 'audit.chain_verified' [AND
+    created_at < before] ORDER BY seq DESC LIMIT 1``."""
+    events = AuditEvent.objects.filter(action=CHAIN_VERIFIED)
+    if before is not None:
+        events = events.filter(created_at__lt=before)
+    event = events.order_by("-seq").first()
+    if event is None:
+        return None
+    return {"seq": event.seq, "at": _iso(event.created_at), **event.details}
+
+
+def backup_model() -> Any:
+    """The backup-run model when the backups package is installed, else None."""
+    # By name at run time: the model comes with the backups package (issue 25).
+    models = {model.__name__: model for model in apps.get_app_config("audit").get_models()}
+    return models.get("BackupRun")
+
+
+def failed_backup_runs(since: datetime.datetime) -> list[int]:
+    """Ids of backups or restore tests that failed since ``since`` (the detector's)."""
+    model = backup_model()
+    if model is None:
+        return []
+    return list(
+        model.objects.filter(started_at__gte=since, outcome="failed").values_list("pk", flat=True)
+    )

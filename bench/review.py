@@ -1,0 +1,436 @@
+"""Benchmark the quarterly security review: a quarter of 1,000,000 audit events, 100,000
+invoices and 50,000 payments; generate its review (signed PDF included).
+
+Usage:
+    .venv/bin/python bench/review.py [--events N] [--invoices N] [--payments N] [--scanners]
+
+DATABASE_URL names the PostgreSQL database (default
+postgres://postgres@127.0.0.1:5432/tillit_bench_review). The script DROPS and recreates it
+(it refuses a name without "bench"), migrates, and then:
+
+1. seeds, in a child process (so its memory is not counted): staff accounts, one invoice
+   made by the services and copied to N invoices (INSERT … SELECT), N payments over them,
+   and a valid hash chain of N audit events spread over 2026 Q3 (COPY);
+2. in this process, generates the review of 2026 Q3 (``generate_review``), timed, with
+   every SQL statement it sends captured;
+3. measures the floor: each captured section query run again under ``EXPLAIN (ANALYZE)``,
+   plus the chain verification's one streaming query, summing PostgreSQL's planning and
+   execution times;
+4. reports the time against the floor, where the time went (chain verification, the
+   other sections, the PDF), and this process's peak memory (ru_maxrss).
+
+The scanners (bandit, pip-audit) are external tools whose time does not depend on the
+data; they run only with --scanners, reported apart. Progress goes to stderr; the last
+line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tillit_bench_review"
+QUARTER = (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+GOAL_RATIO, GOAL_SECONDS, GOAL_MEMORY_MB = 1.5, 60.0, 1024
+# What a quarter's audit log holds, roughly: actions and their share per 1,000 events.
+MIX = (
+    ("auth.login", 300),
+    ("auth.login_failed", 40),
+    ("security.lockout", 2),
+    ("invoice.finalized", 150),
+    ("invoice.delivery_queued", 150),
+    ("payment.started", 100),
+    ("vault.card_revealed", 100),
+    ("invoice.payment_recorded", 90),
+    ("payment.succeeded", 60),
+    ("payment.blocked", 5),
+    ("security.roles_changed", 1),
+    ("vault.dek_rotated", 2),
+)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    name = str(params.get("dbname", ""))
+    if "bench" not in name:
+        raise SystemExit(f"DATABASE_URL: refusing to drop {name!r}; use a dedicated *bench* DB")
+    params["dbname"] = "postgres"
+    with psycopg.connect(**params, autocommit=True) as admin:  # type: ignore[arg-type]
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(var_dir: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("TILLIT_VAR_DIR", str(var_dir))
+    import django
+
+    django.setup()
+
+
+# --- seeding (child process) -----------------------------------------------------------
+
+
+def _staff() -> None:
+    from django.contrib.auth.models import Group
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from security.models import User
+    from security.roles import STAFF_ROLES
+
+    for n in range(60):
+        role = STAFF_ROLES[n % len(STAFF_ROLES)]
+        user = User.objects.create_user(
+            username=f"staff{n:02d}",
+            email=f"staff{n:02d}@example.test",
+            is_staff=True,
+            last_login=dt.datetime(2026, 9, 1, tzinfo=dt.UTC) if n % 7 else None,
+        )
+        user.groups.add(Group.objects.get(name=role))
+        if n % 5:
+            TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+
+
+def _template_invoice() -> Any:
+    """One finalized invoice, made by the services (the copies keep its valid columns)."""
+    from decimal import Decimal
+
+    from audit import SYSTEM
+    from billing import services as billing
+    from billing.models import InvoiceSeries
+
+    for code, kind in (("F", "invoice"), ("K", "credit_note")):
+        InvoiceSeries.objects.get_or_create(code=code, defaults={"kind": kind, "is_default": True})
+    billing.update_company_profile(
+        by=SYSTEM,
+        legal_name="Bench AB",
+        organisation_number="556036-0793",
+        vat_number="SE556036079301",
+        address_line1="Storgatan 1",
+        postal_code="111 22",
+        city="Stockholm",
+        email="bench@tillit.example",
+        bankgiro="5050-1055",
+    )
+    customer = billing.create_customer(by=SYSTEM, name="Bench customer", email="ap@bench.example")
+    line = {
+        "description": "Service",
+        "quantity": Decimal(1),
+        "unit_price": Decimal(80),
+        "vat_category": "S",
+        "vat_rate": 25,
+    }
+    draft = billing.create_draft_invoice(customer=customer, by=SYSTEM, lines=[line])
+    return billing.finalize_invoice(draft, by=SYSTEM)
+
+
+def _copy_rows(table: str, count: int, overrides: dict[str, str], template_id: int) -> None:
+    """``count`` copies of one row made by the services, with some columns computed from
+    ``g`` (1..count): the other columns (constraints, defaults) stay valid by construction."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+            " AND column_name <> 'id' ORDER BY ordinal_position",
+            [table],
+        )
+        columns = [row[0] for row in cursor.fetchall()]
+        select = ", ".join(overrides.get(c, f"t.{c}") for c in columns)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}"
+            f" FROM {table} t, generate_series(1, %s) AS g WHERE t.id = %s",
+            [count, template_id],
+        )
+
+
+def _chain(events: int, start: dt.datetime, end: dt.datetime) -> None:
+    from django.db import connection
+
+    from audit.chain import event_hash
+    from audit.models import AuditEvent
+
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, prev_hash = head if head else (0, "0" * 64)
+    step = (end - start) / (events + 1)
+    moment = start
+    weights = [(action, share) for action, share in MIX]
+    cycle = [action for action, share in weights for _ in range(share)]
+    columns = (
+        "seq, created_at, actor_type, actor_id, actor_label, action, object_type, object_id, "
+        "ip, user_agent, details, prev_hash, hash"
+    )
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY audit_auditevent ({columns}) FROM STDIN") as copy,
+    ):
+        for n in range(events):
+            seq += 1
+            moment += step
+            action = cycle[(n * 7919) % len(cycle)]
+            fields = {
+                "seq": seq,
+                "created_at": moment,
+                "actor_type": "user",
+                "actor_id": str(seq % 60),
+                "actor_label": f"staff{seq % 60:02d}",
+                "action": action,
+                "object_type": "billing.invoice",
+                "object_id": str(seq % 100_000),
+                "ip": f"198.51.100.{seq % 200}",
+                "user_agent": "Mozilla/5.0 (bench)",
+                "details": {"n": seq},
+                "prev_hash": prev_hash,
+            }
+            prev_hash = event_hash(fields)
+            copy.write_row(
+                (
+                    *(fields[k] for k in list(fields)[:10]),
+                    json.dumps(fields["details"]),
+                    fields["prev_hash"],
+                    prev_hash,
+                )
+            )
+            if seq % 200_000 == 0:
+                say(f"  … {seq:,} events")
+
+
+def seed(events: int, invoices: int, payments: int) -> None:
+    """Everything the review reads, for 2026 Q3."""
+    import time_machine
+    from django.db import connection
+
+    from audit import SYSTEM
+    from audit.services import create_checkpoint
+    from bench._db import settle_database
+    from payments.models import Payment, PaymentMethod
+    from payments.vault.models import DataKey
+
+    start = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
+    end = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    with time_machine.travel(dt.datetime(2026, 6, 20, tzinfo=dt.UTC), tick=False):
+        _staff()
+        invoice = _template_invoice()
+        DataKey.objects.create(id=7, kek_version=1, wrapped_key=b"bench")  # only counted
+        card = PaymentMethod.objects.create(
+            customer_id=invoice.customer_id,
+            token="tok_bench",  # noqa: S106 - a bench row, not a secret
+            brand="visa",
+            last4="4242",
+            exp_month=12,
+            exp_year=2039,
+            fingerprint="f" * 64,
+            ciphertext=b"x",
+            data_key_id=7,
+        )
+        template = Payment.objects.create(
+            invoice=invoice,
+            amount=10_000,
+            currency="SEK",
+            method="card",
+            payment_method=card,
+            status="succeeded",
+            idempotency_key="bench_template",
+            risk_decision="allow",
+        )
+    say(f"  {invoices:,} invoices")
+    _copy_rows(
+        "billing_invoice",
+        invoices - 1,
+        {
+            "number": "t.number + g",
+            "ocr_reference": "'B' || g::text",
+        },
+        invoice.pk,
+    )
+    say(f"  {payments:,} payments")
+    quarter_seconds = int((end - start).total_seconds())
+    _copy_rows(
+        "payments_payment",
+        payments - 1,
+        {
+            "idempotency_key": "'bench_' || g::text",
+            "invoice_id": f"(SELECT min(id) FROM billing_invoice) + (g %% {invoices})",
+            "created_at": f"'{start.isoformat()}'::timestamptz"
+            f" + (g::bigint * {quarter_seconds} / {payments}) * interval '1 second'",
+            "status": "CASE WHEN g %% 10 < 8 THEN 'succeeded' ELSE 'failed' END",
+            "failure_code": "CASE WHEN g %% 10 = 9 THEN 'risk_blocked' WHEN g %% 10 = 8"
+            " THEN 'card_declined' ELSE '' END",
+            "risk_decision": "CASE WHEN g %% 10 = 9 THEN 'block' WHEN g %% 25 = 0 THEN 'review'"
+            " ELSE 'allow' END",
+        },
+        template.pk,
+    )
+    say(f"  {events:,} audit events over the quarter (COPY, hashed)")
+    _chain(events, start, end)
+    with time_machine.travel(end - dt.timedelta(hours=1), tick=False):
+        create_checkpoint(by=SYSTEM)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('payments_payment', 'id'),"
+            " (SELECT max(id) FROM payments_payment))"
+        )
+    settle_database(("audit_auditevent", "billing_invoice", "payments_payment", "security_user"))
+
+
+# --- measuring (this process) ------------------------------------------------------------
+
+
+def explain_floor(statements: list[tuple[str, Any]]) -> tuple[float, float, int]:
+    """PostgreSQL's own planning + execution seconds: the section queries summed, and the
+    chain verification's streaming query (its rows are hashed in Python meanwhile)."""
+    from django.db import connection
+
+    from audit.verify import _STREAM_SQL
+
+    def explained(sql: str, params: Any) -> float:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return float(plan[0]["Planning Time"] + plan[0]["Execution Time"]) / 1000
+
+    selects = [(sql, p) for sql, p in statements if sql.lstrip().upper().startswith("SELECT")]
+    sections = sum(explained(sql, params) for sql, params in selects)
+    return sections, explained(_STREAM_SQL, None), len(selects)
+
+
+def measure(scanners: bool) -> dict[str, Any]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit import SYSTEM
+    from audit.reviews import checks, document, selectors, services
+
+    timings: dict[str, float] = {}
+
+    def timed(name: str, function: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+
+        return run
+
+    # Where the time goes: the verification, the PDF; the rest is the section queries.
+    services._verify_chain = timed("chain_verification", services._verify_chain)
+    document.render_review_pdf = timed("pdf", document.render_review_pdf)
+    started = time.perf_counter()
+    with CaptureQueriesContext(connection) as captured:
+        review = services.generate_review(
+            period_start=QUARTER[0], period_end=QUARTER[1], by=SYSTEM, scanners=False
+        )
+    total = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    statements = [(q["sql"], None) for q in captured.captured_queries]
+    sections_floor, stream_floor, counted = explain_floor(statements)
+    floor = sections_floor + stream_floor
+    scanner_seconds = None
+    if scanners:
+        started = time.perf_counter()
+        checks.technical_checks(scanners=True)
+        scanner_seconds = time.perf_counter() - started
+    sections_seconds = total - timings.get("chain_verification", 0) - timings.get("pdf", 0)
+    assert selectors  # the section selectors ran inside generate_review
+    return {
+        "review_id": review.pk,
+        "pdf_bytes": len(bytes(review.pdf)),
+        "seconds": round(total, 2),
+        "floor_seconds": round(floor, 2),
+        "floor_statements": counted,
+        "floor_sections_seconds": round(sections_floor, 2),
+        "floor_chain_stream_seconds": round(stream_floor, 2),
+        "ratio_to_floor": round(total / floor, 2) if floor else None,
+        "chain_verification_seconds": round(timings.get("chain_verification", 0), 2),
+        "pdf_seconds": round(timings.get("pdf", 0), 2),
+        "sections_seconds": round(sections_seconds, 2),
+        "peak_memory_mb": round(peak_mb),
+        "scanner_seconds": round(scanner_seconds, 1) if scanner_seconds else None,
+        "statements": len(captured.captured_queries),
+        "events": review.sections["integrity"]["verification"]["events"],
+        "payments": review.sections["payments"]["payments"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--invoices", type=int, default=100_000)
+    parser.add_argument("--payments", type=int, default=50_000)
+    parser.add_argument("--scanners", action="store_true", help="also time bandit and pip-audit")
+    parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
+    os.environ["DATABASE_URL"] = url
+    var_dir = ROOT / "var" / "bench-review"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    if args.seed_only:
+        setup_django(var_dir)
+        seed(args.events, args.invoices, args.payments)
+        return
+    say(f"Database {url} (dropped and recreated)")
+    recreate_database(url)
+    setup_django(var_dir)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    say(
+        f"1. Seeding (child process): {args.events:,} events, {args.invoices:,} invoices,"
+        f" {args.payments:,} payments"
+    )
+    started = time.perf_counter()
+    subprocess.run(  # noqa: S603 - this script, its own arguments
+        [
+            sys.executable,
+            __file__,
+            "--seed-only",
+            "--events",
+            str(args.events),
+            "--invoices",
+            str(args.invoices),
+            "--payments",
+            str(args.payments),
+        ],
+        check=True,
+    )
+    say(f"   seeded in {time.perf_counter() - started:.0f} s")
+    say("2-3. Generating the review of 2026 Q3, then its queries' floor (EXPLAIN ANALYZE)")
+    figures = measure(args.scanners)
+    figures["load_average"] = [round(x, 1) for x in os.getloadavg()]
+    figures["goals"] = {
+        "ratio_to_floor": GOAL_RATIO,
+        "seconds": GOAL_SECONDS,
+        "peak_memory_mb": GOAL_MEMORY_MB,
+    }
+    say(
+        f"   {figures['seconds']} s in all (floor {figures['floor_seconds']} s over"
+        f" {figures['floor_statements']} statements: {figures['ratio_to_floor']}x);"
+        f" chain verification {figures['chain_verification_seconds']} s, PDF"
+        f" {figures['pdf_seconds']} s, sections {figures['sections_seconds']} s;"
+        f" peak memory {figures['peak_memory_mb']} MB; load {figures['load_average']}"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
