@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
 
 from audit.admin import ReadOnlyAdmin
-from billing.admin_format import format_money
+from billing.admin_format import format_money, format_time
 from billing.models import Invoice
 from payments.exceptions import PaymentsError
 from payments.models import BankFile, BankLine
@@ -31,17 +31,21 @@ class UploadForm(forms.Form):
 
 @admin.register(BankFile)
 class BankFileAdmin(ReadOnlyAdmin):
+    # Fits 1,366 pixels: the message id, lines for information and completion time are
+    # on the file's page.
     list_display = [
         "filename",
-        "message_id",
-        "imported_at",
+        "imported",
         "lines_total",
         "lines_matched",
-        "lines_reversed",
         "lines_review",
-        "lines_info",
-        "completed_at",
+        "lines_reversed",
     ]
+
+    @admin.display(description=gettext_lazy("imported"), ordering="imported_at")
+    def imported(self, obj: BankFile) -> str:
+        return format_time(obj.imported_at)
+
     change_list_template = "admin/payments/bankfile/change_list.html"
 
     def get_urls(self) -> list[Any]:
