@@ -72,7 +72,6 @@ class TillitUserAdmin(StepUpChangesMixin, UserAdmin):
         "role_names",
         "second_factor",
         "is_active",
-        "is_staff",
         "last_login",
     )
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
 
 from audit.admin import ReadOnlyAdmin
-from billing.admin_format import format_money
+from billing.admin_format import format_money, format_time
 from billing.models import Invoice
 from payments.exceptions import PaymentsError
 from payments.models import BankFile, BankLine
@@ -31,17 +31,21 @@ class UploadForm(forms.Form):
 
 @admin.register(BankFile)
 class BankFileAdmin(ReadOnlyAdmin):
+    # Fits 1,366 pixels: the message id, lines for information and completion time are
+    # on the file's page.
     list_display = [
         "filename",
-        "message_id",
-        "imported_at",
+        "imported",
         "lines_total",
         "lines_matched",
-        "lines_reversed",
         "lines_review",
-        "lines_info",
-        "completed_at",
+        "lines_reversed",
     ]
+
+    @admin.display(description=gettext_lazy("imported"), ordering="imported_at")
+    def imported(self, obj: BankFile) -> str:
+        return format_time(obj.imported_at)
+
     change_list_template = "admin/payments/bankfile/change_list.html"
 
     def get_urls(self) -> list[Any]:
@@ -100,19 +104,25 @@ class ResolveForm(forms.Form):
 
 @admin.register(BankLine)
 class BankLineAdmin(ReadOnlyAdmin):
+    # Fits 1,366 pixels: the line's position, entry status and detail are on its page.
     list_display = [
-        "position",
-        "bank_file",
+        "line_label",
         "kind",
-        "entry_status",
         "amount_display",
         "reference",
         "debtor_name",
         "status",
         "reason",
-        "detail",
         "resolve_link",
     ]
+
+    class Media:
+        css = {"all": ("staff/lists.css",)}
+
+    @admin.display(description=gettext_lazy("line"), ordering="pk")
+    def line_label(self, obj: BankLine) -> str:
+        return f"{obj.bank_file.filename} #{obj.position}"
+
     list_filter = ["status", "kind", "reason"]
     search_fields = ["reference", "debtor_name", "line_key"]
     list_select_related = ["bank_file"]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from audit import SYSTEM
 from payments import selectors
 from payments.demo import SAMPLE_FILE, sample_camt054_for_demo
-from payments.models import BankLine, Payment
+from payments.models import BankLine, Payment, RiskHold
 from payments.reconciliation.services import import_bank_file
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_settings")]
@@ -32,6 +32,9 @@ def test_the_demo_leaves_work_for_the_operator_and_the_fraud_analyst(seeded: str
     assert Payment.objects.filter(status=Payment.Status.UNKNOWN).count() == 1
     assert Payment.objects.filter(status=Payment.Status.FAILED).count() == 1
     assert "today's card payments: held pending, approved succeeded" in seeded
+    # Nothing looked like card testing: the demo customer can still pay with a card.
+    assert not RiskHold.objects.filter(lifted_at__isnull=True).exists()
+    assert not Payment.objects.filter(risk_decision="block").exists()
 
 
 def test_the_demo_has_three_months_of_payments_for_the_chart(seeded: str) -> None:
