@@ -18,8 +18,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
+from audit.backups.models import BackupRun, RestoreTest
 from audit.exceptions import AuditKeyError
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.selectors import checkpoint_document, get_published_public_key
@@ -190,3 +192,67 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
         except AuditKeyError as exc:
             context["public_key_error"] = str(exc)
         return super().changelist_view(request, extra_context=context)
+
+
+# Backups and restore tests: read-only (security officers and auditors). A failed restore
+# test shows in red on the list and raised a security alert (the banner).
+
+
+@admin.register(BackupRun)
+class BackupRunAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "status", "started_at", "finished_at", "size_bytes")
+    list_filter = ("kind", "status")
+    fields = (
+        "name",
+        "kind",
+        "status",
+        "path",
+        "started_at",
+        "finished_at",
+        "size_bytes",
+        "manifest_sha256",
+        "recipients",
+        "error",
+        "deleted_at",
+    )
+    readonly_fields = fields
+
+
+@admin.register(RestoreTest)
+class RestoreTestAdmin(ReadOnlyAdmin):
+    list_display = ("backup_name", "outcome", "started_at", "finished_at", "keys_source")
+    list_filter = ("passed",)
+    fields = (
+        "backup_name",
+        "outcome",
+        "started_at",
+        "finished_at",
+        "keys_source",
+        "check_list",
+        "error",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("Outcome"))
+    def outcome(self, test: RestoreTest) -> str:
+        if test.passed is None:
+            return str(_("running"))
+        if test.passed:
+            return format_html('<span class="restore-passed">{}</span>', _("passed"))
+        return format_html(
+            '<strong class="restore-failed" style="color:#ba2121">{}</strong>', _("FAILED")
+        )
+
+    @admin.display(description=_("Checks"))
+    def check_list(self, test: RestoreTest) -> str:
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: {} — {}</li>",
+                (
+                    (c["name"], _("ok") if c["ok"] else _("FAILED"), c["detail"])
+                    for c in test.checks
+                ),
+            ),
+        )

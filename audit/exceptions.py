@@ -15,3 +15,7 @@ class AuditKeyError(AuditError):
 
 class AuditArchiveError(AuditError):
     """An archive was refused or failed its own verification; nothing was recorded."""
+
+
+class BackupError(AuditError):
+    """A backup, restore or restore test was refused or failed; the message names the cause."""

@@ -82,3 +82,9 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at #{self.seq}"
+
+
+# Registered with the app here: the backups package keeps its own models module.
+from audit.backups.models import BackupRun, RestoreTest  # noqa: E402
+
+__all__ = ["AuditCheckpoint", "AuditEvent", "BackupRun", "RestoreTest"]

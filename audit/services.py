@@ -34,7 +34,9 @@ from audit.keys import key_id_for, load_signing_key, public_key_hex, trusted_pub
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.schedules import ensure_schedule
 from audit.selectors import get_first_checkpoint_covering
-from security.compiled import hot
+from db.compiled import mark_inserted
+from db.dialect import is_postgresql
+from db.prepared import hot
 
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -149,7 +151,7 @@ def _lock_chain_and_read_head(cursor: Any) -> tuple[int, str]:
     under a fresh snapshot (``audit_lock_head``, migration 0003). SQLite
     serializes writers itself; the primary key on ``seq`` refuses a fork anyway.
     """
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         cursor.execute("SELECT head_seq, head_hash FROM audit_lock_head(%s)", [_CHAIN_LOCK_KEY])
     else:
         cursor.execute("SELECT seq, hash FROM audit_auditevent ORDER BY seq DESC LIMIT 1")
@@ -226,9 +228,13 @@ class PreparedEvent:
             hash=hash_,
         )
         if hash_:  # written by the database
-            event._state.adding = False
-            event._state.db = connection.alias
+            mark_inserted(event, seq, using=connection.alias)
         return event
+
+    def with_details(self, **more: Any) -> PreparedEvent:
+        """The same event with ``more`` details (checked as ``prepare_event`` checks)."""
+        _check_details(more, "")
+        return replace(self, details={**self.details, **more})
 
 
 def prepare_event(
@@ -310,7 +316,7 @@ def _object_facts(
 def append_prepared(prepared: PreparedEvent, object_id: str) -> AuditEvent:
     """Append a prepared event for ``object_id`` after the current head, in the caller's
     transaction (see ``record_event``)."""
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         # One statement: the database hashes the event against the head it reads
         # under the chain lock; no transaction of its own is needed.
         sql, params = replace(prepared, object_id=object_id).append_sql()
@@ -345,34 +351,69 @@ def _prepare_entry(entry: AuditEntry, *, actor: Any, request: HttpRequest | None
     )
 
 
-def execute_recorded(sql: str, params: Sequence[Any], entry: AuditEntry, *, actor: Any) -> None:
-    """Run one write statement (no RETURNING of its own) that must change a row, and
-    append ``entry``'s event for the change, in the caller's transaction.
+def pending_event(
+    action: str,
+    *,
+    actor: Any,
+    obj: models.Model | None,
+    request: HttpRequest | None,
+    details: dict[str, Any],
+) -> PreparedEvent:
+    """``audit.pending_event``: an event checked now, appended by ``write_with_event``.
 
-    On PostgreSQL it is one statement, ``WITH w AS (<sql> RETURNING 1)`` with the audit
-    append, so a write and its event cost one round trip (a card payment makes two
-    such pairs). ``AuditError`` if the statement changed no row (nothing is appended).
+    ``obj`` saved: the event is about it. ``obj`` not yet saved (no primary key): the
+    event is about the row the write statement inserts, whose id it returns.
     """
-    prepared = _prepare_entry(entry, actor=actor, request=None)
-    object_id = prepared.object_id or ""
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
+    if obj is not None and obj.pk is None:
+        object_type, object_id = obj._meta.label_lower, None
+    else:
+        object_type, object_id = _object_facts(obj)
+    return prepare_event(
+        action,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        request=request,
+        details=details,
+    )
+
+
+def write_with_event(
+    sql: str,
+    params: Sequence[Any],
+    event: PreparedEvent,
+    *,
+    then: str = "",
+    then_params: Sequence[Any] = (),
+) -> Any:
+    """``audit.write_with_event``: run one write and append ``event`` for the row it
+    wrote, in the caller's transaction; see docs/audit.md, "One statement"."""
+    if not is_postgresql():
+        if then:
+            raise AuditError("write_with_event: `then` statements need PostgreSQL")
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(sql, params)
-            changed = cursor.rowcount > 0
-            if changed:
-                append_prepared(prepared, object_id)
-        else:
-            call, event_params = prepared.append_sql()
-            cursor.execute(
-                hot(
-                    f"WITH w AS ({sql} RETURNING 1) SELECT 1"  # noqa: S608 (composed statements)
-                    f" FROM (SELECT 1 FROM w LIMIT 1) AS changed CROSS JOIN LATERAL {call} AS a"
-                ),
-                [*params, *event_params],
-            )
-            changed = cursor.fetchone() is not None
-    if not changed:
-        raise AuditError(f"{entry.action}: the statement changed no row; nothing recorded")
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            append_prepared(event, event.object_id or str(row[0]))
+        return row[0]
+    if event.object_id is None:
+        call, event_params = event.append_sql("r.written::text")
+    else:
+        call, event_params = event.append_sql()
+    also = f", {then}" if then else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Only code's constant texts are formatted in; every value is a parameter.
+            hot(
+                f"WITH w AS ({sql}){also} SELECT r.written"  # noqa: S608
+                f" FROM (SELECT * FROM w LIMIT 1) AS r(written) CROSS JOIN LATERAL {call} AS a"
+            ),
+            [*params, *then_params, *event_params],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 # Rows per INSERT of record_events: 13 columns each, well under PostgreSQL's

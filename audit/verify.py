@@ -31,6 +31,7 @@ from audit.chain import (
 )
 from audit.keys import key_id_for, signature_is_valid, trusted_public_keys
 from audit.models import AuditCheckpoint, AuditEvent
+from db.dialect import is_postgresql
 
 CHECKPOINT_FILE_FORMAT = "tillit-audit-checkpoint/1"
 MAX_PROBLEMS = 100
@@ -169,7 +170,7 @@ _STREAM_SQL = (
 
 def _stream_rows(chunk_size: int) -> Iterator[tuple[Any, ...]]:
     """Rows in seq order with time and details as canonical text, from a server-side cursor."""
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         # Streaming (libpq chunked rows) lets the server produce the next rows
         # while this process hashes, with O(chunk) memory; binary rows parse faster.
         with transaction.atomic():

@@ -9,7 +9,8 @@ from django.http import Http404
 
 from billing.models import CompanyProfile, Customer, Invoice, InvoiceLine, PortalAccount
 from billing.vat import VatBreakdown, compute_totals, normalize_rate
-from security.compiled import compiled
+from db.compiled import compiled
+from db.instances import cached_relation
 
 
 def get_company_profile() -> CompanyProfile | None:
@@ -37,10 +38,9 @@ def customer_for_user(user: Any) -> Customer | None:
     cached = getattr(user, "_tillit_portal_customer", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
-    loaded = user._state.fields_cache  # read with the user (SECURITY_REQUEST_USER_RELATED)
-    if "portal_account" in loaded:
-        account = loaded["portal_account"]
-    else:
+    # Read with the user (SECURITY_REQUEST_USER_RELATED), else asked here.
+    account = cached_relation(user, "portal_account", default=_UNSET)
+    if account is _UNSET:
         account = _portal_account.first(user.pk)
     customer = account.customer if account else None
     user._tillit_portal_customer = customer

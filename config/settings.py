@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "billing",
     "billing.documents",
     "billing.delivery",
+    "billing.privacy",
     "payments",
 ]
 
@@ -231,8 +232,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that reads the socket instead of sending
-    # SELECT 1 at the start of every request (security/postgresql/base.py).
-    DATABASES["default"]["ENGINE"] = "security.postgresql"
+    # SELECT 1 at the start of every request (db/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo's SQLite serves the web server and the job cluster at once: WAL
     # lets readers run beside the writer, and IMMEDIATE transactions take the
@@ -246,7 +247,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Server-side parameters, and the hot statements (security.compiled) prepared on
+    # Server-side parameters, and the hot statements (db.prepared) prepared on
     # each connection from their first run; no other statement is ever prepared
     # (psycopg's automatic preparing, left on its own, once made the bank-file import
     # 15 times slower). A card payment's PostgreSQL time halved (docs/decisions.md, 22).
@@ -255,7 +256,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = _server_side
     if _server_side:
         # Not None (psycopg would then refuse even an explicit prepare=True); never
-        # reached, as security's cursor always says whether to prepare.
+        # reached, as the engine's cursor (db.prepared) always says whether to prepare.
         DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
@@ -653,3 +654,64 @@ PAYMENTS_RECONCILE_AFTER_MINUTES = _int("PAYMENTS_RECONCILE_AFTER_MINUTES", defa
 PAYMENTS_BANK_FILE_MAX_BYTES = _int(
     "PAYMENTS_BANK_FILE_MAX_BYTES", default=200 * 1024 * 1024, minimum=1024
 )
+
+# Backups (docs/operations/backup-restore.md): pg_dump's custom format and the media
+# files, encrypted with GnuPG to BACKUP_GPG_RECIPIENTS (fingerprints of public keys in
+# BACKUP_GNUPGHOME); with none, a backup fails (never a plaintext backup). The key
+# material (`manage.py backup_keys`) goes to other recipients, BACKUP_KEYS_GPG_RECIPIENTS.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
+BACKUP_GNUPGHOME = Path(env.str("BACKUP_GNUPGHOME", default=str(VAR_DIR / "backup-gnupg")))
+BACKUP_GPG_RECIPIENTS = [
+    f.replace(" ", "").upper() for f in env.list("BACKUP_GPG_RECIPIENTS", default=[])
+]
+BACKUP_KEYS_GPG_RECIPIENTS = [
+    f.replace(" ", "").upper() for f in env.list("BACKUP_KEYS_GPG_RECIPIENTS", default=[])
+]
+for _name, _fingerprints in (
+    ("BACKUP_GPG_RECIPIENTS", BACKUP_GPG_RECIPIENTS),
+    ("BACKUP_KEYS_GPG_RECIPIENTS", BACKUP_KEYS_GPG_RECIPIENTS),
+):
+    for _fingerprint in _fingerprints:
+        if len(_fingerprint) != 40 or any(c not in "0123456789ABCDEF" for c in _fingerprint):
+            raise ImproperlyConfigured(
+                f"{_name} must list OpenPGP fingerprints (40 hex characters), not {_fingerprint!r}"
+            )
+if set(BACKUP_GPG_RECIPIENTS) & set(BACKUP_KEYS_GPG_RECIPIENTS):
+    raise ImproperlyConfigured(
+        "BACKUP_KEYS_GPG_RECIPIENTS must not share a key with BACKUP_GPG_RECIPIENTS: whoever"
+        " holds the data backup must not also hold the keys that open it (docs/decisions.md 54)"
+    )
+# The passphrase of the backup recipient's secret key, needed only where backups are
+# restored (the restore test's machine); never on a command line.
+BACKUP_GPG_PASSPHRASE = _secret("BACKUP_GPG_PASSPHRASE", default="") or ""
+# Where pg_dump, pg_restore live (empty: the PATH); their major version must not be
+# older than the server's.
+BACKUP_PG_BIN_DIR = env.str("BACKUP_PG_BIN_DIR", default="")
+BACKUP_SCHEDULE_MINUTES = _int("BACKUP_SCHEDULE_MINUTES", default=24 * 60, minimum=5)
+BACKUP_RESTORE_TEST_MINUTES = _int("BACKUP_RESTORE_TEST_MINUTES", default=24 * 60, minimum=5)
+# Retention: the newest backup of each of the last N days, ISO weeks and months is kept;
+# the newest good backup is kept whatever the policy says.
+BACKUP_KEEP_DAILY = _int("BACKUP_KEEP_DAILY", default=7, minimum=1)
+BACKUP_KEEP_WEEKLY = _int("BACKUP_KEEP_WEEKLY", default=4, minimum=0)
+BACKUP_KEEP_MONTHLY = _int("BACKUP_KEEP_MONTHLY", default=12, minimum=0)
+# The scratch database the restore test restores into (on the same server), dropped and
+# created again at every test; never the live database.
+BACKUP_RESTORE_TEST_DATABASE = env.str(
+    "BACKUP_RESTORE_TEST_DATABASE", default=f"{DATABASES['default']['NAME']}_restore_test"
+)
+if DATABASES["default"]["NAME"] == BACKUP_RESTORE_TEST_DATABASE:
+    raise ImproperlyConfigured("BACKUP_RESTORE_TEST_DATABASE must not be the live database")
+
+# Privacy (docs/privacy.md, the retention table). Saved cards unused this many months
+# are deleted (crypto-shredded); portal accounts not signed into for this many months
+# are deactivated; invoices and their documents are kept this many years (Swedish
+# bookkeeping law: 7) and then deleted; audit events at least AUDIT_RETENTION_MONTHS.
+PRIVACY_CARD_UNUSED_MONTHS = _int("PRIVACY_CARD_UNUSED_MONTHS", default=18, minimum=1)
+PRIVACY_PORTAL_INACTIVE_MONTHS = _int("PRIVACY_PORTAL_INACTIVE_MONTHS", default=24, minimum=1)
+PRIVACY_INVOICE_RETENTION_YEARS = _int("PRIVACY_INVOICE_RETENTION_YEARS", default=7, minimum=7)
+AUDIT_RETENTION_MONTHS = _int("AUDIT_RETENTION_MONTHS", default=12, minimum=12)
+# A data export's download link works once, for this many hours.
+PRIVACY_EXPORT_LINK_HOURS = _int("PRIVACY_EXPORT_LINK_HOURS", default=24, minimum=1)
+# The key of the pseudonym (a keyed hash) an erased customer keeps for linking; by
+# default derived from SECRET_KEY, so set it on its own before rotating SECRET_KEY.
+PRIVACY_PSEUDONYM_KEY = _secret("PRIVACY_PSEUDONYM_KEY", default="") or ""

@@ -9,6 +9,7 @@ urlpatterns = [
     # The front door: customers to the portal, staff to the admin.
     path("", home, name="home"),
     path("language/", set_language, name="set_language"),
+    path("portal/privacy/", include("billing.privacy.urls")),
     path("portal/", include("billing.portal.urls")),
     path("portal/", include("payments.portal.urls")),
     path("admin/", admin.site.urls),

@@ -14,6 +14,14 @@ class PaymentsConfig(AppConfig):
 
         # A missing keyring file is never created anew over keys the database holds.
         refuse_keyring_creation_when(keys_in_use)
+        # Its part of a customer's export, erasure and retention (billing.privacy.registry).
+        from payments.privacy import register as register_privacy
+
+        register_privacy()
+        # And of the backup restore test: stored cards decrypt (audit.backups.probes).
+        from payments.vault.recovery import register as register_backup_probe
+
+        register_backup_probe()
 
         # A framework event: after migrate, (re)register the key-rotation schedule.
         post_migrate.connect(

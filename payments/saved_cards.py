@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from billing.selectors import customer_for_user
 from payments.exceptions import SavedCardRefused
+from payments.step_up import require_step_up
 from payments.vault.cards import Card
 from payments.vault.entry import EncryptedCard
 from payments.vault.exceptions import KeysUnavailable, PaymentMethodGone
@@ -80,8 +81,6 @@ def delete_saved_card(
     """Delete one of the customer's own saved cards (its ciphertext is erased): a fresh second
     factor when the customer has one. Another customer's card, or one already deleted, is
     refused (``card``) as if it did not exist."""
-    from payments.services import require_step_up
-
     customer = customer_for_user(by)
     card_id = card.pk if isinstance(card, PaymentMethod) else card
     method = (

@@ -11,10 +11,10 @@ from django.db.models import Case, CharField, F, QuerySet, Sum, Value, When
 from django.http import Http404
 
 from billing.selectors import customer_for_user
+from db.compiled import compiled
 from payments.models import BankLine, Payment, Refund, RiskDecision
 from payments.vault.models import PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
-from security.compiled import compiled
 
 
 def get_payment_for_user(user: Any, pk: Any) -> Payment:

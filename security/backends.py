@@ -1,37 +1,20 @@
 """Sign-in backends: staff by username, customers by e-mail address.
 
 Both read the signed-in user of every request by a query compiled once per process
-(``security.compiled``).
+(``db.compiled``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.db.models import BooleanField, ExpressionWrapper, OuterRef
 from django.http import HttpRequest
 
-from security.compiled import compiled
+from db.compiled import compiled
 from security.identity import normalize_login
-
-
-def request_users() -> Any:
-    """Users as a request reads its own: with whether a second factor is enrolled (the
-    session policy asks on every request) and the relations
-    ``SECURITY_REQUEST_USER_RELATED`` names (the portal account and its customer: every
-    portal page asks)."""
-    from security.selectors import REQUEST_USER_MFA, enrolled_factor
-
-    return (
-        get_user_model()
-        ._default_manager.select_related(*settings.SECURITY_REQUEST_USER_RELATED)
-        .annotate(
-            **{REQUEST_USER_MFA: ExpressionWrapper(enrolled_factor(OuterRef("pk")), BooleanField())}
-        )
-    )
+from security.selectors import request_users
 
 
 @compiled(int)

@@ -1,10 +1,5 @@
-"""The job queue's broker: django-q2's ORM broker, enqueueing by an INSERT compiled once,
-taking jobs with backoff and keeping every attempt.
-
-Every paid invoice enqueues its receipt job inside the paying transaction
-(``billing.documents.hooks``), so a card payment pays for one enqueue. django-q2's
-ORM broker writes it with ``QuerySet.create`` (the ORM builds the INSERT anew each
-time); this one writes the same row with ``security.compiled.insert``.
+"""The job queue's broker: django-q2's ORM broker, enqueueing by an INSERT compiled once
+(``db.broker``), taking jobs with backoff and keeping every attempt.
 
 Taking a job (``dequeue``), django-q2 locks its row until "now + retry": a job a dead
 cluster had taken, or one that failed, is taken again once the lock has passed. This
@@ -16,9 +11,6 @@ counts only those that reported back). Each attempt is a ``JobAttempt`` row, wri
 when the job is taken and finished by ``record_outcome`` (the cluster's monitor, on
 django-q2's ``post_execute``), so failures stay visible after a later success and a
 cluster's death shows as a *lost* attempt.
-
-It sits in ``security/`` beside ``security.compiled``: every app may import the
-ground floor.
 """
 
 from __future__ import annotations
@@ -29,16 +21,14 @@ import logging
 from time import sleep
 from typing import Any
 
-from django import db
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signing import BadSignature, SignedPackage
 
-from security.compiled import insert
+from db.broker import CompiledInsertORM
 from security.models import JobAttempt
 
 logger = logging.getLogger(__name__)
@@ -74,18 +64,8 @@ def error_summary(result: Any) -> str:
     return text.split(" : Traceback", 1)[0].strip()[:500]
 
 
-class CompiledORM(ORM):
+class CompiledORM(CompiledInsertORM):
     """``Q_CLUSTER["broker_class"]``: the ORM broker of ``Q_CLUSTER["orm"]``."""
-
-    def enqueue(self, task: str) -> int:
-        """As the ORM broker does: one OrmQ row, free to take from now."""
-        if transaction.get_autocommit(using=Conf.ORM):
-            # As the ORM broker's get_connection: a broker thread's stale connection
-            # is closed before it is used.
-            db.close_old_connections()
-        job = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
-        insert(job, using=Conf.ORM)
-        return int(job.pk)
 
     def dequeue(self) -> list[tuple[int, str]] | None:
         """Take up to ``Q_CLUSTER["bulk"]`` free jobs, each locked by ``lock_seconds``

@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
-from django.db import models
+from django.db import models, transaction
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from security import mfa
 from security.identity import normalize_login
 
 
@@ -92,9 +93,24 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
         return 1
 
     def verify_token(self, token: object) -> bool:
-        from security.services import consume_backup_code
-
-        return consume_backup_code(self, token)
+        """django-otp's check, which django-otp asks of the device itself (as of its own
+        static device): true once per code, which is used up; false for anything else
+        (throttled)."""
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        code = mfa.normalize_code(token)
+        with transaction.atomic():
+            deleted = 0
+            if mfa.is_backup_code(code):
+                deleted, _ = self.codes.filter(code_hash=mfa.hash_backup_code(code)).delete()
+            if deleted:
+                self.throttle_reset(commit=False)
+                self.set_last_used_timestamp(commit=False)
+                self.save()
+            else:
+                self.throttle_increment(commit=True)
+        return bool(deleted)
 
 
 class BackupCode(models.Model):
@@ -228,7 +244,7 @@ class RoleGrant(models.Model):
 
     Granting a role that can move money or read card data (``roles.FOUR_EYES_ROLES``) is
     requested by one security officer and applied only when another approves it
-    (``security.services.approve_role_grant``); ``before`` is the account's roles when it
+    (``security.services.decide_role_grant``); ``before`` is the account's roles when it
     was asked, so an approval never applies to roles that changed meanwhile.
     """
 

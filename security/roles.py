@@ -42,6 +42,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "payments.decide_risk",
         "delivery.retry_delivery",
         "documents.retry_document",
+        "privacy.decide_erasure",
     }
 )
 
@@ -53,6 +54,7 @@ _LOCKOUT_READ = (
 )
 # Every attempt of every background job, failed ones included.
 _JOBS_READ = _crud("security.jobattempt", "v")
+_BACKUPS_READ = _crud("audit.backuprun", "v") | _crud("audit.restoretest", "v")
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
     | _crud("billing.customer", "v")
@@ -120,6 +122,9 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _LOCKOUT_READ
         | _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "vc")
+        | {"privacy.decide_erasure"}
         # Security alerts (e.g. the vault's keys failing): closed once the cause is fixed.
         | _crud("security.securityalert", "vc")
         | {
@@ -133,6 +138,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     AUDITOR: frozenset(
         _AUDIT_READ
         | _JOBS_READ
+        | _BACKUPS_READ
+        | _crud("privacy.erasurerequest", "v")
         | _crud("security.securityalert", "v")
         | _BILLING_READ
         | _crud("documents.invoicedocument", "v")

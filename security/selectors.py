@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -18,7 +18,7 @@ from django_otp import device_classes, devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from security.compiled import compiled
+from db.compiled import compiled
 from security.models import BackupCodeDevice, PasswordHistory, RoleGrant, UserSession
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
@@ -210,3 +210,17 @@ def language_of(user: Any) -> str | None:
         return None
     language = import_string(path)(user)
     return str(language) if language else None
+
+
+def request_users() -> Any:
+    """Users as a request reads its own: with whether a second factor is enrolled (the
+    session policy asks on every request) and the relations
+    ``SECURITY_REQUEST_USER_RELATED`` names (the portal account and its customer: every
+    portal page asks)."""
+    return (
+        get_user_model()
+        ._default_manager.select_related(*settings.SECURITY_REQUEST_USER_RELATED)
+        .annotate(
+            **{REQUEST_USER_MFA: ExpressionWrapper(enrolled_factor(OuterRef("pk")), BooleanField())}
+        )
+    )

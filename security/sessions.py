@@ -3,7 +3,7 @@ the signed-in user in the same query.
 
 Every signed-in request reads its session first, then its user. The session list
 (``security.models.UserSession``, one row per signed-in session) names the session's
-user, so one query reads both: the user (as ``security.backends.request_users`` does)
+user, so one query reads both: the user (as ``security.selectors.request_users`` does)
 joined to its session-list row, with the session's data. The sign-in backend then takes
 that user instead of reading it again, but only if it is the user the session's own
 signed data names (``user_read_with_session``). A session with no session-list row is
@@ -21,7 +21,8 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.db.models import Subquery
 from django.utils import timezone
 
-from security.compiled import compiled
+from db.compiled import compiled
+from security.selectors import request_users
 
 # The user the current request's session read brought with it (None: it brought none).
 _read_with_session: ContextVar[Any] = ContextVar("tillit_user_read_with_session", default=None)
@@ -38,8 +39,6 @@ _live_session = compiled(str, datetime.datetime)(_live)
 
 @compiled(str, datetime.datetime)
 def _session_with_user(session_key: str, now: datetime.datetime) -> Any:
-    from security.backends import request_users
-
     live = _live(session_key, now)
     return (
         request_users()

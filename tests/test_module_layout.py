@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("audit", "billing", "config", "db", "payments", "security", "bench", "scripts")
+APPS = ("audit", "billing", "config", "db", "payments", "security", "bench", "scripts", "tests")
 MAX_LINES = 600
 # One environment-driven settings module is the design (docs/architecture.md,
 # Configuration): every variable is read, checked and explained in one place; split by

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed_values, known_values
 from billing.models import Customer, PortalAccount
+from billing.privacy.admin import record_erasure_request
 
 
 @admin.register(Customer)
@@ -19,6 +20,7 @@ class CustomerAdmin(ServiceAdmin):
     search_fields = ("name", "identity_number", "email", "vat_id")
     readonly_fields = ("created_at", "updated_at")
     date_hierarchy = "created_at"
+    actions = (record_erasure_request,)
     fieldsets = (
         (None, {"fields": ("name", "kind", "identity_number", "vat_id", "email")}),
         (

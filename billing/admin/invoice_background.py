@@ -1,5 +1,6 @@
 """The invoice's background work on its admin page: how its signed PDF and its deliveries
-stand, why one failed, and "Retry now" for the staff allowed to (a confirmation page,
+stand (with the rules a failed EN 16931 check broke, and the action that checks and signs
+again), why one failed, and "Retry now" for the staff allowed to (a confirmation page,
 then one service call: ``billing.documents.services.retry_invoice_document``,
 ``billing.delivery.services.retry_delivery``, each checking the permission again and
 writing its audit event).
@@ -11,16 +12,19 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from billing.delivery import selectors as delivery_selectors
 from billing.delivery import services as delivery_services
 from billing.delivery.models import Delivery
 from billing.documents import selectors as document_selectors
 from billing.documents import services as document_services
+from billing.documents.exceptions import DocumentError, InvalidFacturX
 from billing.exceptions import BillingError
 from billing.models import Invoice
 
@@ -142,3 +146,68 @@ class InvoiceBackgroundWorkAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"The {delivery.get_kind_display().lower()} is queued.")
         return self._back(invoice)
+
+
+class InvoiceDocumentStateMixin(admin.ModelAdmin):
+    """For the invoice admin: where the invoice's signed PDF stands (signed, waiting, or
+    stopped by a failed EN 16931 check, with each rule), and the action that checks and
+    signs it again once the cause is fixed
+    (``billing.delivery.services.issue_invoice_document``)."""
+
+    @admin.display(description="Signed PDF")
+    def signed_pdf_display(self, invoice: Invoice) -> str:
+        if invoice.is_draft:
+            return "— (a draft has no PDF)"
+        failure = document_selectors.open_check_failure(invoice)
+        if failure is not None:
+            rules = format_html_join(
+                "",
+                "<li><code>{}</code> {}</li>",
+                ((rule.get("rule", "?"), rule.get("text", "")) for rule in failure.rules),
+            )
+            return format_html(
+                '<div class="check-failure"><strong>Not signed and not sent:</strong> its'
+                " Factur-X XML breaks EN 16931 (attempt {}, last {} UTC)."
+                "<ul>{}</ul>Once the cause is fixed, select the invoice in the list and run"
+                " “Check and sign the PDF again”; the signing job also retries on its own."
+                "</div>",
+                failure.attempts,
+                f"{failure.last_failed_at:%Y-%m-%d %H:%M}",
+                rules,
+            )
+        document = document_selectors.latest_document(invoice)
+        if document is None:
+            return "Not signed yet (its signing job is waiting)."
+        return format_html(
+            "Signed: version {}, {} UTC, SHA-256 <code>{}</code>",
+            document.version,
+            f"{document.created_at:%Y-%m-%d %H:%M}",
+            document.sha256,
+        )
+
+    @admin.action(
+        description="Check and sign the PDF again (after a failed EN 16931 check)",
+        permissions=["change"],
+    )
+    def check_and_sign_document(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        for invoice in queryset.select_related("credited_invoice", "customer").order_by("pk"):
+            if invoice.is_draft:
+                self.message_user(request, f"{invoice}: a draft has no PDF", messages.ERROR)
+                continue
+            try:
+                document = delivery_services.issue_invoice_document(invoice, by=request.user)
+            except InvalidFacturX as exc:
+                rules = ", ".join(dict.fromkeys(failure.rule for failure in exc.failures))
+                self.message_user(
+                    request,
+                    f"{invoice}: still not signed; its XML breaks {rules} (see the invoice)",
+                    messages.ERROR,
+                )
+            except DocumentError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{invoice}: signed (version {document.version}) and queued for delivery",
+                    messages.SUCCESS,
+                )

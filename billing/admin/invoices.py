@@ -22,8 +22,7 @@ from django.utils.html import format_html, format_html_join
 from audit.admin import ReadOnlyAdmin
 from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money, known_values
-from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin
-from billing.documents.admin import InvoiceDocumentStateMixin
+from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin
 from billing.exceptions import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceSeries
 from billing.vat import check_quantity, check_vat

@@ -35,7 +35,9 @@ from billing.delivery.exceptions import (
 )
 from billing.delivery.models import CustomerPgpKey, Delivery, DeliveryAttempt, InvoiceLink
 from billing.delivery.selectors import may_retry, sending_interrupted
+from billing.documents.models import InvoiceDocument
 from billing.documents.selectors import latest_document
+from billing.documents.services import sign_invoice_document
 from billing.models import Customer, Invoice
 from billing.selectors import customer_for_user
 from security.actors import Actor, Person
@@ -476,3 +478,14 @@ def send_overdue_reminders(*, by: Actor, today: datetime.date | None = None) -> 
         queue_delivery(invoice, kind=Delivery.Kind.REMINDER, by=by)
         count += 1
     return count
+
+
+def issue_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
+    """Sign the invoice's PDF (once, after its XML passes every check) and queue its
+    delivery to the customer if none is queued yet; a failed check raises InvalidFacturX
+    (recorded) and nothing is signed or sent. Delivery's, as it sends what documents
+    signs: documents never imports delivery."""
+    document = sign_invoice_document(invoice, by=by)
+    if not Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.INVOICE).exists():
+        queue_delivery(invoice, by=by)
+    return document

@@ -1,4 +1,5 @@
-"""Background jobs (django-q2) of delivery: one attempt per job; reminders on schedule."""
+"""Background jobs (django-q2) of delivery: a finalized invoice's signing then delivery; one
+attempt per job; reminders on schedule."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 from audit import SYSTEM
 from billing.delivery import services
+from billing.models import Invoice
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +49,16 @@ def queue_receipt_job(invoice_id: int) -> int | None:
     # The service reads the invoice itself, under its lock: no fetch here first.
     delivery = services.queue_receipt(invoice_id, by=SYSTEM)
     return delivery.pk if delivery else None
+
+
+def issue_invoice_document(invoice_id: int) -> str:
+    """Sign the invoice's PDF (once) and queue its delivery to the customer.
+
+    An XML that breaks an EN 16931 rule raises (the failure is recorded on the invoice):
+    the job fails, nothing is signed or sent, and the cluster runs it again; once the
+    cause is fixed, the next attempt signs and delivers.
+    """
+    invoice = Invoice.objects.select_related("credited_invoice", "customer").get(pk=invoice_id)
+    document = services.issue_invoice_document(invoice, by=SYSTEM)
+    logger.info("invoice %s signed as version %s", invoice_id, document.version)
+    return document.sha256

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from audit.admin import ReadOnlyAdmin
-from billing.documents import selectors, services
-from billing.documents.exceptions import DocumentError, InvalidFacturX
+from billing.documents import selectors
 from billing.documents.models import InvoiceDocument, SigningCertificate
-from billing.models import Invoice
 
 
 @admin.register(InvoiceDocument)
@@ -81,67 +79,3 @@ class SigningCertificateAdmin(ReadOnlyAdmin):
     list_display = ("fingerprint", "first_used_at")
     fields = ("fingerprint", "first_used_at", "certificate")
     readonly_fields = fields
-
-
-class InvoiceDocumentStateMixin(admin.ModelAdmin):
-    """For the invoice admin: where the invoice's signed PDF stands (signed, waiting, or
-    stopped by a failed EN 16931 check, with each rule), and the action that checks and
-    signs it again once the cause is fixed (``services.issue_invoice_document``)."""
-
-    @admin.display(description="Signed PDF")
-    def signed_pdf_display(self, invoice: Invoice) -> str:
-        if invoice.is_draft:
-            return "— (a draft has no PDF)"
-        failure = selectors.open_check_failure(invoice)
-        if failure is not None:
-            rules = format_html_join(
-                "",
-                "<li><code>{}</code> {}</li>",
-                ((rule.get("rule", "?"), rule.get("text", "")) for rule in failure.rules),
-            )
-            return format_html(
-                '<div class="check-failure"><strong>Not signed and not sent:</strong> its'
-                " Factur-X XML breaks EN 16931 (attempt {}, last {} UTC)."
-                "<ul>{}</ul>Once the cause is fixed, select the invoice in the list and run"
-                " “Check and sign the PDF again”; the signing job also retries on its own."
-                "</div>",
-                failure.attempts,
-                f"{failure.last_failed_at:%Y-%m-%d %H:%M}",
-                rules,
-            )
-        document = selectors.latest_document(invoice)
-        if document is None:
-            return "Not signed yet (its signing job is waiting)."
-        return format_html(
-            "Signed: version {}, {} UTC, SHA-256 <code>{}</code>",
-            document.version,
-            f"{document.created_at:%Y-%m-%d %H:%M}",
-            document.sha256,
-        )
-
-    @admin.action(
-        description="Check and sign the PDF again (after a failed EN 16931 check)",
-        permissions=["change"],
-    )
-    def check_and_sign_document(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        for invoice in queryset.select_related("credited_invoice", "customer").order_by("pk"):
-            if invoice.is_draft:
-                self.message_user(request, f"{invoice}: a draft has no PDF", messages.ERROR)
-                continue
-            try:
-                document = services.issue_invoice_document(invoice, by=request.user)
-            except InvalidFacturX as exc:
-                rules = ", ".join(dict.fromkeys(failure.rule for failure in exc.failures))
-                self.message_user(
-                    request,
-                    f"{invoice}: still not signed; its XML breaks {rules} (see the invoice)",
-                    messages.ERROR,
-                )
-            except DocumentError as exc:
-                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    f"{invoice}: signed (version {document.version}) and queued for delivery",
-                    messages.SUCCESS,
-                )

@@ -7,3 +7,9 @@ class DocumentsConfig(AppConfig):
     name = "billing.documents"
     label = "documents"
     verbose_name = "Invoice documents"
+
+    def ready(self) -> None:
+        # Its part of the backup restore test (audit.backups.probes).
+        from billing.documents.backup_probes import register
+
+        register()

@@ -18,7 +18,10 @@ from django.utils.module_loading import import_string
 
 from billing.models import Invoice
 
-TASK = "billing.documents.tasks.issue_invoice_document"
+# Sign, then deliver: delivery's job (delivery sends what documents signs). Attempts of
+# the job before issue 21 ran under its old path (``document_job_state`` reads both).
+TASK = "billing.delivery.tasks.issue_invoice_document"
+EARLIER_TASK = "billing.documents.tasks.issue_invoice_document"
 
 
 def run_after_commit(task: str, *args: Any, timeout: int | None = None) -> bool:

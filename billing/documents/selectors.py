@@ -195,7 +195,7 @@ def document_job_state(invoice: Invoice) -> JobAttempt | None:
     if invoice.is_draft or InvoiceDocument.objects.filter(invoice_id=invoice.pk).exists():
         return None
     return (
-        JobAttempt.objects.filter(func=hooks.TASK, args=[invoice.pk])
+        JobAttempt.objects.filter(func__in=(hooks.TASK, hooks.EARLIER_TASK), args=[invoice.pk])
         .order_by("-started_at", "-pk")
         .first()
     )

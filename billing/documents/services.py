@@ -31,11 +31,7 @@ from billing.documents.exceptions import (
 )
 from billing.documents.models import DocumentCheckFailure, InvoiceDocument, SigningCertificate
 from billing.models import Invoice
-from security.actors import Actor, Person
-
-
-def _user_or_none(actor: Actor) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
+from security.actors import Actor, Person, user_of
 
 
 def _produce(invoice: Invoice, *, by: Actor) -> tuple[bytes, keys.SigningIdentity]:
@@ -74,7 +70,7 @@ def _store(
         signer_certificate=identity.certificate_pem,
         template_version=render.TEMPLATE_VERSION,
         reason=reason,
-        created_by=_user_or_none(by),
+        created_by=user_of(by),
     )
 
 
@@ -224,19 +220,6 @@ def _resolve_check_failure(locked: Invoice) -> dict[str, Any]:
     open_failure.resolved_at = timezone.now()
     open_failure.save(update_fields=["resolved_at"])
     return {"failed_checks_before": open_failure.attempts}
-
-
-def issue_invoice_document(invoice: Invoice, *, by: Actor) -> InvoiceDocument:
-    """Sign the invoice's PDF (once, after its XML passes every check) and queue its
-    delivery to the customer if none is queued yet; a failed check raises InvalidFacturX
-    (recorded) and nothing is signed or sent."""
-    document = sign_invoice_document(invoice, by=by)
-    from billing.delivery.models import Delivery
-    from billing.delivery.services import queue_delivery
-
-    if not Delivery.objects.filter(invoice=invoice, kind=Delivery.Kind.INVOICE).exists():
-        queue_delivery(invoice, by=by)
-    return document
 
 
 def record_document_download(

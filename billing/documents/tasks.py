@@ -1,4 +1,5 @@
-"""Background jobs (django-q2): render + sign a finalized invoice, then queue its delivery."""
+"""Background jobs (django-q2) of documents: sign a period's PDFs (a finalized invoice's own
+signing and delivery job is ``billing.delivery.tasks.issue_invoice_document``)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,8 @@ import logging
 
 from audit import SYSTEM
 from billing.documents import services
-from billing.models import Invoice
 
 logger = logging.getLogger(__name__)
-
-
-def issue_invoice_document(invoice_id: int) -> str:
-    """Sign the invoice's PDF (once) and queue its delivery to the customer.
-
-    An XML that breaks an EN 16931 rule raises (the failure is recorded on the invoice):
-    the job fails, nothing is signed or sent, and the cluster runs it again; once the
-    cause is fixed, the next attempt signs and delivers.
-    """
-    invoice = Invoice.objects.select_related("credited_invoice", "customer").get(pk=invoice_id)
-    document = services.issue_invoice_document(invoice, by=SYSTEM)
-    logger.info("invoice %s signed as version %s", invoice_id, document.version)
-    return document.sha256
 
 
 def sign_period_documents_job(start: str, end: str) -> int:

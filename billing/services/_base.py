@@ -21,8 +21,8 @@ from billing.models import (
     Invoice,
 )
 from billing.money import Money
+from db.compiled import compiled
 from security.actors import Actor as Actor  # billing's services take ``by: Actor``
-from security.compiled import compiled
 
 """A user, a saved model instance, or ``audit.SYSTEM`` (see ``audit.record``)."""
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from audit import AuditEntry, record, record_many
-from audit.services import execute_recorded
+from audit import AuditEntry, pending_event, record, record_many, write_with_event
 from billing.delivery.hooks import invoices_paid
 from billing.exceptions import (
     AmountExceedsDue,
@@ -29,7 +28,8 @@ from billing.services._base import (
     _money_of,
     _transition,
 )
-from security.compiled import update_sql
+from db.compiled import update_sql
+from db.dialect import is_postgresql
 
 
 def void_invoice(invoice: Invoice, *, by: Actor, reason: str = "") -> Invoice:
@@ -135,7 +135,7 @@ def _save_settled(invoices: Collection[Invoice]) -> None:
     """Write the amount paid, status and time of invoices settled in memory (locked)."""
     if not invoices:
         return
-    if connection.vendor != "postgresql":
+    if not is_postgresql():
         Invoice.objects.bulk_update(invoices, _SETTLED_FIELDS)
         return
     with connection.cursor() as cursor:
@@ -210,7 +210,10 @@ def _record_received(
         # A card payment: the invoice's UPDATE (by primary key; a prepared plan of the
         # many-invoice unnest join scanned the table) and its event, one round trip.
         [invoice] = locked.values()
-        execute_recorded(*update_sql(invoice, _SETTLED_FIELDS), events[0], actor=by)
+        [entry] = events
+        event = pending_event(entry.action, actor=by, obj=entry.obj, **entry.details)
+        if write_with_event(*update_sql(invoice, _SETTLED_FIELDS, returning=True), event) is None:
+            raise DatabaseError(f"invoice {invoice.pk}: its locked row was not updated")
     else:
         _save_settled(locked.values())
         record_many(events, actor=by)

@@ -22,13 +22,14 @@ from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
 from payments.exceptions import PaymentsError
-from payments.fraud.services import (
-    DECIDE_PERMISSION,
+from payments.fraud.services import DECIDE_PERMISSION
+from payments.models import Payment, Refund, RiskDecision
+from payments.services import (
+    REFUND_PERMISSION,
     decide_risk_review,
     record_refused_risk_review,
+    refund_payment,
 )
-from payments.models import Payment, Refund, RiskDecision
-from payments.services import REFUND_PERMISSION, refund_payment
 from security.decorators import step_up_required
 
 

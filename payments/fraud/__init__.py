@@ -3,8 +3,10 @@
 Public API (docs/payments.md, "Risk decisions")::
 
     from payments.fraud import assess_card_payment      # the one decision point
-    from payments.fraud import decide_risk_review        # a fraud analyst's approve/decline
     from payments.fraud import update_risk_settings      # thresholds, audited
+
+A fraud analyst's approve or decline of a held payment charges or fails it, so it is a
+payment service: ``payments.services.decide_risk_review``.
 
 ``payments.models`` imports ``payments.fraud.models`` while the app registry is
 loading, so the functions are re-exported lazily (PEP 562), as the vault does.
@@ -17,7 +19,6 @@ from payments.lazy_exports import lazy_exports
 _EXPORTS = {
     "RiskAssessment": "payments.fraud.rules",
     "assess_card_payment": "payments.fraud.rules",
-    "decide_risk_review": "payments.fraud.services",
     "update_risk_settings": "payments.fraud.services",
     "validate_risk_settings": "payments.fraud.services",
     "get_risk_settings": "payments.fraud.selectors",

@@ -20,8 +20,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from db.compiled import CompiledQuery
 from payments.fraud.models import RiskHold, RiskSettings
-from security.compiled import CompiledQuery
 
 # Failures that say nothing about the payer: the platform's own trouble, a capture given
 # back because the invoice changed, and attempts the engine blocked itself (counting
@@ -166,7 +166,7 @@ FACTS = (
     "on_hold",
 )
 
-# Compiled by the ORM once per process (security.compiled): building this query (its
+# Compiled by the ORM once per process (db.compiled): building this query (its
 # subqueries) cost 4.1 CPU-ms per card payment, a fifth of the payment's Python.
 _facts = CompiledQuery(risk_facts_queryset, str, int, datetime.datetime, str)
 

@@ -1,4 +1,5 @@
-"""The risk engine's state changes: thresholds, and a fraud analyst's decision on a held payment."""
+"""The risk engine's state changes: thresholds and holds (a fraud analyst's decision on a held
+payment charges or fails it: ``payments.services.risk_reviews``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import SYSTEM, record
+from audit import record
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
 from payments.fraud.models import RiskHold, RiskSettings
-from payments.models import Payment
-from security.actors import Actor, Person, user_of
+from payments.step_up import require_step_up
+from security.actors import Person, user_of
 
 DECIDE_PERMISSION = "payments.decide_risk"
 SETTINGS_PERMISSION = "payments.change_risksettings"
@@ -128,8 +129,6 @@ def update_risk_settings(
     """Change the risk thresholds: permission, valid values (else nothing changes), a fresh
     second factor for any change that loosens them; audited with the values before and
     after and the thresholds loosened (``weakened``)."""
-    from payments.services import require_step_up
-
     if not (hasattr(by, "has_perm") and by.has_perm(SETTINGS_PERMISSION)):
         raise InvalidRiskSettings(
             _("changing risk thresholds needs the fraud analyst's permission")
@@ -179,89 +178,12 @@ def update_risk_settings(
     return row
 
 
-def record_refused_risk_review(payment_id: int, *, by: Actor, request: HttpRequest | None) -> None:
-    """Audit an attempt to decide a risk review without the permission (then refuse it)."""
-    with transaction.atomic():
-        payment = Payment.objects.filter(pk=payment_id).first()
-        record(
-            "payment.risk_review_refused",
-            actor=by,
-            obj=payment,
-            request=request,
-            payment_id=payment_id,
-            rule="permission",
-        )
-
-
-def decide_risk_review(
-    payment: Payment,
-    *,
-    approve: bool,
-    reason: str,
-    by: Person,
-    request: HttpRequest | None,
-) -> Payment:
-    """A fraud analyst's decision on a payment held for review (permission, step-up, a reason).
-
-    Approve: the charge goes ahead (gateway called after the decision is committed,
-    outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
-    amount it held on the invoice is released. Either way it is audited.
-    """
-    from payments.saved_cards import forget_unsaved_card
-    from payments.services import charge_payment, record_failure, require_step_up
-
-    if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
-        record_refused_risk_review(payment.pk, by=by, request=request)
-        raise RiskReviewRefused(
-            _("deciding a risk review needs the fraud analyst's permission"), field="user"
-        )
-    require_step_up(request, by, to=_("decide a risk review"), refused=RiskReviewRefused)
-    reason = reason.strip() if isinstance(reason, str) else ""
-    if not reason:
-        raise RiskReviewRefused(_("give the reason for the decision"), field="reason")
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        if not locked.awaiting_risk_review:
-            raise RiskReviewRefused(_("this payment is not waiting for a risk review"))
-        now = timezone.now()
-        locked.risk_reviewed_at = now
-        locked.risk_reviewed_by = user_of(by)
-        locked.risk_review_note = reason[:500]
-        if not approve:
-            locked.status = Payment.Status.FAILED
-            locked.failure_code = "risk_declined"
-            locked.failure_message = "declined after a fraud review; nothing was charged"
-            locked.settled_at = now
-        locked.save()
-        record(
-            "payment.risk_approved" if approve else "payment.risk_declined",
-            actor=by,
-            obj=locked,
-            request=request,
-            invoice_id=locked.invoice_id,
-            amount=locked.amount,
-            currency=locked.currency,
-            reason=locked.risk_review_note,
-        )
-        if not approve:
-            # The same event as any other failed payment, so whoever follows failures sees it.
-            record_failure(locked, by=by)
-    if approve:
-        return charge_payment(locked, by=by)  # its settle erases a card the payer did not keep
-    if locked.forget_card:
-        # The payer paid with a new card without keeping it: erased now that it is declined.
-        forget_unsaved_card(locked.payment_method, by=SYSTEM)
-    return locked
-
-
 def lift_risk_hold(
     hold: RiskHold, *, note: str, by: Person, request: HttpRequest | None
 ) -> RiskHold:
     """A fraud analyst lifts a card-testing hold after reviewing it (permission, step-up, a
     note); the new-card count of the customer or address starts again from now. Audited
     ``fraud.hold_lifted``."""
-    from payments.services import require_step_up
-
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
         raise RiskReviewRefused(_("lifting a hold needs the fraud analyst's permission"))
     require_step_up(request, by, to=_("lift a hold"), refused=RiskReviewRefused)

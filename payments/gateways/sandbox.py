@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext_lazy
 
+from db.compiled import insert
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, RefundResult
 from payments.gateways.models import SandboxCharge, SandboxRefund
-from security.compiled import insert
 
 if TYPE_CHECKING:
     from billing.money import Money

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from audit import AuditEntry, record_many
 from billing.money import Money
 from billing.services import ReceivedAmount, record_payment_amounts
+from db import dialect
 from payments.models import BankFile, BankLine, Payment
 from payments.reconciliation.camt054 import BankTransaction
 from security.actors import Actor
@@ -93,18 +93,8 @@ def insert_rows(rows: list[tuple[Any, ...]]) -> None:
 
     PostgreSQL takes them by COPY; other databases by one executemany.
     """
-    if not rows:
-        return
-    table = connection.ops.quote_name(BankLine._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _LINE_COLUMNS)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join(["%s"] * len(_LINE_COLUMNS))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+    if rows:
+        dialect.insert_rows(BankLine._meta.db_table, _LINE_COLUMNS, rows)
 
 
 def bank_line(bank_file: BankFile, line: BankTransaction, **extra: Any) -> BankLine:

@@ -10,7 +10,10 @@ the gateway account. One module per domain action:
   (every refund, whoever starts it);
 - ``gateway_account``: ``get_gateway_account``, the account that reveals cards for the
   gateway call;
-- ``checks``: what a request must pass before anything is written; ``require_step_up``;
+- ``checks``: what a request must pass before anything is written (``require_step_up``,
+  re-exported here, is ``payments.step_up``'s);
+- ``risk_reviews``: ``decide_risk_review``, a fraud analyst's approve or decline of a
+  held payment (it charges or fails it), and ``record_refused_risk_review``;
 - ``hot_statements``: the card payment's compiled reads and one-statement writes.
 
 A card payment runs in three steps, so that the gateway is never called inside a
@@ -35,7 +38,7 @@ Risk: in step 1 every card attempt goes through ``payments.fraud.assess_card_pay
 (under the same lock). Allowed: charged as above. Blocked: recorded FAILED
 (``risk_blocked``) and never sent to the gateway. Held for review: PENDING, holding its
 amount, not charged until a fraud analyst approves it
-(``payments.fraud.decide_risk_review``); reconciliation leaves it alone meanwhile.
+(``decide_risk_review``); reconciliation leaves it alone meanwhile.
 
 Callers use this package, as billing's: ``from payments import services``;
 ``services.pay_invoice(invoice, ...)``. Inside payments, a module imports the one it needs.
@@ -48,14 +51,16 @@ from payments.services.card_payments import (
     purge_idempotency_keys,
 )
 from payments.services.card_reconciliation import reconcile_payment, reconcile_payments
-from payments.services.checks import require_step_up
 from payments.services.gateway_account import get_gateway_account
 from payments.services.refunds import REFUND_PERMISSION, refund_payment
+from payments.services.risk_reviews import decide_risk_review, record_refused_risk_review
 from payments.services.settlement import charge_payment, record_failure
+from payments.step_up import require_step_up
 
 __all__ = [
     "REFUND_PERMISSION",
     "charge_payment",
+    "decide_risk_review",
     "get_gateway_account",
     "held_amount",
     "pay_invoice",
@@ -64,6 +69,7 @@ __all__ = [
     "reconcile_payment",
     "reconcile_payments",
     "record_failure",
+    "record_refused_risk_review",
     "refund_payment",
     "require_step_up",
 ]

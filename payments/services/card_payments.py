@@ -21,8 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import SYSTEM, record
-from audit.services import prepare_event
+from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
@@ -259,21 +258,18 @@ def _reserve_card_payment(
             stored = IdempotencyKey(
                 scope=scope, key=key, request_hash=request_hash, created_at=timezone.now()
             )
-            event = prepare_event(
+            event = pending_event(
                 "payment.blocked" if blocked else "payment.started",
                 actor=by,
-                object_type=Payment._meta.label_lower,
-                object_id=None,  # the payment's id, given by the database
+                obj=payment,  # not saved yet: its id is given by the database
                 request=request,
-                details={
-                    "invoice_id": locked.pk,
-                    "amount": money.amount,
-                    "currency": money.currency,
-                    "method": payment.method,
-                    "card": f"{payment_method.brand} {payment_method.last4}",
-                    "risk": risk.decision,
-                    **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
-                },
+                invoice_id=locked.pk,
+                amount=money.amount,
+                currency=money.currency,
+                method=payment.method,
+                card=f"{payment_method.brand} {payment_method.last4}",
+                risk=risk.decision,
+                **({"rules": [r["rule"] for r in risk.reasons]} if risk.reasons else {}),
             )
             # The reveal before the insert: each writes an audit event, and the first
             # one takes the audit chain's lock until the commit; the other payments

@@ -8,7 +8,6 @@ import hashlib
 import json
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -21,8 +20,6 @@ from payments.exceptions import (
     InvalidPayment,
     InvoiceNotPayable,
     PaymentInProgress,
-    PaymentsError,
-    RefundRefused,
 )
 from payments.models import Payment
 from payments.services.hot_statements import stored_key
@@ -159,25 +156,3 @@ def available_to_pay(locked: Invoice, *, held_state: str | None) -> int:
             field="invoice",
         )
     return available
-
-
-def require_step_up(
-    request: HttpRequest | None,
-    by: Actor,
-    *,
-    to: str = "",
-    refused: type[PaymentsError] = RefundRefused,
-) -> None:
-    """A person refunds (or decides a risk review) with a fresh second factor: security's
-    step-up rule, refused as this app's error naming the action."""
-    from security.exceptions import StepUpRequired
-    from security.services import require_step_up as security_step_up
-
-    try:
-        security_step_up(request, by)
-    except StepUpRequired:
-        raise refused(
-            _("confirm your second factor again (step-up) to %(action)s")
-            % {"action": to or _("refund")},
-            field="step_up",
-        ) from None

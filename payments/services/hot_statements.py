@@ -1,5 +1,5 @@
 """The card payment's hot statements, in one place: the reads compiled by the ORM once per
-process (``security.compiled``: the invoice and the payment under their locks, the card
+process (``db.compiled``: the invoice and the payment under their locks, the card
 with its risk facts and the idempotency key, the stored key, the gateway account) and the
 writes done in one statement with their audit events (the reserved payment with its key
 and event, the settled payment with its event). Everything else in payments uses the ORM.
@@ -12,24 +12,24 @@ import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import OuterRef, Subquery
 
-from audit import AuditEntry
-from audit.services import PreparedEvent, append_prepared, execute_recorded
+from audit import AuditEntry, PendingEvent, pending_event, write_with_event
 from billing.models import Invoice
+from db.compiled import compiled, mark_inserted
+from db.compiled import insert as compiled_insert
+from db.compiled import insert_sql as compiled_insert_sql
+from db.compiled import update as compiled_update
+from db.compiled import update_sql as compiled_update_sql
+from db.dialect import is_postgresql
 from payments.fraud.selectors import history_annotations, threshold_annotations
 from payments.models import IdempotencyKey, Payment, PaymentMethod
 from payments.selectors import in_flight_state
 from security.actors import Actor
-from security.compiled import compiled, hot, mark_inserted
-from security.compiled import insert as compiled_insert
-from security.compiled import insert_sql as compiled_insert_sql
-from security.compiled import update as compiled_update
-from security.compiled import update_sql as compiled_update_sql
 
 
-# The card payment's reads, compiled by the ORM once per process (security.compiled).
+# The card payment's reads, compiled by the ORM once per process (db.compiled).
 # The invoice's locks leave out its frozen snapshots (Invoice.DOCUMENT_FIELDS).
 @compiled(str, str)
 def stored_key(scope: str, key: str) -> Any:
@@ -87,43 +87,31 @@ def facts_after_lock(
     )
 
 
-# The idempotency key row, taking the payment's id from ``p`` (insert_reserved).
+# The idempotency key row, taking the payment's id from ``w``, the payment's INSERT
+# (insert_reserved).
 _KEY_INSERT = (
-    'INSERT INTO "payments_idempotencykey" ("scope", "key", "request_hash", "created_at",'
-    ' "payment_id") SELECT %s::varchar, %s::varchar, %s::varchar, %s::timestamptz, p.id FROM p'
+    'k AS (INSERT INTO "payments_idempotencykey" ("scope", "key", "request_hash",'
+    ' "created_at", "payment_id")'
+    " SELECT %s::varchar, %s::varchar, %s::varchar, %s::timestamptz, w.id FROM w)"
 )
 
 
-def insert_reserved(payment: Payment, stored: IdempotencyKey, event: PreparedEvent) -> None:
+def insert_reserved(payment: Payment, stored: IdempotencyKey, event: PendingEvent) -> None:
     """Write the reserved payment, its idempotency key and its audit event.
 
-    On PostgreSQL in one statement (``WITH p AS (INSERT ...)``, the key and the event
-    taking the payment's id from it), as the vault writes a card; elsewhere in three.
+    On PostgreSQL in one statement (``audit.write_with_event``, the key and the event
+    taking the payment's id from the payment's INSERT), as the vault writes a card;
+    elsewhere the key by a statement of its own.
     """
-    if connection.vendor != "postgresql":
-        compiled_insert(payment)
+    insert, params = compiled_insert_sql(payment)
+    if not is_postgresql():
+        mark_inserted(payment, write_with_event(insert, params, event))
         stored.payment = payment
         compiled_insert(stored)
-        append_prepared(event, str(payment.pk))
         return
-    insert, params = compiled_insert_sql(payment)
-    call, event_params = event.append_sql("p.id::text")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            hot(
-                f"WITH p AS ({insert}), k AS ({_KEY_INSERT})"  # noqa: S608 (built from names)
-                f" SELECT p.id FROM p CROSS JOIN LATERAL {call} AS a"
-            ),
-            [
-                *params,
-                stored.scope,
-                stored.key,
-                stored.request_hash,
-                stored.created_at,
-                *event_params,
-            ],
-        )
-        mark_inserted(payment, cursor.fetchone()[0], using=connection.alias)
+    key = [stored.scope, stored.key, stored.request_hash, stored.created_at]
+    pk = write_with_event(insert, params, event, then=_KEY_INSERT, then_params=key)
+    mark_inserted(payment, pk, using=connection.alias)
     stored.payment = payment
 
 
@@ -139,8 +127,11 @@ _SETTLED_FIELDS = [
 
 def save_settled(payment: Payment, entry: AuditEntry | None, *, by: Actor) -> None:
     """Save the settled fields, with ``entry``'s event if any (on PostgreSQL one
-    statement: ``audit.services.execute_recorded``)."""
+    statement: ``audit.write_with_event``)."""
     if entry is None:
         compiled_update(payment, _SETTLED_FIELDS)
-    else:
-        execute_recorded(*compiled_update_sql(payment, _SETTLED_FIELDS), entry, actor=by)
+        return
+    event = pending_event(entry.action, actor=by, obj=entry.obj, **entry.details)
+    update = compiled_update_sql(payment, _SETTLED_FIELDS, returning=True)
+    if write_with_event(*update, event) is None:
+        raise DatabaseError(f"payment {payment.pk}: its locked row was not updated")

@@ -24,7 +24,8 @@ from billing.services import record_refund_reopening, record_refund_with_credit_
 from payments.exceptions import InvalidPayment, RefundRefused
 from payments.gateways import GatewayError, GatewayTimeout, get_gateway
 from payments.models import Payment, Refund
-from payments.services.checks import require_step_up, shown
+from payments.services.checks import shown
+from payments.step_up import require_step_up
 from security.actors import Actor, Person, user_of
 
 Status = Payment.Status

@@ -23,10 +23,10 @@ import datetime
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from db.dialect import advisory_xact_lock, is_postgresql
 from payments.vault.exceptions import InvalidCard, KeysUnavailable, KeyUnavailable
 from payments.vault.models import DataKey, EntryKey
 from security.keyring import Keyring, KeyringError, get_keyring
@@ -38,9 +38,7 @@ _KEY_LOCK = 0x7661756C746B6579
 def lock_key_management() -> None:
     """Serialize rotations, re-encryption commits, destruction and rewraps (the caller's
     transaction holds the lock until it ends)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_KEY_LOCK])
+    advisory_xact_lock(_KEY_LOCK)
 
 
 def vault_keyring() -> Keyring:
@@ -68,35 +66,36 @@ def unwrap_data_key(key: DataKey) -> bytes:
     """The DEK's AES key bytes (never stored, never logged)."""
     if key.wrapped_key is None or key.state == DataKey.State.DESTROYED:
         raise KeyUnavailable(f"data key {key.hex_id} was destroyed", field="key_id")
-    try:
-        return vault_keyring().unwrap(
-            bytes(key.wrapped_key), version=key.kek_version, context=key.wrap_context()
-        )
-    except KeyringError as exc:
-        raise KeysUnavailable(
-            f"data key {key.hex_id} cannot be unwrapped: {exc}", field="key_id"
-        ) from None
+    return _unwrap(key, key.wrapped_key, f"data key {key.hex_id} cannot be unwrapped")
 
 
 def unwrap_entry_private(key: EntryKey) -> bytes:
+    """The card-entry key's RSA private key (DER; never stored, never logged)."""
     if key.wrapped_private_key is None:
         raise KeyUnavailable(f"card-entry key {key.kid} has expired", field="key_id")
+    return _unwrap(key, key.wrapped_private_key, f"card-entry key {key.kid}")
+
+
+def _unwrap(key: DataKey | EntryKey, wrapped: bytes | memoryview, what: str) -> bytes:
+    """Unwrap either kind of key with the KEK version it names; a keyring that cannot is
+    the vault's KeysUnavailable, saying ``what`` failed."""
     try:
         return vault_keyring().unwrap(
-            bytes(key.wrapped_private_key), version=key.kek_version, context=key.wrap_context()
+            bytes(wrapped), version=key.kek_version, context=key.wrap_context()
         )
     except KeyringError as exc:
-        raise KeysUnavailable(f"card-entry key {key.kid}: {exc}", field="key_id") from None
+        raise KeysUnavailable(f"{what}: {exc}", field="key_id") from None
 
 
 def entry_key_due(key: EntryKey, now: datetime.datetime) -> bool:
+    """The card-entry key is past VAULT_ENTRY_KEY_ROTATION_HOURS: a new one is due."""
     age = datetime.timedelta(hours=settings.VAULT_ENTRY_KEY_ROTATION_HOURS)
     return now >= key.created_at + age
 
 
 def _active_key_shared() -> DataKey | None:
     """The active DEK, share-locked so a rotation waits for this transaction."""
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         table = DataKey._meta.db_table
         rows = list(
             DataKey.objects.raw(

@@ -34,7 +34,6 @@ from security.services.lockout import (
 )
 from security.services.mfa import (
     confirm_totp_device,
-    consume_backup_code,
     mark_session_verified,
     record_passkey_registered,
     regenerate_backup_codes,
@@ -62,7 +61,6 @@ from security.services.sessions import (
 __all__ = [
     "change_password",
     "confirm_totp_device",
-    "consume_backup_code",
     "decide_role_grant",
     "disable_dormant_staff",
     "email_security_alert",

@@ -114,27 +114,6 @@ def regenerate_backup_codes(*, user: Any, by: Person, request: HttpRequest) -> l
     return codes
 
 
-def consume_backup_code(device: BackupCodeDevice, token: object) -> bool:
-    """Use up one backup code: true once per code, false for anything else (throttled)."""
-    allowed, _ = device.verify_is_allowed()
-    if not allowed:
-        return False
-    code = mfa.normalize_code(token)
-    with transaction.atomic():
-        deleted = 0
-        if mfa.is_backup_code(code):
-            deleted, _ = BackupCode.objects.filter(
-                device=device, code_hash=mfa.hash_backup_code(code)
-            ).delete()
-        if deleted:
-            device.throttle_reset(commit=False)
-            device.set_last_used_timestamp(commit=False)
-            device.save()
-        else:
-            device.throttle_increment(commit=True)
-    return bool(deleted)
-
-
 def verify_second_factor(*, request: HttpRequest, code: str) -> Device:
     """Check a TOTP or backup code for the signed-in user and mark the session verified.
 

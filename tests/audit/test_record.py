@@ -10,12 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import RequestFactory
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit import SYSTEM, record
+from audit import SYSTEM, pending_event, record, write_with_event
 from audit.chain import (
     GENESIS_HASH,
     SEQ_OPEN,
@@ -30,6 +30,8 @@ from audit.exceptions import InvalidAuditEvent
 from audit.models import AuditEvent
 from audit.services import append_prepared, prepare_event
 from audit.verify import verify_chain
+from db.compiled import insert_sql
+from security.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -243,50 +245,34 @@ def test_an_event_asked_for_at_an_earlier_time_takes_the_heads_time() -> None:
     assert verify_chain().ok
 
 
-@pytest.mark.postgres_only
 def test_an_event_written_with_a_row_in_one_statement_takes_the_rows_id_and_chains() -> None:
     record("demo.before", actor=SYSTEM)
-    prepared = prepare_event(
-        "demo.together",
-        actor=SYSTEM,
-        object_type="demo.thing",
-        object_id=None,
-        request=None,
-        details={"name": "Åsa <b>"},
-    )
-    call, params = prepared.append_sql("w.id::text")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH w AS (SELECT 4711 AS id) SELECT w.id, a.event_seq FROM w"
-            f" CROSS JOIN LATERAL {call} AS a",
-            params,
-        )
-        row_id, seq = cursor.fetchone()
+    user = User(username="asa", email="asa@example.com", password="!")
+    pending = pending_event("demo.together", actor=SYSTEM, obj=user, name="Åsa <b>")
+
+    row_id = write_with_event(*insert_sql(user), pending)
     record("demo.after", actor=SYSTEM)
 
-    stored = AuditEvent.objects.get(seq=seq)
-    assert (row_id, stored.object_id, stored.object_type) == (4711, "4711", "demo.thing")
+    stored = AuditEvent.objects.get(action="demo.together")
+    assert User.objects.filter(pk=row_id, username="asa").exists()
+    assert (stored.object_id, stored.object_type) == (str(row_id), "security.user")
+    assert stored.details == {"name": "Åsa <b>"}
     assert event_hash(stored.hashed_fields()) == stored.hash
-    assert stored.prev_hash == AuditEvent.objects.get(seq=seq - 1).hash
+    assert stored.prev_hash == AuditEvent.objects.get(seq=stored.seq - 1).hash
     assert verify_chain().ok
 
 
-@pytest.mark.postgres_only
-def test_no_row_means_no_event() -> None:
-    prepared = prepare_event(
-        "demo.nothing",
-        actor=SYSTEM,
-        object_type="demo.thing",
-        object_id=None,
-        request=None,
-        details={},
-    )
-    call, params = prepared.append_sql("w.id::text")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH w AS (SELECT 1 AS id WHERE false) SELECT a.event_seq FROM w"
-            f" CROSS JOIN LATERAL {call} AS a",
-            params,
-        )
-        assert cursor.fetchone() is None
+def test_a_write_that_changes_no_row_appends_no_event() -> None:
+    user = User.objects.create_user(username="bo")
+    pending = pending_event("demo.nothing", actor=SYSTEM, obj=user)
+
+    sql = 'UPDATE "security_user" SET "email" = %s WHERE "id" = %s RETURNING "id"'
+    assert write_with_event(sql, ["bo@example.com", -1], pending) is None
+
     assert not AuditEvent.objects.filter(action="demo.nothing").exists()
+
+
+def test_a_pending_event_is_checked_before_anything_is_written() -> None:
+    with pytest.raises(InvalidAuditEvent, match="password"):
+        pending_event("demo.secret", actor=SYSTEM, obj=User(username="cy"), password="x")
+    assert not AuditEvent.objects.exists()

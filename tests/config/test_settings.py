@@ -111,7 +111,7 @@ def test_a_postgresql_url_over_tcp_or_the_unix_socket_gets_the_projects_engine(
         DATABASE_URL=url,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["security.postgresql", host, "tillit"]
+    assert result.stdout.split() == ["db.postgresql", host, "tillit"]
 
 
 def test_the_wsgi_application_loads_every_view_and_freezes_it(tmp_path: Path) -> None:

@@ -15,11 +15,12 @@ from billing.models import Customer, Invoice
 from billing.money import Money
 from payments import services
 from payments.exceptions import InvalidRiskSettings, RiskReviewRefused
-from payments.fraud import assess_card_payment, decide_risk_review, update_risk_settings
+from payments.fraud import assess_card_payment, update_risk_settings
 from payments.fraud.models import default_new_card_limits
 from payments.fraud.selectors import get_risk_settings
 from payments.gateways.models import SandboxCharge
 from payments.models import Payment, PaymentMethod
+from payments.services import decide_risk_review
 from payments.vault.cards import Card
 from payments.vault.services import tokenize
 from security.models import User

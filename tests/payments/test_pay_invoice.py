@@ -15,6 +15,7 @@ from django.utils import timezone
 from billing import services as billing
 from billing.models import Customer, Invoice
 from billing.money import Money
+from db.prepared import is_hot
 from payments import services
 from payments.exceptions import (
     AlreadyPaid,
@@ -27,7 +28,6 @@ from payments.exceptions import (
 from payments.gateways.models import SandboxCharge
 from payments.models import IdempotencyKey, Payment, PaymentMethod, Refund
 from payments.services import card_payments
-from security import compiled
 from security.models import User
 from tests.factories import audit_events, line
 from tests.payments.fixtures import APPROVED, DECLINED, INSUFFICIENT, TIMEOUT, key, sek
@@ -415,7 +415,7 @@ def test_every_statement_of_a_card_payment_is_prepared_on_its_connection(
 
     assert payment.status == Payment.Status.SUCCEEDED
     assert len(ran) >= 8  # facts, reveal, its event, payment, charge, lock, settle, job
-    assert [sql for sql in ran if not compiled.is_hot(sql)] == []
+    assert [sql for sql in ran if not is_hot(sql)] == []
     # The invoice's frozen snapshots are for its documents: a payment does not read them.
     assert [sql for sql in ran if "seller_snapshot" in sql] == []
     with connection.cursor() as cursor:

@@ -7,11 +7,10 @@ except ``reveal_card``, whose caller (the gateway adapter) needs the number.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -24,9 +23,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import record
-from audit.services import PreparedEvent, append_prepared, prepare_event
+from audit import PendingEvent, pending_event, record, write_with_event
 from billing.models import Customer
+from db.compiled import compiled, mark_inserted
+from db.dialect import is_postgresql
+from db.prepared import hot
 from payments.exceptions import CardPaymentsUnavailable
 from payments.vault import crypto
 from payments.vault.cards import Brand, Card, validate_card
@@ -46,7 +47,6 @@ from payments.vault.services.key_rotation import (
     forget_encryption_key,
 )
 from security.actors import Actor
-from security.compiled import compiled, hot, mark_inserted
 from security.services import raise_security_alert
 
 REVEAL_PERMISSION = "payments.reveal_card"
@@ -72,7 +72,7 @@ def tokenize(
     the field (number, expiry, cvc, payload, key_id) and stores nothing.
     ``saved=False``: the card serves one payment only; it is never listed as a saved
     card and its payer erases it once that payment is final. Whether a customer may
-    save a card is the payments service's rule (``payments.services.save_card``).
+    save a card is the payments service's rule (``payments.saved_cards.save_card``).
     """
     if isinstance(card, EncryptedCard):
         card = open_payload(card, by=by)
@@ -82,19 +82,6 @@ def tokenize(
     # PCI DSS 3.3.1.2: the CVC went no further than validate_card; it is not kept.
     fingerprint = card_fingerprint(valid.number)
 
-    event = prepare_event(
-        "vault.card_tokenized",
-        actor=by,
-        object_type=PaymentMethod._meta.label_lower,
-        object_id=None,  # the row's id, given by the database in the same statement
-        request=None,
-        details={
-            "customer_id": customer.pk,
-            "brand": str(valid.brand),
-            "last4": valid.last4,
-            "saved": saved,
-        },
-    )
     for _attempt in range(3):
         key, key_bytes = encryption_key()
         token = _new_token()
@@ -111,21 +98,29 @@ def tokenize(
             ciphertext=crypto.seal(
                 valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
             ),
-            created_at=event.created_at,
+            created_at=timezone.now(),
         )
-        keyed = replace(event, details={**event.details, "key_id": key.hex_id})
-        if insert_under_active_key(method, key, event=keyed):
+        event = pending_event(
+            "vault.card_tokenized",
+            actor=by,
+            obj=method,  # not saved yet: the row's id is given by the database
+            customer_id=customer.pk,
+            brand=str(valid.brand),
+            last4=valid.last4,
+            saved=saved,
+            key_id=key.hex_id,
+        )
+        if insert_under_active_key(method, key, event=event):
             return method
         # The key was rotated by another process since it was cached: take the new one.
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
 
 
 @functools.cache
-def _guarded_insert_sql(model: type[models.Model], vendor: str) -> tuple[str, list[Any]]:
+def _guarded_insert_sql(model: type[models.Model], postgres: bool) -> tuple[str, list[Any]]:
     """The INSERT ... SELECT ... FROM the DEK row statement for ``model`` (built once)."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    postgres = vendor == "postgresql"
     values = ", ".join(f"%s::{f.db_type(connection)}" if postgres else "%s" for f in fields)
     lock = " FOR SHARE" if postgres else ""  # SQLite serializes writers itself
     # Only model metadata and constants are formatted in; every value is a parameter.
@@ -141,12 +136,12 @@ def _guarded_insert_sql(model: type[models.Model], vendor: str) -> tuple[str, li
 
 
 def insert_under_active_key(
-    record_row: PaymentMethod, key: DataKey, *, event: PreparedEvent | None = None
+    record_row: PaymentMethod, key: DataKey, *, event: PendingEvent | None = None
 ) -> bool:
     """INSERT ``record_row`` only if ``key`` is still the active DEK, with its audit event.
 
     On PostgreSQL one statement writes the row and appends ``event`` for it
-    (``WITH w AS (INSERT ...) ... audit_append_event``): the key row is read
+    (``audit.write_with_event``): the key row is read
     ``FOR SHARE`` by the same statement, so a rotation (which locks it ``FOR
     UPDATE``) waits for this transaction, exactly as ``data_key_for_encryption``
     guarantees for batch work; with no open transaction the statement is its
@@ -155,24 +150,20 @@ def insert_under_active_key(
     when the key was retired meanwhile: forget it and take the new one.
     """
     model = type(record_row)
-    sql, fields = _guarded_insert_sql(model, connection.vendor)
+    sql, fields = _guarded_insert_sql(model, is_postgresql())
     params = [f.get_db_prep_save(f.pre_save(record_row, True), connection) for f in fields]
     params += [key.pk, DataKey.State.ACTIVE]
-    postgres = connection.vendor == "postgresql"
-    if event is not None and postgres:
-        call, event_params = event.append_sql("w.row_id::text")
-        sql = f"WITH w AS ({sql}) SELECT w.row_id FROM w CROSS JOIN LATERAL {call} AS a"  # noqa: S608
-        params += event_params
-    with transaction.atomic(savepoint=False) if not postgres else contextlib.nullcontext():
+    if event is not None:
+        pk = write_with_event(sql, params, event)
+    else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
-        if row is not None and event is not None and not postgres:
-            append_prepared(event, str(row[0]))
-    if row is None:
+        pk = None if row is None else row[0]
+    if pk is None:
         forget_encryption_key()
         return False
-    mark_inserted(record_row, row[0], using=connection.alias)
+    mark_inserted(record_row, pk, using=connection.alias)
     return True
 
 
@@ -297,7 +288,7 @@ def _take_slot_and_read(user: Any, token: str) -> tuple[bool, PaymentMethod | No
     room, the slot is counted and then the card is read by its token. (False, None)
     says only that the slow path must decide (permission, a new window, the limit) and
     read the card itself; (True, None): the slot is counted and no card has the token."""
-    if connection.vendor != "postgresql" or not isinstance(user, get_user_model()):
+    if not is_postgresql() or not isinstance(user, get_user_model()):
         return False, None
     method_sql, method_params = _method_by_token.sql(token)
     with connection.cursor() as cursor:

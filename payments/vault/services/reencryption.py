@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import record
+from db.dialect import is_postgresql
 from payments.vault import crypto
 from payments.vault.keys import lock_key_management, unwrap_data_key
 from payments.vault.models import DataKey, PaymentMethod
@@ -67,7 +68,7 @@ def _write_reencrypted(ids: list[int], blobs: list[bytes], target: DataKey) -> N
     """One UPDATE for the whole batch on PostgreSQL (unnest of arrays); row by row elsewhere."""
     table = PaymentMethod._meta.db_table
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if is_postgresql():
             cursor.execute(
                 f"UPDATE {table} AS pm SET ciphertext = v.blob, data_key_id = %s "  # noqa: S608
                 "FROM unnest(%s::bigint[], %s::bytea[]) AS v(id, blob) WHERE pm.id = v.id",

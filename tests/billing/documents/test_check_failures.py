@@ -16,8 +16,9 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
+from billing.delivery import tasks
 from billing.delivery.models import Delivery
-from billing.documents import facturx_xml, tasks
+from billing.documents import facturx_xml
 from billing.documents.exceptions import InvalidFacturX
 from billing.documents.models import DocumentCheckFailure, InvoiceDocument
 from billing.models import Customer, Invoice

@@ -85,7 +85,7 @@ def test_when_the_socket_cannot_be_polled_select_1_decides(
     def no_poll() -> None:
         raise OSError("poll is not available")
 
-    monkeypatch.setattr("security.postgresql.base.select.poll", no_poll)
+    monkeypatch.setattr("db.postgresql.base.select.poll", no_poll)
 
     assert connection.is_usable()  # healthy, as SELECT 1 says
     assert asked == [1]

@@ -1,5 +1,6 @@
-"""Django's PostgreSQL backend, with a health check that needs no round trip and
-psycopg's own (compiled) loader for ``timestamptz`` values.
+"""Django's PostgreSQL backend, with a health check that needs no round trip,
+psycopg's own (compiled) loader for ``timestamptz`` values, and, with server-side
+binding, a cursor that prepares the hot statements only (``db.prepared``).
 
 ``settings.DATABASES`` names this package as the engine for a PostgreSQL URL; all else
 is Django's own backend.
@@ -15,6 +16,8 @@ import psycopg
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from psycopg import pq
+
+from db.prepared import preparing_cursor_class
 
 _TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
 # psycopg's default loader: its C implementation when psycopg-binary (or psycopg-c) is
@@ -49,6 +52,14 @@ class UtcTimestamptzLoader:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self) -> dict[str, Any]:
+        """Django's, with the cursor that prepares only the hot statements when the
+        connection binds parameters server-side (``db.prepared``)."""
+        params: dict[str, Any] = super().get_connection_params()
+        if params.get("cursor_factory") is base.ServerBindingCursor:
+            params["cursor_factory"] = preparing_cursor_class()
+        return params
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         if self.timezone is datetime.UTC:

@@ -4,7 +4,7 @@ Every request and every card payment runs the same few queries (the session, the
 user, the portal account, the invoice, the card, the payment under its lock). The
 ORM builds each one anew every time, and building (``as_sql``) costs more Python
 than sending the query and reading its answer: 0.3-0.8 CPU-ms per query, a third
-of a card payment's Python (docs/benchmarks.md, "Payments").
+of a card payment's Python (docs/performance.md, "Hot queries, compiled once").
 
 ``CompiledQuery`` keeps the ORM as the one definition of such a query. It builds
 the queryset once per process and database with stand-in values for the
@@ -14,8 +14,13 @@ instances (``select_related`` included) or dicts exactly as the queryset would.
 
 On PostgreSQL only: psycopg receives Python values, so a parameter is the
 argument itself. Elsewhere (SQLite, where the ORM adapts values while compiling)
-the queryset is simply built and run each time. It sits in ``security/`` because
-every app may import the ground floor and sessions and sign-in use it too.
+the queryset is simply built and run each time.
+
+This module reads Django internals (``QuerySet._iterable_class``,
+``_known_related_objects``, ``_prefetch_related_lookups``, the compiler's
+``klass_info``/``select``/``annotation_col_map``, ``get_related_populators`` and
+``RelatedPopulator``, ``ModelState``): ``tests/db/test_django_internals.py`` names each
+one that a Django upgrade changes.
 """
 
 from __future__ import annotations
@@ -32,44 +37,9 @@ from django.db.models import Model, QuerySet, prefetch_related_objects, signals
 from django.db.models.base import ModelState
 from django.db.models.query import ModelIterable, ValuesIterable, get_related_populators
 
+from db.prepared import hot
+
 _M = TypeVar("_M", bound=Model)
-
-# The statements of this module (and those composed from them, ``hot``): the ones a
-# connection prepares, from their first run, when server-side binding is on.
-_HOT: set[str] = set()
-
-
-def hot(sql: str) -> str:
-    """Mark ``sql`` (a fixed text, its values parameters) as one to prepare; returns it."""
-    _HOT.add(sql)
-    return sql
-
-
-def is_hot(query: object) -> bool:
-    """Whether ``query`` was marked by ``hot``: the statements prepared on a connection."""
-    return isinstance(query, str) and query in _HOT
-
-
-@functools.cache
-def preparing_cursor_class() -> type:
-    """The cursor for server-side binding that prepares the hot statements only.
-
-    psycopg prepares a query once it has run ``prepare_threshold`` times. Left to
-    itself it also prepared the bank-file import's statements, and a generic plan made
-    for a table still empty at the start of the import turned into a scan per slice
-    as the table grew (the 100,000-line import took 150-160 s instead of 10). Here
-    only the statements this module built are prepared, each from its first run;
-    every other one never (docs/decisions.md, 22)."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparingCursor(ServerBindingCursor):
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            if kwargs.get("prepare") is None:
-                kwargs["prepare"] = is_hot(query)
-            return super().execute(query, params, **kwargs)  # type: ignore[misc]
-
-    return PreparingCursor
-
 
 # Stand-ins no real argument equals: negative ids, texts with a NUL (which
 # PostgreSQL cannot even store) and times from 1901.
@@ -118,7 +88,7 @@ class CompiledQuery:
 
     def fetch(self, *arguments: Any, using: str = DEFAULT_DB_ALIAS) -> list[Any]:
         connection = connections[using]
-        if connection.vendor != "postgresql":
+        if connection.vendor != "postgresql":  # db.dialect.is_postgresql, one lookup fewer
             self._check_count(arguments)
             return list(self.build(*arguments).using(using))
         sql, params = self.sql(*arguments, using=using)
@@ -225,7 +195,7 @@ def insert_sql(obj: Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list[
     """The INSERT ... RETURNING pk of ``insert`` and its parameters, to use inside a
     larger statement (e.g. ``WITH p AS (...)`` with an audit append; PostgreSQL)."""
     connection = connections[using]
-    sql, fields = _insert_sql(type(obj), connection.vendor)
+    sql, fields = _insert_sql(type(obj))
     return sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
@@ -264,7 +234,7 @@ def _make_fast(populators: Sequence[Any]) -> None:
 
 
 @functools.cache
-def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple[Any, ...]]:
+def _insert_sql(model: type[Model]) -> tuple[str, tuple[Any, ...]]:
     connection = connections[DEFAULT_DB_ALIAS]
     quote = connection.ops.quote_name
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
@@ -277,22 +247,27 @@ def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple[Any, ...]]:
 
 
 @functools.cache
-def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
+def _update_sql(
+    model: type[Model], names: tuple[str, ...], returning: bool
+) -> tuple[str, tuple[Any, ...]]:
     connection = connections[DEFAULT_DB_ALIAS]
     quote = connection.ops.quote_name
     fields = tuple(model._meta.get_field(name) for name in names)
     assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)  # type: ignore[union-attr]
     pk = quote(str(model._meta.pk.column))
     table = quote(model._meta.db_table)
-    return hot(f"UPDATE {table} SET {assignments} WHERE {pk} = %s"), fields  # noqa: S608
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
+    return hot(f"{sql} RETURNING {pk}" if returning else sql), fields
 
 
 def update_sql(
-    obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS
+    obj: Model, fields: Sequence[str], *, using: str = DEFAULT_DB_ALIAS, returning: bool = False
 ) -> tuple[str, list[Any]]:
-    """The UPDATE of ``update`` and its parameters, to use inside a larger statement."""
+    """The UPDATE of ``update`` and its parameters, to use inside a larger statement
+    (``returning``: ending in ``RETURNING`` the primary key, as ``audit.write_with_event``
+    takes it)."""
     connection = connections[using]
-    sql, targets = _update_sql(type(obj), tuple(fields))
+    sql, targets = _update_sql(type(obj), tuple(fields), returning)
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
     return sql, [*params, obj.pk]
 
@@ -350,11 +325,9 @@ def compiled(*kinds: type) -> Callable[[Callable[..., QuerySet[Any]]], CompiledQ
 __all__: Sequence[str] = (
     "CompiledQuery",
     "compiled",
-    "hot",
     "insert",
     "insert_sql",
     "mark_inserted",
-    "preparing_cursor_class",
     "update",
     "update_sql",
 )

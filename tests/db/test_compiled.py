@@ -1,4 +1,4 @@
-"""Compiled queries (security.compiled) build what the queryset would, deferred fields included."""
+"""Compiled queries (db.compiled) build what the queryset would, deferred fields included."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from security.compiled import CompiledQuery
+from db.compiled import CompiledQuery
 from security.models import User
 
 pytestmark = pytest.mark.django_db
