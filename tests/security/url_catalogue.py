@@ -66,6 +66,10 @@ CUSTOMER_OWN: dict[str, str] = {
     "security:password_change": "changing her password",
     "otp_webauthn:credential-registration-begin": "adding a passkey",
     "otp_webauthn:credential-registration-complete": "adding a passkey",
+    "privacy:privacy": "her privacy page: the policy, her data's export and erasure",
+    "privacy:accept": "accepting the privacy policy",
+    "privacy:export": "asking for an export of her data (step-up)",
+    "privacy:erase": "asking for her data's erasure (step-up)",
 }
 
 # Views that take a POST without Django's CSRF token, with why. Empty: none does.
