@@ -536,7 +536,7 @@ Q_CLUSTER: dict[str, object] = {
     "catch_up": False,
 }
 # Job workers on several hosts may share a Redis list instead of the queue table
-# (docs/scaling.md; decisions.md, 62): django-q2's Redis broker. Jobs are then queued
+# (docs/scaling.md; decisions.md, 61): django-q2's Redis broker. Jobs are then queued
 # after commit, and a job whose worker dies mid-run is not taken again (the jobs that
 # must not run twice protect themselves either way).
 Q_REDIS_URL = env.str("Q_REDIS_URL", default="")
