@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,3 +75,20 @@ def chain_health() -> ChainHealth:
         last_checkpoint=AuditCheckpoint.objects.order_by("-seq").first(),
         head_seq=AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0,
     )
+
+
+LOCKOUT = "security.lockout"
+ADDRESS_BLOCKED = "security.address_blocked"
+
+
+def lockouts_since(since: datetime.datetime) -> int:
+    """Account lockouts and blocked addresses since ``since`` (the dashboards' "24 h", the
+    review, the detector). The audit log is authoritative: the lockout handler records
+    each lockout as it happens, address blocks included (django-axes' failure log knows
+    no address blocks, and marks every attempt during a lockout).
+
+    Query: ``SELECT COUNT(*) FROM audit_auditevent WHERE action IN ('security.lockout',
+    'security.address_blocked') AND created_at >= since``."""
+    return AuditEvent.objects.filter(
+        action__in=[LOCKOUT, ADDRESS_BLOCKED], created_at__gte=since
+    ).count()

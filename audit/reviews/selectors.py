@@ -34,7 +34,6 @@ from audit.evidence import (  # the figures the detectors and dashboards share
     ROLE_CHANGES,
     SUPERUSER_USED,
     _iso,
-    _staff_q,
     backups_configured,
     dormant_staff_accounts,
     failed_backup_runs,
@@ -96,10 +95,10 @@ def staff_accounts() -> QuerySet[Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from django_otp_webauthn.models import WebAuthnCredential
 
-    from security.selectors import enrolled_factor
+    from security.selectors import enrolled_factor, staff_q
 
     user_model = get_user_model()
-    staff_ids = user_model.objects.filter(_staff_q()).values("pk")
+    staff_ids = user_model.objects.filter(staff_q()).values("pk")
     first_totp = (
         TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)
         .order_by("created_at")
