@@ -12,8 +12,13 @@ from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from audit.models import AuditCheckpoint, AuditEvent
-from audit.selectors import ADDRESS_BLOCKED, LOCKOUT, lockouts_since
+from audit.models import AuditEvent
+from audit.selectors import (
+    ADDRESS_BLOCKED,
+    LOCKOUT,
+    checkpoint_key_in_use_since,
+    lockouts_since,
+)
 
 __all__ = ["ADDRESS_BLOCKED", "LOCKOUT", "lockouts_since"]
 
@@ -118,7 +123,6 @@ def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
     Queries: ``get_key_status`` (DEKs with their record counts, entry keys);
     ``kek_in_use_since``; ``SELECT MIN(created_at) FROM audit_auditcheckpoint WHERE key_id
     = current``. The signing certificate is read from its file."""
-    from audit.keys import current_public_key
     from payments.vault.selectors import get_key_status
 
     now = now or timezone.now()
@@ -164,21 +168,11 @@ def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
             now,
         )
     )
-    try:
-        public = current_public_key()
-    except Exception:
-        public = None
-    first_use = (
-        AuditCheckpoint.objects.filter(key_id=public.key_id).aggregate(first=Min("created_at"))[
-            "first"
-        ]
-        if public is not None
-        else None
-    )
+    key_id, first_use = checkpoint_key_in_use_since()
     rows.append(
         _key_row(
             "audit checkpoint key",
-            public.key_id[:16] if public else "",
+            key_id[:16],
             first_use,
             settings.GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS,
             now,
@@ -189,19 +183,14 @@ def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
 
 
 def _signing_certificate_row(now: datetime.datetime) -> dict[str, Any]:
-    from billing.documents.keys import key_path, load_identity
+    from billing.documents.selectors import signing_certificate_validity
 
-    if not key_path().exists():
+    validity = signing_certificate_validity()
+    if validity is None:
         return _key_row("invoice signing certificate", "", None, 0, now)
-    try:
-        identity = load_identity()
-    except Exception:
-        return _key_row("invoice signing certificate", "", None, 0, now)
-    since = identity.certificate.not_valid_before_utc
-    days = (identity.not_valid_after - since).total_seconds() / 86400
-    return _key_row(
-        "invoice signing certificate", identity.fingerprint[:16], since, round(days, 1), now
-    )
+    fingerprint, since, until = validity
+    days = (until - since).total_seconds() / 86400
+    return _key_row("invoice signing certificate", fingerprint[:16], since, round(days, 1), now)
 
 
 def latest_chain_verification(before: datetime.datetime | None = None) -> dict[str, Any] | None:

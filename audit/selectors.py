@@ -6,6 +6,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Min
+
 from audit.chain import canonical_time, checkpoint_message
 from audit.keys import PublicKeyInfo, current_public_key, describe_public_key
 from audit.models import AuditCheckpoint, AuditEvent, ChainVerification
@@ -92,3 +94,20 @@ def lockouts_since(since: datetime.datetime) -> int:
     return AuditEvent.objects.filter(
         action__in=[LOCKOUT, ADDRESS_BLOCKED], created_at__gte=since
     ).count()
+
+
+def checkpoint_key_in_use_since() -> tuple[str, datetime.datetime | None]:
+    """The current checkpoint signing key's id and when it signed its first checkpoint
+    (``("", None)`` before the first key, or when the key cannot be read).
+
+    Query: ``SELECT MIN(created_at) FROM audit_auditcheckpoint WHERE key_id = current``."""
+    try:
+        public = current_public_key()
+    except Exception:  # the dashboards show the key as unknown instead
+        public = None
+    if public is None:
+        return "", None
+    first = AuditCheckpoint.objects.filter(key_id=public.key_id).aggregate(first=Min("created_at"))[
+        "first"
+    ]
+    return public.key_id, first
