@@ -3,8 +3,10 @@ figure, taking a period ``[start, end)`` (aware UTC datetimes) or a moment ``now
 
 The figures shared with the detectors and the staff dashboards (one query, one
 definition: ``staff_without_second_factor``, ``dormant_staff_accounts``,
-``lockouts_since``, ``key_inventory``, ``latest_chain_verification``) live in
-``audit.evidence`` and are re-exported here. Each returns plain
+``lockouts_since``, ``key_inventory``, ``latest_chain_verification``) come from
+``audit.evidence``, which calls the low selectors that define them (``security.selectors``,
+``audit.selectors``, ``billing.documents.selectors``), and are re-exported here. Each
+returns plain
 JSON values (strings, integers, lists, dicts), so a generated review stores exactly what
 it showed. The query behind each is in its docstring (docs/audit.md, "Quarterly review").
 Nothing here loads the audit log into memory: every figure over events is counted by the
