@@ -9,16 +9,21 @@ import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Min, OuterRef, Q
+from django.db.models import Count, Min
 from django.utils import timezone
 
-from audit.models import AuditCheckpoint, AuditEvent
+from audit.models import AuditEvent
+from audit.selectors import (
+    ADDRESS_BLOCKED,
+    LOCKOUT,
+    checkpoint_key_in_use_since,
+    lockouts_since,
+)
+
+__all__ = ["ADDRESS_BLOCKED", "LOCKOUT", "lockouts_since"]
 
 LOGIN = "auth.login"
 LOGIN_FAILED = "auth.login_failed"
-LOCKOUT = "security.lockout"
-ADDRESS_BLOCKED = "security.address_blocked"
 CARD_REVEALED = "vault.card_revealed"
 FRAUD_DECLINES = ("payment.blocked", "payment.risk_declined")
 ROLE_CHANGES = (
@@ -40,55 +45,22 @@ def _iso(value: datetime.datetime | datetime.date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _staff_q() -> Q:
-    from security.roles import STAFF_ROLES
-
-    return Q(is_staff=True) | Q(is_superuser=True) | Q(groups__name__in=STAFF_ROLES)
-
-
 def staff_without_second_factor() -> int:
-    """Active staff accounts without a confirmed factor (backup codes do not count).
+    """How many active staff accounts have no confirmed factor
+    (``security.selectors.staff_without_second_factor``, counted)."""
+    from security.selectors import staff_without_second_factor as without
 
-    Query: ``SELECT COUNT(*) FROM security_user WHERE is_active AND pk IN (staff) AND NOT
-    (EXISTS totp OR EXISTS passkey)``."""
-    from security.selectors import enrolled_factor
-
-    user_model = get_user_model()
-    staff_ids = user_model.objects.filter(_staff_q()).values("pk")
-    return (
-        user_model.objects.filter(pk__in=staff_ids, is_active=True)
-        .exclude(enrolled_factor(OuterRef("pk")))
-        .count()
-    )
+    return int(without().count())
 
 
 def dormant_staff_accounts(now: datetime.datetime | None = None) -> dict[str, int]:
-    """Staff accounts unused for SECURITY_DORMANT_STAFF_DAYS: still enabled, and disabled.
+    """Staff accounts unused for SECURITY_DORMANT_STAFF_DAYS: still enabled, and disabled
+    (``security.selectors.dormant_staff_accounts``, counted by ``is_active``)."""
+    from security.selectors import dormant_staff_accounts as dormant
 
-    Query: ``SELECT is_active, COUNT(*) FROM security_user WHERE pk IN (staff) AND
-    COALESCE(last_login, date_joined) < now - 90 days GROUP BY is_active``."""
-    now = now or timezone.now()
-    cutoff = now - datetime.timedelta(days=settings.SECURITY_DORMANT_STAFF_DAYS)
-    user_model = get_user_model()
-    staff_ids = user_model.objects.filter(_staff_q()).values("pk")
-    rows = (
-        user_model.objects.filter(pk__in=staff_ids)
-        .filter(Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff))
-        .values("is_active")
-        .annotate(n=Count("pk"))
-    )
+    rows = dormant(now=now).values("is_active").annotate(n=Count("pk")).order_by()
     counts = {row["is_active"]: row["n"] for row in rows}
     return {"enabled": counts.get(True, 0), "disabled": counts.get(False, 0)}
-
-
-def lockouts_since(since: datetime.datetime) -> int:
-    """Account lockouts and blocked addresses since ``since`` (the dashboard's "24 h").
-
-    Query: ``SELECT COUNT(*) FROM audit_auditevent WHERE action IN ('security.lockout',
-    'security.address_blocked') AND created_at >= since``."""
-    return AuditEvent.objects.filter(
-        action__in=[LOCKOUT, ADDRESS_BLOCKED], created_at__gte=since
-    ).count()
 
 
 def _key_row(
@@ -151,7 +123,6 @@ def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
     Queries: ``get_key_status`` (DEKs with their record counts, entry keys);
     ``kek_in_use_since``; ``SELECT MIN(created_at) FROM audit_auditcheckpoint WHERE key_id
     = current``. The signing certificate is read from its file."""
-    from audit.keys import current_public_key
     from payments.vault.selectors import get_key_status
 
     now = now or timezone.now()
@@ -197,21 +168,11 @@ def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
             now,
         )
     )
-    try:
-        public = current_public_key()
-    except Exception:
-        public = None
-    first_use = (
-        AuditCheckpoint.objects.filter(key_id=public.key_id).aggregate(first=Min("created_at"))[
-            "first"
-        ]
-        if public is not None
-        else None
-    )
+    key_id, first_use = checkpoint_key_in_use_since()
     rows.append(
         _key_row(
             "audit checkpoint key",
-            public.key_id[:16] if public else "",
+            key_id[:16],
             first_use,
             settings.GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS,
             now,
@@ -222,19 +183,14 @@ def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
 
 
 def _signing_certificate_row(now: datetime.datetime) -> dict[str, Any]:
-    from billing.documents.keys import key_path, load_identity
+    from billing.documents.selectors import signing_certificate_validity
 
-    if not key_path().exists():
+    validity = signing_certificate_validity()
+    if validity is None:
         return _key_row("invoice signing certificate", "", None, 0, now)
-    try:
-        identity = load_identity()
-    except Exception:
-        return _key_row("invoice signing certificate", "", None, 0, now)
-    since = identity.certificate.not_valid_before_utc
-    days = (identity.not_valid_after - since).total_seconds() / 86400
-    return _key_row(
-        "invoice signing certificate", identity.fingerprint[:16], since, round(days, 1), now
-    )
+    fingerprint, since, until = validity
+    days = (until - since).total_seconds() / 86400
+    return _key_row("invoice signing certificate", fingerprint[:16], since, round(days, 1), now)
 
 
 def latest_chain_verification(before: datetime.datetime | None = None) -> dict[str, Any] | None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
+
+from django.db.models import Min
 
 from audit.chain import canonical_time, checkpoint_message
 from audit.keys import PublicKeyInfo, current_public_key, describe_public_key
@@ -74,3 +77,37 @@ def chain_health() -> ChainHealth:
         last_checkpoint=AuditCheckpoint.objects.order_by("-seq").first(),
         head_seq=AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0,
     )
+
+
+LOCKOUT = "security.lockout"
+ADDRESS_BLOCKED = "security.address_blocked"
+
+
+def lockouts_since(since: datetime.datetime) -> int:
+    """Account lockouts and blocked addresses since ``since`` (the dashboards' "24 h", the
+    review, the detector). The audit log is authoritative: the lockout handler records
+    each lockout as it happens, address blocks included (django-axes' failure log knows
+    no address blocks, and marks every attempt during a lockout).
+
+    Query: ``SELECT COUNT(*) FROM audit_auditevent WHERE action IN ('security.lockout',
+    'security.address_blocked') AND created_at >= since``."""
+    return AuditEvent.objects.filter(
+        action__in=[LOCKOUT, ADDRESS_BLOCKED], created_at__gte=since
+    ).count()
+
+
+def checkpoint_key_in_use_since() -> tuple[str, datetime.datetime | None]:
+    """The current checkpoint signing key's id and when it signed its first checkpoint
+    (``("", None)`` before the first key, or when the key cannot be read).
+
+    Query: ``SELECT MIN(created_at) FROM audit_auditcheckpoint WHERE key_id = current``."""
+    try:
+        public = current_public_key()
+    except Exception:  # the dashboards show the key as unknown instead
+        public = None
+    if public is None:
+        return "", None
+    first = AuditCheckpoint.objects.filter(key_id=public.key_id).aggregate(first=Min("created_at"))[
+        "first"
+    ]
+    return public.key_id, first

@@ -13,6 +13,8 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from audit.selectors import checkpoint_key_in_use_since
+from billing.documents.selectors import signing_certificate_validity
 from billing.selectors import CurrencyFigure, customer_for_user
 from db.compiled import compiled
 from payments.fraud.models import RiskHold
@@ -367,7 +369,10 @@ class KeyAge:
 
 def vault_key_ages(*, now: datetime.datetime | None = None) -> list[KeyAge]:
     """The active data key and card-entry key against their rotation periods, and the
-    oldest decrypt-only data key (re-encrypted and destroyed within a rotation): 2 queries."""
+    oldest decrypt-only data key (re-encrypted and destroyed within a rotation), the audit
+    checkpoint signing key (``audit.selectors.checkpoint_key_in_use_since``) and the
+    document signing certificate (``billing.documents.selectors
+    .signing_certificate_validity``, its validity as its cryptoperiod): 3 queries."""
     now = now or timezone.now()
     dek_period = datetime.timedelta(hours=settings.VAULT_DEK_ROTATION_HOURS)
     entry_period = datetime.timedelta(hours=settings.VAULT_ENTRY_KEY_ROTATION_HOURS)
@@ -381,8 +386,21 @@ def vault_key_ages(*, now: datetime.datetime | None = None) -> list[KeyAge]:
         elapsed = now - since if since else None
         return KeyAge(name, since, elapsed, period, elapsed is not None and elapsed > period)
 
+    _key_id, checkpoint_since = checkpoint_key_in_use_since()
+    certificate = signing_certificate_validity()
+    if certificate is not None:
+        _fingerprint, certificate_since, certificate_until = certificate
+        certificate_period = certificate_until - certificate_since
+    else:
+        certificate_since, certificate_period = None, datetime.timedelta(0)
     return [
         age(gettext("Active data key (DEK)"), deks["active"], dek_period),
         age(gettext("Card-entry key"), entry["active"], entry_period),
         age(gettext("Oldest decrypt-only data key, since retired"), deks["retiring"], dek_period),
+        age(
+            gettext("Audit checkpoint signing key"),
+            checkpoint_since,
+            datetime.timedelta(days=settings.GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS),
+        ),
+        age(gettext("Document signing certificate"), certificate_since, certificate_period),
     ]

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -168,16 +168,45 @@ def active_sessions(*, user: Any) -> list[UserSession]:
     return list(UserSession.objects.filter(user=user).order_by("-last_seen_at"))
 
 
-def dormant_staff(*, now: Any = None) -> list[Any]:
-    """Active staff accounts with no login for SECURITY_DORMANT_STAFF_DAYS (or never, since
-    joining that long ago)."""
+def staff_q() -> Q:
+    """Staff in any sense, as a filter on users: the staff or superuser flag, or a staff
+    role (``is_staff_account`` for one user). Join through groups: filter ``pk__in`` a
+    subquery of it to count each user once."""
+    from security.roles import STAFF_ROLES
+
+    return Q(is_staff=True) | Q(is_superuser=True) | Q(groups__name__in=STAFF_ROLES)
+
+
+def staff_users() -> Any:
+    """Every staff account (``staff_q``), enabled or not, each once."""
+    return User.objects.filter(pk__in=User.objects.filter(staff_q()).values("pk"))
+
+
+def dormant_staff_accounts(*, now: Any = None) -> Any:
+    """Staff accounts (``staff_q``), enabled or not, with no login for
+    SECURITY_DORMANT_STAFF_DAYS (or never, since joining that long ago): the one
+    definition the dashboards, the quarterly review and the daily job share."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.SECURITY_DORMANT_STAFF_DAYS)
+    return staff_users().filter(
+        Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff)
+    )
 
-    return list(
-        User.objects.filter(is_active=True, is_staff=True).filter(
-            Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff)
-        )
+
+def dormant_staff(*, now: Any = None) -> list[Any]:
+    """The still enabled ``dormant_staff_accounts``, by username."""
+    return list(dormant_staff_accounts(now=now).filter(is_active=True).order_by("username"))
+
+
+def staff_without_second_factor() -> Any:
+    """Active staff accounts (``staff_q``) without a confirmed factor (backup codes alone
+    do not count), by username: ``SELECT … FROM security_user WHERE is_active AND pk IN
+    (staff) AND NOT (EXISTS totp OR EXISTS passkey)``."""
+    return (
+        staff_users()
+        .filter(is_active=True)
+        .exclude(enrolled_factor(OuterRef("pk")))
+        .order_by("username")
     )
 
 
@@ -233,31 +262,26 @@ class AccessFigures:
 
     failed_logins_24h: int
     lockouts_24h: int
-    """Distinct usernames locked out in the last 24 hours."""
+    """Account lockouts and blocked addresses in the last 24 hours (the audit log's)."""
     staff_without_factor: list[Any]
     dormant_staff: list[Any]
 
 
 def access_figures(*, now: Any = None) -> AccessFigures:
-    """Sign-in failures and lockouts of the last 24 hours, active staff without a second
-    factor (backup codes alone do not count), dormant staff: three queries."""
+    """Sign-in failures (django-axes' log) and lockouts (the audit log's, which is
+    authoritative: ``audit.selectors.lockouts_since``) of the last 24 hours, active staff
+    without a second factor, dormant staff: four queries."""
     from axes.models import AccessFailureLog
 
+    from audit.selectors import lockouts_since
+
     now = now or timezone.now()
-    failures = AccessFailureLog.objects.filter(attempt_time__gte=now - timedelta(hours=24))
-    counts = failures.aggregate(
-        failed=Count("pk"),
-        locked=Count("username", filter=Q(locked_out=True), distinct=True),
-    )
-    without = list(
-        User.objects.filter(is_active=True, is_staff=True)
-        .exclude(enrolled_factor(OuterRef("pk")))
-        .order_by("username")
-        .only("pk", "username", "first_name", "last_name")
-    )
+    since = now - timedelta(hours=24)
+    failed = AccessFailureLog.objects.filter(attempt_time__gte=since).count()
+    without = list(staff_without_second_factor().only("pk", "username", "first_name", "last_name"))
     return AccessFigures(
-        failed_logins_24h=counts["failed"],
-        lockouts_24h=counts["locked"],
+        failed_logins_24h=failed,
+        lockouts_24h=lockouts_since(since),
         staff_without_factor=without,
         dormant_staff=dormant_staff(now=now),
     )

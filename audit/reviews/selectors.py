@@ -3,8 +3,10 @@ figure, taking a period ``[start, end)`` (aware UTC datetimes) or a moment ``now
 
 The figures shared with the detectors and the staff dashboards (one query, one
 definition: ``staff_without_second_factor``, ``dormant_staff_accounts``,
-``lockouts_since``, ``key_inventory``, ``latest_chain_verification``) live in
-``audit.evidence`` and are re-exported here. Each returns plain
+``lockouts_since``, ``key_inventory``, ``latest_chain_verification``) come from
+``audit.evidence``, which calls the low selectors that define them (``security.selectors``,
+``audit.selectors``, ``billing.documents.selectors``), and are re-exported here. Each
+returns plain
 JSON values (strings, integers, lists, dicts), so a generated review stores exactly what
 it showed. The query behind each is in its docstring (docs/audit.md, "Quarterly review").
 Nothing here loads the audit log into memory: every figure over events is counted by the
@@ -34,7 +36,6 @@ from audit.evidence import (  # the figures the detectors and dashboards share
     ROLE_CHANGES,
     SUPERUSER_USED,
     _iso,
-    _staff_q,
     backups_configured,
     dormant_staff_accounts,
     failed_backup_runs,
@@ -96,10 +97,10 @@ def staff_accounts() -> QuerySet[Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
     from django_otp_webauthn.models import WebAuthnCredential
 
-    from security.selectors import enrolled_factor
+    from security.selectors import enrolled_factor, staff_q
 
     user_model = get_user_model()
-    staff_ids = user_model.objects.filter(_staff_q()).values("pk")
+    staff_ids = user_model.objects.filter(staff_q()).values("pk")
     first_totp = (
         TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)
         .order_by("created_at")

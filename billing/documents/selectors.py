@@ -199,3 +199,20 @@ def document_job_state(invoice: Invoice) -> JobAttempt | None:
         .order_by("-started_at", "-pk")
         .first()
     )
+
+
+def signing_certificate_validity() -> tuple[str, datetime.datetime, datetime.datetime] | None:
+    """The document signing certificate's fingerprint and validity ``(not before, not
+    after)``: its cryptoperiod. None without a key file or when it cannot be read. Read
+    from the key file, no query."""
+    if not keys.key_path().exists():
+        return None
+    try:
+        identity = keys.load_identity()
+    except Exception:  # the dashboards show the certificate as unknown instead
+        return None
+    return (
+        identity.fingerprint,
+        identity.certificate.not_valid_before_utc,
+        identity.not_valid_after,
+    )

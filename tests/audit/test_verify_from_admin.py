@@ -4,6 +4,7 @@ the chain and the dashboard."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -169,14 +170,20 @@ def test_the_governance_panel_runs_as_many_queries_with_ten_times_the_log(
 def test_the_account_figures_equal_direct_queries(
     admin_client_for: Callable[[User], Client],
 ) -> None:
+    """Staff is the flag or a staff role; lockouts are the audit log's (account lockouts
+    and blocked addresses), the same figures the quarterly review reports."""
     from axes.models import AccessFailureLog
     from django.utils import timezone
 
-    from security.selectors import access_figures, has_second_factor
+    from audit import evidence
+    from audit.models import AuditEvent
+    from security.selectors import access_figures, has_second_factor, is_staff_account
 
     officer = _staff(roles.SECURITY_OFFICER)
     admin_client_for(officer)  # gives the officer a confirmed TOTP device
     bare = make_user("no-factor", is_staff=True)
+    role_only = with_role(make_user("role-only"), roles.AUDITOR)  # no staff flag
+    make_user("a-customer")
     for locked in (False, True, True):
         AccessFailureLog.objects.create(
             username="mallory",
@@ -187,12 +194,23 @@ def test_the_account_figures_equal_direct_queries(
             http_accept="",
             path_info="/account/login/",
         )
+    record("security.lockout", actor=SYSTEM, username="mallory", minutes=30)
+    record("security.address_blocked", actor=SYSTEM, address="192.0.2.9", failures=100)
+    record("security.unlocked", actor=SYSTEM, username="mallory", attempts=3)
 
     figures = access_figures()
 
-    staff = User.objects.filter(is_staff=True, is_active=True)
+    staff = [u for u in User.objects.filter(is_active=True) if is_staff_account(u)]
     assert [u.pk for u in figures.staff_without_factor] == [
-        u.pk for u in staff.order_by("username") if not has_second_factor(user=u)
+        u.pk for u in sorted(staff, key=lambda u: u.username) if not has_second_factor(user=u)
     ]
     assert bare in figures.staff_without_factor and officer not in figures.staff_without_factor
-    assert (figures.failed_logins_24h, figures.lockouts_24h) == (3, 1)
+    assert role_only in figures.staff_without_factor
+    day_ago = timezone.now() - datetime.timedelta(hours=24)
+    lockouts = AuditEvent.objects.filter(
+        action__in=["security.lockout", "security.address_blocked"], created_at__gte=day_ago
+    ).count()
+    assert (figures.failed_logins_24h, figures.lockouts_24h) == (3, lockouts) == (3, 2)
+    # The quarterly review's figures are the same ones.
+    assert evidence.staff_without_second_factor() == len(figures.staff_without_factor)
+    assert evidence.lockouts_since(day_ago) == figures.lockouts_24h

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from itertools import count
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -193,3 +194,46 @@ def test_key_ages_are_shown_to_who_may_read_the_key_status(
     _n, page = _queries(admin_client_for(user))
 
     assert ('id="panel-key-ages"' in page) is sees
+
+
+def test_key_ages_show_the_checkpoint_key_and_the_signing_certificate(
+    tmp_path: Any, settings: Any
+) -> None:
+    """The security officer's key-age panel: the audit checkpoint key since its first
+    checkpoint and the document signing certificate against its validity, each equal to
+    a direct read (the same selectors the quarterly review's key inventory uses)."""
+    from django.db.models import Min
+
+    from audit import record
+    from audit.keys import current_public_key
+    from audit.models import AuditCheckpoint
+    from audit.services import create_checkpoint
+    from billing.documents import keys
+
+    settings.DOCUMENTS_SIGNING_KEY_FILE = tmp_path / "invoice_signing.p12"
+    settings.DOCUMENTS_KEY_PASSPHRASE = "correct horse invoice staple"
+    settings.DOCUMENTS_CREATE_KEYS = False
+    before = {age.name: age for age in selectors.vault_key_ages()}
+    assert before["Document signing certificate"].created_at is None
+    keys.create_key_file(common_name="Tillit Demo AB invoices", organisation="Tillit Demo AB")
+    record("demo.step", actor=SYSTEM, index=1)
+    create_checkpoint(by=SYSTEM)
+    record("demo.step", actor=SYSTEM, index=2)
+    create_checkpoint(by=SYSTEM)
+
+    ages = {age.name: age for age in selectors.vault_key_ages()}
+
+    public = current_public_key()
+    assert public is not None
+    first = AuditCheckpoint.objects.filter(key_id=public.key_id).aggregate(m=Min("created_at"))
+    checkpoint = ages["Audit checkpoint signing key"]
+    assert checkpoint.created_at == first["m"] is not None
+    assert checkpoint.cryptoperiod == datetime.timedelta(
+        days=settings.GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS
+    )
+    assert not checkpoint.overdue
+    identity = keys.load_identity()
+    certificate = ages["Document signing certificate"]
+    assert certificate.created_at == identity.certificate.not_valid_before_utc
+    assert certificate.cryptoperiod == identity.not_valid_after - certificate.created_at
+    assert not certificate.overdue
