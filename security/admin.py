@@ -16,7 +16,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import BooleanField, ExpressionWrapper, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import URLPattern, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.admin import ReadOnlyAdmin
 from security import accounts, services
-from security.admin_mixins import StepUpChangesMixin
+from security.admin_mixins import DecidedByActionsAdmin, StepUpChangesMixin
 from security.exceptions import NotAllowed
 from security.models import JobAttempt, SecurityAlert, User, UserSession
 from security.selectors import confirmed_devices, enrolled_factor
@@ -142,7 +142,7 @@ class TillitUserAdmin(StepUpChangesMixin, UserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         if change:
-            saved = accounts.update_account(
+            accounts.update_account(
                 user=obj,
                 changes={
                     name: form.cleaned_data[name]
@@ -152,7 +152,7 @@ class TillitUserAdmin(StepUpChangesMixin, UserAdmin):
                 by=request.user,
                 request=request,
             )
-            obj.__dict__.update({f.attname: getattr(saved, f.attname) for f in saved._meta.fields})
+            obj.refresh_from_db()  # the form's object shows what the service saved
             return
         created = accounts.create_account(
             username=form.cleaned_data["username"],
@@ -220,7 +220,7 @@ class JobAttemptAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SecurityAlert)
-class SecurityAlertAdmin(admin.ModelAdmin):
+class SecurityAlertAdmin(DecidedByActionsAdmin):
     """Open and past security alerts; a security officer marks one resolved (a service)."""
 
     list_display = ("summary", "state", "count", "first_raised_at", "last_raised_at", "emailed_at")
@@ -236,28 +236,7 @@ class SecurityAlertAdmin(admin.ModelAdmin):
         "resolved_at",
         "resolved_by",
     )
-    readonly_fields = fields
     actions = ("resolve",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # Nothing here is edited: an alert is closed with the action, through the service.
-        extra = {"show_save": False, "show_save_and_continue": False, **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra)
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        return None  # every field is read-only; no write outside the services
 
     @admin.display(description="State", boolean=False)
     def state(self, alert: SecurityAlert) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -43,3 +44,31 @@ class StepUpChangesMixin:
         if self.has_delete_permission(request) and not is_step_up_fresh(request):  # type: ignore[attr-defined]
             return _to_step_up(request)
         return super().delete_view(request, object_id, extra_context)  # type: ignore[misc]
+
+
+class DecidedByActionsAdmin(admin.ModelAdmin):
+    """A record nobody edits or adds or deletes by hand: every field read-only, no Save
+    buttons, and ``save_model`` writes nothing. It changes only through the admin's
+    actions, each calling its service (a security alert resolved, an erasure decided)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields or ()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra = {"show_save": False, "show_save_and_continue": False, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        return None  # every field is read-only; no write outside the services

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from billing.models import Customer
 from billing.privacy import services
 from billing.privacy.models import ErasureRequest
+from security.admin_mixins import DecidedByActionsAdmin
 from security.exceptions import StepUpRequired
 
 
@@ -50,7 +51,7 @@ def record_erasure_request(
 
 
 @admin.register(ErasureRequest)
-class ErasureRequestAdmin(admin.ModelAdmin):
+class ErasureRequestAdmin(DecidedByActionsAdmin):
     list_display = ("customer", "status", "requested_at", "decided_by", "decided_at")
     list_filter = ("status",)
     fields = (
@@ -64,14 +65,7 @@ class ErasureRequestAdmin(admin.ModelAdmin):
         "pseudonym",
         "summary",
     )
-    readonly_fields = fields
     actions = ("approve", "reject")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -80,20 +74,6 @@ class ErasureRequestAdmin(admin.ModelAdmin):
             retention = services.retention_table()
         extra = {"retention": retention, **(extra_context or {})}
         return super().changelist_view(request, extra)
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # Nothing here is edited: a request is decided with the actions, through the service.
-        extra = {"show_save": False, "show_save_and_continue": False, **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, extra)
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        return None  # every field is read-only; no write outside the services
 
     def _decide(
         self, request: HttpRequest, queryset: QuerySet[ErasureRequest], *, approve: bool
