@@ -8,14 +8,12 @@ admin action. Its signed PDF and deliveries: ``billing.admin.invoice_background`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -28,9 +26,9 @@ from billing.admin.base import ServiceAdmin, adopt, changed_values, format_money
 from billing.admin.customers import currency_choices
 from billing.admin.invoice_actions import InvoiceActionsAdmin
 from billing.admin.invoice_background import InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin
+from billing.admin.invoice_bulk import InvoiceBulkActionsAdmin
 from billing.admin.invoice_lines import LINE_EDITABLE, InvoiceLineInline, is_frozen
 from billing.admin_format import format_date, status_label
-from billing.exceptions import BillingError
 from billing.models import Invoice, InvoiceLine, InvoiceSeries
 from billing.vat import compute_totals
 
@@ -116,7 +114,11 @@ class InvoiceForm(forms.ModelForm):
 
 @admin.register(Invoice)
 class InvoiceAdmin(
-    InvoiceActionsAdmin, InvoiceBackgroundWorkAdmin, InvoiceDocumentStateMixin, ServiceAdmin
+    InvoiceActionsAdmin,
+    InvoiceBulkActionsAdmin,
+    InvoiceBackgroundWorkAdmin,
+    InvoiceDocumentStateMixin,
+    ServiceAdmin,
 ):
     """Invoices and credit notes. Drafts are edited through the services; everything
     that left DRAFT is read-only, and moves on only through the admin actions. A
@@ -424,77 +426,6 @@ class InvoiceAdmin(
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         services.delete_draft_invoice(obj, by=request.user)
-
-    # --- actions: one service call per invoice, each in its own transaction ----------
-
-    def _apply(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Invoice],
-        service: Callable[..., object],
-        done: str,
-    ) -> None:
-        succeeded: list[str] = []
-        for invoice in queryset.order_by("pk"):
-            try:
-                result = service(invoice, by=request.user)
-            except BillingError as exc:
-                self.message_user(request, f"{invoice}: {exc}", messages.ERROR)
-            else:
-                # Name what was done: the numbers taken (a credit note's own number too).
-                if isinstance(result, Invoice) and result.pk != invoice.pk:
-                    succeeded.append(f"{invoice.display_number} ({result.display_number})")
-                else:
-                    refreshed = result if isinstance(result, Invoice) else invoice
-                    succeeded.append(refreshed.display_number or str(refreshed))
-        if succeeded:
-            self.message_user(
-                request, f"{done.capitalize()}: {', '.join(succeeded)}.", messages.SUCCESS
-            )
-
-    @admin.action(
-        description="Finalize selected drafts (number and freeze)", permissions=["change"]
-    )
-    def finalize(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> Any:
-        """First a page naming the number each draft will take; then, confirmed, finalize
-        them one by one (in id order, the order the numbers were named in)."""
-        if request.POST.get("post") == "yes":
-            self._apply(request, queryset, services.finalize_invoice, "finalized")
-            return None
-        drafts = list(queryset.filter(status=Invoice.Status.DRAFT).select_related("series"))
-        taken: dict[int, int] = {}
-        rows = []
-        for invoice in sorted(drafts, key=lambda invoice: invoice.pk):
-            series = invoice.series
-            number = taken.get(series.pk, series.next_number)
-            taken[series.pk] = number + 1
-            rows.append({"invoice": invoice, "number": series.display_number(number)})
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": gettext_now("Finalize the selected drafts"),
-            "rows": rows,
-            "queryset": queryset,
-            "skipped": queryset.count() - len(drafts),
-        }
-        return TemplateResponse(
-            request, "admin/billing/invoice/finalize_many_confirm.html", context
-        )
-
-    @admin.action(description="Void selected invoices", permissions=["change"])
-    def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        self._apply(request, queryset, services.void_invoice, "voided")
-
-    @admin.action(description="Mark selected invoices uncollectible", permissions=["change"])
-    def mark_uncollectible(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        self._apply(request, queryset, services.mark_uncollectible, "marked uncollectible")
-
-    @admin.action(
-        description="Issue a credit note for all that is left of selected invoices",
-        permissions=["change"],
-    )
-    def issue_full_credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        self._apply(request, queryset, services.issue_credit_note, "credited in full")
 
 
 def _may_download(user: Any) -> bool:

@@ -165,10 +165,14 @@ def preview_credit_note(
     lines: Sequence[CreditLine] | None = None,
     amount: Money | None = None,
     reason: str = "",
+    ahead: int = 0,
 ) -> CreditNotePreview:
     """The credit note ``issue_credit_note`` (``lines``, None: all that is left) or
     ``issue_credit_note_for_amount`` (``amount``) would issue now, checked as they check it
-    (the same errors, naming the field); reads only."""
+    (the same errors, naming the field); reads only. ``ahead``: how many credit notes will
+    be issued before this one (a bulk credit names each note's number in turn)."""
+    if ahead < 0:
+        raise InvalidInput("ahead cannot be negative", field="ahead")
     if amount is not None:
         minor = _credit_amount(invoice, amount)
         note_lines, totals = _credit_for_amount(invoice, minor, reason, refund=False)
@@ -181,7 +185,7 @@ def preview_credit_note(
                 field="quantity",
             )
     series = _default_series(InvoiceKind.CREDIT_NOTE)
-    return CreditNotePreview(series.display_number(series.next_number), totals, note_lines)
+    return CreditNotePreview(series.display_number(series.next_number + ahead), totals, note_lines)
 
 
 def record_refund_with_credit_note(
