@@ -87,8 +87,9 @@ def promote_model_version(
             obj=candidate,
             request=request,
             previous_version=live.pk if live else None,
-            average_precision=mine,
-            live_average_precision=theirs,
+            # Figures as text: the audit log holds no floats.
+            average_precision=f"{mine:.4f}" if mine is not None else None,
+            live_average_precision=f"{theirs:.4f}" if theirs is not None else None,
             worse_than_live=worse,
             override=bool(worse and override),
             reason=candidate.promote_reason,

@@ -219,9 +219,10 @@ def train_model_version(
             obj=version,
             algorithm=chosen,
             source=version.source,
-            seed=seed,
-            average_precision=round(metrics["average_precision"], 4),
-            roc_auc=round(metrics["roc_auc"], 4),
+            random_state=seed,
+            # Figures as text: the audit log holds no floats.
+            average_precision=f"{metrics['average_precision']:.4f}",
+            roc_auc=f"{metrics['roc_auc']:.4f}",
             model_sha256=sha256,
         )
     return version

@@ -12,7 +12,7 @@ from payments.fraud.features import FEATURES, stream_features
 from payments.fraud.features.offline import OfflineFeatures
 from payments.fraud.simulator_db import load_simulation
 from payments.models import Payment
-from tests.payments.fraud.helpers import CARD, OTHER_CARD, T0, online, past
+from tests.payments.fraud.helpers import OTHER_CARD, T0, online, past
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ MINUTE = datetime.timedelta(minutes=1)
 TICK = datetime.timedelta(microseconds=1)
 
 
-def offline_at(history: list, attempt) -> dict:  # noqa: ANN001
+def offline_at(history: list, attempt) -> dict:
     state = OfflineFeatures()
     for row in history:
         state.features(row)
