@@ -114,7 +114,7 @@ def rules_on_bursts(payments: list) -> dict[str, Any]:
     for past, features in stream_features(payments):
         if past.scenario == "card_testing":
             bursts[past.attempt.ip].append(features)
-    report = []
+    report: list[dict[str, Any]] = []
     for address, attempts in bursts.items():
         first = next(
             (
@@ -162,7 +162,7 @@ def load_history(count: int, customers: int, seed: int) -> list[tuple[int, int, 
             )
             for n in range(customers)
         ],
-        batch_size=5000,
+        batch_size=1000,
     )
     ids = list(Customer.objects.order_by("pk").values_list("pk", "currency"))
     say(f"   {len(ids):,} customers")
@@ -182,7 +182,7 @@ def load_history(count: int, customers: int, seed: int) -> list[tuple[int, int, 
             )
             for n, (pk, currency) in enumerate(ids)
         ],
-        batch_size=5000,
+        batch_size=1000,
     )
     invoices = dict(Invoice.objects.values_list("customer_id", "pk"))
     methods = []
@@ -204,14 +204,14 @@ def load_history(count: int, customers: int, seed: int) -> list[tuple[int, int, 
                     created_at=now - dt.timedelta(days=rng.uniform(0, 400)),
                 )
             )
-    PaymentMethod.objects.bulk_create(methods, batch_size=5000)
+    PaymentMethod.objects.bulk_create(methods, batch_size=1000)
     cards: dict[int, list[int]] = defaultdict(list)
     for pk, customer in PaymentMethod.objects.values_list("pk", "customer_id"):
         cards[customer].append(pk)
     say(f"   {len(methods):,} cards")
     addresses = {pk: f"10.46.{pk % 250}.{pk // 250 % 250 + 1}" for pk, _c in ids}
     shared = [f"10.49.0.{n}" for n in range(1, 21)]  # offices and carriers behind one address
-    columns = [f.column for f in Payment._meta.concrete_fields if f.column != "id"]
+    columns = [str(f.column) for f in Payment._meta.concrete_fields if f.column != "id"]
     defaults: dict[str, Any] = {
         "method": "card",
         "gateway": "bench",
