@@ -15,7 +15,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.money import Money
-from payments.fraud.models import RiskDecision, RiskHold, RiskSettings
+from payments.fraud.models import (
+    FraudLabel,
+    FraudModelVersion,
+    RiskDecision,
+    RiskHold,
+    RiskSettings,
+)
 from payments.freeze_models import CardPaymentFreeze
 from payments.gateways.models import SandboxCharge
 from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow, UsedEntryNonce
@@ -160,6 +166,12 @@ class Payment(models.Model):
                 fields=["payment_method"],
                 condition=Q(status__in=["succeeded", "partially_refunded", "refunded"]),
                 name="payments_payment_captured_idx",
+            ),
+            # The fraud features count every attempt per card and per customer in windows up
+            # to 30 days (payments.fraud.features.online): both reach payments through
+            # their payment methods.
+            models.Index(
+                fields=["payment_method", "created_at"], name="payments_payment_pm_time_idx"
             ),
             # The card-testing rule counts the cards paid with from one address lately.
             models.Index(
@@ -444,6 +456,8 @@ __all__ = [
     "CardPaymentFreeze",
     "DataKey",
     "EntryKey",
+    "FraudLabel",
+    "FraudModelVersion",
     "IdempotencyKey",
     "Payment",
     "PaymentMethod",
