@@ -85,3 +85,15 @@ class CardPaymentsFrozen(CardPaymentsUnavailable):
 class FreezeRefused(PaymentsError):
     """Freezing card payments or lifting the freeze is not possible as asked: no permission,
     no step-up, no reason, or nothing to lift."""
+
+
+class InvalidFraudRule(PaymentsError):
+    """A fraud rule that does not parse, names an unknown feature or is refused (field)."""
+
+
+class InvalidListEntry(PaymentsError):
+    """A fraud list entry with a value that does not parse for its key (field)."""
+
+
+class StepUpForPayment(PaymentsError):
+    """A fraud rule asks the payer for a fresh second factor before this card is charged."""

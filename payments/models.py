@@ -15,7 +15,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.money import Money
-from payments.fraud.models import RiskDecision, RiskHold, RiskSettings
+from payments.fraud.models import (
+    FraudListEntry,
+    FraudRule,
+    FraudRuleVersion,
+    RiskDecision,
+    RiskEvaluation,
+    RiskHold,
+    RiskSettings,
+)
 from payments.freeze_models import CardPaymentFreeze
 from payments.gateways.models import SandboxCharge
 from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow, UsedEntryNonce
@@ -444,12 +452,16 @@ __all__ = [
     "CardPaymentFreeze",
     "DataKey",
     "EntryKey",
+    "FraudListEntry",
+    "FraudRule",
+    "FraudRuleVersion",
     "IdempotencyKey",
     "Payment",
     "PaymentMethod",
     "Refund",
     "RevealWindow",
     "RiskDecision",
+    "RiskEvaluation",
     "RiskHold",
     "RiskSettings",
     "SandboxCharge",

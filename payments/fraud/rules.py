@@ -21,18 +21,29 @@
 is refused as bad input before it is judged: ``payments.services``.)
 
 Block rules are checked first. It costs one query (``selectors.risk_facts``).
+
+These are the **safety rules**. With the fraud engine on (``FRAUD_ENGINE_ENABLED``, the
+default), the decision is then made in the engine's fixed order (``engine.decide``:
+lists, safety blocks, the analysts' rules, safety reviews, the score; docs/fraud.md)
+and the assessment carries the ``RiskEvaluation`` to store with the payment.
 """
 
 from __future__ import annotations
 
 import datetime
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.money import Money
-from payments.fraud.models import RiskDecision
+from payments.exceptions import StepUpForPayment
+from payments.fraud.engine import Decision, decide, list_keys
+from payments.fraud.models import RiskDecision, RuleAction
 from payments.fraud.selectors import RiskFacts, risk_facts
 from payments.fraud.services import ensure_risk_settings
 from payments.vault.models import PaymentMethod
@@ -46,6 +57,14 @@ class RiskAssessment:
 
     decision: str
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    # The RiskEvaluation's fields (features, score, matches, duration): engine on only.
+    evaluation: dict[str, Any] | None = None
+
+
+# What a step-up rule finds about the payer: a second factor confirmed within the step-up
+# window ("fresh"), one to confirm again ("stale"), or none possible ("unavailable": an API
+# client, a customer without a second factor), which holds the payment for review.
+StepUpState = Callable[[], str]
 
 
 def assess_card_payment(
@@ -55,12 +74,140 @@ def assess_card_payment(
     amount: Money,
     facts: RiskFacts | None = None,
     address: str = "",
+    email: str = "",
+    step_up: StepUpState | None = None,
+    features: Mapping[str, Any] | None = None,
+    invoice: Any = None,
 ) -> RiskAssessment:
     """Allow, review or block one card payment attempt, with the reasons (rules and figures).
 
     ``facts``: read by the caller in a query of its own (``risk_facts_queryset`` with
-    more columns, as the card payment's reserve step does), else read here.
+    more columns, as the card payment's reserve step does), else read here. With the
+    engine on, ``features`` (else computed here), ``email`` (the customer's, for the
+    lists) and ``step_up`` (what a step-up rule asks) feed the engine; a step-up rule
+    with a second factor to confirm again raises ``StepUpForPayment``.
     """
+    started = time.perf_counter()
+    safety = _safety_rules(payment_method, customer_id, amount, facts, address)
+    if not settings.FRAUD_ENGINE_ENABLED:
+        return safety
+    if features is None:
+        from payments.fraud.features import attempt_features
+
+        features = attempt_features(
+            payment_method=payment_method,
+            customer_id=customer_id,
+            amount=amount,
+            invoice=invoice,
+            address=address,
+        )
+    return _engine(
+        safety,
+        features=features,
+        keys=list_keys(
+            features,
+            fingerprint=payment_method.fingerprint,
+            customer_id=customer_id,
+            address=address,
+            email=email,
+        ),
+        step_up=step_up,
+        started=started,
+    )
+
+
+def _engine(
+    safety: RiskAssessment,
+    *,
+    features: Mapping[str, Any],
+    keys: list[tuple[str, str]],
+    step_up: StepUpState | None,
+    started: float,
+) -> RiskAssessment:
+    """Lists, safety rules, the analysts' rules and the score, in the engine's order."""
+    from payments.fraud.rule_selectors import list_hits, live_rules
+    from payments.fraud.scoring import score as model_score
+    from payments.fraud.selectors import get_risk_settings
+
+    hits = list_hits(keys)
+    scored = model_score(features)
+    thresholds = get_risk_settings()
+    inputs: dict[str, Any] = {
+        "features": features,
+        "hits": hits,
+        "safety_decision": safety.decision,
+        "safety_reasons": safety.reasons,
+        "rules": live_rules(),
+        "score": scored.score if scored is not None else None,
+        "review_score": thresholds.review_score,
+        "block_score": thresholds.block_score,
+    }
+    decision = decide(**inputs)
+    if decision.action == RuleAction.STEP_UP:
+        state = step_up() if step_up is not None else "unavailable"
+        if state == "stale":
+            raise StepUpForPayment(
+                _(
+                    "for your security, confirm your second factor (two-step sign-in) again,"
+                    " then pay: nothing was charged"
+                ),
+                field="step_up",
+            )
+        if state == "fresh":
+            passed = decide(**inputs, step_up_passed=True)
+            decision = Decision(
+                passed.action,
+                passed.decided_by,
+                [
+                    *decision.matched,
+                    {"rule": "step_up_passed", "message": "second factor confirmed"},
+                ],
+                passed.reasons,
+            )
+        else:
+            unavailable = {
+                "rule": "step_up_unavailable",
+                "message": "a rule asks for a second factor the payer cannot give here: held"
+                " for review",
+            }
+            decision = Decision(
+                RiskDecision.REVIEW,
+                "rule",
+                [*decision.matched, unavailable],
+                [*decision.reasons, unavailable],
+            )
+    evaluation = {
+        "features": _json_safe(features),
+        "score": scored.score if scored is not None else None,
+        "model_version": scored.model_version if scored is not None else None,
+        "top_features": [list(pair) for pair in scored.top_features] if scored is not None else [],
+        "matched": decision.matched,
+        "decision": decision.action,
+        "decided_by": decision.decided_by,
+        "duration_us": int((time.perf_counter() - started) * 1_000_000),
+    }
+    return RiskAssessment(decision.action, decision.reasons, evaluation)
+
+
+def _json_safe(features: Mapping[str, Any]) -> dict[str, Any]:
+    """The features as JSON values (numbers, text, true/false, null)."""
+    safe: dict[str, Any] = {}
+    for name, value in features.items():
+        if value is None or isinstance(value, bool | int | float | str):
+            safe[name] = value
+        else:
+            safe[name] = float(value) if hasattr(value, "__float__") else str(value)
+    return safe
+
+
+def _safety_rules(
+    payment_method: PaymentMethod,
+    customer_id: int,
+    amount: Money,
+    facts: RiskFacts | None,
+    address: str,
+) -> RiskAssessment:
+    """The built-in safety rules (module docstring): block, review or allow."""
     since = timezone.now() - FAILURE_WINDOW
     if facts is None:
         facts = risk_facts(
