@@ -492,6 +492,18 @@ INCIDENT_SPIKE_FACTOR = _int("INCIDENT_SPIKE_FACTOR", default=3, minimum=1)
 INCIDENT_LOCKOUT_SPIKE_MIN = _int("INCIDENT_LOCKOUT_SPIKE_MIN", default=5, minimum=1)
 INCIDENT_REVEAL_SPIKE_MIN = _int("INCIDENT_REVEAL_SPIKE_MIN", default=200, minimum=1)
 INCIDENT_FRAUD_DECLINE_SPIKE_MIN = _int("INCIDENT_FRAUD_DECLINE_SPIKE_MIN", default=20, minimum=1)
+# Fraud features (docs/fraud.md): the card's country by BIN prefix and the payer's by
+# network, from CSV tables (the defaults are example tables; point these at real ones).
+FRAUD_BIN_TABLE = Path(
+    env.str(
+        "FRAUD_BIN_TABLE", default=str(BASE_DIR / "payments/fraud/features/data/bin_countries.csv")
+    )
+)
+FRAUD_IP_TABLE = Path(
+    env.str(
+        "FRAUD_IP_TABLE", default=str(BASE_DIR / "payments/fraud/features/data/ip_countries.csv")
+    )
+)
 # Cryptoperiods (PCI DSS 3.6.4) of the keys without a rotation schedule of their own, and
 # how long before their end a detector warns.
 GOVERNANCE_KEK_CRYPTOPERIOD_DAYS = _int("GOVERNANCE_KEK_CRYPTOPERIOD_DAYS", default=365, minimum=1)

@@ -87,6 +87,19 @@ class FreezeRefused(PaymentsError):
     no step-up, no reason, or nothing to lift."""
 
 
+class InvalidPaymentHistory(PaymentsError):
+    """A CSV of past payments that does not follow docs/fraud.md (names the line and column)."""
+
+
+class FraudModelRefused(PaymentsError):
+    """A fraud model version refused: no permission, worse than the live one, a stored
+    model whose SHA-256 does not match, or too few labelled payments to train on."""
+
+
+class InvalidFraudLabel(PaymentsError):
+    """A fraud label refused: not fraud or good, an unknown source, no permission."""
+
+
 class InvalidFraudRule(PaymentsError):
     """A fraud rule that does not parse, names an unknown feature or is refused (field)."""
 

@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from billing.money import Money
 from payments.fraud.models import (
+    FraudLabel,
     FraudListEntry,
+    FraudModelVersion,
     FraudRule,
     FraudRuleVersion,
     RiskDecision,
@@ -168,6 +170,12 @@ class Payment(models.Model):
                 fields=["payment_method"],
                 condition=Q(status__in=["succeeded", "partially_refunded", "refunded"]),
                 name="payments_payment_captured_idx",
+            ),
+            # The fraud features count every attempt per card and per customer in windows up
+            # to 30 days (payments.fraud.features.online): both reach payments through
+            # their payment methods.
+            models.Index(
+                fields=["payment_method", "created_at"], name="payments_payment_pm_time_idx"
             ),
             # The card-testing rule counts the cards paid with from one address lately.
             models.Index(
@@ -452,7 +460,9 @@ __all__ = [
     "CardPaymentFreeze",
     "DataKey",
     "EntryKey",
+    "FraudLabel",
     "FraudListEntry",
+    "FraudModelVersion",
     "FraudRule",
     "FraudRuleVersion",
     "IdempotencyKey",

@@ -40,6 +40,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "documents.verify_invoice_documents",
         "payments.refund_payment",
         "payments.decide_risk",
+        "payments.promote_fraud_model",
         "delivery.retry_delivery",
         "documents.retry_document",
         "privacy.decide_erasure",
@@ -124,7 +125,9 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.payment", "v")
         | _crud("payments.risksettings", "vc")
         | _crud("payments.riskhold", "vc")
-        | {"payments.decide_risk"}
+        | _crud("payments.fraudlabel", "v")
+        | _crud("payments.fraudmodelversion", "v")
+        | {"payments.decide_risk", "payments.promote_fraud_model"}
         # Rules (versioned), allow/block lists and the engine's evaluations (issue 24).
         | _crud("payments.fraudrule", "vac")
         | _crud("payments.fraudruleversion", "v")
@@ -180,6 +183,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.bankline", "v")
         | _crud("payments.risksettings", "v")
         | _crud("payments.riskhold", "v")
+        | _crud("payments.fraudlabel", "v")
+        | _crud("payments.fraudmodelversion", "v")
     ),
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.
@@ -224,8 +229,10 @@ ROLE_PURPOSES: Final[dict[str, str]] = {
     FRAUD_ANALYST: (
         "sees customers, invoices and saved cards to judge flagged payments; approves or "
         "declines payments held for risk review (`payments.decide_risk`, step-up); edits "
-        "the risk thresholds (risk settings, audited), the fraud rules (versioned) and the "
-        "allow/block lists; reads the engine's evaluations, backtests and fraud reports"
+        "the risk thresholds (risk settings, audited); makes a trained fraud model version "
+        "live (`payments.promote_fraud_model`, audited; a worse one only with a reason); "
+        "edits the fraud rules (versioned) and the allow/block lists; reads the engine's "
+        "evaluations, backtests and fraud reports"
     ),
     SECURITY_OFFICER: (
         "accounts, roles (step-up page; four eyes for money, card-data and privilege "
@@ -236,7 +243,8 @@ ROLE_PURPOSES: Final[dict[str, str]] = {
     ),
     AUDITOR: (
         "independent read access to the audit log, the books, accounts, lockouts, the "
-        "risk thresholds, background-job attempts and security alerts; changes nothing"
+        "risk thresholds, fraud labels and model versions, background-job attempts and "
+        "security alerts; changes nothing"
     ),
 }
 

@@ -15,11 +15,13 @@ from payments.exceptions import InvalidRiskSettings
 from payments.fraud.models import RiskHold, RiskSettings
 from payments.fraud.services import (
     CARD_TESTING_FIELDS,
+    SCORE_FIELDS,
     ensure_risk_settings,
     lift_risk_hold,
     update_risk_settings,
     validate_card_testing,
     validate_risk_settings,
+    validate_scores,
 )
 from security.admin_mixins import StepUpChangesMixin
 
@@ -83,11 +85,13 @@ class RiskSettingsForm(forms.ModelForm):
             "max_new_cards_per_customer",
             "max_new_cards_per_address",
             "min_card_amounts",
+            "review_score",
+            "block_score",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in CARD_TESTING_FIELDS:
+        for name in (*CARD_TESTING_FIELDS, *SCORE_FIELDS):
             # Not sent (an older form): the threshold stays as it is.
             self.fields[name].required = False
         if not self.is_bound:
@@ -108,6 +112,12 @@ class RiskSettingsForm(forms.ModelForm):
     def clean_max_new_cards_per_address(self) -> Any:
         return self._kept("max_new_cards_per_address")
 
+    def clean_review_score(self) -> Any:
+        return self._kept("review_score")
+
+    def clean_block_score(self) -> Any:
+        return self._kept("block_score")
+
     def _kept(self, name: str) -> Any:
         value = self.cleaned_data.get(name)
         return getattr(self.instance, name) if value is None else value
@@ -122,6 +132,7 @@ class RiskSettingsForm(forms.ModelForm):
                 new_card_limits=cleaned.get("new_card_limits"),
             )
             validate_card_testing(**{name: cleaned.get(name) for name in CARD_TESTING_FIELDS})
+            validate_scores(**{name: cleaned.get(name) for name in SCORE_FIELDS})
         except InvalidRiskSettings as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)
         return cleaned
@@ -159,7 +170,7 @@ class RiskSettingsAdmin(StepUpChangesMixin, admin.ModelAdmin):
             new_card_limits=form.cleaned_data["new_card_limits"],
             by=request.user,
             request=request,
-            **{name: form.cleaned_data[name] for name in CARD_TESTING_FIELDS},
+            **{name: form.cleaned_data[name] for name in (*CARD_TESTING_FIELDS, *SCORE_FIELDS)},
         )
 
 

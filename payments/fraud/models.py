@@ -59,6 +59,17 @@ class RiskSettings(models.Model):
             " in the last hour blocks the attempt and holds that address for review."
         ),
     )
+    review_score = models.PositiveSmallIntegerField(
+        default=65,
+        help_text=(
+            "Risk score (0-99, the live model's) from which a card payment waits for a fraud"
+            " analyst."
+        ),
+    )
+    block_score = models.PositiveSmallIntegerField(
+        default=75,
+        help_text="Risk score (0-99, the live model's) from which a card payment is blocked.",
+    )
     min_card_amounts = models.JSONField(
         default=default_min_card_amounts,
         help_text=(
@@ -129,6 +140,97 @@ class RiskHold(models.Model):
         held = self.customer if self.kind == self.Kind.CUSTOMER else self.address
         state = "lifted" if self.lifted_at else "active"
         return f"hold on {held} ({self.rule}, {state})"
+
+
+class FraudLabel(models.Model):
+    """What a payment turned out to be (fraud or good), and who or what said so: the
+    learned score trains on these (``payments.fraud.labels.record_label``, audited). A
+    payment may be labelled more than once (a review, then a chargeback): the latest wins."""
+
+    class Label(models.TextChoices):
+        FRAUD = "fraud", "Fraud"
+        GOOD = "good", "Good"
+
+    class Source(models.TextChoices):
+        REVIEW = "review", "Closed by a fraud analyst's review"
+        REFUND = "refund", "Refunded as fraud"
+        CHARGEBACK = "chargeback", "Chargeback"
+        CONFIRMED = "confirmed", "Confirmed by the customer or the business"
+        IMPORT = "import", "Imported"
+
+    payment = models.ForeignKey(
+        "payments.Payment", on_delete=models.PROTECT, related_name="fraud_labels"
+    )
+    label = models.CharField(max_length=5, choices=Label.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["payment", "-at"], name="payments_fraudlabel_pay_idx")]
+
+    def __str__(self) -> str:
+        return f"payment #{self.payment_id}: {self.label} ({self.source})"
+
+
+class FraudModelVersion(models.Model):
+    """One trained risk model: its features, training window, holdout metrics and the
+    serialized estimator with its SHA-256 (never loaded when they differ). At most one is
+    live; a fraud analyst promotes a version (``payments.fraud.training.promote_model_version``)."""
+
+    algorithm = models.CharField(max_length=40)
+    features = models.JSONField(help_text="The feature names, in the model's column order.")
+    seed = models.IntegerField()
+    source = models.CharField(max_length=200, help_text="Where the labelled payments came from.")
+    train_from = models.DateTimeField()
+    train_until = models.DateTimeField()
+    test_from = models.DateTimeField()
+    test_until = models.DateTimeField()
+    rows_train = models.PositiveIntegerField()
+    rows_test = models.PositiveIntegerField()
+    metrics = models.JSONField(default=dict)
+    threshold_table = models.JSONField(default=list)
+    model_bytes = models.BinaryField(editable=False)
+    model_sha256 = models.CharField(max_length=64, editable=False)
+    # The holdout (features and labels, numpy .npz without pickles): a promotion compares the
+    # live model and this one on the same payments.
+    holdout_bytes = models.BinaryField(editable=False)
+    live = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField()
+    promoted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    promote_reason = models.CharField(max_length=500, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "fraud model version"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["live"],
+                condition=models.Q(live=True),
+                name="payments_fraudmodelversion_one_live",
+            ),
+        ]
+        permissions = [("promote_fraud_model", "Can make a trained fraud model version live")]
+
+    def __str__(self) -> str:
+        state = " (live)" if self.live else ""
+        return f"fraud model v{self.pk} {self.algorithm}{state}"
 
 
 class RuleAction(models.TextChoices):

@@ -25,6 +25,7 @@ CARD_TESTING_FIELDS = (
     "max_new_cards_per_address",
     "min_card_amounts",
 )
+SCORE_FIELDS = ("review_score", "block_score")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -70,6 +71,21 @@ def validate_card_testing(
     _per_currency(min_card_amounts, "min_card_amounts", _("minimum"))
 
 
+def validate_scores(*, review_score: object, block_score: object) -> None:
+    """Raise InvalidRiskSettings naming the field for a score threshold outside 0-99, or a
+    review threshold above the block threshold (the review band would be empty and odd)."""
+    for name, value in (("review_score", review_score), ("block_score", block_score)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 99:
+            raise InvalidRiskSettings(_("a whole number from 0 to 99"), field=name)
+    assert isinstance(review_score, int) and isinstance(block_score, int)
+    if review_score > block_score:
+        raise InvalidRiskSettings(
+            _("the review score must not be above the block score (%(block)s)")
+            % {"block": block_score},
+            field="review_score",
+        )
+
+
 def validate_risk_settings(*, max_failed_attempts: object, new_card_limits: object) -> None:
     """Raise InvalidRiskSettings naming the field for any threshold that is out of range."""
     if (
@@ -109,6 +125,8 @@ def weakened_thresholds(row: RiskSettings, wanted: dict[str, Any]) -> list[str]:
         )
         if name in wanted and wanted[name] > getattr(row, name)
     ]
+    # A higher score threshold lets more payments through.
+    weaker += [name for name in SCORE_FIELDS if wanted.get(name, -1) > getattr(row, name)]
     limits = wanted["new_card_limits"]
     if any(limits.get(code, limit + 1) > limit for code, limit in row.new_card_limits.items()):
         weaker.append("new_card_limits")
@@ -134,13 +152,17 @@ def update_risk_settings(
             _("changing risk thresholds needs the fraud analyst's permission")
         )
     validate_risk_settings(max_failed_attempts=max_failed_attempts, new_card_limits=new_card_limits)
-    unknown = sorted(set(card_testing) - set(CARD_TESTING_FIELDS))
+    unknown = sorted(set(card_testing) - set(CARD_TESTING_FIELDS) - set(SCORE_FIELDS))
     if unknown:
         raise InvalidRiskSettings(_("not a threshold"), field=unknown[0])
     current = ensure_risk_settings()  # the row exists before it is locked
-    if card_testing:
+    if set(card_testing) & set(CARD_TESTING_FIELDS):
         validate_card_testing(
             **{name: card_testing.get(name, getattr(current, name)) for name in CARD_TESTING_FIELDS}
+        )
+    if set(card_testing) & set(SCORE_FIELDS):
+        validate_scores(
+            **{name: card_testing.get(name, getattr(current, name)) for name in SCORE_FIELDS}
         )
     wanted = {
         "max_failed_attempts": max_failed_attempts,

@@ -110,7 +110,7 @@ class EntryKey(models.Model):
 
 
 class PaymentMethod(models.Model):
-    """A tokenized card. Only brand, last 4, expiry and the fingerprint are in clear."""
+    """A tokenized card. Only brand, BIN, last 4, expiry and the fingerprint are in clear."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -127,6 +127,10 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
     fingerprint = models.CharField(max_length=64)
+    # The first six digits (the issuer's BIN), which PCI DSS 3.4.1 allows in clear beside the
+    # last four: the fraud features read the card's country from it. "" for cards tokenized
+    # before it was kept.
+    bin = models.CharField(max_length=6, blank=True, default="", editable=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     # The customer asked to keep the card (saving needs a second factor: docs/payments.md).
     # False: tokenized for one payment only, never listed or offered as a saved card, and

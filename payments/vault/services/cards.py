@@ -89,6 +89,7 @@ def tokenize(
             token=token,
             customer=customer,
             brand=valid.brand,
+            bin=valid.number[:6],
             last4=valid.last4,
             exp_month=valid.exp_month,
             exp_year=valid.exp_year,

@@ -1,0 +1,175 @@
+"""The raw aggregates of an attempt read from the database: five queries, whatever the history.
+
+Each key (card, customer, IP, email) is one aggregate query over that key's payments in
+the last 30 days (the customer's over all its history, for the amount statistics), each
+window a conditional aggregate (``COUNT(*) FILTER (WHERE created_at >= ...)``) found
+through an index (``payments_payment_pm_time_idx``, ``payments_payment_ip_idx``,
+``billing_customer_email_idx``); a fifth reads the customer's email and country and the
+card's first time in the vault.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from billing.models import Customer, Invoice
+from billing.money import Money
+from payments.fraud.features.compute import (
+    CAPTURED,
+    EUR_RATES,
+    FAILED,
+    Attempt,
+    derive,
+    eur_factor,
+)
+from payments.fraud.features.registry import DISTINCT, FAILURE_WINDOWS, LONGEST_WINDOW, WINDOWS
+from payments.models import Payment
+from payments.vault.models import PaymentMethod
+
+_COUNTED = {"card": "payment_method__fingerprint", "customer": "payment_method__customer_id"}
+
+
+def _eur() -> Case:
+    """The payment's amount in EUR at the reference rates (as ``compute.to_eur``)."""
+    return Case(
+        *[
+            When(
+                currency=code,
+                then=ExpressionWrapper(
+                    F("amount") * Value(eur_factor(code)), output_field=FloatField()
+                ),
+            )
+            for code in EUR_RATES
+        ],
+        default=ExpressionWrapper(F("amount") * Value(eur_factor("")), output_field=FloatField()),
+        output_field=FloatField(),
+    )
+
+
+def _windowed(key: str, at: datetime.datetime) -> dict[str, Any]:
+    eur = _eur()
+    aggregates: dict[str, Any] = {}
+    for window, span in WINDOWS.items():
+        recent = Q(created_at__gte=at - span)
+        aggregates[f"{key}_attempts_{window}"] = Count("pk", filter=recent)
+        aggregates[f"{key}_amount_{window}"] = Sum(eur, filter=recent)
+    for window in FAILURE_WINDOWS:
+        aggregates[f"{key}_failures_{window}"] = Count(
+            "pk", filter=Q(created_at__gte=at - WINDOWS[window], status=FAILED)
+        )
+    for prefix, (owner, counted, windows) in DISTINCT.items():
+        if owner == key:
+            for window in windows:
+                aggregates[f"{prefix}_{window}"] = Count(
+                    _COUNTED[counted],
+                    distinct=True,
+                    filter=Q(created_at__gte=at - WINDOWS[window]),
+                )
+    return aggregates
+
+
+def _card_payments(at: datetime.datetime) -> QuerySet:
+    return Payment.objects.filter(
+        method=Payment.Method.CARD, payment_method__isnull=False, created_at__lt=at
+    ).order_by()
+
+
+def raw_aggregates(attempt: Attempt, *, customer_pk: int) -> dict[str, Any]:
+    """The raw aggregates of ``attempt`` (see ``compute``) from the payments before it."""
+    at = attempt.at
+    since = at - LONGEST_WINDOW
+    recent = _card_payments(at).filter(created_at__gte=since)
+    raw: dict[str, Any] = {}
+    raw |= recent.filter(payment_method__fingerprint=attempt.card_fingerprint).aggregate(
+        **_windowed("card", at)
+    )
+    captured = Q(status__in=CAPTURED)
+    eur = _eur()
+    raw |= (
+        _card_payments(at)
+        .filter(payment_method__customer_id=customer_pk)
+        .aggregate(
+            **_windowed("customer", at),
+            hist_count=Count("pk", filter=captured),
+            hist_sum=Sum(eur, filter=captured),
+            hist_sumsq=Sum(eur * eur, filter=captured),
+            hist_max=Max(eur, filter=captured),
+            card_captured=Count(
+                "pk", filter=captured & Q(payment_method__fingerprint=attempt.card_fingerprint)
+            ),
+        )
+    )
+    if attempt.ip:
+        raw |= recent.filter(client_ip=attempt.ip).aggregate(**_windowed("ip", at))
+    if attempt.email:
+        raw |= recent.filter(payment_method__customer__email=attempt.email).aggregate(
+            **_windowed("email", at)
+        )
+    return raw
+
+
+def _context(customer_pk: int, fingerprint: str, at: datetime.datetime) -> dict[str, Any] | None:
+    first_added = (
+        PaymentMethod.objects.filter(fingerprint=fingerprint, created_at__lte=at)
+        .order_by()
+        .values("fingerprint")
+        .annotate(first=Min("created_at"))
+        .values("first")[:1]
+    )
+    row = (
+        Customer.objects.filter(pk=customer_pk)
+        .annotate(card_added_at=Subquery(first_added))
+        .values("email", "country", "card_added_at")
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def attempt_features(
+    *,
+    payment_method: PaymentMethod,
+    customer_id: int,
+    amount: Money,
+    invoice: Invoice,
+    address: str = "",
+    at: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """Every feature of ``FEATURES`` for one card payment attempt, from the payments before
+    ``at`` (default now): at most five queries however long the history (a test counts)."""
+    at = at or timezone.now()
+    context = _context(customer_id, payment_method.fingerprint, at) or {}
+    attempt = Attempt(
+        at=at,
+        amount=amount.amount,
+        currency=amount.currency,
+        customer_id=str(customer_id),
+        email=context.get("email") or "",
+        billing_country=context.get("country") or "",
+        card_fingerprint=payment_method.fingerprint,
+        card_bin=payment_method.bin,
+        card_brand=payment_method.brand,
+        ip=address or "",
+        invoice_amount=invoice.gross_total or None,
+        invoice_sent_at=invoice.finalized_at,
+    )
+    raw = raw_aggregates(attempt, customer_pk=customer_id)
+    raw["card_added_at"] = context.get("card_added_at")
+    return derive(attempt, raw)

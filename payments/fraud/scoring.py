@@ -1,0 +1,135 @@
+"""The learned risk score (0-99) of an attempt's features, by the live model version.
+
+The live ``FraudModelVersion`` is loaded once per process and loaded again when the live
+version changes: each score first reads the live version's id and SHA-256 (one indexed
+row), and a stored model whose bytes do not hash to its SHA-256 is never unpickled
+(``FraudModelRefused``). ``top_features`` explain the score: how much each feature moved
+the probability away from the training set's typical payment (its medians).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from payments.exceptions import FraudModelRefused
+from payments.fraud.models import FraudModelVersion
+
+TOP_FEATURES = 3
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The score (0-99), the model version that gave it and the features that raised it most."""
+
+    score: int
+    model_version: int
+    top_features: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    pk: int
+    sha256: str
+    features: list[str]
+    estimator: Any
+    reference: np.ndarray
+
+
+def vectorize(rows: list[dict[str, Any]], names: list[str]) -> np.ndarray:
+    """The model's matrix: one row per features dict, columns in ``names`` order; a bool is
+    0/1 and a missing value (None) NaN."""
+    matrix = np.full((len(rows), len(names)), np.nan, dtype=np.float64)
+    for i, row in enumerate(rows):
+        for j, name in enumerate(names):
+            value = row.get(name)
+            if value is not None:
+                matrix[i, j] = float(value)
+    return matrix
+
+
+def to_score(probability: float) -> int:
+    """A fraud probability as the 0-99 score: the whole percent, 99 at most."""
+    return min(99, max(0, int(probability * 100)))
+
+
+def verified_bytes(blob: bytes, sha256: str) -> bytes:
+    """``blob`` if it hashes to ``sha256``; FraudModelRefused otherwise (never unpickled)."""
+    if hashlib.sha256(blob).hexdigest() != sha256:
+        raise FraudModelRefused(
+            "the stored fraud model does not match its SHA-256: refused", field="model_bytes"
+        )
+    return blob
+
+
+def load_artefact(blob: bytes, sha256: str) -> dict[str, Any]:
+    """The trained artefact (estimator, feature names, reference row) of verified bytes."""
+    import joblib
+
+    artefact = joblib.load(io.BytesIO(verified_bytes(blob, sha256)))
+    if not isinstance(artefact, dict) or "estimator" not in artefact:
+        raise FraudModelRefused("the stored fraud model is not an artefact of this project")
+    return artefact
+
+
+_lock = threading.Lock()
+_loaded: LoadedModel | None = None
+
+
+def live_model() -> LoadedModel | None:
+    """The live model version, loaded once per process and again when the live one changes."""
+    global _loaded
+    live = FraudModelVersion.objects.filter(live=True).values_list("pk", "model_sha256").first()
+    if live is None:
+        return None
+    pk, sha256 = live
+    current = _loaded
+    if current is not None and (current.pk, current.sha256) == (pk, sha256):
+        return current
+    with _lock:
+        row = FraudModelVersion.objects.values("model_bytes", "model_sha256").get(pk=pk)
+        artefact = load_artefact(bytes(row["model_bytes"]), row["model_sha256"])
+        _loaded = LoadedModel(
+            pk=pk,
+            sha256=row["model_sha256"],
+            features=list(artefact["features"]),
+            estimator=artefact["estimator"],
+            reference=np.asarray(artefact["reference"], dtype=np.float64),
+        )
+        return _loaded
+
+
+def explain(model: LoadedModel, row: np.ndarray, probability: float) -> list[tuple[str, float]]:
+    """The features that raised the probability most: for each, the probability with it
+    set to the reference (typical) value, subtracted from the probability as scored."""
+    changed = np.repeat(row, len(model.features), axis=0)
+    for j in range(len(model.features)):
+        changed[j, j] = model.reference[j]
+    others = model.estimator.predict_proba(changed)[:, 1]
+    contributions = probability - others
+    order = np.argsort(-contributions)[:TOP_FEATURES]
+    return [
+        (model.features[j], round(float(contributions[j]), 4))
+        for j in order
+        if contributions[j] > 0
+    ]
+
+
+def score(features: dict[str, Any]) -> ScoreResult | None:
+    """The live model's score of ``features`` (from ``attempt_features``); None when no model
+    version is live."""
+    model = live_model()
+    if model is None:
+        return None
+    row = vectorize([features], model.features)
+    probability = float(model.estimator.predict_proba(row)[0, 1])
+    return ScoreResult(
+        score=to_score(probability),
+        model_version=model.pk,
+        top_features=explain(model, row, probability),
+    )
