@@ -24,7 +24,13 @@ from payments.fraud.models import FraudListEntry, RiskDecision, RiskEvaluation, 
 MAX_DAYS = 365
 # The safety rules' names (payments.fraud.rules) by the decision they make.
 SAFETY_BLOCKS = frozenset(
-    {"card_failures", "customer_failures", "held_for_review", "new_cards_customer", "new_cards_address"}
+    {
+        "card_failures",
+        "customer_failures",
+        "held_for_review",
+        "new_cards_customer",
+        "new_cards_address",
+    }
 )
 SAFETY_REVIEWS = frozenset({"new_card_amount"})
 OUTCOMES = (RuleAction.ALLOW, RuleAction.STEP_UP, RuleAction.REVIEW, RuleAction.BLOCK)
@@ -57,7 +63,9 @@ class Counts:
         return sum(self.by_outcome[outcome].values())
 
     def as_dict(self) -> dict[str, dict[str, int]]:
-        return {o: {**labels, "total": sum(labels.values())} for o, labels in self.by_outcome.items()}
+        return {
+            o: {**labels, "total": sum(labels.values())} for o, labels in self.by_outcome.items()
+        }
 
 
 @dataclass
@@ -113,7 +121,9 @@ def replay_inputs(matched: list[dict[str, Any]]) -> tuple[list[ListHit], str, li
     hits = [
         ListHit(
             reason.get("entry", 0),
-            FraudListEntry.List.ALLOW if reason["rule"] == "allow_list" else FraudListEntry.List.BLOCK,
+            FraudListEntry.List.ALLOW
+            if reason["rule"] == "allow_list"
+            else FraudListEntry.List.BLOCK,
             reason.get("key", ""),
             reason.get("value", ""),
         )
@@ -196,6 +206,11 @@ def backtest(
             result.changed += 1
             if len(result.examples) < 20:
                 result.examples.append(
-                    {"payment": payment_id, "before": stored, "after": decided.action, "label": label}
+                    {
+                        "payment": payment_id,
+                        "before": stored,
+                        "after": decided.action,
+                        "label": label,
+                    }
                 )
     return result

@@ -142,17 +142,19 @@ def decide(
 def networks_of(address: str) -> list[str]:
     """Every network holding the address, as list entries store them (``192.0.2.0/24``),
     from the widest allowed prefix to the address itself: a CIDR entry matches with an
-    exact lookup (bounded: at most 25 values for IPv4, 113 for IPv6)."""
-    from payments.fraud.rule_services import WIDEST_PREFIX
+    exact lookup (bounded: 25 values for IPv4, 29 for IPv6, whose entries are on nibble
+    boundaries)."""
+    from payments.fraud.rule_services import PREFIX_STEP, WIDEST_PREFIX
 
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return []
-    bits = ip.max_prefixlen
     return [
         str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
-        for prefix in range(WIDEST_PREFIX[ip.version], bits + 1)
+        for prefix in range(
+            WIDEST_PREFIX[ip.version], ip.max_prefixlen + 1, PREFIX_STEP[ip.version]
+        )
     ]
 
 

@@ -179,7 +179,7 @@ class _Checker:
                 _("%(value)s is not a number, text or true/false") % {"value": repr(value)},
                 column=_column(node),
             )
-        if kind == NUMBER and (not math.isfinite(value) or abs(value) > MAX_NUMBER):
+        if isinstance(value, int | float) and (not math.isfinite(value) or abs(value) > MAX_NUMBER):
             raise ExpressionError(_("the number is too large"), column=_column(node))
         return kind, lambda values: value
 
@@ -291,7 +291,10 @@ class _Checker:
                 and isinstance(item.op, ast.USub)
                 and isinstance(item.operand, ast.Constant)
             ):
-                value = -item.operand.value if _kind_of_literal(item.operand.value) else None
+                negated = item.operand.value
+                value = None
+                if isinstance(negated, int | float) and not isinstance(negated, bool):
+                    value = -negated
             if value is None or _kind_of_literal(value) != kind:
                 raise ExpressionError(
                     _("the list after %(op)s holds only %(kind)s values")

@@ -108,14 +108,13 @@ def fraud_report(
     )
     periods = []
     totals = dict.fromkeys(FIGURES, 0)
-    for row in rows:
+    for found in rows:
+        row: dict[str, Any] = dict(found)
         figures = {name: row[name] for name in FIGURES}
         for name in FIGURES:
             totals[name] += figures[name]
         models = sorted({v for v in (row["first_model"], row["last_model"]) if v is not None})
-        periods.append(
-            {"period": _day(row["period"]), **_rates(figures), "model_versions": models}
-        )
+        periods.append({"period": _day(row["period"]), **_rates(figures), "model_versions": models})
     return {
         "period": period,
         "start": start.isoformat(),

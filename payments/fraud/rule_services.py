@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from audit import record
 from billing.validators import validate_country
-from payments.exceptions import InvalidFraudRule, InvalidListEntry
+from payments.exceptions import InvalidFraudRule, InvalidListEntry, PaymentsError
 from payments.fraud.expressions import CompiledExpression, ExpressionError, compile_expression
 from payments.fraud.models import FraudListEntry, FraudRule, FraudRuleVersion, RuleAction
 from security.actors import Person, user_of
@@ -36,6 +36,9 @@ REMOVE_LIST_PERMISSION = "payments.change_fraudlistentry"
 RULE_FIELDS = ("action", "expression", "description", "enabled", "position")
 # Networks wider than these would block (or allow) a large part of the internet at once.
 WIDEST_PREFIX = {4: 8, 6: 16}
+# IPv6 networks on nibble boundaries (/16, /20, ... /128), as they are delegated: it keeps
+# the networks an address is looked up in to a fixed 29 (rule_selectors.SLOTS).
+PREFIX_STEP = {4: 1, 6: 4}
 _BIN = re.compile(r"^[0-9]{6,8}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16,64}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -81,7 +84,7 @@ def _check_rule(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _permitted(by: Person, permission: str, refused: type[Exception], what: str) -> None:
+def _permitted(by: Person, permission: str, refused: type[PaymentsError], what: str) -> None:
     if not (hasattr(by, "has_perm") and by.has_perm(permission)):
         raise refused(
             _("%(what)s needs the fraud analyst's permission") % {"what": what}, field="user"
@@ -126,7 +129,15 @@ def create_fraud_rule(
             created_at=now, updated_at=now, updated_by=user_of(by), version=1, **values
         )
         _version(rule, by)
-        record("fraud.rule_created", actor=by, obj=rule, request=request, version=1, **values)
+        record(
+            "fraud.rule_created",
+            actor=by,
+            obj=rule,
+            request=request,
+            version=1,
+            rule_action=values["action"],
+            **{name: value for name, value in values.items() if name != "action"},
+        )
     return rule
 
 
@@ -234,6 +245,10 @@ def _network(text: str) -> str:
             _("a network wider than /%(prefix)s is not allowed")
             % {"prefix": WIDEST_PREFIX[network.version]},
             field="value",
+        )
+    if network.prefixlen % PREFIX_STEP[network.version]:
+        raise InvalidListEntry(
+            _("an IPv6 network's prefix is a multiple of 4 (such as /48 or /64)"), field="value"
         )
     return str(network)
 

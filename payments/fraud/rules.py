@@ -83,13 +83,16 @@ def assess_card_payment(
 
     ``facts``: read by the caller in a query of its own (``risk_facts_queryset`` with
     more columns, as the card payment's reserve step does), else read here. With the
-    engine on, ``features`` (else computed here), ``email`` (the customer's, for the
-    lists) and ``step_up`` (what a step-up rule asks) feed the engine; a step-up rule
-    with a second factor to confirm again raises ``StepUpForPayment``.
+    engine on and an ``invoice`` (the card payment always passes it), ``features`` (else
+    computed here), ``email`` (the customer's, for the lists; else read here) and
+    ``step_up`` (what a step-up rule asks) feed the engine; a step-up rule with a second
+    factor to confirm again raises ``StepUpForPayment``. Without an invoice the safety
+    rules alone decide (there is no attempt to store an evaluation for).
     """
     started = time.perf_counter()
-    safety = _safety_rules(payment_method, customer_id, amount, facts, address)
-    if not settings.FRAUD_ENGINE_ENABLED:
+    facts = _facts(payment_method, customer_id, facts, address)
+    safety = _safety_rules(amount, facts, address)
+    if not settings.FRAUD_ENGINE_ENABLED or (invoice is None and features is None):
         return safety
     if features is None:
         from payments.fraud.features import attempt_features
@@ -101,6 +104,10 @@ def assess_card_payment(
             invoice=invoice,
             address=address,
         )
+    if not email:
+        from payments.fraud.rule_selectors import customer_email
+
+        email = customer_email(customer_id)
     return _engine(
         safety,
         features=features,
@@ -127,11 +134,9 @@ def _engine(
     """Lists, safety rules, the analysts' rules and the score, in the engine's order."""
     from payments.fraud.rule_selectors import list_hits, live_rules
     from payments.fraud.scoring import score as model_score
-    from payments.fraud.selectors import get_risk_settings
 
     hits = list_hits(keys)
-    scored = model_score(features)
-    thresholds = get_risk_settings()
+    scored = model_score(dict(features))
     inputs: dict[str, Any] = {
         "features": features,
         "hits": hits,
@@ -139,8 +144,9 @@ def _engine(
         "safety_reasons": safety.reasons,
         "rules": live_rules(),
         "score": scored.score if scored is not None else None,
-        "review_score": thresholds.review_score,
-        "block_score": thresholds.block_score,
+        # Read only when a model scored: the facts statement is at psycopg's cache limit
+        # (4,096 characters), so the score thresholds cannot join it.
+        **(_score_thresholds() if scored is not None else {"review_score": 0, "block_score": 0}),
     }
     decision = decide(**inputs)
     if decision.action == RuleAction.STEP_UP:
@@ -189,6 +195,12 @@ def _engine(
     return RiskAssessment(decision.action, decision.reasons, evaluation)
 
 
+def _score_thresholds() -> dict[str, int]:
+    from payments.fraud.rule_selectors import score_thresholds
+
+    return score_thresholds()
+
+
 def _json_safe(features: Mapping[str, Any]) -> dict[str, Any]:
     """The features as JSON values (numbers, text, true/false, null)."""
     safe: dict[str, Any] = {}
@@ -200,14 +212,10 @@ def _json_safe(features: Mapping[str, Any]) -> dict[str, Any]:
     return safe
 
 
-def _safety_rules(
-    payment_method: PaymentMethod,
-    customer_id: int,
-    amount: Money,
-    facts: RiskFacts | None,
-    address: str,
-) -> RiskAssessment:
-    """The built-in safety rules (module docstring): block, review or allow."""
+def _facts(
+    payment_method: PaymentMethod, customer_id: int, facts: RiskFacts | None, address: str
+) -> RiskFacts:
+    """The attempt's facts as given, else read (storing the thresholds' row if missing)."""
     since = timezone.now() - FAILURE_WINDOW
     if facts is None:
         facts = risk_facts(
@@ -225,6 +233,11 @@ def _safety_rules(
             address=address,
         )
         assert facts is not None
+    return facts
+
+
+def _safety_rules(amount: Money, facts: RiskFacts, address: str) -> RiskAssessment:
+    """The built-in safety rules (module docstring): block, review or allow."""
     most = facts.max_failed_attempts
     blocks = [
         {

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
 from payments.exceptions import InvalidFraudRule, InvalidListEntry, PaymentsError
@@ -68,20 +68,6 @@ class FraudRuleForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from None
 
 
-class VersionInline(admin.TabularInline):
-    model = FraudRuleVersion
-    fields = ["version", "action", "expression", "description", "enabled", "position"]
-    readonly_fields = fields + ["changed_at", "changed_by"]
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(FraudRule)
 class FraudRuleAdmin(StepUpChangesMixin, admin.ModelAdmin):
     """``{action} if {expression}``; each save a new version (the old kept), audited."""
@@ -89,8 +75,7 @@ class FraudRuleAdmin(StepUpChangesMixin, admin.ModelAdmin):
     form = FraudRuleForm
     list_display = ["__str__", "action", "position", "enabled", "version", "updated_by"]
     list_filter = ["action", "enabled"]
-    readonly_fields = ["version", "updated_at", "updated_by", "test_link"]
-    inlines = [VersionInline]
+    readonly_fields = ["version", "updated_at", "updated_by", "test_link", "versions_display"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # switched off instead: its versions stay
@@ -101,6 +86,34 @@ class FraudRuleAdmin(StepUpChangesMixin, admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(DECIDE_PERMISSION) and super().has_view_permission(
             request, obj
+        )
+
+    @admin.display(description="versions")
+    def versions_display(self, obj: FraudRule) -> str:
+        if obj.pk is None:
+            return "—"
+        rows = FraudRuleVersion.objects.filter(rule=obj).select_related("changed_by")
+        return format_html(
+            "<table><tr><th>version</th><th>when</th><th>by</th><th>action</th>"
+            "<th>condition</th><th>on</th><th>position</th><th>description</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td>"
+                "<td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        v.version,
+                        f"{v.changed_at:%Y-%m-%d %H:%M}",
+                        v.changed_by or "—",
+                        v.action,
+                        v.expression,
+                        "on" if v.enabled else "off",
+                        v.position,
+                        v.description,
+                    )
+                    for v in rows
+                ),
+            ),
         )
 
     @admin.display(description="backtest")
@@ -143,7 +156,7 @@ class FraudRuleAdmin(StepUpChangesMixin, admin.ModelAdmin):
         """Test a rule (new, or a new text of this one) on the last N days' evaluations."""
         _require_analyst(request)
         rule = get_object_or_404(FraudRule, pk=pk) if pk is not None else None
-        initial = {"days": 30}
+        initial: dict[str, Any] = {"days": 30}
         if rule is not None:
             initial |= {"action": rule.action, "expression": rule.expression}
         form = BacktestForm(request.POST or None, initial=initial)
@@ -244,9 +257,11 @@ class FraudListEntryAdmin(StepUpChangesMixin, admin.ModelAdmin):
             request, obj
         )
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         kwargs["form"] = ListEntryForm if obj is None else RemoveEntryForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -283,7 +298,7 @@ class RiskEvaluationAdmin(admin.ModelAdmin):
     list_display = ["payment", "created_at", "decision", "decided_by", "score", "duration_us"]
     list_filter = ["decision", "decided_by"]
     list_select_related = ["payment"]
-    readonly_fields = [
+    readonly_fields = (
         "payment",
         "created_at",
         "decision",
@@ -294,7 +309,7 @@ class RiskEvaluationAdmin(admin.ModelAdmin):
         "matched",
         "features",
         "duration_us",
-    ]
+    )
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

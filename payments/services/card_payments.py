@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
+from db.compiled import insert as compiled_insert
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
 from payments.fraud.models import RiskDecision, RiskEvaluation, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
@@ -235,7 +236,6 @@ def _reserve_card_payment(
                 amount=money,
                 facts=known,
                 address=address,
-                email=locked.customer.email if settings.FRAUD_ENGINE_ENABLED else "",
                 step_up=lambda: payer_step_up(request, by),
                 invoice=locked,
             )
@@ -310,8 +310,9 @@ def payer_step_up(request: HttpRequest | None, by: Actor) -> str:
 
 
 def store_evaluation(payment: Payment, evaluation: dict[str, object]) -> None:
-    """The engine's RiskEvaluation of the attempt, in the reserve's transaction."""
-    RiskEvaluation.objects.create(payment=payment, created_at=payment.created_at, **evaluation)
+    """The engine's RiskEvaluation of the attempt, in the reserve's transaction (an INSERT
+    compiled once per process, like the payment's own)."""
+    compiled_insert(RiskEvaluation(payment=payment, created_at=payment.created_at, **evaluation))
 
 
 def _attempt_facts(

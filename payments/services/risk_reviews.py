@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, record
 from billing.money import Money
 from payments.exceptions import RiskReviewRefused
-from payments.fraud.services import DECIDE_PERMISSION
 from payments.fraud.labels import record_label
 from payments.fraud.models import FraudLabel
+from payments.fraud.services import DECIDE_PERMISSION
 from payments.models import Payment, Refund
 from payments.saved_cards import forget_unsaved_card
 from payments.services.refunds import checked_refund

@@ -66,7 +66,9 @@ class Command(BaseCommand):
             f" {result.until:%Y-%m-%d %H:%M}; {result.changed} decided differently"
         )
         before, after = result.before.as_dict(), result.after.as_dict()
-        self.stdout.write(f"{'decision':<10} {'before (fraud/good/?)':>24} {'after (fraud/good/?)':>24}")
+        self.stdout.write(
+            f"{'decision':<10} {'before (fraud/good/?)':>24} {'after (fraud/good/?)':>24}"
+        )
         for outcome in OUTCOMES:
             b, a = before[outcome], after[outcome]
             self.stdout.write(

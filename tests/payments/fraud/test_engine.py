@@ -50,9 +50,7 @@ FAILURES = [{"rule": "card_failures", "message": "6 failed"}]
 
 
 def test_a_block_list_hit_decides_before_everything_even_an_allow_hit() -> None:
-    result = decided(
-        hits=[ALLOW_HIT, BLOCK_HIT], rules=[rule(1, "allow", "amount > 0")], score=1
-    )
+    result = decided(hits=[ALLOW_HIT, BLOCK_HIT], rules=[rule(1, "allow", "amount > 0")], score=1)
 
     assert (result.action, result.decided_by) == ("block", "list")
 
@@ -185,7 +183,9 @@ def test_an_allow_list_entry_lets_a_new_card_above_its_limit_through(
     pay: Callable[..., Payment], analyst: User
 ) -> None:
     update_risk_settings(
-        max_failed_attempts=5, new_card_limits={"SEK": 50_000}, by=analyst
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 50_000, "EUR": 5_000, "USD": 5_000},
+        by=analyst,
     )  # 500 SEK: 1,000 SEK on a new card would wait for review
     add_list_entry(list="allow", key="email_domain", value="alice.example", reason="ok", by=analyst)
 

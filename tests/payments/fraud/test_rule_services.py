@@ -171,7 +171,9 @@ def test_a_list_value_that_does_not_parse_is_refused_and_nothing_saved(
 def test_a_past_expiry_and_a_missing_reason_are_refused(analyst: User) -> None:
     past = timezone.now() - datetime.timedelta(minutes=1)
     with pytest.raises(InvalidListEntry) as expired:
-        add_list_entry(list="allow", key="country", value="SE", reason="x", expires_at=past, by=analyst)
+        add_list_entry(
+            list="allow", key="country", value="SE", reason="x", expires_at=past, by=analyst
+        )
     with pytest.raises(InvalidListEntry) as reasonless:
         add_list_entry(list="allow", key="country", value="SE", reason=" ", by=analyst)
 
@@ -183,7 +185,11 @@ def test_a_customer_entry_and_its_removal_are_audited(
     analyst: User, alice_company: Customer
 ) -> None:
     entry = add_list_entry(
-        list="allow", key="customer", value=str(alice_company.pk), reason="long-standing", by=analyst
+        list="allow",
+        key="customer",
+        value=str(alice_company.pk),
+        reason="long-standing",
+        by=analyst,
     )
 
     removed = remove_list_entry(entry, note="contract ended", by=analyst)

@@ -65,9 +65,7 @@ def test_a_rule_that_does_not_check_is_a_form_error_and_nothing_is_saved(
     analyst: User, admin_client_for: Callable[[User], Client], expression: str, message: str
 ) -> None:
     client = admin_client_for(analyst)
-    rule = create_fraud_rule(
-        action="block", expression="amount > 1", description="x", by=analyst
-    )
+    rule = create_fraud_rule(action="block", expression="amount > 1", description="x", by=analyst)
 
     added = client.post(reverse("admin:payments_fraudrule_add"), {**RULE, "expression": expression})
     changed = client.post(
@@ -161,7 +159,10 @@ def test_the_report_page_draws_the_days_and_the_months(
 
 def _pages(paid: Payment) -> list[tuple[str, str]]:
     rule = create_fraud_rule(
-        action="block", expression="amount > 1", description="x", by=User.objects.get(username="fiona")
+        action="block",
+        expression="amount > 1",
+        description="x",
+        by=User.objects.get(username="fiona"),
     )
     entry = add_list_entry(
         list="block", key="country", value="KP", reason="x", by=User.objects.get(username="fiona")
@@ -191,8 +192,15 @@ def test_every_other_role_is_refused_every_page(
     user = make_user("intruder", is_staff=role != "Customer")
     user.groups.add(Group.objects.get(name=role))
     client = admin_client_for(User.objects.get(pk=user.pk))
-    form = {**RULE, "list": "allow", "key": "country", "value": "SE", "reason": "mine",
-            "removal_note": "gone", "days": "30"}
+    form = {
+        **RULE,
+        "list": "allow",
+        "key": "country",
+        "value": "SE",
+        "reason": "mine",
+        "removal_note": "gone",
+        "days": "30",
+    }
 
     for method, url in pages:
         response = getattr(client, method)(url, form if method == "post" else None)
