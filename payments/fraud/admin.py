@@ -147,15 +147,16 @@ class RiskSettingsForm(forms.ModelForm):
         shows it and asks to save again with the same values."""
         from payments.fraud.threshold_effect import confirmation_of, effect_message
 
-        wanted = (cleaned.get("review_score"), cleaned.get("block_score"))
-        if wanted == (self.instance.review_score, self.instance.block_score):
+        review, block = int(cleaned["review_score"]), int(cleaned["block_score"])
+        if (review, block) == (self.instance.review_score, self.instance.block_score):
             return
-        confirmation = confirmation_of(*wanted)
+        confirmation = confirmation_of(review, block)
         if self.data.get("confirm_effect") == confirmation:
             return
-        self.data = self.data.copy()
-        self.data["confirm_effect"] = confirmation
-        self.add_error(None, effect_message(*wanted))
+        data = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict
+        data["confirm_effect"] = confirmation
+        self.data = data
+        self.add_error(None, effect_message(review, block))
 
 
 @admin.register(RiskSettings)

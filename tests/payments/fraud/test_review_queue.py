@@ -102,7 +102,7 @@ def test_refund_as_fraud_refunds_through_the_refund_service_and_labels_fraud(
     [refund] = held.refunds.all()
     assert (refund.purpose, refund.reason) == ("reopen", "cardholder reported the card stolen")
     assert audit_events("payment.refunded_as_fraud", held)[0].details["refund_id"] == refund.pk
-    latest = FraudLabel.objects.filter(payment=held).order_by("-at", "-pk").first()
+    latest = FraudLabel.objects.filter(payment=held).order_by("-at", "-pk")[0]
     assert (latest.label, latest.source) == ("fraud", "refund")
 
 

@@ -101,7 +101,7 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_saved(
     with pytest.raises(InvalidFraudRule) as refused:
         a_rule(analyst, **{field: value})
     with pytest.raises(InvalidFraudRule):
-        update_fraud_rule(rule, by=analyst, **{field: value})
+        update_fraud_rule(rule, by=analyst, **{field: value})  # type: ignore[arg-type]
 
     assert refused.value.field == field
     assert message in refused.value.message
