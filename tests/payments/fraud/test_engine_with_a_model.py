@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from billing.models import Invoice
+from billing.models import Customer, Invoice
 from payments import services
 from payments.fraud import update_risk_settings
 from payments.fraud.models import FraudModelVersion
@@ -66,7 +66,7 @@ def test_the_score_blocks_at_the_block_threshold(
 
 
 def test_an_allow_list_entry_decides_before_the_score(
-    live: FraudModelVersion, pay: Callable[[], Payment], analyst: User, alice_company: object
+    live: FraudModelVersion, pay: Callable[[], Payment], analyst: User, alice_company: Customer
 ) -> None:
     add_list_entry(
         list="allow", key="customer", value=str(alice_company.pk), reason="known", by=analyst
