@@ -7,6 +7,7 @@ Usage (PostgreSQL; the database is created if missing, migrated and filled)::
     #   DATABASE_URL="postgres://postgres@/tillit_bench?host=/var/run/postgresql"
     # options: --rates 40,80,120,150,160 --seconds 8 --threads 1 --camt-lines 100000
     #          --camt-matched 2000 --only camt (skip part 1: no gunicorn, no card payments)
+    #          --engine both|on|off (the fraud engine, FRAUD_ENGINE_ENABLED; default both)
 
 Part 1 starts the project under gunicorn (2 workers: sync by default, gthread with
 --threads N > 1; 127.0.0.1), signs a portal customer in, and posts
@@ -14,6 +15,11 @@ card payments with a saved card (the vault reveals it for the sandbox acquirer) 
 distinct invoices at increasing rates (open loop: sent on schedule whatever the answers).
 It prints throughput, p50/p99 latency and errors per rate, then checks that no
 invoice was charged twice (acquirer ledger against payments).
+
+With ``--engine both`` (the default) part 1 runs twice on fresh invoices, first with
+the fraud engine off (the safety rules alone), then on (lists, ten enabled rules, the
+evaluation stored; no model is live unless the database has one), and checks that the
+engine's best throughput is at least 85% of the best without it (``engine_drop_ok``).
 
 Part 2 imports a generated camt.054 file of ``--camt-lines`` credit lines, of
 which ``--camt-matched`` pay open invoices (the rest have unknown references
@@ -124,12 +130,48 @@ def make_data(invoices: int, matched: int) -> dict[str, object]:
         created.append(billing.finalize_invoice(draft, by=SYSTEM))
         if (n + 1) % 500 == 0:
             print(f"  set-up: {n + 1}/{total} invoices", flush=True)
+    fraud_configuration()
     return {
         "username": user.email,
         "card": card.pk,
         "pay_ids": [i.pk for i in created[:invoices]],
         "camt_refs": [i.ocr_reference for i in created[invoices:]],
     }
+
+
+def fraud_configuration() -> None:
+    """What an installation's analysts might keep: ten enabled rules and a few list entries,
+    none matching the bench's payments (one card, one customer, thousands of payments: the
+    thresholds are set past them), so every payment is still charged."""
+    from payments.fraud.rule_services import add_list_entry, create_fraud_rule
+    from security.models import User
+
+    analyst, _ = User.objects.get_or_create(
+        username="bench-analyst", defaults={"is_staff": True, "is_superuser": True}
+    )
+    rules = [
+        ("block", "card_attempts_10m > 100000"),
+        ("block", "ip_cards_1h > 1000 and customer_first_payment"),
+        ("review", "amount_eur > 20000 and card_new_for_customer"),
+        ("review", "customer_amount_zscore > 6"),
+        ("review", 'card_country_mismatch and card_country in ["NG", "RU", "KP"]'),
+        ("step_up", "amount_eur > 50000 and ip_country_mismatch"),
+        ("allow", 'email_domain == "trusted.example" and customer_payments_before > 50'),
+        ("block", "customer_attempts_1h > 100000"),
+        ("review", "amount_to_invoice_ratio > 1.5"),
+        ("review", "card_customers_1d > 1000"),
+    ]
+    for n, (action, expression) in enumerate(rules):
+        create_fraud_rule(
+            action=action,
+            expression=expression,
+            description=f"bench rule {n}",
+            enabled=True,
+            by=analyst,
+        )
+    entries = (("country", "KP"), ("ip", "203.0.113.0/24"), ("email_domain", "spam.example"))
+    for key, value in entries:
+        add_list_entry(list="block", key=key, value=value, reason="bench", by=analyst)
 
 
 class Session:
@@ -183,10 +225,15 @@ class Session:
         return response.status, dict(response.getheaders()), data
 
 
-def start_gunicorn(threads: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(threads: int, engine: bool = True) -> subprocess.Popen[bytes]:
     """Two gunicorn workers; with ``threads`` > 1 each is a gthread worker, so one
     request's database waits (commits) overlap another's Python work."""
-    env = {**os.environ, "TILLIT_MODE": "development", "DEBUG": "false"}
+    env = {
+        **os.environ,
+        "TILLIT_MODE": "development",
+        "DEBUG": "false",
+        "FRAUD_ENGINE_ENABLED": "true" if engine else "false",
+    }
     # WhiteNoise serves only what collectstatic gathered (as `scripts/run` does first).
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input"],
@@ -380,6 +427,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("cards", "camt"), help="run one part only (default: both)"
     )
+    parser.add_argument("--engine", choices=("both", "on", "off"), default="both")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     from bench._gauge import python_gauge_ms
@@ -387,7 +435,8 @@ def main() -> None:
     gauge = python_gauge_ms()
     print(f"machine gauge: {gauge} ms for a fixed Python loop (lower is faster)", flush=True)
     setup_django()
-    needed = 0 if args.only == "camt" else sum(rates) * args.seconds
+    modes = {"both": [False, True], "on": [True], "off": [False]}[args.engine]
+    needed = 0 if args.only == "camt" else sum(rates) * args.seconds * len(modes)
     print(f"set-up: {needed + args.camt_matched} invoices", flush=True)
     data = make_data(needed, args.camt_matched)
     from bench._db import settle_database
@@ -395,9 +444,26 @@ def main() -> None:
     settle_database(_SET_UP_TABLES)
     ids: list[int] = list(data["pay_ids"])  # type: ignore[call-overload]
     results: list[dict[str, object]] = []
+    by_engine: dict[str, list[dict[str, object]]] = {}
     doubles = 0
     if args.only != "camt":
-        doubles = run_cards(data, ids, rates, args.seconds, args.threads, results)
+        per_mode = sum(rates) * args.seconds
+        for n, engine in enumerate(modes):
+            runs: list[dict[str, object]] = []
+            batch = ids[n * per_mode : (n + 1) * per_mode]
+            print(f"fraud engine {'on' if engine else 'off'}:", flush=True)
+            doubles += run_cards(data, batch, rates, args.seconds, args.threads, runs, engine)
+            by_engine["on" if engine else "off"] = runs
+            results += [{**run, "engine": "on" if engine else "off"} for run in runs]
+    best = {
+        mode: max(float(str(run["throughput_per_s"])) for run in runs)
+        for mode, runs in by_engine.items()
+    }
+    engine_figures: dict[str, object] = {"best_throughput_per_s": best}
+    if len(best) == 2 and best["off"]:
+        drop = 1 - best["on"] / best["off"]
+        engine_figures |= {"drop": round(drop, 3), "engine_drop_ok": drop <= 0.15}
+        print(f"fraud engine: best {best['on']}/s on, {best['off']}/s off: drop {drop:.1%}")
     camt: dict[str, object] = {}
     if args.only != "cards":
         camt = bench_camt(list(data["camt_refs"]), args.camt_lines)  # type: ignore[call-overload]
@@ -409,6 +475,7 @@ def main() -> None:
                 "threads_per_worker": args.threads,
                 "payments": results,
                 "double_charges": doubles,
+                "fraud_engine": engine_figures,
                 "camt054": camt,
             }
         )
@@ -422,9 +489,10 @@ def run_cards(
     seconds: int,
     threads: int,
     results: list[dict[str, object]],
+    engine: bool = True,
 ) -> int:
     """Part 1: every rate in turn; the number of double charges found afterwards."""
-    server = start_gunicorn(threads)
+    server = start_gunicorn(threads, engine)
     try:
         session = Session(str(data["username"]))
         offset = 0

@@ -679,6 +679,10 @@ PAYMENTS_IDEMPOTENCY_HOURS = _int("PAYMENTS_IDEMPOTENCY_HOURS", default=24, mini
 # A payment still pending or unknown after this many minutes is asked about at the
 # acquirer by the reconciliation job; with no charge there it has failed.
 PAYMENTS_RECONCILE_AFTER_MINUTES = _int("PAYMENTS_RECONCILE_AFTER_MINUTES", default=5, minimum=1)
+# The fraud engine (docs/fraud.md): lists, analysts' rules and the learned score on top of
+# the built-in safety rules, with one RiskEvaluation stored per attempt. Off: the safety
+# rules alone decide (bench/payments.py measures both in one run).
+FRAUD_ENGINE_ENABLED = _bool("FRAUD_ENGINE_ENABLED", default=True)
 # Bank files (camt.054) larger than this are refused before parsing.
 PAYMENTS_BANK_FILE_MAX_BYTES = _int(
     "PAYMENTS_BANK_FILE_MAX_BYTES", default=200 * 1024 * 1024, minimum=1024

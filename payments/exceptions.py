@@ -98,3 +98,15 @@ class FraudModelRefused(PaymentsError):
 
 class InvalidFraudLabel(PaymentsError):
     """A fraud label refused: not fraud or good, an unknown source, no permission."""
+
+
+class InvalidFraudRule(PaymentsError):
+    """A fraud rule that does not parse, names an unknown feature or is refused (field)."""
+
+
+class InvalidListEntry(PaymentsError):
+    """A fraud list entry with a value that does not parse for its key (field)."""
+
+
+class StepUpForPayment(PaymentsError):
+    """A fraud rule asks the payer for a fresh second factor before this card is charged."""

@@ -128,6 +128,11 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.fraudlabel", "v")
         | _crud("payments.fraudmodelversion", "v")
         | {"payments.decide_risk", "payments.promote_fraud_model"}
+        # Rules (versioned), allow/block lists and the engine's evaluations (issue 24).
+        | _crud("payments.fraudrule", "vac")
+        | _crud("payments.fraudruleversion", "v")
+        | _crud("payments.fraudlistentry", "vac")
+        | _crud("payments.riskevaluation", "v")
     ),
     # Manages accounts, roles (through the step-up service), lockouts and factors;
     # reads the audit log. Changing an account's groups in the admin form is not
@@ -225,7 +230,9 @@ ROLE_PURPOSES: Final[dict[str, str]] = {
         "sees customers, invoices and saved cards to judge flagged payments; approves or "
         "declines payments held for risk review (`payments.decide_risk`, step-up); edits "
         "the risk thresholds (risk settings, audited); makes a trained fraud model version "
-        "live (`payments.promote_fraud_model`, audited; a worse one only with a reason)"
+        "live (`payments.promote_fraud_model`, audited; a worse one only with a reason); "
+        "edits the fraud rules (versioned) and the allow/block lists; reads the engine's "
+        "evaluations, backtests and fraud reports"
     ),
     SECURITY_OFFICER: (
         "accounts, roles (step-up page; four eyes for money, card-data and privilege "

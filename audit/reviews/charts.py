@@ -96,13 +96,17 @@ def payments_chart(section: dict[str, Any]) -> str:
 
 
 def fraud_chart(section: dict[str, Any]) -> str:
-    """Risk reviews and blocks per week."""
-    weeks = section["weeks"]
+    """Risk reviews, blocks and fraud found later per week (the fraud report's weeks)."""
+    weeks = section["fraud"]["periods"]
     return _chart(
         pygal.Line,
-        "Risk reviews and blocks per week",
-        [w["week"] for w in weeks],
-        {"held for review": [w["review"] for w in weeks], "blocked": [w["blocked"] for w in weeks]},
+        "Risk reviews, blocks and fraud found later per week",
+        [w["period"] for w in weeks],
+        {
+            "held for review": [w["reviewed"] for w in weeks],
+            "blocked": [w["blocked"] for w in weeks],
+            "fraud found later": [w["fraud_later"] for w in weeks],
+        },
     )
 
 

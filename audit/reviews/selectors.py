@@ -377,7 +377,11 @@ def payments_and_fraud(start: datetime.datetime, end: datetime.datetime) -> dict
     'risk_blocked', currency, COUNT(*), SUM(amount) FROM payments_payment WHERE created_at
     in period GROUP BY 1..5``; ``SELECT status, currency, COUNT(*), SUM(amount) FROM
     payments_refund WHERE created_at in period GROUP BY 1, 2``. Chargebacks: no acquirer
-    feed reports them yet (shown as not tracked)."""
+    feed reports them yet (shown as not tracked). ``fraud``: the risk engine's figures per
+    week (``payments.fraud.reports.fraud_report``: attempts, blocked, reviewed, approved
+    after review, fraud found later, the false-block estimate, the model's precision and
+    recall), which the fraud chart draws."""
+    from payments.fraud.reports import fraud_report
     from payments.models import Payment, Refund
 
     rows = (
@@ -448,6 +452,8 @@ def payments_and_fraud(start: datetime.datetime, end: datetime.datetime) -> dict
         ],
         "refund_count": sum(r["n"] for r in refunds),
         "chargebacks": None,
+        # The fraud section: the risk engine's own report (payments.fraud.reports), per week.
+        "fraud": fraud_report(start, end, period="week"),
     }
 
 

@@ -4,12 +4,14 @@
   held payments (step-up);
 - ``bank_files``: camt.054 uploads and the review list of bank lines;
 - ``vault``: saved cards and the vault's key status page;
-- the fraud engine's settings, holds and reports: ``payments.fraud.admin``.
+- the fraud engine's settings and holds: ``payments.fraud.admin``; its rules, lists,
+  evaluations, backtests and reports: ``payments.fraud.rules_admin``.
 
 Django's admin imports this package; importing the modules registers their pages.
 """
 
 from payments.admin import bank_files, payments_refunds, vault
 from payments.fraud import admin as fraud
+from payments.fraud import rules_admin as fraud_rules
 
-__all__ = ["bank_files", "fraud", "payments_refunds", "vault"]
+__all__ = ["bank_files", "fraud", "fraud_rules", "payments_refunds", "vault"]

@@ -23,12 +23,14 @@ from billing.exceptions import BillingError
 from billing.models import Invoice
 from billing.money import Money
 from payments.exceptions import PaymentsError
+from payments.fraud.rule_selectors import review_context
 from payments.fraud.services import DECIDE_PERMISSION
 from payments.models import Payment, Refund, RiskDecision
 from payments.services import (
     REFUND_PERMISSION,
     decide_risk_review,
     record_refused_risk_review,
+    refund_as_fraud,
     refund_payment,
 )
 from security.decorators import step_up_required
@@ -49,6 +51,14 @@ class RefundForm(forms.Form):
         },
     )
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class FraudRefundForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("What shows it is fraud"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 class RiskReviewForm(forms.Form):
@@ -112,6 +122,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "amount_display",
         "status",
         "card_display",
+        "risk_score",
         "created",
     ]
     list_display_links = ["payment_label"]
@@ -127,7 +138,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     search_help_text = gettext_lazy(
         "Payment number, invoice number or OCR, customer, gateway reference, card's last 4"
     )
-    list_select_related = ["invoice", "invoice__customer"]
+    list_select_related = ["invoice", "invoice__customer", "risk_evaluation"]
     date_hierarchy = "created_at"
     show_full_result_count = False
 
@@ -156,6 +167,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "created_at",
         "settled_at",
         "refund_link",
+        "fraud_refund_link",
     )
     fields = readonly_fields
     inlines = [RefundInline]
@@ -178,6 +190,11 @@ class PaymentAdmin(ReadOnlyAdmin):
             return f"{obj.card_brand} •••• {obj.card_last4}"
         return str(obj.get_method_display())
 
+    @admin.display(description=gettext_lazy("score"), ordering="risk_evaluation__score")
+    def risk_score(self, obj: Payment) -> str:
+        evaluation = getattr(obj, "risk_evaluation", None)
+        return "—" if evaluation is None or evaluation.score is None else str(evaluation.score)
+
     @admin.display(description=gettext_lazy("made"), ordering="created_at")
     def created(self, obj: Payment) -> str:
         return format_time(obj.created_at)
@@ -199,6 +216,15 @@ class PaymentAdmin(ReadOnlyAdmin):
             reverse("admin:payments_payment_refund", args=[obj.pk]),
         )
 
+    @admin.display(description="refund as fraud")
+    def fraud_refund_link(self, obj: Payment) -> str:
+        if obj.refundable <= 0 or obj.method != Payment.Method.CARD:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">Refund as fraud…</a>',
+            reverse("admin:payments_payment_refund_as_fraud", args=[obj.pk]),
+        )
+
     @admin.display(description="risk reasons")
     def risk_reasons_display(self, obj: Payment) -> str:
         return "; ".join(str(reason.get("message", "")) for reason in obj.risk_reasons) or "—"
@@ -218,6 +244,11 @@ class PaymentAdmin(ReadOnlyAdmin):
                 "<int:pk>/risk-review/",
                 self.admin_site.admin_view(step_up_required(self.risk_review_view)),
                 name="payments_payment_risk_review",
+            ),
+            path(
+                "<int:pk>/refund-as-fraud/",
+                self.admin_site.admin_view(step_up_required(self.refund_as_fraud_view)),
+                name="payments_payment_refund_as_fraud",
             ),
             path(
                 "<int:pk>/refund/",
@@ -296,8 +327,40 @@ class PaymentAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "payment": payment,
             "form": form,
+            **review_context(payment.pk, payment.invoice.customer_id),
         }
         return TemplateResponse(request, "admin/payments/risk_review.html", context)
+
+    def refund_as_fraud_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Refund what is left of a captured card payment found to be fraud, with a reason:
+        the invoice is owed again, the payment labelled fraud (``refund_as_fraud``)."""
+        if not request.user.has_perm(DECIDE_PERMISSION):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment.objects.select_related("invoice"), pk=pk)
+        form = FraudRefundForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                refund = refund_as_fraud(
+                    payment, reason=form.cleaned_data["reason"], by=request.user, request=request
+                )
+            except (PaymentsError, BillingError) as exc:
+                field = getattr(exc, "field", None)
+                form.add_error(field if field in form.fields else None, exc.message)
+            else:
+                messages.success(request, _refund_outcome(refund, payment))
+                return HttpResponseRedirect(
+                    reverse("admin:payments_payment_change", args=[payment.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Refund {payment} as fraud",
+            "opts": self.model._meta,
+            "payment": payment,
+            "refundable": Money(payment.refundable, payment.currency),
+            "form": form,
+            **review_context(payment.pk, payment.invoice.customer_id),
+        }
+        return TemplateResponse(request, "admin/payments/refund_as_fraud.html", context)
 
 
 def _refund_outcome(refund: Refund, payment: Payment) -> str:

@@ -67,6 +67,8 @@ class RiskSettingsForm(forms.ModelForm):
             " card payment, unless it pays the whole amount left."
         ),
     )
+    # Set when the estimated effect of new score thresholds has been shown (saved next time).
+    confirm_effect = forms.CharField(required=False, widget=forms.HiddenInput)
     new_card_limits = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
@@ -135,7 +137,26 @@ class RiskSettingsForm(forms.ModelForm):
             validate_scores(**{name: cleaned.get(name) for name in SCORE_FIELDS})
         except InvalidRiskSettings as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+            return cleaned
+        self._show_effect_first(cleaned)
         return cleaned
+
+    def _show_effect_first(self, cleaned: dict[str, Any]) -> None:
+        """A change of the score thresholds is saved only once its estimated effect on the
+        last 30 days has been shown (docs/fraud.md, "Thresholds"): the first submission
+        shows it and asks to save again with the same values."""
+        from payments.fraud.threshold_effect import confirmation_of, effect_message
+
+        review, block = int(cleaned["review_score"]), int(cleaned["block_score"])
+        if (review, block) == (self.instance.review_score, self.instance.block_score):
+            return
+        confirmation = confirmation_of(review, block)
+        if self.data.get("confirm_effect") == confirmation:
+            return
+        data = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict
+        data["confirm_effect"] = confirmation
+        self.data = data
+        self.add_error(None, effect_message(review, block))
 
 
 @admin.register(RiskSettings)

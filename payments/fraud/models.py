@@ -231,3 +231,164 @@ class FraudModelVersion(models.Model):
     def __str__(self) -> str:
         state = " (live)" if self.live else ""
         return f"fraud model v{self.pk} {self.algorithm}{state}"
+
+
+class RuleAction(models.TextChoices):
+    """What a fraud analyst's rule does when its condition holds (docs/fraud.md, "Rules")."""
+
+    ALLOW = "allow", "Allow"
+    BLOCK = "block", "Block"
+    STEP_UP = "step_up", "Require a fresh second factor (step-up)"
+    REVIEW = "review", "Review (hold for a fraud analyst)"
+
+
+# The fixed order in which the kinds of rules are tried: the first match of the first kind
+# that matches decides (Stripe Radar's order, with step-up between block and review).
+RULE_ORDER = (RuleAction.ALLOW, RuleAction.BLOCK, RuleAction.STEP_UP, RuleAction.REVIEW)
+
+
+class FraudRule(models.Model):
+    """A fraud analyst's rule: ``{action} if {expression}`` over the attempt's features.
+    Changed only through ``payments.fraud.rule_services`` (checked, versioned, audited);
+    every change leaves a ``FraudRuleVersion`` row and the old ones are kept."""
+
+    action = models.CharField(max_length=10, choices=RuleAction.choices)
+    expression = models.TextField(
+        help_text="A condition over the features, such as amount > 500000 and new_card"
+    )
+    description = models.CharField(max_length=300)
+    enabled = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(
+        default=0, help_text="Order among the rules of the same action (lowest first)."
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    updated_at = models.DateTimeField(editable=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["action", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} if {self.expression}"
+
+
+class FraudRuleVersion(models.Model):
+    """One state of a rule, as saved by one change (version 1 at creation)."""
+
+    rule = models.ForeignKey(FraudRule, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    action = models.CharField(max_length=10, choices=RuleAction.choices)
+    expression = models.TextField()
+    description = models.CharField(max_length=300)
+    enabled = models.BooleanField()
+    position = models.PositiveIntegerField()
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["rule", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "version"], name="payments_fraudrule_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} v{self.version}"
+
+
+class FraudListEntry(models.Model):
+    """An allow or block list entry: decides an attempt before any rule or the score.
+    Added and removed through ``payments.fraud.rule_services`` (normalized, audited);
+    a removed or expired entry stays as a record and no longer matches."""
+
+    class List(models.TextChoices):
+        ALLOW = "allow", "Allow list"
+        BLOCK = "block", "Block list"
+
+    class Key(models.TextChoices):
+        CARD = "card", "Card fingerprint"
+        BIN = "bin", "Card BIN (first 6 to 8 digits)"
+        COUNTRY = "country", "Country (card, billing or IP)"
+        IP = "ip", "IP address or network (CIDR)"
+        EMAIL = "email", "Email address"
+        EMAIL_DOMAIN = "email_domain", "Email domain"
+        CUSTOMER = "customer", "Customer"
+
+    list = models.CharField(max_length=5, choices=List.choices)
+    key = models.CharField(max_length=12, choices=Key.choices)
+    value = models.CharField(max_length=254)
+    reason = models.CharField(max_length=500)
+    added_at = models.DateTimeField(editable=False)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        editable=False,
+        related_name="+",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    removal_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-added_at", "-pk"]
+        verbose_name = "fraud list entry"
+        verbose_name_plural = "fraud list entries"
+        indexes = [
+            models.Index(
+                fields=["key", "value"],
+                condition=models.Q(removed_at__isnull=True),
+                name="payments_fraudlist_live_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_list_display()}: {self.get_key_display().lower()} {self.value}"
+
+
+class RiskEvaluation(models.Model):
+    """One decision of the risk engine on one card payment attempt, as it was made: the
+    features snapshot, the score and model version, the rules and list entries that matched,
+    the decision and how long it took. Backtesting and the reports read these."""
+
+    payment = models.OneToOneField(
+        "payments.Payment", on_delete=models.CASCADE, related_name="risk_evaluation"
+    )
+    created_at = models.DateTimeField(db_index=True)
+    features = models.JSONField(default=dict)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    model_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The FraudModelVersion that gave the score."
+    )
+    top_features = models.JSONField(default=list)
+    matched = models.JSONField(
+        default=list, help_text="Rules, list entries and safety rules that matched, in order."
+    )
+    decision = models.CharField(max_length=10, choices=RuleAction.choices)
+    decided_by = models.CharField(
+        max_length=20, help_text="What decided: list, safety, rule, score or default."
+    )
+    duration_us = models.PositiveIntegerField(help_text="Microseconds the decision took.")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"evaluation of payment {self.payment_id}: {self.decision}"

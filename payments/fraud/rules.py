@@ -21,18 +21,29 @@
 is refused as bad input before it is judged: ``payments.services``.)
 
 Block rules are checked first. It costs one query (``selectors.risk_facts``).
+
+These are the **safety rules**. With the fraud engine on (``FRAUD_ENGINE_ENABLED``, the
+default), the decision is then made in the engine's fixed order (``engine.decide``:
+lists, safety blocks, the analysts' rules, safety reviews, the score; docs/fraud.md)
+and the assessment carries the ``RiskEvaluation`` to store with the payment.
 """
 
 from __future__ import annotations
 
 import datetime
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.money import Money
-from payments.fraud.models import RiskDecision
+from payments.exceptions import StepUpForPayment
+from payments.fraud.engine import Decision, decide, list_keys
+from payments.fraud.models import RiskDecision, RuleAction
 from payments.fraud.selectors import RiskFacts, risk_facts
 from payments.fraud.services import ensure_risk_settings
 from payments.vault.models import PaymentMethod
@@ -46,6 +57,14 @@ class RiskAssessment:
 
     decision: str
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    # The RiskEvaluation's fields (features, score, matches, duration): engine on only.
+    evaluation: dict[str, Any] | None = None
+
+
+# What a step-up rule finds about the payer: a second factor confirmed within the step-up
+# window ("fresh"), one to confirm again ("stale"), or none possible ("unavailable": an API
+# client, a customer without a second factor), which holds the payment for review.
+StepUpState = Callable[[], str]
 
 
 def assess_card_payment(
@@ -55,12 +74,148 @@ def assess_card_payment(
     amount: Money,
     facts: RiskFacts | None = None,
     address: str = "",
+    email: str = "",
+    step_up: StepUpState | None = None,
+    features: Mapping[str, Any] | None = None,
+    invoice: Any = None,
 ) -> RiskAssessment:
     """Allow, review or block one card payment attempt, with the reasons (rules and figures).
 
     ``facts``: read by the caller in a query of its own (``risk_facts_queryset`` with
-    more columns, as the card payment's reserve step does), else read here.
+    more columns, as the card payment's reserve step does), else read here. With the
+    engine on and an ``invoice`` (the card payment always passes it), ``features`` (else
+    computed here), ``email`` (the customer's, for the lists; else read here) and
+    ``step_up`` (what a step-up rule asks) feed the engine; a step-up rule with a second
+    factor to confirm again raises ``StepUpForPayment``. Without an invoice the safety
+    rules alone decide (there is no attempt to store an evaluation for).
     """
+    started = time.perf_counter()
+    facts = _facts(payment_method, customer_id, facts, address)
+    safety = _safety_rules(amount, facts, address)
+    if not settings.FRAUD_ENGINE_ENABLED or (invoice is None and features is None):
+        return safety
+    if features is None:
+        from payments.fraud.features import attempt_features
+
+        features = attempt_features(
+            payment_method=payment_method,
+            customer_id=customer_id,
+            amount=amount,
+            invoice=invoice,
+            address=address,
+        )
+    if not email:
+        from payments.fraud.rule_selectors import customer_email
+
+        email = customer_email(customer_id)
+    return _engine(
+        safety,
+        features=features,
+        keys=list_keys(
+            features,
+            fingerprint=payment_method.fingerprint,
+            customer_id=customer_id,
+            address=address,
+            email=email,
+        ),
+        step_up=step_up,
+        started=started,
+    )
+
+
+def _engine(
+    safety: RiskAssessment,
+    *,
+    features: Mapping[str, Any],
+    keys: list[tuple[str, str]],
+    step_up: StepUpState | None,
+    started: float,
+) -> RiskAssessment:
+    """Lists, safety rules, the analysts' rules and the score, in the engine's order."""
+    from payments.fraud.rule_selectors import list_hits, live_rules
+    from payments.fraud.scoring import score as model_score
+
+    hits = list_hits(keys)
+    scored = model_score(dict(features))
+    inputs: dict[str, Any] = {
+        "features": features,
+        "hits": hits,
+        "safety_decision": safety.decision,
+        "safety_reasons": safety.reasons,
+        "rules": live_rules(),
+        "score": scored.score if scored is not None else None,
+        # Read only when a model scored: the facts statement is at psycopg's cache limit
+        # (4,096 characters), so the score thresholds cannot join it.
+        **(_score_thresholds() if scored is not None else {"review_score": 0, "block_score": 0}),
+    }
+    decision = decide(**inputs)
+    if decision.action == RuleAction.STEP_UP:
+        state = step_up() if step_up is not None else "unavailable"
+        if state == "stale":
+            raise StepUpForPayment(
+                _(
+                    "for your security, confirm your second factor (two-step sign-in) again,"
+                    " then pay: nothing was charged"
+                ),
+                field="step_up",
+            )
+        if state == "fresh":
+            passed = decide(**inputs, step_up_passed=True)
+            decision = Decision(
+                passed.action,
+                passed.decided_by,
+                [
+                    *decision.matched,
+                    {"rule": "step_up_passed", "message": "second factor confirmed"},
+                ],
+                passed.reasons,
+            )
+        else:
+            unavailable = {
+                "rule": "step_up_unavailable",
+                "message": "a rule asks for a second factor the payer cannot give here: held"
+                " for review",
+            }
+            decision = Decision(
+                RiskDecision.REVIEW,
+                "rule",
+                [*decision.matched, unavailable],
+                [*decision.reasons, unavailable],
+            )
+    evaluation = {
+        "features": _json_safe(features),
+        "score": scored.score if scored is not None else None,
+        "model_version": scored.model_version if scored is not None else None,
+        "top_features": [list(pair) for pair in scored.top_features] if scored is not None else [],
+        "matched": decision.matched,
+        "decision": decision.action,
+        "decided_by": decision.decided_by,
+        "duration_us": int((time.perf_counter() - started) * 1_000_000),
+    }
+    return RiskAssessment(decision.action, decision.reasons, evaluation)
+
+
+def _score_thresholds() -> dict[str, int]:
+    from payments.fraud.rule_selectors import score_thresholds
+
+    return score_thresholds()
+
+
+def _json_safe(features: Mapping[str, Any]) -> dict[str, Any]:
+    """The features as JSON values (numbers, text, true/false, null)."""
+    safe: dict[str, Any] = {}
+    for name, value in features.items():
+        if value is None or isinstance(value, bool | int | float | str):
+            safe[name] = value
+        else:
+            safe[name] = float(value) if hasattr(value, "__float__") else str(value)
+    return safe
+
+
+def _facts(
+    payment_method: PaymentMethod, customer_id: int, facts: RiskFacts | None, address: str
+) -> RiskFacts:
+    """The attempt's facts as given, else read (storing the thresholds' row if missing)."""
     since = timezone.now() - FAILURE_WINDOW
     if facts is None:
         facts = risk_facts(
@@ -78,6 +233,11 @@ def assess_card_payment(
             address=address,
         )
         assert facts is not None
+    return facts
+
+
+def _safety_rules(amount: Money, facts: RiskFacts, address: str) -> RiskAssessment:
+    """The built-in safety rules (module docstring): block, review or allow."""
     most = facts.max_failed_attempts
     blocks = [
         {

@@ -53,7 +53,11 @@ from payments.services.card_payments import (
 from payments.services.card_reconciliation import reconcile_payment, reconcile_payments
 from payments.services.gateway_account import get_gateway_account
 from payments.services.refunds import REFUND_PERMISSION, refund_payment
-from payments.services.risk_reviews import decide_risk_review, record_refused_risk_review
+from payments.services.risk_reviews import (
+    decide_risk_review,
+    record_refused_risk_review,
+    refund_as_fraud,
+)
 from payments.services.settlement import charge_payment, record_failure
 from payments.step_up import require_step_up
 
@@ -70,6 +74,7 @@ __all__ = [
     "reconcile_payments",
     "record_failure",
     "record_refused_risk_review",
+    "refund_as_fraud",
     "refund_payment",
     "require_step_up",
 ]

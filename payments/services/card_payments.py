@@ -24,8 +24,9 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
+from db.compiled import insert as compiled_insert
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
-from payments.fraud.models import RiskDecision, RiskHold
+from payments.fraud.models import RiskDecision, RiskEvaluation, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
 from payments.fraud.selectors import facts_of, get_risk_settings
 from payments.fraud.services import ensure_risk_settings
@@ -235,6 +236,8 @@ def _reserve_card_payment(
                 amount=money,
                 facts=known,
                 address=address,
+                step_up=lambda: payer_step_up(request, by),
+                invoice=locked,
             )
             if blocked := risk.decision == RiskDecision.BLOCK:
                 _hold_after_burst(risk, customer_id=locked.customer_id, address=address, by=by)
@@ -281,6 +284,8 @@ def _reserve_card_payment(
             if isinstance(card, KeysUnavailable):
                 raise card  # no payment is reserved: the vault's keys fail (the caller says)
             insert_reserved(payment, stored, event)
+            if risk.evaluation is not None:
+                store_evaluation(payment, risk.evaluation)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
         replay = replayed(scope, key, request_hash)
@@ -288,6 +293,26 @@ def _reserve_card_payment(
             raise
         return replay, False, None
     return payment, True, card
+
+
+def payer_step_up(request: HttpRequest | None, by: Actor) -> str:
+    """What a step-up fraud rule finds (``payments.fraud.rules.StepUpState``): "fresh" when
+    the payer confirmed a second factor within the step-up window in this session,
+    "stale" when they have one to confirm again, "unavailable" otherwise (no session, as
+    for an API client, or no second factor enrolled): the payment is then held for review."""
+    from security.selectors import has_second_factor, is_step_up_fresh
+
+    if request is None or not getattr(by, "is_authenticated", False):
+        return "unavailable"
+    if is_step_up_fresh(request):
+        return "fresh"
+    return "stale" if has_second_factor(user=by) else "unavailable"
+
+
+def store_evaluation(payment: Payment, evaluation: dict[str, object]) -> None:
+    """The engine's RiskEvaluation of the attempt, in the reserve's transaction (an INSERT
+    compiled once per process, like the payment's own)."""
+    compiled_insert(RiskEvaluation(payment=payment, created_at=payment.created_at, **evaluation))
 
 
 def _attempt_facts(

@@ -55,6 +55,30 @@ def refund_payment(
     """
     if not (hasattr(by, "has_perm") and by.has_perm(REFUND_PERMISSION)):
         raise RefundRefused(_("refunding needs the payments operator's permission"), field="user")
+    return checked_refund(
+        payment,
+        amount=amount,
+        reason=reason,
+        purpose=purpose,
+        event="payment.refund_requested",
+        by=by,
+        request=request,
+    )
+
+
+def checked_refund(
+    payment: Payment,
+    *,
+    amount: Money,
+    reason: str,
+    purpose: str,
+    event: str,
+    by: Person,
+    request: HttpRequest | None,
+) -> Refund:
+    """The refund's checks after the caller's permission (step-up, a reason without control
+    characters, a purpose, the amount left), then open and send it. ``refund_payment``
+    (the payments operator) and ``refund_as_fraud`` (the fraud analyst) share it."""
     require_step_up(request, by)
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
@@ -94,7 +118,7 @@ def refund_payment(
             amount=amount,
             reason=reason,
             purpose=purpose,
-            event="payment.refund_requested",
+            event=event,
             by=by,
             request=request,
         )

@@ -1,7 +1,9 @@
 """A fraud analyst's decision on a payment the risk engine held for review: approve (the
-charge goes ahead) or decline (the payment fails and releases what it held). Here, among
-the payment services, because deciding charges or fails the payment; the thresholds and
-holds are the risk engine's (``payments.fraud.services``)."""
+charge goes ahead) or decline (the payment fails and releases what it held), and the
+refund of a captured payment found to be fraud. Here, among the payment services,
+because deciding charges, fails or refunds the payment; the thresholds and holds are the
+risk engine's (``payments.fraud.services``). Every decision becomes a label the model
+learns from (``payments.fraud.labels.record_label``), in the decision's transaction."""
 
 from __future__ import annotations
 
@@ -11,10 +13,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
+from billing.money import Money
 from payments.exceptions import RiskReviewRefused
+from payments.fraud.labels import record_label
+from payments.fraud.models import FraudLabel
 from payments.fraud.services import DECIDE_PERMISSION
-from payments.models import Payment
+from payments.models import Payment, Refund
 from payments.saved_cards import forget_unsaved_card
+from payments.services.refunds import checked_refund
 from payments.services.settlement import charge_payment, record_failure
 from payments.step_up import require_step_up
 from security.actors import Actor, Person, user_of
@@ -46,7 +52,8 @@ def decide_risk_review(
 
     Approve: the charge goes ahead (gateway called after the decision is committed,
     outside any transaction). Decline: the payment FAILS (``risk_declined``) and the
-    amount it held on the invoice is released. Either way it is audited.
+    amount it held on the invoice is released. Either way it is audited, and labelled
+    (approve: good, decline: fraud; source ``review``) in the same transaction.
     """
     if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
         record_refused_risk_review(payment.pk, by=by, request=request)
@@ -81,6 +88,14 @@ def decide_risk_review(
             currency=locked.currency,
             reason=locked.risk_review_note,
         )
+        record_label(
+            locked,
+            label=FraudLabel.Label.GOOD if approve else FraudLabel.Label.FRAUD,
+            source=FraudLabel.Source.REVIEW,
+            reason=locked.risk_review_note,
+            by=by,
+            request=request,
+        )
         if not approve:
             # The same event as any other failed payment, so whoever follows failures sees it.
             record_failure(locked, by=by)
@@ -90,3 +105,39 @@ def decide_risk_review(
         # The payer paid with a new card without keeping it: erased now that it is declined.
         forget_unsaved_card(locked.payment_method, by=SYSTEM)
     return locked
+
+
+def refund_as_fraud(
+    payment: Payment, *, reason: str, by: Person, request: HttpRequest | None
+) -> Refund:
+    """A fraud analyst refunds what is left of a captured card payment found to be fraud
+    (permission, step-up, a reason): through the refund service, the invoice reopened (the
+    amount is owed again by its rightful payer), audited ``payment.refunded_as_fraud``, and
+    the payment labelled fraud (source ``refund``)."""
+    if not (hasattr(by, "has_perm") and by.has_perm(DECIDE_PERMISSION)):
+        raise RiskReviewRefused(
+            _("refunding as fraud needs the fraud analyst's permission"), field="user"
+        )
+    if payment.method != Payment.Method.CARD:
+        raise RiskReviewRefused(_("only card payments are refunded as fraud"), field="payment")
+    if payment.refundable <= 0:
+        raise RiskReviewRefused(_("nothing of this payment is left to refund"), field="payment")
+    refund = checked_refund(
+        payment,
+        amount=Money(payment.refundable, payment.currency),
+        reason=reason,
+        purpose=Refund.Purpose.REOPEN,
+        event="payment.refunded_as_fraud",
+        by=by,
+        request=request,
+    )
+    with transaction.atomic():
+        record_label(
+            payment,
+            label=FraudLabel.Label.FRAUD,
+            source=FraudLabel.Source.REFUND,
+            reason=refund.reason,
+            by=by,
+            request=request,
+        )
+    return refund

@@ -399,8 +399,11 @@ _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET ", "SHOW
 
 @pytest.mark.postgres_only
 def test_every_statement_of_a_card_payment_is_prepared_on_its_connection(
-    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User
+    thousand_sek_invoice: Invoice, saved_card: Cards, alice: User, settings: Any
 ) -> None:
+    # The payment's own statements; the fraud engine's are checked in
+    # tests/payments/fraud/test_engine_statements.py.
+    settings.FRAUD_ENGINE_ENABLED = False
     card = saved_card(APPROVED)
     pay(thousand_sek_invoice, card, alice, amount=sek(400), k=1)  # the card's first reveal
     ran: list[str] = []

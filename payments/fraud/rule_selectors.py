@@ -1,0 +1,172 @@
+"""Reads of the analysts' rules and lists, as the engine runs them: one query each."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from db.compiled import CompiledQuery, compiled
+from payments.fraud.engine import MAX_LIVE_RULES, ListHit, LiveRule
+from payments.fraud.expressions import CompiledExpression
+from payments.fraud.models import FraudListEntry, FraudRule
+
+# Compiled once per rule version and process: a rule's text never changes under a version.
+_compiled: dict[tuple[int, int], CompiledExpression] = {}
+
+
+def compiled_rule(pk: int, version: int, expression: str) -> CompiledExpression | None:
+    """The rule's compiled expression, cached by (id, version); None if it no longer checks
+    (a feature removed from the registry since it was saved: the rule is skipped)."""
+    from payments.fraud.expressions import ExpressionError, compile_expression
+    from payments.fraud.rule_services import feature_kinds
+
+    found = _compiled.get((pk, version))
+    if found is None:
+        try:
+            found = compile_expression(expression, feature_kinds())
+        except ExpressionError:
+            return None
+        if len(_compiled) > 10 * MAX_LIVE_RULES:
+            _compiled.clear()
+        _compiled[(pk, version)] = found
+    return found
+
+
+# The engine's reads run in every card payment: compiled by the ORM once per process and
+# prepared on the connection (db.compiled), like the rest of the card payment's statements.
+@compiled()
+def _enabled_rules() -> Any:
+    return (
+        FraudRule.objects.filter(enabled=True)
+        .order_by("pk")
+        .values("pk", "version", "action", "position", "description", "expression")[:MAX_LIVE_RULES]
+    )
+
+
+@compiled(int)
+def _customer_email(customer_id: int) -> Any:
+    from billing.models import Customer
+
+    return Customer.objects.filter(pk=customer_id).values("email")
+
+
+def customer_email(customer_id: int) -> str:
+    """The customer's email, for the email and email-domain list entries."""
+    row = _customer_email.first(customer_id)
+    return row["email"] if row else ""
+
+
+@compiled()
+def _score_thresholds() -> Any:
+    from payments.fraud.models import RiskSettings
+
+    return RiskSettings.objects.order_by("pk").values("review_score", "block_score")[:1]
+
+
+def score_thresholds() -> dict[str, int]:
+    """The score thresholds (review, block) of the one row of thresholds (the defaults
+    while none is stored)."""
+    from payments.fraud.models import RiskSettings
+
+    row = _score_thresholds.first()
+    if row is None:
+        default = RiskSettings()
+        return {"review_score": default.review_score, "block_score": default.block_score}
+    return dict(row)
+
+
+def live_rules() -> list[LiveRule]:
+    """The enabled rules, compiled (one query; at most ``MAX_LIVE_RULES``)."""
+    rules = []
+    for row in _enabled_rules.fetch():
+        compiled_expression = compiled_rule(row["pk"], row["version"], row["expression"])
+        if compiled_expression is not None:
+            rules.append(
+                LiveRule(
+                    row["pk"],
+                    row["version"],
+                    row["action"],
+                    row["position"],
+                    row["description"],
+                    compiled_expression,
+                )
+            )
+    return rules
+
+
+# A fixed number of values per key, so that the statement is one compiled, prepared text:
+# the address's networks (IPv4 /8 to /32: 25; IPv6 /16 to /128 on nibble boundaries: 29),
+# a BIN's 6, 7 and 8 digits, the card's, billing and IP countries. Unused slots hold "".
+SLOTS = {"card": 1, "customer": 1, "email": 1, "email_domain": 1, "bin": 3, "country": 3, "ip": 29}
+
+
+def _slots() -> list[tuple[str, int]]:
+    return [(key, n) for key, count in SLOTS.items() for n in range(count)]
+
+
+def _build_list_hits(*values: Any) -> Any:
+    *wanted, moment = values
+    condition = Q()
+    for (key, _n), value in zip(_slots(), wanted, strict=True):
+        condition |= Q(key=key, value=value)
+    return (
+        FraudListEntry.objects.filter(condition, removed_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=moment))
+        .order_by("pk")
+        .values("pk", "list", "key", "value")
+    )
+
+
+_list_hits = CompiledQuery(_build_list_hits, *([str] * len(_slots())), datetime.datetime)
+
+
+def list_hits(
+    pairs: Iterable[tuple[str, str]], *, at: datetime.datetime | None = None
+) -> list[ListHit]:
+    """The live list entries (not removed, not expired at ``at``) matching any of the
+    (key, value) pairs: one compiled query on the partial index (key, value). Values past
+    a key's slots (``SLOTS``) are not looked up."""
+    given: dict[str, list[str]] = {key: [] for key in SLOTS}
+    for key, value in pairs:
+        given[key].append(value)
+    values = [given[key][n] if n < len(given[key]) else "" for key, n in _slots()]
+    rows = _list_hits.fetch(*values, at or timezone.now())
+    return [ListHit(row["pk"], row["list"], row["key"], row["value"]) for row in rows]
+
+
+def review_context(payment_id: int, customer_id: int) -> dict[str, object]:
+    """What an analyst sees beside a held payment: the engine's evaluation (score, model
+    version, top features, matched rules and list entries) and the customer's history
+    (card payments by outcome, refunds, labels, the latest ten payments). Four queries."""
+    from django.db.models import Count, Sum
+
+    from payments.fraud.models import FraudLabel, RiskEvaluation
+    from payments.models import Payment
+
+    evaluation = RiskEvaluation.objects.filter(payment_id=payment_id).first()
+    theirs = Payment.objects.filter(invoice__customer_id=customer_id)
+    by_status = {
+        row["status"]: {"count": row["n"], "amount": row["total"] or 0}
+        for row in theirs.order_by().values("status").annotate(n=Count("pk"), total=Sum("amount"))
+    }
+    labels = dict(
+        FraudLabel.objects.filter(payment__invoice__customer_id=customer_id)
+        .order_by()
+        .values_list("label")
+        .annotate(n=Count("pk"))
+    )
+    latest = list(
+        theirs.exclude(pk=payment_id)
+        .order_by("-created_at", "-pk")
+        .values("pk", "created_at", "amount", "currency", "status", "risk_decision", "card_last4")[
+            :10
+        ]
+    )
+    return {
+        "evaluation": evaluation,
+        "history": {"by_status": by_status, "labels": labels, "latest": latest},
+    }

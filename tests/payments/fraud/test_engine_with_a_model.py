@@ -1,0 +1,91 @@
+"""With a live model: lists and the analysts' rules decide before the score; the score
+decides against the thresholds; the evaluation keeps the score and its version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from billing.models import Customer, Invoice
+from payments import services
+from payments.fraud import update_risk_settings
+from payments.fraud.models import FraudModelVersion
+from payments.fraud.rule_services import add_list_entry, create_fraud_rule
+from payments.fraud.simulator import simulate
+from payments.fraud.training import promote_model_version, train_model_version
+from payments.models import Payment, PaymentMethod
+from security.models import User
+from tests.payments.fixtures import APPROVED, key, sek
+from tests.payments.fraud.helpers import SMALL
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def small_payments() -> list:
+    return simulate(SMALL)
+
+
+@pytest.fixture
+def live(small_payments: list, analyst: User) -> FraudModelVersion:
+    """A trained version, live, and thresholds at 0: every scored attempt would block."""
+    version = train_model_version(small_payments, source="test", seed=5)
+    promote_model_version(version, by=analyst)
+    update_risk_settings(
+        max_failed_attempts=5,
+        new_card_limits={"SEK": 1_000_000, "EUR": 100_000, "USD": 100_000},
+        review_score=0,
+        block_score=0,
+        by=analyst,
+    )
+    return version
+
+
+@pytest.fixture
+def pay(
+    thousand_sek_invoice: Invoice, saved_card: Callable[[str], PaymentMethod], alice: User
+) -> Callable[[], Payment]:
+    return lambda: services.pay_invoice(
+        thousand_sek_invoice,
+        amount=sek(100),
+        payment_method=saved_card(APPROVED),
+        idempotency_key=key("model"),
+        by=alice,
+    )
+
+
+def test_the_score_blocks_at_the_block_threshold(
+    live: FraudModelVersion, pay: Callable[[], Payment]
+) -> None:
+    payment = pay()
+
+    evaluation = payment.risk_evaluation
+    assert (payment.risk_decision, evaluation.decided_by) == ("block", "score")
+    assert evaluation.score is not None and evaluation.model_version == live.pk
+
+
+def test_an_allow_list_entry_decides_before_the_score(
+    live: FraudModelVersion, pay: Callable[[], Payment], analyst: User, alice_company: Customer
+) -> None:
+    add_list_entry(
+        list="allow", key="customer", value=str(alice_company.pk), reason="known", by=analyst
+    )
+
+    payment = pay()
+
+    assert (payment.risk_decision, payment.risk_evaluation.decided_by) == ("allow", "list")
+    assert payment.status == "succeeded"
+
+
+def test_an_analysts_allow_rule_decides_before_the_score(
+    live: FraudModelVersion, pay: Callable[[], Payment], analyst: User
+) -> None:
+    create_fraud_rule(
+        action="allow", expression="amount < 500", description="small", enabled=True, by=analyst
+    )
+
+    payment = pay()
+
+    assert (payment.risk_decision, payment.risk_evaluation.decided_by) == ("allow", "rule")
+    assert payment.risk_evaluation.score is not None  # scored all the same, for the reports
