@@ -46,6 +46,8 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "audit.contain_incident",
         "audit.generate_review",
         "audit.sign_off_review",
+        "webhooks.roll_webhook_secret",
+        "webhooks.replay_webhook_delivery",
     }
 )
 
@@ -66,6 +68,12 @@ _GOVERNANCE_READ = (
 # Every attempt of every background job, failed ones included.
 _JOBS_READ = _crud("security.jobattempt", "v")
 _BACKUPS_READ = _crud("audit.backuprun", "v") | _crud("audit.restoretest", "v")
+# Webhook endpoints (URLs and chosen events; never a secret), the event log, deliveries.
+_WEBHOOKS_READ = (
+    _crud("webhooks.webhookendpoint", "v")
+    | _crud("webhooks.event", "v")
+    | _crud("webhooks.webhookdelivery", "v")
+)
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
     | _crud("billing.customer", "v")
@@ -154,6 +162,12 @@ ROLES: Final[dict[str, frozenset[str]]] = {
             "security.reset_credentials",
             "payments.view_key_status",
         }
+        # Integrations: webhook endpoints send customers' events out of the platform, so
+        # the officers who register API clients register them too (step-up, audited;
+        # docs/decisions.md), roll their secrets and replay deliveries.
+        | _WEBHOOKS_READ
+        | _crud("webhooks.webhookendpoint", "ac")
+        | {"webhooks.roll_webhook_secret", "webhooks.replay_webhook_delivery"}
     ),
     # Independent reviewer: reads everything of evidence value, changes nothing.
     AUDITOR: frozenset(
@@ -175,6 +189,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.bankline", "v")
         | _crud("payments.risksettings", "v")
         | _crud("payments.riskhold", "v")
+        | _WEBHOOKS_READ
     ),
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.
@@ -226,11 +241,14 @@ ROLE_PURPOSES: Final[dict[str, str]] = {
         "roles), lockouts (step-up page), resets of another account's password and second "
         "factors (step-up page; the owner chooses the new ones), MFA devices (read, never "
         "a secret), sessions, key status, audit log (read), background-job attempts "
-        "(read), security alerts (read; resolve once fixed; emailed when one opens)"
+        "(read), security alerts (read; resolve once fixed; emailed when one opens), webhook "
+        "endpoints (register, change, roll the secret: step-up page; the secret is shown "
+        "once) and their deliveries (read; replay)"
     ),
     AUDITOR: (
         "independent read access to the audit log, the books, accounts, lockouts, the "
-        "risk thresholds, background-job attempts and security alerts; changes nothing"
+        "risk thresholds, background-job attempts, security alerts, webhook endpoints, "
+        "events and deliveries; changes nothing"
     ),
 }
 

@@ -28,6 +28,7 @@ from billing.services._base import (
     _money_of,
     _transition,
 )
+from billing.webhooks import emit_invoice
 from db.compiled import update_sql
 from db.dialect import is_postgresql
 
@@ -46,6 +47,7 @@ def void_invoice(invoice: Invoice, *, by: Actor, reason: str = "") -> Invoice:
         previous = _transition(locked, Status.VOID)
         locked.save(update_fields=["status", "updated_at"])
         record("invoice.voided", actor=by, obj=locked, previous_status=previous, reason=reason)
+        emit_invoice("invoice.voided", locked)
     return locked
 
 
@@ -76,6 +78,7 @@ def _settle(invoice: Invoice, paid: list[int] | None = None) -> str:
     if invoice.amount_due == 0:
         _transition(invoice, Status.PAID)
         if previous != Status.PAID and invoice.amount_paid > 0:
+            emit_invoice("invoice.paid", invoice)  # webhooks: posted after commit
             if paid is None:
                 invoices_paid([invoice.pk])
             else:

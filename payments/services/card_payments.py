@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
+from billing.webhooks import emit_payment
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
 from payments.fraud.models import RiskDecision, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
@@ -281,6 +282,9 @@ def _reserve_card_payment(
             if isinstance(card, KeysUnavailable):
                 raise card  # no payment is reserved: the vault's keys fail (the caller says)
             insert_reserved(payment, stored, event)
+            if blocked or payment.awaiting_risk_review:  # webhooks: posted after commit
+                kind = "payment.failed" if blocked else "payment.held_for_review"
+                emit_payment(kind, payment, customer=locked.customer_id)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
         replay = replayed(scope, key, request_hash)
