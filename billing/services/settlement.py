@@ -28,7 +28,7 @@ from billing.services._base import (
     _money_of,
     _transition,
 )
-from billing.webhooks import emit_invoice
+from billing.webhooks import emit_invoice, emit_invoices
 from db.compiled import update_sql
 from db.dialect import is_postgresql
 
@@ -78,9 +78,9 @@ def _settle(invoice: Invoice, paid: list[int] | None = None) -> str:
     if invoice.amount_due == 0:
         _transition(invoice, Status.PAID)
         if previous != Status.PAID and invoice.amount_paid > 0:
-            emit_invoice("invoice.paid", invoice)  # webhooks: posted after commit
             if paid is None:
                 invoices_paid([invoice.pk])
+                emit_invoice("invoice.paid", invoice)  # webhooks: posted after commit
             else:
                 paid.append(invoice.pk)
     elif invoice.status == Status.PAID:
@@ -209,6 +209,7 @@ def _record_received(
     # The receipt job first: the events below take the audit chain's lock, held until the
     # commit, so nothing else should run between them and the commit.
     invoices_paid(paid)
+    emit_invoices("invoice.paid", [locked[pk] for pk in paid])  # webhooks: after commit
     if len(locked) == 1 and len(events) == 1:
         # A card payment: the invoice's UPDATE (by primary key; a prepared plan of the
         # many-invoice unnest join scanned the table) and its event, one round trip.

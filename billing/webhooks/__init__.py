@@ -33,3 +33,10 @@ def emit_payment(event_type: str, payment: Any, *, customer: int, **extra: Any) 
     from billing.webhooks.events import emit_payment as _emit_payment
 
     return _emit_payment(event_type, payment, customer=customer, **extra)
+
+
+def emit_invoices(event_type: str, invoices: Any) -> Any:
+    """Record the same event for many invoices at once (``events.emit_invoices``)."""
+    from billing.webhooks.events import emit_invoices as _emit_invoices
+
+    return _emit_invoices(event_type, invoices)
