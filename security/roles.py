@@ -73,6 +73,7 @@ _WEBHOOKS_READ = (
     _crud("webhooks.webhookendpoint", "v")
     | _crud("webhooks.event", "v")
     | _crud("webhooks.webhookdelivery", "v")
+    | _crud("webhooks.webhookattempt", "v")
 )
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
