@@ -72,8 +72,9 @@ def test_the_officer_registers_an_endpoint_and_sees_its_secret_once(
     # Nowhere else: not the pages, the audit log, the logs, the row, the session.
     pages = [
         client.get(ENDPOINTS).content.decode(),
-        client.get(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk])).content
-        .decode(),
+        client.get(
+            reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk])
+        ).content.decode(),
     ]
     assert all(secret not in page and "whsec_" not in page for page in pages)
     audit = json.dumps([e.details for e in AuditEvent.objects.all()])
@@ -160,7 +161,7 @@ def test_every_other_role_is_refused_a_replay(
     alice_company: Customer,
     admin_client_for: Callable[[User], Client],
 ) -> None:
-    endpoint, _ = register(receiver.url)
+    _endpoint, _ = register(receiver.url)
     make_open_invoice(alice_company)
     delivery = services.attempt_webhook_delivery(WebhookDelivery.objects.get().pk)
     client = admin_client_for(_staff(role))

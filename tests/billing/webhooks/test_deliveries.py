@@ -4,6 +4,7 @@ alerted) after three days; replayed from the admin's service; nothing for a roll
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ def test_the_backoff_doubles_from_a_minute_up_to_twelve_hours_within_three_days(
 
     assert delays[:4] == [60, 120, 240, 480]
     assert max(delays) == 12 * 3600 and delays[-4:] == [12 * 3600] * 4
-    assert all(b >= a for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(delays))
     assert sum(delays) <= 72 * 3600 < sum(delays) + 12 * 3600
     assert len(delays) + 1 == 15  # attempts in all
 
@@ -161,11 +162,14 @@ def test_an_event_in_a_rolled_back_transaction_leaves_nothing_to_send(
     register(receiver.url)
     draft = make_draft_invoice(alice_company)
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            billing.finalize_invoice(draft, by=clerk)
-            assert Event.objects.count() == 1 and WebhookDelivery.objects.count() == 1
-            raise RuntimeError("the caller fails after finalizing")
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        billing.finalize_invoice(draft, by=clerk)
+        assert Event.objects.count() == 1 and WebhookDelivery.objects.count() == 1
+        raise RuntimeError("the caller fails after finalizing")
 
     assert callbacks == []
     assert not Event.objects.exists() and not WebhookDelivery.objects.exists()
@@ -183,7 +187,7 @@ def test_a_committed_event_queues_its_delivery_job_on_commit(
     settings: Any,
 ) -> None:
     settings.DOCUMENTS_ON_FINALIZE = "sync"  # the job runs inline after the commit
-    endpoint, secret = register(receiver.url, ["invoice.voided"])
+    endpoint, _secret = register(receiver.url, ["invoice.voided"])
     invoice = billing.finalize_invoice(make_draft_invoice(alice_company), by=clerk)
     assert not WebhookDelivery.objects.exists()  # invoice.finalized: not chosen
 

@@ -33,9 +33,7 @@ def _resolving(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> 
     def fake(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
         if host in names:
             family = {True: socket.AF_INET6, False: socket.AF_INET}
-            return [
-                (family[":" in a], socket.SOCK_STREAM, 6, "", (a, port)) for a in names[host]
-            ]
+            return [(family[":" in a], socket.SOCK_STREAM, 6, "", (a, port)) for a in names[host]]
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
@@ -117,7 +115,7 @@ def test_a_name_that_turns_private_after_registration_gets_no_post(
     settings: Any,
 ) -> None:
     """Registered while allowed (or resolving elsewhere then); checked again before the POST."""
-    endpoint, _ = register(receiver.url)
+    _endpoint, _ = register(receiver.url)
     make_open_invoice(alice_company)
     settings.WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = False
 
