@@ -74,3 +74,12 @@ def endpoint_deliveries_summary(endpoint: WebhookEndpoint) -> dict[str, int]:
 
     rows = endpoint.deliveries.values("status").annotate(count=Count("id"))
     return {row["status"]: row["count"] for row in rows}
+
+
+def kek_versions_in_use() -> set[int]:
+    """The keyring's KEK versions some endpoint's secret is sealed under: retiring one of
+    them would make the secret unreadable (the vault's KEK retirement spares them)."""
+    current = set(WebhookEndpoint.objects.values_list("secret_kek_version", flat=True))
+    previous = WebhookEndpoint.objects.filter(previous_secret_sealed__isnull=False)
+    earlier = set(previous.values_list("previous_secret_kek_version", flat=True))
+    return {version for version in current | earlier if version is not None}
