@@ -111,27 +111,22 @@ def measure_emit(invoices: int, rounds: int, customer: Any, url: str) -> dict[st
     from django.conf import settings
 
     from billing.webhooks import services as webhooks
-    from billing.webhooks.models import WebhookEndpoint
 
     modes: dict[str, list[float]] = {"off": [], "on": [], "subscribed": []}
     cpu: dict[str, list[float]] = {"off": [], "on": [], "subscribed": []}
     per_round = max(1, invoices // rounds)
-    endpoint = None
+    user, request = _officer_request()
+    endpoint, _ = webhooks.create_webhook_endpoint(
+        url=url, events=["invoice.finalized"], by=user, request=request
+    )
     for number in range(rounds):
         for mode in modes:
             drafts = _drafts(per_round, customer)
             settings.WEBHOOKS_ENABLED = mode != "off"
-            if mode == "subscribed" and endpoint is None:
-                user, request = _officer_request()
-                endpoint, _ = webhooks.create_webhook_endpoint(
-                    url=url, events=["invoice.finalized"], by=user, request=request
-                )
-            if mode != "subscribed" and endpoint is not None:
-                user, request = _officer_request()
-                webhooks.update_webhook_endpoint(endpoint, active=False, by=user, request=request)
-            elif mode == "subscribed" and not WebhookEndpoint.objects.get(pk=endpoint.pk).active:
-                user, request = _officer_request()
-                webhooks.update_webhook_endpoint(endpoint, active=True, by=user, request=request)
+            user, request = _officer_request()  # a fresh step-up for each change
+            endpoint = webhooks.update_webhook_endpoint(
+                endpoint, active=mode == "subscribed", by=user, request=request
+            )
             wall, used = _finalize_ms(drafts)
             modes[mode].append(wall)
             cpu[mode].append(used)

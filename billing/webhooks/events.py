@@ -41,7 +41,7 @@ def new_id(prefix: str) -> str:
 
 
 @compiled()
-def _subscriptions() -> QuerySet[WebhookEndpoint]:
+def _subscriptions() -> QuerySet[Any]:
     # Compiled once and prepared: it runs in every card payment's transaction.
     return WebhookEndpoint.objects.filter(active=True).values("pk", "events")
 

@@ -107,6 +107,22 @@ def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
     return connection
 
 
+def _read_until(answer: http.client.HTTPResponse, deadline: float) -> bytes:
+    """At most _READ_LIMIT bytes of the answer, read before ``deadline`` (a receiver that
+    drips its answer a byte at a time does not hold the worker past the timeout)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < _READ_LIMIT:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the receiver's answer took too long")
+        chunk = answer.read1(min(4096, _READ_LIMIT - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
     """POST ``body`` once; redirects are answers (3xx), never followed. Raises
     InvalidEndpointUrl (refused address) or OSError (connection, TLS, timeout)."""
@@ -126,8 +142,8 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
             },
         )
         answer = connection.getresponse()
-        raw = answer.read(_READ_LIMIT)
         status = answer.status
+        raw = _read_until(answer, started + timeout)
     finally:
         connection.close()
     duration = int((time.monotonic() - started) * 1000)
