@@ -278,3 +278,33 @@ def test_a_disabled_endpoint_gets_nothing_more(
     assert not SecurityAlert.objects.exists()
     [updated] = audit_events("webhooks.endpoint_updated", endpoint)
     assert updated.details["changes"] == {"active": [True, False]}
+
+
+def test_in_async_mode_the_first_attempt_is_a_job_queued_at_commit_and_a_retry_is_scheduled(
+    receiver: Receiver,
+    register: Callable[..., Any],
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    clerk: User,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    from django_q.models import OrmQ, Schedule
+
+    endpoint, _ = register(receiver.url, ["invoice.voided"])
+    invoice = make_open_invoice(alice_company)
+    settings.DOCUMENTS_ON_FINALIZE = "async"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.void_invoice(invoice, by=clerk)
+
+    delivery = _pending(endpoint)
+    [job] = OrmQ.objects.all()
+    assert job.task["func"] == "billing.webhooks.tasks.attempt_webhook_delivery_job"
+    assert job.task["args"] == (delivery.pk,)
+
+    receiver.answers = [500]
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = services.attempt_webhook_delivery(delivery.pk)
+    [retry] = Schedule.objects.filter(func="billing.webhooks.tasks.attempt_webhook_delivery_job")
+    assert retry.next_run == delivery.next_attempt_at and retry.repeats == 1
