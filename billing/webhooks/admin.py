@@ -9,7 +9,6 @@ message, no session), with ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -20,9 +19,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from audit.admin import ReadOnlyAdmin
+from billing.admin_format import format_details
 from billing.webhooks import services, transport
 from billing.webhooks.events import EVENT_TYPES
 from billing.webhooks.exceptions import WebhookError
@@ -185,7 +185,9 @@ class EventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="data")
     def snapshot(self, event: Event) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(event.data, indent=2, sort_keys=True))
+        """The snapshot as rows, amounts in currency units (receivers get minor units)."""
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", format_details(event.data))
+        return format_html("<table>{}</table>", rows)
 
 
 class AttemptInline(admin.TabularInline):

@@ -236,3 +236,28 @@ def test_a_receivers_answer_is_shown_escaped(
 
     assert "&lt;script&gt;alert(1)&lt;/script&gt; received" in page
     assert "<script>alert(1)</script>" not in page
+
+
+def test_an_events_page_shows_its_snapshot_with_amounts_in_currency_units(
+    officer: User,
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    admin_client_for: Callable[[User], Client],
+) -> None:
+    from billing.admin_format import format_money
+    from billing.webhooks.models import Event
+
+    invoice = make_open_invoice(alice_company)
+    event = Event.objects.get(type="invoice.finalized")
+
+    page = (
+        admin_client_for(officer)
+        .get(reverse("admin:webhooks_event_change", args=[event.pk]))
+        .content.decode()
+    )
+
+    assert event.public_id in page and invoice.display_number in page
+    assert (
+        f"<th>gross_total</th><td>{format_money(invoice.gross_total, invoice.currency)}</td>"
+        in page
+    )
