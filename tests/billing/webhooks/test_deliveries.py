@@ -308,3 +308,35 @@ def test_in_async_mode_the_first_attempt_is_a_job_queued_at_commit_and_a_retry_i
         delivery = services.attempt_webhook_delivery(delivery.pk)
     [retry] = Schedule.objects.filter(func="billing.webhooks.tasks.attempt_webhook_delivery_job")
     assert retry.next_run == delivery.next_attempt_at and retry.repeats == 1
+
+
+def test_a_batch_of_payments_emits_one_paid_event_per_invoice_in_constant_statements(
+    receiver: Receiver,
+    register: Callable[..., Any],
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    clerk: User,
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    endpoint, _ = register(receiver.url, ["invoice.paid"])
+
+    def pay_all(count: int) -> int:
+        invoices = [make_open_invoice(alice_company) for _ in range(count)]
+        received = [
+            billing.ReceivedAmount(i, Money(i.gross_total, i.currency), f"bank:{i.pk}")
+            for i in invoices
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            billing.record_payment_amounts(received, by=clerk)
+        return len(queries)
+
+    few, many = pay_all(2), pay_all(6)
+
+    assert few == many
+    paid = Event.objects.filter(type="invoice.paid")
+    assert paid.count() == 8
+    assert WebhookDelivery.objects.filter(endpoint=endpoint, event__in=paid).count() == 8
+    assert services.send_due_webhook_deliveries() == 8
+    assert len(receiver.requests) == 8
