@@ -340,3 +340,31 @@ def test_a_batch_of_payments_emits_one_paid_event_per_invoice_in_constant_statem
     assert WebhookDelivery.objects.filter(endpoint=endpoint, event__in=paid).count() == 8
     assert services.send_due_webhook_deliveries() == 8
     assert len(receiver.requests) == 8
+
+
+def test_a_claimed_delivery_is_posted_by_one_worker_and_a_dead_workers_claim_is_retried(
+    receiver: Receiver,
+    register: Callable[..., Any],
+    make_open_invoice: Callable[..., Invoice],
+    alice_company: Customer,
+    settings: Any,
+) -> None:
+    endpoint, _ = register(receiver.url)
+    make_open_invoice(alice_company)
+    delivery = _pending(endpoint)
+    claimed = timezone.now()
+    # Another worker claimed it (and died before recording anything).
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="sending", claimed_at=claimed)
+
+    assert services.attempt_webhook_delivery(delivery.pk).status == "sending"
+    stale = claimed + datetime.timedelta(seconds=settings.WEBHOOKS_SENDING_TIMEOUT_SECONDS - 1)
+    assert services.send_due_webhook_deliveries(now=stale) == 0
+    assert receiver.requests == []
+
+    late = claimed + datetime.timedelta(seconds=settings.WEBHOOKS_SENDING_TIMEOUT_SECONDS)
+    with time_machine.travel(late, tick=False):
+        assert services.send_due_webhook_deliveries() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and len(receiver.requests) == 1
+    assert services.attempt_webhook_delivery(delivery.pk).status == "succeeded"
+    assert len(receiver.requests) == 1  # delivered: never posted again by itself
