@@ -30,6 +30,7 @@ MONEY_KEYS = frozenset(
         "amount_due",
         "amount_paid",
         "amount_credited",
+        "credited_amount",
         "gross",
         "gross_total",
         "matched_amount",

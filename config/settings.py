@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "billing.documents",
     "billing.delivery",
     "billing.privacy",
+    "billing.webhooks",
     "payments",
 ]
 
@@ -666,6 +667,21 @@ if max(Q_TIMEOUT, EMAIL_TIMEOUT) >= DELIVERY_SENDING_TIMEOUT_SECONDS:
 DELIVERY_PORTAL_URL = env.str("DELIVERY_PORTAL_URL", default="http://127.0.0.1:8000")
 # An overdue invoice gets a reminder at most once in this many days.
 DELIVERY_REMINDER_DAYS = _int("DELIVERY_REMINDER_DAYS", default=7, minimum=1)
+
+# Webhooks (docs/webhooks.md): events of invoices and payments, signed and POSTed to the
+# endpoints security officers register. Outside development only https:// URLs to public
+# addresses (no loopback, private or link-local host: server-side request forgery).
+WEBHOOKS_ENABLED = _bool("WEBHOOKS_ENABLED", default=True)  # off: no event is recorded
+WEBHOOKS_ALLOW_HTTP = _bool("WEBHOOKS_ALLOW_HTTP", default=not PRODUCTION)
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = _bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
+WEBHOOKS_TIMEOUT_SECONDS = _int("WEBHOOKS_TIMEOUT_SECONDS", default=10, minimum=1)
+# Retries: WEBHOOKS_RETRY_SECONDS, doubled after each failure up to ..._MAX_SECONDS,
+# for as long as fits in WEBHOOKS_RETRY_HOURS; then the delivery is given up (alerted).
+WEBHOOKS_RETRY_SECONDS = _int("WEBHOOKS_RETRY_SECONDS", default=60, minimum=1)
+WEBHOOKS_RETRY_MAX_SECONDS = _int("WEBHOOKS_RETRY_MAX_SECONDS", default=12 * 3600, minimum=1)
+WEBHOOKS_RETRY_HOURS = _int("WEBHOOKS_RETRY_HOURS", default=72, minimum=1)
+WEBHOOKS_SENDING_TIMEOUT_SECONDS = _int("WEBHOOKS_SENDING_TIMEOUT_SECONDS", default=600, minimum=1)
+WEBHOOKS_ROLL_OVERLAP_HOURS = _int("WEBHOOKS_ROLL_OVERLAP_HOURS", default=24, minimum=0)
 
 
 # Payments (docs/payments.md). The gateway is a dotted path to a class with the

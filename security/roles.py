@@ -47,6 +47,8 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "audit.contain_incident",
         "audit.generate_review",
         "audit.sign_off_review",
+        "webhooks.roll_webhook_secret",
+        "webhooks.replay_webhook_delivery",
     }
 )
 
@@ -67,6 +69,13 @@ _GOVERNANCE_READ = (
 # Every attempt of every background job, failed ones included.
 _JOBS_READ = _crud("security.jobattempt", "v")
 _BACKUPS_READ = _crud("audit.backuprun", "v") | _crud("audit.restoretest", "v")
+# Webhook endpoints (URLs and chosen events; never a secret), the event log, deliveries.
+_WEBHOOKS_READ = (
+    _crud("webhooks.webhookendpoint", "v")
+    | _crud("webhooks.event", "v")
+    | _crud("webhooks.webhookdelivery", "v")
+    | _crud("webhooks.webhookattempt", "v")
+)
 _BILLING_READ = (
     _crud("billing.companyprofile", "v")
     | _crud("billing.customer", "v")
@@ -162,6 +171,12 @@ ROLES: Final[dict[str, frozenset[str]]] = {
             "security.reset_credentials",
             "payments.view_key_status",
         }
+        # Integrations: webhook endpoints send customers' events out of the platform, so
+        # the officers who register API clients register them too (step-up, audited;
+        # docs/decisions.md), roll their secrets and replay deliveries.
+        | _WEBHOOKS_READ
+        | _crud("webhooks.webhookendpoint", "ac")
+        | {"webhooks.roll_webhook_secret", "webhooks.replay_webhook_delivery"}
     ),
     # Independent reviewer: reads everything of evidence value, changes nothing.
     AUDITOR: frozenset(
@@ -185,6 +200,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         | _crud("payments.riskhold", "v")
         | _crud("payments.fraudlabel", "v")
         | _crud("payments.fraudmodelversion", "v")
+        | _WEBHOOKS_READ
     ),
 }
 # Nobody holds payments.reveal_card: only the payment-processing service account may.
@@ -239,12 +255,14 @@ ROLE_PURPOSES: Final[dict[str, str]] = {
         "roles), lockouts (step-up page), resets of another account's password and second "
         "factors (step-up page; the owner chooses the new ones), MFA devices (read, never "
         "a secret), sessions, key status, audit log (read), background-job attempts "
-        "(read), security alerts (read; resolve once fixed; emailed when one opens)"
+        "(read), security alerts (read; resolve once fixed; emailed when one opens), webhook "
+        "endpoints (register, change, roll the secret: step-up page; the secret is shown "
+        "once) and their deliveries (read; replay)"
     ),
     AUDITOR: (
         "independent read access to the audit log, the books, accounts, lockouts, the "
-        "risk thresholds, fraud labels and model versions, background-job attempts and "
-        "security alerts; changes nothing"
+        "risk thresholds, fraud labels and model versions, background-job attempts, "
+        "security alerts, webhook endpoints, events and deliveries; changes nothing"
     ),
 }
 

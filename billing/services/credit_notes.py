@@ -41,6 +41,7 @@ from billing.services.finalization import (
     _take_numbers,
 )
 from billing.services.settlement import _refund_of, _settle
+from billing.webhooks import emit_invoice
 
 
 @dataclass(frozen=True)
@@ -463,6 +464,7 @@ def _record_credited(
         status=locked.status,
         reason=reason,
     )
+    emit_invoice("invoice.credited", locked, credit_note=note.pk, credited_amount=totals.gross)
 
 
 def _remainder_vat(

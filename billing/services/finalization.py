@@ -34,6 +34,7 @@ from billing.services._base import (
     _lock_invoice,
     _transition,
 )
+from billing.webhooks import emit_invoice
 
 
 def _take_numbers(series: InvoiceSeries, count: int = 1) -> int:
@@ -181,6 +182,7 @@ def _record_finalized(invoice: Invoice, by: Actor, **extra: Any) -> None:
         **extra,
     )
     queue_invoice_document(invoice)  # after commit: render, sign, deliver (documents)
+    emit_invoice("invoice.finalized", invoice)  # webhooks: posted after commit
 
 
 def _check_issue_date(series: InvoiceSeries, number: int, issue_date: datetime.date) -> None:

@@ -28,6 +28,7 @@ from billing.services._base import (
     _money_of,
     _transition,
 )
+from billing.webhooks import emit_invoice, emit_invoices
 from db.compiled import update_sql
 from db.dialect import is_postgresql
 
@@ -46,6 +47,7 @@ def void_invoice(invoice: Invoice, *, by: Actor, reason: str = "") -> Invoice:
         previous = _transition(locked, Status.VOID)
         locked.save(update_fields=["status", "updated_at"])
         record("invoice.voided", actor=by, obj=locked, previous_status=previous, reason=reason)
+        emit_invoice("invoice.voided", locked)
     return locked
 
 
@@ -78,6 +80,7 @@ def _settle(invoice: Invoice, paid: list[int] | None = None) -> str:
         if previous != Status.PAID and invoice.amount_paid > 0:
             if paid is None:
                 invoices_paid([invoice.pk])
+                emit_invoice("invoice.paid", invoice)  # webhooks: posted after commit
             else:
                 paid.append(invoice.pk)
     elif invoice.status == Status.PAID:
@@ -206,6 +209,7 @@ def _record_received(
     # The receipt job first: the events below take the audit chain's lock, held until the
     # commit, so nothing else should run between them and the commit.
     invoices_paid(paid)
+    emit_invoices("invoice.paid", [locked[pk] for pk in paid])  # webhooks: after commit
     if len(locked) == 1 and len(events) == 1:
         # A card payment: the invoice's UPDATE (by primary key; a prepared plan of the
         # many-invoice unnest join scanned the table) and its event, one round trip.

@@ -25,6 +25,7 @@ from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
 from db.compiled import insert as compiled_insert
+from billing.webhooks import emit_payment
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
 from payments.fraud.models import RiskDecision, RiskEvaluation, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
@@ -286,6 +287,9 @@ def _reserve_card_payment(
             insert_reserved(payment, stored, event)
             if risk.evaluation is not None:
                 store_evaluation(payment, risk.evaluation)
+            if blocked or payment.awaiting_risk_review:  # webhooks: posted after commit
+                kind = "payment.failed" if blocked else "payment.held_for_review"
+                emit_payment(kind, payment, customer=locked.customer_id)
     except IntegrityError:
         # The same key raced in for another invoice: the stored request decides.
         replay = replayed(scope, key, request_hash)

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from audit import record
 from billing.money import Money
 from billing.services import record_refund_reopening, record_refund_with_credit_note
+from billing.webhooks import emit_payment
 from payments.exceptions import InvalidPayment, RefundRefused
 from payments.gateways import GatewayError, GatewayTimeout, get_gateway
 from payments.models import Payment, Refund
@@ -260,4 +261,5 @@ def complete_refund(refund: Refund, *, reference: str, by: Actor) -> Refund:
             purpose=locked.purpose,
             credit_note=locked.credit_note.display_number if locked.credit_note else "",
         )
+        emit_payment("payment.refunded", payment, customer=payment.invoice.customer_id)
     return locked

@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit import SYSTEM, AuditEntry, record
 from billing.exceptions import BillingError
 from billing.services import record_payment_amount
+from billing.webhooks import emit_payment
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import Payment, Refund
 from payments.saved_cards import forget_unsaved_card
@@ -92,6 +93,7 @@ def record_failure(payment: Payment, *, by: Actor) -> None:
         currency=payment.currency,
         code=payment.failure_code,
     )
+    emit_payment("payment.failed", payment, customer=payment.invoice.customer_id)
 
 
 def _mark_unknown(payment: Payment, *, by: Actor) -> Payment:
@@ -171,6 +173,7 @@ def settle(
                         "gateway_reference": locked.gateway_reference,
                     },
                 )
+                emit_payment("payment.succeeded", locked, customer=locked.invoice.customer_id)
         else:
             code, message = failure or (
                 (result.decline_code or "declined", result.message) if result else ("failed", "")

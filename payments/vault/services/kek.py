@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from audit import record
+from billing.webhooks.selectors import kek_versions_in_use as webhook_kek_versions
 from payments.vault.keys import lock_key_management, vault_keyring
 from payments.vault.services.key_rotation import (
     DATA_KEYS,
@@ -80,6 +81,7 @@ def retire_kek_versions(*, by: Actor) -> list[int]:
         in_use: set[int] = set()
         for kind in KEY_KINDS:
             in_use |= set(kind.live().values_list("kek_version", flat=True))
+        in_use |= webhook_kek_versions()  # webhook secrets are sealed by the same keyring
         try:
             retired = vault_keyring().retire_versions(keep=in_use)
         except KeyringReadOnly:
