@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
-from db.compiled import insert as compiled_insert
 from billing.webhooks import emit_payment
+from db.compiled import insert as compiled_insert
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
 from payments.fraud.models import RiskDecision, RiskEvaluation, RiskHold
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
