@@ -114,15 +114,15 @@ class RefundInline(admin.TabularInline):
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
     # Fits 1,366 pixels with both sidebars: the method shows in the card column, the risk
-    # decision in the filters ("risk review", "risk decision") and on the payment's page.
+    # score beside the status, the risk decision in the filters ("risk review", "risk
+    # decision") and on the payment's page.
     list_display = [
         "payment_label",
         "invoice_number",
         "customer_name",
         "amount_display",
-        "status",
+        "status_and_score",
         "card_display",
-        "risk_score",
         "created",
     ]
     list_display_links = ["payment_label"]
@@ -190,10 +190,12 @@ class PaymentAdmin(ReadOnlyAdmin):
             return f"{obj.card_brand} •••• {obj.card_last4}"
         return str(obj.get_method_display())
 
-    @admin.display(description=gettext_lazy("score"), ordering="risk_evaluation__score")
-    def risk_score(self, obj: Payment) -> str:
+    @admin.display(description=gettext_lazy("status (risk score)"), ordering="status")
+    def status_and_score(self, obj: Payment) -> str:
         evaluation = getattr(obj, "risk_evaluation", None)
-        return "—" if evaluation is None or evaluation.score is None else str(evaluation.score)
+        if evaluation is None or evaluation.score is None:
+            return str(obj.get_status_display())
+        return f"{obj.get_status_display()} ({evaluation.score})"
 
     @admin.display(description=gettext_lazy("made"), ordering="created_at")
     def created(self, obj: Payment) -> str:

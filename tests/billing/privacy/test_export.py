@@ -50,7 +50,7 @@ def test_export_holds_exactly_her_data_and_works_once(
     make_open_invoice: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    make_open_invoice(bob_company, [line("Bob's secret order", "1", "999.00")])
+    make_open_invoice(bob_company, [line("Bob's secret order", "1", "987654.31")])
     link = ask_and_build(astrid_client, django_capture_on_commit_callbacks)
 
     response = astrid_client.get(link)
@@ -67,7 +67,8 @@ def test_export_holds_exactly_her_data_and_works_once(
     assert [u["username"] for u in data["portal_users"]] == ["astrid.v"]
     assert data["payments"]["saved_cards"][0]["last4"] == "1111"
     text = archive.read("data.json").decode()
-    assert "Bob" not in text and "999" not in text
+    # Bob's marks (his name, his line, his amount in either unit), never a timestamp's digits
+    assert "Bob" not in text and "987654" not in text and "98765431" not in text
     assert "4111111111111111" not in text
     export = DataExport.objects.get()
     assert export.status == DataExport.Status.DOWNLOADED
