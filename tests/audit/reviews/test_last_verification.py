@@ -104,7 +104,7 @@ def test_the_review_counts_the_verifications_of_its_period_from_the_rows(officer
 def test_last_verification_before_a_moment(officer: User) -> None:
     first = verify_and_record(by=SYSTEM, source="command")[0]
     second = verify_and_record(by=SYSTEM, source="schedule")[0]
-    assert second.finished_at is not None
+    assert first.finished_at is not None and second.finished_at is not None
 
     assert last_chain_verification() == second
     assert last_chain_verification(before=second.finished_at) == first
