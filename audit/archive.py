@@ -139,7 +139,7 @@ def verify_archive(directory: Path, *, trusted_public_keys: dict[str, str]) -> l
         return [*problems, f"archive is incomplete or unreadable: {exc}"]
     if problems:
         return problems
-    problems.extend(_checkpoint_problems(checkpoint, trusted_public_keys))
+    problems.extend(checkpoint_problems(checkpoint, trusted_public_keys))
     expected_seq: int = info["first_seq"]
     previous: str = info["prev_hash"]
     head = ""
@@ -164,7 +164,9 @@ def verify_archive(directory: Path, *, trusted_public_keys: dict[str, str]) -> l
     return problems
 
 
-def _checkpoint_problems(checkpoint: dict[str, Any], trusted: dict[str, str]) -> list[str]:
+def checkpoint_problems(checkpoint: dict[str, Any], trusted: dict[str, str]) -> list[str]:
+    """What is wrong with an exported checkpoint document: malformed, key id, trust,
+    signature (empty: it is a valid checkpoint by a trusted key)."""
     public = str(checkpoint.get("public_key", ""))
     try:
         key_ok = key_id_for(public) == checkpoint["key_id"]

@@ -37,7 +37,6 @@ KEY_ROTATIONS = (
     "vault.entry_key_rotated",
     "vault.dek_destroyed",
 )
-CHAIN_VERIFIED = "audit.chain_verified"
 SUPERUSER_USED = "security.superuser_used"
 
 
@@ -194,17 +193,28 @@ def _signing_certificate_row(now: datetime.datetime) -> dict[str, Any]:
 
 
 def latest_chain_verification(before: datetime.datetime | None = None) -> dict[str, Any] | None:
-    """The last recorded chain verification (``audit.chain_verified``), for the dashboard.
+    """The last finished chain verification (``audit.selectors.last_chain_verification``,
+    the one source the dashboards read too), as the review stores it (plain JSON)."""
+    from audit.selectors import last_chain_verification
 
-    Query: ``SELECT … FROM audit_auditevent WHERE action = 'audit.chain_verified' [AND
-    created_at < before] ORDER BY seq DESC LIMIT 1``."""
-    events = AuditEvent.objects.filter(action=CHAIN_VERIFIED)
-    if before is not None:
-        events = events.filter(created_at__lt=before)
-    event = events.order_by("-seq").first()
-    if event is None:
-        return None
-    return {"seq": event.seq, "at": _iso(event.created_at), **event.details}
+    verification = last_chain_verification(before)
+    return verification_summary(verification) if verification is not None else None
+
+
+def verification_summary(verification: Any) -> dict[str, Any]:
+    """A ``ChainVerification`` row as plain JSON values."""
+    return {
+        "id": verification.pk,
+        "source": verification.source,
+        "status": verification.status,
+        "ok": verification.status == "passed",
+        "at": _iso(verification.finished_at),
+        "events": verification.events_checked,
+        "last_seq": verification.last_seq,
+        "checkpoints": verification.checkpoints,
+        "problems": verification.problems,
+        "first_problem": verification.first_problem or None,
+    }
 
 
 def backups_configured() -> bool:

@@ -87,9 +87,13 @@ class AuditCheckpoint(models.Model):
 
 
 class ChainVerification(models.Model):
-    """One verification of the whole chain asked for from the admin ("Verify the chain
-    now"): queued, then run by a background job that records its progress here and its
-    result as an ``audit.chain_verified`` event. Written only by ``audit.verification``."""
+    """One verification of the whole chain, whichever path ran it: asked for from the admin
+    ("Verify the chain now", queued, then run by a background job that records its progress
+    here), ``manage.py verify_audit``, the scheduled detector, or a quarterly review being
+    generated. The one source of "the last chain verification" for the dashboards, the
+    review and the detectors (``audit.selectors.last_chain_verification``); each finished
+    one is also recorded in the chain as an ``audit.chain_verified`` event. Written only by
+    ``audit.verification``."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -98,8 +102,15 @@ class ChainVerification(models.Model):
         FAILED = "failed", _("Chain broken")
         ERROR = "error", _("Could not finish")
 
+    class Source(models.TextChoices):
+        ADMIN = "admin", _("Admin")
+        COMMAND = "command", _("manage.py verify_audit")
+        SCHEDULE = "schedule", _("Scheduled check")
+        REVIEW = "review", _("Quarterly review")
+
     requested_at = models.DateTimeField(default=timezone.now, db_index=True)
     requested_by = models.CharField(max_length=200)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.ADMIN)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     events_total = models.BigIntegerField(default=0)
     events_checked = models.BigIntegerField(default=0)

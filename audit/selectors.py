@@ -46,10 +46,47 @@ def get_published_public_key() -> PublicKeyInfo | None:
     return current_public_key()
 
 
+_FINISHED = (
+    ChainVerification.Status.PASSED,
+    ChainVerification.Status.FAILED,
+    ChainVerification.Status.ERROR,
+)
+
+
+def last_chain_verification(before: datetime.datetime | None = None) -> ChainVerification | None:
+    """The last finished verification of the whole chain (finished before ``before``),
+    whichever path ran it (``ChainVerification.Source``): the one definition of "the last
+    chain verification" for the dashboards, the quarterly review and the detectors. Every
+    path writes its row through ``audit.verification.verify_and_record``.
+
+    Query: ``SELECT … FROM audit_chainverification WHERE status IN ('passed', 'failed',
+    'error') [AND finished_at < before] ORDER BY finished_at DESC, id DESC LIMIT 1``."""
+    finished = ChainVerification.objects.filter(status__in=_FINISHED)
+    if before is not None:
+        finished = finished.filter(finished_at__lt=before)
+    return finished.order_by("-finished_at", "-pk").first()
+
+
+def chain_verifications_between(
+    start: datetime.datetime, end: datetime.datetime
+) -> list[ChainVerification]:
+    """The verifications finished in ``[start, end)``, oldest first (the review's count of
+    runs and failures in its period).
+
+    Query: ``SELECT … FROM audit_chainverification WHERE status IN ('passed', 'failed',
+    'error') AND finished_at >= start AND finished_at < end ORDER BY finished_at, id``."""
+    return list(
+        ChainVerification.objects.filter(
+            status__in=_FINISHED, finished_at__gte=start, finished_at__lt=end
+        ).order_by("finished_at", "pk")
+    )
+
+
 @dataclass(frozen=True)
 class ChainHealth:
-    """The audit chain's state for the dashboards: the last finished verification (from
-    the admin), one still running, the last checkpoint and the events after it."""
+    """The audit chain's state for the dashboards: the last finished verification
+    (``last_chain_verification``), one still running, the last checkpoint and the events
+    after it."""
 
     last_verification: ChainVerification | None
     running: ChainVerification | None
@@ -65,15 +102,11 @@ class ChainHealth:
 
 def chain_health() -> ChainHealth:
     """The chain's health in four small queries, whatever the log's size."""
-    finished = [
-        ChainVerification.Status.PASSED,
-        ChainVerification.Status.FAILED,
-        ChainVerification.Status.ERROR,
-    ]
-    verifications = ChainVerification.objects.order_by("-requested_at", "-pk")
     return ChainHealth(
-        last_verification=verifications.filter(status__in=finished).first(),
-        running=verifications.exclude(status__in=finished).first(),
+        last_verification=last_chain_verification(),
+        running=ChainVerification.objects.exclude(status__in=_FINISHED)
+        .order_by("-requested_at", "-pk")
+        .first(),
         last_checkpoint=AuditCheckpoint.objects.order_by("-seq").first(),
         head_seq=AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0,
     )

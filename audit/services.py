@@ -576,6 +576,7 @@ def archive_period(
                 "checkpoint_seq": checkpoint.seq,
                 "manifest_sha256": manifest_sha256,
                 "directory": name,
+                "path": str(target.resolve()),
             },
         )
     except Exception:

@@ -483,6 +483,10 @@ for _key in AUDIT_TRUSTED_PUBLIC_KEYS:
         raise ImproperlyConfigured(
             "AUDIT_TRUSTED_PUBLIC_KEYS must list raw Ed25519 public keys as 64 hex characters"
         )
+# Where exported copies of the chain are kept within the server's reach (archives by
+# name, ``audit_checkpoint --export`` files): the quarterly review checks each against the
+# live chain (docs/audit.md, "Exported copies"). Archives are also found where recorded.
+AUDIT_EXPORT_DIRS = [Path(p) for p in env.list("AUDIT_EXPORT_DIRS", default=[])]
 
 # Incidents (docs/incident-response.md): the detectors' schedule and thresholds. A spike
 # is at least the minimum in the last hour and at least INCIDENT_SPIKE_FACTOR times the

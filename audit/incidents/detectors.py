@@ -23,12 +23,15 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from audit import SYSTEM, record
+from audit import SYSTEM
 from audit import evidence as figures
+from audit.exports import MISMATCH, CopyCheck
+from audit.exports import check_exported_copies as exported_copies
 from audit.incidents.models import Incident
 from audit.incidents.services import open_incident
 from audit.models import AuditEvent
-from audit.verify import VerificationResult, verify_chain
+from audit.verification import verify_and_record
+from audit.verify import VerificationResult
 
 logger = logging.getLogger(__name__)
 
@@ -197,22 +200,6 @@ def detect_failed_backups(now: datetime.datetime) -> Incident | None:
     )
 
 
-def record_chain_verification(result: VerificationResult, *, by: Any = SYSTEM) -> None:
-    """Keep a verification's outcome in the chain itself (``audit.chain_verified``): the
-    review's integrity section and the dashboards read these."""
-    first = result.first_problem
-    record(
-        figures.CHAIN_VERIFIED,
-        actor=by,
-        ok=result.ok,
-        events=result.events,
-        last_seq=result.last_seq,
-        checkpoints=result.checkpoints,
-        problems=len(result.problems),
-        first_problem=str(first) if first else None,
-    )
-
-
 def report_broken_chain(result: VerificationResult, *, by: Any = SYSTEM) -> Incident | None:
     """Open the audit-tampering incident for a failed verification (None when it passed)."""
     first = result.first_problem
@@ -231,12 +218,33 @@ def report_broken_chain(result: VerificationResult, *, by: Any = SYSTEM) -> Inci
     return incident
 
 
-def check_audit_chain(*, by: Any = SYSTEM) -> VerificationResult:
-    """Verify the whole chain (streamed), record the outcome, open an incident if broken."""
-    result = verify_chain()
-    record_chain_verification(result, by=by)
+def check_audit_chain(*, by: Any = SYSTEM, source: str = "schedule") -> VerificationResult:
+    """Verify the whole chain (streamed) and keep the outcome
+    (``audit.verification.verify_and_record``); open an incident if broken."""
+    _verification, result = verify_and_record(by=by, source=source)
     report_broken_chain(result, by=by)
     return result
+
+
+def check_exported_copies(*, by: Any = SYSTEM) -> list[CopyCheck]:
+    """Check every exported copy of the chain within reach against the live chain
+    (``audit.exports``); a copy that does not match opens the audit-tampering incident
+    (one per open incident, like the chain check's). Missing copies are reported, not
+    taken for tampering."""
+    checks = exported_copies()
+    bad = [check for check in checks if check.status == MISMATCH]
+    if bad:
+        open_incident(
+            title="An exported copy of the audit chain does not match the live chain",
+            kind=Incident.Kind.AUDIT_TAMPERING,
+            severity=Incident.Severity.CRITICAL,
+            summary="; ".join(
+                f"{check.kind} {check.name}: {', '.join(check.problems[:2])}" for check in bad[:10]
+            ),
+            detector_key="audit_exports",
+            by=by,
+        )
+    return checks
 
 
 SPIKE_DETECTORS: dict[str, Callable[[datetime.datetime], Incident | None]] = {

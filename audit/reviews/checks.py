@@ -279,7 +279,9 @@ def pci_checklist(sections: dict[str, Any]) -> list[dict[str, str]]:
             "Audit logs are protected from modification",
             status(integrity["ok"]),
             f"chain verification: {'passed' if integrity['verification'].get('ok') else 'FAILED'};"
-            f" {integrity['checkpoints']} signed checkpoint(s) in the period",
+            f" {integrity['checkpoints']} signed checkpoint(s) in the period;"
+            f" exported copies: {integrity.get('copies_matching', 0)} match,"
+            f" {integrity.get('copies_mismatched', 0)} do not",
         ),
         _item(
             "12.10.1",

@@ -27,7 +27,6 @@ from django.db.models.functions import TruncWeek
 from audit.evidence import (  # the figures the detectors and dashboards share
     ADDRESS_BLOCKED,
     CARD_REVEALED,
-    CHAIN_VERIFIED,
     FRAUD_DECLINES,
     KEY_ROTATIONS,
     LOCKOUT,
@@ -44,13 +43,14 @@ from audit.evidence import (  # the figures the detectors and dashboards share
     latest_chain_verification,
     lockouts_since,
     staff_without_second_factor,
+    verification_summary,
 )
 from audit.models import AuditCheckpoint, AuditEvent
+from audit.selectors import chain_verifications_between
 
 __all__ = [
     "ADDRESS_BLOCKED",
     "CARD_REVEALED",
-    "CHAIN_VERIFIED",
     "FRAUD_DECLINES",
     "LOCKOUT",
     "LOGIN",
@@ -298,16 +298,22 @@ def keys(
 
 
 def audit_integrity(
-    start: datetime.datetime, end: datetime.datetime, verification: dict[str, Any]
+    start: datetime.datetime,
+    end: datetime.datetime,
+    verification: dict[str, Any],
+    copies: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The chain verification made for this review (``verification``), the verifications
-    recorded in the period, the period's checkpoints and the archives exported in it.
+    recorded in the period, the period's checkpoints, the archives exported in it, and
+    whether the exported copies match the live chain (``copies``, checked for this review
+    by ``audit.exports``: a mismatch fails the section; a copy not found is listed).
 
-    Queries: ``SELECT details FROM audit_auditevent WHERE action = 'audit.chain_verified'
-    AND created_at in period``; ``SELECT COUNT(*), MIN(seq), MAX(seq) FROM
-    audit_auditcheckpoint WHERE created_at in period``; ``SELECT … FROM audit_auditevent
-    WHERE action = 'audit.archived' AND created_at in period``."""
-    runs = list(_events([CHAIN_VERIFIED], start, end).values_list("details", flat=True))
+    Queries: ``audit.selectors.chain_verifications_between`` (the ``ChainVerification``
+    rows every verification path writes, finished in the period); ``SELECT COUNT(*),
+    MIN(seq), MAX(seq) FROM audit_auditcheckpoint WHERE created_at in period``;
+    ``SELECT … FROM audit_auditevent WHERE action = 'audit.archived' AND created_at in
+    period``."""
+    runs = [verification_summary(v) for v in chain_verifications_between(start, end)]
     checkpoints = AuditCheckpoint.objects.filter(created_at__gte=start, created_at__lt=end)
     summary = checkpoints.aggregate(n=Count("pk"), first=Min("seq"))
     events = AuditEvent.objects.filter(created_at__gte=start, created_at__lt=end).aggregate(
@@ -322,6 +328,8 @@ def audit_integrity(
         }
         for e in _events(["audit.archived"], start, end).order_by("seq")[:MAX_LISTED]
     ]
+    copies = copies or []
+    mismatched = [copy for copy in copies if copy["status"] == "mismatch"]
     return {
         "verification": verification,
         "events_in_period": events["n"],
@@ -329,7 +337,13 @@ def audit_integrity(
         "recorded_failures": sum(1 for run in runs if not run.get("ok")),
         "checkpoints": summary["n"],
         "archives": archives,
-        "ok": bool(verification.get("ok")) and all(run.get("ok") for run in runs),
+        "copies": copies,
+        "copies_matching": sum(1 for copy in copies if copy["status"] == "match"),
+        "copies_mismatched": len(mismatched),
+        "copies_missing": sum(1 for copy in copies if copy["status"] == "missing"),
+        "ok": bool(verification.get("ok"))
+        and all(run.get("ok") for run in runs)
+        and not mismatched,
     }
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from audit import SYSTEM, record
 from audit.exceptions import AuditError
+from audit.models import ChainVerification
 from audit.reviews import checks
 from audit.reviews import selectors as figures
 from audit.reviews.models import ReviewFinding, SecurityReview
@@ -82,11 +83,12 @@ def quarter_of(day: datetime.date) -> tuple[datetime.date, datetime.date]:
 
 
 def _verify_chain(by: Actor) -> dict[str, Any]:
-    """A fresh verification of the whole chain (streamed), recorded; a broken chain opens
-    its incident (``audit.incidents.detectors``)."""
+    """A fresh verification of the whole chain (streamed), kept as every verification is
+    (``audit.verification.verify_and_record``, source "review"); a broken chain opens its
+    incident (``audit.incidents.detectors``)."""
     from audit.incidents.detectors import check_audit_chain
 
-    result = check_audit_chain(by=by)
+    result = check_audit_chain(by=by, source=ChainVerification.Source.REVIEW)
     first = result.first_problem
     return {
         "ok": result.ok,
@@ -97,6 +99,14 @@ def _verify_chain(by: Actor) -> dict[str, Any]:
         "first_problem": str(first) if first else None,
         "at": timezone.now().isoformat(),
     }
+
+
+def _check_exported_copies(by: Actor) -> list[dict[str, Any]]:
+    """Every exported copy of the chain within reach, checked against the live chain; one
+    that does not match opens its incident (``audit.incidents.detectors``)."""
+    from audit.incidents.detectors import check_exported_copies
+
+    return [check.as_json() for check in check_exported_copies(by=by)]
 
 
 def compute_sections(
@@ -116,7 +126,9 @@ def compute_sections(
         "access": figures.access_review(begin, until),
         "authentication": figures.authentication(begin, until),
         "keys": figures.keys(begin, until, now),
-        "integrity": figures.audit_integrity(begin, until, _verify_chain(by)),
+        "integrity": figures.audit_integrity(
+            begin, until, _verify_chain(by), _check_exported_copies(by)
+        ),
         "backups": figures.backup_runs(begin, until),
         "payments": figures.payments_and_fraud(begin, until),
         "incidents": figures.incidents(begin, until),

@@ -1,4 +1,7 @@
-"""Recompute the audit chain and check its checkpoints; exit non-zero on the first problem."""
+"""Recompute the audit chain and check its checkpoints; exit non-zero on the first problem.
+
+The outcome is kept like every verification's (``audit.verification.verify_and_record``):
+a ``ChainVerification`` row (source "command") and an ``audit.chain_verified`` event."""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.verify import read_checkpoint_file, verify_chain
+from audit import SYSTEM
+from audit.models import ChainVerification
+from audit.verification import verify_and_record
+from audit.verify import read_checkpoint_file
 
 
 class Command(BaseCommand):
@@ -37,7 +43,10 @@ class Command(BaseCommand):
                 raise CommandError(f"--checkpoint-file: {exc}") from exc
         if options["progress_every"] < 1:
             raise CommandError("--progress-every must be at least 1")
-        result = verify_chain(
+        _verification, result = verify_and_record(
+            by=SYSTEM,
+            source=ChainVerification.Source.COMMAND,
+            label="manage.py verify_audit",
             checkpoint_file=checkpoint_file,
             progress=lambda count: self.stderr.write(f"… {count:,} events verified"),
             progress_every=options["progress_every"],
