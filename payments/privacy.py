@@ -114,7 +114,7 @@ def remove_for_invoice_deletion(invoice_ids: list[int], *, by: Actor) -> dict[st
     """Payments, refunds and bank lines of invoices past their retention (billing deletes
     the invoices next, in the same transaction). Bank lines reversing a deleted line go
     first; the bank files themselves stay."""
-    from payments.models import Refund
+    from payments.models import FraudLabel, Refund
 
     payments = Payment.objects.filter(invoice_id__in=invoice_ids)
     refunds = Refund.objects.filter(Q(payment__in=payments) | Q(credit_note_id__in=invoice_ids))
@@ -124,6 +124,10 @@ def remove_for_invoice_deletion(invoice_ids: list[int], *, by: Actor) -> dict[st
     )
     line_ids = list(lines.values_list("pk", flat=True))
     done = {"refunds": refunds.delete()[0]}
+    # What the payments turned out to be goes with them (the model's labels).
+    labels = FraudLabel.objects.filter(payment__in=payments).delete()[0]
+    if labels:
+        done["fraud_labels"] = labels
     done["payments"] = Payment.objects.filter(invoice_id__in=invoice_ids).delete()[0]
     reversing = BankLine.objects.filter(reverses_id__in=line_ids).delete()[0]
     done["bank_lines"] = reversing + BankLine.objects.filter(pk__in=line_ids).delete()[0]

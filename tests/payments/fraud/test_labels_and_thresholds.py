@@ -125,3 +125,14 @@ def test_raising_the_block_score_loosens_the_rules_and_needs_a_fresh_second_fact
             by=analyst,
         )
     assert RiskSettings.objects.get().block_score == 75
+
+
+def test_labels_go_with_their_payments_when_the_invoice_retention_deletes_them(
+    payment: Payment, analyst: User
+) -> None:
+    from payments.privacy import remove_for_invoice_deletion
+
+    record_label(payment, label="good", source="review", by=analyst)
+    done = remove_for_invoice_deletion([payment.invoice_id], by=SYSTEM)
+    assert (done["fraud_labels"], done["payments"]) == (1, 1)
+    assert not FraudLabel.objects.exists()
