@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -30,7 +30,12 @@ from billing.money import Money, parse_decimal
 from billing.portal.decorators import portal_view
 from billing.selectors import get_invoice_for_user
 from payments import services
-from payments.exceptions import CardPaymentsUnavailable, PaymentsError, SavedCardRefused
+from payments.exceptions import (
+    CardPaymentsUnavailable,
+    PaymentsError,
+    SavedCardRefused,
+    StepUpForPayment,
+)
 from payments.gateways import get_gateway
 from payments.models import Payment
 from payments.saved_cards import delete_saved_card, may_save_card, save_card
@@ -135,6 +140,11 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
             except CardPaymentsUnavailable as exc:  # the vault's keys fail: nothing was charged
                 form.add_error(None, exc.message)
                 status = 503
+            except StepUpForPayment:
+                # A fraud rule asks for a fresh second factor: confirm it, then back to pay
+                # (nothing was held or charged; docs/fraud.md, "Step-up").
+                query = urlencode({"next": request.path})
+                return HttpResponseRedirect(f"{reverse('security:step_up')}?{query}")
             except PaymentsError as exc:
                 target = exc.field if exc.field in form.fields else None
                 form.add_error(target, exc.message)

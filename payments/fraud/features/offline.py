@@ -8,9 +8,9 @@ with the same timestamp are added to the state once time moves past them.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -19,7 +19,7 @@ from billing.exceptions import BillingError
 from billing.money import normalize_currency
 from payments.exceptions import InvalidPaymentHistory
 from payments.fraud.features.compute import CAPTURED, FAILED, Attempt, derive, to_eur
-from payments.fraud.features.registry import DISTINCT, FAILURE_WINDOWS, LONGEST_WINDOW, WINDOWS
+from payments.fraud.features.registry import DISTINCT, FAILURE_WINDOWS, WINDOWS
 
 LABELS = ("fraud", "good", "")
 STATUSES = ("succeeded", "failed", "refunded", "partially_refunded", "pending", "unknown")
@@ -66,12 +66,28 @@ class PastPayment:
 
 
 @dataclass
-class _Entry:
-    at: datetime.datetime
-    eur: float
-    failed: bool
-    card: str
-    customer: str
+class _KeyHistory:
+    """One key's payments in time order, with running totals: a window's count, amount and
+    failures are two binary searches and three subtractions, however long the history."""
+
+    times: list[datetime.datetime] = field(default_factory=list)
+    amounts: list[float] = field(default_factory=lambda: [0.0])  # running sum before i
+    failures: list[int] = field(default_factory=lambda: [0])
+    cards: list[str] = field(default_factory=list)
+    customers: list[str] = field(default_factory=list)
+
+    def add(
+        self, at: datetime.datetime, eur: float, failed: bool, card: str, customer: str
+    ) -> None:
+        self.times.append(at)
+        self.amounts.append(self.amounts[-1] + eur)
+        self.failures.append(self.failures[-1] + failed)
+        self.cards.append(card)
+        self.customers.append(customer)
+
+    def since(self, start: datetime.datetime) -> int:
+        """The index of the first payment at or after ``start``."""
+        return bisect.bisect_left(self.times, start)
 
 
 @dataclass
@@ -86,7 +102,7 @@ class _History:
 class OfflineFeatures:
     """Feed past payments in time order: ``features(p)`` before ``add(p)`` for each."""
 
-    recent: dict[tuple[str, str], deque[_Entry]] = field(default_factory=dict)
+    recent: dict[tuple[str, str], _KeyHistory] = field(default_factory=dict)
     history: dict[str, _History] = field(default_factory=dict)
     captured_cards: dict[tuple[str, str], int] = field(default_factory=dict)
     card_added: dict[str, datetime.datetime] = field(default_factory=dict)
@@ -109,11 +125,14 @@ class OfflineFeatures:
     def _commit(self, past: PastPayment) -> None:
         attempt = past.attempt
         eur = to_eur(attempt.amount, attempt.currency)
-        entry = _Entry(
-            attempt.at, eur, past.status == FAILED, attempt.card_fingerprint, attempt.customer_id
-        )
         for key, value in self._keys(attempt).items():
-            self.recent.setdefault((key, value), deque()).append(entry)
+            self.recent.setdefault((key, value), _KeyHistory()).add(
+                attempt.at,
+                eur,
+                past.status == FAILED,
+                attempt.card_fingerprint,
+                attempt.customer_id,
+            )
         if past.status in CAPTURED:
             seen = self.history.setdefault(attempt.customer_id, _History())
             seen.count += 1
@@ -152,29 +171,23 @@ class OfflineFeatures:
         self.pending.append(past)
 
     def _windowed(
-        self, key: str, entries: deque[_Entry] | None, at: datetime.datetime
+        self, key: str, history: _KeyHistory | None, at: datetime.datetime
     ) -> dict[str, Any]:
         raw: dict[str, Any] = {}
-        entries = entries if entries is not None else deque()
-        if key != "customer":  # the customer's history is kept whole (its amount figures)
-            while entries and entries[0].at < at - LONGEST_WINDOW:
-                entries.popleft()
+        history = history if history is not None else _KeyHistory()
+        end = len(history.times)
         for window, span in WINDOWS.items():
-            inside = [e for e in entries if e.at >= at - span]
-            raw[f"{key}_attempts_{window}"] = len(inside)
-            raw[f"{key}_amount_{window}"] = sum(e.eur for e in inside)
+            start = history.since(at - span)
+            raw[f"{key}_attempts_{window}"] = end - start
+            raw[f"{key}_amount_{window}"] = history.amounts[end] - history.amounts[start]
             if window in FAILURE_WINDOWS:
-                raw[f"{key}_failures_{window}"] = sum(1 for e in inside if e.failed)
+                raw[f"{key}_failures_{window}"] = history.failures[end] - history.failures[start]
         for prefix, (owner, counted, windows) in DISTINCT.items():
             if owner == key:
+                values = history.cards if counted == "card" else history.customers
                 for window in windows:
-                    raw[f"{prefix}_{window}"] = len(
-                        {
-                            e.card if counted == "card" else e.customer
-                            for e in entries
-                            if e.at >= at - WINDOWS[window]
-                        }
-                    )
+                    start = history.since(at - WINDOWS[window])
+                    raw[f"{prefix}_{window}"] = len(set(values[start:end]))
         return raw
 
 
