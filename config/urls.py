@@ -24,6 +24,7 @@ urlpatterns = [
     # The API: each app's endpoints, then the catch-all answering unknown paths in the
     # API's error shape (docs/api.md).
     path("api/", include("security.api.urls", namespace="api")),
+    path("api/", include(("billing.webhooks.api", "webhooks_api"))),
     path("api/", include(not_found_patterns)),
 ]
 

@@ -54,7 +54,7 @@ SCOPE_PERMISSIONS: dict[str, set[str]] = {
     "payments:write": {"payments.add_payment", "payments.refund_payment"},
     "payment_methods:read": {"payments.view_paymentmethod"},
     "payment_methods:write": {"payments.add_paymentmethod", "payments.delete_paymentmethod"},
-    "events:read": set(),
+    "events:read": {"webhooks.view_event"},
 }
 
 

@@ -85,6 +85,8 @@ CSRF_EXEMPT: dict[str, str] = {
     "oauth2_provider:user-info": "a bearer token only (OpenID Connect userinfo)",
     "api:me": "the API takes bearer tokens only, never a session (docs/api.md)",
     "api:not-found": "answers 404 to everything (no action)",
+    "webhooks_api:events": "the API takes bearer tokens only (GET only)",
+    "webhooks_api:event": "the API takes bearer tokens only (GET only)",
 }
 
 
