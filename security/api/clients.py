@@ -194,8 +194,10 @@ def register_api_client(
     return Registered(client=client, client_secret=secret)
 
 
-def _revoke_all(applications: Any = None, users: Any = None) -> int:
-    """Revoke every token of the given applications or users (both None: every token)."""
+def revoke_tokens(applications: Any = None, users: Any = None) -> int:
+    """Revoke every token of the given applications or users (both None: every token): access
+    tokens, ID tokens and pending codes deleted, refresh tokens marked revoked. How many
+    access and refresh tokens ended. The caller checks, locks and audits."""
     tokens = Q()
     if applications is not None:
         tokens &= Q(application__in=applications)
@@ -248,7 +250,7 @@ def update_api_client(
         locked.save(update_fields=["allowed_scopes"])
         if application.user is not None:
             _grant_permissions(application.user, scopes)
-        revoked = _revoke_all(applications=[application]) if taken else 0
+        revoked = revoke_tokens(applications=[application]) if taken else 0
         record(
             "api.client_changed",
             actor=by,
@@ -268,7 +270,7 @@ def remove_api_client(client: ApiClient, *, by: Any, request: HttpRequest | None
     _check(by, request)
     with transaction.atomic():
         application = Application.objects.select_for_update().get(pk=client.application_id)
-        revoked = _revoke_all(applications=[application])
+        revoked = revoke_tokens(applications=[application])
         account = application.user
         if account is not None and client.kind == ApiClient.Kind.INTEGRATION:
             get_user_model().objects.filter(pk=account.pk).update(is_active=False)
