@@ -286,3 +286,56 @@ class RoleGrant(models.Model):
 
     def __str__(self) -> str:
         return f"roles {', '.join(self.roles) or 'none'} for {self.user_id} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """An API POST's ``Idempotency-Key`` and the first answer to it (security.api.idempotency).
+
+    One row per key and owner (the application and the user the token acts for). While the
+    first request runs, ``status_code`` is null; then it holds the answer a retry is given
+    again until ``expires_at`` (at least 24 hours), when the daily job deletes the row.
+    """
+
+    owner = models.CharField(max_length=64, help_text="application id:user id of the token")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    endpoint = models.CharField(max_length=300, help_text="The endpoint's URL pattern.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="security_idempotency_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key of {self.owner} for {self.method} {self.endpoint}"
+
+
+class ApiClient(models.Model):
+    """Tillit's facts about an OAuth client (django-oauth-toolkit's ``Application``): what
+    kind it is and which scopes it may be granted (security.api.clients registers them)."""
+
+    class Kind(models.TextChoices):
+        INTEGRATION = "integration", "Server integration (client credentials)"
+        CUSTOMER_APP = "customer_app", "App for customers (authorization code + PKCE)"
+
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="tillit_client"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    allowed_scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        permissions = [("manage_api_clients", "Can register, change and remove API clients")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.application_id}"

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from billing.models import Customer
+from billing.selectors import customer_for_user
 from billing.webhooks import keys
 from billing.webhooks.models import Event, WebhookEndpoint
 
@@ -83,3 +84,18 @@ def kek_versions_in_use() -> set[int]:
     previous = WebhookEndpoint.objects.filter(previous_secret_sealed__isnull=False)
     earlier = set(previous.values_list("previous_secret_kek_version", flat=True))
     return {version for version in current | earlier if version is not None}
+
+
+VIEW_EVENTS_PERMISSION = "webhooks.view_event"
+
+
+def events_visible_to(user: Any) -> QuerySet[Event]:
+    """The events an API principal may read, newest first: a customer user's own
+    customer's; every customer's for an account holding ``webhooks.view_event`` (an
+    integration whose client holds ``events:read``); none otherwise."""
+    customer = customer_for_user(user)
+    if customer is not None:
+        return events_of_customer(customer)
+    if getattr(user, "is_active", False) and user.has_perm(VIEW_EVENTS_PERMISSION):
+        return Event.objects.order_by("-id")
+    return Event.objects.none()
