@@ -59,9 +59,11 @@ def online(payment: Payment, at: datetime.datetime | None = None, **changes: Any
     """The database's features of an attempt like ``payment`` (its card, customer, invoice,
     address) at ``at`` (default: the payment's own time)."""
     amount = changes.pop("amount", Money(payment.amount, payment.currency))
+    card = payment.payment_method
+    assert card is not None
     return attempt_features(
-        payment_method=payment.payment_method,
-        customer_id=payment.payment_method.customer_id,
+        payment_method=card,
+        customer_id=card.customer_id,
         amount=amount,
         invoice=payment.invoice,
         address=changes.pop("address", payment.client_ip),
