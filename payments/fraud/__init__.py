@@ -4,6 +4,10 @@ Public API (docs/payments.md, "Risk decisions")::
 
     from payments.fraud import assess_card_payment      # the one decision point
     from payments.fraud import update_risk_settings      # thresholds, audited
+    from payments.fraud import FEATURES, attempt_features # an attempt's features (docs/fraud.md)
+    from payments.fraud import score                      # the live model's score, or None
+    from payments.fraud import record_label               # fraud or good, audited
+    from payments.fraud import train_model_version, promote_model_version
 
 A fraud analyst's approve or decline of a held payment charges or fails it, so it is a
 payment service: ``payments.services.decide_risk_review``.
@@ -23,6 +27,13 @@ _EXPORTS = {
     "validate_risk_settings": "payments.fraud.services",
     "get_risk_settings": "payments.fraud.selectors",
     "ensure_risk_settings": "payments.fraud.services",
+    "FEATURES": "payments.fraud.features",
+    "attempt_features": "payments.fraud.features",
+    "score": "payments.fraud.scoring",
+    "ScoreResult": "payments.fraud.scoring",
+    "record_label": "payments.fraud.labels",
+    "train_model_version": "payments.fraud.training",
+    "promote_model_version": "payments.fraud.training",
 }
 
 __all__ = sorted(_EXPORTS)

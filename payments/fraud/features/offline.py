@@ -20,6 +20,7 @@ from billing.money import normalize_currency
 from payments.exceptions import InvalidPaymentHistory
 from payments.fraud.features.compute import CAPTURED, FAILED, Attempt, derive, to_eur
 from payments.fraud.features.registry import DISTINCT, FAILURE_WINDOWS, WINDOWS
+from security import csvfiles
 
 LABELS = ("fraud", "good", "")
 STATUSES = ("succeeded", "failed", "refunded", "partially_refunded", "pending", "unknown")
@@ -290,7 +291,7 @@ def read_csv(stream: IO[str]) -> list[PastPayment]:
 
 def write_csv(payments: Iterable[PastPayment], stream: IO[str]) -> None:
     """Write past payments in the documented format (``read_csv`` reads them back)."""
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = csvfiles.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for past in payments:
         a = past.attempt

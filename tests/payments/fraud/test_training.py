@@ -198,8 +198,8 @@ def test_the_live_model_is_loaded_again_when_the_live_version_changes(
     assert first is scoring.live_model()  # loaded once
     worse = _constant_version(trained)
     promote_model_version(worse, by=analyst, override=True, reason="test")
-    live = scoring.live_model()
-    assert live is not None and live.pk == worse.pk
+    reloaded = scoring.live_model()
+    assert reloaded is not None and reloaded.pk == worse.pk
 
 
 @pytest.fixture
