@@ -190,12 +190,12 @@ class PaymentAdmin(ReadOnlyAdmin):
             return f"{obj.card_brand} •••• {obj.card_last4}"
         return str(obj.get_method_display())
 
-    @admin.display(description=gettext_lazy("status (risk score)"), ordering="status")
+    @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_and_score(self, obj: Payment) -> str:
         evaluation = getattr(obj, "risk_evaluation", None)
         if evaluation is None or evaluation.score is None:
             return str(obj.get_status_display())
-        return f"{obj.get_status_display()} ({evaluation.score})"
+        return f"{obj.get_status_display()} · {_('score')} {evaluation.score}"
 
     @admin.display(description=gettext_lazy("made"), ordering="created_at")
     def created(self, obj: Payment) -> str:
