@@ -113,6 +113,70 @@ def get_invoice_for_user(user: Any, pk: Any, *, with_lines: bool = True) -> Invo
         raise Http404("No such invoice") from exc
 
 
+@dataclass(frozen=True)
+class CustomerScope:
+    """Whose records an API caller sees: one customer's (the token of a customer's portal
+    user: its finalized invoices, as in the portal), every customer's (a server
+    integration's client-credentials token: drafts too, as far as its scopes allow), or
+    nobody's (any other user's token: staff work in the admin)."""
+
+    customer_id: int | None = None
+    every_customer: bool = False
+
+    def covers(self, customer_id: int) -> bool:
+        """Whether the caller sees this customer's records."""
+        return self.every_customer or (
+            self.customer_id is not None and self.customer_id == customer_id
+        )
+
+    def customers(self) -> QuerySet[Customer]:
+        if self.every_customer:
+            return Customer.objects.order_by("pk")
+        return Customer.objects.filter(pk=self.customer_id or -1).order_by("pk")
+
+    def invoices(self) -> QuerySet[Invoice]:
+        """Invoices and credit notes the caller sees (customer and series read with them)."""
+        if self.every_customer:
+            return Invoice.objects.select_related("customer", "series")
+        if self.customer_id is None:
+            return Invoice.objects.none()
+        return _customer_invoices(self.customer_id)
+
+
+def api_scope(user: Any, *, integration: bool) -> CustomerScope:
+    """The ``CustomerScope`` of an API token: ``integration`` for a client-credentials token
+    (no user), else the user's (a customer's portal user sees its customer's records)."""
+    if integration:
+        return CustomerScope(every_customer=True)
+    customer = customer_for_user(user)
+    if customer is None or not user.is_active:
+        return CustomerScope()
+    return CustomerScope(customer_id=customer.pk)
+
+
+def get_invoice_in_scope(scope: CustomerScope, pk: Any, *, with_lines: bool = True) -> Invoice:
+    """The invoice (with its lines unless ``with_lines`` is False), or Http404 if it does not
+    exist or is outside ``scope`` (the same answer either way, so ids cannot be probed)."""
+    wanted = _as_id(pk)
+    found = scope.invoices()
+    if with_lines:
+        lines = Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "pk"))
+        found = found.prefetch_related(lines)
+    invoice = found.filter(pk=wanted).first() if wanted is not None else None
+    if invoice is None:
+        raise Http404("No such invoice")
+    return invoice
+
+
+def get_customer_in_scope(scope: CustomerScope, pk: Any) -> Customer:
+    """The customer, or Http404 if it does not exist or is outside ``scope``."""
+    wanted = _as_id(pk)
+    customer = scope.customers().filter(pk=wanted).first() if wanted is not None else None
+    if customer is None:
+        raise Http404("No such customer")
+    return customer
+
+
 def invoice_credit_notes(invoice: Invoice) -> QuerySet[Invoice]:
     """The credit notes issued on an invoice (finalized: open or paid), oldest first."""
     return invoice.credit_notes.filter(

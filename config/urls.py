@@ -18,6 +18,8 @@ urlpatterns = [
     path("webauthn/", include("security.webauthn_urls")),
     path("documents/", include("billing.documents.urls")),
     path("l/", include("billing.delivery.urls")),
+    path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("payments.api.urls")),
 ]
 
 # Error pages in the customer shell (templates/400.html ... 500.html).

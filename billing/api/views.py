@@ -1,0 +1,230 @@
+"""Billing's API: customers, invoices (drafts, lines, finalize, void, credit notes) and their
+signed PDFs (download, verify).
+
+Thin, as the admin's and the portal's views: parse (the serializers), select with the
+access check (``billing.selectors``: another customer's id is a 404), one service call,
+render. Every rule is the services'; nothing here writes through the ORM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing import services
+from billing.api import serializers as api
+from billing.api.caller import actor_of, scope_of
+from billing.documents import selectors as documents
+from billing.documents import services as document_services
+from billing.documents.exceptions import InvalidUpload
+from billing.documents.verify import check_pdf_upload
+from billing.models import Invoice
+from billing.money import Money
+from billing.selectors import get_customer_in_scope, get_invoice_in_scope
+from billing.services import CreditLine
+
+
+def _body(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _customer_for(request: Request, pk: int) -> Any:
+    """The customer a write names, if the caller sees it; else refused naming ``customer``."""
+    scope = scope_of(request)
+    found = scope.customers().filter(pk=pk).first()
+    if found is None:
+        raise serializers.ValidationError({"customer": ["no such customer"]})
+    return found
+
+
+class CustomerViewSet(viewsets.GenericViewSet):
+    """Customers: a customer's token sees its own; an integration lists, creates and changes."""
+
+    serializer_class = api.CustomerSerializer
+    required_scopes = {
+        "list": ["customers:read"],
+        "retrieve": ["customers:read"],
+        "create": ["customers:write"],
+        "partial_update": ["customers:write"],
+    }
+    integration_only = frozenset({"create", "partial_update"})
+
+    def get_queryset(self) -> Any:
+        return scope_of(self.request).customers()
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(self.get_serializer(get_customer_in_scope(scope_of(request), pk)).data)
+
+    def create(self, request: Request) -> Response:
+        fields = _body(api.CustomerWriteSerializer, request)
+        customer = services.create_customer(by=actor_of(request), **fields)
+        return Response(self.get_serializer(customer).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        customer = get_customer_in_scope(scope_of(request), pk)
+        serializer = api.CustomerWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changed = services.update_customer(
+            customer, by=actor_of(request), **serializer.validated_data
+        )
+        return Response(self.get_serializer(changed).data)
+
+
+class InvoiceFilterSerializer(serializers.Serializer):
+    """The list's filters (query parameters)."""
+
+    status = serializers.ChoiceField(choices=Invoice.Status.choices, required=False)
+    kind = serializers.ChoiceField(choices=Invoice.Kind.choices, required=False)
+    customer = serializers.IntegerField(min_value=1, required=False)
+
+
+class InvoiceViewSet(viewsets.GenericViewSet):
+    """Invoices and credit notes: read, and (integrations) the draft-to-paid lifecycle."""
+
+    serializer_class = api.InvoiceSerializer
+    required_scopes = {
+        "list": ["invoices:read"],
+        "retrieve": ["invoices:read"],
+        "pdf": ["invoices:read"],
+        "verify": ["invoices:read"],
+        "create": ["invoices:write"],
+        "lines": ["invoices:write"],
+        "finalize": ["invoices:write"],
+        "void": ["invoices:write"],
+        "credit_notes": ["invoices:write"],
+    }
+    # A customer's own token reads its finalized invoices; drafts and the lifecycle are
+    # the seller's, through a server integration.
+    integration_only = frozenset({"create", "lines", "finalize", "void", "credit_notes"})
+
+    def get_queryset(self) -> Any:
+        return scope_of(self.request).invoices()
+
+    def _invoice(self, pk: str, *, with_lines: bool = False) -> Invoice:
+        return get_invoice_in_scope(scope_of(self.request), pk, with_lines=with_lines)
+
+    def _detail(self, invoice: Invoice, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = get_invoice_in_scope(scope_of(self.request), invoice.pk)
+        return Response(api.InvoiceDetailSerializer(fresh).data, status=status_code)
+
+    def list(self, request: Request) -> Response:
+        filters = InvoiceFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        found = self.get_queryset()
+        for name, value in filters.validated_data.items():
+            found = found.filter(**{"customer_id" if name == "customer" else name: value})
+        page = self.paginate_queryset(found)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(api.InvoiceDetailSerializer(self._invoice(pk, with_lines=True)).data)
+
+    def create(self, request: Request) -> Response:
+        fields = _body(api.InvoiceCreateSerializer, request)
+        customer = _customer_for(request, fields.pop("customer"))
+        draft = services.create_draft_invoice(customer=customer, by=actor_of(request), **fields)
+        return self._detail(draft, status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def lines(self, request: Request, pk: str) -> Response:
+        invoice = self._invoice(pk)
+        line = _body(api.LineInputSerializer, request)
+        services.add_invoice_line(invoice, by=actor_of(request), **line)
+        return self._detail(invoice, status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def finalize(self, request: Request, pk: str) -> Response:
+        invoice = self._invoice(pk)
+        _body(api.FinalizeSerializer, request)
+        return self._detail(services.finalize_invoice(invoice, by=actor_of(request)))
+
+    @action(detail=True, methods=["post"])
+    def void(self, request: Request, pk: str) -> Response:
+        invoice = self._invoice(pk)
+        reason = _body(api.VoidSerializer, request).get("reason", "")
+        return self._detail(services.void_invoice(invoice, by=actor_of(request), reason=reason))
+
+    @action(detail=True, methods=["post"], url_path="credit-notes")
+    def credit_notes(self, request: Request, pk: str) -> Response:
+        invoice = self._invoice(pk)
+        body = _body(api.CreditNoteCreateSerializer, request)
+        by, reason = actor_of(request), body.get("reason", "")
+        if "amount" in body:
+            amount = Money(body["amount"], body["currency"])
+            note = services.issue_credit_note_for_amount(
+                invoice, amount=amount, by=by, reason=reason
+            )
+        else:
+            lines = [
+                CreditLine(line_id=spec["line"], quantity=spec.get("quantity"))
+                for spec in body.get("lines", ())
+            ]
+            note = services.issue_credit_note(invoice, by=by, lines=lines or None, reason=reason)
+        return self._detail(note, status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def pdf(self, request: Request, pk: str) -> HttpResponse:
+        document = documents.get_document_among(scope_of(request).invoices(), pk)
+        document_services.record_document_download(
+            document, by=actor_of(request), request=request._request
+        )
+        response = HttpResponse(bytes(document.content), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+        response["X-Content-SHA256"] = document.sha256
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @action(detail=False, methods=["post"])
+    def verify(self, request: Request) -> Response:
+        upload = _body(api.VerifyUploadSerializer, request)["file"]
+        limit = int(settings.DOCUMENTS_MAX_UPLOAD_BYTES)
+        data = upload.read(limit + 1)
+        check_pdf_upload(data, max_bytes=limit)
+        try:
+            result = documents.verify_document(data, invoices=scope_of(request).invoices())
+        except InvalidUpload:  # a decompression bomb: refused, never inflated (and recorded)
+            document_services.record_verification(
+                sha256=hashlib.sha256(data).hexdigest(),
+                outcome="refused",
+                by=actor_of(request),
+                request=request._request,
+            )
+            raise
+        invoice = result.document.invoice if result.document else None
+        document_services.record_verification(
+            sha256=result.inspection.sha256,
+            outcome=result.outcome,
+            by=actor_of(request),
+            invoice=invoice,
+            request=request._request,
+        )
+        inspection = result.inspection
+        return Response(
+            api.VerificationSerializer(
+                {
+                    "outcome": result.outcome,
+                    "genuine": result.genuine,
+                    "signed": inspection.signed,
+                    "signed_by_us": inspection.signed_by_known_certificate,
+                    "intact": inspection.intact,
+                    "sha256": inspection.sha256,
+                    "invoice": invoice.pk if invoice else None,
+                    "number": invoice.display_number if invoice else "",
+                    "version": result.document.version if result.document else None,
+                    "sentences": [str(s) for s in result.sentences],
+                }
+            ).data
+        )

@@ -1,0 +1,181 @@
+"""Payments' API: payments (pay with a saved card, list, read, refund) and saved cards
+(the card-entry key, tokenize from the browser's ciphertext, list, read, delete).
+
+Thin, as the portal's paying pages: parse, select with the access check
+(``payments.selectors``: another customer's id is a 404), one call of the same service
+the portal and the admin call (``payments.services``, ``payments.saved_cards``), render.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django.http import Http404
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing.api.caller import IntegrationOnly, actor_of, is_integration, scope_of
+from billing.money import Money
+from billing.selectors import get_invoice_in_scope
+from payments import services
+from payments.api import serializers as api
+from payments.models import Payment
+from payments.saved_cards import delete_saved_card, save_card
+from payments.selectors import (
+    get_payment_in_scope,
+    get_saved_card_in_scope,
+    payments_in_scope,
+    saved_cards_in_scope,
+)
+from payments.vault.entry import EncryptedCard, issue_entry_nonce
+from payments.vault.services import card_entry_key
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _body(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class PaymentFilterSerializer(serializers.Serializer):
+    """The list's filters (query parameters)."""
+
+    invoice = serializers.IntegerField(min_value=1, required=False)
+    status = serializers.ChoiceField(choices=Payment.Status.choices, required=False)
+
+
+class PaymentViewSet(viewsets.GenericViewSet):
+    """Card payments with a saved card; refunds (the payments operator's, with step-up)."""
+
+    serializer_class = api.PaymentSerializer
+    required_scopes = {
+        "list": ["payments:read"],
+        "retrieve": ["payments:read"],
+        "create": ["payments:write"],
+        "refunds": ["payments:write"],
+    }
+
+    def get_queryset(self) -> Any:
+        return payments_in_scope(scope_of(self.request))
+
+    def list(self, request: Request) -> Response:
+        filters = PaymentFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        found = self.get_queryset()
+        for name, value in filters.validated_data.items():
+            found = found.filter(**{"invoice_id" if name == "invoice" else name: value})
+        page = self.paginate_queryset(found)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        payment = get_payment_in_scope(scope_of(request), _id(pk))
+        return Response(self.get_serializer(payment).data)
+
+    def create(self, request: Request) -> Response:
+        body = _body(api.PaymentCreateSerializer, request)
+        try:
+            invoice = get_invoice_in_scope(scope_of(request), body["invoice"], with_lines=False)
+        except Http404:  # named as the field, like any bad input
+            raise serializers.ValidationError({"invoice": ["no such invoice"]}) from None
+        payment = services.pay_invoice(
+            invoice,
+            amount=Money(body["amount"], body["currency"]),
+            payment_method=body["payment_method"],
+            idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+            by=actor_of(request),
+            request=request._request,
+        )
+        return Response(self.get_serializer(payment).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def refunds(self, request: Request, pk: str) -> Response:
+        payment = get_payment_in_scope(scope_of(request), _id(pk))
+        body = _body(api.RefundCreateSerializer, request)
+        refund = services.refund_payment(
+            payment,
+            amount=Money(body["amount"], body["currency"]),
+            reason=body["reason"],
+            purpose=body["purpose"],
+            by=actor_of(request),
+            request=request._request,
+        )
+        return Response(api.RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
+
+
+def _id(pk: str) -> int | None:
+    return int(pk) if pk.isascii() and pk.isdigit() and len(pk) < 19 else None
+
+
+def entry_binding(request: Request) -> str:
+    """What a card form's one-time nonce is bound to besides the user: the access token the
+    API is called with (the portal binds it to the session)."""
+    return f"oauth2-token:{request.auth.pk}"
+
+
+class CustomerOnly(IntegrationOnly):
+    """The view's ``customer_only`` actions take a customer user's token (a card is the
+    customer's to save or delete)."""
+
+    message = "only a customer's own token may do this"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        name = getattr(view, "action", None)
+        return name not in getattr(view, "customer_only", ()) or not is_integration(request)
+
+
+class PaymentMethodViewSet(viewsets.GenericViewSet):
+    """Saved cards: brand, last 4 and expiry only; saved from the browser's ciphertext."""
+
+    serializer_class = api.PaymentMethodSerializer
+    required_scopes = {
+        "list": ["payment_methods:read"],
+        "retrieve": ["payment_methods:read"],
+        "entry_key": ["payment_methods:write"],
+        "create": ["payment_methods:write"],
+        "destroy": ["payment_methods:write"],
+    }
+    customer_only = frozenset({"entry_key", "create", "destroy"})
+
+    def get_queryset(self) -> Any:
+        return saved_cards_in_scope(scope_of(self.request)).order_by("-pk")
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        card = get_saved_card_in_scope(scope_of(request), _id(pk))
+        return Response(self.get_serializer(card).data)
+
+    @action(detail=False, methods=["get"], url_path="entry-key")
+    def entry_key(self, request: Request) -> Response:
+        key = card_entry_key(by=actor_of(request), request=request._request)
+        nonce = issue_entry_nonce(user_id=request.user.pk, session_key=entry_binding(request))
+        return Response(
+            api.EntryKeySerializer(
+                {
+                    "kid": key.kid,
+                    "public_key": base64.b64encode(bytes(key.public_key_der)).decode(),
+                    "nonce": nonce,
+                    "algorithm": "RSA-OAEP-256",
+                }
+            ).data
+        )
+
+    def create(self, request: Request) -> Response:
+        payload = _body(api.PaymentMethodCreateSerializer, request)["payload"]
+        card = EncryptedCard(
+            payload=payload, user_id=request.user.pk, session_key=entry_binding(request)
+        )
+        method = save_card(card, by=actor_of(request), request=request._request)
+        return Response(self.get_serializer(method).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        card = get_saved_card_in_scope(scope_of(request), _id(pk))
+        delete_saved_card(card.pk, by=actor_of(request), request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
