@@ -6,8 +6,12 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from billing.selectors import CustomerScope, api_scope
+
+API_PERMISSIONS = list(api_settings.DEFAULT_PERMISSION_CLASSES)
+"""The permissions every API view has (authenticated, its scopes); a view adds its own."""
 
 
 def is_integration(request: Request) -> bool:

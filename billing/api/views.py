@@ -15,12 +15,14 @@ from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from billing import services
 from billing.api import serializers as api
-from billing.api.caller import actor_of, scope_of
+from billing.api.caller import API_PERMISSIONS, IntegrationOnly, actor_of, scope_of
 from billing.documents import selectors as documents
 from billing.documents import services as document_services
 from billing.documents.exceptions import InvalidUpload
@@ -51,12 +53,13 @@ class CustomerViewSet(viewsets.GenericViewSet):
 
     serializer_class = api.CustomerSerializer
     required_scopes = {
-        "list": ["customers:read"],
-        "retrieve": ["customers:read"],
-        "create": ["customers:write"],
-        "partial_update": ["customers:write"],
+        "GET": ["customers:read"],
+        "POST": ["customers:write"],
+        "PATCH": ["customers:write"],
     }
+    permission_classes = [*API_PERMISSIONS, IntegrationOnly]
     integration_only = frozenset({"create", "partial_update"})
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> Any:
         return scope_of(self.request).customers()
@@ -95,17 +98,9 @@ class InvoiceViewSet(viewsets.GenericViewSet):
     """Invoices and credit notes: read, and (integrations) the draft-to-paid lifecycle."""
 
     serializer_class = api.InvoiceSerializer
-    required_scopes = {
-        "list": ["invoices:read"],
-        "retrieve": ["invoices:read"],
-        "pdf": ["invoices:read"],
-        "verify": ["invoices:read"],
-        "create": ["invoices:write"],
-        "lines": ["invoices:write"],
-        "finalize": ["invoices:write"],
-        "void": ["invoices:write"],
-        "credit_notes": ["invoices:write"],
-    }
+    required_scopes = {"GET": ["invoices:read"], "POST": ["invoices:write"]}
+    permission_classes = [*API_PERMISSIONS, IntegrationOnly]
+    lookup_value_regex = "[0-9]+"
     # A customer's own token reads its finalized invoices; drafts and the lifecycle are
     # the seller's, through a server integration.
     integration_only = frozenset({"create", "lines", "finalize", "void", "credit_notes"})
@@ -187,8 +182,15 @@ class InvoiceViewSet(viewsets.GenericViewSet):
         response["Cache-Control"] = "no-store"
         return response
 
-    @action(detail=False, methods=["post"])
-    def verify(self, request: Request) -> Response:
+
+class InvoiceVerifyView(APIView):
+    """Verify an uploaded PDF: signed by us, untampered, and which invoice (named only when
+    the caller sees it). A read: it needs ``invoices:read``."""
+
+    required_scopes = {"POST": ["invoices:read"]}
+    parser_classes = [MultiPartParser]
+
+    def post(self, request: Request) -> Response:
         upload = _body(api.VerifyUploadSerializer, request)["file"]
         limit = int(settings.DOCUMENTS_MAX_UPLOAD_BYTES)
         data = upload.read(limit + 1)

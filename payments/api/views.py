@@ -14,10 +14,17 @@ from typing import Any
 from django.http import Http404
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from billing.api.caller import IntegrationOnly, actor_of, is_integration, scope_of
+from billing.api.caller import (
+    API_PERMISSIONS,
+    actor_of,
+    is_integration,
+    scope_of,
+)
 from billing.money import Money
 from billing.selectors import get_invoice_in_scope
 from payments import services
@@ -53,12 +60,8 @@ class PaymentViewSet(viewsets.GenericViewSet):
     """Card payments with a saved card; refunds (the payments operator's, with step-up)."""
 
     serializer_class = api.PaymentSerializer
-    required_scopes = {
-        "list": ["payments:read"],
-        "retrieve": ["payments:read"],
-        "create": ["payments:write"],
-        "refunds": ["payments:write"],
-    }
+    required_scopes = {"GET": ["payments:read"], "POST": ["payments:write"]}
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> Any:
         return payments_in_scope(scope_of(self.request))
@@ -117,14 +120,14 @@ def entry_binding(request: Request) -> str:
     return f"oauth2-token:{request.auth.pk}"
 
 
-class CustomerOnly(IntegrationOnly):
+class CustomerOnly(BasePermission):
     """The view's ``customer_only`` actions take a customer user's token (a card is the
     customer's to save or delete)."""
 
     message = "only a customer's own token may do this"
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        name = getattr(view, "action", None)
+        name = getattr(view, "action", None) or request.method.lower()
         return name not in getattr(view, "customer_only", ()) or not is_integration(request)
 
 
@@ -133,13 +136,13 @@ class PaymentMethodViewSet(viewsets.GenericViewSet):
 
     serializer_class = api.PaymentMethodSerializer
     required_scopes = {
-        "list": ["payment_methods:read"],
-        "retrieve": ["payment_methods:read"],
-        "entry_key": ["payment_methods:write"],
-        "create": ["payment_methods:write"],
-        "destroy": ["payment_methods:write"],
+        "GET": ["payment_methods:read"],
+        "POST": ["payment_methods:write"],
+        "DELETE": ["payment_methods:write"],
     }
-    customer_only = frozenset({"entry_key", "create", "destroy"})
+    permission_classes = [*API_PERMISSIONS, CustomerOnly]
+    customer_only = frozenset({"create", "destroy"})
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> Any:
         return saved_cards_in_scope(scope_of(self.request)).order_by("-pk")
@@ -151,21 +154,6 @@ class PaymentMethodViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         card = get_saved_card_in_scope(scope_of(request), _id(pk))
         return Response(self.get_serializer(card).data)
-
-    @action(detail=False, methods=["get"], url_path="entry-key")
-    def entry_key(self, request: Request) -> Response:
-        key = card_entry_key(by=actor_of(request), request=request._request)
-        nonce = issue_entry_nonce(user_id=request.user.pk, session_key=entry_binding(request))
-        return Response(
-            api.EntryKeySerializer(
-                {
-                    "kid": key.kid,
-                    "public_key": base64.b64encode(bytes(key.public_key_der)).decode(),
-                    "nonce": nonce,
-                    "algorithm": "RSA-OAEP-256",
-                }
-            ).data
-        )
 
     def create(self, request: Request) -> Response:
         payload = _body(api.PaymentMethodCreateSerializer, request)["payload"]
@@ -179,3 +167,26 @@ class PaymentMethodViewSet(viewsets.GenericViewSet):
         card = get_saved_card_in_scope(scope_of(request), _id(pk))
         delete_saved_card(card.pk, by=actor_of(request), request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EntryKeyView(APIView):
+    """The card-entry key and a one-time nonce for one card: what the browser encrypts a card
+    to before ``POST payment-methods/`` (a customer's token, ``payment_methods:write``)."""
+
+    required_scopes = {"GET": ["payment_methods:write"]}
+    permission_classes = [*API_PERMISSIONS, CustomerOnly]
+    customer_only = frozenset({"get"})
+
+    def get(self, request: Request) -> Response:
+        key = card_entry_key(by=actor_of(request), request=request._request)
+        nonce = issue_entry_nonce(user_id=request.user.pk, session_key=entry_binding(request))
+        return Response(
+            api.EntryKeySerializer(
+                {
+                    "kid": key.kid,
+                    "public_key": base64.b64encode(bytes(key.public_key_der)).decode(),
+                    "nonce": nonce,
+                    "algorithm": "RSA-OAEP-256",
+                }
+            ).data
+        )

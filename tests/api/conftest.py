@@ -136,3 +136,7 @@ def error_fields(response: Any) -> set[str]:
     """The fields the one error shape names."""
     body = response.json()
     return {str(err.get("field")) for err in body.get("errors", [body])}
+
+
+# The payments fixtures: Alice's 1,000 SEK invoice and her saved cards (tokenized by her).
+from tests.payments.fixtures import saved_card, thousand_sek_invoice  # noqa: E402, F401
