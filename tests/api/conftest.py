@@ -138,5 +138,12 @@ def error_fields(response: Any) -> set[str]:
     return {str(err.get("field")) for err in body.get("errors", [body])}
 
 
-# The payments fixtures: Alice's 1,000 SEK invoice and her saved cards (tokenized by her).
+# The documents fixtures (the test signing key, signed invoices) and the payments ones
+# (Alice's 1,000 SEK invoice, her saved cards tokenized by her).
+from tests.billing.documents.conftest import (  # noqa: E402, F401
+    alice_document,
+    sign_invoice,
+    signing_key,
+    signing_key_dir,
+)
 from tests.payments.fixtures import saved_card, thousand_sek_invoice  # noqa: E402, F401

@@ -13,12 +13,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from billing.documents.models import InvoiceDocument
 from billing.models import Customer, Invoice
 from tests.api.conftest import Api, error_fields
-from tests.billing.documents.conftest import (  # noqa: F401 (fixtures)
-    alice_document,
-    sign_invoice,
-    signing_key,
-    signing_key_dir,
-)
 from tests.factories import audit_events
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +40,7 @@ def test_bobs_pdf_is_a_404_for_alice(
     alice_api: Api,
     bob_company: Customer,
     make_open_invoice: Callable[..., Invoice],
-    sign_invoice: Callable[[Invoice], InvoiceDocument],  # noqa: F811
+    sign_invoice: Callable[[Invoice], InvoiceDocument],
 ) -> None:
     bobs = sign_invoice(make_open_invoice(bob_company))
 
