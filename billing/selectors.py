@@ -154,25 +154,46 @@ def api_scope(user: Any, *, integration: bool) -> CustomerScope:
     return CustomerScope(customer_id=customer.pk)
 
 
-def get_invoice_in_scope(scope: CustomerScope, pk: Any, *, with_lines: bool = True) -> Invoice:
-    """The invoice (with its lines unless ``with_lines`` is False), or Http404 if it does not
-    exist or is outside ``scope`` (the same answer either way, so ids cannot be probed)."""
+@compiled(int)
+def _any_invoice(pk: int) -> Any:
+    return Invoice.objects.select_related("customer", "series").filter(pk=pk)[:1]
+
+
+@compiled(int)
+def _any_customer(pk: int) -> Any:
+    return Customer.objects.filter(pk=pk)[:1]
+
+
+@compiled(int)
+def _lines_of(invoice_id: int) -> Any:
+    return InvoiceLine.objects.filter(invoice_id=invoice_id).order_by("position", "pk")
+
+
+def get_invoice_in_scope(scope: CustomerScope, pk: Any) -> Invoice:
+    """The invoice, or Http404 if it does not exist or is outside ``scope`` (the same answer
+    either way, so ids cannot be probed). Every API call about one invoice asks: a query
+    compiled once."""
     wanted = _as_id(pk)
-    found = scope.invoices()
-    if with_lines:
-        lines = Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "pk"))
-        found = found.prefetch_related(lines)
-    invoice = found.filter(pk=wanted).first() if wanted is not None else None
-    if invoice is None:
+    found = None
+    if wanted is not None and scope.every_customer:
+        found = _any_invoice.first(wanted)
+    elif wanted is not None and scope.customer_id is not None:
+        found = _customer_invoice.first(scope.customer_id, wanted)
+    if found is None:
         raise Http404("No such invoice")
-    return invoice
+    return found
+
+
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    """The invoice's lines in their order (the caller has checked access to the invoice)."""
+    return _lines_of.fetch(invoice.pk)
 
 
 def get_customer_in_scope(scope: CustomerScope, pk: Any) -> Customer:
     """The customer, or Http404 if it does not exist or is outside ``scope``."""
     wanted = _as_id(pk)
-    customer = scope.customers().filter(pk=wanted).first() if wanted is not None else None
-    if customer is None:
+    customer = _any_customer.first(wanted) if wanted is not None else None
+    if customer is None or not scope.covers(customer.pk):
         raise Http404("No such customer")
     return customer
 

@@ -8,6 +8,7 @@ raise an error naming the field (the API's error handler gives it the one shape)
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -93,3 +94,17 @@ class DecimalStringField(serializers.Field):
 
     def to_representation(self, value: Any) -> str:
         return str(value)
+
+
+def day(value: datetime.date | None) -> str | None:
+    """A date as the API writes it (ISO 8601)."""
+    return value.isoformat() if value is not None else None
+
+
+def moment(value: datetime.datetime | None) -> str | None:
+    """A moment as the API writes it: ISO 8601 in UTC ("Z"), as DRF's DateTimeField does
+    for a UTC value (a serializer that writes its fields out directly uses this)."""
+    if value is None:
+        return None
+    text = value.astimezone(datetime.UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

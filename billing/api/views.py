@@ -12,7 +12,9 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -29,7 +31,7 @@ from billing.documents.exceptions import InvalidUpload
 from billing.documents.verify import check_pdf_upload
 from billing.models import Invoice
 from billing.money import Money
-from billing.selectors import get_customer_in_scope, get_invoice_in_scope
+from billing.selectors import get_customer_in_scope, get_invoice_in_scope, invoice_lines
 from billing.services import CreditLine
 
 
@@ -41,13 +43,32 @@ def _body(serializer_class: type[serializers.Serializer], request: Request) -> d
 
 def _customer_for(request: Request, pk: int) -> Any:
     """The customer a write names, if the caller sees it; else refused naming ``customer``."""
-    scope = scope_of(request)
-    found = scope.customers().filter(pk=pk).first()
-    if found is None:
-        raise serializers.ValidationError({"customer": ["no such customer"]})
-    return found
+    try:
+        return get_customer_in_scope(scope_of(request), pk)
+    except Http404:
+        raise serializers.ValidationError({"customer": ["no such customer"]}) from None
 
 
+def detail(invoice: Invoice, status_code: int = status.HTTP_200_OK) -> Response:
+    """The invoice (as a service returned it, or as read) with its lines."""
+    context = {"lines": invoice_lines(invoice)}
+    return Response(api.InvoiceDetailSerializer(invoice, context=context).data, status=status_code)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List customers", responses=api.CustomerSerializer(many=True)),
+    retrieve=extend_schema(summary="Read a customer", responses=api.CustomerSerializer),
+    create=extend_schema(
+        summary="Create a customer (integrations)",
+        request=api.CustomerWriteSerializer,
+        responses={201: api.CustomerSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change a customer (integrations)",
+        request=api.CustomerWriteSerializer,
+        responses=api.CustomerSerializer,
+    ),
+)
 class CustomerViewSet(viewsets.GenericViewSet):
     """Customers: a customer's token sees its own; an integration lists, creates and changes."""
 
@@ -94,6 +115,49 @@ class InvoiceFilterSerializer(serializers.Serializer):
     customer = serializers.IntegerField(min_value=1, required=False)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List invoices and credit notes",
+        parameters=[InvoiceFilterSerializer],
+        responses=api.InvoiceSerializer(many=True),
+    ),
+    retrieve=extend_schema(
+        summary="Read an invoice with its lines", responses=api.InvoiceDetailSerializer
+    ),
+    create=extend_schema(
+        summary="Create a draft invoice (integrations)",
+        request=api.InvoiceCreateSerializer,
+        responses={201: api.InvoiceDetailSerializer},
+    ),
+    lines=extend_schema(
+        summary="Add a line to a draft (integrations)",
+        request=api.LineInputSerializer,
+        responses={201: api.InvoiceDetailSerializer},
+    ),
+    finalize=extend_schema(
+        summary="Finalize a draft: number, freeze, sign and send (integrations)",
+        request=api.FinalizeSerializer,
+        responses=api.InvoiceDetailSerializer,
+    ),
+    void=extend_schema(
+        summary="Void an open invoice with nothing paid or credited (integrations)",
+        request=api.VoidSerializer,
+        responses=api.InvoiceDetailSerializer,
+    ),
+    credit_notes=extend_schema(
+        summary="Issue a credit note on an open invoice (integrations)",
+        request=api.CreditNoteCreateSerializer,
+        responses={201: api.InvoiceDetailSerializer},
+    ),
+    pdf=extend_schema(
+        summary="Download the invoice's signed PDF",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The signed PDF/A-3 with its Factur-X XML."
+            )
+        },
+    ),
+)
 class InvoiceViewSet(viewsets.GenericViewSet):
     """Invoices and credit notes: read, and (integrations) the draft-to-paid lifecycle."""
 
@@ -108,12 +172,8 @@ class InvoiceViewSet(viewsets.GenericViewSet):
     def get_queryset(self) -> Any:
         return scope_of(self.request).invoices()
 
-    def _invoice(self, pk: str, *, with_lines: bool = False) -> Invoice:
-        return get_invoice_in_scope(scope_of(self.request), pk, with_lines=with_lines)
-
-    def _detail(self, invoice: Invoice, status_code: int = status.HTTP_200_OK) -> Response:
-        fresh = get_invoice_in_scope(scope_of(self.request), invoice.pk)
-        return Response(api.InvoiceDetailSerializer(fresh).data, status=status_code)
+    def _invoice(self, pk: str) -> Invoice:
+        return get_invoice_in_scope(scope_of(self.request), pk)
 
     def list(self, request: Request) -> Response:
         filters = InvoiceFilterSerializer(data=request.query_params)
@@ -125,32 +185,32 @@ class InvoiceViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(api.InvoiceDetailSerializer(self._invoice(pk, with_lines=True)).data)
+        return detail(self._invoice(pk))
 
     def create(self, request: Request) -> Response:
         fields = _body(api.InvoiceCreateSerializer, request)
         customer = _customer_for(request, fields.pop("customer"))
         draft = services.create_draft_invoice(customer=customer, by=actor_of(request), **fields)
-        return self._detail(draft, status.HTTP_201_CREATED)
+        return detail(draft, status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
     def lines(self, request: Request, pk: str) -> Response:
         invoice = self._invoice(pk)
         line = _body(api.LineInputSerializer, request)
-        services.add_invoice_line(invoice, by=actor_of(request), **line)
-        return self._detail(invoice, status.HTTP_201_CREATED)
+        services.add_invoice_line(invoice, by=actor_of(request), **line)  # the row is unchanged
+        return detail(invoice, status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
     def finalize(self, request: Request, pk: str) -> Response:
         invoice = self._invoice(pk)
         _body(api.FinalizeSerializer, request)
-        return self._detail(services.finalize_invoice(invoice, by=actor_of(request)))
+        return detail(services.finalize_invoice(invoice, by=actor_of(request)))
 
     @action(detail=True, methods=["post"])
     def void(self, request: Request, pk: str) -> Response:
         invoice = self._invoice(pk)
         reason = _body(api.VoidSerializer, request).get("reason", "")
-        return self._detail(services.void_invoice(invoice, by=actor_of(request), reason=reason))
+        return detail(services.void_invoice(invoice, by=actor_of(request), reason=reason))
 
     @action(detail=True, methods=["post"], url_path="credit-notes")
     def credit_notes(self, request: Request, pk: str) -> Response:
@@ -168,7 +228,7 @@ class InvoiceViewSet(viewsets.GenericViewSet):
                 for spec in body.get("lines", ())
             ]
             note = services.issue_credit_note(invoice, by=by, lines=lines or None, reason=reason)
-        return self._detail(note, status.HTTP_201_CREATED)
+        return detail(note, status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["get"])
     def pdf(self, request: Request, pk: str) -> HttpResponse:
@@ -190,6 +250,11 @@ class InvoiceVerifyView(APIView):
     required_scopes = {"POST": ["invoices:read"]}
     parser_classes = [MultiPartParser]
 
+    @extend_schema(
+        summary="Verify a PDF: signed by us, untampered, which invoice",
+        request={"multipart/form-data": api.VerifyUploadSerializer},
+        responses=api.VerificationSerializer,
+    )
     def post(self, request: Request) -> Response:
         upload = _body(api.VerifyUploadSerializer, request)["file"]
         limit = int(settings.DOCUMENTS_MAX_UPLOAD_BYTES)

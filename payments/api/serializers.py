@@ -9,9 +9,11 @@ browser's ciphertext (``payload``); no response holds more than brand, last 4 an
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from billing.api.fields import CurrencyField, MinorUnitsField, StrictSerializer
+from billing.api.fields import CurrencyField, MinorUnitsField, StrictSerializer, moment
 from payments.models import Payment, PaymentMethod, Refund
 
 
@@ -40,6 +42,25 @@ class PaymentSerializer(serializers.ModelSerializer):
             "settled_at",
         )
         read_only_fields = fields
+
+    def to_representation(self, payment: Payment) -> dict[str, Any]:
+        """The declared fields, written out directly (as ``InvoiceSerializer`` does)."""
+        return {
+            "id": payment.pk,
+            "invoice": payment.invoice_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "method": payment.method,
+            "status": payment.status,
+            "payment_method": payment.payment_method_id,
+            "card_brand": payment.card_brand,
+            "card_last4": payment.card_last4,
+            "failure_code": payment.failure_code,
+            "failure_message": payment.failure_message,
+            "refunded_amount": payment.refunded_amount,
+            "created_at": moment(payment.created_at),
+            "settled_at": moment(payment.settled_at),
+        }
 
 
 class PaymentCreateSerializer(StrictSerializer):

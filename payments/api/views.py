@@ -12,6 +12,7 @@ import base64
 from typing import Any
 
 from django.http import Http404
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
@@ -56,6 +57,29 @@ class PaymentFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Payment.Status.choices, required=False)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List payments",
+        parameters=[PaymentFilterSerializer],
+        responses=api.PaymentSerializer(many=True),
+    ),
+    retrieve=extend_schema(summary="Read a payment", responses=api.PaymentSerializer),
+    create=extend_schema(
+        summary="Pay an invoice with a saved card",
+        description=(
+            "Charges one of the invoice's customer's saved cards, never beyond the amount"
+            " due. A declined card is a payment with status `failed` (201). The"
+            " Idempotency-Key is also the payment's own key: a retry never charges twice."
+        ),
+        request=api.PaymentCreateSerializer,
+        responses={201: api.PaymentSerializer},
+    ),
+    refunds=extend_schema(
+        summary="Refund part or all of a payment (payments operators, with step-up)",
+        request=api.RefundCreateSerializer,
+        responses={201: api.RefundSerializer},
+    ),
+)
 class PaymentViewSet(viewsets.GenericViewSet):
     """Card payments with a saved card; refunds (the payments operator's, with step-up)."""
 
@@ -82,7 +106,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         body = _body(api.PaymentCreateSerializer, request)
         try:
-            invoice = get_invoice_in_scope(scope_of(request), body["invoice"], with_lines=False)
+            invoice = get_invoice_in_scope(scope_of(request), body["invoice"])
         except Http404:  # named as the field, like any bad input
             raise serializers.ValidationError({"invoice": ["no such invoice"]}) from None
         payment = services.pay_invoice(
@@ -131,6 +155,20 @@ class CustomerOnly(BasePermission):
         return name not in getattr(view, "customer_only", ()) or not is_integration(request)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List saved cards", responses=api.PaymentMethodSerializer(many=True)
+    ),
+    retrieve=extend_schema(summary="Read a saved card", responses=api.PaymentMethodSerializer),
+    create=extend_schema(
+        summary="Save a card from the browser's ciphertext (the customer's own token)",
+        request=api.PaymentMethodCreateSerializer,
+        responses={201: api.PaymentMethodSerializer},
+    ),
+    destroy=extend_schema(
+        summary="Delete a saved card (the customer's own token)", responses={204: None}
+    ),
+)
 class PaymentMethodViewSet(viewsets.GenericViewSet):
     """Saved cards: brand, last 4 and expiry only; saved from the browser's ciphertext."""
 
@@ -177,6 +215,10 @@ class EntryKeyView(APIView):
     permission_classes = [*API_PERMISSIONS, CustomerOnly]
     customer_only = frozenset({"get"})
 
+    @extend_schema(
+        summary="The card-entry key and a one-time nonce for one card",
+        responses=api.EntryKeySerializer,
+    )
     def get(self, request: Request) -> Response:
         key = card_entry_key(by=actor_of(request), request=request._request)
         nonce = issue_entry_nonce(user_id=request.user.pk, session_key=entry_binding(request))
