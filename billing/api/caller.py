@@ -25,7 +25,7 @@ def scope_of(request: Request) -> CustomerScope:
     cached = getattr(request, "_tillit_scope", None)
     if cached is None:
         cached = api_scope(request.user, integration=is_integration(request))
-        request._tillit_scope = cached  # type: ignore[attr-defined]
+        request._tillit_scope = cached
     return cached
 
 

@@ -131,7 +131,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invoice
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "kind",
             "number",
@@ -154,7 +154,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         )
-        read_only_fields = fields
+        read_only_fields: tuple[str, ...] = fields
 
     def to_representation(self, invoice: Invoice) -> dict[str, Any]:
         return {
@@ -189,8 +189,8 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     vat_breakdown = serializers.SerializerMethodField()
 
     class Meta(InvoiceSerializer.Meta):
-        fields = (*InvoiceSerializer.Meta.fields, "lines", "vat_breakdown")
-        read_only_fields = fields
+        fields: tuple[str, ...] = (*InvoiceSerializer.Meta.fields, "lines", "vat_breakdown")
+        read_only_fields: tuple[str, ...] = fields
 
     @extend_schema_field(InvoiceLineSerializer(many=True))
     def get_lines(self, invoice: Invoice) -> Any:
