@@ -126,7 +126,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     number = serializers.CharField(source="display_number", read_only=True)
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
-    credited_invoice = serializers.PrimaryKeyRelatedField(read_only=True)
+    credited_invoice = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     amount_due = serializers.IntegerField(read_only=True)
 
     class Meta:

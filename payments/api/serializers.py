@@ -21,7 +21,7 @@ class PaymentSerializer(serializers.ModelSerializer):
     """One payment attempt; ``amount`` and ``refunded_amount`` in minor units of ``currency``."""
 
     invoice = serializers.PrimaryKeyRelatedField(read_only=True)
-    payment_method = serializers.PrimaryKeyRelatedField(read_only=True)
+    payment_method = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Payment
@@ -76,7 +76,7 @@ class RefundSerializer(serializers.ModelSerializer):
     """A refund of part or all of a captured payment."""
 
     payment = serializers.PrimaryKeyRelatedField(read_only=True)
-    credit_note = serializers.PrimaryKeyRelatedField(read_only=True)
+    credit_note = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Refund
