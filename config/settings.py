@@ -733,5 +733,3 @@ PRIVACY_EXPORT_LINK_HOURS = _int("PRIVACY_EXPORT_LINK_HOURS", default=24, minimu
 # default derived from SECRET_KEY, so set it on its own before rotating SECRET_KEY.
 PRIVACY_PSEUDONYM_KEY = _secret("PRIVACY_PSEUDONYM_KEY", default="") or ""
 
-from config._temp_api import *  # noqa  TEMP api-resources
-INSTALLED_APPS += ["rest_framework", "oauth2_provider", "drf_spectacular"]  # TEMP api-resources
