@@ -120,6 +120,10 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp_webauthn",
+    # The API (security/api/): Django REST framework, OAuth 2.0 / OIDC, OpenAPI.
+    "rest_framework",
+    "oauth2_provider",
+    "drf_spectacular",
     # Ground floor first: security and audit import no domain app.
     "security",
     "audit",
@@ -131,6 +135,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer (errors included) carries the request's id (security/api/requests.py).
+    "security.api.requests.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (WhiteNoise), answered before sessions or the database are touched.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -733,3 +739,141 @@ PRIVACY_EXPORT_LINK_HOURS = _int("PRIVACY_EXPORT_LINK_HOURS", default=24, minimu
 # default derived from SECRET_KEY, so set it on its own before rotating SECRET_KEY.
 PRIVACY_PSEUDONYM_KEY = _secret("PRIVACY_PSEUDONYM_KEY", default="") or ""
 
+
+# The API (docs/api.md): /api/v1/ with Django REST framework, bearer tokens from
+# django-oauth-toolkit only (no session authentication, hence no CSRF question), JSON in
+# and out, every error in one shape (security.api.errors), cursor pagination, throttles
+# per client and per user, scopes declared per view and method (security.api.permissions).
+API_MAX_BODY_BYTES = _int("API_MAX_BODY_BYTES", default=1024 * 1024, minimum=1024)
+API_PAGE_SIZE = _int("API_PAGE_SIZE", default=50, minimum=1)
+API_MAX_PAGE_SIZE = _int("API_MAX_PAGE_SIZE", default=200, minimum=1)
+# Requests per client application and per user; DRF's "N/second|minute|hour|day".
+API_THROTTLE_CLIENT_RATE = env.str("API_THROTTLE_CLIENT_RATE", default="1200/minute")
+API_THROTTLE_USER_RATE = env.str("API_THROTTLE_USER_RATE", default="300/minute")
+for _name in ("API_THROTTLE_CLIENT_RATE", "API_THROTTLE_USER_RATE"):
+    _rate = globals()[_name]
+    _count, _, _period = _rate.partition("/")
+    if (
+        not _count.isdigit()
+        or int(_count) < 1
+        or _period not in {"second", "minute", "hour", "day"}
+    ):
+        raise ImproperlyConfigured(f"{_name} must look like 300/minute, not {_rate!r}")
+# An Idempotency-Key's first answer is replayed for at least this many hours.
+API_IDEMPOTENCY_HOURS = _int("API_IDEMPOTENCY_HOURS", default=24, minimum=24)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["security.api.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["security.api.permissions.Scopes"],
+    "DEFAULT_PARSER_CLASSES": ["security.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "security.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "security.api.pagination.CursorPagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "security.api.throttling.ClientRateThrottle",
+        "security.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_client": API_THROTTLE_CLIENT_RATE,
+        "api_user": API_THROTTLE_USER_RATE,
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+
+def _oidc_private_key() -> str:
+    """The RSA key that signs ID tokens (RS256): from OIDC_RSA_PRIVATE_KEY(_FILE), or, outside
+    production, a 3072-bit key created once under var/keys/ as the other demo keys are.
+    Production without one serves OAuth 2.0 without OpenID Connect (docs/api.md)."""
+    value = _secret("OIDC_RSA_PRIVATE_KEY", default="") or ""
+    if value or PRODUCTION:
+        return value
+    path = VAR_DIR / "keys" / "oidc_rsa.pem"
+    if not path.exists():
+        import contextlib
+        import os
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        pem = rsa.generate_private_key(public_exponent=65537, key_size=3072).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        # Another process creating it at the same moment wins; its key is read below.
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+    return path.read_text(encoding="utf-8")
+
+
+_OIDC_KEY = _oidc_private_key()
+# OAuth 2.0 / OpenID Connect (django-oauth-toolkit; docs/api.md, "Tokens"). Authorization
+# code with PKCE (S256 only) for apps acting for a customer, client credentials for server
+# integrations; no implicit or password grant. Access tokens live 15 minutes; a refresh
+# token is used once (rotated) and presenting a used one revokes its whole family. Tokens
+# are stored as SHA-256 checksums only (RFC 9700's token storage).
+OAUTH2_PROVIDER: dict[str, object] = {
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": _int("API_ACCESS_TOKEN_SECONDS", default=15 * 60, minimum=60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": _int(
+        "API_REFRESH_TOKEN_SECONDS", default=30 * 24 * 60 * 60, minimum=15 * 60
+    ),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ID_TOKEN_EXPIRE_SECONDS": 15 * 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "CLIENT_SECRET_HASHER": "default",
+    "OIDC_ENABLED": bool(_OIDC_KEY),
+    "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if PRODUCTION else ["http", "https"],
+    # One scope per resource and action (security/api/scopes.py explains each).
+    "SCOPES": {
+        "openid": "Sign you in (OpenID Connect)",
+        "profile": "Read your name",
+        "email": "Read your e-mail address",
+        "customers:read": "Read customer details",
+        "invoices:read": "Read invoices and their documents",
+        "invoices:write": "Create, finalize, void and credit invoices",
+        "payments:read": "Read payments and refunds",
+        "payments:write": "Pay invoices with saved cards and refund payments",
+        "payment_methods:read": "Read saved cards (brand, last four digits, expiry)",
+        "payment_methods:write": "Save and delete cards",
+        "events:read": "Read the events of your account",
+    },
+    "DEFAULT_SCOPES": [],
+    # RFC 9700 (OAuth 2.0 Security Best Current Practice), enforced now rather than at
+    # django-oauth-toolkit 4.0: no implicit or password grant, S256 PKCE only, bearer
+    # tokens never in a query string, the issuer in authorization responses, tokens
+    # stored as checksums.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
+
+# OpenAPI 3 (drf-spectacular): /api/schema/ and its page /api/docs/ (docs/api.md).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tillit API",
+    "DESCRIPTION": "Invoices and payments for integrations (docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}

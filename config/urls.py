@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing.portal.views import home, set_language
+from security.api.urls import not_found_patterns
 
 urlpatterns = [
     # The front door: customers to the portal, staff to the admin.
@@ -18,8 +19,14 @@ urlpatterns = [
     path("webauthn/", include("security.webauthn_urls")),
     path("documents/", include("billing.documents.urls")),
     path("l/", include("billing.delivery.urls")),
+    # OAuth 2.0 / OpenID Connect (django-oauth-toolkit's views we serve, security/api/).
+    path("oauth/", include("security.api.oauth_urls", namespace="oauth2_provider")),
+    # The API: each app's endpoints, then the catch-all answering unknown paths in the
+    # API's error shape (docs/api.md).
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("payments.api.urls")),
+    path("api/", include("security.api.urls", namespace="api")),
+    path("api/", include(not_found_patterns)),
 ]
 
 # Error pages in the customer shell (templates/400.html ... 500.html).

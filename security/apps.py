@@ -10,6 +10,7 @@ class SecurityConfig(AppConfig):
         # A failed backup or restore test is a security alert (audit sits below security).
         from audit.backups.probes import register_alert
         from security import signals  # noqa: F401 - connects the framework-event receivers
+        from security.api import schema  # noqa: F401 - the API's OpenAPI security scheme
         from security.services.alerts import raise_security_alert
 
         register_alert(raise_security_alert)

@@ -286,3 +286,31 @@ class RoleGrant(models.Model):
 
     def __str__(self) -> str:
         return f"roles {', '.join(self.roles) or 'none'} for {self.user_id} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """An API POST's ``Idempotency-Key`` and the first answer to it (security.api.idempotency).
+
+    One row per key and owner (the application and the user the token acts for). While the
+    first request runs, ``status_code`` is null; then it holds the answer a retry is given
+    again until ``expires_at`` (at least 24 hours), when the daily job deletes the row.
+    """
+
+    owner = models.CharField(max_length=64, help_text="application id:user id of the token")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    endpoint = models.CharField(max_length=300, help_text="The endpoint's URL pattern.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="security_idempotency_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key of {self.owner} for {self.method} {self.endpoint}"

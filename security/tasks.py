@@ -19,3 +19,10 @@ def email_security_alert_job(alert_id: int) -> int:
 def purge_job_attempts_job() -> int:
     """Daily: delete job attempts past their retention; returns how many."""
     return purge_job_attempts(by=SYSTEM)
+
+
+def delete_expired_idempotency_keys_job() -> int:
+    """Daily: delete the API's expired Idempotency-Keys; returns how many."""
+    from security.api.idempotency import delete_expired_idempotency_keys
+
+    return delete_expired_idempotency_keys(by=SYSTEM)

@@ -1,4 +1,5 @@
-"""Who calls the API: whose records the token sees, and who acts in the audit log."""
+"""Who calls the API (``security.api.principal``): whose records the token sees, and the
+permission that keeps the seller's actions to server integrations."""
 
 from __future__ import annotations
 
@@ -6,35 +7,26 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.settings import api_settings
 
 from billing.selectors import CustomerScope, api_scope
+from security.api.principal import actor_of, principal_of
 
-API_PERMISSIONS = list(api_settings.DEFAULT_PERMISSION_CLASSES)
-"""The permissions every API view has (authenticated, its scopes); a view adds its own."""
+__all__ = ["IntegrationOnly", "actor_of", "is_integration", "scope_of"]
 
 
 def is_integration(request: Request) -> bool:
-    """A server integration's client-credentials token: no user behind it."""
-    token = request.auth
-    return token is not None and getattr(token, "user_id", None) is None
+    """A server integration's client-credentials token (it acts as its integration account)."""
+    return principal_of(request).kind == "integration"
 
 
 def scope_of(request: Request) -> CustomerScope:
     """The token's ``CustomerScope`` (read once per request)."""
     cached = getattr(request, "_tillit_scope", None)
     if cached is None:
-        cached = api_scope(request.user, integration=is_integration(request))
+        principal = principal_of(request)
+        cached = api_scope(principal.user, integration=principal.kind == "integration")
         request._tillit_scope = cached
     return cached
-
-
-def actor_of(request: Request) -> Any:
-    """Who the services record as acting: the token's user, or, for a server integration,
-    its registered OAuth application (the audit log names the model and its id)."""
-    if is_integration(request):
-        return request.auth.application
-    return request.user
 
 
 class IntegrationOnly(BasePermission):

@@ -1,5 +1,5 @@
 """What every API serializer shares: unknown fields refused, money as integer minor units
-beside its currency, decimals as strings (never a float).
+beside its currency, decimals exact (never a float).
 
 Serializers check types and shapes only; every rule about the values (a currency an
 invoice can be made out in, a VAT rate, an amount left to pay) is the services', which
@@ -71,8 +71,9 @@ class CurrencyField(serializers.CharField):
 
 
 class DecimalStringField(serializers.Field):
-    """A quantity, unit price or rate as a decimal string ("12.50") or an integer: never a
-    JSON number with a fraction, which a parser reads as a float and may change."""
+    """A quantity, unit price or rate: a decimal string ("12.50") or a JSON number, which
+    the API's parser reads as an exact Decimal. A float (from any other parser) is refused:
+    it may already have changed the value."""
 
     default_error_messages = {
         "float": _('give a number with decimals as a string, such as "12.50" (not %(value)s)'),
@@ -82,6 +83,8 @@ class DecimalStringField(serializers.Field):
     def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, float):
             self.fail("float", value=repr(data)[:40])
+        if isinstance(data, Decimal) and data.is_finite():
+            return data
         if isinstance(data, bool) or not isinstance(data, int | str) or len(str(data)) > 40:
             self.fail("invalid", value=repr(data)[:40])
         try:

@@ -7,6 +7,8 @@ field of any value they refuse. Money is integer minor units beside its currency
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -290,10 +292,21 @@ class CreditNoteCreateSerializer(StrictSerializer):
 # --- documents ---------------------------------------------------------------------------
 
 
-class VerifyUploadSerializer(StrictSerializer):
-    """A PDF to verify (multipart form field ``file``)."""
+class Base64Field(serializers.CharField):
+    """Bytes sent as standard base64 in a JSON string (the API takes JSON only)."""
 
-    file = serializers.FileField(allow_empty_file=False)
+    def to_internal_value(self, data: Any) -> bytes:
+        text = super().to_internal_value(data)
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError(_("not base64"), code="invalid") from None
+
+
+class VerifyUploadSerializer(StrictSerializer):
+    """A PDF to verify, base64 in ``pdf`` (at most ``API_MAX_BODY_BYTES`` with its JSON)."""
+
+    pdf = Base64Field(trim_whitespace=True, help_text="The PDF file, base64 (RFC 4648).")
 
 
 class VerificationSerializer(serializers.Serializer):

@@ -17,14 +17,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from billing import services
 from billing.api import serializers as api
-from billing.api.caller import API_PERMISSIONS, IntegrationOnly, actor_of, scope_of
+from billing.api.caller import IntegrationOnly, actor_of, scope_of
+from billing.api.errors import register_billing_errors
 from billing.documents import selectors as documents
 from billing.documents import services as document_services
 from billing.documents.exceptions import InvalidUpload
@@ -33,6 +32,10 @@ from billing.models import Invoice
 from billing.money import Money
 from billing.selectors import get_customer_in_scope, get_invoice_in_scope, invoice_lines
 from billing.services import CreditLine
+from security.api.permissions import Scopes
+from security.api.views import ApiView, IdempotentMixin
+
+register_billing_errors()
 
 
 def _body(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def detail(invoice: Invoice, status_code: int = status.HTTP_200_OK) -> Response:
         responses=api.CustomerSerializer,
     ),
 )
-class CustomerViewSet(viewsets.GenericViewSet):
+class CustomerViewSet(IdempotentMixin, viewsets.GenericViewSet):
     """Customers: a customer's token sees its own; an integration lists, creates and changes."""
 
     serializer_class = api.CustomerSerializer
@@ -78,7 +81,7 @@ class CustomerViewSet(viewsets.GenericViewSet):
         "POST": ["customers:write"],
         "PATCH": ["customers:write"],
     }
-    permission_classes = [*API_PERMISSIONS, IntegrationOnly]
+    permission_classes = [Scopes, IntegrationOnly]
     integration_only = frozenset({"create", "partial_update"})
     lookup_value_regex = "[0-9]+"
 
@@ -158,12 +161,12 @@ class InvoiceFilterSerializer(serializers.Serializer):
         },
     ),
 )
-class InvoiceViewSet(viewsets.GenericViewSet):
+class InvoiceViewSet(IdempotentMixin, viewsets.GenericViewSet):
     """Invoices and credit notes: read, and (integrations) the draft-to-paid lifecycle."""
 
     serializer_class = api.InvoiceSerializer
     required_scopes = {"GET": ["invoices:read"], "POST": ["invoices:write"]}
-    permission_classes = [*API_PERMISSIONS, IntegrationOnly]
+    permission_classes = [Scopes, IntegrationOnly]
     lookup_value_regex = "[0-9]+"
     # A customer's own token reads its finalized invoices; drafts and the lifecycle are
     # the seller's, through a server integration.
@@ -243,23 +246,20 @@ class InvoiceViewSet(viewsets.GenericViewSet):
         return response
 
 
-class InvoiceVerifyView(APIView):
+class InvoiceVerifyView(ApiView):
     """Verify an uploaded PDF: signed by us, untampered, and which invoice (named only when
     the caller sees it). A read: it needs ``invoices:read``."""
 
     required_scopes = {"POST": ["invoices:read"]}
-    parser_classes = [MultiPartParser]
 
     @extend_schema(
         summary="Verify a PDF: signed by us, untampered, which invoice",
-        request={"multipart/form-data": api.VerifyUploadSerializer},
+        request=api.VerifyUploadSerializer,
         responses=api.VerificationSerializer,
     )
     def post(self, request: Request) -> Response:
-        upload = _body(api.VerifyUploadSerializer, request)["file"]
-        limit = int(settings.DOCUMENTS_MAX_UPLOAD_BYTES)
-        data = upload.read(limit + 1)
-        check_pdf_upload(data, max_bytes=limit)
+        data = _body(api.VerifyUploadSerializer, request)["pdf"]
+        check_pdf_upload(data, max_bytes=int(settings.DOCUMENTS_MAX_UPLOAD_BYTES), field_name="pdf")
         try:
             result = documents.verify_document(data, invoices=scope_of(request).invoices())
         except InvalidUpload:  # a decompression bomb: refused, never inflated (and recorded)

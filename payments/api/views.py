@@ -18,18 +18,14 @@ from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from billing.api.caller import (
-    API_PERMISSIONS,
-    actor_of,
-    is_integration,
-    scope_of,
-)
+from billing.api.caller import actor_of, is_integration, scope_of
 from billing.money import Money
 from billing.selectors import get_invoice_in_scope
 from payments import services
 from payments.api import serializers as api
+from payments.api.errors import register_payments_errors
+from payments.exceptions import PaymentsError, RefundRefused, SavedCardRefused
 from payments.models import Payment
 from payments.saved_cards import delete_saved_card, save_card
 from payments.selectors import (
@@ -40,8 +36,23 @@ from payments.selectors import (
 )
 from payments.vault.entry import EncryptedCard, issue_entry_nonce
 from payments.vault.services import card_entry_key
+from security.api.errors import ApiError
+from security.api.permissions import Scopes
+from security.api.principal import principal_of
+from security.api.views import ApiView, IdempotentMixin
+
+register_payments_errors()
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A refusal about who acts (a permission, a second factor, a card that is not theirs) is a
+# 403 (404 for a card); one about the input (an amount, a reason) a 400.
+_WHO = {"user": 403, "step_up": 403, "keep_card": 403, "card": 404}
+
+
+def refused(exc: PaymentsError, *, code: str) -> ApiError:
+    """A service's refusal in the API's error shape, its status by the field it names."""
+    status_code = _WHO.get(exc.field, 400)
+    return ApiError(exc.message, status_code=status_code, code=code, field=exc.field)
 
 
 def _body(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -80,7 +91,7 @@ class PaymentFilterSerializer(serializers.Serializer):
         responses={201: api.RefundSerializer},
     ),
 )
-class PaymentViewSet(viewsets.GenericViewSet):
+class PaymentViewSet(IdempotentMixin, viewsets.GenericViewSet):
     """Card payments with a saved card; refunds (the payments operator's, with step-up)."""
 
     serializer_class = api.PaymentSerializer
@@ -123,14 +134,17 @@ class PaymentViewSet(viewsets.GenericViewSet):
     def refunds(self, request: Request, pk: str) -> Response:
         payment = get_payment_in_scope(scope_of(request), _id(pk))
         body = _body(api.RefundCreateSerializer, request)
-        refund = services.refund_payment(
-            payment,
-            amount=Money(body["amount"], body["currency"]),
-            reason=body["reason"],
-            purpose=body["purpose"],
-            by=actor_of(request),
-            request=request._request,
-        )
+        try:
+            refund = services.refund_payment(
+                payment,
+                amount=Money(body["amount"], body["currency"]),
+                reason=body["reason"],
+                purpose=body["purpose"],
+                by=actor_of(request),
+                request=request._request,
+            )
+        except RefundRefused as exc:  # who may refund (403), or what (400)
+            raise refused(exc, code="refund_refused") from None
         return Response(api.RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
 
@@ -169,7 +183,7 @@ class CustomerOnly(BasePermission):
         summary="Delete a saved card (the customer's own token)", responses={204: None}
     ),
 )
-class PaymentMethodViewSet(viewsets.GenericViewSet):
+class PaymentMethodViewSet(IdempotentMixin, viewsets.GenericViewSet):
     """Saved cards: brand, last 4 and expiry only; saved from the browser's ciphertext."""
 
     serializer_class = api.PaymentMethodSerializer
@@ -178,7 +192,7 @@ class PaymentMethodViewSet(viewsets.GenericViewSet):
         "POST": ["payment_methods:write"],
         "DELETE": ["payment_methods:write"],
     }
-    permission_classes = [*API_PERMISSIONS, CustomerOnly]
+    permission_classes = [Scopes, CustomerOnly]
     customer_only = frozenset({"create", "destroy"})
     lookup_value_regex = "[0-9]+"
 
@@ -196,23 +210,31 @@ class PaymentMethodViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         payload = _body(api.PaymentMethodCreateSerializer, request)["payload"]
         card = EncryptedCard(
-            payload=payload, user_id=request.user.pk, session_key=entry_binding(request)
+            payload=payload,
+            user_id=principal_of(request).user.pk,
+            session_key=entry_binding(request),
         )
-        method = save_card(card, by=actor_of(request), request=request._request)
+        try:
+            method = save_card(card, by=actor_of(request), request=request._request)
+        except SavedCardRefused as exc:
+            raise refused(exc, code="card_refused") from None
         return Response(self.get_serializer(method).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, pk: str) -> Response:
         card = get_saved_card_in_scope(scope_of(request), _id(pk))
-        delete_saved_card(card.pk, by=actor_of(request), request=request._request)
+        try:
+            delete_saved_card(card.pk, by=actor_of(request), request=request._request)
+        except SavedCardRefused as exc:
+            raise refused(exc, code="card_refused") from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class EntryKeyView(APIView):
+class EntryKeyView(ApiView):
     """The card-entry key and a one-time nonce for one card: what the browser encrypts a card
     to before ``POST payment-methods/`` (a customer's token, ``payment_methods:write``)."""
 
     required_scopes = {"GET": ["payment_methods:write"]}
-    permission_classes = [*API_PERMISSIONS, CustomerOnly]
+    permission_classes = [Scopes, CustomerOnly]
     customer_only = frozenset({"get"})
 
     @extend_schema(
@@ -221,7 +243,9 @@ class EntryKeyView(APIView):
     )
     def get(self, request: Request) -> Response:
         key = card_entry_key(by=actor_of(request), request=request._request)
-        nonce = issue_entry_nonce(user_id=request.user.pk, session_key=entry_binding(request))
+        nonce = issue_entry_nonce(
+            user_id=principal_of(request).user.pk, session_key=entry_binding(request)
+        )
         return Response(
             api.EntryKeySerializer(
                 {

@@ -1,26 +1,113 @@
-"""API fixtures: real OAuth tokens (django-oauth-toolkit's models) for customer Alice, customer
-Bob and a server integration, each with the scopes a test gives, and clients that send them.
-
-``api_as(alice, scopes)`` is Alice's app acting for her (authorization code: the token
-carries her user); ``api_as(None, scopes)`` is a server integration (client credentials:
-no user). A POST carries a fresh Idempotency-Key unless the test gives one.
-"""
+"""API test helpers: registered applications and access tokens as django-oauth-toolkit
+stores them (the OAuth flows themselves are tested end to end in test_oauth_flows.py)."""
 
 from __future__ import annotations
 
-import datetime
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application, set_token_value
 from rest_framework.test import APIClient
 
 from security.keyring import forget_cached_keyrings
 from security.models import User
+from tests.factories import make_user
+
+
+def make_application(
+    name: str,
+    *,
+    grant: str = Application.GRANT_CLIENT_CREDENTIALS,
+    user: User | None = None,
+    client_type: str = Application.CLIENT_CONFIDENTIAL,
+    redirect_uris: str = "",
+) -> Application:
+    return Application.objects.create(
+        name=name,
+        user=user,
+        client_type=client_type,
+        authorization_grant_type=grant,
+        redirect_uris=redirect_uris,
+        algorithm=Application.RS256_ALGORITHM,
+    )
+
+
+def issue_token(
+    application: Application,
+    *,
+    user: User | None = None,
+    scopes: str = "",
+    expires_in: int = 900,
+) -> str:
+    """A stored access token (checksum only) and its raw value."""
+    raw = secrets.token_urlsafe(30)
+    token = AccessToken(
+        user=user,
+        application=application,
+        scope=scopes,
+        expires=timezone.now() + timedelta(seconds=expires_in),
+    )
+    set_token_value(token, raw)
+    token.save()
+    return raw
+
+
+def bearer(raw: str) -> dict[str, Any]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    """Throttles count in the cache: each test starts with none used."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def integration(db: None) -> Application:
+    """A server integration (client credentials) with its integration account."""
+    account = make_user("api-erp")
+    account.set_unusable_password()
+    account.save()
+    return make_application("ERP integration", user=account)
+
+
+@pytest.fixture
+def customer_app(db: None) -> Application:
+    """A public app customers sign in to (authorization code with PKCE)."""
+    return make_application(
+        "Alice's bookkeeping app",
+        grant=Application.GRANT_AUTHORIZATION_CODE,
+        client_type=Application.CLIENT_PUBLIC,
+        redirect_uris="https://app.example/callback",
+    )
+
+
+@pytest.fixture
+def token_for() -> Callable[..., str]:
+    return issue_token
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error object of an API answer, checked for the one shape."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert {"type", "code", "message", "field", "request_id"} <= set(error), error
+    assert error["request_id"] == response["X-Request-Id"]
+    assert "Traceback" not in response.content.decode()
+    return dict(error)
+
+
+# --- the resources' tests (billing.api, payments.api) --------------------------------------
 
 ALL_SCOPES = (
     "customers:read",
@@ -48,23 +135,23 @@ def vault_keyring(settings: Any, tmp_path: Path) -> Iterator[Path]:
 
 
 class Api:
-    """A client calling /api/v1/ with one bearer token."""
+    """A client calling /api/v1/ with one bearer token (``raw``)."""
 
-    def __init__(self, token: Any) -> None:
-        self.token = token
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
         self.client = APIClient()
-        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}")
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
     def get(self, path: str, **params: Any) -> Any:
         return self.client.get(_url(path), params)
 
     def post(self, path: str, body: Any = None, *, key: str | None = None, **extra: Any) -> Any:
+        """A POST with a fresh Idempotency-Key (or ``key``); JSON unless ``content_type``."""
         headers = {"HTTP_IDEMPOTENCY_KEY": key or uuid.uuid4().hex}
-        if "content_type" in extra or "format" in extra:
+        if "content_type" in extra:
             return self.client.post(_url(path), body, **headers, **extra)
-        return self.client.post(
-            _url(path), body if body is not None else {}, format="json", **headers
-        )
+        payload = body if body is not None else {}
+        return self.client.post(_url(path), payload, format="json", **headers)
 
     def patch(self, path: str, body: Any) -> Any:
         return self.client.patch(_url(path), body, format="json")
@@ -77,33 +164,22 @@ def _url(path: str) -> str:
     return path if path.startswith("/") else f"/api/v1/{path}"
 
 
-def make_token(user: User | None, scopes: tuple[str, ...] | list[str]) -> Any:
-    """A real access token of a registered application: for ``user`` (authorization code
-    with PKCE), or a server integration's (client credentials) when ``user`` is None."""
-    from oauth2_provider.models import get_access_token_model, get_application_model
-
-    application_model = get_application_model()
-    confidential = application_model.CLIENT_CONFIDENTIAL
-    application = application_model.objects.create(
-        name=f"test app {secrets.token_hex(4)}",
-        client_type=confidential,
-        authorization_grant_type=(
-            application_model.GRANT_CLIENT_CREDENTIALS
-            if user is None
-            else application_model.GRANT_AUTHORIZATION_CODE
-        ),
-        redirect_uris="https://app.example/callback",
-        algorithm=application_model.RS256_ALGORITHM
-        if hasattr(application_model, "RS256_ALGORITHM")
-        else "",
-    )
-    return get_access_token_model().objects.create(
-        user=user,
-        application=application,
-        token=secrets.token_urlsafe(30),
-        expires=timezone.now() + datetime.timedelta(minutes=15),
-        scope=" ".join(scopes),
-    )
+def make_token(user: User | None, scopes: tuple[str, ...] | list[str]) -> str:
+    """A real access token: of an app a customer user signed in to (authorization code), or,
+    when ``user`` is None, of a server integration with its integration account."""
+    if user is None:
+        account = make_user(f"api-integration-{secrets.token_hex(4)}")
+        account.set_unusable_password()
+        account.save()
+        application = make_application(f"integration {account.username}", user=account)
+    else:
+        application = make_application(
+            f"app for {user.username} {secrets.token_hex(4)}",
+            grant=Application.GRANT_AUTHORIZATION_CODE,
+            client_type=Application.CLIENT_PUBLIC,
+            redirect_uris="https://app.example/callback",
+        )
+    return issue_token(application, user=user, scopes=" ".join(scopes))
 
 
 @pytest.fixture
@@ -127,15 +203,15 @@ def bob_api(api_as: Callable[..., Api], bob: User) -> Api:
 
 
 @pytest.fixture
-def integration(api_as: Callable[..., Api]) -> Api:
+def erp_api(api_as: Callable[..., Api]) -> Api:
     """A server integration (client credentials) with every scope."""
     return api_as(None)
 
 
 def error_fields(response: Any) -> set[str]:
-    """The fields the one error shape names."""
-    body = response.json()
-    return {str(err.get("field")) for err in body.get("errors", [body])}
+    """The fields the one error shape names (the first error's and every listed one's)."""
+    error = error_of(response)
+    return {str(error["field"])} | {str(e["field"]) for e in error.get("errors", [])}
 
 
 # The documents fixtures (the test signing key, signed invoices) and the payments ones

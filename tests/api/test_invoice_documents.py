@@ -3,12 +3,12 @@ as the portal's download), verify an uploaded PDF (signed by us, untampered, whi
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from billing.documents.models import InvoiceDocument
 from billing.models import Customer, Invoice
@@ -18,16 +18,12 @@ from tests.factories import audit_events
 pytestmark = pytest.mark.django_db
 
 
-def upload(api: Api, data: bytes, name: str = "invoice.pdf") -> Any:
-    return api.post(
-        "invoices/verify/",
-        {"file": SimpleUploadedFile(name, data, content_type="application/pdf")},
-        format="multipart",
-    )
+def upload(api: Api, data: bytes) -> Any:
+    return api.post("invoices/verify", {"pdf": base64.b64encode(data).decode()})
 
 
 def test_alice_downloads_her_signed_pdf(alice_api: Api, alice_document: InvoiceDocument) -> None:
-    response = alice_api.get(f"invoices/{alice_document.invoice_id}/pdf/")
+    response = alice_api.get(f"invoices/{alice_document.invoice_id}/pdf")
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
@@ -44,16 +40,14 @@ def test_bobs_pdf_is_a_404_for_alice(
 ) -> None:
     bobs = sign_invoice(make_open_invoice(bob_company))
 
-    assert alice_api.get(f"invoices/{bobs.invoice_id}/pdf/").status_code == 404
+    assert alice_api.get(f"invoices/{bobs.invoice_id}/pdf").status_code == 404
     assert not audit_events("invoice.document_downloaded")
 
 
 def test_an_unsigned_invoice_has_no_pdf_yet(
-    integration: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
+    erp_api: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
 ) -> None:
-    assert (
-        integration.get(f"invoices/{make_open_invoice(alice_company).pk}/pdf/").status_code == 404
-    )
+    assert erp_api.get(f"invoices/{make_open_invoice(alice_company).pk}/pdf").status_code == 404
 
 
 def test_verifying_our_pdf_names_the_invoice(
@@ -90,17 +84,23 @@ def test_bob_verifying_alices_pdf_is_not_told_which_invoice_it_is(
     assert alice_document.invoice.display_number not in " ".join(body["sentences"])
 
 
-@pytest.mark.parametrize(
-    ("data", "field"), [(b"", "file"), (b"hello, not a PDF", "file")], ids=["empty", "not-pdf"]
-)
-def test_a_bad_upload_names_the_file(alice_api: Api, data: bytes, field: str) -> None:
+@pytest.mark.parametrize("data", [b"", b"hello, not a PDF"], ids=["empty", "not-pdf"])
+def test_a_bad_upload_names_the_pdf(alice_api: Api, data: bytes) -> None:
     response = upload(alice_api, data)
 
     assert response.status_code == 400
-    assert field in error_fields(response)
+    assert "pdf" in error_fields(response)
 
 
-def test_verify_takes_a_multipart_upload_only(alice_api: Api) -> None:
-    response = alice_api.post("invoices/verify/", {"file": "JVBERi0="})
+@pytest.mark.parametrize("body", [{"pdf": "%%% not base64 %%%"}, {"pdf": 12}, {"file": "JVBERi0="}])
+def test_a_body_that_is_no_base64_pdf_names_the_field(alice_api: Api, body: dict[str, Any]) -> None:
+    response = alice_api.post("invoices/verify", body)
+
+    assert response.status_code == 400
+    assert error_fields(response) & {"pdf", "file"}
+
+
+def test_verify_takes_json_only(alice_api: Api) -> None:
+    response = alice_api.post("invoices/verify", b"%PDF-1.7 ...", content_type="application/pdf")
 
     assert response.status_code == 415

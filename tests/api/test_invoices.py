@@ -28,8 +28,8 @@ def test_alice_lists_and_reads_her_finalized_invoices_only(
     make_draft_invoice(alice_company)  # a draft is the seller's, not yet hers
     make_open_invoice(bob_company)
 
-    listed = alice_api.get("invoices/")
-    detail = alice_api.get(f"invoices/{mine.pk}/")
+    listed = alice_api.get("invoices")
+    detail = alice_api.get(f"invoices/{mine.pk}")
 
     assert listed.status_code == 200
     assert [row["id"] for row in listed.json()["results"]] == [mine.pk]
@@ -42,7 +42,7 @@ def test_alice_lists_and_reads_her_finalized_invoices_only(
     assert body["lines"][0]["quantity"] == "2.0000"
 
 
-@pytest.mark.parametrize("route", ["invoices/{pk}/", "invoices/{pk}/pdf/"], ids=["detail", "pdf"])
+@pytest.mark.parametrize("route", ["invoices/{pk}", "invoices/{pk}/pdf"], ids=["detail", "pdf"])
 def test_bobs_invoice_is_a_404_for_alice(
     alice_api: Api, bob_company: Customer, make_open_invoice: Callable[..., Invoice], route: str
 ) -> None:
@@ -54,10 +54,10 @@ def test_bobs_invoice_is_a_404_for_alice(
 @pytest.mark.parametrize(
     "route",
     [
-        "invoices/{pk}/lines/",
-        "invoices/{pk}/finalize/",
-        "invoices/{pk}/void/",
-        "invoices/{pk}/credit-notes/",
+        "invoices/{pk}/lines",
+        "invoices/{pk}/finalize",
+        "invoices/{pk}/void",
+        "invoices/{pk}/credit-notes",
     ],
 )
 def test_alice_cannot_change_any_invoice(
@@ -73,23 +73,23 @@ def test_alice_cannot_change_any_invoice(
 
 
 def test_an_integration_creates_a_draft_adds_a_line_and_finalizes_it(
-    integration: Api, company: Any, alice_company: Customer
+    erp_api: Api, company: Any, alice_company: Customer
 ) -> None:
-    created = integration.post(
-        "invoices/", {"customer": alice_company.pk, "lines": [LINE], "notes": "PO 17"}
+    created = erp_api.post(
+        "invoices", {"customer": alice_company.pk, "lines": [LINE], "notes": "PO 17"}
     )
     assert created.status_code == 201, created.json()
     pk = created.json()["id"]
     assert created.json()["status"] == "draft"
 
-    added = integration.post(
-        f"invoices/{pk}/lines/",
+    added = erp_api.post(
+        f"invoices/{pk}/lines",
         {"description": "Travel", "quantity": "1", "unit_price": "250.50", "vat_rate": "6"},
     )
     assert added.status_code == 201, added.json()
     assert len(added.json()["lines"]) == 2
 
-    finalized = integration.post(f"invoices/{pk}/finalize/")
+    finalized = erp_api.post(f"invoices/{pk}/finalize")
     assert finalized.status_code == 200, finalized.json()
     body = finalized.json()
     assert body["status"] == "open"
@@ -102,14 +102,12 @@ def test_an_integration_creates_a_draft_adds_a_line_and_finalizes_it(
 
 
 def test_void_and_credit_notes(
-    integration: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
+    erp_api: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
 ) -> None:
     first, second = make_open_invoice(alice_company), make_open_invoice(alice_company)
 
-    voided = integration.post(f"invoices/{first.pk}/void/", {"reason": "sent twice"})
-    note = integration.post(
-        f"invoices/{second.pk}/credit-notes/", {"amount": 10000, "currency": "SEK"}
-    )
+    voided = erp_api.post(f"invoices/{first.pk}/void", {"reason": "sent twice"})
+    note = erp_api.post(f"invoices/{second.pk}/credit-notes", {"amount": 10000, "currency": "SEK"})
 
     assert voided.status_code == 200 and voided.json()["status"] == "void"
     assert note.status_code == 201, note.json()
@@ -121,14 +119,14 @@ def test_void_and_credit_notes(
 
 
 def test_a_whole_credit_note_by_lines(
-    integration: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
+    erp_api: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_open_invoice(alice_company)
     first_line = invoice.lines.order_by("position").first()
     assert first_line is not None
 
-    response = integration.post(
-        f"invoices/{invoice.pk}/credit-notes/",
+    response = erp_api.post(
+        f"invoices/{invoice.pk}/credit-notes",
         {"lines": [{"line": first_line.pk, "quantity": "1"}], "reason": "returned"},
     )
 
@@ -142,41 +140,41 @@ def test_a_whole_credit_note_by_lines(
         ({"customer": "one"}, "customer"),
         ({"customer": 1, "colour": "red"}, "colour"),
         ({"customer": 1, "currency": "KRONOR"}, "currency"),
-        ({"customer": 1, "lines": [{**LINE, "quantity": 2.5}]}, "quantity"),
-        ({"customer": 1, "lines": [{**LINE, "unit_price": "ten"}]}, "unit_price"),
+        ({"customer": 1, "lines": [{**LINE, "quantity": [2]}]}, "lines[0].quantity"),
+        ({"customer": 1, "lines": [{**LINE, "unit_price": "ten"}]}, "lines[0].unit_price"),
         ({"customer": 1, "lines": [{**LINE, "vat_rate": "13"}]}, "vat_rate"),
-        ({"customer": 1, "lines": [{**LINE, "discount": "5"}]}, "discount"),
+        ({"customer": 1, "lines": [{**LINE, "discount": "5"}]}, "lines[0].discount"),
         ({"customer": 1, "payment_terms_days": 400}, "payment_terms_days"),
         ({"customer": 999999}, "customer"),
         ({"customer": 1, "currency": "KWD"}, "currency"),
     ],
 )
 def test_bad_draft_input_names_the_field_and_changes_nothing(
-    integration: Api, company: Any, alice_company: Customer, body: dict[str, Any], field: str
+    erp_api: Api, company: Any, alice_company: Customer, body: dict[str, Any], field: str
 ) -> None:
     if body.get("customer") == 1:
         body = {**body, "customer": alice_company.pk}
     before = table_snapshot()
 
-    response = integration.post("invoices/", body)
+    response = erp_api.post("invoices", body)
 
     assert response.status_code == 400, response.json()
     assert field in error_fields(response)
     assert table_snapshot() == before
 
 
-def test_malformed_json_is_refused(integration: Api) -> None:
-    response = integration.post("invoices/", '{"customer": ', content_type="application/json")
+def test_malformed_json_is_refused(erp_api: Api) -> None:
+    response = erp_api.post("invoices", '{"customer": ', content_type="application/json")
 
     assert response.status_code == 400
 
 
 def test_finalizing_twice_is_refused_naming_the_status(
-    integration: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
+    erp_api: Api, alice_company: Customer, make_open_invoice: Callable[..., Invoice]
 ) -> None:
     invoice = make_open_invoice(alice_company)
 
-    response = integration.post(f"invoices/{invoice.pk}/finalize/")
+    response = erp_api.post(f"invoices/{invoice.pk}/finalize")
 
     assert response.status_code in (400, 409)
     assert "status" in error_fields(response)
@@ -203,18 +201,18 @@ def test_each_action_needs_its_scope(
     before = table_snapshot()
 
     if action == "list":
-        response = without.get("invoices/")
+        response = without.get("invoices")
     elif action == "create":
-        response = without.post("invoices/", {"customer": alice_company.pk, "lines": [LINE]})
+        response = without.post("invoices", {"customer": alice_company.pk, "lines": [LINE]})
     else:
-        response = without.post(f"invoices/{draft.pk}/finalize/")
+        response = without.post(f"invoices/{draft.pk}/finalize")
 
     assert response.status_code == 403
     assert table_snapshot() == before
 
 
 def test_the_filters_narrow_the_list(
-    integration: Api,
+    erp_api: Api,
     alice_company: Customer,
     bob_company: Customer,
     make_open_invoice: Callable[..., Invoice],
@@ -224,7 +222,7 @@ def test_the_filters_narrow_the_list(
     make_draft_invoice(alice_company)
     make_open_invoice(bob_company, [line()])
 
-    response = integration.get("invoices/", status="open", customer=alice_company.pk)
+    response = erp_api.get("invoices", status="open", customer=alice_company.pk)
 
     assert [row["id"] for row in response.json()["results"]] == [open_alice.pk]
-    assert integration.get("invoices/", status="opened").status_code == 400
+    assert erp_api.get("invoices", status="opened").status_code == 400

@@ -41,12 +41,12 @@ def grow(
 
 
 @pytest.mark.parametrize(
-    "path", ["customers/", "invoices/", "payments/", "payment-methods/", "invoices/?status=paid"]
+    "path", ["customers", "invoices", "payments", "payment-methods", "invoices?status=paid"]
 )
 @pytest.mark.parametrize("who", ["alice", "integration"])
 def test_a_list_takes_the_same_queries_for_2_and_for_7_rows(
     alice_api: Api,
-    integration: Api,
+    erp_api: Api,
     alice: User,
     alice_company: Customer,
     make_open_invoice: Callable[..., Invoice],
@@ -55,7 +55,7 @@ def test_a_list_takes_the_same_queries_for_2_and_for_7_rows(
     path: str,
     who: str,
 ) -> None:
-    api = alice_api if who == "alice" else integration
+    api = alice_api if who == "alice" else erp_api
     grow(2, alice, alice_company, make_open_invoice, saved_card)
     with CaptureQueriesContext(connection) as small:
         assert api.get(path).status_code == 200
@@ -65,4 +65,4 @@ def test_a_list_takes_the_same_queries_for_2_and_for_7_rows(
         response = api.get(path)
 
     assert response.status_code == 200
-    assert len(response.json()["results"]) >= (7 if path != "customers/" or who != "alice" else 1)
+    assert len(response.json()["results"]) >= (7 if path != "customers" or who != "alice" else 1)

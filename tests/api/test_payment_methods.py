@@ -35,14 +35,14 @@ def encrypt(entry: dict[str, Any], card: dict[str, str]) -> str:
 
 def test_alice_saves_a_card_from_the_browsers_ciphertext(alice_api: Api, settings: Any) -> None:
     settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = False
-    entry = alice_api.get("payment-methods/entry-key/").json()
+    entry = alice_api.get("payment-methods/entry-key").json()
 
-    response = alice_api.post("payment-methods/", {"payload": encrypt(entry, CARD)})
+    response = alice_api.post("payment-methods", {"payload": encrypt(entry, CARD)})
 
     assert response.status_code == 201, response.json()
     assert response.json()["last4"] == "4242"
     assert APPROVED not in response.content.decode()
-    assert alice_api.get("payment-methods/").json()["results"][0]["id"] == response.json()["id"]
+    assert alice_api.get("payment-methods").json()["results"][0]["id"] == response.json()["id"]
 
 
 def test_a_payload_sealed_for_another_token_is_refused(
@@ -50,9 +50,9 @@ def test_a_payload_sealed_for_another_token_is_refused(
 ) -> None:
     """The nonce is bound to the token it was issued to, as the portal's is to the session."""
     settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = False
-    entry = alice_api.get("payment-methods/entry-key/").json()
+    entry = alice_api.get("payment-methods/entry-key").json()
 
-    response = api_as(alice).post("payment-methods/", {"payload": encrypt(entry, CARD)})
+    response = api_as(alice).post("payment-methods", {"payload": encrypt(entry, CARD)})
 
     assert response.status_code == 400
     assert "payload" in error_fields(response)
@@ -61,18 +61,18 @@ def test_a_payload_sealed_for_another_token_is_refused(
 
 def test_a_payload_is_spent_once(alice_api: Api, settings: Any) -> None:
     settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = False
-    payload = encrypt(alice_api.get("payment-methods/entry-key/").json(), CARD)
+    payload = encrypt(alice_api.get("payment-methods/entry-key").json(), CARD)
 
-    assert alice_api.post("payment-methods/", {"payload": payload}).status_code == 201
-    assert alice_api.post("payment-methods/", {"payload": payload}).status_code == 400
+    assert alice_api.post("payment-methods", {"payload": payload}).status_code == 201
+    assert alice_api.post("payment-methods", {"payload": payload}).status_code == 400
     assert PaymentMethod.objects.count() == 1
 
 
 def test_saving_a_card_without_two_step_sign_in_is_refused(alice_api: Api) -> None:
     """The portal's rule (SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS, on by default)."""
-    payload = encrypt(alice_api.get("payment-methods/entry-key/").json(), CARD)
+    payload = encrypt(alice_api.get("payment-methods/entry-key").json(), CARD)
 
-    response = alice_api.post("payment-methods/", {"payload": payload})
+    response = alice_api.post("payment-methods", {"payload": payload})
 
     assert response.status_code in (400, 403)
     assert not PaymentMethod.objects.exists()
@@ -93,7 +93,7 @@ def test_bad_card_input_names_the_field_and_stores_nothing(
 ) -> None:
     settings.SECURITY_REQUIRE_CUSTOMER_MFA_FOR_CARDS = False
 
-    response = alice_api.post("payment-methods/", body)
+    response = alice_api.post("payment-methods", body)
 
     assert response.status_code == 400
     assert field in error_fields(response)
@@ -111,9 +111,9 @@ def test_bobs_card_is_a_404_for_alice_to_read_or_delete(
         Card.from_input(number=APPROVED, expiry="12/39", cvc="123"), customer=bob_company, by=bob
     )
 
-    assert alice_api.get(f"payment-methods/{bobs.pk}/").status_code == 404
-    assert alice_api.delete(f"payment-methods/{bobs.pk}/").status_code == 404
-    assert alice_api.get("payment-methods/").json()["results"] == []
+    assert alice_api.get(f"payment-methods/{bobs.pk}").status_code == 404
+    assert alice_api.delete(f"payment-methods/{bobs.pk}").status_code == 404
+    assert alice_api.get("payment-methods").json()["results"] == []
     bobs.refresh_from_db()
     assert bobs.status == PaymentMethod.Status.ACTIVE
 
@@ -121,7 +121,7 @@ def test_bobs_card_is_a_404_for_alice_to_read_or_delete(
 def test_alice_deletes_her_card(alice_api: Api, saved_card: Cards) -> None:
     card = saved_card(APPROVED)
 
-    response = alice_api.delete(f"payment-methods/{card.pk}/")
+    response = alice_api.delete(f"payment-methods/{card.pk}")
 
     assert response.status_code == 204
     card.refresh_from_db()
@@ -134,7 +134,7 @@ def test_with_a_second_factor_deleting_needs_a_step_up_the_token_does_not_carry(
     card = saved_card(APPROVED)
     give_totp_device(alice)
 
-    response = alice_api.delete(f"payment-methods/{card.pk}/")
+    response = alice_api.delete(f"payment-methods/{card.pk}")
 
     assert response.status_code == 403
     card.refresh_from_db()
@@ -151,11 +151,11 @@ def test_card_writes_need_payment_methods_write_and_a_customer(
         api_as(None),
     ):
         if method == "entry-key":
-            response = caller.get("payment-methods/entry-key/")
+            response = caller.get("payment-methods/entry-key")
         elif method == "create":
-            response = caller.post("payment-methods/", {"payload": "v1.x"})
+            response = caller.post("payment-methods", {"payload": "v1.x"})
         else:
-            response = caller.delete(f"payment-methods/{card.pk}/")
+            response = caller.delete(f"payment-methods/{card.pk}")
         assert response.status_code == 403
     card.refresh_from_db()
     assert card.status == PaymentMethod.Status.ACTIVE

@@ -28,7 +28,7 @@ def pay_body(invoice: Invoice, card: PaymentMethod, amount: int = 100_000) -> di
 def test_alice_pays_her_invoice_with_her_saved_card(
     alice_api: Api, thousand_sek_invoice: Invoice, saved_card: Cards
 ) -> None:
-    response = alice_api.post("payments/", pay_body(thousand_sek_invoice, saved_card(APPROVED)))
+    response = alice_api.post("payments", pay_body(thousand_sek_invoice, saved_card(APPROVED)))
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -44,7 +44,7 @@ def test_alice_pays_her_invoice_with_her_saved_card(
 def test_a_declined_card_is_a_failed_payment_and_the_invoice_stays_open(
     alice_api: Api, thousand_sek_invoice: Invoice, saved_card: Cards
 ) -> None:
-    response = alice_api.post("payments/", pay_body(thousand_sek_invoice, saved_card(DECLINED)))
+    response = alice_api.post("payments", pay_body(thousand_sek_invoice, saved_card(DECLINED)))
 
     assert response.status_code == 201
     assert response.json()["status"] == "failed"
@@ -57,8 +57,8 @@ def test_a_retry_with_the_same_key_replays_the_first_payment(
 ) -> None:
     body = pay_body(thousand_sek_invoice, saved_card(APPROVED))
 
-    first = alice_api.post("payments/", body, key="retry-key-0001")
-    second = alice_api.post("payments/", body, key="retry-key-0001")
+    first = alice_api.post("payments", body, key="retry-key-0001")
+    second = alice_api.post("payments", body, key="retry-key-0001")
 
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
@@ -69,10 +69,10 @@ def test_the_same_key_with_another_amount_is_refused(
     alice_api: Api, thousand_sek_invoice: Invoice, saved_card: Cards
 ) -> None:
     card = saved_card(APPROVED)
-    alice_api.post("payments/", pay_body(thousand_sek_invoice, card, 50_000), key="key-mismatch")
+    alice_api.post("payments", pay_body(thousand_sek_invoice, card, 50_000), key="key-mismatch")
 
     again = alice_api.post(
-        "payments/", pay_body(thousand_sek_invoice, card, 40_000), key="key-mismatch"
+        "payments", pay_body(thousand_sek_invoice, card, 40_000), key="key-mismatch"
     )
 
     assert again.status_code in (409, 422)
@@ -95,8 +95,8 @@ def test_alice_cannot_pay_bobs_invoice_nor_with_bobs_card(
         Card.from_input(number=APPROVED, expiry="12/39", cvc="123"), customer=bob_company, by=bob
     )
 
-    on_bobs_invoice = alice_api.post("payments/", pay_body(bobs_invoice, saved_card(APPROVED)))
-    with_bobs_card = alice_api.post("payments/", pay_body(thousand_sek_invoice, bobs_card))
+    on_bobs_invoice = alice_api.post("payments", pay_body(bobs_invoice, saved_card(APPROVED)))
+    with_bobs_card = alice_api.post("payments", pay_body(thousand_sek_invoice, bobs_card))
 
     assert on_bobs_invoice.status_code == 400 and "invoice" in error_fields(on_bobs_invoice)
     assert with_bobs_card.status_code == 400
@@ -127,7 +127,7 @@ def test_bad_payment_input_names_the_field_and_charges_nothing(
 ) -> None:
     body = {**pay_body(thousand_sek_invoice, saved_card(APPROVED)), **change}
 
-    response = alice_api.post("payments/", body)
+    response = alice_api.post("payments", body)
 
     assert response.status_code == 400, response.json()
     assert field in error_fields(response)
@@ -139,7 +139,7 @@ def test_paying_needs_payments_write(
 ) -> None:
     reader = api_as(alice, [s for s in ALL_SCOPES if s != "payments:write"])
 
-    response = reader.post("payments/", pay_body(thousand_sek_invoice, saved_card(APPROVED)))
+    response = reader.post("payments", pay_body(thousand_sek_invoice, saved_card(APPROVED)))
 
     assert response.status_code == 403
     assert not Payment.objects.exists()
@@ -154,18 +154,18 @@ def paid(invoice: Invoice, card: PaymentMethod, by: User) -> Payment:
 def test_lists_and_reads_show_only_the_callers_payments(
     alice_api: Api,
     bob_api: Api,
-    integration: Api,
+    erp_api: Api,
     alice: User,
     thousand_sek_invoice: Invoice,
     saved_card: Cards,
 ) -> None:
     payment = paid(thousand_sek_invoice, saved_card(APPROVED), alice)
 
-    assert [p["id"] for p in alice_api.get("payments/").json()["results"]] == [payment.pk]
-    assert alice_api.get(f"payments/{payment.pk}/").json()["id"] == payment.pk
-    assert bob_api.get("payments/").json()["results"] == []
-    assert bob_api.get(f"payments/{payment.pk}/").status_code == 404
-    assert integration.get("payments/", invoice=thousand_sek_invoice.pk).json()["results"]
+    assert [p["id"] for p in alice_api.get("payments").json()["results"]] == [payment.pk]
+    assert alice_api.get(f"payments/{payment.pk}").json()["id"] == payment.pk
+    assert bob_api.get("payments").json()["results"] == []
+    assert bob_api.get(f"payments/{payment.pk}").status_code == 404
+    assert erp_api.get("payments", invoice=thousand_sek_invoice.pk).json()["results"]
 
 
 def test_bob_cannot_refund_alices_payment(
@@ -174,7 +174,7 @@ def test_bob_cannot_refund_alices_payment(
     payment = paid(thousand_sek_invoice, saved_card(APPROVED), alice)
     body = {"amount": 10_000, "currency": "SEK", "reason": "x", "purpose": "reopen"}
 
-    assert bob_api.post(f"payments/{payment.pk}/refunds/", body).status_code == 404
+    assert bob_api.post(f"payments/{payment.pk}/refunds", body).status_code == 404
     assert not Refund.objects.exists()
 
 
@@ -199,7 +199,7 @@ def test_a_refund_needs_the_operators_permission_and_a_fresh_second_factor(
     }[who]()
     body = {"amount": 10_000, "currency": "SEK", "reason": "returned", "purpose": "reopen"}
 
-    response = caller.post(f"payments/{payment.pk}/refunds/", body)
+    response = caller.post(f"payments/{payment.pk}/refunds", body)
 
     assert response.status_code in (403, 404)
     assert not Refund.objects.exists()

@@ -45,6 +45,10 @@ PUBLIC: dict[str, str] = {
     "otp_webauthn:credential-authentication-complete": "a passkey sign-in's answer",
     "otp_webauthn:js-i18n-catalog": "the passkey script's translations (no data)",
     "documents:verify": "anyone holding one of our PDFs may check its signature",
+    "oauth2_provider:token": "OAuth clients get tokens with their own credentials (no session)",
+    "oauth2_provider:revoke-token": "OAuth clients revoke their own tokens (client credentials)",
+    "oauth2_provider:oidc-connect-discovery-info": "OpenID Connect discovery (public metadata)",
+    "oauth2_provider:jwks-info": "the public keys that verify ID tokens",
 }
 
 # Pages without arguments a signed-in customer opens for herself (her own invoices,
@@ -70,10 +74,18 @@ CUSTOMER_OWN: dict[str, str] = {
     "privacy:accept": "accepting the current privacy policy (POST)",
     "privacy:export": "asking for her own data export (POST, second factor just now)",
     "privacy:erase": "asking for her own erasure (POST, second factor just now)",
+    "oauth2_provider:authorize": "consenting to an app that asks to act for her (docs/api.md)",
 }
 
-# Views that take a POST without Django's CSRF token, with why. Empty: none does.
-CSRF_EXEMPT: dict[str, str] = {}
+# Views that take a POST without Django's CSRF token, with why: none reads a session
+# cookie, so a cross-site form cannot act with a visitor's session through them.
+CSRF_EXEMPT: dict[str, str] = {
+    "oauth2_provider:token": "the client authenticates with its own credentials, not a cookie",
+    "oauth2_provider:revoke-token": "the client authenticates with its own credentials",
+    "oauth2_provider:user-info": "a bearer token only (OpenID Connect userinfo)",
+    "api:me": "the API takes bearer tokens only, never a session (docs/api.md)",
+    "api:not-found": "answers 404 to everything (no action)",
+}
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,7 @@ REFUSAL_PAGES = {
     "security:enroll_totp",
     "security:step_up",
 }
-REFUSED_STATUS = {400, 403, 404, 405, 410}
+REFUSED_STATUS = {400, 401, 403, 404, 405, 410}
 
 
 def _page_name(location: str) -> str:
