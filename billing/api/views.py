@@ -24,6 +24,7 @@ from billing import services
 from billing.api import serializers as api
 from billing.api.caller import IntegrationOnly, actor_of, scope_of
 from billing.api.errors import register_billing_errors
+from billing.api.schema import READ, WRITE, errors
 from billing.documents import selectors as documents
 from billing.documents import services as document_services
 from billing.documents.exceptions import InvalidUpload
@@ -59,17 +60,22 @@ def detail(invoice: Invoice, status_code: int = status.HTTP_200_OK) -> Response:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List customers", responses=api.CustomerSerializer(many=True)),
-    retrieve=extend_schema(summary="Read a customer", responses=api.CustomerSerializer),
+    list=extend_schema(
+        summary="List customers",
+        responses={200: api.CustomerSerializer(many=True), **errors(400, *READ)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a customer", responses={200: api.CustomerSerializer, **errors(*READ)}
+    ),
     create=extend_schema(
         summary="Create a customer (integrations)",
         request=api.CustomerWriteSerializer,
-        responses={201: api.CustomerSerializer},
+        responses={201: api.CustomerSerializer, **errors(*WRITE)},
     ),
     partial_update=extend_schema(
         summary="Change a customer (integrations)",
         request=api.CustomerWriteSerializer,
-        responses=api.CustomerSerializer,
+        responses={200: api.CustomerSerializer, **errors(*WRITE)},
     ),
 )
 class CustomerViewSet(IdempotentMixin, viewsets.GenericViewSet):
@@ -122,42 +128,44 @@ class InvoiceFilterSerializer(serializers.Serializer):
     list=extend_schema(
         summary="List invoices and credit notes",
         parameters=[InvoiceFilterSerializer],
-        responses=api.InvoiceSerializer(many=True),
+        responses={200: api.InvoiceSerializer(many=True), **errors(400, *READ)},
     ),
     retrieve=extend_schema(
-        summary="Read an invoice with its lines", responses=api.InvoiceDetailSerializer
+        summary="Read an invoice with its lines",
+        responses={200: api.InvoiceDetailSerializer, **errors(*READ)},
     ),
     create=extend_schema(
         summary="Create a draft invoice (integrations)",
         request=api.InvoiceCreateSerializer,
-        responses={201: api.InvoiceDetailSerializer},
+        responses={201: api.InvoiceDetailSerializer, **errors(*WRITE)},
     ),
     lines=extend_schema(
         summary="Add a line to a draft (integrations)",
         request=api.LineInputSerializer,
-        responses={201: api.InvoiceDetailSerializer},
+        responses={201: api.InvoiceDetailSerializer, **errors(*WRITE)},
     ),
     finalize=extend_schema(
         summary="Finalize a draft: number, freeze, sign and send (integrations)",
         request=api.FinalizeSerializer,
-        responses=api.InvoiceDetailSerializer,
+        responses={200: api.InvoiceDetailSerializer, **errors(*WRITE)},
     ),
     void=extend_schema(
         summary="Void an open invoice with nothing paid or credited (integrations)",
         request=api.VoidSerializer,
-        responses=api.InvoiceDetailSerializer,
+        responses={200: api.InvoiceDetailSerializer, **errors(*WRITE)},
     ),
     credit_notes=extend_schema(
         summary="Issue a credit note on an open invoice (integrations)",
         request=api.CreditNoteCreateSerializer,
-        responses={201: api.InvoiceDetailSerializer},
+        responses={201: api.InvoiceDetailSerializer, **errors(*WRITE)},
     ),
     pdf=extend_schema(
         summary="Download the invoice's signed PDF",
         responses={
             (200, "application/pdf"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The signed PDF/A-3 with its Factur-X XML."
-            )
+            ),
+            **errors(*READ),
         },
     ),
 )
@@ -255,7 +263,7 @@ class InvoiceVerifyView(ApiView):
     @extend_schema(
         summary="Verify a PDF: signed by us, untampered, which invoice",
         request=api.VerifyUploadSerializer,
-        responses=api.VerificationSerializer,
+        responses={200: api.VerificationSerializer, **errors(*WRITE)},
     )
     def post(self, request: Request) -> Response:
         data = _body(api.VerifyUploadSerializer, request)["pdf"]

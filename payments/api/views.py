@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.api.caller import actor_of, is_integration, scope_of
+from billing.api.schema import READ, WRITE, errors
 from billing.money import Money
 from billing.selectors import get_invoice_in_scope
 from payments import services
@@ -72,9 +73,11 @@ class PaymentFilterSerializer(serializers.Serializer):
     list=extend_schema(
         summary="List payments",
         parameters=[PaymentFilterSerializer],
-        responses=api.PaymentSerializer(many=True),
+        responses={200: api.PaymentSerializer(many=True), **errors(400, *READ)},
     ),
-    retrieve=extend_schema(summary="Read a payment", responses=api.PaymentSerializer),
+    retrieve=extend_schema(
+        summary="Read a payment", responses={200: api.PaymentSerializer, **errors(*READ)}
+    ),
     create=extend_schema(
         summary="Pay an invoice with a saved card",
         description=(
@@ -83,12 +86,12 @@ class PaymentFilterSerializer(serializers.Serializer):
             " Idempotency-Key is also the payment's own key: a retry never charges twice."
         ),
         request=api.PaymentCreateSerializer,
-        responses={201: api.PaymentSerializer},
+        responses={201: api.PaymentSerializer, **errors(*WRITE, 503)},
     ),
     refunds=extend_schema(
         summary="Refund part or all of a payment (payments operators, with step-up)",
         request=api.RefundCreateSerializer,
-        responses={201: api.RefundSerializer},
+        responses={201: api.RefundSerializer, **errors(*WRITE)},
     ),
 )
 class PaymentViewSet(IdempotentMixin, viewsets.GenericViewSet):
@@ -171,16 +174,21 @@ class CustomerOnly(BasePermission):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List saved cards", responses=api.PaymentMethodSerializer(many=True)
+        summary="List saved cards",
+        responses={200: api.PaymentMethodSerializer(many=True), **errors(400, *READ)},
     ),
-    retrieve=extend_schema(summary="Read a saved card", responses=api.PaymentMethodSerializer),
+    retrieve=extend_schema(
+        summary="Read a saved card",
+        responses={200: api.PaymentMethodSerializer, **errors(*READ)},
+    ),
     create=extend_schema(
         summary="Save a card from the browser's ciphertext (the customer's own token)",
         request=api.PaymentMethodCreateSerializer,
-        responses={201: api.PaymentMethodSerializer},
+        responses={201: api.PaymentMethodSerializer, **errors(*WRITE, 503)},
     ),
     destroy=extend_schema(
-        summary="Delete a saved card (the customer's own token)", responses={204: None}
+        summary="Delete a saved card (the customer's own token)",
+        responses={204: None, **errors(*WRITE)},
     ),
 )
 class PaymentMethodViewSet(IdempotentMixin, viewsets.GenericViewSet):
@@ -239,7 +247,7 @@ class EntryKeyView(ApiView):
 
     @extend_schema(
         summary="The card-entry key and a one-time nonce for one card",
-        responses=api.EntryKeySerializer,
+        responses={200: api.EntryKeySerializer, **errors(*READ, 503)},
     )
     def get(self, request: Request) -> Response:
         key = card_entry_key(by=actor_of(request), request=request._request)
