@@ -843,6 +843,7 @@ OAUTH2_PROVIDER: dict[str, object] = {
         "profile": "Read your name",
         "email": "Read your e-mail address",
         "customers:read": "Read customer details",
+        "customers:write": "Create and change customers (server integrations)",
         "invoices:read": "Read invoices and their documents",
         "invoices:write": "Create, finalize, void and credit invoices",
         "payments:read": "Read payments and refunds",
