@@ -813,6 +813,8 @@ def _oidc_private_key() -> str:
 
 
 _OIDC_KEY = _oidc_private_key()
+# django-oauth-toolkit's own models (named so that security.ApiClient may point at them).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # OAuth 2.0 / OpenID Connect (django-oauth-toolkit; docs/api.md, "Tokens"). Authorization
 # code with PKCE (S256 only) for apps acting for a customer, client credentials for server
 # integrations; no implicit or password grant. Access tokens live 15 minutes; a refresh
@@ -853,6 +855,10 @@ OAUTH2_PROVIDER: dict[str, object] = {
         "events:read": "Read the events of your account",
     },
     "DEFAULT_SCOPES": [],
+    # Each client only the scopes its security officer allowed (security.api.scopes).
+    "SCOPES_BACKEND_CLASS": "security.api.scopes.ClientScopes",
+    # Audits token issue, refresh, reuse and revocation; OIDC claims (security.api.oauth).
+    "OAUTH2_VALIDATOR_CLASS": "security.api.oauth.TillitOAuth2Validator",
     # RFC 9700 (OAuth 2.0 Security Best Current Practice), enforced now rather than at
     # django-oauth-toolkit 4.0: no implicit or password grant, S256 PKCE only, bearer
     # tokens never in a query string, the issuer in authorization responses, tokens

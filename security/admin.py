@@ -26,6 +26,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.admin import ReadOnlyAdmin
 from security import accounts, services
 from security.admin_mixins import DecidedByActionsAdmin, StepUpChangesMixin
+from security.api import admin as api_admin  # noqa: F401 - API clients (security officers)
 from security.exceptions import NotAllowed
 from security.models import JobAttempt, SecurityAlert, User, UserSession
 from security.selectors import confirmed_devices, enrolled_factor

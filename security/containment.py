@@ -1,6 +1,6 @@
-"""Containment of a security incident on the security side: ending sessions and disabling
-a staff account. Called by the incident tooling (``audit.incidents.containment``), which
-adds the step to the incident's timeline.
+"""Containment of a security incident on the security side: ending sessions, revoking API
+tokens and disabling a staff account. Called by the incident tooling
+(``audit.incidents.containment``), which adds the step to the incident's timeline.
 
 Each function needs the containment permission and a fresh second factor, ends the
 sessions server-side (the session rows are deleted: the next request of that browser
@@ -20,6 +20,7 @@ from django.http import HttpRequest
 
 from audit import record
 from security.accounts import update_account
+from security.api.clients import revoke_tokens
 from security.exceptions import NotAllowed
 from security.models import UserSession
 from security.roles import STAFF_ROLES
@@ -86,3 +87,30 @@ def disable_staff_account(*, user: Any, by: Any, request: HttpRequest) -> Any:
     if user.pk == getattr(by, "pk", None):
         raise NotAllowed("user: you cannot disable your own account")
     return update_account(user=user, changes={"is_active": False}, by=by, request=request)
+
+
+def revoke_api_tokens(
+    *, application: Any = None, user: Any = None, by: Any, request: HttpRequest | None
+) -> int:
+    """Revoke API tokens: every token of one client (``application``), of one user (``user``,
+    whichever apps hold them) or, with neither, of every client. Access tokens end at once
+    (the next API request with one is a 401), refresh tokens cannot be used again. The
+    number ended; audited ``security.api_tokens_revoked``. Clients get new tokens only by
+    authenticating again (a compromised client secret: remove the client in the admin)."""
+    _check_actor(by, request)
+    scope = "application" if application is not None else "user" if user is not None else "all"
+    with transaction.atomic():
+        ended = revoke_tokens(
+            applications=[application] if application is not None else None,
+            users=[user] if user is not None else None,
+        )
+        record(
+            "security.api_tokens_revoked",
+            actor=by,
+            obj=application if application is not None else user,
+            request=request,
+            scope=scope,
+            client_id=str(getattr(application, "client_id", "") or ""),
+            count=ended,
+        )
+    return ended

@@ -314,3 +314,28 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key of {self.owner} for {self.method} {self.endpoint}"
+
+
+class ApiClient(models.Model):
+    """Tillit's facts about an OAuth client (django-oauth-toolkit's ``Application``): what
+    kind it is and which scopes it may be granted (security.api.clients registers them)."""
+
+    class Kind(models.TextChoices):
+        INTEGRATION = "integration", "Server integration (client credentials)"
+        CUSTOMER_APP = "customer_app", "App for customers (authorization code + PKCE)"
+
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="tillit_client"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    allowed_scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        permissions = [("manage_api_clients", "Can register, change and remove API clients")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.application_id}"

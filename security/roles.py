@@ -35,6 +35,7 @@ CUSTOM_PERMISSIONS: Final = frozenset(
         "security.unlock_account",
         "security.change_roles",
         "security.reset_credentials",
+        "security.manage_api_clients",
         "payments.view_key_status",
         "documents.download_invoice_documents",
         "documents.verify_invoice_documents",
@@ -131,6 +132,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     # possible: roles change only through security.services.set_user_roles.
     SECURITY_OFFICER: frozenset(
         _crud("security.user", "vc")
+        # API clients: registered, changed and removed only by security officers.
+        | {"security.manage_api_clients"}
         | _crud("auth.group", "v")
         | _crud("security.usersession", "v")
         | _crud("otp_totp.totpdevice", "v")

@@ -27,6 +27,7 @@ from audit.incidents.exceptions import IncidentError
 from audit.incidents.models import Incident
 from audit.incidents.services import TRANSITIONS
 from payments.freeze import active_card_payment_freeze
+from security.api.selectors import api_client_named
 from security.decorators import step_up_required
 from security.identity import normalize_login
 
@@ -63,11 +64,15 @@ class ContainmentForm(forms.Form):
         ("lift_card_payment_freeze", gettext_lazy("Lift the card payment freeze")),
         ("revoke_user_sessions", gettext_lazy("Revoke all sessions of a user")),
         ("revoke_staff_sessions", gettext_lazy("Revoke all sessions of all staff")),
+        ("revoke_client_api_tokens", gettext_lazy("Revoke all API tokens of a client")),
+        ("revoke_user_api_tokens", gettext_lazy("Revoke all API tokens of a user")),
+        ("revoke_all_api_tokens", gettext_lazy("Revoke all API tokens of all clients")),
         ("disable_staff_account", gettext_lazy("Disable a staff account")),
         ("rotate_vault_keys", gettext_lazy("Rotate the data key and the browser key now")),
     ]
     action = forms.ChoiceField(label=gettext_lazy("Action"), choices=ACTIONS)
     username = forms.CharField(label=gettext_lazy("Login name"), required=False, max_length=150)
+    client_id = forms.CharField(label=gettext_lazy("API client id"), required=False, max_length=100)
     reason = forms.CharField(label=gettext_lazy("Reason"), required=False, max_length=300)
     confirm = forms.BooleanField(
         label=gettext_lazy("I confirm this containment action"), required=True
@@ -333,6 +338,15 @@ class IncidentAdmin(admin.ModelAdmin):
         if action == "revoke_staff_sessions":
             ended = containment.revoke_staff_sessions(**common)
             return _("%(count)s staff session(s) ended.") % {"count": ended}
+        if action == "revoke_all_api_tokens":
+            ended = containment.revoke_api_tokens(**common)
+            return _("%(count)s API token(s) revoked.") % {"count": ended}
+        if action == "revoke_client_api_tokens":
+            application = api_client_named(data["client_id"].strip())
+            if application is None:
+                raise IncidentError(_("no API client with this client id"), field="client_id")
+            ended = containment.revoke_api_tokens(application=application, **common)
+            return _("%(count)s API token(s) revoked.") % {"count": ended}
         if action == "rotate_vault_keys":
             containment.rotate_vault_keys(**common)
             return _("A new data key and a new card-entry key are in use.")
@@ -340,6 +354,9 @@ class IncidentAdmin(admin.ModelAdmin):
         user = get_user_model().objects.filter(username=name).first() if name else None
         if user is None:
             raise IncidentError(_("no account with this login name"), field="username")
+        if action == "revoke_user_api_tokens":
+            ended = containment.revoke_api_tokens(user=user, **common)
+            return _("%(count)s API token(s) revoked.") % {"count": ended}
         if action == "revoke_user_sessions":
             ended = containment.revoke_user_sessions(user=user, **common)
             return _("%(count)s session(s) of %(user)s ended.") % {"count": ended, "user": user}

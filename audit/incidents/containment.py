@@ -5,9 +5,7 @@ by the service of the app it acts on: fail closed), changes that app only throug
 service (which writes its own audit event), and adds the step to the incident's timeline
 with an ``incident.containment_applied`` event, all in one transaction. Undoing:
 ``lift_card_payment_freeze``; a disabled account is enabled in its account form (step-up);
-rotated keys and ended sessions are not undone (nothing to give back).
-
-Revoking API tokens waits for the API (its tokens do not exist yet).
+rotated keys, ended sessions and revoked API tokens are not undone (nothing to give back).
 """
 
 from __future__ import annotations
@@ -124,6 +122,37 @@ def revoke_staff_sessions(
         action="revoke_staff_sessions",
         describe=lambda n: f"{n} staff session(s) ended",
         work=lambda: security_containment.revoke_staff_sessions(by=by, request=request),
+        by=by,
+        request=request,
+    )
+
+
+def revoke_api_tokens(
+    *,
+    incident: Incident | None,
+    application: Any = None,
+    user: Any = None,
+    by: Any,
+    request: HttpRequest | None,
+) -> int:
+    """Revoke the API tokens of one client, of one user, or (neither given) of every client."""
+
+    def describe(n: int) -> str:
+        if application is not None:
+            return (
+                f"{n} API token(s) of client {application.name} ({application.client_id}) revoked"
+            )
+        if user is not None:
+            return f"{n} API token(s) of {user.get_username()} revoked"
+        return f"{n} API token(s) of all clients revoked"
+
+    return _contain(
+        incident,
+        action="revoke_api_tokens",
+        describe=describe,
+        work=lambda: security_containment.revoke_api_tokens(
+            application=application, user=user, by=by, request=request
+        ),
         by=by,
         request=request,
     )

@@ -9,10 +9,12 @@ from __future__ import annotations
 from django.urls import path, re_path
 from oauth2_provider import views
 
+from security.api.oauth_views import ConsentView
+
 app_name = "oauth2_provider"
 
 urlpatterns = [
-    path("authorize/", views.AuthorizationView.as_view(), name="authorize"),
+    path("authorize/", ConsentView.as_view(), name="authorize"),
     path("token/", views.TokenView.as_view(), name="token"),
     path("revoke_token/", views.RevokeTokenView.as_view(), name="revoke-token"),
     re_path(

@@ -39,6 +39,38 @@ def make_application(
     )
 
 
+SECRET = "s3cret-for-the-tests-only-0123456789abcdef"
+
+
+def registered(
+    name: str, *, kind: str, scopes: list[str], user: User | None = None, redirect: str = ""
+) -> Application:
+    """A client as the admin registers it: its Application (secret ``SECRET``, hashed) and
+    its ApiClient facts (kind, allowed scopes)."""
+    from security.models import ApiClient
+
+    integration = kind == ApiClient.Kind.INTEGRATION
+    application = Application(
+        name=name,
+        user=user,
+        client_type=Application.CLIENT_CONFIDENTIAL if integration else Application.CLIENT_PUBLIC,
+        authorization_grant_type=(
+            Application.GRANT_CLIENT_CREDENTIALS
+            if integration
+            else Application.GRANT_AUTHORIZATION_CODE
+        ),
+        redirect_uris=redirect,
+        client_secret=SECRET,
+        hash_client_secret=True,
+        algorithm="" if integration else Application.RS256_ALGORITHM,
+    )
+    application.save()
+    ApiClient.objects.create(
+        application=application, kind=kind, allowed_scopes=scopes, created_at=timezone.now()
+    )
+    return application
+
+
 def issue_token(
     application: Application,
     *,

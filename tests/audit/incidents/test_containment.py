@@ -236,3 +236,79 @@ def test_every_role_but_the_officer_is_refused_the_services(
                 incident=incident, reason="x", by=user, request=request
             )
     assert not CardPaymentFreeze.objects.exists()
+
+
+def test_revoking_a_clients_api_tokens_makes_its_next_request_a_401(
+    officer: User, incident: Incident, admin_client_for: Callable[[User], Client]
+) -> None:
+    from oauth2_provider.models import Application
+
+    from tests.api.conftest import bearer, issue_token, make_application
+    from tests.factories import make_user
+
+    erp = make_application("ERP", user=make_user("api-erp"))
+    other = make_application("Other", user=make_user("api-other"))
+    token, kept = issue_token(erp, scopes="invoices:read"), issue_token(other)
+    api = Client()
+    assert api.get("/api/v1/me", **bearer(token)).status_code == 200
+
+    response = post_action(
+        admin_client_for(officer), incident, "revoke_client_api_tokens", client_id=erp.client_id
+    )
+
+    assert response.status_code == 302
+    assert api.get("/api/v1/me", **bearer(token)).status_code == 401
+    assert api.get("/api/v1/me", **bearer(kept)).status_code == 200
+    (event,) = audit_events("security.api_tokens_revoked")
+    assert (event.details["scope"], event.details["count"]) == ("application", 1)
+    assert token not in str(event.details)
+    (applied,) = audit_events("incident.containment_applied", incident)
+    assert applied.details["containment"] == "revoke_api_tokens"
+    assert Application.objects.count() == 2  # the clients stay; only their tokens end
+
+
+def test_revoking_every_api_token_and_a_users_tokens(
+    officer: User, incident: Incident, alice: User, stepped_up: Callable[[User], Any]
+) -> None:
+    from oauth2_provider.models import AccessToken
+
+    from tests.api.conftest import issue_token, make_application
+    from tests.factories import make_user
+
+    app = make_application("App", grant="authorization-code")
+    erp = make_application("ERP", user=make_user("api-erp"))
+    issue_token(app, user=alice)
+    issue_token(erp)
+    request = stepped_up(officer)
+    assert (
+        containment.revoke_api_tokens(incident=incident, user=alice, by=officer, request=request)
+        == 1
+    )
+    assert AccessToken.objects.count() == 1
+    assert containment.revoke_api_tokens(incident=incident, by=officer, request=request) == 1
+    assert not AccessToken.objects.exists()
+
+
+def test_revoking_api_tokens_needs_the_officer_and_a_fresh_second_factor(
+    officer: User,
+    incident: Incident,
+    other_roles: list[User],
+    stepped_up: Callable[[User], Any],
+) -> None:
+    from oauth2_provider.models import AccessToken
+
+    from tests.api.conftest import issue_token, make_application
+    from tests.factories import make_user
+
+    issue_token(make_application("ERP", user=make_user("api-erp")))
+    for user in other_roles:
+        with pytest.raises(ContainmentRefused) as refused:
+            containment.revoke_api_tokens(incident=incident, by=user, request=stepped_up(user))
+        assert refused.value.field == "user"
+    stale = stepped_up(officer)
+    stale.session.pop(MFA_VERIFIED_AT_KEY, None)
+    with pytest.raises(ContainmentRefused) as refused:
+        containment.revoke_api_tokens(incident=incident, by=officer, request=stale)
+    assert refused.value.field == "step_up"
+    assert AccessToken.objects.count() == 1
+    assert not audit_events("security.api_tokens_revoked")
