@@ -147,7 +147,7 @@ def no_data_of(markers: set[str]) -> Callable[..., None]:
 
 @schema.parametrize()
 @settings(
-    max_examples=6,
+    max_examples=3,
     deadline=None,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],
