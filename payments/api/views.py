@@ -143,7 +143,7 @@ class PaymentViewSet(IdempotentMixin, viewsets.GenericViewSet):
                 amount=Money(body["amount"], body["currency"]),
                 reason=body["reason"],
                 purpose=body["purpose"],
-                by=actor_of(request),
+                by=principal_of(request).user,  # a person's rule: the token's user
                 request=request._request,
             )
         except RefundRefused as exc:  # who may refund (403), or what (400)
