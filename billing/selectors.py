@@ -113,6 +113,91 @@ def get_invoice_for_user(user: Any, pk: Any, *, with_lines: bool = True) -> Invo
         raise Http404("No such invoice") from exc
 
 
+@dataclass(frozen=True)
+class CustomerScope:
+    """Whose records an API caller sees: one customer's (the token of a customer's portal
+    user: its finalized invoices, as in the portal), every customer's (a server
+    integration's client-credentials token: drafts too, as far as its scopes allow), or
+    nobody's (any other user's token: staff work in the admin)."""
+
+    customer_id: int | None = None
+    every_customer: bool = False
+
+    def covers(self, customer_id: int) -> bool:
+        """Whether the caller sees this customer's records."""
+        return self.every_customer or (
+            self.customer_id is not None and self.customer_id == customer_id
+        )
+
+    def customers(self) -> QuerySet[Customer]:
+        if self.every_customer:
+            return Customer.objects.order_by("pk")
+        return Customer.objects.filter(pk=self.customer_id or -1).order_by("pk")
+
+    def invoices(self) -> QuerySet[Invoice]:
+        """Invoices and credit notes the caller sees (customer and series read with them)."""
+        if self.every_customer:
+            return Invoice.objects.select_related("customer", "series")
+        if self.customer_id is None:
+            return Invoice.objects.none()
+        return _customer_invoices(self.customer_id)
+
+
+def api_scope(user: Any, *, integration: bool) -> CustomerScope:
+    """The ``CustomerScope`` of an API token: ``integration`` for a client-credentials token
+    (no user), else the user's (a customer's portal user sees its customer's records)."""
+    if integration:
+        return CustomerScope(every_customer=True)
+    customer = customer_for_user(user)
+    if customer is None or not user.is_active:
+        return CustomerScope()
+    return CustomerScope(customer_id=customer.pk)
+
+
+@compiled(int)
+def _any_invoice(pk: int) -> Any:
+    return Invoice.objects.select_related("customer", "series").filter(pk=pk)[:1]
+
+
+@compiled(int)
+def _any_customer(pk: int) -> Any:
+    return Customer.objects.filter(pk=pk)[:1]
+
+
+@compiled(int)
+def _lines_of(invoice_id: int) -> Any:
+    return InvoiceLine.objects.filter(invoice_id=invoice_id).order_by("position", "pk")
+
+
+def get_invoice_in_scope(scope: CustomerScope, pk: Any) -> Invoice:
+    """The invoice, or Http404 if it does not exist or is outside ``scope`` (the same answer
+    either way, so ids cannot be probed). Every API call about one invoice asks: a query
+    compiled once."""
+    wanted = _as_id(pk)
+    found = None
+    if wanted is not None and scope.every_customer:
+        found = _any_invoice.first(wanted)
+    elif wanted is not None and scope.customer_id is not None:
+        found = _customer_invoice.first(scope.customer_id, wanted)
+    if found is None:
+        raise Http404("No such invoice")
+    return found
+
+
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    """The invoice's lines in their order (the caller has checked access to the invoice)."""
+    return _lines_of.fetch(invoice.pk)
+
+
+def get_customer_in_scope(scope: CustomerScope, pk: Any) -> Customer:
+    """The customer, or Http404 if it does not exist or is outside ``scope``."""
+    wanted = _as_id(pk)
+    customer = _any_customer.first(wanted) if wanted is not None else None
+    if customer is None or not scope.covers(customer.pk):
+        raise Http404("No such customer")
+    return customer
+
+
 def invoice_credit_notes(invoice: Invoice) -> QuerySet[Invoice]:
     """The credit notes issued on an invoice (finalized: open or paid), oldest first."""
     return invoice.credit_notes.filter(

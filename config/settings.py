@@ -881,6 +881,7 @@ OAUTH2_PROVIDER: dict[str, object] = {
         "profile": "Read your name",
         "email": "Read your e-mail address",
         "customers:read": "Read customer details",
+        "customers:write": "Create and change customers (server integrations)",
         "invoices:read": "Read invoices and their documents",
         "invoices:write": "Create, finalize, void and credit invoices",
         "payments:read": "Read payments and refunds",
@@ -918,4 +919,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name get names of their own (import paths: nothing
+    # is imported here).
+    "ENUM_NAME_OVERRIDES": {
+        "CustomerKindEnum": "billing.models.Customer.Kind",
+        "InvoiceKindEnum": "billing.models.InvoiceKind",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "RefundStatusEnum": "payments.models.Refund.Status",
+    },
 }

@@ -23,6 +23,8 @@ urlpatterns = [
     path("oauth/", include("security.api.oauth_urls", namespace="oauth2_provider")),
     # The API: each app's endpoints, then the catch-all answering unknown paths in the
     # API's error shape (docs/api.md).
+    path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("payments.api.urls")),
     path("api/", include("security.api.urls", namespace="api")),
     path("api/", include(("billing.webhooks.api", "webhooks_api"))),
     path("api/", include(not_found_patterns)),

@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 
 from audit.selectors import checkpoint_key_in_use_since
 from billing.documents.selectors import signing_certificate_validity
-from billing.selectors import CurrencyFigure, customer_for_user
+from billing.selectors import CurrencyFigure, CustomerScope, customer_for_user
 from db.compiled import compiled
 from payments.fraud.models import RiskHold
 from payments.models import BankLine, Payment, Refund, RiskDecision
@@ -47,6 +47,49 @@ def get_refund_for_user(user: Any, pk: Any) -> Refund:
         )
     except (Refund.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such refund") from exc
+
+
+def payments_in_scope(scope: CustomerScope) -> QuerySet[Payment]:
+    """The payments an API caller sees: its customer's, or every customer's for an
+    integration (``billing.selectors.api_scope``)."""
+    if scope.every_customer:
+        return Payment.objects.all()
+    if scope.customer_id is None:
+        return Payment.objects.none()
+    return Payment.objects.filter(invoice__customer_id=scope.customer_id)
+
+
+def get_payment_in_scope(scope: CustomerScope, pk: Any) -> Payment:
+    """One payment in ``scope`` (its invoice read with it), or 404 for any other id."""
+    found = (
+        payments_in_scope(scope).select_related("invoice").filter(pk=pk).first()
+        if _is_id(pk)
+        else None
+    )
+    if found is None:
+        raise Http404("No such payment")
+    return found
+
+
+def saved_cards_in_scope(scope: CustomerScope) -> QuerySet[PaymentMethod]:
+    """The active saved cards an API caller sees: its customer's, or every customer's."""
+    if scope.every_customer:
+        return PaymentMethod.objects.filter(status=PaymentMethod.Status.ACTIVE, saved=True)
+    if scope.customer_id is None:
+        return PaymentMethod.objects.none()
+    return get_payment_methods_for_customer(scope.customer_id)
+
+
+def get_saved_card_in_scope(scope: CustomerScope, pk: Any) -> PaymentMethod:
+    """One active saved card in ``scope``, or 404 for any other id (Bob never sees Alice's)."""
+    found = saved_cards_in_scope(scope).filter(pk=pk).first() if _is_id(pk) else None
+    if found is None:
+        raise Http404("No such payment method")
+    return found
+
+
+def _is_id(value: Any) -> bool:
+    return type(value) is int and 0 < value < 2**63
 
 
 def refunds_of(payment: Payment) -> list[Refund]:

@@ -59,6 +59,16 @@ class RefuseNulMiddleware:
             for name, values in query.lists():
                 if "\x00" in name or any("\x00" in value for value in values):
                     shown = name.replace("\x00", "\\0")[:40]
+                    if request.path.startswith("/api/"):  # the API's one error shape
+                        from security.api.errors import error_json
+
+                        return error_json(
+                            request,
+                            status_code=400,
+                            code="nul_character",
+                            message=f"the parameter '{shown}' contains a NUL character",
+                            field=shown,
+                        )
                     return HttpResponseBadRequest(
                         f"The parameter '{shown}' contains a NUL character, which no field"
                         " accepts.\n",

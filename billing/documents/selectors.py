@@ -53,9 +53,16 @@ def get_document_for_user(
 ) -> InvoiceDocument:
     """The invoice's signed PDF (latest, or ``version``), or Http404 when the user may not see it
     or it has not been signed yet (one answer either way)."""
-    documents = InvoiceDocument.objects.filter(invoice__in=visible_invoices(user)).select_related(
-        "invoice"
-    )
+    return get_document_among(visible_invoices(user), invoice_pk, version)
+
+
+def get_document_among(
+    invoices: QuerySet[Invoice], invoice_pk: Any, version: int | None = None
+) -> InvoiceDocument:
+    """The signed PDF (latest, or ``version``) of invoice ``invoice_pk`` if it is one of
+    ``invoices`` (who may see what: the caller's selector), else Http404, as when it has
+    not been signed yet."""
+    documents = InvoiceDocument.objects.filter(invoice__in=invoices).select_related("invoice")
     try:
         documents = documents.filter(invoice_id=int(invoice_pk))
     except (TypeError, ValueError) as exc:
@@ -148,13 +155,17 @@ def _document_name(invoice: Invoice) -> str:
     return _("invoice %(number)s") % {"number": invoice.display_number}
 
 
-def verify_document(data: bytes, *, user: Any = None) -> Verification:
-    """Verify ``data``; name the invoice only if ``user`` may see it (None: a trusted caller,
-    the command line)."""
+def verify_document(
+    data: bytes, *, user: Any = None, invoices: QuerySet[Invoice] | None = None
+) -> Verification:
+    """Verify ``data``; name the invoice only if ``user`` may see it, or (the API) if it is
+    one of ``invoices`` (neither: a trusted caller, the command line)."""
     inspection = inspect_pdf(data, known_certificates_pem=known_certificates())
     matches = InvoiceDocument.objects.filter(sha256=inspection.sha256).select_related("invoice")
-    if user is not None:
-        matches = matches.filter(invoice__in=visible_invoices(user))
+    if invoices is None and user is not None:
+        invoices = visible_invoices(user)
+    if invoices is not None:
+        matches = matches.filter(invoice__in=invoices)
     document = matches.first()
     sentences = list(inspection.facts)
     if document is not None:
@@ -171,8 +182,8 @@ def verify_document(data: bytes, *, user: Any = None) -> Verification:
         )
     elif inspection.signed_by_known_certificate and inspection.document_number:
         numbered = Invoice.objects.filter(display_number=inspection.document_number)
-        if user is not None:
-            numbered = numbered.filter(pk__in=visible_invoices(user).values("pk"))
+        if invoices is not None:
+            numbered = numbered.filter(pk__in=invoices.values("pk"))
         if numbered.exists():
             sentences.append(
                 _(

@@ -4,15 +4,19 @@ stores them (the OAuth flows themselves are tested end to end in test_oauth_flow
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, set_token_value
+from rest_framework.test import APIClient
 
+from security.keyring import forget_cached_keyrings
 from security.models import User
 from tests.factories import make_user
 
@@ -133,3 +137,121 @@ def error_of(response: Any) -> dict[str, Any]:
     assert error["request_id"] == response["X-Request-Id"]
     assert "Traceback" not in response.content.decode()
     return dict(error)
+
+
+# --- the resources' tests (billing.api, payments.api) --------------------------------------
+
+ALL_SCOPES = (
+    "customers:read",
+    "customers:write",
+    "invoices:read",
+    "invoices:write",
+    "payments:read",
+    "payments:write",
+    "payment_methods:read",
+    "payment_methods:write",
+)
+
+
+@pytest.fixture(autouse=True)
+def vault_keyring(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """Each test gets its own vault keyring file, never the demo's (as tests/payments)."""
+    path = tmp_path / "keys" / "vault_keyring.json"
+    settings.VAULT_KEYRING_PROVIDER = "file"
+    settings.VAULT_KEYRING_FILE = path
+    settings.VAULT_KEYRING_CREATE = True
+    settings.VAULT_ENTRY_KEY_BITS = 2048
+    forget_cached_keyrings()
+    yield path
+    forget_cached_keyrings()
+
+
+class Api:
+    """A client calling /api/v1/ with one bearer token (``raw``)."""
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.client = APIClient()
+        self.client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(_url(path), params)
+
+    def post(self, path: str, body: Any = None, *, key: str | None = None, **extra: Any) -> Any:
+        """A POST with a fresh Idempotency-Key (or ``key``); JSON unless ``content_type``."""
+        headers = {"HTTP_IDEMPOTENCY_KEY": key or uuid.uuid4().hex}
+        if "content_type" in extra:
+            return self.client.post(_url(path), body, **headers, **extra)
+        payload = body if body is not None else {}
+        return self.client.post(_url(path), payload, format="json", **headers)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.client.patch(_url(path), body, format="json")
+
+    def delete(self, path: str) -> Any:
+        return self.client.delete(_url(path))
+
+
+def _url(path: str) -> str:
+    return path if path.startswith("/") else f"/api/v1/{path}"
+
+
+def make_token(user: User | None, scopes: tuple[str, ...] | list[str]) -> str:
+    """A real access token: of an app a customer user signed in to (authorization code), or,
+    when ``user`` is None, of a server integration with its integration account."""
+    if user is None:
+        account = make_user(f"api-integration-{secrets.token_hex(4)}")
+        account.set_unusable_password()
+        account.save()
+        application = make_application(f"integration {account.username}", user=account)
+    else:
+        application = make_application(
+            f"app for {user.username} {secrets.token_hex(4)}",
+            grant=Application.GRANT_AUTHORIZATION_CODE,
+            client_type=Application.CLIENT_PUBLIC,
+            redirect_uris="https://app.example/callback",
+        )
+    return issue_token(application, user=user, scopes=" ".join(scopes))
+
+
+@pytest.fixture
+def api_as(db: None) -> Callable[..., Api]:
+    """``api_as(user_or_None, scopes=ALL_SCOPES)``: a client with a fresh token."""
+
+    def build(user: User | None, scopes: tuple[str, ...] | list[str] = ALL_SCOPES) -> Api:
+        return Api(make_token(user, scopes))
+
+    return build
+
+
+@pytest.fixture
+def alice_api(api_as: Callable[..., Api], alice: User) -> Api:
+    return api_as(alice)
+
+
+@pytest.fixture
+def bob_api(api_as: Callable[..., Api], bob: User) -> Api:
+    return api_as(bob)
+
+
+@pytest.fixture
+def erp_api(api_as: Callable[..., Api]) -> Api:
+    """A server integration (client credentials) with every scope."""
+    return api_as(None)
+
+
+def error_fields(response: Any) -> set[str]:
+    """The fields the one error shape names (the first error's and every listed one's)."""
+    error = error_of(response)
+    return {str(error["field"])} | {str(e["field"]) for e in error.get("errors", [])}
+
+
+# The documents fixtures (the test signing key, signed invoices) and the payments ones
+# (Alice's 1,000 SEK invoice, her saved cards tokenized by her).
+from tests.billing.documents.conftest import (  # noqa: E402, F401
+    alice_document,
+    sign_invoice,
+    signing_key,
+    signing_key_dir,
+)
+from tests.payments.fixtures import saved_card, thousand_sek_invoice  # noqa: E402, F401

@@ -87,6 +87,29 @@ CSRF_EXEMPT: dict[str, str] = {
     "api:not-found": "answers 404 to everything (no action)",
     "webhooks_api:events": "the API takes bearer tokens only (GET only)",
     "webhooks_api:event": "the API takes bearer tokens only (GET only)",
+    "not-found": "any unknown /api/ path: a 404 in the API's error shape for every method",
+    # billing.api and payments.api: bearer tokens only (security.api), never a session.
+    **{
+        name: "the API takes bearer tokens only, never a session (docs/api.md)"
+        for name in (
+            "api-customer-list",
+            "api-customer-detail",
+            "api-invoice-list",
+            "api-invoice-detail",
+            "api-invoice-lines",
+            "api-invoice-finalize",
+            "api-invoice-void",
+            "api-invoice-credit-notes",
+            "api-invoice-pdf",
+            "api-invoice-verify",
+            "api-payment-list",
+            "api-payment-detail",
+            "api-payment-refunds",
+            "api-payment-method-list",
+            "api-payment-method-detail",
+            "api-card-entry-key",
+        )
+    },
 }
 
 

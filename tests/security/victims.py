@@ -127,6 +127,15 @@ def bob_victim(
             "security:user_roles": {"pk": str(bob.pk)},
             "security:reset_credentials": {"pk": str(bob.pk)},
             "security:password_reset_confirm": {"token": default_token_generator.make_token(bob)},
+            # The REST API (/api/v1/): Bob's records by id.
+            "api-customer-detail": {"pk": str(bob_company.pk)},
+            **{
+                f"api-invoice-{route}": {"pk": invoice_pk}
+                for route in ("detail", "lines", "finalize", "void", "credit-notes", "pdf")
+            },
+            "api-payment-detail": {"pk": str(payment.pk)},
+            "api-payment-refunds": {"pk": str(payment.pk)},
+            "api-payment-method-detail": {"pk": str(card.pk)},
             "model": {
                 "billing.invoice": invoice_pk,
                 "billing.customer": str(bob_company.pk),

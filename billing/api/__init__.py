@@ -1,0 +1,1 @@
+"""Billing's REST API (``/api/v1/``): customers, invoices, invoice documents."""

@@ -1,0 +1,1 @@
+"""Payments' REST API (``/api/v1/``): payments, refunds, saved cards."""
