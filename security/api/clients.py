@@ -117,7 +117,7 @@ def _clean_redirect_uris(kind: str, uris: str) -> str:
     return " ".join(listed)
 
 
-def _grant_permissions(account: Any, scopes: list[str]) -> None:
+def grant_scope_permissions(account: Any, scopes: list[str]) -> None:
     wanted = set().union(*(SCOPE_PERMISSIONS.get(s, set()) for s in scopes))
     query = Q(pk__in=[])
     for name in wanted:
@@ -154,7 +154,7 @@ def register_api_client(
             account = get_user_model().objects.create(username=username, is_active=True)
             account.set_unusable_password()
             account.save(update_fields=["password"])
-            _grant_permissions(account, scopes)
+            grant_scope_permissions(account, scopes)
         application = Application(
             name=name,
             user=account,
@@ -249,7 +249,7 @@ def update_api_client(
         locked.allowed_scopes = scopes
         locked.save(update_fields=["allowed_scopes"])
         if application.user is not None:
-            _grant_permissions(application.user, scopes)
+            grant_scope_permissions(application.user, scopes)
         revoked = revoke_tokens(applications=[application]) if taken else 0
         record(
             "api.client_changed",
