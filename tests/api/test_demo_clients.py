@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from oauth2_provider.models import AccessToken, Application
 
-from security.api.demo import ensure_demo_api_clients, format_demo_clients
 from security.exceptions import NotAllowed
+from security.services.demo_clients import ensure_demo_api_clients, format_demo_clients
 
 pytestmark = pytest.mark.django_db
 

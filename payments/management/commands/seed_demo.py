@@ -16,7 +16,7 @@ from billing.delivery.pgp import company_key_fingerprint
 from billing.demo import format_logins, seed_demo
 from billing.documents.keys import load_identity
 from payments.demo import sample_camt054_for_demo, seed_payments_demo
-from security.api.demo import ensure_demo_api_clients, format_demo_clients
+from security.services.demo_clients import ensure_demo_api_clients, format_demo_clients
 
 
 class Command(BaseCommand):

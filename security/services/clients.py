@@ -27,12 +27,23 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 from audit import record
-from security.api.scopes import OIDC_SCOPES, all_scopes, api_scopes
 from security.exceptions import NotAllowed, SecurityError
 from security.models import ApiClient
-from security.services import require_step_up
+from security.services.mfa import require_step_up
 
 MANAGE_PERMISSION = "security.manage_api_clients"
+OIDC_SCOPES = frozenset({"openid", "profile", "email"})
+
+
+def all_scopes() -> frozenset[str]:
+    """Every scope the server knows (``OAUTH2_PROVIDER["SCOPES"]``)."""
+    return frozenset(settings.OAUTH2_PROVIDER["SCOPES"])  # type: ignore[call-overload]
+
+
+def api_scopes() -> frozenset[str]:
+    """The resource scopes (everything but OpenID Connect's)."""
+    return all_scopes() - OIDC_SCOPES
+
 
 # What an integration account may do, by scope: the permissions the services check.
 # A permission that does not exist (yet) is skipped.

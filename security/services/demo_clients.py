@@ -14,9 +14,9 @@ from django.utils import timezone
 from oauth2_provider.models import Application
 
 from audit import SYSTEM, record
-from security.api.clients import grant_scope_permissions
 from security.exceptions import NotAllowed
 from security.models import ApiClient
+from security.services.clients import grant_scope_permissions
 
 DEMO_ERP_ID = "demo-erp"
 DEMO_APP_ID = "demo-customer-app"
