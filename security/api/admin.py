@@ -164,7 +164,7 @@ class ApiClientAdmin(StepUpChangesMixin, admin.ModelAdmin):
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         return None  # audited by the service (api.client_changed)
 
-    def log_deletion(self, request: HttpRequest, obj: Any, object_repr: str) -> Any:
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         return None  # audited by the service (api.client_removed)
 
     def response_add(
