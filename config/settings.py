@@ -928,4 +928,9 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "payments.models.Payment.Status",
         "RefundStatusEnum": "payments.models.Refund.Status",
     },
+    # The one error shape on every operation, Idempotency-Key on every POST.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "security.api.schema.add_error_responses",
+    ],
 }

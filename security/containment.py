@@ -20,11 +20,11 @@ from django.http import HttpRequest
 
 from audit import record
 from security.accounts import update_account
-from security.api.clients import revoke_tokens
 from security.exceptions import NotAllowed
 from security.models import UserSession
 from security.roles import STAFF_ROLES
 from security.services import require_step_up
+from security.services.clients import revoke_tokens
 
 CONTAIN_PERMISSION = "audit.contain_incident"
 

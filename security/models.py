@@ -318,7 +318,7 @@ class IdempotencyKey(models.Model):
 
 class ApiClient(models.Model):
     """Tillit's facts about an OAuth client (django-oauth-toolkit's ``Application``): what
-    kind it is and which scopes it may be granted (security.api.clients registers them)."""
+    kind it is and which scopes it may be granted (security.services.clients registers them)."""
 
     class Kind(models.TextChoices):
         INTEGRATION = "integration", "Server integration (client credentials)"

@@ -150,6 +150,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     SECURITY_OFFICER: frozenset(
         _crud("security.user", "vc")
         # API clients: registered, changed and removed only by security officers.
+        | _crud("security.apiclient", "vacd")
         | {"security.manage_api_clients"}
         | _crud("auth.group", "v")
         | _crud("security.usersession", "v")

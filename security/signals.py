@@ -61,7 +61,7 @@ def _sync_roles_after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     sync_roles(record_new_groups=False)
     register_dormant_staff_schedule()
     register_job_attempts_schedule()
-    from security.api.idempotency import register_idempotency_schedule
+    from security.services.idempotency_keys import register_idempotency_schedule
 
     register_idempotency_schedule()
 

@@ -23,6 +23,6 @@ def purge_job_attempts_job() -> int:
 
 def delete_expired_idempotency_keys_job() -> int:
     """Daily: delete the API's expired Idempotency-Keys; returns how many."""
-    from security.api.idempotency import delete_expired_idempotency_keys
+    from security.services.idempotency_keys import delete_expired_idempotency_keys
 
     return delete_expired_idempotency_keys(by=SYSTEM)

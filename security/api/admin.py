@@ -1,6 +1,6 @@
 """API clients in the admin: registered, changed and removed only by security officers
 (``security.manage_api_clients``), each through a step-up service that audits it
-(security.api.clients). A confidential client's secret is shown once, on the page that
+(security.services.clients). A confidential client's secret is shown once, on the page that
 answers its registration, and never again (it is stored hashed). django-oauth-toolkit's
 own admin pages (applications, tokens, grants) are removed: nobody browses tokens, and a
 client registered there would skip the checks and the audit."""
@@ -19,10 +19,10 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 from security.admin_mixins import StepUpChangesMixin
-from security.api import clients
 from security.api.scopes import all_scopes
 from security.exceptions import SecurityError
 from security.models import ApiClient
+from security.services import clients
 
 for _model in (Application, AccessToken, RefreshToken, Grant, IDToken):
     with contextlib.suppress(NotRegistered):
@@ -164,7 +164,7 @@ class ApiClientAdmin(StepUpChangesMixin, admin.ModelAdmin):
     def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         return None  # audited by the service (api.client_changed)
 
-    def log_deletion(self, request: HttpRequest, obj: Any, object_repr: str) -> Any:
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         return None  # audited by the service (api.client_removed)
 
     def response_add(

@@ -14,7 +14,8 @@ user, so two clients never see each other's keys.
 * a first request that failed on our side (5xx) releases its key, so a retry runs anew
   (the failure rolled its transaction back: nothing happened).
 
-Expired keys are deleted by a daily job (``delete_expired_idempotency_keys``).
+The rows are written by ``security.services.idempotency_keys``; a daily job deletes
+expired ones (``delete_expired_idempotency_keys``).
 """
 
 from __future__ import annotations
@@ -26,20 +27,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from audit import SYSTEM, record
-from security.actors import Actor
 from security.api.errors import ApiError
 from security.api.principal import principal_of
 from security.models import IdempotencyKey
+from security.services import idempotency_keys
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-SCHEDULE_NAME = "security.delete_expired_idempotency_keys"
-TASK = "security.tasks.delete_expired_idempotency_keys_job"
 _SANE_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -119,25 +116,21 @@ def claim(request: Any, *, endpoint: str) -> Claim | None:
     fingerprint = _fingerprint(request)
     now = timezone.now()
     for _attempt in range(2):
-        try:
-            with transaction.atomic():
-                row = IdempotencyKey.objects.create(
-                    owner=owner,
-                    key=key,
-                    method=method,
-                    endpoint=endpoint,
-                    fingerprint=fingerprint,
-                    created_at=now,
-                    expires_at=now + timedelta(hours=int(settings.API_IDEMPOTENCY_HOURS)),
-                )
-            return Claim(pk=row.pk)
-        except IntegrityError:
-            pass
+        claimed = idempotency_keys.insert_key(
+            owner=owner,
+            key=key,
+            method=method,
+            endpoint=endpoint,
+            fingerprint=fingerprint,
+            expires_at=now + timedelta(hours=int(settings.API_IDEMPOTENCY_HOURS)),
+        )
+        if claimed is not None:
+            return Claim(pk=claimed)
         existing = IdempotencyKey.objects.filter(owner=owner, key=key).first()
         if existing is None:
             continue  # released a moment ago: claim it again
         if existing.expires_at <= now:
-            IdempotencyKey.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+            idempotency_keys.delete_expired_key(existing.pk, now=now)
             continue
         _check_stored(existing, method=method, endpoint=endpoint, fingerprint=fingerprint)
     raise ApiError(
@@ -151,31 +144,13 @@ def claim(request: Any, *, endpoint: str) -> Claim | None:
 def store_answer(claimed: Claim, response: Any) -> None:
     """Keep the answer for retries; a failure on our side (5xx) releases the key instead."""
     if response.status_code >= 500:
-        IdempotencyKey.objects.filter(pk=claimed.pk).delete()
+        idempotency_keys.release_key(claimed.pk)
         return
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):
         response.render()
-    IdempotencyKey.objects.filter(pk=claimed.pk).update(
+    idempotency_keys.store_key_answer(
+        claimed.pk,
         status_code=response.status_code,
         content_type=response.get("Content-Type", ""),
         body=bytes(response.content),
     )
-
-
-def register_idempotency_schedule() -> None:
-    """Exactly one daily django-q2 schedule deletes expired keys (idempotent)."""
-    from django_q.models import Schedule
-
-    from audit.schedules import ensure_schedule
-
-    ensure_schedule(SCHEDULE_NAME, func=TASK, schedule_type=Schedule.DAILY)
-
-
-def delete_expired_idempotency_keys(*, by: Actor = SYSTEM, now: Any = None) -> int:
-    """Delete the keys past their expiry (their answers are no longer replayed); how many."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        count, _ = IdempotencyKey.objects.filter(expires_at__lte=now).delete()
-        if count:
-            record("security.idempotency_keys_purged", actor=by, count=count)
-    return count

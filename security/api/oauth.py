@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.db import transaction
 from oauth2_provider.models import get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
@@ -28,17 +29,19 @@ class TillitOAuth2Validator(OAuth2Validator):
     def save_bearer_token(
         self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        result = super().save_bearer_token(token, request, *args, **kwargs)
         refreshed = request.grant_type == "refresh_token"
-        record(
-            "api.token_refreshed" if refreshed else "api.token_issued",
-            actor=_actor(request),
-            obj=request.client,
-            client_id=request.client.client_id,
-            grant_type=request.grant_type,
-            scopes=str(token.get("scope", "")),
-            refreshable=bool(token.get("refresh_token")),
-        )
+        # The token and its event commit together (or neither does).
+        with transaction.atomic():
+            result = super().save_bearer_token(token, request, *args, **kwargs)
+            record(
+                "api.token_refreshed" if refreshed else "api.token_issued",
+                actor=_actor(request),
+                obj=request.client,
+                client_id=request.client.client_id,
+                grant_type=request.grant_type,
+                scopes=str(token.get("scope", "")),
+                refreshable=bool(token.get("refresh_token")),
+            )
         return result
 
     def validate_refresh_token(

@@ -6,7 +6,7 @@ billing API finds the user's customer with billing's own selector, so a customer
 sees only that customer's data. A client-credentials token acts for the application as
 an integration: its integration account (the application's ``user``, a service account
 without a password that the security officer creates with the client) is the actor, and
-its permissions (granted from the application's scopes, ``security.api.clients``) are
+its permissions (granted from the application's scopes, ``security.services.clients``) are
 what the services check. The token's scopes limit further what the API lets it reach.
 """
 

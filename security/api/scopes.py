@@ -10,21 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.scopes import SettingsScopes
 
-OIDC_SCOPES = frozenset({"openid", "profile", "email"})
-
-
-def all_scopes() -> frozenset[str]:
-    """Every scope the server knows."""
-    return frozenset(settings.OAUTH2_PROVIDER["SCOPES"])  # type: ignore[call-overload]
-
-
-def api_scopes() -> frozenset[str]:
-    """The resource scopes (everything but OpenID Connect's)."""
-    return all_scopes() - OIDC_SCOPES
+from security.services.clients import OIDC_SCOPES, all_scopes
 
 
 def allowed_scopes_of(application: Any) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
+from security.api.docs_views import SchemaView, api_docs
 from security.api.errors import api_not_found
 from security.api.views import MeView
 
@@ -13,6 +14,8 @@ app_name = "api"
 
 urlpatterns = [
     path("v1/me", MeView.as_view(), name="me"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", api_docs, name="docs"),
 ]
 
 # Last in config/urls.py's /api/ include list.

@@ -15,8 +15,8 @@ from django.test import Client
 from django.utils import timezone
 from oauth2_provider.models import Application
 
-from security.api.idempotency import delete_expired_idempotency_keys
 from security.models import IdempotencyKey
+from security.services.idempotency_keys import delete_expired_idempotency_keys
 from tests.api import test_infrastructure as views
 from tests.api.conftest import bearer, error_of, issue_token
 from tests.factories import audit_events

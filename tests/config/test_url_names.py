@@ -50,7 +50,7 @@ def _namespaces() -> set[str]:
 def _reversed_in_python() -> Iterator[tuple[str, str]]:
     namespaced = re.compile(rf"^({'|'.join(sorted(_namespaces()))}):[A-Za-z_][\w-]*$")
     # The API's OAuth scopes look like URL names ("payments:read") and are not.
-    scopes = set(settings.OAUTH2_PROVIDER["SCOPES"])
+    scopes: set[str] = set(settings.OAUTH2_PROVIDER["SCOPES"])  # type: ignore[call-overload]
     for path in _python_files():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

@@ -49,6 +49,8 @@ PUBLIC: dict[str, str] = {
     "oauth2_provider:revoke-token": "OAuth clients revoke their own tokens (client credentials)",
     "oauth2_provider:oidc-connect-discovery-info": "OpenID Connect discovery (public metadata)",
     "oauth2_provider:jwks-info": "the public keys that verify ID tokens",
+    "api:schema": "the API's OpenAPI schema (describes endpoints, holds no data)",
+    "api:docs": "the API's reference page, from the same schema",
 }
 
 # Pages without arguments a signed-in customer opens for herself (her own invoices,
@@ -84,6 +86,7 @@ CSRF_EXEMPT: dict[str, str] = {
     "oauth2_provider:revoke-token": "the client authenticates with its own credentials",
     "oauth2_provider:user-info": "a bearer token only (OpenID Connect userinfo)",
     "api:me": "the API takes bearer tokens only, never a session (docs/api.md)",
+    "api:schema": "the public schema (no action)",
     "api:not-found": "answers 404 to everything (no action)",
     "webhooks_api:events": "the API takes bearer tokens only (GET only)",
     "webhooks_api:event": "the API takes bearer tokens only (GET only)",

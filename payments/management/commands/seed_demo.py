@@ -16,6 +16,7 @@ from billing.delivery.pgp import company_key_fingerprint
 from billing.demo import format_logins, seed_demo
 from billing.documents.keys import load_identity
 from payments.demo import sample_camt054_for_demo, seed_payments_demo
+from security.services.demo_clients import ensure_demo_api_clients, format_demo_clients
 
 
 class Command(BaseCommand):
@@ -51,6 +52,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Sample bank file written to {options['write_sample']}")
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
         self.stdout.write(format_logins(logins))
+        self.stdout.write(
+            format_demo_clients(ensure_demo_api_clients(), settings.DELIVERY_PORTAL_URL)
+        )
         # The keys customers check documents and emails against (the portal's security
         # page shows their fingerprints): made now rather than on first use.
         self.stdout.write(

@@ -27,12 +27,23 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
 from audit import record
-from security.api.scopes import OIDC_SCOPES, all_scopes, api_scopes
 from security.exceptions import NotAllowed, SecurityError
 from security.models import ApiClient
-from security.services import require_step_up
+from security.services.mfa import require_step_up
 
 MANAGE_PERMISSION = "security.manage_api_clients"
+OIDC_SCOPES = frozenset({"openid", "profile", "email"})
+
+
+def all_scopes() -> frozenset[str]:
+    """Every scope the server knows (``OAUTH2_PROVIDER["SCOPES"]``)."""
+    return frozenset(settings.OAUTH2_PROVIDER["SCOPES"])  # type: ignore[call-overload]
+
+
+def api_scopes() -> frozenset[str]:
+    """The resource scopes (everything but OpenID Connect's)."""
+    return all_scopes() - OIDC_SCOPES
+
 
 # What an integration account may do, by scope: the permissions the services check.
 # A permission that does not exist (yet) is skipped.
@@ -117,7 +128,7 @@ def _clean_redirect_uris(kind: str, uris: str) -> str:
     return " ".join(listed)
 
 
-def _grant_permissions(account: Any, scopes: list[str]) -> None:
+def grant_scope_permissions(account: Any, scopes: list[str]) -> None:
     wanted = set().union(*(SCOPE_PERMISSIONS.get(s, set()) for s in scopes))
     query = Q(pk__in=[])
     for name in wanted:
@@ -154,7 +165,7 @@ def register_api_client(
             account = get_user_model().objects.create(username=username, is_active=True)
             account.set_unusable_password()
             account.save(update_fields=["password"])
-            _grant_permissions(account, scopes)
+            grant_scope_permissions(account, scopes)
         application = Application(
             name=name,
             user=account,
@@ -249,7 +260,7 @@ def update_api_client(
         locked.allowed_scopes = scopes
         locked.save(update_fields=["allowed_scopes"])
         if application.user is not None:
-            _grant_permissions(application.user, scopes)
+            grant_scope_permissions(application.user, scopes)
         revoked = revoke_tokens(applications=[application]) if taken else 0
         record(
             "api.client_changed",
