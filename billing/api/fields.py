@@ -39,7 +39,7 @@ class MinorUnitsField(serializers.IntegerField):
 
     default_error_messages = {
         "not_integer": _(
-            "an amount is an integer number of minor units (12.50 SEK is 1250), not %(value)s"
+            "an amount is an integer number of minor units (12.50 SEK is 1250), not {value}"
         ),
     }
 
@@ -76,8 +76,8 @@ class DecimalStringField(serializers.Field):
     it may already have changed the value."""
 
     default_error_messages = {
-        "float": _('give a number with decimals as a string, such as "12.50" (not %(value)s)'),
-        "invalid": _("%(value)s is not a number"),
+        "float": _('give a number with decimals as a string, such as "12.50" (not {value})'),
+        "invalid": _("{value} is not a number"),
     }
 
     def to_internal_value(self, data: Any) -> Decimal:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing import vat
 from billing.api.fields import (
     CurrencyField,
     DecimalStringField,
@@ -111,7 +112,8 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
 
 
 class VatGroupSerializer(serializers.Serializer):
-    """One VAT group of a finalized invoice (minor units)."""
+    """One VAT group (minor units): a finalized invoice's, or a draft's as finalization
+    will compute it."""
 
     category = serializers.CharField()
     rate = serializers.CharField()
@@ -185,7 +187,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
-    """An invoice with its lines and (once finalized) its VAT per group."""
+    """An invoice with its lines and its VAT per group (a draft's totals computed from its
+    lines as finalization will compute them)."""
 
     lines = serializers.SerializerMethodField()
     vat_breakdown = serializers.SerializerMethodField()
@@ -213,14 +216,33 @@ class InvoiceDetailSerializer(InvoiceSerializer):
         ]
 
     def to_representation(self, invoice: Invoice) -> dict[str, Any]:
-        return {
+        shown = {
             **super().to_representation(invoice),
             "lines": self.get_lines(invoice),
             "vat_breakdown": self.get_vat_breakdown(invoice),
         }
+        if invoice.is_draft:
+            # A draft's totals as finalization will compute them from its lines (the
+            # stored ones are set at finalization), as the admin's draft page shows them.
+            totals = self._draft_totals()
+            shown |= {
+                "net_total": totals.net,
+                "vat_total": totals.vat,
+                "gross_total": totals.gross,
+                "amount_due": totals.gross,
+            }
+        return shown
+
+    def _draft_totals(self) -> vat.Totals:
+        lines = self.context["lines"]
+        return vat.compute_totals(
+            (line.vat_category, line.vat_rate, line.net_amount) for line in lines
+        )
 
     @extend_schema_field(VatGroupSerializer(many=True))
     def get_vat_breakdown(self, invoice: Invoice) -> list[dict[str, Any]]:
+        if invoice.is_draft:
+            return [group.as_json() for group in self._draft_totals().breakdown]
         return [dict(group) for group in invoice.vat_breakdown]
 
 

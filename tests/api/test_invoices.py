@@ -3,6 +3,7 @@ draft-to-credit-note lifecycle through a server integration, all by billing's se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -165,6 +166,45 @@ def test_bad_draft_input_names_the_field_and_changes_nothing(
     assert response.status_code == 400, response.json()
     assert field in error_fields(response)
     assert table_snapshot() == before
+
+
+def test_a_drafts_totals_are_computed_from_its_lines(
+    erp_api: Api, company: Any, alice_company: Customer
+) -> None:
+    # Found from the outside: a draft with lines read back with totals of 0.
+    created = erp_api.post("invoices", {"customer": alice_company.pk, "lines": [LINE]})
+    assert created.status_code == 201, created.json()
+
+    body = erp_api.get(f"invoices/{created.json()['id']}").json()
+
+    assert body["status"] == "draft"
+    assert (body["net_total"], body["vat_total"], body["gross_total"]) == (200000, 50000, 250000)
+    assert body["amount_due"] == 250000
+    assert body["vat_breakdown"] == [
+        {"category": "S", "rate": "25", "taxable_amount": 200000, "vat_amount": 50000}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line_changes", "shown"),
+    [({"unit_price": "ten"}, "'ten'"), ({"unit_price": True}, "True")],
+    ids=["not-a-number", "a-boolean"],
+)
+def test_a_bad_number_is_named_in_the_message(
+    erp_api: Api,
+    company: Any,
+    alice_company: Customer,
+    line_changes: dict[str, Any],
+    shown: str,
+) -> None:
+    # Found from the outside: the message read "%(value)s is not a number".
+    body = {"customer": alice_company.pk, "lines": [{**LINE, **line_changes}]}
+
+    response = erp_api.post("invoices", json.dumps(body), content_type="application/json")
+
+    message = response.json()["error"]["message"]
+    assert response.status_code == 400
+    assert shown in message and "%(" not in message and "{" not in message
 
 
 def test_malformed_json_is_refused(erp_api: Api) -> None:
