@@ -55,6 +55,7 @@ class _EventsOfThePrincipal(ApiGenericView):
 
 class EventList(_EventsOfThePrincipal):
     @extend_schema(
+        operation_id="events_list",
         summary="The account's events, newest first",
         parameters=[OpenApiParameter("type", str, enum=sorted(EVENT_TYPES), required=False)],
     )
@@ -75,7 +76,7 @@ class EventList(_EventsOfThePrincipal):
 
 
 class EventDetail(_EventsOfThePrincipal):
-    @extend_schema(summary="One event")
+    @extend_schema(summary="One event", operation_id="events_retrieve")
     def get(self, request: Request, event_id: str) -> Response:
         event = self.get_queryset().filter(public_id=event_id).first()
         if event is None:
