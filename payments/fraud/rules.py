@@ -84,10 +84,11 @@ def assess_card_payment(
     ``facts``: read by the caller in a query of its own (``risk_facts_queryset`` with
     more columns, as the card payment's reserve step does), else read here. With the
     engine on and an ``invoice`` (the card payment always passes it), ``features`` (else
-    computed here), ``email`` (the customer's, for the lists; else read here) and
-    ``step_up`` (what a step-up rule asks) feed the engine; a step-up rule with a second
-    factor to confirm again raises ``StepUpForPayment``. Without an invoice the safety
-    rules alone decide (there is no attempt to store an evaluation for).
+    computed here), ``email`` (the customer's, for the lists; else read with the
+    features, or here when the caller gave them) and ``step_up`` (what a step-up rule
+    asks) feed the engine; a step-up rule with a second factor to confirm again raises
+    ``StepUpForPayment``. Without an invoice the safety rules alone decide (there is no
+    attempt to store an evaluation for).
     """
     started = time.perf_counter()
     facts = _facts(payment_method, customer_id, facts, address)
@@ -95,16 +96,17 @@ def assess_card_payment(
     if not settings.FRAUD_ENGINE_ENABLED or (invoice is None and features is None):
         return safety
     if features is None:
-        from payments.fraud.features import attempt_features
+        from payments.fraud.features import read_attempt
 
-        features = attempt_features(
+        attempt, features = read_attempt(
             payment_method=payment_method,
             customer_id=customer_id,
             amount=amount,
             invoice=invoice,
             address=address,
         )
-    if not email:
+        email = email or attempt.email  # read with the features: not read again
+    elif not email:
         from payments.fraud.rule_selectors import customer_email
 
         email = customer_email(customer_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from payments.fraud.features.compute import Attempt, derive
 from payments.fraud.features.offline import PastPayment, read_csv, stream_features, write_csv
-from payments.fraud.features.online import attempt_features
+from payments.fraud.features.online import attempt_features, read_attempt
 from payments.fraud.features.registry import FEATURES, MODEL_FEATURES, FeatureSpec
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "PastPayment",
     "attempt_features",
     "derive",
+    "read_attempt",
     "read_csv",
     "stream_features",
     "write_csv",

@@ -187,6 +187,28 @@ def attempt_features(
 ) -> dict[str, Any]:
     """Every feature of ``FEATURES`` for one card payment attempt, from the payments before
     ``at`` (default now): at most five queries however long the history (a test counts)."""
+    return read_attempt(
+        payment_method=payment_method,
+        customer_id=customer_id,
+        amount=amount,
+        invoice=invoice,
+        address=address,
+        at=at,
+    )[1]
+
+
+def read_attempt(
+    *,
+    payment_method: PaymentMethod,
+    customer_id: int,
+    amount: Money,
+    invoice: Invoice,
+    address: str = "",
+    at: datetime.datetime | None = None,
+) -> tuple[Attempt, dict[str, Any]]:
+    """The attempt as the database describes it (the customer's email and country read
+    with it) and its features: what ``attempt_features`` computes, with the attempt kept
+    for the engine's lists, so the customer is not read twice."""
     at = at or timezone.now()
     context = _context.first(customer_id, payment_method.fingerprint, at) or {}
     attempt = Attempt(
@@ -205,4 +227,4 @@ def attempt_features(
     )
     raw = raw_aggregates(attempt, customer_pk=customer_id)
     raw["card_added_at"] = context.get("card_added_at")
-    return derive(attempt, raw)
+    return attempt, derive(attempt, raw)
