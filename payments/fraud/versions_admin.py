@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from payments.exceptions import FraudModelRefused
 from payments.fraud.models import FraudModelVersion
 from payments.fraud.training import promote_model_version
-from payments.fraud.training.promote import PROMOTE_PERMISSION
+from payments.fraud.training.promote import PROMOTE_PERMISSION, holdout_precision
 from security.admin_mixins import DecidedByActionsAdmin, step_up_redirect
 from security.selectors import is_step_up_fresh
 
@@ -207,6 +207,14 @@ class FraudModelVersionAdmin(DecidedByActionsAdmin):
             )
             for label, name, pattern in rows
         ]
+        if live is not None:
+            # What decides: both models on this version's holdout week (as the service does).
+            on_this = {
+                "mine": holdout_precision(version, version),
+                "theirs": holdout_precision(live, version),
+            }
+            label = _("average precision on this version's holdout week (decides)")
+            comparison.insert(0, (label, _figure(on_this, "mine"), _figure(on_this, "theirs")))
         context = {
             **self.admin_site.each_context(request),
             "title": _("Make fraud model version %(pk)s live") % {"pk": version.pk},
