@@ -19,6 +19,7 @@ from audit.reviews import services
 from audit.reviews.document import render_review_html
 from audit.verification import verify_and_record
 from security.models import User
+from tests.audit.governance import tamper_with_event
 from tests.factories import audit_events
 
 pytestmark = pytest.mark.django_db
@@ -113,12 +114,7 @@ def test_after_a_failed_verification_the_review_verifies_again_fails_and_opens_a
         pytest.skip("the audit table's trigger is PostgreSQL's")
     passed = verify(oct_(1, 6))
     victim = audit_events("demo.step")[1]
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(
-            "UPDATE audit_auditevent SET actor_label = 'nobody' WHERE seq = %s", [victim.seq]
-        )
-        cursor.execute("SET LOCAL session_replication_role = origin")
+    tamper_with_event(victim.seq)
     failed = verify(oct_(2, 3), source="command")
     assert failed.status == "failed"
 
