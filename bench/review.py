@@ -378,7 +378,17 @@ def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
                 cpu[_phase] = cpu.get(_phase, 0.0) + time.process_time() - cpu_started
 
         setattr(module, attribute, run)
-    moment = time_machine.travel(dt.datetime.now(dt.UTC) + later, tick=True) if later else None
+    moment = None
+    if later is not None:
+        from audit.selectors import last_chain_verification
+
+        # After the last verification (a --reuse run's data may hold one from an earlier
+        # run's own "later"), so that none is recent enough to be stated.
+        last = last_chain_verification()
+        base = dt.datetime.now(dt.UTC)
+        if last is not None and last.finished_at is not None:
+            base = max(base, last.finished_at)
+        moment = time_machine.travel(base + later, tick=True)
     try:
         if moment is not None:
             moment.start()
@@ -395,6 +405,7 @@ def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
         for module, attribute, function in originals:
             setattr(module, attribute, function)
     verification = review.sections["integrity"]["verification"]
+    assert verification["of_record"] is (later is None), "the run is not the case it names"
     statements = [q["sql"] for q in captured.captured_queries]
     sections_floor, stream_floor, counted = explain_floor(
         statements, stream=not verification["of_record"]
