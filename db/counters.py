@@ -19,6 +19,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from db.dialect import is_postgresql
+from db.prepared import hot
 
 
 @dataclass(frozen=True)
@@ -76,5 +77,7 @@ def add_to_counters(*tables: Counters, using: str = DEFAULT_DB_ALIAS) -> None:
             return
         *first, (last_sql, _last_params) = statements
         ctes = [f"w{n} AS ({sql})" for n, (sql, _params) in enumerate(first)]
-        sql = (f"WITH {', '.join(ctes)} " if ctes else "") + last_sql
+        # Prepared on the connection (db.prepared): a hot path writes it with every payment,
+        # in a few shapes only (the keys an attempt has, the tables an event writes).
+        sql = hot((f"WITH {', '.join(ctes)} " if ctes else "") + last_sql)
         cursor.execute(sql, [value for _sql, params in statements for value in params])

@@ -43,6 +43,7 @@ from django.db.models import (
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
+from audit import record
 from db.compiled import compiled
 from db.counters import Counters, add_to_counters
 from db.dialect import insert_rows
@@ -57,6 +58,7 @@ from payments.fraud.features.registry import (
 )
 from payments.fraud.models import CustomerPaymentStats, VelocityBucket, VelocityPair
 from payments.models import Payment
+from security.actors import Actor
 
 _BUCKET = VelocityBucket._meta.db_table
 _PAIR = VelocityPair._meta.db_table
@@ -307,12 +309,16 @@ def _key_value(kind: str, value: Any) -> str:
 
 
 def rebuild_velocity(
-    *, before: datetime.datetime | None = None, progress: Callable[[str], None] | None = None
+    *,
+    before: datetime.datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+    by: Actor | None = None,
 ) -> dict[str, int]:
     """Build the counters from the card payments made before ``before`` (default now),
     replacing what they held; only the buckets and pairs a window at ``before`` can still
     read. In one transaction: run it when no card payment is being taken (an upgrade).
-    Returns the rows written per table."""
+    Returns the rows written per table; audited ``fraud.velocity_rebuilt`` when ``by``
+    (a bulk load of simulated payments audits itself)."""
     before = before or timezone.now()
     say = progress or (lambda _message: None)
     payments = Payment.objects.filter(
@@ -386,6 +392,8 @@ def rebuild_velocity(
             list(stats),
         )
         say(f"captured history: {written['customers']} customers")
+        if by is not None:
+            record("fraud.velocity_rebuilt", actor=by, before=before.isoformat(), **written)
     return written
 
 
