@@ -162,8 +162,8 @@ def make_data(invoices: int, matched: int, groups: list[int] | None = None) -> d
     first = payers[0]["customer"]
     camt_refs = [invoice_for(first).ocr_reference for _ in range(matched)]
     fraud_configuration()
-    for payer in payers:
-        del payer["customer"]
+    for paying in payers:
+        del paying["customer"]
     return {"payers": payers, "pay_groups": pay_groups, "camt_refs": camt_refs}
 
 

@@ -393,7 +393,14 @@ def rebuild_velocity(
         )
         say(f"captured history: {written['customers']} customers")
         if by is not None:
-            record("fraud.velocity_rebuilt", actor=by, before=before.isoformat(), **written)
+            record(
+                "fraud.velocity_rebuilt",
+                actor=by,
+                before=before.isoformat(),
+                buckets=written["buckets"],
+                pairs=written["pairs"],
+                customers=written["customers"],
+            )
     return written
 
 
