@@ -274,6 +274,24 @@ def raw_from_rows(buckets: Iterable[dict[str, Any]], pairs: Iterable[dict[str, A
     return raw
 
 
+def purge_velocity(*, by: Actor, now: datetime.datetime | None = None) -> dict[str, int]:
+    """Delete the buckets no window reads any more (minutes past an hour, hours past a day,
+    days past 30) and the pairs unseen for 30 days that count no capture. Audited
+    ``fraud.velocity_purged`` when it deleted any."""
+    now = now or timezone.now()
+    stale = Q()
+    for window in LONGEST:
+        stale |= Q(resolution=BUCKETS[window][0], start__lt=window_start(window, now))
+    with transaction.atomic():
+        buckets, _ = VelocityBucket.objects.filter(stale).delete()
+        pairs, _ = VelocityPair.objects.filter(
+            last_seen__lt=window_start("30d", now), captured=0
+        ).delete()
+        if buckets or pairs:
+            record("fraud.velocity_purged", actor=by, buckets=buckets, pairs=pairs)
+    return {"buckets": buckets, "pairs": pairs}
+
+
 # Building the counters from the payments (an upgrade, a bulk load of past payments).
 
 

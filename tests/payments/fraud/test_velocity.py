@@ -9,16 +9,26 @@ from typing import Any
 
 import pytest
 
+from audit import SYSTEM
 from billing.models import Customer, Invoice
 from billing.money import Money
 from payments import services
 from payments.fraud.features import attempt_features
-from payments.fraud.features.velocity import Keys, count_capture, email_key, rebuild_velocity
+from payments.fraud.features.registry import bucket_start
+from payments.fraud.features.velocity import (
+    Keys,
+    count_attempt,
+    count_capture,
+    email_key,
+    purge_velocity,
+    rebuild_velocity,
+)
 from payments.fraud.models import CustomerPaymentStats, VelocityBucket, VelocityPair
 from payments.fraud.rule_services import add_list_entry
 from payments.fraud.simulator_db import load_simulation
 from payments.models import Payment, PaymentMethod
 from security.models import User
+from tests.factories import audit_events
 from tests.payments.fixtures import APPROVED, DECLINED, key, sek
 from tests.payments.fraud.helpers import T0, past
 
@@ -144,3 +154,27 @@ def test_captures_add_up_and_keep_the_largest_amount() -> None:
     assert (stats.captured, stats.amount_eur, stats.largest_eur) == (3, 800.0, 500.0)
     assert stats.amount_eur_squares == pytest.approx(100**2 + 500**2 + 200**2)
     assert VelocityPair.objects.get(kind="customer", key="41").captured == 3
+
+
+def test_the_purge_deletes_only_what_no_window_reads() -> None:
+    now = T0 + datetime.timedelta(hours=12, minutes=30)
+    keys = Keys(card="d" * 64, customer="42", ip="10.0.0.9", email="x@example.se")
+    for at in (now - datetime.timedelta(days=31), now - datetime.timedelta(hours=2), now):
+        count_attempt(keys, at=at, amount=1_000, currency="EUR", failed=False)
+    count_capture(keys, at=now - datetime.timedelta(days=31), amount=1_000, currency="EUR")
+    before = counters()
+
+    purged = purge_velocity(by=SYSTEM, now=now)
+
+    after = counters()
+    kept = {(row[2], row[3]) for row in after["buckets"]}
+    assert kept == {
+        ("m", bucket_start(now, "m")),
+        ("h", bucket_start(now - datetime.timedelta(hours=2), "h")),
+        ("h", bucket_start(now, "h")),
+        ("d", bucket_start(now, "d")),
+    }
+    # Every pair was seen just now; the customer's keeps its capture of 31 days ago.
+    assert len(after["pairs"]) == len(before["pairs"]) == 4
+    assert purged["buckets"] == len(before["buckets"]) - len(after["buckets"]) > 0
+    assert len(audit_events("fraud.velocity_purged")) == 1
