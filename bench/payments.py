@@ -234,7 +234,7 @@ class Session:
     def _conn(self) -> http.client.HTTPConnection:
         conn = getattr(self.local, "conn", None)
         if conn is None:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
             self.local.conn = conn
         return conn
 
