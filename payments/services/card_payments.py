@@ -30,6 +30,7 @@ from db.compiled import insert as compiled_insert
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
 from payments.fraud.features.velocity import Keys, count_attempt
 from payments.fraud.models import RiskDecision, RiskEvaluation, RiskHold
+from payments.fraud.rule_selectors import customer_email
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
 from payments.fraud.selectors import facts_of, get_risk_settings
 from payments.fraud.services import ensure_risk_settings
@@ -294,7 +295,9 @@ def _reserve_card_payment(
                     card=payment_method.fingerprint,
                     customer=str(locked.customer_id),
                     ip=address,
-                    email=facts["customer_email"] or "",
+                    # Its own (prepared) statement: the facts statement is at psycopg's
+                    # query-cache limit (docs/fraud.md, "Cost").
+                    email=customer_email(locked.customer_id),
                 ),
                 at=payment.created_at,
                 amount=payment.amount,

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 
 from audit import AuditEntry, PendingEvent, pending_event, write_with_event
 from billing.models import Invoice
@@ -85,8 +85,6 @@ def facts_after_lock(
         stored_hash=Subquery(stored.values("request_hash")[:1]),
         stored_payment=Subquery(stored.values("payment_id")[:1]),
         gateway_account=Subquery(gateway.values("pk")[:1]),
-        # The velocity counters' email key (payments.fraud.features.velocity).
-        customer_email=F("customer__email"),
     )
 
 

@@ -157,7 +157,7 @@ def test_captures_add_up_and_keep_the_largest_amount() -> None:
 
 
 def test_the_purge_deletes_only_what_no_window_reads() -> None:
-    now = T0 + datetime.timedelta(hours=12, minutes=30)
+    now = T0 + datetime.timedelta(hours=12, minutes=30)  # 00:30 the next day
     keys = Keys(card="d" * 64, customer="42", ip="10.0.0.9", email="x@example.se")
     for at in (now - datetime.timedelta(days=31), now - datetime.timedelta(hours=2), now):
         count_attempt(keys, at=at, amount=1_000, currency="EUR", failed=False)
@@ -172,6 +172,7 @@ def test_the_purge_deletes_only_what_no_window_reads() -> None:
         ("m", bucket_start(now, "m")),
         ("h", bucket_start(now - datetime.timedelta(hours=2), "h")),
         ("h", bucket_start(now, "h")),
+        ("d", bucket_start(now - datetime.timedelta(hours=2), "d")),  # the day before
         ("d", bucket_start(now, "d")),
     }
     # Every pair was seen just now; the customer's keeps its capture of 31 days ago.
