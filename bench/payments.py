@@ -8,6 +8,7 @@ Usage (PostgreSQL; the database is created if missing, migrated and filled)::
     # options: --rates 40,80,120,150,160 --seconds 8 --threads 1 --camt-lines 100000
     #          --camt-matched 2000 --only camt (skip part 1: no gunicorn, no card payments)
     #          --engine both|on|off (the fraud engine, FRAUD_ENGINE_ENABLED; default both)
+    #          --payers 1,50 (paying customers per run, a card each; default 1: one card)
 
 Part 1 starts the project under gunicorn (2 workers: sync by default, gthread with
 --threads N > 1; 127.0.0.1), signs a portal customer in, and posts
@@ -20,6 +21,9 @@ With ``--engine both`` (the default) part 1 runs twice on fresh invoices, first 
 the fraud engine off (the safety rules alone), then on (lists, ten enabled rules, the
 evaluation stored; no model is live unless the database has one), and checks that the
 engine's best throughput is at least 85% of the best without it (``engine_drop_ok``).
+``--payers 1,50`` runs it all once per spread: one customer and card paying every invoice
+(the engine's worst case: every attempt counts in the same counters), then fifty
+customers with a card each, invoices dealt among them in turn (a realistic spread).
 
 Part 2 imports a generated camt.054 file of ``--camt-lines`` credit lines, of
 which ``--camt-matched`` pay open invoices (the rest have unknown references
@@ -85,8 +89,12 @@ def setup_django() -> None:
     call_command("migrate", verbosity=0)
 
 
-def make_data(invoices: int, matched: int) -> dict[str, object]:
-    """A customer with a portal user, a saved card, and open invoices of 100.00 SEK."""
+def make_data(invoices: int, matched: int, groups: list[int] | None = None) -> dict[str, object]:
+    """Customers, each with a portal user and a saved card, and open invoices of 100.00 SEK.
+
+    ``groups``: how many paying customers each run takes (default one group of one: the
+    one card and customer paying every invoice, the fraud engine's worst case); each group
+    has customers of its own and ``invoices`` open invoices dealt among them in turn."""
     from audit import SYSTEM
     from billing import services as billing
     from billing.models import InvoiceSeries, PortalAccount
@@ -108,35 +116,64 @@ def make_data(invoices: int, matched: int) -> dict[str, object]:
         bankgiro="5050-1055",
     )
     stamp = str(int(time.time()))
-    customer = billing.create_customer(
-        by=SYSTEM, name=f"Bench customer {stamp}", email=f"pay{stamp}@bench.example"
-    )
-    user = User.objects.create_user(
-        username=f"bench{stamp}", email=f"bench{stamp}@bench.example", password=PASSWORD
-    )
-    PortalAccount.objects.create(user=user, customer=customer)
-    card = tokenize(
-        Card.from_input(number="4242424242424242", expiry="12/39", cvc="123"),
-        customer=customer,
-        by=user,
-    )
     spec = {"description": "Service", "quantity": Decimal(1), "unit_price": Decimal(80)}
-    created = []
-    total = invoices + matched
-    for n in range(total):
+
+    def invoice_for(customer: Any) -> Any:
         draft = billing.create_draft_invoice(
             customer=customer, by=SYSTEM, lines=[{**spec, "vat_category": "S", "vat_rate": 25}]
         )
-        created.append(billing.finalize_invoice(draft, by=SYSTEM))
-        if (n + 1) % 500 == 0:
-            print(f"  set-up: {n + 1}/{total} invoices", flush=True)
+        return billing.finalize_invoice(draft, by=SYSTEM)
+
+    payers: list[dict[str, object]] = []
+    pay_groups: list[list[tuple[int, int]]] = []
+    made = 0
+    for size in groups or [1]:
+        group = []
+        for _ in range(size):
+            n = len(payers)
+            customer = billing.create_customer(
+                by=SYSTEM,
+                name=f"Bench customer {stamp}-{n}",
+                email=f"pay{stamp}-{n}@bench{n % 7}.example",
+            )
+            user = User.objects.create_user(
+                username=f"bench{stamp}-{n}",
+                email=f"bench{stamp}-{n}@bench.example",
+                password=PASSWORD,
+            )
+            PortalAccount.objects.create(user=user, customer=customer)
+            number = f"4242424242{n:06d}"
+            number = number[:-1] + str(_luhn_digit(number[:-1]))
+            card = tokenize(
+                Card.from_input(number=number, expiry="12/39", cvc="123"),
+                customer=customer,
+                by=user,
+            )
+            payers.append({"username": user.email, "card": card.pk, "customer": customer})
+            group.append(n)
+        invoices_of = []
+        for k in range(invoices):
+            payer = group[k % len(group)]
+            invoices_of.append((payer, invoice_for(payers[payer]["customer"]).pk))
+            made += 1
+            if made % 500 == 0:
+                print(f"  set-up: {made} invoices", flush=True)
+        pay_groups.append(invoices_of)
+    first = payers[0]["customer"]
+    camt_refs = [invoice_for(first).ocr_reference for _ in range(matched)]
     fraud_configuration()
-    return {
-        "username": user.email,
-        "card": card.pk,
-        "pay_ids": [i.pk for i in created[:invoices]],
-        "camt_refs": [i.ocr_reference for i in created[invoices:]],
-    }
+    for paying in payers:
+        del paying["customer"]
+    return {"payers": payers, "pay_groups": pay_groups, "camt_refs": camt_refs}
+
+
+def _luhn_digit(digits: str) -> int:
+    """The Luhn check digit that makes ``digits`` + it a valid card number."""
+    total = 0
+    for n, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if n % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return (10 - total % 10) % 10
 
 
 def fraud_configuration() -> None:
@@ -197,7 +234,7 @@ class Session:
     def _conn(self) -> http.client.HTTPConnection:
         conn = getattr(self.local, "conn", None)
         if conn is None:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
             self.local.conn = conn
         return conn
 
@@ -279,7 +316,9 @@ def _answer(data: bytes) -> tuple[int, bytes]:
     return int(head[9:12]), found.group(1) if found else b""
 
 
-def run_rate(session: Session, ids: list[int], card: int, rate: int) -> dict[str, object]:
+def run_rate(
+    sessions: list[Session], ids: list[tuple[int, int]], cards: list[int], rate: int
+) -> dict[str, object]:
     """Send len(ids) payments at ``rate`` per second (open loop); latency per request.
 
     One thread and non-blocking sockets (``selectors``): the load generator's own CPU
@@ -288,16 +327,16 @@ def run_rate(session: Session, ids: list[int], card: int, rate: int) -> dict[str
     time, whatever the answers to the earlier ones; its latency runs from its
     connection's opening to the server's closing it after the answer.
     """
-    csrf = session.cookies.get("csrftoken", "")
-    cookies = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
     requests = []
-    for invoice_id in ids:
+    for payer, invoice_id in ids:
+        session = sessions[payer]
+        cookies = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
         path = f"/portal/invoices/{invoice_id}/pay/"
         body = urllib.parse.urlencode(
             {
-                "csrfmiddlewaretoken": csrf,
+                "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
                 "amount": "100.00",
-                "payment_method": card,
+                "payment_method": cards[payer],
                 "idempotency_key": f"bench-{invoice_id}-{rate}",
             }
         ).encode()
@@ -428,42 +467,58 @@ def main() -> None:
         "--only", choices=("cards", "camt"), help="run one part only (default: both)"
     )
     parser.add_argument("--engine", choices=("both", "on", "off"), default="both")
+    parser.add_argument(
+        "--payers",
+        default="1",
+        help="paying customers (one card each) per run, comma-separated: 1 is one card and"
+        " customer paying every invoice (the fraud engine's worst case); e.g. 1,50",
+    )
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
+    spreads = [int(p) for p in args.payers.split(",")]
     from bench._gauge import python_gauge_ms
 
     gauge = python_gauge_ms()
     print(f"machine gauge: {gauge} ms for a fixed Python loop (lower is faster)", flush=True)
     setup_django()
     modes = {"both": [False, True], "on": [True], "off": [False]}[args.engine]
-    needed = 0 if args.only == "camt" else sum(rates) * args.seconds * len(modes)
-    print(f"set-up: {needed + args.camt_matched} invoices", flush=True)
-    data = make_data(needed, args.camt_matched)
+    per_mode = sum(rates) * args.seconds
+    needed = 0 if args.only == "camt" else per_mode * len(modes)
+    print(f"set-up: {needed * len(spreads) + args.camt_matched} invoices", flush=True)
+    data = make_data(needed, args.camt_matched, spreads if args.only != "camt" else [1])
     from bench._db import settle_database
 
     settle_database(_SET_UP_TABLES)
-    ids: list[int] = list(data["pay_ids"])  # type: ignore[call-overload]
+    groups: list[list[tuple[int, int]]] = data["pay_groups"]  # type: ignore[assignment]
     results: list[dict[str, object]] = []
-    by_engine: dict[str, list[dict[str, object]]] = {}
+    by_engine: dict[tuple[int, str], list[dict[str, object]]] = {}
     doubles = 0
     if args.only != "camt":
-        per_mode = sum(rates) * args.seconds
-        for n, engine in enumerate(modes):
-            runs: list[dict[str, object]] = []
-            batch = ids[n * per_mode : (n + 1) * per_mode]
-            print(f"fraud engine {'on' if engine else 'off'}:", flush=True)
-            doubles += run_cards(data, batch, rates, args.seconds, args.threads, runs, engine)
-            by_engine["on" if engine else "off"] = runs
-            results += [{**run, "engine": "on" if engine else "off"} for run in runs]
-    best = {
-        mode: max(float(str(run["throughput_per_s"])) for run in runs)
-        for mode, runs in by_engine.items()
-    }
-    engine_figures: dict[str, object] = {"best_throughput_per_s": best}
-    if len(best) == 2 and best["off"]:
-        drop = 1 - best["on"] / best["off"]
-        engine_figures |= {"drop": round(drop, 3), "engine_drop_ok": drop <= 0.15}
-        print(f"fraud engine: best {best['on']}/s on, {best['off']}/s off: drop {drop:.1%}")
+        for payers, ids in zip(spreads, groups, strict=True):
+            for n, engine in enumerate(modes):
+                runs: list[dict[str, object]] = []
+                batch = ids[n * per_mode : (n + 1) * per_mode]
+                mode = "on" if engine else "off"
+                print(f"{payers} payer(s), fraud engine {mode}:", flush=True)
+                doubles += run_cards(data, batch, rates, args.seconds, args.threads, runs, engine)
+                by_engine[(payers, mode)] = runs
+                results += [{**run, "engine": mode, "payers": payers} for run in runs]
+    engine_figures: dict[str, object] = {}
+    for payers in spreads:
+        best = {
+            mode: max(float(str(run["throughput_per_s"])) for run in by_engine[(payers, mode)])
+            for mode in ("off", "on")
+            if (payers, mode) in by_engine
+        }
+        figures: dict[str, object] = {"best_throughput_per_s": best}
+        if len(best) == 2 and best["off"]:
+            drop = 1 - best["on"] / best["off"]
+            figures |= {"drop": round(drop, 3), "engine_drop_ok": drop <= 0.15}
+            print(
+                f"fraud engine, {payers} payer(s): best {best['on']}/s on, {best['off']}/s off:"
+                f" drop {drop:.1%}"
+            )
+        engine_figures[f"payers_{payers}"] = figures
     camt: dict[str, object] = {}
     if args.only != "cards":
         camt = bench_camt(list(data["camt_refs"]), args.camt_lines)  # type: ignore[call-overload]
@@ -476,6 +531,7 @@ def main() -> None:
                 "payments": results,
                 "double_charges": doubles,
                 "fraud_engine": engine_figures,
+                "load_average": [round(x, 2) for x in os.getloadavg()],
                 "camt054": camt,
             }
         )
@@ -484,7 +540,7 @@ def main() -> None:
 
 def run_cards(
     data: dict[str, object],
-    ids: list[int],
+    ids: list[tuple[int, int]],
     rates: list[int],
     seconds: int,
     threads: int,
@@ -493,13 +549,20 @@ def run_cards(
 ) -> int:
     """Part 1: every rate in turn; the number of double charges found afterwards."""
     server = start_gunicorn(threads, engine)
+    payers: list[dict[str, Any]] = data["payers"]  # type: ignore[assignment]
     try:
-        session = Session(str(data["username"]))
+        used = sorted({payer for payer, _invoice in ids})
+        sessions: dict[int, Session] = {n: Session(str(payers[n]["username"])) for n in used}
         offset = 0
         for rate in rates:
             batch = ids[offset : offset + rate * seconds]
             offset += len(batch)
-            result = run_rate(session, batch, int(str(data["card"])), rate)
+            result = run_rate(
+                [sessions.get(n) for n in range(len(payers))],  # type: ignore[misc]
+                batch,
+                [int(payer["card"]) for payer in payers],
+                rate,
+            )
             results.append(result)
             print(
                 f"{rate:>4}/s offered: {result['throughput_per_s']}/s done, p50"
@@ -509,7 +572,7 @@ def run_cards(
     finally:
         server.terminate()
         server.wait(timeout=30)
-    doubles = double_charges(ids)
+    doubles = double_charges([invoice for _payer, invoice in ids])
     print(f"double charges: {doubles}")
     return doubles
 

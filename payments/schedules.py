@@ -10,6 +10,7 @@ from audit.schedules import ensure_schedule
 PAYMENTS_SCHEDULES: dict[str, tuple[str, str, int | None]] = {
     "payments.reconcile": ("payments.tasks.reconcile_payments_task", "I", 1),
     "payments.purge_idempotency_keys": ("payments.tasks.purge_idempotency_keys_task", "H", None),
+    "payments.purge_fraud_velocity": ("payments.tasks.purge_fraud_velocity_task", "H", None),
     "payments.train_fraud_model": ("payments.tasks.train_fraud_model_task", "W", None),
 }
 

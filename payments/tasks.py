@@ -16,6 +16,13 @@ def purge_idempotency_keys_task() -> int:
     return purge_idempotency_keys(by=SYSTEM)
 
 
+def purge_fraud_velocity_task() -> dict[str, int]:
+    """Hourly: delete the fraud velocity counters no window reads any more."""
+    from payments.fraud.features.velocity import purge_velocity
+
+    return purge_velocity(by=SYSTEM)
+
+
 def train_fraud_model_task() -> int:
     """Weekly: train a fraud model version on the labelled card payments (not promoted: a
     fraud analyst decides). Too few labels is no error: the next week may have them."""

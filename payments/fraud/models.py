@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class RiskDecision(models.TextChoices):
@@ -392,3 +393,80 @@ class RiskEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"evaluation of payment {self.payment_id}: {self.decision}"
+
+
+class VelocityKey(models.TextChoices):
+    """What a velocity counter counts by (docs/fraud.md, "Velocity counters")."""
+
+    CARD = "card", _("card fingerprint")
+    CUSTOMER = "customer", _("customer")
+    IP = "ip", _("network address")
+    EMAIL = "email", _("email address (hashed)")
+
+
+class VelocityBucket(models.Model):
+    """One key's card payment attempts in one time bucket (a minute, an hour or a day,
+    UTC): written with the payment, so that a window's figures are a bounded number of
+    rows whatever the key's history (``features.velocity``)."""
+
+    class Resolution(models.TextChoices):
+        MINUTE = "m", _("minute")
+        HOUR = "h", _("hour")
+        DAY = "d", _("day")
+
+    kind = models.CharField(max_length=8, choices=VelocityKey.choices)
+    key = models.CharField(
+        max_length=64, help_text="The fingerprint, customer id, address or email's SHA-256."
+    )
+    resolution = models.CharField(max_length=1, choices=Resolution.choices)
+    start = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    amount_eur = models.FloatField(default=0.0)
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key", "resolution", "start"], name="fraud_velocity_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.resolution} {self.start:%Y-%m-%d %H:%M}: {self.attempts}"
+
+
+class VelocityPair(models.Model):
+    """A key seen with a card (or a card with a customer), and when last: the distinct
+    counts (cards per customer, IP and email; customers per card) are these rows. The
+    customer's rows also count the captured payments with the card."""
+
+    kind = models.CharField(max_length=8, choices=VelocityKey.choices)
+    key = models.CharField(max_length=64)
+    other = models.CharField(max_length=64, help_text="The card's fingerprint, or customer id.")
+    last_seen = models.DateTimeField()
+    captured = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key", "other"], name="fraud_velocity_pair")
+        ]
+        indexes = [
+            models.Index(fields=["kind", "key", "last_seen"], name="fraud_velocity_pair_seen")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key[:12]} with {self.other[:12]}"
+
+
+class CustomerPaymentStats(models.Model):
+    """A customer's captured card payments as running figures in EUR (count, sum, sum of
+    squares, largest), updated at capture: the amount's z-score and ratio to the largest."""
+
+    customer_id = models.BigIntegerField(primary_key=True)
+    captured = models.PositiveIntegerField(default=0)
+    amount_eur = models.FloatField(default=0.0)
+    amount_eur_squares = models.FloatField(default=0.0)
+    largest_eur = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id}: {self.captured} captured"

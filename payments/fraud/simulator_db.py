@@ -2,7 +2,8 @@
 
 Synthetic history only: customers, invoices (series ``SIM``), cards (payment methods
 without card data: deleted, as the vault leaves a card it has erased) and card payments
-with their simulated times, and their labels (``FraudLabel`` source ``import``). Written in
+with their simulated times, and their labels (``FraudLabel`` source ``import``), and the
+fraud engine's velocity counters rebuilt from the payments. Written in
 bulk, beside the services on purpose: no card is charged, no invoice is really issued and
 no mail is sent. One audit event records the load.
 """
@@ -20,6 +21,7 @@ from django.utils import timezone
 from audit import SYSTEM, record
 from billing.models import Customer, Invoice, InvoiceSeries
 from payments.fraud.features.offline import PastPayment
+from payments.fraud.features.velocity import rebuild_velocity
 from payments.fraud.models import FraudLabel
 from payments.models import Payment
 from payments.vault.models import PaymentMethod
@@ -35,9 +37,13 @@ def _series() -> InvoiceSeries:
     return series
 
 
-def load_simulation(payments: Sequence[PastPayment]) -> dict[str, int]:
+def load_simulation(
+    payments: Sequence[PastPayment], *, counters_before: datetime.datetime | None = None
+) -> dict[str, int]:
     """Write ``payments`` (and their customers, invoices and cards) into the database; the
-    payment ids of the rows (``payment_id``) mapped to the payments' primary keys."""
+    payment ids of the rows (``payment_id``) mapped to the payments' primary keys. The
+    fraud engine's velocity counters are rebuilt from every card payment before
+    ``counters_before`` (default now): written in bulk, the rows did not count themselves."""
     with transaction.atomic():
         customers: dict[str, Customer] = {}
         for past in payments:
@@ -158,6 +164,7 @@ def load_simulation(payments: Sequence[PastPayment]) -> dict[str, int]:
             labelled=sum(1 for past in payments if past.label),
             at=timezone.now().isoformat(),
         )
+        rebuild_velocity(before=counters_before)
     return {
         past.payment_id or str(n): payment.pk
         for n, (payment, past) in enumerate(zip(rows, payments, strict=True))

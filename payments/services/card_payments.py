@@ -4,9 +4,10 @@ the idempotency keys' housekeeping.
 Reserve is one transaction under the invoice's row lock: check the idempotency key,
 check the amount against what is left to pay (a payment in flight refuses the attempt),
 score the attempt (``payments.fraud.assess_card_payment``), create the PENDING payment
-(it holds its amount) and reveal its card for the gateway account: one commit for all of
-it. Blocked by the risk rules: recorded FAILED (``risk_blocked``), never charged. Held
-for review: PENDING, not charged until a fraud analyst approves it."""
+(it holds its amount), count it in the fraud engine's velocity counters and reveal its
+card for the gateway account: one commit for all of it. Blocked by the risk rules:
+recorded FAILED (``risk_blocked``), never charged. Held for review: PENDING, not charged
+until a fraud analyst approves it."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from billing.money import Money
 from billing.webhooks import emit_payment
 from db.compiled import insert as compiled_insert
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
+from payments.fraud.features.velocity import Keys, count_attempt
 from payments.fraud.models import RiskDecision, RiskEvaluation, RiskHold
+from payments.fraud.rule_selectors import customer_email
 from payments.fraud.rules import FAILURE_WINDOW, RiskAssessment, assess_card_payment
 from payments.fraud.selectors import facts_of, get_risk_settings
 from payments.fraud.services import ensure_risk_settings
@@ -285,6 +288,22 @@ def _reserve_card_payment(
             if isinstance(card, KeysUnavailable):
                 raise card  # no payment is reserved: the vault's keys fail (the caller says)
             insert_reserved(payment, stored, event)
+            # After the audit chain's lock (taken above): the counters' hot rows (one card
+            # paying many invoices) are locked for as short a time as the chain's.
+            count_attempt(
+                Keys(
+                    card=payment_method.fingerprint,
+                    customer=str(locked.customer_id),
+                    ip=address,
+                    # Its own (prepared) statement: the facts statement is at psycopg's
+                    # query-cache limit (docs/fraud.md, "Cost").
+                    email=customer_email(locked.customer_id),
+                ),
+                at=payment.created_at,
+                amount=payment.amount,
+                currency=payment.currency,
+                failed=blocked,
+            )
             if risk.evaluation is not None:
                 store_evaluation(payment, risk.evaluation)
             if blocked or payment.awaiting_risk_review:  # webhooks: posted after commit

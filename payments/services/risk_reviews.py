@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from audit import SYSTEM, record
 from billing.money import Money
 from payments.exceptions import RiskReviewRefused
+from payments.fraud.features.velocity import count_outcome
 from payments.fraud.labels import record_label
 from payments.fraud.models import FraudLabel
 from payments.fraud.services import DECIDE_PERMISSION
@@ -88,6 +89,7 @@ def decide_risk_review(
             currency=locked.currency,
             reason=locked.risk_review_note,
         )
+        count_outcome(locked)  # a decline fails the attempt: the fraud engine's counters
         record_label(
             locked,
             label=FraudLabel.Label.GOOD if approve else FraudLabel.Label.FRAUD,

@@ -14,6 +14,7 @@ from audit import SYSTEM, AuditEntry, record
 from billing.exceptions import BillingError
 from billing.services import record_payment_amount
 from billing.webhooks import emit_payment
+from payments.fraud.features.velocity import count_outcome
 from payments.gateways import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from payments.models import Payment, Refund
 from payments.saved_cards import forget_unsaved_card
@@ -185,6 +186,7 @@ def settle(
                 locked.gateway_reference = result.reference
             record_failure(locked, by=by)
         save_settled(locked, succeeded, by=by)
+        count_outcome(locked)  # the fraud engine's counters, in the same commit
     if compensation is not None:
         send_refund(compensation, by=SYSTEM)
         locked.refresh_from_db()

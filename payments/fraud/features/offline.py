@@ -2,8 +2,9 @@
 the simulator), kept per key in memory: the same aggregates ``online`` reads from the
 database, handed to the same ``compute.derive``.
 
-An attempt sees only payments strictly before it (as ``created_at < at`` online): payments
-with the same timestamp are added to the state once time moves past them.
+An attempt sees only payments strictly before it, in windows on the same UTC bucket edges
+as the database's counters (``registry.window_start``): payments with the same timestamp
+are added to the state once time moves past them. A failure counts at its attempt's time.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from billing.exceptions import BillingError
 from billing.money import normalize_currency
 from payments.exceptions import InvalidPaymentHistory
 from payments.fraud.features.compute import CAPTURED, FAILED, Attempt, derive, to_eur
-from payments.fraud.features.registry import DISTINCT, FAILURE_WINDOWS, WINDOWS
+from payments.fraud.features.registry import DISTINCT, FAILURE_WINDOWS, WINDOWS, window_start
 from security import csvfiles
 
 LABELS = ("fraud", "good", "")
@@ -177,8 +178,8 @@ class OfflineFeatures:
         raw: dict[str, Any] = {}
         history = history if history is not None else _KeyHistory()
         end = len(history.times)
-        for window, span in WINDOWS.items():
-            start = history.since(at - span)
+        for window in WINDOWS:
+            start = history.since(window_start(window, at))
             raw[f"{key}_attempts_{window}"] = end - start
             raw[f"{key}_amount_{window}"] = history.amounts[end] - history.amounts[start]
             if window in FAILURE_WINDOWS:
@@ -187,7 +188,7 @@ class OfflineFeatures:
             if owner == key:
                 values = history.cards if counted == "card" else history.customers
                 for window in windows:
-                    start = history.since(at - WINDOWS[window])
+                    start = history.since(window_start(window, at))
                     raw[f"{prefix}_{window}"] = len(set(values[start:end]))
         return raw
 

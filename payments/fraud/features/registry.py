@@ -4,8 +4,10 @@ One registry (``FEATURES``) for both: the rule language refuses a name not liste
 and the model's columns are the listed ``number`` and ``bool`` features marked ``model``.
 The windowed counts follow one pattern, ``{key}_{measure}_{window}``: keys ``card`` (the
 card's fingerprint, every token of it), ``customer``, ``ip`` and ``email`` (every customer
-with the same email address); windows ``10m``, ``1h``, ``1d`` and ``30d``, ending just
-before the attempt.
+with the same email address); windows ``10m``, ``1h``, ``1d`` and ``30d`` on the edges of
+UTC time buckets (``BUCKETS``): "10m" is the attempt's minute and the 9 minutes before it,
+"1h" its minute and the 59 before, "1d" its hour and the 23 before, "30d" its day and the
+29 before; each holds the attempts before this one (``window_start``).
 """
 
 from __future__ import annotations
@@ -17,14 +19,38 @@ from typing import Literal
 Kind = Literal["number", "bool", "text"]
 
 KEYS = ("card", "customer", "ip", "email")
-WINDOWS: dict[str, datetime.timedelta] = {
-    "10m": datetime.timedelta(minutes=10),
-    "1h": datetime.timedelta(hours=1),
-    "1d": datetime.timedelta(days=1),
-    "30d": datetime.timedelta(days=30),
+# The counters' time buckets (UTC): "m" minutes, "h" hours, "d" days.
+RESOLUTIONS: dict[str, datetime.timedelta] = {
+    "m": datetime.timedelta(minutes=1),
+    "h": datetime.timedelta(hours=1),
+    "d": datetime.timedelta(days=1),
 }
+# Each window: its buckets' resolution and how many (the attempt's own bucket included).
+BUCKETS: dict[str, tuple[str, int]] = {
+    "10m": ("m", 10),
+    "1h": ("m", 60),
+    "1d": ("h", 24),
+    "30d": ("d", 30),
+}
+WINDOWS = tuple(BUCKETS)
 FAILURE_WINDOWS = ("1h", "1d")
-LONGEST_WINDOW = WINDOWS["30d"]
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def bucket_start(at: datetime.datetime, resolution: str) -> datetime.datetime:
+    """The start of the UTC bucket (minute, hour or day) that holds ``at``."""
+    since = at - _EPOCH
+    seconds = since.days * 86400 + since.seconds
+    step = int(RESOLUTIONS[resolution].total_seconds())
+    return _EPOCH + datetime.timedelta(seconds=seconds - seconds % step)
+
+
+def window_start(window: str, at: datetime.datetime) -> datetime.datetime:
+    """Where ``window`` of an attempt at ``at`` begins: the start of its first bucket."""
+    resolution, count = BUCKETS[window]
+    return bucket_start(at, resolution) - (count - 1) * RESOLUTIONS[resolution]
+
+
 # Distinct cards (fingerprints) per customer, IP and email, and distinct customers per card.
 DISTINCT: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # feature prefix: (key, what is counted, windows)
@@ -39,7 +65,12 @@ _WHOSE = {
     "ip": "from this network address",
     "email": "by customers with this email address",
 }
-_SPANS = {"10m": "10 minutes", "1h": "hour", "1d": "day", "30d": "30 days"}
+_SPANS = {
+    "10m": "this minute and the 9 before it",
+    "1h": "this minute and the 59 before it",
+    "1d": "this hour and the 23 before it",
+    "30d": "this day and the 29 before it (UTC)",
+}
 
 
 @dataclass(frozen=True)
@@ -116,7 +147,7 @@ def _build() -> dict[str, FeatureSpec]:
         for window in WINDOWS:
             features[f"{key}_attempts_{window}"] = FeatureSpec(
                 "number",
-                f"card payment attempts {_WHOSE[key]} in the last {_SPANS[window]}",
+                f"card payment attempts {_WHOSE[key]} in {_SPANS[window]}",
                 "attempts",
             )
             features[f"{key}_amount_{window}"] = FeatureSpec(
@@ -127,7 +158,7 @@ def _build() -> dict[str, FeatureSpec]:
         for window in FAILURE_WINDOWS:
             features[f"{key}_failures_{window}"] = FeatureSpec(
                 "number",
-                f"failed card payments {_WHOSE[key]} in the last {_SPANS[window]}",
+                f"failed card payments {_WHOSE[key]} in {_SPANS[window]}",
                 "attempts",
             )
     for prefix, (key, counted, windows) in DISTINCT.items():
@@ -135,7 +166,7 @@ def _build() -> dict[str, FeatureSpec]:
             what = "different cards" if counted == "card" else "different customers"
             features[f"{prefix}_{window}"] = FeatureSpec(
                 "number",
-                f"{what} in the attempts {_WHOSE[key]} in the last {_SPANS[window]}",
+                f"{what} in the attempts {_WHOSE[key]} in {_SPANS[window]}",
                 "cards" if counted == "card" else "customers",
             )
     return features

@@ -12,6 +12,7 @@ import pytest
 
 from payments.exceptions import InvalidPaymentHistory
 from payments.fraud.features import read_csv, stream_features, write_csv
+from payments.fraud.features.velocity import rebuild_velocity
 from payments.fraud.simulator import SCENARIOS, simulate
 from payments.fraud.simulator_db import load_simulation
 from payments.fraud.training.dataset import payments_from_database
@@ -85,10 +86,11 @@ def test_online_features_equal_offline_features_on_the_same_payments() -> None:
     offline = {past.payment_id: features for past, features in stream_features(payments)}
     sample = random.Random(3).sample(payments, 40)
     sample += [p for p in payments if p.label == "fraud"][:20]
-    for past in sample:
+    for past in sorted(sample, key=lambda p: p.attempt.at):
         payment = Payment.objects.select_related("payment_method", "invoice").get(
             pk=ids[past.payment_id]
         )
+        rebuild_velocity(before=past.attempt.at)  # the counters as the attempt found them
         assert online(payment) == pytest.approx(offline[past.payment_id]), past.scenario
     # And the database read back as a stream (what training on the database uses).
     exported = {int(p.payment_id): f for p, f in stream_features(payments_from_database())}
