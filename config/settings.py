@@ -805,14 +805,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "security.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "security.api.pagination.CursorPagination",
     "PAGE_SIZE": API_PAGE_SIZE,
-    "DEFAULT_THROTTLE_CLASSES": [
-        "security.api.throttling.ClientRateThrottle",
-        "security.api.throttling.UserRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "api_client": API_THROTTLE_CLIENT_RATE,
-        "api_user": API_THROTTLE_USER_RATE,
-    },
+    # Counted in the database, shared by every worker (security.api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["security.api.throttling.ApiRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

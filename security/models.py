@@ -339,3 +339,16 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.application_id}"
+
+
+class ApiRateCounter(models.Model):
+    """An API throttle's count of requests in its current window (security.api.throttling):
+    one row per key (``client:<application id>`` or ``user:<user id>``), written by one
+    upsert per request (``db.counters``)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    window_start = models.BigIntegerField(help_text="Unix time the window began.")
+    hits = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits} since {self.window_start}"
