@@ -3,8 +3,10 @@
 Our own check on REST framework's public authentication interface, reading the tokens
 django-oauth-toolkit issues (it keeps the token, authorize, revoke and OIDC endpoints):
 the token is found by django-oauth-toolkit's SHA-256 checksum in one query, compiled once
-per process (``db.compiled``), that also reads its application, its user and the
-application's integration account. Going through oauthlib to ask the same question cost
+per process (``db.compiled``), that also reads its application, its user, the
+application's integration account and when the customer behind it last confirmed a second
+factor (``security.ApiStepUp``, decision 74: put on the request for the step-up rule,
+``security.selectors.is_step_up_fresh``). Going through oauthlib to ask the same question cost
 3-5 ms of Python per request (docs/benchmarks.md, "API token check").
 
 Refused like an expired token (401 ``invalid_token``): an unknown token (a prefix of a
@@ -26,6 +28,8 @@ from oauth2_provider.models import AccessToken
 from rest_framework.authentication import BaseAuthentication
 
 from db.compiled import compiled
+from security.models import ApiStepUp
+from security.selectors import API_SECOND_FACTOR_ATTRIBUTE
 
 _INVALID = {"error": "invalid_token"}
 # Longer than any token we issue (django-oauth-toolkit's are 30 characters): an absurd
@@ -35,9 +39,9 @@ _MAX_TOKEN_LENGTH = 512
 
 @compiled(str)
 def _access_token_by_checksum(checksum: str) -> Any:
-    return AccessToken.objects.select_related("application", "application__user", "user").filter(
-        token_checksum=checksum
-    )[:1]
+    return AccessToken.objects.select_related(
+        "application", "application__user", "user", "tillit_step_up"
+    ).filter(token_checksum=checksum)[:1]
 
 
 def bearer_token_of(request: Any) -> str | None:
@@ -87,6 +91,16 @@ class BearerAuthentication(BaseAuthentication):
         if token is None or not _usable(token, request):
             request.oauth2_error = _INVALID
             return None
+        try:
+            step_up: ApiStepUp | None = token.tillit_step_up  # type: ignore[attr-defined]
+        except ApiStepUp.DoesNotExist:
+            step_up = None
+        # On Django's request: the services are given that one (``request._request``).
+        setattr(
+            request._request,
+            API_SECOND_FACTOR_ATTRIBUTE,
+            step_up.mfa_verified_at if step_up is not None else None,
+        )
         return token.user, token
 
     def authenticate_header(self, request: Any) -> str:
