@@ -61,7 +61,7 @@ def _before_class() -> Any:
     return Before
 
 
-def _Before() -> Any:  # noqa: N802 (a class made on demand, after django.setup)
+def _Before() -> Any:
     return _before_class()()
 
 

@@ -845,7 +845,7 @@ def _oidc_private_key() -> str:
 _OIDC_KEY = _oidc_private_key()
 # django-oauth-toolkit's own models (named so that security.ApiClient may point at them).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
-OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 (a model)
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 # OAuth 2.0 / OpenID Connect (django-oauth-toolkit; docs/api.md, "Tokens"). Authorization
 # code with PKCE (S256 only) for apps acting for a customer, client credentials for server

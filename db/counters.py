@@ -48,7 +48,7 @@ def count_hits(
         return {}
     quote = connections[using].ops.quote_name
     names = (quote(table), *(quote(column) for column in columns))
-    sql = _upsert_sql(table, len(counters), names)  # type: ignore[arg-type]
+    sql = _upsert_sql(table, len(counters), names)
     params = [value for counter in counters for value in counter]
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)

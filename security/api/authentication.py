@@ -92,7 +92,7 @@ class BearerAuthentication(BaseAuthentication):
             request.oauth2_error = _INVALID
             return None
         try:
-            step_up: ApiStepUp | None = token.tillit_step_up  # type: ignore[attr-defined]
+            step_up: ApiStepUp | None = token.tillit_step_up
         except ApiStepUp.DoesNotExist:
             step_up = None
         # On Django's request: the services are given that one (``request._request``).

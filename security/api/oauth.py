@@ -34,9 +34,7 @@ def _grant_second_factor(request: Any) -> Any:
         return api_step_up.second_factor_of_grant(str(request.code or ""))
     if request.grant_type == "refresh_token":
         previous = getattr(request, "refresh_token_instance", None)
-        return api_step_up.second_factor_of_access_token(
-            getattr(previous, "access_token_id", None)
-        )
+        return api_step_up.second_factor_of_access_token(getattr(previous, "access_token_id", None))
     return None
 
 

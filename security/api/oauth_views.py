@@ -59,9 +59,7 @@ class ConsentView(AuthorizationView):
             raise PermissionDenied(_("Staff accounts cannot give apps access."))
         if request.method == "GET" and needs_fresh_second_factor(request):
             step_up = reverse("security:step_up")
-            return HttpResponseRedirect(
-                f"{step_up}?{urlencode({'next': request.get_full_path()})}"
-            )
+            return HttpResponseRedirect(f"{step_up}?{urlencode({'next': request.get_full_path()})}")
         return super().dispatch(request, *args, **kwargs)
 
     def create_authorization_response(

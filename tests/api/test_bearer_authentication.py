@@ -117,9 +117,7 @@ def test_an_empty_or_absurd_bearer_is_refused_without_a_lookup(client: Client) -
     assert not [q for q in queries.captured_queries if "oauth2_provider_accesstoken" in q["sql"]]
 
 
-def test_a_token_in_the_query_string_is_not_read(
-    client: Client, integration: Application
-) -> None:
+def test_a_token_in_the_query_string_is_not_read(client: Client, integration: Application) -> None:
     token = issue_token(integration, scopes="invoices:read")
     response = client.get("/api/v1/me", {"access_token": token})
     assert response.status_code == 401
@@ -146,7 +144,7 @@ def test_the_check_is_one_query_for_either_kind_of_token(
     ):
         request = Request(factory.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}"))
         with CaptureQueriesContext(connection) as queries:
-            user, stored = BearerAuthentication().authenticate(request)  # type: ignore[misc]
+            _user, stored = BearerAuthentication().authenticate(request)  # type: ignore[misc]
             acting = stored.user if stored.user_id else stored.application.user
             assert acting.is_active
         assert len(queries) == 1

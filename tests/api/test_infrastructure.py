@@ -360,7 +360,8 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(
         assert response.status_code == 429
         assert response["Retry-After"] == "45"  # the rest of the minute
         assert error_of(response)["type"] == "rate_limit"
-    with time_machine.travel(_fifteen_seconds_into_this_minute() + timedelta(seconds=45), tick=False):
+    next_minute = _fifteen_seconds_into_this_minute() + timedelta(seconds=45)
+    with time_machine.travel(next_minute, tick=False):
         assert client.get("/api/v1/me", **bearer(token)).status_code == 200  # a new minute
 
 

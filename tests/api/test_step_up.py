@@ -151,9 +151,7 @@ def _consent_and_exchange(browser: Client, app: Application, **extra: str) -> di
 
 
 def _delete(raw: str, card: PaymentMethod) -> Any:
-    return Client().delete(
-        f"/api/v1/payment-methods/{card.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}"
-    )
+    return Client().delete(f"/api/v1/payment-methods/{card.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
 def test_the_consents_second_factor_rides_on_the_token_and_refresh_keeps_it(

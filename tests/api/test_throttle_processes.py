@@ -38,7 +38,8 @@ def test_two_processes_share_one_count_and_lose_no_hit() -> None:
     )
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings"}
     workers = [
-        subprocess.Popen([sys.executable, "-c", _WORKER], cwd=ROOT, env=env) for _ in range(2)
+        subprocess.Popen([sys.executable, "-c", _WORKER], cwd=ROOT, env=env)  # noqa: S603
+        for _ in range(2)
     ]
     for worker in workers:
         assert worker.wait(timeout=120) == 0
