@@ -8,6 +8,7 @@ tokens and userinfo carry the customer's name and e-mail address for the ``profi
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +17,9 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from audit import record
 from security.services import api_step_up
+
+# The consent page's credential carrying the session's second factor (never a parameter).
+CONSENT_SECOND_FACTOR = "tillit_consent_second_factor_at"
 
 
 def _actor(request: Any) -> Any:
@@ -44,9 +48,11 @@ class TillitOAuth2Validator(OAuth2Validator):
     ) -> Any:
         with transaction.atomic():
             result = super().save_authorization_code(client_id, code, request, *args, **kwargs)
-            # Given by the consent page (ConsentView): the session's second factor.
-            verified_at = getattr(request, "mfa_verified_at", None)
-            if verified_at is not None:
+            # Set by the consent page (ConsentView) from the session. Read from the instance
+            # only: oauthlib's Request answers any other attribute name from the request's
+            # query and body parameters, which the client writes.
+            verified_at = vars(request).get(CONSENT_SECOND_FACTOR)
+            if isinstance(verified_at, datetime):
                 api_step_up.record_consent_second_factor(
                     grant_code=code["code"], mfa_verified_at=verified_at
                 )

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from oauth2_provider.views import AuthorizationView
 
 from audit import record
+from security.api.oauth import CONSENT_SECOND_FACTOR
 from security.api.scopes import describe
 from security.selectors import has_second_factor, is_staff_account, session_second_factor_at
 
@@ -66,8 +67,10 @@ class ConsentView(AuthorizationView):
         self, request: HttpRequest, scopes: str, credentials: dict[str, Any], allow: bool
     ) -> Any:
         verified_at = session_second_factor_at(request)
-        if verified_at is not None:  # kept on the grant (security.api.oauth)
-            credentials["mfa_verified_at"] = datetime.fromtimestamp(verified_at, tz=UTC)
+        # Always set (None without one), kept on the grant by security.api.oauth.
+        credentials[CONSENT_SECOND_FACTOR] = (
+            datetime.fromtimestamp(verified_at, tz=UTC) if verified_at is not None else None
+        )
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

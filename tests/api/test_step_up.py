@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import time_machine
@@ -205,3 +205,30 @@ def test_without_max_age_the_consent_does_not_ask_for_a_second_factor_again(
     with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=False):
         page, _verifier = _authorize(browser, card_app, state=secrets.token_hex(4))
         assert page.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["tillit_consent_second_factor_at", "mfa_verified_at"])
+def test_a_second_factor_smuggled_in_as_an_authorize_parameter_is_ignored(
+    alice: User, card_app: Application, saved_card: Cards, settings: Any, name: str
+) -> None:
+    """oauthlib answers unknown attribute names from the request's parameters: a client
+    naming the consent's credential in the authorize URL must not forge a second factor
+    (here for a customer who has none yet, then enrolls one and is asked to step up)."""
+    card = saved_card(APPROVED)
+    browser = Client()
+    browser.force_login(alice)  # no second factor: the consent does not ask for one
+    forged = timezone.now().isoformat()
+    page, verifier = _authorize(browser, card_app, **{name: forged})
+    assert page.status_code == 200
+    form = {k: v for k, v in page.context["form"].initial.items() if v is not None}
+    answer = browser.post(
+        f"/oauth/authorize/?{urlencode({name: forged})}", {**form, "allow": "on", name: forged}
+    )
+    code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
+    tokens = _exchange(card_app, code, verifier)
+    assert tokens.status_code == 200, tokens.content
+    assert not ApiStepUp.objects.exists()
+    give_totp_device(alice)
+    _assert_challenge(_delete(tokens.json()["access_token"], card), settings)
+    card.refresh_from_db()
+    assert card.status == PaymentMethod.Status.ACTIVE
