@@ -37,8 +37,11 @@ def _grant_second_factor(request: Any) -> Any:
     if request.grant_type == "authorization_code":
         return api_step_up.second_factor_of_grant(str(request.code or ""))
     if request.grant_type == "refresh_token":
-        previous = getattr(request, "refresh_token_instance", None)
-        return api_step_up.second_factor_of_access_token(getattr(previous, "access_token_id", None))
+        # Set by django-oauth-toolkit's validate_refresh_token (vars: never a parameter).
+        previous = vars(request).get("refresh_token_instance")
+        if not isinstance(previous, get_refresh_token_model()):
+            return None
+        return api_step_up.second_factor_of_access_token(previous.access_token_id)
     return None
 
 

@@ -165,13 +165,19 @@ def test_the_consents_second_factor_rides_on_the_token_and_refresh_keeps_it(
     tokens = _consent_and_exchange(browser, card_app)
 
     assert _delete(tokens["access_token"], first).status_code == 204
+    consented = ApiStepUp.objects.get(
+        access_token__token_checksum=_checksum(tokens["access_token"])
+    ).mfa_verified_at
 
     # Later, a refreshed token is new but its second factor is the consent's: too old.
     later = timezone.now() + timedelta(seconds=settings.SECURITY_STEP_UP_SECONDS + 60)
     with time_machine.travel(later, tick=False):
         refreshed = _refresh(card_app, tokens["refresh_token"])
         assert refreshed.status_code == 200, refreshed.content
-        _assert_challenge(_delete(refreshed.json()["access_token"], second), settings)
+        new_token = refreshed.json()["access_token"]
+        carried = ApiStepUp.objects.get(access_token__token_checksum=_checksum(new_token))
+        assert carried.mfa_verified_at == consented  # the consent's, not the refresh's time
+        _assert_challenge(_delete(new_token, second), settings)
     second.refresh_from_db()
     assert second.status == PaymentMethod.Status.ACTIVE
 
