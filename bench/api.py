@@ -7,18 +7,21 @@ Usage (PostgreSQL; the database is created if missing, migrated and filled)::
 
 Set-up registers two OAuth applications and gives each a real access token (a server
 integration's, client credentials, and the portal customer's, authorization code): the
-integration creates invoices, adds a line and finalizes them; the customer pays each with
-a saved card (sandbox acquirer). ``--clients`` threads run those sequences closed-loop
+integration creates invoices with their two lines (``POST /invoices`` takes the lines) and
+finalizes them: two requests (with ``--add-line``, as before: created with one line, the
+second added by ``POST /invoices/{id}/lines``, three requests); the customer pays each
+with a saved card (sandbox acquirer). ``--clients`` threads run those sequences closed-loop
 over keep-alive connections to gunicorn (2 sync workers, 127.0.0.1).
 
 It prints throughput and p50/p99 latency per endpoint, then the CPU time the gunicorn
-workers spent per create-and-finalize (create + add line + finalize) and per payment
-(from /proc, the workers' user + system time), and the same operations through the
-services in-process (``time.process_time``: the floor). The API's own cost is the
-difference, as a share of the floor (goal: at most 30 % for create-and-finalize). The
-token check (``BearerAuthentication.authenticate`` on a real token) is timed
-in-process (goal: under 1 ms), and the list endpoints' queries are counted at two sizes
-(goal: the same). The last line of output is one JSON object with every figure.
+workers spent per create-and-finalize and per payment (from /proc, the workers' user +
+system time), and the same service calls in-process (``time.process_time``: the floor:
+``create_draft_invoice`` with the two lines and ``finalize_invoice``; with ``--add-line``
+``create_draft_invoice`` with one, ``add_invoice_line``, ``finalize_invoice``). The
+API's own cost is the difference, as a share of the floor (goal: at most 30 % for
+create-and-finalize). The token check (``BearerAuthentication.authenticate`` on a real
+token) is timed in-process (goal: under 1 ms), and the list endpoints' queries are
+counted at two sizes (goal: the same). The last line of output is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ _SET_UP_TABLES = (
     "payments_paymentmethod",
 )
 LINE = {"description": "Service", "quantity": "1", "unit_price": "80.00", "vat_rate": "25"}
+SECOND_LINE = {**LINE, "description": "Support"}
 SCOPES = "customers:read invoices:read invoices:write payments:read payments:write"
 
 
@@ -164,7 +168,7 @@ class Client:
 
 
 def run_load(
-    data: dict[str, Any], sequences: int, clients: int, warmup: int
+    data: dict[str, Any], sequences: int, clients: int, warmup: int, add_line: bool = False
 ) -> tuple[dict[str, list[float]], list[str], float, dict[str, float]]:
     """``sequences`` create/line/finalize/pay sequences over ``clients`` threads (after
     ``warmup`` unmeasured ones); per endpoint latencies (ms), errors, wall time, and the
@@ -188,23 +192,25 @@ def run_load(
 
     def create_and_finalize(count: int) -> None:
         for _ in range(count):
+            lines = [LINE] if add_line else [LINE, SECOND_LINE]
             draft = timed(
                 "POST invoices",
                 integration,
                 "POST",
                 "/api/v1/invoices",
-                {"customer": data["customer"], "lines": [LINE]},
+                {"customer": data["customer"], "lines": lines},
             )
             if draft is None:
                 continue
             pk = draft["id"]
-            timed(
-                "POST invoices/{id}/lines",
-                integration,
-                "POST",
-                f"/api/v1/invoices/{pk}/lines",
-                {**LINE, "description": "Support"},
-            )
+            if add_line:
+                timed(
+                    "POST invoices/{id}/lines",
+                    integration,
+                    "POST",
+                    f"/api/v1/invoices/{pk}/lines",
+                    SECOND_LINE,
+                )
             if (
                 timed(
                     "POST invoices/{id}/finalize",
@@ -287,7 +293,7 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def floor(data: dict[str, Any], count: int) -> dict[str, float]:
+def floor(data: dict[str, Any], count: int, add_line: bool = False) -> dict[str, float]:
     """The same operations through the services in-process: CPU seconds per create-and-
     finalize and per payment (``time.process_time``), and wall time."""
     from billing import services as billing
@@ -308,9 +314,13 @@ def floor(data: dict[str, Any], count: int) -> dict[str, float]:
     }
     ids = []
     cpu, wall = time.process_time(), time.perf_counter()
+    second = {**spec, "description": "Support"}
     for _ in range(count):
-        draft = billing.create_draft_invoice(customer=customer, by=app, lines=[spec])
-        billing.add_invoice_line(draft, by=app, **{**spec, "description": "Support"})
+        if add_line:
+            draft = billing.create_draft_invoice(customer=customer, by=app, lines=[spec])
+            billing.add_invoice_line(draft, by=app, **second)
+        else:
+            draft = billing.create_draft_invoice(customer=customer, by=app, lines=[spec, second])
         ids.append(billing.finalize_invoice(draft, by=app))
     create_cpu, create_wall = time.process_time() - cpu, time.perf_counter() - wall
     cpu, wall = time.process_time(), time.perf_counter()
@@ -332,8 +342,8 @@ def floor(data: dict[str, Any], count: int) -> dict[str, float]:
 
 
 def token_check_ms(token: str, count: int) -> tuple[float, float]:
-    """Mean ms of the API's token check (``BearerAuthentication.authenticate``, django-oauth-
-    toolkit's with the account checks) on a real token, in-process: CPU and wall."""
+    """Mean ms of the API's token check (``BearerAuthentication.authenticate``: one compiled
+    query and the account checks) on a real token, in-process: CPU and wall."""
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
@@ -415,11 +425,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="sequences run first, unmeasured")
     parser.add_argument("--floor", type=int, default=200)
     parser.add_argument("--token-checks", type=int, default=2000)
+    parser.add_argument(
+        "--add-line",
+        action="store_true",
+        help="create with one line and add the second by its own request (3 requests)",
+    )
     args = parser.parse_args()
     from bench._gauge import python_gauge_ms
 
     gauge = python_gauge_ms()
     print(f"machine gauge: {gauge} ms for a fixed Python loop (lower is faster)", flush=True)
+    load = os.getloadavg()[0]
+    print(f"load average: {load:.2f} (1 min) at the start", flush=True)
+    requests = 3 if args.add_line else 2
+    print(f"create-and-finalize: {requests} requests (two lines)", flush=True)
     setup_django()
     data = make_data()
     from bench._db import settle_database
@@ -427,7 +446,9 @@ def main() -> None:
     settle_database(_SET_UP_TABLES)
     _SERVER = start_gunicorn(1)
     try:
-        latencies, errors, wall, cpu = run_load(data, args.sequences, args.clients, args.warmup)
+        latencies, errors, wall, cpu = run_load(
+            data, args.sequences, args.clients, args.warmup, args.add_line
+        )
     finally:
         _SERVER.terminate()
         _SERVER.wait(timeout=30)
@@ -441,8 +462,8 @@ def main() -> None:
     print(f"errors: {len(errors)} {sorted(set(errors))[:3]}", flush=True)
     api_create_cpu = 1000 * cpu["create_cpu_s"] / max(cpu["create_done"], 1)
     api_pay_cpu = 1000 * cpu["pay_cpu_s"] / max(cpu["pay_done"], 1)
-    floor(data, 5)  # warm-up, as the workers had theirs
-    floor_figures = floor(data, args.floor)
+    floor(data, 5, args.add_line)  # warm-up, as the workers had theirs
+    floor_figures = floor(data, args.floor, args.add_line)
     overhead = (api_create_cpu - floor_figures["create_cpu_ms"]) / floor_figures["create_cpu_ms"]
     pay_overhead = (api_pay_cpu - floor_figures["pay_cpu_ms"]) / floor_figures["pay_cpu_ms"]
     print(
@@ -468,6 +489,8 @@ def main() -> None:
         json.dumps(
             {
                 "python_gauge_ms": gauge,
+                "load_average_1min": {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)},
+                "create_and_finalize_requests": requests,
                 "workers": 2,
                 "clients": args.clients,
                 "sequences": args.sequences,

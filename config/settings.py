@@ -805,14 +805,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "security.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "security.api.pagination.CursorPagination",
     "PAGE_SIZE": API_PAGE_SIZE,
-    "DEFAULT_THROTTLE_CLASSES": [
-        "security.api.throttling.ClientRateThrottle",
-        "security.api.throttling.UserRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "api_client": API_THROTTLE_CLIENT_RATE,
-        "api_user": API_THROTTLE_USER_RATE,
-    },
+    # Counted in the database, shared by every worker (security.api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": ["security.api.throttling.ApiRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -851,6 +845,8 @@ def _oidc_private_key() -> str:
 _OIDC_KEY = _oidc_private_key()
 # django-oauth-toolkit's own models (named so that security.ApiClient may point at them).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 (a model)
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 # OAuth 2.0 / OpenID Connect (django-oauth-toolkit; docs/api.md, "Tokens"). Authorization
 # code with PKCE (S256 only) for apps acting for a customer, client credentials for server
 # integrations; no implicit or password grant. Access tokens live 15 minutes; a refresh

@@ -10,6 +10,11 @@ every app may import it. It holds what is about the database rather than the dom
   (``CompiledQuery``, ``compiled``), and a model's INSERT/UPDATE built once
   (``insert``, ``update``, ``insert_sql``, ``update_sql``);
 - ``db.prepared``: which statements a connection prepares (``hot``);
+- ``db.counters``: counters added to in place, one statement for several tables (the
+  fraud engine's velocity counters), and fixed-window counters shared by every process
+  (the API's throttles);
+- ``db.inserts``: a row inserted unless its unique key holds one, one statement (the
+  API's Idempotency-Key claims);
 - ``db.dialect``: the one place that asks which database runs (PostgreSQL or the demo's
   SQLite) and the few statements that differ between them;
 - ``db.broker``: the job queue's enqueue by a compiled INSERT.

@@ -339,3 +339,50 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.application_id}"
+
+
+class ApiRateCounter(models.Model):
+    """An API throttle's count of requests in its current window (security.api.throttling):
+    one row per key (``client:<application id>`` or ``user:<user id>``), written by one
+    upsert per request (``db.counters``)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    window_start = models.BigIntegerField(help_text="Unix time the window began.")
+    hits = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.hits} since {self.window_start}"
+
+
+class ApiStepUp(models.Model):
+    """When the customer user behind an authorization-code grant last confirmed a second
+    factor before consenting (RFC 9470's ``auth_time`` for our step-up rule, decision 74):
+    recorded on the grant at consent, copied to each access token issued from it, and on
+    to each token a refresh issues, so that refreshing never makes it fresher."""
+
+    grant = models.OneToOneField(
+        "oauth2_provider.Grant",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tillit_step_up",
+    )
+    access_token = models.OneToOneField(
+        "oauth2_provider.AccessToken",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tillit_step_up",
+    )
+    mfa_verified_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(grant__isnull=True) ^ models.Q(access_token__isnull=True),
+                name="security_apistepup_grant_or_token",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"second factor at {self.mfa_verified_at:%Y-%m-%d %H:%M:%S}"

@@ -23,6 +23,10 @@ from db.compiled import compiled
 from security.models import BackupCodeDevice, PasswordHistory, RoleGrant, UserSession
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
+# Set on an API request by its bearer check (security.api.authentication) to when the
+# customer behind the token confirmed a second factor before consenting, or None
+# (decision 74); such a request's step-up is the token's, never a session's.
+API_SECOND_FACTOR_ATTRIBUTE = "tillit_api_second_factor_at"
 SESSION_STARTED_AT_KEY = "security_session_started_at"
 SESSION_REFRESHED_AT_KEY = "security_session_refreshed_at"
 
@@ -110,14 +114,30 @@ def is_session_verified(request: HttpRequest) -> bool:
 
 
 def is_step_up_fresh(request: HttpRequest) -> bool:
-    """True when this session verified a second factor within SECURITY_STEP_UP_SECONDS."""
-    if not is_session_verified(request):
-        return False
-    verified_at = request.session.get(MFA_VERIFIED_AT_KEY)
-    if not isinstance(verified_at, int | float):
+    """True when this session verified a second factor within SECURITY_STEP_UP_SECONDS,
+    or, for an API request, when the customer behind its bearer token confirmed one that
+    recently before consenting to the app (the same window; decision 74)."""
+    if hasattr(request, API_SECOND_FACTOR_ATTRIBUTE):  # a bearer token's, never a session's
+        token_verified_at = getattr(request, API_SECOND_FACTOR_ATTRIBUTE)
+        if token_verified_at is None:
+            return False
+        verified_at = token_verified_at.timestamp()
+    elif is_session_verified(request):
+        verified_at = request.session.get(MFA_VERIFIED_AT_KEY)
+        if not isinstance(verified_at, int | float):
+            return False
+    else:
         return False
     age = timezone.now().timestamp() - verified_at
     return 0 <= age <= settings.SECURITY_STEP_UP_SECONDS
+
+
+def session_second_factor_at(request: HttpRequest) -> float | None:
+    """When this session last verified a second factor (Unix time), or None."""
+    if not is_session_verified(request):
+        return None
+    verified_at = request.session.get(MFA_VERIFIED_AT_KEY)
+    return float(verified_at) if isinstance(verified_at, int | float) else None
 
 
 def needs_second_factor(user: AbstractBaseUser | AnonymousUser) -> bool:

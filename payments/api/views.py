@@ -37,7 +37,7 @@ from payments.selectors import (
 )
 from payments.vault.entry import EncryptedCard, issue_entry_nonce
 from payments.vault.services import card_entry_key
-from security.api.errors import ApiError
+from security.api.errors import ApiError, insufficient_user_authentication
 from security.api.permissions import Scopes
 from security.api.principal import principal_of
 from security.api.views import ApiView, IdempotentMixin
@@ -50,8 +50,13 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _WHO = {"user": 403, "step_up": 403, "keep_card": 403, "card": 404}
 
 
-def refused(exc: PaymentsError, *, code: str) -> ApiError:
-    """A service's refusal in the API's error shape, its status by the field it names."""
+def refused(exc: PaymentsError, *, code: str, request: Request | None = None) -> ApiError:
+    """A service's refusal in the API's error shape, its status by the field it names. A
+    step-up refused to a customer's token is 401 ``insufficient_user_authentication``
+    (the customer confirms a second factor again through the app, decision 74); to an
+    integration's, 403: no person stands behind it to confirm one."""
+    if exc.field == "step_up" and request is not None and not is_integration(request):
+        return insufficient_user_authentication(exc.message)
     status_code = _WHO.get(exc.field, 400)
     return ApiError(exc.message, status_code=status_code, code=code, field=exc.field)
 
@@ -147,7 +152,7 @@ class PaymentViewSet(IdempotentMixin, viewsets.GenericViewSet):
                 request=request._request,
             )
         except RefundRefused as exc:  # who may refund (403), or what (400)
-            raise refused(exc, code="refund_refused") from None
+            raise refused(exc, code="refund_refused", request=request) from None
         return Response(api.RefundSerializer(refund).data, status=status.HTTP_201_CREATED)
 
 
@@ -225,7 +230,7 @@ class PaymentMethodViewSet(IdempotentMixin, viewsets.GenericViewSet):
         try:
             method = save_card(card, by=actor_of(request), request=request._request)
         except SavedCardRefused as exc:
-            raise refused(exc, code="card_refused") from None
+            raise refused(exc, code="card_refused", request=request) from None
         return Response(self.get_serializer(method).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -233,7 +238,7 @@ class PaymentMethodViewSet(IdempotentMixin, viewsets.GenericViewSet):
         try:
             delete_saved_card(card.pk, by=actor_of(request), request=request._request)
         except SavedCardRefused as exc:
-            raise refused(exc, code="card_refused") from None
+            raise refused(exc, code="card_refused", request=request) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -83,6 +83,28 @@ class ApiError(exceptions.APIException):
         self.headers = headers or {}
 
 
+def insufficient_user_authentication(message: str) -> ApiError:
+    """401 for a customer's token whose second factor is older than the step-up window
+    (decision 74, RFC 9470): the client sends the customer through ``/oauth/authorize``
+    with ``max_age`` (the challenge's) and retries with the new token."""
+    from django.conf import settings
+
+    max_age = int(settings.SECURITY_STEP_UP_SECONDS)
+    return ApiError(
+        message,
+        status_code=401,
+        code="insufficient_user_authentication",
+        field="step_up",
+        headers={
+            "WWW-Authenticate": (
+                'Bearer realm="tillit",error="insufficient_user_authentication",'
+                'error_description="A second factor confirmed more recently is required",'
+                f"max_age={max_age}"
+            )
+        },
+    )
+
+
 class BodyTooLarge(ApiError):
     def __init__(self, limit: int) -> None:
         super().__init__(

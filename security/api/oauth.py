@@ -8,6 +8,7 @@ tokens and userinfo carry the customer's name and e-mail address for the ``profi
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -15,6 +16,10 @@ from oauth2_provider.models import get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from audit import record
+from security.services import api_step_up
+
+# The consent page's credential carrying the session's second factor (never a parameter).
+CONSENT_SECOND_FACTOR = "tillit_consent_second_factor_at"
 
 
 def _actor(request: Any) -> Any:
@@ -25,14 +30,49 @@ def _actor(request: Any) -> Any:
     return request.client
 
 
+def _grant_second_factor(request: Any) -> Any:
+    """When the customer behind this token request confirmed a second factor: at consent
+    (authorization code), or as the refreshed token's grant did (refresh). Read before
+    django-oauth-toolkit revokes the refreshed token's access token."""
+    if request.grant_type == "authorization_code":
+        return api_step_up.second_factor_of_grant(str(request.code or ""))
+    if request.grant_type == "refresh_token":
+        # Set by django-oauth-toolkit's validate_refresh_token (vars: never a parameter).
+        previous = vars(request).get("refresh_token_instance")
+        if not isinstance(previous, get_refresh_token_model()):
+            return None
+        return api_step_up.second_factor_of_access_token(previous.access_token_id)
+    return None
+
+
 class TillitOAuth2Validator(OAuth2Validator):
+    def save_authorization_code(
+        self, client_id: str, code: dict[str, Any], request: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        with transaction.atomic():
+            result = super().save_authorization_code(client_id, code, request, *args, **kwargs)
+            # Set by the consent page (ConsentView) from the session. Read from the instance
+            # only: oauthlib's Request answers any other attribute name from the request's
+            # query and body parameters, which the client writes.
+            verified_at = vars(request).get(CONSENT_SECOND_FACTOR)
+            if isinstance(verified_at, datetime):
+                api_step_up.record_consent_second_factor(
+                    grant_code=code["code"], mfa_verified_at=verified_at
+                )
+        return result
+
     def save_bearer_token(
         self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any
     ) -> Any:
         refreshed = request.grant_type == "refresh_token"
         # The token and its event commit together (or neither does).
         with transaction.atomic():
+            second_factor = _grant_second_factor(request)
             result = super().save_bearer_token(token, request, *args, **kwargs)
+            if second_factor is not None:
+                api_step_up.carry_second_factor(
+                    raw_access_token=token["access_token"], mfa_verified_at=second_factor
+                )
             record(
                 "api.token_refreshed" if refreshed else "api.token_issued",
                 actor=_actor(request),
@@ -41,6 +81,7 @@ class TillitOAuth2Validator(OAuth2Validator):
                 grant_type=request.grant_type,
                 scopes=str(token.get("scope", "")),
                 refreshable=bool(token.get("refresh_token")),
+                second_factor=second_factor is not None,
             )
         return result
 

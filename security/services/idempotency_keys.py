@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import SYSTEM, record
 from audit.schedules import ensure_schedule
+from db.compiled import update_sql
+from db.inserts import insert_unless_exists
 from security.actors import Actor
 from security.models import IdempotencyKey
 
@@ -23,28 +25,29 @@ def insert_key(
     *, owner: str, key: str, method: str, endpoint: str, fingerprint: str, expires_at: datetime
 ) -> int | None:
     """Claim a key: its new row's id, or None when the owner already holds this key (the
-    unique constraint decides, so of concurrent duplicates exactly one gets a row)."""
-    try:
-        with transaction.atomic():
-            row = IdempotencyKey.objects.create(
-                owner=owner,
-                key=key,
-                method=method,
-                endpoint=endpoint,
-                fingerprint=fingerprint,
-                created_at=timezone.now(),
-                expires_at=expires_at,
-            )
-    except IntegrityError:
+    unique constraint decides, so of concurrent duplicates exactly one gets a row). One
+    statement (``db.inserts``): every API POST claims one."""
+    row = IdempotencyKey(
+        owner=owner,
+        key=key,
+        method=method,
+        endpoint=endpoint,
+        fingerprint=fingerprint,
+        created_at=timezone.now(),
+        expires_at=expires_at,
+    )
+    if not insert_unless_exists(row, unique=("owner", "key")):
         return None
     return int(row.pk)
 
 
 def store_key_answer(pk: int, *, status_code: int, content_type: str, body: bytes) -> None:
-    """Keep the first answer for the key's retries."""
-    IdempotencyKey.objects.filter(pk=pk).update(
-        status_code=status_code, content_type=content_type, body=body
-    )
+    """Keep the first answer for the key's retries (an UPDATE built once, ``db.compiled``;
+    a row deleted meanwhile, as ``QuerySet.update`` would, changes nothing)."""
+    answer = IdempotencyKey(pk=pk, status_code=status_code, content_type=content_type, body=body)
+    sql, params = update_sql(answer, ("status_code", "content_type", "body"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def release_key(pk: int) -> None:

@@ -5,12 +5,15 @@ in front of the project's own URLs."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import include, path
+from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -340,17 +343,26 @@ def test_every_page_gets_a_request_id(client: Client) -> None:
 # -- throttles ----------------------------------------------------------------------------
 
 
+def _fifteen_seconds_into_this_minute() -> datetime:
+    """15 s into the current minute (windows are calendar minutes; tokens live 15 min)."""
+    return timezone.now().replace(second=15, microsecond=0)
+
+
 def test_a_client_over_its_rate_gets_429_with_retry_after(
     client: Client, integration: Application, settings: Any
 ) -> None:
     settings.API_THROTTLE_CLIENT_RATE = "3/minute"
     token = issue_token(integration)
-    statuses = [client.get("/api/v1/me", **bearer(token)).status_code for _ in range(3)]
-    assert statuses == [200, 200, 200]
-    response = client.get("/api/v1/me", **bearer(token))
-    assert response.status_code == 429
-    assert 1 <= int(response["Retry-After"]) <= 60
-    assert error_of(response)["type"] == "rate_limit"
+    with time_machine.travel(_fifteen_seconds_into_this_minute(), tick=False):
+        statuses = [client.get("/api/v1/me", **bearer(token)).status_code for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        response = client.get("/api/v1/me", **bearer(token))
+        assert response.status_code == 429
+        assert response["Retry-After"] == "45"  # the rest of the minute
+        assert error_of(response)["type"] == "rate_limit"
+    next_minute = _fifteen_seconds_into_this_minute() + timedelta(seconds=45)
+    with time_machine.travel(next_minute, tick=False):
+        assert client.get("/api/v1/me", **bearer(token)).status_code == 200  # a new minute
 
 
 def test_a_user_over_its_rate_is_throttled_whichever_app_asks(
@@ -362,13 +374,13 @@ def test_a_user_over_its_rate_is_throttled_whichever_app_asks(
     other_app = make_application("Other app", grant=Application.GRANT_AUTHORIZATION_CODE)
     first = issue_token(customer_app, user=alice)
     second = issue_token(other_app, user=alice)
-    assert client.get("/api/v1/me", **bearer(first)).status_code == 200
-    assert client.get("/api/v1/me", **bearer(second)).status_code == 200
-    assert client.get("/api/v1/me", **bearer(second)).status_code == 429
-    # Bob, through the same app, has his own allowance.
-    assert (
-        client.get("/api/v1/me", **bearer(issue_token(customer_app, user=bob))).status_code == 200
-    )
+    with time_machine.travel(_fifteen_seconds_into_this_minute(), tick=False):
+        assert client.get("/api/v1/me", **bearer(first)).status_code == 200
+        assert client.get("/api/v1/me", **bearer(second)).status_code == 200
+        assert client.get("/api/v1/me", **bearer(second)).status_code == 429
+        # Bob, through the same app, has his own allowance.
+        bobs = issue_token(customer_app, user=bob)
+        assert client.get("/api/v1/me", **bearer(bobs)).status_code == 200
 
 
 # -- pagination ---------------------------------------------------------------------------

@@ -131,12 +131,14 @@ def test_alice_deletes_her_card(alice_api: Api, saved_card: Cards) -> None:
 def test_with_a_second_factor_deleting_needs_a_step_up_the_token_does_not_carry(
     alice_api: Api, alice: User, saved_card: Cards
 ) -> None:
+    """A token without a second factor from its consent (tests/api/test_step_up.py)."""
     card = saved_card(APPROVED)
     give_totp_device(alice)
 
     response = alice_api.delete(f"payment-methods/{card.pk}")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "insufficient_user_authentication"
     card.refresh_from_db()
     assert card.status == PaymentMethod.Status.ACTIVE
 
