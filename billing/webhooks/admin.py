@@ -145,11 +145,11 @@ class WebhookEndpointAdmin(StepUpChangesMixin, admin.ModelAdmin):
             raise Http404("No such endpoint")
         if not request.user.has_perm(services.ROLL_PERMISSION):
             raise PermissionDenied
-        from security.admin_mixins import _to_step_up
+        from security.admin_mixins import step_up_redirect
         from security.selectors import is_step_up_fresh
 
         if not is_step_up_fresh(request):
-            return _to_step_up(request)
+            return step_up_redirect(request)
         if request.method == "POST":
             try:
                 hours = int(request.POST.get("overlap_hours", ""))
