@@ -237,8 +237,6 @@ def seed(events: int, invoices: int, payments: int) -> None:
             exp_month=12,
             exp_year=2039,
             fingerprint="f" * 64,
-            ciphertext=b"x",
-            data_key_id=7,
         )
         template = Payment.objects.create(
             invoice=invoice,

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from billing.models import Customer
-from payments.models import PaymentMethod
+from payments.models import CardSecret, PaymentMethod
 from payments.vault.cards import Card
 from payments.vault.services import tokenize
 from security.keyring import forget_cached_keyrings
@@ -44,6 +44,11 @@ def gateway(db: None) -> User:
         Permission.objects.get(content_type__app_label="payments", codename="reveal_card")
     )
     return user
+
+
+def secret_of(method: PaymentMethod) -> CardSecret | None:
+    """The card's secret in the vault's table (through the vault alias), if any."""
+    return CardSecret.objects.select_related("data_key").filter(token=method.token).first()
 
 
 def card(number: str = VISA, expiry: str = "12/39", cvc: str = "737") -> Card:
