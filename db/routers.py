@@ -18,16 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 
 VAULT_DB_ALIAS = "vault"
 
 
 def vault_alias() -> str:
     """``vault`` when VAULT_DATABASE_URL configures it, else ``default``."""
-    # connections.settings is the handler's own dict of configured aliases (tests that
-    # show the role separation add the alias at run time: tests/payments/vault_role.py).
-    return VAULT_DB_ALIAS if VAULT_DB_ALIAS in connections.settings else DEFAULT_DB_ALIAS
+    # Read on every call: tests that show the role separation configure it for one test
+    # (tests/payments/vault_role.py).
+    return VAULT_DB_ALIAS if VAULT_DB_ALIAS in settings.DATABASES else DEFAULT_DB_ALIAS
 
 
 def has_vault_connection() -> bool:

@@ -12,6 +12,7 @@ read and written on ``default``, in the caller's transaction.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,14 +20,42 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from db.compiled import compiled
 from db.dialect import is_postgresql
+from db.prepared import hot
 from db.routers import has_vault_connection, vault_alias
 from payments.vault.models import CardSecret, DataKey
 
 
-def store_secret(secret: CardSecret) -> None:
-    """INSERT the secret (on the vault connection its own transaction: committed before
-    the payment method that refers to it is written)."""
-    secret.save(force_insert=True, using=vault_alias())
+@functools.cache
+def _guarded_insert_sql(postgres: bool) -> str:
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    values = "%s::varchar, %s::bigint, %s::bytea, %s::timestamptz" if postgres else "%s, %s, %s, %s"
+    # Only model metadata is formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(CardSecret._meta.db_table)}"  # noqa: S608
+        " (token, data_key_id, ciphertext, created_at)"
+        f" SELECT {values} WHERE EXISTS (SELECT 1 FROM {quote(DataKey._meta.db_table)}"
+        " WHERE id = %s AND state = %s)"
+    )
+    return hot(sql) if postgres else sql
+
+
+def store_secret(secret: CardSecret) -> bool:
+    """INSERT the secret if its data key is still the active one (committed, as seen by
+    this statement); False (nothing written) when it is not: a key cached by this process
+    and rotated, or never committed, meanwhile. On the vault connection the statement is
+    its own transaction, committed before the payment method that refers to it."""
+    alias = vault_alias()
+    params: list[Any] = [
+        secret.token,
+        secret.data_key_id,
+        secret.ciphertext,
+        secret.created_at,
+        secret.data_key_id,
+        DataKey.State.ACTIVE,
+    ]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_guarded_insert_sql(is_postgresql(alias)), params)
+        return bool(cursor.rowcount == 1)
 
 
 def erase_secret(token: str) -> int:

@@ -68,3 +68,6 @@ from tests.payments.fixtures import (  # noqa: E402, F401
     saved_card,
     thousand_sek_invoice,
 )
+
+# The vault role for real (PostgreSQL roles, the vault alias): tests/payments/vault_role.py.
+from tests.payments.vault_role import vault_role  # noqa: E402, F401

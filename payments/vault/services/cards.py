@@ -95,16 +95,17 @@ def tokenize(
         now = timezone.now()
         # The secret first (on the vault connection, committed at once), then the method:
         # a failure in between leaves an orphan secret (purged), never a card without one.
-        store_secret(
-            CardSecret(
-                token=token,
-                data_key_id=key.pk,
-                ciphertext=crypto.seal(
-                    valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
-                ),
-                created_at=now,
-            )
+        secret = CardSecret(
+            token=token,
+            data_key_id=key.pk,
+            ciphertext=crypto.seal(
+                valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
+            ),
+            created_at=now,
         )
+        if not store_secret(secret):
+            forget_encryption_key()  # retired (or gone) since it was cached: take the new one
+            continue
         method = PaymentMethod(
             token=token,
             customer=customer,
