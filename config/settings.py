@@ -317,6 +317,8 @@ if _vault_database_url:
         "TEST": {"MIRROR": "default"},
     }
 DATABASE_ROUTERS = ["db.routers.VaultRouter"]
+# The alias the card secrets are read and written on (db.routers.vault_alias).
+VAULT_DATABASE_ALIAS = "vault" if "vault" in DATABASES else "default"
 DATABASE_WEB_ROLE = env.str("DATABASE_WEB_ROLE", default="")
 VAULT_DATABASE_ROLE = env.str(
     "VAULT_DATABASE_ROLE",

@@ -25,10 +25,11 @@ VAULT_DB_ALIAS = "vault"
 
 
 def vault_alias() -> str:
-    """``vault`` when VAULT_DATABASE_URL configures it, else ``default``."""
+    """``vault`` when VAULT_DATABASE_URL configures it, else ``default``
+    (``settings.VAULT_DATABASE_ALIAS``)."""
     # Read on every call: tests that show the role separation configure it for one test
     # (tests/payments/vault_role.py).
-    return VAULT_DB_ALIAS if VAULT_DB_ALIAS in settings.DATABASES else DEFAULT_DB_ALIAS
+    return str(settings.VAULT_DATABASE_ALIAS)
 
 
 def has_vault_connection() -> bool:

@@ -41,8 +41,6 @@ from tests.payments.vault_role import VaultRoles, role_names
 pytestmark = [
     pytest.mark.postgres_only,
     pytest.mark.django_db(transaction=True, databases=["default", "vault"]),
-    # The fixture configures the vault alias as VAULT_DATABASE_URL does, for one test.
-    pytest.mark.filterwarnings("ignore:Overriding setting DATABASES"),
 ]
 
 AdminLogin = Callable[[User], Client]

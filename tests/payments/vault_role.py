@@ -2,8 +2,8 @@
 
 The suite's connection handler always knows a ``vault`` alias on PostgreSQL, a test
 mirror of ``default`` (``tests/conftest.py``, ``django_db_modify_db_settings``), but
-the code uses it only while ``settings.DATABASES`` names it, as VAULT_DATABASE_URL does
-in production. ``vault_role`` (a fixture, for tests marked
+the code uses it only while ``settings.VAULT_DATABASE_ALIAS`` names it, as
+VAULT_DATABASE_URL makes it in production. ``vault_role`` (a fixture, for tests marked
 ``django_db(transaction=True, databases=["default", "vault"])``: the vault's connection
 commits on its own) does that for one test, with two roles named after the test
 database, so that parallel test databases (xdist workers, other engineers'
@@ -101,7 +101,7 @@ def vault_role(transactional_db: None, settings: Any) -> Iterator[VaultRoles]:
     connections[VAULT_DB_ALIAS].close()
     default["USER"], default["PASSWORD"] = roles.web, ""
     vault["USER"], vault["PASSWORD"] = roles.vault, ""
-    settings.DATABASES = {**settings.DATABASES, VAULT_DB_ALIAS: vault}  # as VAULT_DATABASE_URL
+    settings.VAULT_DATABASE_ALIAS = VAULT_DB_ALIAS  # as VAULT_DATABASE_URL sets it
     try:
         yield roles
         with connection.cursor() as cursor:
