@@ -56,6 +56,20 @@ def card(number: str = VISA, expiry: str = "12/39", cvc: str = "737") -> Card:
 
 
 @pytest.fixture
+def root(db: None) -> User:
+    """A superuser (break-glass) in the admin."""
+    return make_user("root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def officer(db: None) -> User:
+    """Sofia, who may read the vault's key status page."""
+    user = make_user("sofia-security", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_key_status"))
+    return user
+
+
+@pytest.fixture
 def alice_card(alice_company: Customer, alice: User) -> PaymentMethod:
     """Alice's Visa, tokenized by Alice in the portal."""
     return tokenize(card(), customer=alice_company, by=alice)

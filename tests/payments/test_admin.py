@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -15,24 +14,11 @@ from payments.models import CardSecret, DataKey, PaymentMethod
 from payments.vault import services as key_services
 from payments.vault.services import tokenize
 from security.models import User
-from tests.factories import make_user
 from tests.payments.conftest import AMEX, MASTERCARD, VISA, card
 
 pytestmark = pytest.mark.django_db
 
 AdminLogin = Callable[[User], Client]
-
-
-@pytest.fixture
-def root(db: None) -> User:
-    return make_user("root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def officer(db: None) -> User:
-    user = make_user("sofia-security", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_key_status"))
-    return user
 
 
 def test_payment_method_pages_never_show_a_full_number_or_the_token(

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
@@ -32,7 +31,7 @@ from payments.vault import services as vault_services
 from payments.vault.services import delete_payment_method, reveal_card, tokenize
 from security.models import User
 from tests.api.conftest import ALL_SCOPES, Api, make_token
-from tests.factories import ensure_default_series, line, make_user
+from tests.factories import ensure_default_series, line
 from tests.payments.conftest import MASTERCARD, VISA, card
 from tests.payments.fixtures import APPROVED
 from tests.payments.test_card_entry import form_payload
@@ -44,18 +43,6 @@ pytestmark = [
 ]
 
 AdminLogin = Callable[[User], Client]
-
-
-@pytest.fixture
-def root(db: None) -> User:
-    return make_user("root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def officer(db: None) -> User:
-    user = make_user("sofia-security", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_key_status"))
-    return user
 
 
 def _denied(alias: str, statement: str) -> None:
