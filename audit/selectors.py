@@ -67,6 +67,40 @@ def last_chain_verification(before: datetime.datetime | None = None) -> ChainVer
     return finished.order_by("-finished_at", "-pk").first()
 
 
+def chain_verification_of_record(
+    period_end: datetime.datetime, *, finished_since: datetime.datetime
+) -> ChainVerification | None:
+    """The last finished verification when it may stand for a period ending at
+    ``period_end``: it passed, started at or after the period's end, read the chain up to
+    the period's last event or further, and finished at or after ``finished_since``. None
+    otherwise: none yet, the last one failed or could not finish (a newer verdict is never
+    passed over for an older pass), or it ran too early or too long ago.
+
+    Queries: ``last_chain_verification()``; then ``SELECT seq FROM audit_auditevent WHERE
+    created_at < period_end ORDER BY created_at DESC, seq DESC LIMIT 1`` (the period's last
+    event: an event appended in the period but committed after the verification started is
+    not in what it read)."""
+    last = last_chain_verification()
+    if (
+        last is None
+        or last.status != ChainVerification.Status.PASSED
+        or last.started_at is None
+        or last.finished_at is None
+        or last.started_at < period_end
+        or last.finished_at < finished_since
+    ):
+        return None
+    period_last_seq = (
+        AuditEvent.objects.filter(created_at__lt=period_end)
+        .order_by("-created_at", "-seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    if period_last_seq is not None and (last.last_seq or 0) < period_last_seq:
+        return None
+    return last
+
+
 def chain_verifications_between(
     start: datetime.datetime, end: datetime.datetime
 ) -> list[ChainVerification]:

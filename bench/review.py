@@ -2,26 +2,34 @@
 invoices and 50,000 payments; generate its review (signed PDF included).
 
 Usage:
-    .venv/bin/python bench/review.py [--events N] [--invoices N] [--payments N] [--scanners]
+    .venv/bin/python bench/review.py [--quick] [--reuse] [--no-fresh] [--scanners]
+                                     [--events N] [--invoices N] [--payments N]
 
 DATABASE_URL names the PostgreSQL database (default
 postgres://postgres@127.0.0.1:5432/tillit_bench_review). The script DROPS and recreates it
-(it refuses a name without "bench"), migrates, and then:
+(it refuses a name without "bench"; ``--reuse`` keeps the last run's data when the sizes
+are the same), migrates, and then:
 
 1. seeds, in a child process (so its memory is not counted): staff accounts, one invoice
    made by the services and copied to N invoices (INSERT … SELECT), N payments over them,
-   and a valid hash chain of N audit events spread over 2026 Q3 (COPY);
-2. in this process, generates the review of 2026 Q3 (``generate_review``), timed, with
-   every SQL statement it sends captured;
-3. measures the floor: each captured section query run again under ``EXPLAIN (ANALYZE)``,
-   plus the chain verification's one streaming query, summing PostgreSQL's planning and
-   execution times;
-4. reports the time against the floor, where the time went (chain verification, the
-   other sections, the PDF), and this process's peak memory (ru_maxrss).
+   and a valid hash chain of N audit events spread over 2026 Q3 (COPY); then runs the daily
+   scheduled chain check (``check_audit_chain``), as it would have run after the quarter's
+   end, and reports its time: it is what the daily verifier costs;
+2. in this process, generates the review of 2026 Q3 (``generate_review``), which states
+   that check as its verification of record (decision 76), timed phase by phase (wall and
+   this process's CPU time), with every SQL statement it sends captured, then measures the
+   floor: each captured SELECT run again under ``EXPLAIN (ANALYZE)``, summing PostgreSQL's
+   planning and execution times;
+3. (unless ``--no-fresh``) generates it again 27 hours later (time moved, no check since):
+   the review verifies the whole chain itself; its floor adds the verification's one
+   streaming query (its rows are hashed in Python meanwhile);
+4. reports each run's time against its floor and where the time went, and this process's
+   peak memory (ru_maxrss, over both runs).
 
-The scanners (bandit, pip-audit) are external tools whose time does not depend on the
-data; they run only with --scanners, reported apart. Progress goes to stderr; the last
-line of stdout is one JSON object.
+``--quick`` is a smoke run (50,000 events, 5,000 invoices, 2,500 payments). The scanners
+(bandit, pip-audit) are external tools whose time does not depend on the data; they run
+only with --scanners, reported apart. Progress and the figures go to stderr; the last line
+of stdout is one JSON object.
 """
 
 from __future__ import annotations
@@ -292,90 +300,178 @@ def seed(events: int, invoices: int, payments: int) -> None:
 # --- measuring (this process) ------------------------------------------------------------
 
 
-def explain_floor(statements: list[tuple[str, Any]]) -> tuple[float, float, int]:
-    """PostgreSQL's own planning + execution seconds: the section queries summed, and the
-    chain verification's streaming query (its rows are hashed in Python meanwhile)."""
+def scheduled_check() -> dict[str, Any]:
+    """The daily scheduled chain check (``audit.incidents``), as it would have run after the
+    quarter's end: it leaves the verification of record that the review states. Timed (it
+    is what the daily verifier costs), not part of the review's figures."""
+    from audit import SYSTEM
+    from audit.incidents.detectors import check_audit_chain
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = check_audit_chain(by=SYSTEM, source="schedule")
+    assert result.ok, result.first_problem
+    return {
+        "events": result.events,
+        "seconds": round(time.perf_counter() - started, 2),
+        "cpu_seconds": round(time.process_time() - cpu_started, 2),
+    }
+
+
+def explain_floor(statements: list[str], *, stream: bool) -> tuple[float, float, int]:
+    """PostgreSQL's own planning + execution seconds: the SELECTs the generation sent,
+    summed, and (``stream``) the chain verification's streaming query, whose rows are
+    hashed in Python meanwhile."""
     from django.db import connection
 
     from audit.verify import _STREAM_SQL
 
-    def explained(sql: str, params: Any) -> float:
+    def explained(sql: str) -> float:
         with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
             plan = cursor.fetchone()[0]
         plan = json.loads(plan) if isinstance(plan, str) else plan
         return float(plan[0]["Planning Time"] + plan[0]["Execution Time"]) / 1000
 
-    selects = [(sql, p) for sql, p in statements if sql.lstrip().upper().startswith("SELECT")]
-    sections = sum(explained(sql, params) for sql, params in selects)
-    return sections, explained(_STREAM_SQL, None), len(selects)
+    selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    sections = sum(explained(sql) for sql in selects)
+    return sections, explained(_STREAM_SQL) if stream else 0.0, len(selects)
 
 
-def measure(scanners: bool) -> dict[str, Any]:
+# Each phase of the generation, timed (wall and this process's CPU) around the function
+# that does it: module attribute -> phase name.
+PHASES = (
+    ("audit.reviews.services", "_chain_verification", "chain_verification"),
+    ("audit.reviews.document", "render_review_html", "pdf_html_and_charts"),
+    ("billing.documents.render", "html_to_pdf", "pdf_weasyprint"),
+    ("billing.documents.sign", "sign_pdf", "pdf_signature"),
+)
+
+
+def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
+    """Generate the review of the quarter (``later``: that much after now, so that no
+    verification of record is recent enough and the review verifies the chain itself),
+    timed by phase; then its floor."""
+    import importlib
+
+    import time_machine
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from audit import SYSTEM
-    from audit.reviews import checks, document, selectors, services
+    from audit.reviews import services
 
-    timings: dict[str, float] = {}
+    wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
+    originals = []
+    for module_name, attribute, phase in PHASES:
+        module = importlib.import_module(module_name)
+        function = getattr(module, attribute)
+        originals.append((module, attribute, function))
 
-    def timed(name: str, function: Any) -> Any:
-        def run(*args: Any, **kwargs: Any) -> Any:
+        def run(*args: Any, _f: Any = function, _phase: str = phase, **kwargs: Any) -> Any:
             started, cpu_started = time.perf_counter(), time.process_time()
             try:
-                return function(*args, **kwargs)
+                return _f(*args, **kwargs)
             finally:
-                timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
-                cpu[name] = cpu.get(name, 0.0) + time.process_time() - cpu_started
+                wall[_phase] = wall.get(_phase, 0.0) + time.perf_counter() - started
+                cpu[_phase] = cpu.get(_phase, 0.0) + time.process_time() - cpu_started
 
-        return run
+        setattr(module, attribute, run)
+    moment = None
+    if later is not None:
+        from audit.selectors import last_chain_verification
 
-    # Where the time goes: the verification, the PDF; the rest is the section queries.
-    services._verify_chain = timed("chain_verification", services._verify_chain)
-    document.render_review_pdf = timed("pdf", document.render_review_pdf)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    with CaptureQueriesContext(connection) as captured:
-        review = services.generate_review(
-            period_start=QUARTER[0], period_end=QUARTER[1], by=SYSTEM, scanners=False
-        )
-    total = time.perf_counter() - started
-    total_cpu = time.process_time() - cpu_started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    statements = [(q["sql"], None) for q in captured.captured_queries]
-    sections_floor, stream_floor, counted = explain_floor(statements)
+        # After the last verification (a --reuse run's data may hold one from an earlier
+        # run's own "later"), so that none is recent enough to be stated.
+        last = last_chain_verification()
+        base = dt.datetime.now(dt.UTC)
+        if last is not None and last.finished_at is not None:
+            base = max(base, last.finished_at)
+        moment = time_machine.travel(base + later, tick=True)
+    try:
+        if moment is not None:
+            moment.start()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with CaptureQueriesContext(connection) as captured:
+            review = services.generate_review(
+                period_start=QUARTER[0], period_end=QUARTER[1], by=SYSTEM, scanners=False
+            )
+        total = time.perf_counter() - started
+        total_cpu = time.process_time() - cpu_started
+    finally:
+        if moment is not None:
+            moment.stop()
+        for module, attribute, function in originals:
+            setattr(module, attribute, function)
+    verification = review.sections["integrity"]["verification"]
+    assert verification["of_record"] is (later is None), "the run is not the case it names"
+    statements = [q["sql"] for q in captured.captured_queries]
+    sections_floor, stream_floor, counted = explain_floor(
+        statements, stream=not verification["of_record"]
+    )
     floor = sections_floor + stream_floor
-    scanner_seconds = None
-    if scanners:
-        started = time.perf_counter()
-        checks.technical_checks(scanners=True)
-        scanner_seconds = time.perf_counter() - started
-    sections_seconds = total - timings.get("chain_verification", 0) - timings.get("pdf", 0)
-    assert selectors  # the section selectors ran inside generate_review
+    pdf_wall = sum(
+        wall.get(p, 0.0) for p in ("pdf_html_and_charts", "pdf_weasyprint", "pdf_signature")
+    )
+    pdf_cpu = sum(
+        cpu.get(p, 0.0) for p in ("pdf_html_and_charts", "pdf_weasyprint", "pdf_signature")
+    )
+    rest = total - wall.get("chain_verification", 0.0) - pdf_wall
+    rest_cpu = total_cpu - cpu.get("chain_verification", 0.0) - pdf_cpu
+    phases = {
+        name: {
+            "seconds": round(wall.get(name, 0.0), 2),
+            "cpu_seconds": round(cpu.get(name, 0.0), 2),
+        }
+        for _m, _a, name in PHASES
+    }
+    phases["sections_and_saving"] = {"seconds": round(rest, 2), "cpu_seconds": round(rest_cpu, 2)}
     return {
-        "review_id": review.pk,
-        "pdf_bytes": len(bytes(review.pdf)),
+        "verification": "of record" if verification["of_record"] else "run by the review",
+        "verification_id": verification["id"],
+        "events": verification["events"],
         "seconds": round(total, 2),
+        "cpu_seconds": round(total_cpu, 2),
         "floor_seconds": round(floor, 2),
         "floor_statements": counted,
         "floor_sections_seconds": round(sections_floor, 2),
         "floor_chain_stream_seconds": round(stream_floor, 2),
         "ratio_to_floor": round(total / floor, 2) if floor else None,
-        "chain_verification_seconds": round(timings.get("chain_verification", 0), 2),
-        "pdf_seconds": round(timings.get("pdf", 0), 2),
-        "sections_seconds": round(sections_seconds, 2),
-        # This process's own CPU time (time.process_time): the work done in Python, apart
-        # from the time spent waiting for PostgreSQL or, on a loaded machine, for a core.
-        "cpu_seconds": round(total_cpu, 2),
-        "chain_verification_cpu_seconds": round(cpu.get("chain_verification", 0), 2),
-        "pdf_cpu_seconds": round(cpu.get("pdf", 0), 2),
-        "peak_memory_mb": round(peak_mb),
-        "scanner_seconds": round(scanner_seconds, 1) if scanner_seconds else None,
-        "statements": len(captured.captured_queries),
-        "events": review.sections["integrity"]["verification"]["events"],
+        "phases": phases,
+        "statements": len(statements),
+        "pdf_bytes": len(bytes(review.pdf)),
         "payments": review.sections["payments"]["payments"],
     }
+
+
+def describe(name: str, run: dict[str, Any]) -> None:
+    say(
+        f"   {name}: {run['seconds']} s in all ({run['cpu_seconds']} s CPU here); floor"
+        f" {run['floor_seconds']} s ({run['floor_statements']} statements"
+        f" {run['floor_sections_seconds']} s + chain stream {run['floor_chain_stream_seconds']} s):"
+        f" {run['ratio_to_floor']}x the floor"
+    )
+    for phase, figures in run["phases"].items():
+        say(f"     {phase:<22} {figures['seconds']:>7.2f} s  ({figures['cpu_seconds']:.2f} s CPU)")
+
+
+def measure(scanners: bool, fresh: bool) -> dict[str, Any]:
+    from audit.reviews import checks
+
+    figures: dict[str, Any] = {}
+    say("2. The review of 2026 Q3 with the verification of record (the daily check's)")
+    figures["with_verification_of_record"] = run = generate_measured()
+    describe("with the verification of record", run)
+    if fresh:
+        say("3. The same review 27 h later, no check since: the review verifies the chain")
+        figures["verifying_itself"] = run = generate_measured(later=dt.timedelta(hours=27))
+        describe("verifying the chain itself", run)
+    if scanners:
+        started = time.perf_counter()
+        checks.technical_checks(scanners=True)
+        figures["scanner_seconds"] = round(time.perf_counter() - started, 1)
+    figures["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return figures
 
 
 def main() -> None:
@@ -383,34 +479,58 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--invoices", type=int, default=100_000)
     parser.add_argument("--payments", type=int, default=50_000)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 50,000 events, 5,000 invoices, 2,500 payments",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the last run's data if of the same sizes (only the daily check runs again)",
+    )
+    parser.add_argument(
+        "--no-fresh", action="store_true", help="skip the run where the review verifies the chain"
+    )
     parser.add_argument("--scanners", action="store_true", help="also time bandit and pip-audit")
-    parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["seed", "check"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.invoices, args.payments = 50_000, 5_000, 2_500
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     os.environ["DATABASE_URL"] = url
     var_dir = ROOT / "var" / "bench-review"
     var_dir.mkdir(parents=True, exist_ok=True)
-    if args.seed_only:
+    if args.child:
         setup_django(var_dir)
-        seed(args.events, args.invoices, args.payments)
+        if args.child == "seed":
+            seed(args.events, args.invoices, args.payments)
+        print(json.dumps(scheduled_check()))
         return
-    say(f"Database {url} (dropped and recreated)")
-    recreate_database(url)
+    sizes = f"{args.events} {args.invoices} {args.payments}"
+    marker = var_dir / "seeded"
+    reuse = args.reuse and marker.exists() and marker.read_text() == f"{url} {sizes}"
+    if not reuse:
+        say(f"Database {url} (dropped and recreated)")
+        marker.unlink(missing_ok=True)
+        recreate_database(url)
     setup_django(var_dir)
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
+    if not reuse:
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
     say(
-        f"1. Seeding (child process): {args.events:,} events, {args.invoices:,} invoices,"
-        f" {args.payments:,} payments"
+        f"1. {'Reusing' if reuse else 'Seeding'} (child process): {args.events:,} events,"
+        f" {args.invoices:,} invoices, {args.payments:,} payments; then the daily chain check"
     )
     started = time.perf_counter()
-    subprocess.run(  # noqa: S603 - this script, its own arguments
+    child = subprocess.run(  # noqa: S603 - this script, its own arguments
         [
             sys.executable,
             __file__,
-            "--seed-only",
+            "--child",
+            "check" if reuse else "seed",
             "--events",
             str(args.events),
             "--invoices",
@@ -419,24 +539,27 @@ def main() -> None:
             str(args.payments),
         ],
         check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    say(f"   seeded in {time.perf_counter() - started:.0f} s")
-    say("2-3. Generating the review of 2026 Q3, then its queries' floor (EXPLAIN ANALYZE)")
-    figures = measure(args.scanners)
+    marker.write_text(f"{url} {sizes}")
+    check = json.loads(child.stdout.strip().splitlines()[-1])
+    say(
+        f"   done in {time.perf_counter() - started:.0f} s; the daily check verified"
+        f" {check['events']:,} events in {check['seconds']} s ({check['cpu_seconds']} s CPU)"
+    )
+    figures: dict[str, Any] = {
+        "sizes": {"events": args.events, "invoices": args.invoices, "payments": args.payments}
+    }
+    figures["daily_chain_check"] = check
+    figures.update(measure(args.scanners, fresh=not args.no_fresh))
     figures["load_average"] = [round(x, 1) for x in os.getloadavg()]
     figures["goals"] = {
         "ratio_to_floor": GOAL_RATIO,
         "seconds": GOAL_SECONDS,
         "peak_memory_mb": GOAL_MEMORY_MB,
     }
-    say(
-        f"   {figures['seconds']} s in all (floor {figures['floor_seconds']} s over"
-        f" {figures['floor_statements']} statements: {figures['ratio_to_floor']}x);"
-        f" chain verification {figures['chain_verification_seconds']} s, PDF"
-        f" {figures['pdf_seconds']} s, sections {figures['sections_seconds']} s;"
-        f" peak memory {figures['peak_memory_mb']} MB; load {figures['load_average']};"
-        f" this process's CPU {figures['cpu_seconds']} s"
-    )
+    say(f"   peak memory {figures['peak_memory_mb']} MB; load average {figures['load_average']}")
     print(json.dumps(figures))
 
 

@@ -17,7 +17,8 @@ from django.utils.http import urlencode
 from security.selectors import is_step_up_fresh
 
 
-def _to_step_up(request: HttpRequest) -> HttpResponse:
+def step_up_redirect(request: HttpRequest) -> HttpResponse:
+    """Send the staff member to confirm a second factor, then back to this page."""
     query = urlencode({"next": request.get_full_path()})
     return HttpResponseRedirect(f"{reverse('security:step_up')}?{query}")
 
@@ -35,14 +36,14 @@ class StepUpChangesMixin:
     ) -> HttpResponse:
         may_change = self.has_change_permission(request) or self.has_add_permission(request)  # type: ignore[attr-defined]
         if may_change and not is_step_up_fresh(request):
-            return _to_step_up(request)
+            return step_up_redirect(request)
         return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         if self.has_delete_permission(request) and not is_step_up_fresh(request):  # type: ignore[attr-defined]
-            return _to_step_up(request)
+            return step_up_redirect(request)
         return super().delete_view(request, object_id, extra_context)  # type: ignore[misc]
 
 

@@ -250,7 +250,7 @@ ROLE_PURPOSES: Final[dict[str, str]] = {
         "sees customers, invoices and saved cards to judge flagged payments; approves or "
         "declines payments held for risk review (`payments.decide_risk`, step-up); edits "
         "the risk thresholds (risk settings, audited); makes a trained fraud model version "
-        "live (`payments.promote_fraud_model`, audited; a worse one only with a reason); "
+        "live (`payments.promote_fraud_model`, step-up, audited; a worse one only with a reason); "
         "edits the fraud rules (versioned) and the allow/block lists; reads the engine's "
         "evaluations, backtests and fraud reports"
     ),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from django.test import Client
+from django.contrib.sessions.backends.db import SessionStore
+from django.http import HttpRequest
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
@@ -35,3 +37,17 @@ def mark_client_verified(client: Client, device: TOTPDevice) -> None:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session[MFA_VERIFIED_AT_KEY] = timezone.now().timestamp()
     session.save()
+
+
+def stepped_up_request(user: User) -> HttpRequest:
+    """A request (what an admin view passes to a service) from a session that verified the
+    user's second factor just now: the step-up every sensitive service asks for."""
+    device = give_totp_device(user)
+    request = RequestFactory().post("/admin/")
+    user.otp_device = device  # type: ignore[attr-defined]  # as django-otp's middleware sets
+    user.is_verified = lambda: user.otp_device is not None  # type: ignore[attr-defined]
+    request.user = user
+    request.session = SessionStore()
+    request.session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    request.session[MFA_VERIFIED_AT_KEY] = timezone.now().timestamp()
+    return request

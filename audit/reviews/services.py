@@ -82,23 +82,31 @@ def quarter_of(day: datetime.date) -> tuple[datetime.date, datetime.date]:
     return start, next_start - datetime.timedelta(days=1)
 
 
-def _verify_chain(by: Actor) -> dict[str, Any]:
-    """A fresh verification of the whole chain (streamed), kept as every verification is
-    (``audit.verification.verify_and_record``, source "review"); a broken chain opens its
-    incident (``audit.incidents.detectors``)."""
-    from audit.incidents.detectors import check_audit_chain
+# A verification of record older than this is not stated: the daily scheduled check
+# (``audit.incidents``) leaves one at most a day old, with two hours to spare for a slow run.
+VERIFICATION_OF_RECORD_MAX_AGE = datetime.timedelta(hours=26)
 
-    result = check_audit_chain(by=by, source=ChainVerification.Source.REVIEW)
-    first = result.first_problem
-    return {
-        "ok": result.ok,
-        "events": result.events,
-        "last_seq": result.last_seq,
-        "checkpoints": result.checkpoints,
-        "problems": len(result.problems),
-        "first_problem": str(first) if first else None,
-        "at": timezone.now().isoformat(),
-    }
+
+def _chain_verification(until: datetime.datetime, by: Actor) -> dict[str, Any]:
+    """The chain verification the review states (decision 76): the verification of record
+    when one may stand for the period (passed, started after the period's end, read its
+    last event, at most ``VERIFICATION_OF_RECORD_MAX_AGE`` old:
+    ``audit.selectors.chain_verification_of_record``); otherwise a fresh verification of the
+    whole chain (streamed), kept as every verification is (``verify_and_record``, source
+    "review"), a broken chain opening its incident (``audit.incidents.detectors``)."""
+    from audit.evidence import verification_summary
+    from audit.incidents.detectors import report_broken_chain
+    from audit.selectors import chain_verification_of_record
+    from audit.verification import verify_and_record
+
+    record = chain_verification_of_record(
+        until, finished_since=timezone.now() - VERIFICATION_OF_RECORD_MAX_AGE
+    )
+    if record is not None:
+        return {**verification_summary(record), "of_record": True}
+    verification, result = verify_and_record(by=by, source=ChainVerification.Source.REVIEW)
+    report_broken_chain(result, by=by)
+    return {**verification_summary(verification), "of_record": False}
 
 
 def _check_exported_copies(by: Actor) -> list[dict[str, Any]]:
@@ -127,7 +135,7 @@ def compute_sections(
         "authentication": figures.authentication(begin, until),
         "keys": figures.keys(begin, until, now),
         "integrity": figures.audit_integrity(
-            begin, until, _verify_chain(by), _check_exported_copies(by)
+            begin, until, _chain_verification(until, by), _check_exported_copies(by)
         ),
         "backups": figures.backup_runs(begin, until),
         "payments": figures.payments_and_fraud(begin, until),

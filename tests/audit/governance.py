@@ -88,3 +88,16 @@ def stepped_up() -> Callable[[User], Any]:
         return request
 
     return make
+
+
+def tamper_with_event(seq: int, *, actor_label: str = "nobody") -> None:
+    """Edit one stored audit event as a database superuser could (the append-only
+    trigger switched off for this statement): its hash no longer matches its content."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE audit_auditevent SET actor_label = %s WHERE seq = %s", [actor_label, seq]
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")

@@ -25,6 +25,7 @@ from playwright.sync_api import expect
 
 from billing.models import Invoice
 from billing.money import Money
+from payments.fraud.models import FraudModelVersion
 from payments.models import BankLine, Payment
 from security.models import User
 from tests.browser.conftest import SCREENSHOTS, VIEWPORTS, no_sideways_scroll, requires_chromium
@@ -160,7 +161,17 @@ def test_the_clerk_finalizes_a_draft_and_credits_part_of_an_invoice(
                 ("payments_refund_changelist",),
             ],
         ),
-        ("fraud", "review-queue", [("payments_payment_changelist",)]),
+        (
+            "fraud",
+            "review-queue",
+            [
+                ("payments_payment_changelist",),
+                ("payments_fraudrule_changelist",),
+                ("payments_fraudlistentry_changelist",),
+                ("payments_fraudmodelversion_changelist",),
+                ("payments_riskevaluation_reports",),
+            ],
+        ),
         (
             "security",
             "governance",
@@ -199,6 +210,8 @@ def test_each_role_lands_on_its_dashboard_and_its_pages_fit_the_screen(
     if username == "fraud":
         held = Payment.objects.awaiting_risk_review().get()
         walk.go(_admin("payments_payment_change", held.pk), "held-payment")
+        live = FraudModelVersion.objects.get(live=True)  # the demo's first model
+        walk.go(_admin("payments_fraudmodelversion_change", live.pk), "live-model")
     if username == "payments":
         line = BankLine.objects.filter(status="review").first()
         if line is not None:

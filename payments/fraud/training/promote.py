@@ -13,7 +13,8 @@ from payments.exceptions import FraudModelRefused
 from payments.fraud.models import FraudModelVersion
 from payments.fraud.scoring import load_artefact
 from payments.fraud.training.train import read_holdout
-from security.actors import Person, user_of
+from payments.step_up import require_step_up
+from security.actors import Actor, is_system, user_of
 
 PROMOTE_PERMISSION = "payments.promote_fraud_model"
 
@@ -36,19 +37,25 @@ def holdout_precision(version: FraudModelVersion, on: FraudModelVersion) -> floa
 def promote_model_version(
     version: FraudModelVersion,
     *,
-    by: Person,
+    by: Actor,
     override: bool = False,
     reason: str = "",
     request: HttpRequest | None = None,
 ) -> FraudModelVersion:
-    """Make ``version`` the live model (fraud analyst's ``payments.promote_fraud_model``).
+    """Make ``version`` the live model: a fraud analyst (``payments.promote_fraud_model``)
+    with a fresh second factor (step-up: the model decides who is blocked), or the platform
+    itself (``SYSTEM``: only the demo installation's seed does so).
 
     Its stored model must match its SHA-256. It is compared with the live model on its own
     holdout week: a version with a lower average precision there is refused unless
     ``override`` with a reason. Audited ``fraud.model_promoted`` with both figures and
     whether it was overridden."""
-    if not (hasattr(by, "has_perm") and by.has_perm(PROMOTE_PERMISSION)):
-        raise FraudModelRefused(_("making a fraud model live needs the fraud analyst's permission"))
+    if not is_system(by):
+        if not (hasattr(by, "has_perm") and by.has_perm(PROMOTE_PERMISSION)):
+            raise FraudModelRefused(
+                _("making a fraud model live needs the fraud analyst's permission")
+            )
+        require_step_up(request, by, to=_("make a fraud model live"), refused=FraudModelRefused)
     reason = reason.strip() if isinstance(reason, str) else ""
     if override and not reason:
         raise FraudModelRefused(_("say why a worse model should go live"), field="reason")

@@ -2,7 +2,8 @@
 
 It lives in payments, the app on top: billing's demo (company, customers, invoices in every
 state, logins) first, then payments' (bank transfers for three months, today's card
-payments, one held for review and one unknown). Billing never imports payments."""
+payments, one held for review and one unknown), then the fraud engine's first live model.
+Billing never imports payments."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from billing.delivery.pgp import company_key_fingerprint
 from billing.demo import format_logins, seed_demo
 from billing.documents.keys import load_identity
 from payments.demo import sample_camt054_for_demo, seed_payments_demo
+from payments.fraud.demo import seed_fraud_demo, seed_fraud_rules_demo
 from security.services.demo_clients import ensure_demo_api_clients, format_demo_clients
 
 
@@ -47,6 +49,17 @@ class Command(BaseCommand):
             f"Imported {payments.history_files} bank file(s) of history; today's card payments: "
             + ", ".join(f"{k} {v}" for k, v in payments.card_payments.items())
         )
+        # After today's card payments: four quick attempts with three cards look like card
+        # testing to a model, and the demo shows each outcome (declined, unknown) as it is.
+        model = seed_fraud_demo(progress=self.stdout.write)
+        if model is not None:
+            figures = model.metrics
+            self.stdout.write(
+                f"Fraud model version {model.pk} ({model.algorithm}) is live: average precision"
+                f" {figures['average_precision']:.3f} on its holdout week"
+            )
+        if made := seed_fraud_rules_demo():
+            self.stdout.write(f"Fraud rules and lists: {made} made by the demo's fraud analyst")
         if options.get("write_sample"):
             options["write_sample"].write_bytes(sample_camt054_for_demo())
             self.stdout.write(f"Sample bank file written to {options['write_sample']}")

@@ -28,7 +28,7 @@ from payments.models import Payment, PaymentMethod
 from security.models import User
 from security.selectors import dormant_staff
 from security.services import record_lockout
-from tests.audit.governance import PASSPHRASE, staff_member
+from tests.audit.governance import PASSPHRASE, staff_member, tamper_with_event
 from tests.factories import audit_events
 from tests.payments.fixtures import APPROVED, DECLINED, key, sek
 
@@ -216,12 +216,7 @@ def test_a_tampered_audit_event_fails_the_integrity_section_and_opens_an_inciden
     if connection.vendor != "postgresql":
         pytest.skip("the audit table's trigger is PostgreSQL's")
     victim = audit_events("security.lockout")[0]
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(
-            "UPDATE audit_auditevent SET actor_label = 'nobody' WHERE seq = %s", [victim.seq]
-        )
-        cursor.execute("SET LOCAL session_replication_role = origin")
+    tamper_with_event(victim.seq)
     review = generate()
     integrity = review.sections["integrity"]
     assert not integrity["ok"]

@@ -1,4 +1,4 @@
-"""Hand-made past payments for the fraud engine's tests."""
+"""Hand-made past payments and model versions for the fraud engine's tests."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import dataclasses
 import datetime
 from typing import Any
 
+import numpy as np
+
 from billing.money import Money
 from payments.fraud.features import attempt_features
 from payments.fraud.features.compute import Attempt
 from payments.fraud.features.offline import PastPayment
+from payments.fraud.models import FraudModelVersion
 from payments.fraud.simulator import SimulationSettings
+from payments.fraud.training.train import serialize
 from payments.models import Payment
 
 T0 = datetime.datetime(2026, 11, 2, 12, 0, tzinfo=datetime.UTC)
@@ -68,4 +72,25 @@ def online(payment: Payment, at: datetime.datetime | None = None, **changes: Any
         invoice=payment.invoice,
         address=changes.pop("address", payment.client_ip),
         at=at or payment.created_at,
+    )
+
+
+def constant_version(like: FraudModelVersion) -> FraudModelVersion:
+    """A version that scores every payment alike (worse than any real model), with the
+    holdout of ``like``."""
+    from sklearn.dummy import DummyClassifier
+
+    estimator = DummyClassifier(strategy="prior").fit(
+        np.zeros((4, len(like.features))), [0, 0, 0, 1]
+    )
+    blob, sha256 = serialize(
+        {"estimator": estimator, "features": like.features, "reference": [0.0] * len(like.features)}
+    )
+    fields = {
+        f.name: getattr(like, f.name)
+        for f in FraudModelVersion._meta.concrete_fields
+        if f.name not in ("id", "live", "promoted_at", "promoted_by", "promote_reason")
+    }
+    return FraudModelVersion.objects.create(
+        **{**fields, "algorithm": "constant", "model_bytes": blob, "model_sha256": sha256}
     )

@@ -16,6 +16,7 @@ from payments.fraud.simulator import simulate
 from payments.fraud.training import promote_model_version, train_model_version
 from payments.models import Payment, PaymentMethod
 from security.models import User
+from tests.mfa_helpers import stepped_up_request
 from tests.payments.fixtures import APPROVED, key, sek
 from tests.payments.fraud.helpers import SMALL
 
@@ -31,7 +32,7 @@ def small_payments() -> list:
 def live(small_payments: list, analyst: User) -> FraudModelVersion:
     """A trained version, live, and thresholds at 0: every scored attempt would block."""
     version = train_model_version(small_payments, source="test", seed=5)
-    promote_model_version(version, by=analyst)
+    promote_model_version(version, by=analyst, request=stepped_up_request(analyst))
     update_risk_settings(
         max_failed_attempts=5,
         new_card_limits={"SEK": 1_000_000, "EUR": 100_000, "USD": 100_000},

@@ -7,8 +7,10 @@ import datetime
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 
+from audit import SYSTEM
 from payments.exceptions import FraudModelRefused
 from payments.fraud import scoring
 from payments.fraud.models import FraudModelVersion
@@ -24,8 +26,10 @@ from payments.fraud.training.metrics import (
 from payments.fraud.training.train import serialize
 from security.models import User
 from security.roles import ROLE_NAMES
+from security.selectors import MFA_VERIFIED_AT_KEY
 from tests.factories import audit_events, make_user
-from tests.payments.fraud.helpers import SMALL
+from tests.mfa_helpers import stepped_up_request
+from tests.payments.fraud.helpers import SMALL, constant_version
 
 pytestmark = pytest.mark.django_db
 
@@ -115,27 +119,6 @@ def test_too_few_labelled_payments_refuse_training(small_payments: list) -> None
         train_model_version(good_only, source="test")
 
 
-def _constant_version(like: FraudModelVersion) -> FraudModelVersion:
-    """A version that scores every payment alike (worse than any real model), with the
-    holdout of ``like``."""
-    from sklearn.dummy import DummyClassifier
-
-    estimator = DummyClassifier(strategy="prior").fit(
-        np.zeros((4, len(like.features))), [0, 0, 0, 1]
-    )
-    blob, sha256 = serialize(
-        {"estimator": estimator, "features": like.features, "reference": [0.0] * len(like.features)}
-    )
-    fields = {
-        f.name: getattr(like, f.name)
-        for f in FraudModelVersion._meta.concrete_fields
-        if f.name not in ("id", "live", "promoted_at", "promoted_by", "promote_reason")
-    }
-    return FraudModelVersion.objects.create(
-        **{**fields, "algorithm": "constant", "model_bytes": blob, "model_sha256": sha256}
-    )
-
-
 def test_no_score_until_a_version_is_live_then_the_live_ones(
     trained: FraudModelVersion, analyst: User, small_payments: list
 ) -> None:
@@ -143,7 +126,7 @@ def test_no_score_until_a_version_is_live_then_the_live_ones(
 
     features = [f for p, f in stream_features(small_payments) if p.label == "fraud"][-1]
     assert score(features) is None
-    promote_model_version(trained, by=analyst)
+    promote_model_version(trained, by=analyst, request=stepped_up_request(analyst))
     result = score(features)
     assert result is not None and result.model_version == trained.pk
     assert 0 <= result.score <= 99
@@ -155,18 +138,26 @@ def test_no_score_until_a_version_is_live_then_the_live_ones(
 def test_a_worse_version_is_refused_without_an_override_and_a_reason(
     trained: FraudModelVersion, analyst: User
 ) -> None:
-    promote_model_version(trained, by=analyst)
-    worse = _constant_version(trained)
+    promote_model_version(trained, by=analyst, request=stepped_up_request(analyst))
+    worse = constant_version(trained)
     with pytest.raises(FraudModelRefused, match="does worse") as refused:
-        promote_model_version(worse, by=analyst)
+        promote_model_version(worse, by=analyst, request=stepped_up_request(analyst))
     assert refused.value.field == "override"
     with pytest.raises(FraudModelRefused) as no_reason:
-        promote_model_version(worse, by=analyst, override=True, reason="  ")
+        promote_model_version(
+            worse, by=analyst, request=stepped_up_request(analyst), override=True, reason="  "
+        )
     assert no_reason.value.field == "reason"
     assert FraudModelVersion.objects.get(live=True) == trained
     assert not audit_events("fraud.model_promoted", worse)
 
-    promote_model_version(worse, by=analyst, override=True, reason="the old one drifts")
+    promote_model_version(
+        worse,
+        by=analyst,
+        request=stepped_up_request(analyst),
+        override=True,
+        reason="the old one drifts",
+    )
     assert FraudModelVersion.objects.get(live=True) == worse
     event = audit_events("fraud.model_promoted", worse)[0]
     assert event.details["override"] is True and event.details["worse_than_live"] is True
@@ -181,7 +172,7 @@ def test_a_stored_model_whose_hash_does_not_match_is_never_loaded(
     FraudModelVersion.objects.filter(pk=trained.pk).update(model_bytes=tampered)
     trained.refresh_from_db()
     with pytest.raises(FraudModelRefused, match="SHA-256"):
-        promote_model_version(trained, by=analyst)
+        promote_model_version(trained, by=analyst, request=stepped_up_request(analyst))
     assert not FraudModelVersion.objects.filter(live=True).exists()
     # Made live behind the service's back: the score refuses it too.
     FraudModelVersion.objects.filter(pk=trained.pk).update(live=True)
@@ -193,11 +184,13 @@ def test_a_stored_model_whose_hash_does_not_match_is_never_loaded(
 def test_the_live_model_is_loaded_again_when_the_live_version_changes(
     trained: FraudModelVersion, analyst: User
 ) -> None:
-    promote_model_version(trained, by=analyst)
+    promote_model_version(trained, by=analyst, request=stepped_up_request(analyst))
     first = scoring.live_model()
     assert first is scoring.live_model()  # loaded once
-    worse = _constant_version(trained)
-    promote_model_version(worse, by=analyst, override=True, reason="test")
+    worse = constant_version(trained)
+    promote_model_version(
+        worse, by=analyst, request=stepped_up_request(analyst), override=True, reason="test"
+    )
     reloaded = scoring.live_model()
     assert reloaded is not None and reloaded.pk == worse.pk
 
@@ -222,3 +215,26 @@ def test_only_a_fraud_analyst_promotes_a_model(untrained: FraudModelVersion, rol
     with pytest.raises(FraudModelRefused, match="permission"):
         promote_model_version(untrained, by=user)
     assert not FraudModelVersion.objects.filter(live=True).exists()
+
+
+def test_an_analyst_without_a_fresh_second_factor_cannot_promote(
+    trained: FraudModelVersion, analyst: User
+) -> None:
+    stale = stepped_up_request(analyst)
+    stale.session[MFA_VERIFIED_AT_KEY] -= settings.SECURITY_STEP_UP_SECONDS + 1
+    for request in (None, stale):
+        with pytest.raises(FraudModelRefused, match="step-up") as refused:
+            promote_model_version(trained, by=analyst, request=request)
+        assert refused.value.field == "step_up"
+    assert not FraudModelVersion.objects.filter(live=True).exists()
+    assert not audit_events("fraud.model_promoted", trained)
+
+
+def test_the_platform_itself_promotes_without_a_person_audited_as_system(
+    trained: FraudModelVersion,
+) -> None:
+    promote_model_version(trained, by=SYSTEM, reason="demo installation")
+    trained.refresh_from_db()
+    assert trained.live and trained.promoted_by is None
+    event = audit_events("fraud.model_promoted", trained)[0]
+    assert event.actor_type == "system" and event.details["reason"] == "demo installation"
