@@ -229,7 +229,7 @@ def seed(events: int, invoices: int, payments: int) -> None:
     from audit.services import create_checkpoint
     from bench._db import settle_database
     from payments.models import Payment, PaymentMethod
-    from payments.vault.models import DataKey
+    from payments.vault.models import CardSecret, DataKey
 
     start = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
     end = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
@@ -245,9 +245,8 @@ def seed(events: int, invoices: int, payments: int) -> None:
             exp_month=12,
             exp_year=2039,
             fingerprint="f" * 64,
-            ciphertext=b"x",
-            data_key_id=7,
         )
+        CardSecret.objects.create(token=card.token, data_key_id=7, ciphertext=b"x")
         template = Payment.objects.create(
             invoice=invoice,
             amount=10_000,

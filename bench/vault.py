@@ -17,6 +17,12 @@ its records are deleted at the end.
     (``reencrypt_vault``, batches of VAULT_REENCRYPT_BATCH), then destruction;
 (d) KEK rotation: rewrap of every live DEK (after 100 rotations) and entry key.
 
+``--vault-role``: the card secrets behind the vault role (docs/vault.md, "The vault
+role"), as in production: roles ``tillit_bench_web`` (NOLOGIN) and ``tillit_bench_vault``
+are created if missing, VAULT_DATABASE_URL connects as the latter, and (b) and (c) read
+and write the secrets on that second connection. Without it the secrets table is on
+the one connection (an install without VAULT_DATABASE_URL).
+
 Prints progress and ends with one line of JSON holding the figures.
 """
 
@@ -87,13 +93,34 @@ def raw_floor(n: int) -> float:
     return n / elapsed
 
 
+def _use_vault_role(url: str) -> None:
+    """Create the bench's web and vault roles if missing; the vault alias connects as the
+    vault role (set before Django reads its settings)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for role, login in (("tillit_bench_web", False), ("tillit_bench_vault", True)):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                options = sql.SQL("LOGIN" if login else "NOLOGIN")
+                conn.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(role), options))
+    user = url.split("://", 1)[1].split("@", 1)[0]
+    os.environ["VAULT_DATABASE_URL"] = url.replace(f"://{user}@", "://tillit_bench_vault@", 1)
+    os.environ["DATABASE_WEB_ROLE"] = "tillit_bench_web"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ops", type=int, default=2000, help="tokenize/reveal/raw operations")
     parser.add_argument("--records", type=int, default=100_000, help="records to re-encrypt")
+    parser.add_argument(
+        "--vault-role", action="store_true", help="the secrets on a second connection (role)"
+    )
     args = parser.parse_args()
 
     ensure_database(os.environ["DATABASE_URL"])
+    if args.vault_role:
+        _use_vault_role(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
@@ -104,6 +131,8 @@ def main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
+    if args.vault_role:
+        call_command("grant_vault_role")
     import logging
 
     logging.getLogger("django-q").setLevel(logging.WARNING)  # no "Enqueued" line per rotation
@@ -111,11 +140,12 @@ def main() -> None:
 
     from audit import SYSTEM
     from billing.models import Customer
-    from payments.models import DataKey, PaymentMethod
+    from db.routers import vault_alias
+    from payments.models import CardSecret, DataKey
     from payments.vault import crypto, keys
     from payments.vault import services as key_services
     from payments.vault.cards import Card
-    from payments.vault.services import card_fingerprint, reveal_card, tokenize
+    from payments.vault.services import reveal_card, tokenize
     from security.models import User
 
     customer = Customer.objects.filter(name="Bench Vault AB").first()
@@ -127,12 +157,23 @@ def main() -> None:
     gateway.user_permissions.add(
         Permission.objects.get(content_type__app_label="payments", codename="reveal_card")
     )
-    print(f"database {connection.settings_dict['NAME']}, keyring {_KEYS}", flush=True)
+    print(
+        f"database {connection.settings_dict['NAME']}, keyring {_KEYS},"
+        f" card secrets on alias {vault_alias()!r}",
+        flush=True,
+    )
     # Earlier runs deleted their 100,000 records (c): reclaim them, or every insert
     # below pays for index pages full of dead entries.
     # Flush what set-up dirtied now, not in the background while (a) and (b) run:
     # both then start from the same state, just after a checkpoint.
-    settle_database(("payments_paymentmethod", "payments_datakey", "payments_revealwindow"))
+    settle_database(
+        (
+            "payments_paymentmethod",
+            "payments_vault_cardsecret",
+            "payments_datakey",
+            "payments_revealwindow",
+        )
+    )
 
     # (a)
     print(f"(a) raw floor: {args.ops} x (AES-GCM + INSERT + COMMIT) ...", flush=True)
@@ -158,38 +199,34 @@ def main() -> None:
     reveal_rate = args.ops / (time.perf_counter() - start)
     print(f"    {reveal_rate:,.0f} reveal/s", flush=True)
 
-    # (c) load records directly under the active DEK (tokenize would take minutes).
-    print(f"(c) loading {args.records:,} records under the active DEK ...", flush=True)
+    # (c) load secrets directly under the active DEK (tokenize would take minutes); the
+    # re-encryption reads and writes the secrets table only.
+    print(f"(c) loading {args.records:,} card secrets under the active DEK ...", flush=True)
     key = DataKey.objects.get(state=DataKey.State.ACTIVE)
     dek = keys.unwrap_data_key(key)
-    fingerprint = card_fingerprint(numbers[0])
-    batch: list[PaymentMethod] = []
+    batch: list[CardSecret] = []
+    loaded: list[str] = []
     now = timezone.now()
     for i in range(args.records):
         token = "tok_" + secrets.token_urlsafe(24)
         number = numbers[i % len(numbers)]
+        loaded.append(token)
         batch.append(
-            PaymentMethod(
+            CardSecret(
                 token=token,
-                customer=customer,
-                brand="visa",
-                last4=number[-4:],
-                exp_month=12,
-                exp_year=2039,
-                fingerprint=fingerprint,
-                data_key=key,
+                data_key_id=key.pk,
                 ciphertext=crypto.seal(number.encode(), key=dek, key_id=key.id, token=token),
                 created_at=now,
             )
         )
         if len(batch) == 5000:
-            with transaction.atomic():
-                PaymentMethod.objects.bulk_create(batch)
+            with transaction.atomic(using=vault_alias()):
+                CardSecret.objects.bulk_create(batch)
             batch = []
             print(f"    {i + 1:,} loaded", flush=True)
     if batch:
-        PaymentMethod.objects.bulk_create(batch)
-    pending = PaymentMethod.objects.filter(data_key=key).count()
+        CardSecret.objects.bulk_create(batch)
+    pending = CardSecret.objects.filter(data_key_id=key.pk).count()
     key_services.rotate_data_key(by=SYSTEM)
     print(f"    rotated; re-encrypting {pending:,} records ...", flush=True)
     start = time.perf_counter()
@@ -227,10 +264,15 @@ def main() -> None:
     # Keep the bench database small (one statement: the records have no payments).
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM payments_paymentmethod WHERE customer_id = %s", [customer.pk])
+        cursor.execute(
+            "DELETE FROM payments_vault_cardsecret WHERE token = ANY(%s)", [tokens + loaded]
+        )
         cursor.execute("VACUUM payments_paymentmethod")  # the next run starts from a clean table
+        cursor.execute("VACUUM payments_vault_cardsecret")
 
     figures: dict[str, Any] = {
         "benchmark": "vault",
+        "card_secrets_on": "vault role (second connection)" if args.vault_role else "default",
         "ops": args.ops,
         "raw_floor_ops_per_s": round(raw_rate),
         "tokenize_per_s": round(tokenize_rate),

@@ -270,6 +270,61 @@ if TESTING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "TILLIT_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}"
     )
 
+# The vault's secret table behind a role of its own (docs/vault.md, "The vault role";
+# docs/deploy.md): VAULT_DATABASE_URL, the same database as DATABASE_URL as the vault
+# role, is the `vault` alias, the only connection that reads card ciphertexts. Unset
+# (the demo, a simple install): no second alias, the vault's table is read on default.
+# DATABASE_WEB_ROLE and VAULT_DATABASE_ROLE (default: VAULT_DATABASE_URL's user) name the
+# roles whose privileges the migrations (or `manage.py grant_vault_role`) set.
+_vault_database_url = env.str("VAULT_DATABASE_URL", default="")
+if _vault_database_url:
+    try:
+        _vault_database = env.db_url_config(_vault_database_url)
+    except Exception as exc:  # django-environ raises several types for bad URLs
+        raise ImproperlyConfigured(
+            f"VAULT_DATABASE_URL is not a valid database URL: {exc}"
+        ) from exc
+    if not DATABASES["default"]["ENGINE"].endswith("postgresql") or not _vault_database[
+        "ENGINE"
+    ].endswith("postgresql"):
+        raise ImproperlyConfigured(
+            "VAULT_DATABASE_URL needs PostgreSQL for both it and DATABASE_URL (a role of its own)"
+        )
+    if (_vault_database["NAME"], _vault_database.get("HOST"), _vault_database.get("PORT")) != (
+        DATABASES["default"]["NAME"],
+        DATABASES["default"].get("HOST"),
+        DATABASES["default"].get("PORT"),
+    ):
+        raise ImproperlyConfigured(
+            "VAULT_DATABASE_URL must name the same database, host and port as DATABASE_URL"
+            " (one schema; only the role differs)"
+        )
+    if _vault_database.get("USER") == DATABASES["default"].get("USER"):
+        raise ImproperlyConfigured(
+            "VAULT_DATABASE_URL must connect as another role than DATABASE_URL"
+        )
+    DATABASES["vault"] = {
+        **_vault_database,
+        "ENGINE": DATABASES["default"]["ENGINE"],
+        "ATOMIC_REQUESTS": False,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {
+            **DATABASES["default"].get("OPTIONS", {}),
+            **_vault_database.get("OPTIONS", {}),
+        },
+        # The same database under another role: tests use default's test database.
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["db.routers.VaultRouter"]
+# The alias the card secrets are read and written on (db.routers.vault_alias).
+VAULT_DATABASE_ALIAS = "vault" if "vault" in DATABASES else "default"
+DATABASE_WEB_ROLE = env.str("DATABASE_WEB_ROLE", default="")
+VAULT_DATABASE_ROLE = env.str(
+    "VAULT_DATABASE_ROLE",
+    default=str(DATABASES["vault"].get("USER") or "") if "vault" in DATABASES else "",
+)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -613,6 +668,10 @@ VAULT_ENTRY_NONCE_SECONDS = _int("VAULT_ENTRY_NONCE_SECONDS", default=10 * 60, m
 VAULT_REVEAL_RATE_PER_MINUTE = _int("VAULT_REVEAL_RATE_PER_MINUTE", default=120, minimum=1)
 # Records re-encrypted per transaction by the re-encryption job.
 VAULT_REENCRYPT_BATCH = _int("VAULT_REENCRYPT_BATCH", default=1000, minimum=1)
+# A card secret whose payment method is missing or deleted (a tokenize that failed or
+# rolled back after its secret was written; a deletion interrupted before the erase) is
+# erased by the hourly key job once it is this old (docs/vault.md, "The vault role").
+VAULT_ORPHAN_SECRET_MINUTES = _int("VAULT_ORPHAN_SECRET_MINUTES", default=60, minimum=5)
 
 # Signed invoice documents (docs/documents.md). The PKCS#12 signing key lives
 # outside the database; its passphrase comes from the environment or a file. The

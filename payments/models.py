@@ -28,7 +28,14 @@ from payments.fraud.models import (
 )
 from payments.freeze_models import CardPaymentFreeze
 from payments.gateways.models import SandboxCharge
-from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow, UsedEntryNonce
+from payments.vault.models import (
+    CardSecret,
+    DataKey,
+    EntryKey,
+    PaymentMethod,
+    RevealWindow,
+    UsedEntryNonce,
+)
 
 
 class PaymentQuerySet(models.QuerySet["Payment"]):
@@ -458,6 +465,7 @@ __all__ = [
     "BankFile",
     "BankLine",
     "CardPaymentFreeze",
+    "CardSecret",
     "DataKey",
     "EntryKey",
     "FraudLabel",

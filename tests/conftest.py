@@ -50,6 +50,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(_BANNER, red=True, bold=True)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """On PostgreSQL the connection handler also knows a ``vault`` alias, a test mirror of
+    ``default``, used only by the tests that configure the vault role
+    (tests/payments/vault_role.py); every other test reads the vault's table on default."""
+    from tests.payments.vault_role import add_vault_mirror
+
+    add_vault_mirror()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _flush_past_the_audit_trigger() -> Iterator[None]:
     """Let the suite's flush (transactional tests) empty the append-only audit tables.

@@ -178,10 +178,9 @@ def _item(requirement: str, title: str, status: str, evidence: str) -> dict[str,
 
 
 def _cards_encrypted() -> tuple[bool, int]:
-    from payments.models import PaymentMethod
+    from payments.vault.selectors import active_cards_sealed
 
-    active = PaymentMethod.objects.filter(status=PaymentMethod.Status.ACTIVE)
-    return not active.filter(ciphertext__isnull=True).exists(), active.count()
+    return active_cards_sealed()
 
 
 def pci_checklist(sections: dict[str, Any]) -> list[dict[str, str]]:
@@ -211,7 +210,7 @@ def pci_checklist(sections: dict[str, Any]) -> list[dict[str, str]]:
             "Stored card numbers are unreadable",
             status(encrypted),
             f"{cards} active card(s), each AES-256-GCM ciphertext under a data key; no card"
-            " number in clear (database constraint payments_paymentmethod_ciphertext_iff_active)",
+            " number in clear (every active card's secret in the vault's own table)",
         ),
         _item(
             "3.6.4, 3.7.4",

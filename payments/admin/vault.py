@@ -30,7 +30,7 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     list_filter = ["brand", "status"]
     list_select_related = ["customer"]
     search_fields = ["last4", "customer__name"]
-    # Never the token, the ciphertext or the full fingerprint.
+    # Never the token or the full fingerprint (the ciphertext is not in this table).
     fields = readonly_fields = (
         "brand",
         "last4",
@@ -38,7 +38,6 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
         "fingerprint_prefix",
         "customer",
         "status",
-        "key_id",
         "created_at",
         "deleted_at",
     )
@@ -51,12 +50,10 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     def fingerprint_prefix(self, obj: PaymentMethod) -> str:
         return f"{obj.fingerprint_prefix}…"
 
-    @admin.display(description="data key")
-    def key_id(self, obj: PaymentMethod) -> str:
-        return obj.data_key.hex_id if obj.data_key else "—"
-
+    # No data key: the card's secret (and the key sealing it) is the vault role's to read;
+    # the key status page counts the records per key.
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).defer("ciphertext", "token")
+        return super().get_queryset(request).defer("token")
 
 
 @admin.register(DataKey)

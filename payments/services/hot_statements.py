@@ -72,10 +72,10 @@ def facts_after_lock(
 ) -> Any:
     stored = IdempotencyKey.objects.filter(scope=scope, key=key)
     gateway = get_user_model().objects.filter(username=gateway_username, is_active=True)
-    # The card's ciphertext and key are the vault's to read (reveal_card): not read here,
-    # which also keeps the statement within psycopg's query cache (a test checks); nor is
-    # when the card was added (the fraud features read the card's first time by fingerprint).
-    card = PaymentMethod.objects.defer("ciphertext", "data_key", "deleted_at", "created_at")
+    # The card's secret is the vault's to read (reveal_card, its own table and role); not
+    # read here either: when the card was added (the fraud features read the card's first
+    # time by fingerprint), which also keeps the statement within psycopg's query cache.
+    card = PaymentMethod.objects.defer("deleted_at", "created_at")
     return card.filter(pk=card_id, customer_id=customer_id).annotate(
         **threshold_annotations(),
         **history_annotations(OuterRef("fingerprint"), customer_id, since, address),

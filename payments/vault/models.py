@@ -1,10 +1,12 @@
-"""Vault tables: data keys, card-entry key pairs, payment methods.
+"""Vault tables: data keys, card-entry key pairs, payment methods, card secrets.
 
 Key material never appears here in the clear: a DataKey holds its AES key only
 wrapped by a KEK (security.keyring, outside the database); an EntryKey holds its
-RSA private key wrapped the same way. A PaymentMethod holds the card number only
-as an AES-256-GCM blob (payments.vault.crypto) plus what may be shown: brand,
-last 4, expiry and a keyed fingerprint. The CVC has no column anywhere.
+RSA private key wrapped the same way. A PaymentMethod holds only what may be shown:
+brand, BIN, last 4, expiry and a keyed fingerprint. The card number is an
+AES-256-GCM blob (payments.vault.crypto) in CardSecret, a table of its own that only
+the vault's database role may read (db.routers, docs/vault.md "The vault role"). The
+CVC has no column anywhere.
 """
 
 from __future__ import annotations
@@ -136,14 +138,6 @@ class PaymentMethod(models.Model):
     # False: tokenized for one payment only, never listed or offered as a saved card, and
     # erased once that payment is final.
     saved = models.BooleanField(default=True, editable=False)
-    data_key = models.ForeignKey(
-        DataKey,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="payment_methods",
-    )
-    ciphertext = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
@@ -153,13 +147,6 @@ class PaymentMethod(models.Model):
         indexes = [models.Index(fields=["fingerprint"], name="payments_pm_fingerprint_idx")]
         constraints = [
             models.UniqueConstraint(fields=["token"], name="payments_pm_token_uniq"),
-            models.CheckConstraint(
-                condition=(
-                    Q(status="active") & Q(ciphertext__isnull=False) & Q(data_key__isnull=False)
-                )
-                | (Q(status="deleted") & Q(ciphertext__isnull=True) & Q(data_key__isnull=True)),
-                name="payments_paymentmethod_ciphertext_iff_active",
-            ),
             models.CheckConstraint(
                 condition=Q(exp_month__gte=1) & Q(exp_month__lte=12),
                 name="payments_paymentmethod_exp_month_range",
@@ -183,12 +170,35 @@ class PaymentMethod(models.Model):
     def fingerprint_prefix(self) -> str:
         return self.fingerprint[:12]
 
-    def sealed(self) -> bytes:
-        """The card's ciphertext blob; PaymentMethodGone once erased."""
-        if self.ciphertext is None:
-            from payments.vault.exceptions import PaymentMethodGone
 
-            raise PaymentMethodGone("the payment method was deleted", field="token")
+class CardSecret(models.Model):
+    """A card number sealed under a data key: the vault's one table of cardholder secrets.
+
+    Read and written only through the vault's database alias (``db.routers``): with
+    VAULT_DATABASE_URL set, a second connection as the vault role, while the web
+    application's role has no privilege on this table (the migrations revoke it). Keyed
+    by the payment method's token (which the ciphertext binds as associated data), and
+    written before the method, so a method never exists without its secret: a secret
+    whose method is missing or deleted is an orphan, erased by ``purge_orphan_secrets``.
+    """
+
+    # Models with this flag go to the vault alias (db.routers.VaultRouter).
+    vault_table = True
+
+    token = models.CharField(max_length=64, primary_key=True, editable=False)
+    data_key = models.ForeignKey(DataKey, on_delete=models.PROTECT, related_name="secrets")
+    ciphertext = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "payments_vault_cardsecret"
+        verbose_name = "card secret"
+
+    def __str__(self) -> str:
+        return f"card secret under DEK {self.data_key_id:08x}"
+
+    def sealed(self) -> bytes:
+        """The card's ciphertext blob."""
         return bytes(self.ciphertext)
 
 

@@ -10,31 +10,20 @@ from __future__ import annotations
 from payments.vault import crypto
 from payments.vault.exceptions import VaultError
 from payments.vault.keys import unwrap_data_key
-from payments.vault.models import DataKey, PaymentMethod
+from payments.vault.models import DataKey
+from payments.vault.secret_store import one_secret_under
 
 
 def stored_cards_open() -> tuple[bool, str]:
-    """(True, summary) when one active card per data key in use decrypts with the keyring."""
-    keys = (
-        DataKey.objects.exclude(state=DataKey.State.DESTROYED)
-        .filter(payment_methods__status=PaymentMethod.Status.ACTIVE)
-        .distinct()
-    )
+    """(True, summary) when one stored card per data key in use decrypts with the keyring."""
     opened = 0
-    for key in keys:
-        method = (
-            PaymentMethod.objects.filter(data_key=key, status=PaymentMethod.Status.ACTIVE)
-            .only("token", "ciphertext", "data_key")
-            .first()
-        )
-        if method is None or method.ciphertext is None:
+    for key in DataKey.objects.exclude(state=DataKey.State.DESTROYED):
+        secret = one_secret_under(key)
+        if secret is None:
             continue
         try:
             crypto.open_sealed(
-                bytes(method.ciphertext),
-                key=unwrap_data_key(key),
-                key_id=key.id,
-                token=method.token,
+                secret.sealed(), key=unwrap_data_key(key), key_id=key.id, token=secret.token
             )
         except VaultError as exc:
             return False, f"data key {key.hex_id}: {exc}"

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from billing.models import Customer
-from payments.models import PaymentMethod
+from payments.models import CardSecret, PaymentMethod
 from payments.vault.cards import Card
 from payments.vault.services import tokenize
 from security.keyring import forget_cached_keyrings
@@ -46,8 +46,27 @@ def gateway(db: None) -> User:
     return user
 
 
+def secret_of(method: PaymentMethod) -> CardSecret | None:
+    """The card's secret in the vault's table (through the vault alias), if any."""
+    return CardSecret.objects.select_related("data_key").filter(token=method.token).first()
+
+
 def card(number: str = VISA, expiry: str = "12/39", cvc: str = "737") -> Card:
     return Card.from_input(number=number, expiry=expiry, cvc=cvc)
+
+
+@pytest.fixture
+def root(db: None) -> User:
+    """A superuser (break-glass) in the admin."""
+    return make_user("root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def officer(db: None) -> User:
+    """Sofia, who may read the vault's key status page."""
+    user = make_user("sofia-security", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_key_status"))
+    return user
 
 
 @pytest.fixture
@@ -63,3 +82,6 @@ from tests.payments.fixtures import (  # noqa: E402, F401
     saved_card,
     thousand_sek_invoice,
 )
+
+# The vault role for real (PostgreSQL roles, the vault alias): tests/payments/vault_role.py.
+from tests.payments.vault_role import vault_role  # noqa: E402, F401

@@ -6,33 +6,19 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from billing.models import Customer
-from payments.models import DataKey, PaymentMethod
+from payments.models import CardSecret, DataKey, PaymentMethod
 from payments.vault import services as key_services
 from payments.vault.services import tokenize
 from security.models import User
-from tests.factories import make_user
 from tests.payments.conftest import AMEX, MASTERCARD, VISA, card
 
 pytestmark = pytest.mark.django_db
 
 AdminLogin = Callable[[User], Client]
-
-
-@pytest.fixture
-def root(db: None) -> User:
-    return make_user("root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def officer(db: None) -> User:
-    user = make_user("sofia-security", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_key_status"))
-    return user
 
 
 def test_payment_method_pages_never_show_a_full_number_or_the_token(
@@ -77,7 +63,8 @@ def test_the_admin_cannot_add_change_or_delete_payment_methods(
     assert client.get(reverse("admin:payments_paymentmethod_add")).status_code == 403
     delete_url = reverse("admin:payments_paymentmethod_delete", args=[alice_card.pk])
     assert client.post(delete_url, {"post": "yes"}).status_code == 403
-    assert PaymentMethod.objects.filter(pk=alice_card.pk, ciphertext__isnull=False).exists()
+    assert PaymentMethod.objects.filter(pk=alice_card.pk, status="active").exists()
+    assert CardSecret.objects.filter(token=alice_card.token).exists()
 
 
 def test_the_key_status_page_shows_keys_and_record_counts_to_a_security_officer(

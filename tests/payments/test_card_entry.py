@@ -20,7 +20,7 @@ from django.urls import reverse
 from audit import SYSTEM
 from audit.models import AuditEvent
 from billing.models import Customer
-from payments.models import EntryKey, PaymentMethod
+from payments.models import CardSecret, EntryKey, PaymentMethod
 from payments.vault import keys
 from payments.vault import services as key_services
 from payments.vault.entry import EncryptedCard, issue_entry_nonce
@@ -247,11 +247,12 @@ def test_bob_cannot_delete_alices_card_but_alice_can(
 ) -> None:
     url = reverse("portal_pay:delete_card", args=[alice_card.pk])
     assert portal(bob).post(url).status_code == 404
-    assert PaymentMethod.objects.get(pk=alice_card.pk).ciphertext is not None
+    assert CardSecret.objects.filter(token=alice_card.token).exists()
 
     assert portal(alice).post(url).status_code == 302
     alice_card.refresh_from_db()
-    assert alice_card.status == PaymentMethod.Status.DELETED and alice_card.ciphertext is None
+    assert alice_card.status == PaymentMethod.Status.DELETED
+    assert not CardSecret.objects.filter(token=alice_card.token).exists()
     assert AuditEvent.objects.filter(action="vault.payment_method_deleted").count() == 1
 
 
@@ -269,4 +270,5 @@ def test_deleting_a_card_needs_a_fresh_second_factor(
     assert response.status_code == 302
     assert reverse("security:step_up") in response["Location"]
     alice_card.refresh_from_db()
-    assert alice_card.status == PaymentMethod.Status.ACTIVE and alice_card.ciphertext is not None
+    assert alice_card.status == PaymentMethod.Status.ACTIVE
+    assert CardSecret.objects.filter(token=alice_card.token).exists()

@@ -12,7 +12,7 @@ from django.db import connection
 
 from audit import SYSTEM
 from billing.models import Customer
-from payments.models import DataKey, PaymentMethod
+from payments.models import CardSecret, DataKey, PaymentMethod
 from payments.vault import services as key_services
 from payments.vault.exceptions import RevealRefused
 from payments.vault.services import reveal_card, tokenize
@@ -67,7 +67,8 @@ def test_tokenizing_while_keys_rotate_and_records_move_loses_nothing(
     assert len(tokens) == 18
     active = DataKey.objects.get(state=DataKey.State.ACTIVE)
     assert not DataKey.objects.filter(state=DataKey.State.DECRYPT_ONLY).exists()
-    assert set(PaymentMethod.objects.values_list("data_key", flat=True)) == {active.pk}
+    assert set(CardSecret.objects.values_list("data_key_id", flat=True)) == {active.pk}
+    assert CardSecret.objects.count() == PaymentMethod.objects.count() == 18
     assert {reveal_card(t, purpose="check", by=gateway).number for t in tokens} == {VISA}
 
 

@@ -17,7 +17,7 @@ from django_q.models import Schedule
 from audit import SYSTEM
 from audit.models import AuditEvent
 from billing.models import Customer
-from payments.models import DataKey, PaymentMethod
+from payments.models import CardSecret, DataKey, PaymentMethod
 from payments.vault import services as key_services
 from payments.vault.schedules import register_vault_schedules
 from payments.vault.services import key_rotation, reveal_card, tokenize
@@ -27,6 +27,11 @@ from tests.payments.conftest import AMEX, MASTERCARD, VISA, card
 pytestmark = pytest.mark.django_db
 
 START = datetime.datetime(2031, 3, 1, 9, 0, tzinfo=datetime.UTC)
+
+
+def _key_of(method: PaymentMethod) -> int:
+    """The id of the data key the card's secret is sealed under."""
+    return CardSecret.objects.values_list("data_key_id", flat=True).get(token=method.token)
 
 
 def _tokenize_three(customer: Customer, by: User) -> list[PaymentMethod]:
@@ -48,9 +53,9 @@ def test_a_key_past_its_cryptoperiod_never_encrypts(
         clock.shift(datetime.timedelta(minutes=1))
         later = tokenize(card(), customer=alice_company, by=alice)
 
-    assert first.data_key_id == same.data_key_id != later.data_key_id
-    assert first.data_key is not None
-    old = DataKey.objects.get(pk=first.data_key.pk)
+    keys = [_key_of(method) for method in (first, same, later)]
+    assert keys[0] == keys[1] != keys[2]
+    old = DataKey.objects.get(pk=keys[0])
     assert old.state == DataKey.State.DECRYPT_ONLY
     assert old.retired_at == START + datetime.timedelta(hours=24)
     rotated = AuditEvent.objects.filter(action="vault.dek_rotated").order_by("seq").last()
@@ -73,8 +78,8 @@ def test_rotation_then_reencryption_destroys_the_old_key_and_every_card_still_re
     assert report.reencrypted == 3 and report.destroyed == [old.hex_id]
     old.refresh_from_db()
     assert old.state == DataKey.State.DESTROYED and old.wrapped_key is None
-    assert not PaymentMethod.objects.filter(data_key=old).exists()
-    assert set(PaymentMethod.objects.values_list("data_key", flat=True)) == {new.pk}
+    assert not CardSecret.objects.filter(data_key_id=old.pk).exists()
+    assert set(CardSecret.objects.values_list("data_key_id", flat=True)) == {new.pk}
     numbers = [reveal_card(m.token, purpose="check", by=gateway).number for m in methods]
     assert numbers == [VISA, MASTERCARD, AMEX]
     moved = AuditEvent.objects.filter(action="vault.reencrypted")
@@ -86,8 +91,7 @@ def test_a_key_whose_records_are_not_all_moved_is_not_destroyed(
     alice_company: Customer, alice: User
 ) -> None:
     method = tokenize(card(), customer=alice_company, by=alice)
-    old = method.data_key
-    assert old is not None
+    old = DataKey.objects.get(pk=_key_of(method))
     key_services.rotate_data_key(by=SYSTEM)
 
     assert key_services.destroy_data_key(old, by=SYSTEM) is False
@@ -98,7 +102,7 @@ def test_a_key_whose_records_are_not_all_moved_is_not_destroyed(
 
 def test_the_active_key_is_never_destroyed(alice_card: PaymentMethod) -> None:
     active = DataKey.objects.get(state=DataKey.State.ACTIVE)
-    PaymentMethod.objects.all().delete()
+    CardSecret.objects.all().delete()
     assert key_services.destroy_data_key(active, by=SYSTEM) is False
 
 
@@ -117,7 +121,7 @@ def test_kek_rotation_rewraps_every_key_and_everything_still_reveals(
     key_services.rotate_data_key(by=SYSTEM)
     methods.append(tokenize(card(VISA), customer=alice_company, by=alice))
     key_services.current_entry_key()
-    ciphertexts = dict(PaymentMethod.objects.values_list("pk", "ciphertext"))
+    ciphertexts = dict(CardSecret.objects.values_list("token", "ciphertext"))
 
     report = key_services.rotate_kek(by=alice, retire_old=True)
 
@@ -127,7 +131,7 @@ def test_kek_rotation_rewraps_every_key_and_everything_still_reveals(
     assert set(DataKey.objects.values_list("kek_version", flat=True)) == {2}
     assert json.loads(vault_keyring.read_text())["kek"].keys() == {"2"}
     # Card ciphertexts are untouched: only the DEKs were rewrapped.
-    assert dict(PaymentMethod.objects.values_list("pk", "ciphertext")) == ciphertexts
+    assert dict(CardSecret.objects.values_list("token", "ciphertext")) == ciphertexts
     revealed = [reveal_card(m.token, purpose="after KEK", by=gateway).number for m in methods]
     assert revealed == [VISA, MASTERCARD, AMEX, VISA]
     event = AuditEvent.objects.get(action="vault.kek_rotated")
@@ -209,9 +213,11 @@ def test_a_key_cached_by_another_process_never_encrypts_after_its_rotation(
     later = tokenize(card(MASTERCARD), customer=alice_company, by=alice)
 
     active = DataKey.objects.get(state=DataKey.State.ACTIVE)
-    assert first.data_key_id != active.pk
-    assert later.data_key_id == active.pk
-    assert PaymentMethod.objects.filter(data_key_id=first.data_key_id).count() == 1
+    assert _key_of(first) != active.pk
+    assert _key_of(later) == active.pk
+    assert CardSecret.objects.filter(data_key_id=_key_of(first)).count() == 1
+    # The secret sealed under the stale key was erased, not left behind.
+    assert CardSecret.objects.count() == PaymentMethod.objects.count() == 2
     assert reveal_card(later.token, purpose="test", by=gateway).number == MASTERCARD
 
 

@@ -14,7 +14,7 @@ from billing.models import Invoice
 from payments import services
 from payments.exceptions import AmountExceedsDue, InvalidPayment, SavedCardRefused
 from payments.gateways.models import SandboxCharge
-from payments.models import Payment, PaymentMethod
+from payments.models import CardSecret, Payment, PaymentMethod
 from payments.saved_cards import delete_saved_card, save_card
 from payments.selectors import saved_cards_for_user
 from payments.vault import services as key_services
@@ -132,7 +132,8 @@ def test_a_card_not_kept_is_never_offered_while_its_payment_is_unknown_and_is_er
     payment.refresh_from_db()
     card.refresh_from_db()
     assert payment.status == Payment.Status.SUCCEEDED
-    assert card.status == PaymentMethod.Status.DELETED and card.ciphertext is None
+    assert card.status == PaymentMethod.Status.DELETED
+    assert not CardSecret.objects.filter(token=card.token).exists()
     assert SandboxCharge.objects.count() == 1
 
 

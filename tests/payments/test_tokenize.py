@@ -18,7 +18,7 @@ from payments.models import DataKey, PaymentMethod
 from payments.vault.exceptions import InvalidCard
 from payments.vault.services import reveal_card, tokenize
 from security.models import User
-from tests.payments.conftest import AMEX, VISA, card
+from tests.payments.conftest import AMEX, VISA, card, secret_of
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +32,10 @@ def test_tokenize_stores_only_what_may_be_shown_and_round_trips(
     assert VISA not in method.token
     assert (method.brand, method.last4, method.expiry) == ("visa", "1111", "09/39")
     assert len(method.fingerprint) == 64
-    assert method.data_key is not None and method.data_key.state == DataKey.State.ACTIVE
-    assert VISA.encode() not in method.sealed()
+    secret = secret_of(method)
+    assert secret is not None and secret.data_key.state == DataKey.State.ACTIVE
+    assert VISA.encode() not in secret.sealed()
+    assert not {"ciphertext", "data_key"} & {f.name for f in PaymentMethod._meta.fields}
     event = AuditEvent.objects.get(action="vault.card_tokenized")
     assert event.object_id == str(method.pk)
     assert event.details["last4"] == "1111"

@@ -15,7 +15,7 @@ from billing.models import Invoice
 from payments import services
 from payments.exceptions import SavedCardRefused
 from payments.gateways.models import SandboxCharge
-from payments.models import Payment, PaymentMethod
+from payments.models import CardSecret, Payment, PaymentMethod
 from payments.saved_cards import delete_saved_card, save_card
 from payments.vault import services as key_services
 from payments.vault.entry import EncryptedCard
@@ -128,7 +128,8 @@ def test_a_customer_who_removed_their_factor_can_still_delete_their_card(
 
     assert response["Location"] == reverse("portal_pay:cards")
     card.refresh_from_db()
-    assert card.status == PaymentMethod.Status.DELETED and card.ciphertext is None
+    assert card.status == PaymentMethod.Status.DELETED
+    assert not CardSecret.objects.filter(token=card.token).exists()
 
 
 def test_bob_cannot_delete_alices_card_through_the_service(

@@ -7,6 +7,7 @@
 - ``reencryption``: a retired data key's records moved to the active one, then the
   old key destroyed;
 - ``kek``: every live key rewrapped under a new KEK version; old versions retired;
+- ``orphans``: card secrets no payment method refers to, erased;
 - ``key_schedule``: the hourly job that does what is due.
 
 Reading keys (the keyring, a key unwrapped) is ``payments.vault.keys``.
@@ -32,6 +33,7 @@ from payments.vault.services.key_rotation import (
     rotate_entry_key,
 )
 from payments.vault.services.key_schedule import rotate_due_keys
+from payments.vault.services.orphans import purge_orphan_secrets
 from payments.vault.services.reencryption import (
     ReencryptionReport,
     destroy_data_key,
@@ -50,6 +52,7 @@ __all__ = [
     "destroy_data_key",
     "expire_entry_keys",
     "forget_encryption_key",
+    "purge_orphan_secrets",
     "reencrypt_vault",
     "report_key_fault",
     "retire_kek_versions",

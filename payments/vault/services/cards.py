@@ -40,7 +40,14 @@ from payments.vault.exceptions import (
     RevealRefused,
 )
 from payments.vault.keys import unwrap_data_key, vault_keyring
-from payments.vault.models import DataKey, EntryKey, PaymentMethod, RevealWindow
+from payments.vault.models import CardSecret, DataKey, EntryKey, PaymentMethod, RevealWindow
+from payments.vault.secret_store import (
+    erase_secret,
+    erase_secret_after,
+    secret_for_token,
+    secret_key_id,
+    store_secret,
+)
 from payments.vault.services.key_rotation import (
     current_entry_key,
     encryption_key,
@@ -85,6 +92,20 @@ def tokenize(
     for _attempt in range(3):
         key, key_bytes = encryption_key()
         token = _new_token()
+        now = timezone.now()
+        # The secret first (on the vault connection, committed at once), then the method:
+        # a failure in between leaves an orphan secret (purged), never a card without one.
+        secret = CardSecret(
+            token=token,
+            data_key_id=key.pk,
+            ciphertext=crypto.seal(
+                valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
+            ),
+            created_at=now,
+        )
+        if not store_secret(secret):
+            forget_encryption_key()  # retired (or gone) since it was cached: take the new one
+            continue
         method = PaymentMethod(
             token=token,
             customer=customer,
@@ -95,11 +116,7 @@ def tokenize(
             exp_year=valid.exp_year,
             fingerprint=fingerprint,
             saved=saved,
-            data_key=key,
-            ciphertext=crypto.seal(
-                valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
-            ),
-            created_at=timezone.now(),
+            created_at=now,
         )
         event = pending_event(
             "vault.card_tokenized",
@@ -113,7 +130,9 @@ def tokenize(
         )
         if insert_under_active_key(method, key, event=event):
             return method
-        # The key was rotated by another process since it was cached: take the new one.
+        # The key was rotated by another process since it was cached: its secret goes,
+        # and the card is sealed again under the new key.
+        erase_secret(token)
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
 
 
@@ -242,7 +261,7 @@ def _take_reveal_slot(user: Any) -> bool:
 
 @compiled(str)
 def _method_by_token(token: str) -> Any:
-    return PaymentMethod.objects.select_related("data_key").filter(token=token)[:1]
+    return PaymentMethod.objects.filter(token=token)[:1]
 
 
 def _refuse(
@@ -337,19 +356,22 @@ def reveal_card(token: str, *, purpose: str, by: Actor) -> RevealedCard:
             purpose=purpose,
             field="token",
         )
-    if method.status != PaymentMethod.Status.ACTIVE or method.data_key is None:
+    # The secret is read on the vault's own connection (the web role cannot read it).
+    active = method.status == PaymentMethod.Status.ACTIVE
+    secret = secret_for_token(method.token) if active else None
+    if secret is None:
         _refuse(
-            "deleted",
-            "the payment method was deleted",
+            "deleted" if not active else "no_secret",
+            "the payment method was deleted" if not active else "the card's secret is missing",
             by=by,
             purpose=purpose,
             field="token",
             error=PaymentMethodGone,
         )
     number = crypto.open_sealed(
-        method.sealed(),
-        key=unwrap_data_key(method.data_key),
-        key_id=method.data_key.id,
+        secret.sealed(),
+        key=unwrap_data_key(secret.data_key),
+        key_id=secret.data_key.id,
         token=method.token,
     ).decode("ascii")
     record(
@@ -370,17 +392,21 @@ def reveal_card(token: str, *, purpose: str, by: Actor) -> RevealedCard:
 
 
 def delete_payment_method(method: PaymentMethod, *, by: Actor) -> PaymentMethod:
-    """Erase the card's ciphertext (crypto-shredding of this record); keep brand/last 4."""
+    """Erase the card's secret (crypto-shredding of this record); keep brand/last 4.
+
+    The method is marked deleted first; its secret is erased when that commits (at once
+    without a vault connection): an interruption between leaves an orphan secret, which
+    the hourly key job erases, never a card that looks saved but cannot be charged."""
     with transaction.atomic():
         locked = PaymentMethod.objects.select_for_update().get(pk=method.pk)
         if locked.status == PaymentMethod.Status.DELETED:
             raise PaymentMethodGone("the payment method is already deleted", field="token")
-        key_id = locked.data_key.hex_id if locked.data_key else None
+        dek = secret_key_id(locked.token)
+        key_id = f"{dek:08x}" if dek is not None else None
         locked.status = PaymentMethod.Status.DELETED
-        locked.ciphertext = None
-        locked.data_key = None
         locked.deleted_at = timezone.now()
-        locked.save(update_fields=["status", "ciphertext", "data_key", "deleted_at"])
+        locked.save(update_fields=["status", "deleted_at"])
+        erase_secret_after(locked.token)
         record(
             "vault.payment_method_deleted",
             actor=by,

@@ -1,5 +1,6 @@
 """The vault's hourly job: rotate the keys that are due, expire old card-entry keys,
-re-encrypt and destroy retired data keys, forget spent card-entry nonces."""
+re-encrypt and destroy retired data keys, forget spent card-entry nonces, erase orphan
+card secrets."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from payments.vault.services.key_rotation import (
     rotate_data_key,
     rotate_entry_key,
 )
+from payments.vault.services.orphans import purge_orphan_secrets
 from payments.vault.services.reencryption import reencrypt_vault
 from security.actors import Actor
 
@@ -35,6 +37,7 @@ def rotate_due_keys(*, by: Actor) -> dict[str, Any]:
     expired = expire_entry_keys(by=by)
     report = reencrypt_vault(by=by)
     _purge_spent_nonces()
+    orphans = purge_orphan_secrets(by=by)
     return {
         "dek_rotated": before != dek.pk,
         "active_dek": dek.hex_id,
@@ -42,4 +45,5 @@ def rotate_due_keys(*, by: Actor) -> dict[str, Any]:
         "entry_keys_expired": expired,
         "reencrypted": report.reencrypted,
         "destroyed": report.destroyed,
+        "orphan_secrets_erased": orphans,
     }

@@ -8,14 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from audit import record
-from db.dialect import is_postgresql
+from db.routers import vault_alias
 from payments.vault import crypto
 from payments.vault.keys import lock_key_management, unwrap_data_key
-from payments.vault.models import DataKey, PaymentMethod
+from payments.vault.models import DataKey
+from payments.vault.secret_store import lock_secrets_under, secrets_under, write_resealed
 from payments.vault.services.key_rotation import Progress, quiet, with_encryption_key
 from security.actors import Actor
 
@@ -30,55 +31,39 @@ class ReencryptionReport:
 
 
 def _reencrypt_batch(old: DataKey, *, by: Actor, batch: int) -> int:
-    """Move up to ``batch`` records from ``old`` to the active DEK, in one transaction."""
+    """Move up to ``batch`` records from ``old`` to the active DEK, in one transaction.
+
+    The secrets are locked and rewritten in a transaction on the vault alias, inside the
+    one on ``default`` that share-locks the target key (so it is not rotated meanwhile)
+    and appends the event. The vault's commits first: an interruption before the
+    event's leaves re-encrypted records without their event, never a record lost.
+    """
 
     def work(target: DataKey) -> int:
-        rows = list(
-            PaymentMethod.objects.select_for_update(skip_locked=True)
-            .filter(data_key=old, status=PaymentMethod.Status.ACTIVE)
-            .order_by("pk")
-            .values_list("pk", "token", "ciphertext")[:batch]
-        )
-        if not rows:
-            return 0
-        old_bytes = unwrap_data_key(old)
-        new_bytes = unwrap_data_key(target)
-        ids: list[int] = []
-        blobs: list[bytes] = []
-        for pk, token, blob in rows:
-            sealed = bytes(blob or b"")
-            number = crypto.open_sealed(sealed, key=old_bytes, key_id=old.id, token=token)
-            ids.append(pk)
-            blobs.append(crypto.seal(number, key=new_bytes, key_id=target.id, token=token))
-        _write_reencrypted(ids, blobs, target)
+        with transaction.atomic(using=vault_alias()):
+            rows = lock_secrets_under(old, limit=batch)
+            if not rows:
+                return 0
+            old_bytes = unwrap_data_key(old)
+            new_bytes = unwrap_data_key(target)
+            tokens: list[str] = []
+            blobs: list[bytes] = []
+            for token, sealed in rows:
+                number = crypto.open_sealed(sealed, key=old_bytes, key_id=old.id, token=token)
+                tokens.append(token)
+                blobs.append(crypto.seal(number, key=new_bytes, key_id=target.id, token=token))
+            write_resealed(tokens, blobs, target)
         record(
             "vault.reencrypted",
             actor=by,
             obj=old,
             from_key_id=old.hex_id,
             to_key_id=target.hex_id,
-            records=len(ids),
+            records=len(tokens),
         )
-        return len(ids)
+        return len(tokens)
 
     return with_encryption_key(work)
-
-
-def _write_reencrypted(ids: list[int], blobs: list[bytes], target: DataKey) -> None:
-    """One UPDATE for the whole batch on PostgreSQL (unnest of arrays); row by row elsewhere."""
-    table = PaymentMethod._meta.db_table
-    with connection.cursor() as cursor:
-        if is_postgresql():
-            cursor.execute(
-                f"UPDATE {table} AS pm SET ciphertext = v.blob, data_key_id = %s "  # noqa: S608
-                "FROM unnest(%s::bigint[], %s::bytea[]) AS v(id, blob) WHERE pm.id = v.id",
-                [target.id, ids, blobs],
-            )
-        else:
-            cursor.executemany(
-                f"UPDATE {table} SET ciphertext = %s, data_key_id = %s WHERE id = %s",  # noqa: S608
-                [(blob, target.id, pk) for pk, blob in zip(ids, blobs, strict=True)],
-            )
 
 
 def destroy_data_key(key: DataKey, *, by: Actor) -> bool:
@@ -88,7 +73,7 @@ def destroy_data_key(key: DataKey, *, by: Actor) -> bool:
         locked = DataKey.objects.select_for_update().get(pk=key.pk)
         if locked.state != DataKey.State.DECRYPT_ONLY:
             return False
-        remaining = PaymentMethod.objects.filter(data_key=locked).count()
+        remaining = secrets_under(locked)
         if remaining:
             return False
         locked.state = DataKey.State.DESTROYED
@@ -112,7 +97,7 @@ def reencrypt_vault(*, by: Actor, progress: Progress = quiet) -> ReencryptionRep
     report = ReencryptionReport()
     batch = settings.VAULT_REENCRYPT_BATCH
     for old in DataKey.objects.filter(state=DataKey.State.DECRYPT_ONLY).order_by("created_at"):
-        total = PaymentMethod.objects.filter(data_key=old).count()
+        total = secrets_under(old)
         done = 0
         progress(f"DEK {old.hex_id}: {total} record(s) to re-encrypt")
         while True:
@@ -126,7 +111,7 @@ def reencrypt_vault(*, by: Actor, progress: Progress = quiet) -> ReencryptionRep
             report.destroyed.append(old.hex_id)
             progress(f"DEK {old.hex_id}: destroyed (wrapped bytes erased)")
         else:
-            left = PaymentMethod.objects.filter(data_key=old).count()
+            left = secrets_under(old)
             report.still_pending[old.hex_id] = left
             progress(f"DEK {old.hex_id}: {left} record(s) busy, kept for the next run")
     return report

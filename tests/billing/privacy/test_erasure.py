@@ -14,7 +14,7 @@ from django.test import Client
 from billing.models import Customer, Invoice
 from billing.privacy.models import ErasureRequest
 from billing.privacy.services import PrivacyError, decide_erasure, request_erasure
-from payments.models import PaymentMethod
+from payments.models import CardSecret, PaymentMethod
 from security.models import User
 from tests.billing.privacy.conftest import ASTRID
 from tests.factories import audit_events
@@ -91,7 +91,7 @@ def test_after_erasure_no_table_holds_her_personal_data_and_totals_stay(
     assert not User.objects.filter(pk=astrid.pk).exists()
     astrid_card.refresh_from_db()
     assert astrid_card.status == PaymentMethod.Status.DELETED
-    assert astrid_card.ciphertext is None
+    assert not CardSecret.objects.filter(token=astrid_card.token).exists()
     customer = Customer.objects.get(pk=astrid_customer.pk)
     assert customer.name == f"Erased customer {erasure.pseudonym[:12]}"
     [event] = audit_events("privacy.customer_erased", customer)

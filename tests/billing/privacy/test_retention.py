@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.models import Customer
 from billing.privacy.models import DataExport
 from billing.privacy.services import apply_privacy_retention
-from payments.models import PaymentMethod
+from payments.models import CardSecret, PaymentMethod
 from security.models import User
 from tests.factories import audit_events
 
@@ -34,7 +34,7 @@ def test_unused_cards_and_idle_portal_accounts_go_recent_ones_stay(
     assert done["portal_users_deactivated"] == 0  # 19 months: not yet 24
     astrid_card.refresh_from_db()
     assert astrid_card.status == PaymentMethod.Status.DELETED
-    assert astrid_card.ciphertext is None
+    assert not CardSecret.objects.filter(token=astrid_card.token).exists()
     assert audit_events("vault.payment_method_deleted", astrid_card)
     assert audit_events("privacy.unused_cards_deleted")
 
