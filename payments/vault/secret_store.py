@@ -11,6 +11,7 @@ read and written on ``default``, in the caller's transaction.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 from collections.abc import Iterable
@@ -37,6 +38,36 @@ def _guarded_insert_sql(postgres: bool) -> str:
         " WHERE id = %s AND state = %s)"
     )
     return hot(sql) if postgres else sql
+
+
+def secret_rides_with_card() -> bool:
+    """Whether a card's secret is written by its payment method's own statement: on one
+    PostgreSQL connection (no vault role) the method's INSERT carries the secret's as a
+    CTE (``secret_cte``): one round trip, one commit, and no secret without its method."""
+    return not has_vault_connection() and is_postgresql(DEFAULT_DB_ALIAS)
+
+
+def secret_cte(secret: CardSecret) -> tuple[str, list[Any]]:
+    """The secret's INSERT as a CTE after the method's (``w``, ``audit.write_with_event``'s
+    ``then``): written only when the method was, i.e. while its data key is active (the
+    method's statement checks the key under ``FOR SHARE``)."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    sql = (
+        f"k AS (INSERT INTO {quote(CardSecret._meta.db_table)}"  # noqa: S608 (model metadata)
+        " (token, data_key_id, ciphertext, created_at)"
+        " SELECT %s::varchar, %s::bigint, %s::bytea, %s::timestamptz FROM w)"
+    )
+    return sql, [secret.token, secret.data_key_id, secret.ciphertext, secret.created_at]
+
+
+def secret_and_card_transaction() -> Any:
+    """The transaction a card's secret and its payment method are written in when they
+    are two statements: one on ``default`` on the demo's SQLite (both commit together);
+    none of its own with the vault role (``store_secret`` commits the secret on the vault
+    connection first: a failure before the method commits leaves an orphan)."""
+    if has_vault_connection() or secret_rides_with_card():
+        return contextlib.nullcontext()
+    return transaction.atomic(using=DEFAULT_DB_ALIAS)
 
 
 def store_secret(secret: CardSecret) -> bool:

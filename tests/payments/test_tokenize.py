@@ -152,3 +152,23 @@ def test_any_valid_number_round_trips_through_tokenize_and_reveal(
 
     assert method.last4 == number[-4:]
     assert reveal_card(method.token, purpose="round trip", by=gateway).number == number
+
+
+@pytest.mark.postgres_only
+def test_on_one_connection_the_cards_statement_writes_its_secret(
+    alice_company: Customer, alice: User
+) -> None:
+    """Without the vault role the method's INSERT carries the secret's (a CTE) and its
+    audit event: one statement, one commit, no secret without its card."""
+    from django.test.utils import CaptureQueriesContext
+
+    from payments.vault.models import CardSecret
+
+    tokenize(card(VISA), customer=alice_company, by=alice)  # the key cached, as in service
+    with CaptureQueriesContext(connection) as statements:
+        method = tokenize(card(VISA), customer=alice_company, by=alice)
+
+    sql = [q["sql"] for q in statements.captured_queries]
+    writes = [s for s in sql if s.lstrip().upper().startswith(("INSERT", "WITH", "BEGIN"))]
+    assert len(writes) == 1 and "payments_vault_cardsecret" in writes[0]
+    assert CardSecret.objects.filter(token=method.token).exists()

@@ -44,8 +44,11 @@ from payments.vault.models import CardSecret, DataKey, EntryKey, PaymentMethod, 
 from payments.vault.secret_store import (
     erase_secret,
     erase_secret_after,
+    secret_and_card_transaction,
+    secret_cte,
     secret_for_token,
     secret_key_id,
+    secret_rides_with_card,
     store_secret,
 )
 from payments.vault.services.key_rotation import (
@@ -90,50 +93,71 @@ def tokenize(
     fingerprint = card_fingerprint(valid.number)
 
     for _attempt in range(3):
-        key, key_bytes = encryption_key()
-        token = _new_token()
-        now = timezone.now()
-        # The secret first (on the vault connection, committed at once), then the method:
-        # a failure in between leaves an orphan secret (purged), never a card without one.
-        secret = CardSecret(
-            token=token,
-            data_key_id=key.pk,
-            ciphertext=crypto.seal(
-                valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
-            ),
-            created_at=now,
-        )
-        if not store_secret(secret):
-            forget_encryption_key()  # retired (or gone) since it was cached: take the new one
-            continue
-        method = PaymentMethod(
-            token=token,
-            customer=customer,
-            brand=valid.brand,
-            bin=valid.number[:6],
-            last4=valid.last4,
-            exp_month=valid.exp_month,
-            exp_year=valid.exp_year,
-            fingerprint=fingerprint,
-            saved=saved,
-            created_at=now,
-        )
-        event = pending_event(
-            "vault.card_tokenized",
-            actor=by,
-            obj=method,  # not saved yet: the row's id is given by the database
-            customer_id=customer.pk,
-            brand=str(valid.brand),
-            last4=valid.last4,
-            saved=saved,
-            key_id=key.hex_id,
-        )
-        if insert_under_active_key(method, key, event=event):
+        # One commit when the secret shares the card's connection (no vault role): both
+        # rows and the audit event, one WAL flush. With the vault role the secret commits
+        # on its own connection first (secret_store.store_secret).
+        with secret_and_card_transaction():
+            method = _seal_and_insert(valid, fingerprint, customer=customer, by=by, saved=saved)
+        if method is not None:
             return method
-        # The key was rotated by another process since it was cached: its secret goes,
-        # and the card is sealed again under the new key.
-        erase_secret(token)
     raise KeyUnavailable("no active data key could be obtained", field="key_id")
+
+
+def _seal_and_insert(
+    valid: Any, fingerprint: str, *, customer: Customer, by: Actor, saved: bool
+) -> PaymentMethod | None:
+    """Seal the number under the active DEK and write the secret, then the method with its
+    audit event; None (nothing left behind) when the key was rotated meanwhile."""
+    key, key_bytes = encryption_key()
+    token = _new_token()
+    now = timezone.now()
+    # On one PostgreSQL connection the method's statement writes the secret too. Else the
+    # secret first, then the method: with the vault role the secret commits first on its
+    # own connection, so a failure in between leaves an orphan secret (purged), never a
+    # card without one.
+    secret = CardSecret(
+        token=token,
+        data_key_id=key.pk,
+        ciphertext=crypto.seal(
+            valid.number.encode("ascii"), key=key_bytes, key_id=key.id, token=token
+        ),
+        created_at=now,
+    )
+    rides = secret_rides_with_card()
+    if not rides and not store_secret(secret):
+        forget_encryption_key()  # retired (or gone) since it was cached: take the new one
+        return None
+    method = PaymentMethod(
+        token=token,
+        customer=customer,
+        brand=valid.brand,
+        bin=valid.number[:6],
+        last4=valid.last4,
+        exp_month=valid.exp_month,
+        exp_year=valid.exp_year,
+        fingerprint=fingerprint,
+        saved=saved,
+        created_at=now,
+    )
+    event = pending_event(
+        "vault.card_tokenized",
+        actor=by,
+        obj=method,  # not saved yet: the row's id is given by the database
+        customer_id=customer.pk,
+        brand=str(valid.brand),
+        last4=valid.last4,
+        saved=saved,
+        key_id=key.hex_id,
+    )
+    if insert_under_active_key(
+        method, key, event=event, also=secret_cte(secret) if rides else None
+    ):
+        return method
+    # The key was rotated by another process since it was cached: its secret goes (when
+    # it was written apart), and the card is sealed again under the new key.
+    if not rides:
+        erase_secret(token)
+    return None
 
 
 @functools.cache
@@ -156,13 +180,17 @@ def _guarded_insert_sql(model: type[models.Model], postgres: bool) -> tuple[str,
 
 
 def insert_under_active_key(
-    record_row: PaymentMethod, key: DataKey, *, event: PendingEvent | None = None
+    record_row: PaymentMethod,
+    key: DataKey,
+    *,
+    event: PendingEvent | None = None,
+    also: tuple[str, list[Any]] | None = None,
 ) -> bool:
     """INSERT ``record_row`` only if ``key`` is still the active DEK, with its audit event.
 
     On PostgreSQL one statement writes the row and appends ``event`` for it
-    (``audit.write_with_event``): the key row is read
-    ``FOR SHARE`` by the same statement, so a rotation (which locks it ``FOR
+    (``audit.write_with_event``; ``also``: a further CTE, the card's secret): the key row
+    is read ``FOR SHARE`` by the same statement, so a rotation (which locks it ``FOR
     UPDATE``) waits for this transaction, exactly as ``data_key_for_encryption``
     guarantees for batch work; with no open transaction the statement is its
     own, so row and event commit together in one round trip. Elsewhere, the
@@ -174,7 +202,8 @@ def insert_under_active_key(
     params = [f.get_db_prep_save(f.pre_save(record_row, True), connection) for f in fields]
     params += [key.pk, DataKey.State.ACTIVE]
     if event is not None:
-        pk = write_with_event(sql, params, event)
+        then, then_params = also or ("", [])
+        pk = write_with_event(sql, params, event, then=then, then_params=then_params)
     else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
