@@ -10,10 +10,12 @@ the role that owns the tables. docs/deploy.md says how to create the roles.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.backends.base.base import BaseDatabaseWrapper
+
+from db.dialect import is_postgresql
 
 CARD_SECRETS_TABLE = "payments_vault_cardsecret"
 # The vault reads a secret with the data key it names (one statement per reveal).
@@ -31,10 +33,10 @@ def configured_roles() -> tuple[str, str]:
     return settings.DATABASE_WEB_ROLE, settings.VAULT_DATABASE_ROLE
 
 
-def grant_vault_role(connection: BaseDatabaseWrapper) -> GrantReport:
+def grant_vault_role(connection: Any) -> GrantReport:
     """REVOKE ALL on the secrets table FROM the web role and PUBLIC; GRANT the vault role
     what it needs. Skipped, saying why, on SQLite or when a role is not configured."""
-    if connection.vendor != "postgresql":
+    if not is_postgresql(connection.alias):
         return GrantReport(False, "vault role grants skipped: not PostgreSQL (one role only)")
     web, vault = configured_roles()
     if not web or not vault:

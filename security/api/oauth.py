@@ -16,7 +16,7 @@ from oauth2_provider.models import get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from audit import record
-from security.services import api_step_up
+from security.services import token_second_factor
 
 # The consent page's credential carrying the session's second factor (never a parameter).
 CONSENT_SECOND_FACTOR = "tillit_consent_second_factor_at"
@@ -35,13 +35,13 @@ def _grant_second_factor(request: Any) -> Any:
     (authorization code), or as the refreshed token's grant did (refresh). Read before
     django-oauth-toolkit revokes the refreshed token's access token."""
     if request.grant_type == "authorization_code":
-        return api_step_up.second_factor_of_grant(str(request.code or ""))
+        return token_second_factor.second_factor_of_grant(str(request.code or ""))
     if request.grant_type == "refresh_token":
         # Set by django-oauth-toolkit's validate_refresh_token (vars: never a parameter).
         previous = vars(request).get("refresh_token_instance")
         if not isinstance(previous, get_refresh_token_model()):
             return None
-        return api_step_up.second_factor_of_access_token(previous.access_token_id)
+        return token_second_factor.second_factor_of_access_token(previous.access_token_id)
     return None
 
 
@@ -56,7 +56,7 @@ class TillitOAuth2Validator(OAuth2Validator):
             # query and body parameters, which the client writes.
             verified_at = vars(request).get(CONSENT_SECOND_FACTOR)
             if isinstance(verified_at, datetime):
-                api_step_up.record_consent_second_factor(
+                token_second_factor.record_consent_second_factor(
                     grant_code=code["code"], mfa_verified_at=verified_at
                 )
         return result
@@ -70,7 +70,7 @@ class TillitOAuth2Validator(OAuth2Validator):
             second_factor = _grant_second_factor(request)
             result = super().save_bearer_token(token, request, *args, **kwargs)
             if second_factor is not None:
-                api_step_up.carry_second_factor(
+                token_second_factor.carry_second_factor(
                     raw_access_token=token["access_token"], mfa_verified_at=second_factor
                 )
             record(
