@@ -196,6 +196,7 @@ class FraudModelVersionAdmin(DecidedByActionsAdmin):
         rows = [
             (_("average precision"), "average_precision", "{:.3f}"),
             (_("ROC AUC"), "roc_auc", "{:.3f}"),
+            # xgettext:no-python-format
             (_("precision at 80% recall"), "precision_at_80_recall", "{:.3f}"),
             (_("false blocks (share of good)"), "false_block_rate", "{:.3%}"),
         ]
