@@ -12,20 +12,13 @@ from payments import services
 from payments.fraud import update_risk_settings
 from payments.fraud.models import FraudModelVersion
 from payments.fraud.rule_services import add_list_entry, create_fraud_rule
-from payments.fraud.simulator import simulate
 from payments.fraud.training import promote_model_version, train_model_version
 from payments.models import Payment, PaymentMethod
 from security.models import User
 from tests.mfa_helpers import stepped_up_request
 from tests.payments.fixtures import APPROVED, key, sek
-from tests.payments.fraud.helpers import SMALL
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def small_payments() -> list:
-    return simulate(SMALL)
 
 
 @pytest.fixture

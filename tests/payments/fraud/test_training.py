@@ -15,7 +15,6 @@ from payments.exceptions import FraudModelRefused
 from payments.fraud import scoring
 from payments.fraud.models import FraudModelVersion
 from payments.fraud.scoring import score
-from payments.fraud.simulator import simulate
 from payments.fraud.training import promote_model_version, train_model_version
 from payments.fraud.training.metrics import (
     card_precision_top_k,
@@ -29,19 +28,9 @@ from security.roles import ROLE_NAMES
 from security.selectors import MFA_VERIFIED_AT_KEY
 from tests.factories import audit_events, make_user
 from tests.mfa_helpers import stepped_up_request
-from tests.payments.fraud.helpers import SMALL, constant_version
+from tests.payments.fraud.helpers import constant_version
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def small_payments() -> list:
-    return simulate(SMALL)
-
-
-@pytest.fixture
-def trained(small_payments: list) -> FraudModelVersion:
-    return train_model_version(small_payments, source="test", seed=5)
 
 
 def test_training_is_reproducible_with_the_seed(small_payments: list) -> None:

@@ -13,26 +13,15 @@ from django.urls import reverse
 
 from payments.fraud.demo import seed_fraud_demo, seed_fraud_rules_demo
 from payments.fraud.models import FraudListEntry, FraudModelVersion, FraudRule
-from payments.fraud.simulator import simulate
-from payments.fraud.training import promote_model_version, train_model_version
+from payments.fraud.training import promote_model_version
 from security.models import User
 from security.roles import FRAUD_ANALYST, ROLE_NAMES
 from security.selectors import MFA_VERIFIED_AT_KEY
 from tests.factories import audit_events, make_user
 from tests.mfa_helpers import stepped_up_request
-from tests.payments.fraud.helpers import SMALL, constant_version
+from tests.payments.fraud.helpers import constant_version
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def small_payments() -> list:
-    return simulate(SMALL)
-
-
-@pytest.fixture
-def trained(small_payments: list) -> FraudModelVersion:
-    return train_model_version(small_payments, source="test", seed=5)
 
 
 def promote_url(version: FraudModelVersion) -> str:
