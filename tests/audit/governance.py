@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client, RequestFactory
 
 from billing.documents import keys as document_keys
 from security.keyring import forget_cached_keyrings
 from security.models import User
 from security.roles import STAFF_ROLES
 from tests.factories import make_user
-from tests.mfa_helpers import give_totp_device, mark_client_verified
+from tests.mfa_helpers import stepped_up_request
 
 PASSPHRASE = "correct horse review staple"
 
@@ -77,17 +76,7 @@ def stepped_up() -> Callable[[User], Any]:
     """``stepped_up(user)``: a request of a signed-in session whose second factor was
     verified just now (what an admin view hands a service)."""
 
-    def make(user: User) -> Any:
-        client = Client()
-        client.force_login(user)
-        mark_client_verified(client, give_totp_device(user))
-        request = RequestFactory().post("/admin/")
-        request.session = client.session
-        request.user = user
-        user.is_verified = lambda: True  # type: ignore[attr-defined]  # django-otp's, as verified
-        return request
-
-    return make
+    return stepped_up_request
 
 
 def tamper_with_event(seq: int, *, actor_label: str = "nobody") -> None:

@@ -143,7 +143,7 @@ def alices_things(
         reason="one seat returned",
         purpose="credit_note",
         by=refunding_operator,
-        request=fresh_step_up(refunding_operator),  # type: ignore[arg-type]
+        request=fresh_step_up(refunding_operator),
     )
     return {
         "open": open_invoice,

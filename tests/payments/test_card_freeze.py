@@ -4,11 +4,10 @@ until the freeze is lifted; customers read the calm sentence; freezing is audite
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.utils import translation
 
 from billing.models import Invoice
@@ -18,7 +17,7 @@ from payments.models import CardPaymentFreeze, Payment, PaymentMethod
 from payments.vault import services as key_services
 from security.models import User
 from tests.factories import audit_events, make_user
-from tests.mfa_helpers import give_totp_device, mark_client_verified
+from tests.mfa_helpers import stepped_up_request as stepped_up
 from tests.payments.fixtures import APPROVED, key, sek
 from tests.payments.test_card_entry import sealed
 
@@ -30,17 +29,6 @@ def officer(db: None) -> User:
     user = make_user("sofia", is_staff=True)
     user.groups.add(Group.objects.get(name="Security officer"))
     return User.objects.get(pk=user.pk)
-
-
-def stepped_up(user: User) -> Any:
-    client = Client()
-    client.force_login(user)
-    mark_client_verified(client, give_totp_device(user))
-    request = RequestFactory().post("/admin/")
-    request.session = client.session
-    request.user = user
-    user.is_verified = lambda: True  # type: ignore[attr-defined]
-    return request
 
 
 def test_a_frozen_platform_takes_no_card_payment_until_the_freeze_is_lifted(

@@ -8,9 +8,8 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from audit.models import AuditEvent
 from billing.delivery.models import Delivery
@@ -20,8 +19,8 @@ from payments.exceptions import RefundRefused
 from payments.gateways.models import SandboxCharge, SandboxRefund
 from payments.models import Payment, PaymentMethod, Refund
 from security.models import User
-from security.selectors import MFA_VERIFIED_AT_KEY
 from tests.factories import audit_events, make_user
+from tests.mfa_helpers import stepped_up_request as fresh_step_up
 from tests.payments.fixtures import APPROVED, key, sek
 
 pytestmark = pytest.mark.django_db
@@ -49,15 +48,6 @@ def paid(
         idempotency_key=key("paid"),
         by=alice,
     )
-
-
-def fresh_step_up(user: User) -> object:
-    """A request whose second factor was verified just now (what the admin view passes)."""
-    request = RequestFactory().post("/admin/")
-    request.user = user
-    user.is_verified = lambda: True  # type: ignore[attr-defined]
-    request.session = {MFA_VERIFIED_AT_KEY: timezone.now().timestamp()}  # type: ignore[assignment]
-    return request
 
 
 def refund_url(payment: Payment) -> str:
@@ -116,7 +106,7 @@ def test_a_full_refund_with_a_credit_note_credits_every_line(paid: Payment, oper
         reason="order cancelled",
         purpose="credit_note",
         by=operator,
-        request=fresh_step_up(operator),  # type: ignore[arg-type]
+        request=fresh_step_up(operator),
     )
 
     invoice = invoice_of(paid)
@@ -186,7 +176,7 @@ def test_the_service_refuses_a_refund_without_a_known_purpose(
             reason="goodwill",
             purpose=purpose,  # type: ignore[arg-type]
             by=operator,
-            request=fresh_step_up(operator),  # type: ignore[arg-type]
+            request=fresh_step_up(operator),
         )
 
     assert refused.value.field == "purpose"
@@ -209,7 +199,7 @@ def test_the_customer_gets_a_refund_receipt_page_and_bob_does_not(
         reason="two seats returned",
         purpose="credit_note",
         by=operator,
-        request=fresh_step_up(operator),  # type: ignore[arg-type]
+        request=fresh_step_up(operator),
     )
     refund = Refund.objects.get()
     url = reverse("portal_pay:refund", args=[refund.pk])
@@ -256,7 +246,7 @@ def test_a_reason_on_several_lines_makes_a_one_line_credit_note_a_control_charac
             reason="broken\x07",
             purpose="credit_note",
             by=operator,
-            request=fresh_step_up(operator),  # type: ignore[arg-type]
+            request=fresh_step_up(operator),
         )
     assert refused.value.field == "reason"
     assert not Refund.objects.exists() and not SandboxRefund.objects.exists()
@@ -267,7 +257,7 @@ def test_a_reason_on_several_lines_makes_a_one_line_credit_note_a_control_charac
         reason="two seats returned\r\nagreed by phone",
         purpose="credit_note",
         by=operator,
-        request=fresh_step_up(operator),  # type: ignore[arg-type]
+        request=fresh_step_up(operator),
     )
 
     note = Refund.objects.get().credit_note

@@ -79,7 +79,7 @@ def test_a_completed_refund_emits_refunded(
         reason="two seats returned",
         purpose="credit_note",
         by=operator,
-        request=fresh_step_up(operator),  # type: ignore[arg-type]
+        request=fresh_step_up(operator),
     )
 
     assert _events(payment) == ["payment.succeeded", "payment.refunded"]

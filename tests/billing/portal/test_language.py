@@ -81,7 +81,7 @@ def customer_pages(
         reason="one seat returned",
         purpose="credit_note",
         by=refunding_operator,
-        request=fresh_step_up(refunding_operator),  # type: ignore[arg-type]
+        request=fresh_step_up(refunding_operator),
     )
     paid = Invoice.objects.get(pk=alice_paid.invoice_id)
     return [

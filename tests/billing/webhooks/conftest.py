@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client, RequestFactory
 
 from billing.webhooks import services
 from billing.webhooks.models import WebhookEndpoint
 from security.keyring import forget_cached_keyrings
 from security.models import User
 from tests.factories import make_user
-from tests.mfa_helpers import give_totp_device, mark_client_verified
+from tests.mfa_helpers import stepped_up_request as stepped_up
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
 
@@ -109,18 +108,6 @@ def officer(db: None) -> User:
     user = make_user("sofia", is_staff=True)
     user.groups.add(Group.objects.get(name="Security officer"))
     return User.objects.get(pk=user.pk)
-
-
-def stepped_up(user: User) -> Any:
-    """A request of the user whose session verified a second factor just now."""
-    client = Client()
-    client.force_login(user)
-    mark_client_verified(client, give_totp_device(user))
-    request = RequestFactory().post("/admin/")
-    request.session = client.session
-    request.user = user
-    user.is_verified = lambda: True  # type: ignore[attr-defined]
-    return request
 
 
 @pytest.fixture
