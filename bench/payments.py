@@ -18,8 +18,8 @@ It prints throughput, p50/p99 latency and errors per rate, then checks that no
 invoice was charged twice (acquirer ledger against payments).
 
 With ``--engine both`` (the default) part 1 runs twice on fresh invoices, first with
-the fraud engine off (the safety rules alone), then on (lists, ten enabled rules, the
-evaluation stored; no model is live unless the database has one), and checks that the
+the fraud engine off (the safety rules alone), then on (lists, ten enabled rules, a live
+model trained on a small simulation, the evaluation stored), and checks that the
 engine's best throughput is at least 85% of the best without it (``engine_drop_ok``).
 ``--payers 1,50`` runs it all once per spread: one customer and card paying every invoice
 (the engine's worst case: every attempt counts in the same counters), then fifty
@@ -161,7 +161,7 @@ def make_data(invoices: int, matched: int, groups: list[int] | None = None) -> d
         pay_groups.append(invoices_of)
     first = payers[0]["customer"]
     camt_refs = [invoice_for(first).ocr_reference for _ in range(matched)]
-    fraud_configuration()
+    fraud_configuration([paying["customer"] for paying in payers])
     for paying in payers:
         del paying["customer"]
     return {"payers": payers, "pay_groups": pay_groups, "camt_refs": camt_refs}
@@ -176,11 +176,19 @@ def _luhn_digit(digits: str) -> int:
     return (10 - total % 10) % 10
 
 
-def fraud_configuration() -> None:
-    """What an installation's analysts might keep: ten enabled rules and a few list entries,
-    none matching the bench's payments (one card, one customer, thousands of payments: the
-    thresholds are set past them), so every payment is still charged."""
+def fraud_configuration(customers: list[Any]) -> None:
+    """What an installation's analysts might keep: ten enabled rules and a few block-list
+    entries, none matching the bench's payments (one card, one customer, thousands of
+    payments: the thresholds are set past them), and a live model. The model rightly scores
+    a card paying every few milliseconds as fraud (about 95), so the paying customers are on
+    the allow list, as a merchant's known customers are: every attempt still computes its
+    features, reads the lists, scores and stores its evaluation, and is charged."""
+    from audit import SYSTEM
+    from payments.fraud.models import FraudModelVersion
     from payments.fraud.rule_services import add_list_entry, create_fraud_rule
+    from payments.fraud.simulator import SimulationSettings, simulate
+    from payments.fraud.training import train_model_version
+    from payments.fraud.training.promote import promote_model_version
     from security.models import User
 
     analyst, _ = User.objects.get_or_create(
@@ -209,6 +217,15 @@ def fraud_configuration() -> None:
     entries = (("country", "KP"), ("ip", "203.0.113.0/24"), ("email_domain", "spam.example"))
     for key, value in entries:
         add_list_entry(list="block", key=key, value=value, reason="bench", by=analyst)
+    for customer in customers:
+        add_list_entry(
+            list="allow", key="customer", value=str(customer.pk), reason="bench", by=analyst
+        )
+    if not FraudModelVersion.objects.filter(live=True).exists():
+        print("  set-up: training a fraud model on a small simulation", flush=True)
+        simulation = SimulationSettings(seed=11, weeks=4, customers=150)
+        version = train_model_version(simulate(simulation), source="bench/payments.py", seed=5)
+        promote_model_version(version, by=SYSTEM)
 
 
 class Session:

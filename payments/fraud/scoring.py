@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from db.compiled import compiled
 from payments.exceptions import FraudModelRefused
 from payments.fraud.models import FraudModelVersion
 
@@ -77,6 +78,14 @@ def load_artefact(blob: bytes, sha256: str) -> dict[str, Any]:
     return artefact
 
 
+# Read in every card payment: compiled by the ORM once per process (db.compiled).
+@compiled()
+def _live_version() -> Any:
+    return (
+        FraudModelVersion.objects.filter(live=True).order_by("pk").values("pk", "model_sha256")[:1]
+    )
+
+
 _lock = threading.Lock()
 _loaded: LoadedModel | None = None
 
@@ -94,10 +103,10 @@ def _one_thread() -> None:
 def live_model() -> LoadedModel | None:
     """The live model version, loaded once per process and again when the live one changes."""
     global _loaded
-    live = FraudModelVersion.objects.filter(live=True).values_list("pk", "model_sha256").first()
+    live = _live_version.first()
     if live is None:
         return None
-    pk, sha256 = live
+    pk, sha256 = live["pk"], live["model_sha256"]
     current = _loaded
     if current is not None and (current.pk, current.sha256) == (pk, sha256):
         return current
