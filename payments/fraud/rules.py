@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -59,6 +59,9 @@ class RiskAssessment:
     reasons: list[dict[str, Any]] = field(default_factory=list)
     # The RiskEvaluation's fields (features, score, matches, duration): engine on only.
     evaluation: dict[str, Any] | None = None
+    # The customer's email as the engine read it (engine on only): the velocity counters'
+    # email key, not read again by the caller.
+    email: str = ""
 
 
 # What a step-up rule finds about the payer: a second factor confirmed within the step-up
@@ -110,7 +113,7 @@ def assess_card_payment(
         from payments.fraud.rule_selectors import customer_email
 
         email = customer_email(customer_id)
-    return _engine(
+    assessment = _engine(
         safety,
         features=features,
         keys=list_keys(
@@ -123,6 +126,7 @@ def assess_card_payment(
         step_up=step_up,
         started=started,
     )
+    return replace(assessment, email=email)
 
 
 def _engine(

@@ -295,9 +295,9 @@ def _reserve_card_payment(
                     card=payment_method.fingerprint,
                     customer=str(locked.customer_id),
                     ip=address,
-                    # Its own (prepared) statement: the facts statement is at psycopg's
-                    # query-cache limit (docs/fraud.md, "Cost").
-                    email=customer_email(locked.customer_id),
+                    # As the engine read it, else its own (prepared) statement: the facts
+                    # statement is at psycopg's query-cache limit (docs/fraud.md, "Cost").
+                    email=risk.email or customer_email(locked.customer_id),
                 ),
                 at=payment.created_at,
                 amount=payment.amount,
