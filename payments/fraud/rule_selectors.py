@@ -60,25 +60,6 @@ def customer_email(customer_id: int) -> str:
     return row["email"] if row else ""
 
 
-@compiled()
-def _score_thresholds() -> Any:
-    from payments.fraud.models import RiskSettings
-
-    return RiskSettings.objects.order_by("pk").values("review_score", "block_score")[:1]
-
-
-def score_thresholds() -> dict[str, int]:
-    """The score thresholds (review, block) of the one row of thresholds (the defaults
-    while none is stored)."""
-    from payments.fraud.models import RiskSettings
-
-    row = _score_thresholds.first()
-    if row is None:
-        default = RiskSettings()
-        return {"review_score": default.review_score, "block_score": default.block_score}
-    return dict(row)
-
-
 def live_rules() -> list[LiveRule]:
     """The enabled rules, compiled (one query; at most ``MAX_LIVE_RULES``)."""
     rules = []

@@ -150,9 +150,9 @@ def _engine(
         "safety_reasons": safety.reasons,
         "rules": live_rules(),
         "score": scored.score if scored is not None else None,
-        # Read only when a model scored: the facts statement is at psycopg's cache limit
-        # (4,096 characters), so the score thresholds cannot join it.
-        **(_score_thresholds() if scored is not None else {"review_score": 0, "block_score": 0}),
+        # Read with the live model's version (no model, no score to hold against them).
+        "review_score": scored.review_score if scored is not None else 0,
+        "block_score": scored.block_score if scored is not None else 0,
     }
     decision = decide(**inputs)
     if decision.action == RuleAction.STEP_UP:
@@ -199,12 +199,6 @@ def _engine(
         "duration_us": int((time.perf_counter() - started) * 1_000_000),
     }
     return RiskAssessment(decision.action, decision.reasons, evaluation)
-
-
-def _score_thresholds() -> dict[str, int]:
-    from payments.fraud.rule_selectors import score_thresholds
-
-    return score_thresholds()
 
 
 def _json_safe(features: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,21 +16,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.db.models import Subquery
 
 from db.compiled import compiled
 from payments.exceptions import FraudModelRefused
-from payments.fraud.models import FraudModelVersion
+from payments.fraud.models import FraudModelVersion, RiskSettings
 
 TOP_FEATURES = 3
 
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """The score (0-99), the model version that gave it and the features that raised it most."""
+    """The score (0-99), the model version that gave it, the features that raised it most,
+    and the thresholds it is held against (``RiskSettings``, read with the live version)."""
 
     score: int
     model_version: int
     top_features: list[tuple[str, float]]
+    review_score: int
+    block_score: int
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,19 @@ def load_artefact(blob: bytes, sha256: str) -> dict[str, Any]:
     return artefact
 
 
-# Read in every card payment: compiled by the ORM once per process (db.compiled).
+# Read in every card payment, with the score thresholds (one statement): compiled by the
+# ORM once per process (db.compiled).
 @compiled()
 def _live_version() -> Any:
+    thresholds = RiskSettings.objects.order_by("pk")
     return (
-        FraudModelVersion.objects.filter(live=True).order_by("pk").values("pk", "model_sha256")[:1]
+        FraudModelVersion.objects.filter(live=True)
+        .order_by("pk")
+        .values("pk", "model_sha256")
+        .annotate(
+            review_score=Subquery(thresholds.values("review_score")[:1]),
+            block_score=Subquery(thresholds.values("block_score")[:1]),
+        )[:1]
     )
 
 
@@ -102,11 +114,12 @@ def _one_thread() -> None:
 
 def live_model() -> LoadedModel | None:
     """The live model version, loaded once per process and again when the live one changes."""
-    global _loaded
     live = _live_version.first()
-    if live is None:
-        return None
-    pk, sha256 = live["pk"], live["model_sha256"]
+    return _load(live["pk"], live["model_sha256"]) if live is not None else None
+
+
+def _load(pk: int, sha256: str) -> LoadedModel:
+    global _loaded
     current = _loaded
     if current is not None and (current.pk, current.sha256) == (pk, sha256):
         return current
@@ -145,10 +158,18 @@ def predict_with_reasons(
 
 
 def score(features: dict[str, Any]) -> ScoreResult | None:
-    """The live model's score of ``features`` (from ``attempt_features``); None when no model
-    version is live."""
-    model = live_model()
-    if model is None:
+    """The live model's score of ``features`` (from ``attempt_features``) with the score
+    thresholds; None when no model version is live."""
+    live = _live_version.first()
+    if live is None:
         return None
+    model = _load(live["pk"], live["model_sha256"])
     probability, reasons = predict_with_reasons(model, vectorize([features], model.features))
-    return ScoreResult(score=to_score(probability), model_version=model.pk, top_features=reasons)
+    default = RiskSettings()  # while no row of thresholds is stored
+    return ScoreResult(
+        score=to_score(probability),
+        model_version=model.pk,
+        top_features=reasons,
+        review_score=default.review_score if live["review_score"] is None else live["review_score"],
+        block_score=default.block_score if live["block_score"] is None else live["block_score"],
+    )
