@@ -3,9 +3,10 @@
 Two kinds:
 
 - ``add_to_counters`` adds to counter rows (``Counters``) of several tables at once: each
-  table's rows are one multi-row ``INSERT ... ON CONFLICT (key) DO UPDATE SET n = n +
-  EXCLUDED.n``; on PostgreSQL the tables are joined into one statement by data-modifying
-  ``WITH`` (one round trip, one plan), on SQLite (the demo) one statement per table (the
+  table's rows are one ``INSERT ... ON CONFLICT (key) DO UPDATE SET n = n + EXCLUDED.n``;
+  on PostgreSQL the rows come from one array per column (``unnest``) and the tables are
+  joined into one statement by data-modifying ``WITH`` (one round trip, one plan, a text
+  psycopg parses once), on SQLite (the demo) one multi-row statement per table (the
   fraud engine's velocity counters). The rows of a table are written in the order given:
   callers that write the same rows from concurrent transactions pass them sorted, so that
   their row locks are taken in the same order (no deadlock).
