@@ -53,6 +53,10 @@ def test_the_analyst_promotes_a_version_after_confirming(
     done = client.post(promote_url(trained), {"reason": ""})
 
     assert page.status_code == 200 and "average precision" in page.text
+    # The breadcrumbs lead back to the list and to the version's page.
+    crumbs = page.text.split('class="breadcrumbs"', 1)[1].split("</div>", 1)[0]
+    assert reverse("admin:payments_fraudmodelversion_changelist") in crumbs
+    assert reverse("admin:payments_fraudmodelversion_change", args=[trained.pk]) in crumbs
     assert done.status_code == 302
     trained.refresh_from_db()
     assert trained.live and trained.promoted_by == analyst
