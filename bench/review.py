@@ -17,9 +17,11 @@ are the same), migrates, and then:
    end, and reports its time: it is what the daily verifier costs;
 2. in this process, generates the review of 2026 Q3 (``generate_review``), which states
    that check as its verification of record (decision 76), timed phase by phase (wall and
-   this process's CPU time), with every SQL statement it sends captured, then measures the
-   floor: each captured SELECT run again under ``EXPLAIN (ANALYZE)``, summing PostgreSQL's
-   planning and execution times;
+   this process's CPU time), with every SQL statement it sends captured (those of the
+   payments section too, which runs on a second connection meanwhile: decision 77; its
+   thread's time is reported apart), then measures the floor: each captured SELECT run
+   again under ``EXPLAIN (ANALYZE)``, one after the other, summing PostgreSQL's planning
+   and execution times;
 3. (unless ``--no-fresh``) generates it again 27 hours later (time moved, no check since):
    the review verifies the whole chain itself; its floor adds the verification's one
    streaming query (its rows are hashed in Python meanwhile);
