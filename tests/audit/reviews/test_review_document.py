@@ -56,3 +56,23 @@ def test_an_account_row_emphasises_a_missing_second_factor_and_dormancy() -> Non
         "Accountant, Auditor",
     ]
     assert [strong for _text, strong in row] == [False, False, True, False, True, False]
+
+
+def test_the_rows_are_in_the_readers_language() -> None:
+    from django.utils import translation
+
+    account = {
+        "username": "doris",
+        "roles": [],
+        "active": True,
+        "last_login": None,
+        "second_factor": True,
+        "privileged": False,
+        "superuser": False,
+        "dormant": False,
+    }
+    with translation.override("sv"):
+        table = accounts_table({"accounts": [account]})
+
+    assert table["head"].startswith("Konto")
+    assert [text.strip() for text, _strong in table["rows"][0]][1:3] == ["aldrig", "ja"]
