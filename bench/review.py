@@ -17,9 +17,11 @@ are the same), migrates, and then:
    end, and reports its time: it is what the daily verifier costs;
 2. in this process, generates the review of 2026 Q3 (``generate_review``), which states
    that check as its verification of record (decision 76), timed phase by phase (wall and
-   this process's CPU time), with every SQL statement it sends captured, then measures the
-   floor: each captured SELECT run again under ``EXPLAIN (ANALYZE)``, summing PostgreSQL's
-   planning and execution times;
+   this process's CPU time), with every SQL statement it sends captured (those of the
+   payments section too, which runs on a second connection meanwhile: decision 77; its
+   thread's time is reported apart), then measures the floor: each captured SELECT run
+   again under ``EXPLAIN (ANALYZE)``, one after the other, summing PostgreSQL's planning
+   and execution times;
 3. (unless ``--no-fresh``) generates it again 27 hours later (time moved, no check since):
    the review verifies the whole chain itself; its floor adds the verification's one
    streaming query (its rows are hashed in Python meanwhile);
@@ -354,15 +356,37 @@ def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
     import importlib
 
     import time_machine
-    from django.db import connection
+    from django.db import connection, connections
+    from django.db.backends.signals import connection_created
     from django.test.utils import CaptureQueriesContext
 
     from audit import SYSTEM
-    from audit.reviews import services
+    from audit.reviews import selectors, services
 
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     originals = []
+    # The payments section runs on a second connection (``compute_sections``): its
+    # statements count in the floor too, and its thread's own time is reported apart.
+    others: list[Any] = []
+    main_connection = connections["default"]
+
+    def capture_other(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if connection is not main_connection:
+            connection.force_debug_cursor = True
+            others.append(connection)
+
+    payments_thread: dict[str, float] = {}
+    payments_section = selectors.payments_and_fraud
+
+    def timed_payments(start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        try:
+            return payments_section(start, end)
+        finally:
+            payments_thread["seconds"] = time.perf_counter() - started
+            payments_thread["cpu_seconds"] = time.thread_time() - cpu_started
+
     for module_name, attribute, phase in PHASES:
         module = importlib.import_module(module_name)
         function = getattr(module, attribute)
@@ -392,6 +416,8 @@ def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
         if moment is not None:
             moment.start()
         started, cpu_started = time.perf_counter(), time.process_time()
+        connection_created.connect(capture_other)
+        selectors.payments_and_fraud = timed_payments
         with CaptureQueriesContext(connection) as captured:
             review = services.generate_review(
                 period_start=QUARTER[0], period_end=QUARTER[1], by=SYSTEM, scanners=False
@@ -399,6 +425,8 @@ def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
         total = time.perf_counter() - started
         total_cpu = time.process_time() - cpu_started
     finally:
+        selectors.payments_and_fraud = payments_section
+        connection_created.disconnect(capture_other)
         if moment is not None:
             moment.stop()
         for module, attribute, function in originals:
@@ -406,6 +434,7 @@ def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
     verification = review.sections["integrity"]["verification"]
     assert verification["of_record"] is (later is None), "the run is not the case it names"
     statements = [q["sql"] for q in captured.captured_queries]
+    statements += [q["sql"] for other in others for q in other.queries]
     sections_floor, stream_floor, counted = explain_floor(
         statements, stream=not verification["of_record"]
     )
@@ -426,6 +455,11 @@ def generate_measured(*, later: dt.timedelta | None = None) -> dict[str, Any]:
         for _m, _a, name in PHASES
     }
     phases["sections_and_saving"] = {"seconds": round(rest, 2), "cpu_seconds": round(rest_cpu, 2)}
+    # Within the sections: the payments section in its own thread, meanwhile.
+    phases["payments_section_apart"] = {
+        "seconds": round(payments_thread.get("seconds", 0.0), 2),
+        "cpu_seconds": round(payments_thread.get("cpu_seconds", 0.0), 2),
+    }
     return {
         "verification": "of record" if verification["of_record"] else "run by the review",
         "verification_id": verification["id"],

@@ -425,26 +425,33 @@ def html_to_pdf(html: str, *, facturx_xml: bytes | None = None) -> bytes:
     WeasyPrint writes the attachment (AFRelationship /Data) and the Factur-X XMP in the
     same pass that writes the PDF, so the PDF is never parsed and written again.
     """
-    options: dict[str, Any] = {"pdf_variant": "pdf/a-3b", "uncompressed_pdf": False}
     with _fewer_collections():
-        parsed = _InvoiceHTML(string=html)
-        document = parsed.render(
-            font_config=_font_config(), stylesheets=parsed.stylesheets, **options
-        )
-        if facturx_xml is not None:
-            metadata = _FacturXMetadata()
-            metadata.__dict__.update(vars(document.metadata))
-            document.metadata = metadata
-            options["attachments"] = [
-                weasyprint.Attachment(
-                    url="data:text/xml;base64," + base64.b64encode(facturx_xml).decode(),
-                    url_fetcher=_FETCHER,
-                    name=FACTURX_FILENAME,
-                    description="Factur-X XML file",
-                    relationship="Data",
-                )
-            ]
-        pdf = document.write_pdf(finisher=_one_af_entry_per_file, **options)
+        # The layout is laid out and written in a frame of its own: when the collection
+        # that ends ``_fewer_collections`` runs, nothing refers to it any more, so that
+        # collection frees it. Held by a local here, it would survive into the oldest
+        # generation and wait for a full collection in whatever code runs next.
+        pdf = _write_pdf(html, facturx_xml)
+    return pdf
+
+
+def _write_pdf(html: str, facturx_xml: bytes | None) -> bytes:
+    options: dict[str, Any] = {"pdf_variant": "pdf/a-3b", "uncompressed_pdf": False}
+    parsed = _InvoiceHTML(string=html)
+    document = parsed.render(font_config=_font_config(), stylesheets=parsed.stylesheets, **options)
+    if facturx_xml is not None:
+        metadata = _FacturXMetadata()
+        metadata.__dict__.update(vars(document.metadata))
+        document.metadata = metadata
+        options["attachments"] = [
+            weasyprint.Attachment(
+                url="data:text/xml;base64," + base64.b64encode(facturx_xml).decode(),
+                url_fetcher=_FETCHER,
+                name=FACTURX_FILENAME,
+                description="Factur-X XML file",
+                relationship="Data",
+            )
+        ]
+    pdf = document.write_pdf(finisher=_one_af_entry_per_file, **options)
     assert pdf is not None
     return pdf
 

@@ -106,6 +106,9 @@ def test_an_officer_reads_an_incident_and_a_review_in_chromium(
     for n in range(4):  # drawn: the CSP let the data: SVG in, and it has a size
         assert charts.nth(n).evaluate("img => img.complete && img.naturalWidth > 0")
     assert page.locator("#pci").count() == 1
+    # The accounts are one cell per row, their fields in columns (staff/review.css).
+    first_account = page.locator("table.accounts tbody td").first
+    assert first_account.evaluate("td => getComputedStyle(td).whiteSpace") == "pre-wrap"
     page.screenshot(path=str(SHOTS / "review.png"), full_page=True)
     assert not [e for e in errors if "Content Security Policy" in e], errors
     context.close()

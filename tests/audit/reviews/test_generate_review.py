@@ -210,6 +210,45 @@ def test_the_pdf_is_signed_by_the_company_and_shows_the_sections(
     assert PASSPHRASE.encode() not in pdf
 
 
+def test_the_pdf_prints_every_account_and_every_role_change_on_a_row_of_its_own(
+    officer: User,
+) -> None:
+    import io
+    import re
+
+    from pypdf import PdfReader
+
+    from audit import record
+
+    with at(1, month=6):
+        staff_member("doris", "Accountant")
+    with at(10):
+        clerk = staff_member("carl", "Billing clerk")
+        for n in range(3):
+            record(
+                "security.roles_changed",
+                actor=officer,
+                obj=clerk,
+                before=[],
+                after=["Billing clerk"] if n % 2 else ["Accountant"],
+            )
+    review = generate()
+    reader = PdfReader(io.BytesIO(bytes(review.pdf)))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+
+    access = review.sections["access"]
+    assert {a["username"] for a in access["accounts"]} >= {"sofia", "doris", "carl"}
+    assert [a["dormant"] for a in access["accounts"] if a["username"] == "doris"] == [True]
+    assert len(access["role_change_list"]) == 3
+    for a in access["accounts"]:
+        state = "disabled" if not a["active"] else "dormant" if a["dormant"] else "active"
+        row = rf"^{a['username']}\s+{(a['last_login'] or 'never')[:16]}\s+\S+\s+\S+\s+{state}\s"
+        assert re.search(row, text, re.MULTILINE), a["username"]
+    for c in access["role_change_list"]:
+        row = rf"^{c['seq']}\s+{c['at'][:16]}\s+{c['action']} \(account {c['object_id']}\)\s+sofia$"
+        assert re.search(row, text, re.MULTILINE), c["seq"]
+
+
 def test_a_tampered_audit_event_fails_the_integrity_section_and_opens_an_incident(
     seeded_quarter: dict[str, Any],
 ) -> None:

@@ -402,3 +402,21 @@ def test_a_forked_worker_renders_with_its_own_font_configuration(
 def _render_in_child(html: str, parents_config: int) -> tuple[bytes, bool]:
     pdf = render.html_to_pdf(html)
     return pdf, id(render._font_config()) == parents_config
+
+
+@pytest.mark.django_db
+def test_a_render_frees_its_layout_before_it_returns(
+    make_open_invoice: Callable[..., Invoice], alice_company: Customer
+) -> None:
+    # The layout is one big cyclic garbage: the render collects it while it is still
+    # young, so no later full collection in unrelated code has to (decision 15).
+    import gc
+
+    invoice = make_open_invoice(alice_company, lines=[line(f"Item {n}") for n in range(40)])
+    html = render.render_html(invoice)
+    render.html_to_pdf(html)  # the first render fills the per-process caches
+    gc.collect()
+
+    render.html_to_pdf(html)
+
+    assert gc.collect() < 100
