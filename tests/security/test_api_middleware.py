@@ -19,7 +19,7 @@ from billing.models import Customer, Invoice
 from security.api.authentication import BearerAuthentication
 from security.middleware import BrowserOnly
 from security.models import User
-from tests.api.conftest import Api, api_as, erp_api  # noqa: F401 (fixtures)
+from tests.api.conftest import ALL_SCOPES, Api, make_token
 from tests.factories import table_snapshot
 from tests.security.url_catalogue import every_pattern
 
@@ -28,6 +28,12 @@ pytestmark = pytest.mark.django_db
 DRAFT = {"lines": [{"description": "x", "quantity": "1", "unit_price": "1", "vat_rate": "25"}]}
 # The two plain views under /api/: public, and neither reads a session or a user.
 PLAIN_API_VIEWS = {"api:docs", "not-found"}
+
+
+@pytest.fixture
+def erp_api(db: None) -> Api:
+    """A server integration's client with every scope (tests/api's, for the attacks here)."""
+    return Api(make_token(None, ALL_SCOPES))
 
 
 def _signed_in(user: User) -> Client:
@@ -152,9 +158,9 @@ def test_api_answers_carry_the_security_headers(
 ) -> None:
     settings.SECURE_HSTS_SECONDS = 31_536_000
     client = Client()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {erp_api.raw}"} if who == "integration" else {}
+    headers = {"Authorization": f"Bearer {erp_api.raw}"} if who == "integration" else {}
 
-    response = client.get(path, secure=True, **headers)
+    response = client.get(path, secure=True, headers=headers)
 
     assert response.status_code == status
     assert response["Strict-Transport-Security"].startswith("max-age=31536000")
@@ -182,7 +188,7 @@ def test_browser_only_refuses_a_layer_it_could_not_skip() -> None:
     skip: such a layer cannot be made browser-only (it stays on for every request)."""
     with pytest.raises(TypeError, match="process_view"):
 
-        class _Skipped(BrowserOnly, CsrfViewMiddleware):  # type: ignore[misc]
+        class _Skipped(BrowserOnly, CsrfViewMiddleware):
             pass
 
 
