@@ -67,6 +67,7 @@ class BrowserOnly:
     (CSRF's ``process_view``) is refused at import: it stays in the stack for every request.
     """
 
+    # ``__call__`` below is synchronous: Django hands it a synchronous next layer.
     sync_capable = True
     async_capable = False
 
@@ -103,7 +104,7 @@ class RefuseNulMiddleware:
             for name, values in query.lists():
                 if "\x00" in name or any("\x00" in value for value in values):
                     shown = name.replace("\x00", "\\0")[:40]
-                    if request.path.startswith("/api/"):  # the API's one error shape
+                    if is_api_request(request):  # the API's one error shape
                         from security.api.errors import error_json
 
                         return error_json(

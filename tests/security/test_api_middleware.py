@@ -211,3 +211,12 @@ def test_the_api_creates_and_finalizes_as_before_through_the_lean_stack(
     assert created.status_code == 201
     assert finalized.status_code == 200
     assert Invoice.objects.get(pk=created.json()["id"]).status == Invoice.Status.OPEN
+
+
+def test_a_nul_character_on_the_api_is_refused_in_the_api_error_shape(erp_api: Api) -> None:
+    response = erp_api.get("invoices", status="open\x00")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "nul_character"
+    assert response.json()["error"]["field"] == "status"
