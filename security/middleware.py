@@ -29,9 +29,9 @@ from django.utils.http import urlencode
 
 from security.selectors import (
     SESSION_REFRESHED_AT_KEY,
-    SESSION_STARTED_AT_KEY,
     is_session_verified,
     request_needs_second_factor,
+    session_started_at,
 )
 from security.services import touch_user_session
 
@@ -134,12 +134,9 @@ class SessionPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if user.is_authenticated:
-            started = request.session.get(SESSION_STARTED_AT_KEY)
+            started = session_started_at(request)
             now = timezone.now().timestamp()
-            if (
-                not isinstance(started, int | float)
-                or now - started > settings.SESSION_ABSOLUTE_SECONDS
-            ):
+            if started is None or now - started > settings.SESSION_ABSOLUTE_SECONDS:
                 logout(request)
                 return HttpResponseRedirect(
                     f"{reverse('security:login')}?{urlencode({'next': request.get_full_path()})}"
