@@ -146,18 +146,22 @@ MIDDLEWARE = [
     # django-csp's, with the shared header built once (security.middleware).
     "security.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # config.middleware: the browser's layers, passed by on /api/ (bearer tokens only:
+    # no session, session user, second factor, session policy, customer language or
+    # messages there; docs/decisions.md, 78). Django's own run on every other request.
+    "config.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # On every request: the API's views are exempt (REST framework's), any other is not.
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "security.middleware.SessionPolicyMiddleware",
-    # Cache-Control: no-store on every answer to a signed-in request.
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.OTPMiddleware",
+    "config.middleware.SessionPolicyMiddleware",
+    # Cache-Control: no-store on every answer to a signed-in request and on every API answer.
     "security.middleware.NoStoreMiddleware",
     # A signed-in customer's pages in their profile's language (billing/portal/shell.py).
-    "billing.portal.shell.CustomerLanguageMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.CustomerLanguageMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into its answer.
     "axes.middleware.AxesMiddleware",

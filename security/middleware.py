@@ -1,6 +1,7 @@
 """Request hygiene and session policy: NUL characters refused, absolute session lifetime,
-the session list, MFA for staff, no caching of signed-in pages, and the
-Content-Security-Policy header."""
+the session list, MFA for staff, no caching of signed-in pages or API answers, the
+Content-Security-Policy header, and ``BrowserOnly``: the browser's layers passed by on the
+bearer-only API (docs/decisions.md, 78)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from django.utils.http import urlencode
 
 from security.selectors import (
     SESSION_REFRESHED_AT_KEY,
-    SESSION_STARTED_AT_KEY,
     is_session_verified,
     request_needs_second_factor,
+    session_started_at,
 )
 from security.services import touch_user_session
 
@@ -40,6 +41,50 @@ _MFA_EXEMPT_PREFIXES = ("/account/", "/static/", "/webauthn/", "/language/")
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+API_PATH_PREFIX = "/api/"
+# The hooks Django's handler calls on a middleware besides the middleware itself: a layer
+# with one of them cannot be passed by from ``__call__`` alone.
+_HANDLER_HOOKS = ("process_view", "process_exception", "process_template_response")
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """A request for the API: its ``path_info`` (what the URL resolver matches, so no path
+    that starts so can reach a view outside ``/api/``) starts with ``/api/``."""
+    return request.path_info.startswith(API_PATH_PREFIX)
+
+
+class BrowserOnly:
+    """Mixin for a middleware that the browser's pages need and the API does not: on an API
+    request it passes the request straight to the next layer (decision 78).
+
+    The API authenticates bearer tokens only (``security.api.authentication``), so its
+    requests need no session, no session user or its second factor, no session policy,
+    no flash messages and no customer language; skipping those layers leaves a session
+    cookie sent to ``/api/`` unread, so a browser's session can never act there. Put it
+    first in the bases: ``class SessionMiddleware(BrowserOnly, sessions.SessionMiddleware)``.
+    Only ``__call__`` is wrapped, so a middleware with a view, exception or template hook
+    (CSRF's ``process_view``) is refused at import: it stays in the stack for every request.
+    """
+
+    # ``__call__`` below is synchronous: Django hands it a synchronous next layer.
+    sync_capable = True
+    async_capable = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        hooks = [hook for hook in _HANDLER_HOOKS if hasattr(cls, hook)]
+        if hooks:
+            raise TypeError(f"{cls.__name__} has {', '.join(hooks)}: BrowserOnly cannot skip it")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.next_layer = get_response
+        super().__init__(get_response)  # type: ignore[call-arg]
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if is_api_request(request):
+            return self.next_layer(request)
+        return super().__call__(request)  # type: ignore[misc]
 
 
 class RefuseNulMiddleware:
@@ -59,7 +104,7 @@ class RefuseNulMiddleware:
             for name, values in query.lists():
                 if "\x00" in name or any("\x00" in value for value in values):
                     shown = name.replace("\x00", "\\0")[:40]
-                    if request.path.startswith("/api/"):  # the API's one error shape
+                    if is_api_request(request):  # the API's one error shape
                         from security.api.errors import error_json
 
                         return error_json(
@@ -89,12 +134,9 @@ class SessionPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if user.is_authenticated:
-            started = request.session.get(SESSION_STARTED_AT_KEY)
+            started = session_started_at(request)
             now = timezone.now().timestamp()
-            if (
-                not isinstance(started, int | float)
-                or now - started > settings.SESSION_ABSOLUTE_SECONDS
-            ):
+            if started is None or now - started > settings.SESSION_ABSOLUTE_SECONDS:
                 logout(request)
                 return HttpResponseRedirect(
                     f"{reverse('security:login')}?{urlencode({'next': request.get_full_path()})}"
@@ -121,10 +163,11 @@ NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 
 class NoStoreMiddleware:
-    """Every answer to a signed-in request is ``Cache-Control: no-store`` (and private,
-    no-cache, max-age=0): invoices, payments and account pages must stay out of browser
-    and proxy caches, where the next user of a shared computer could read them back.
-    One middleware, so a new page cannot forget it."""
+    """Every answer to a signed-in request, and every API answer, is ``Cache-Control:
+    no-store`` (and private, no-cache, max-age=0): invoices, payments and account pages
+    must stay out of browser and proxy caches, where the next user of a shared computer
+    could read them back. One middleware, so a new page or endpoint cannot forget it (an
+    API request has no session user: its token is checked inside the view)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -132,7 +175,7 @@ class NoStoreMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        if is_api_request(request) or (user is not None and user.is_authenticated):
             # One constant string (Django's add_never_cache_headers parses and rebuilds
             # the header and dates an Expires on every answer); stricter than any a view sets.
             response.headers["Cache-Control"] = NO_STORE

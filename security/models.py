@@ -355,10 +355,12 @@ class ApiRateCounter(models.Model):
 
 
 class ApiStepUp(models.Model):
-    """When the customer user behind an authorization-code grant last confirmed a second
-    factor before consenting (RFC 9470's ``auth_time`` for our step-up rule, decision 74):
-    recorded on the grant at consent, copied to each access token issued from it, and on
-    to each token a refresh issues, so that refreshing never makes it fresher."""
+    """How the customer user behind an authorization-code grant last proved who they were in
+    the portal session that consented: when that session last authenticated (its sign-in or
+    a later second factor: the ID token's ``auth_time``) and when it last confirmed a second
+    factor (RFC 9470, our step-up rule, decision 74; None without one). Recorded on the
+    grant at consent, copied to each access token issued from it, and on to each token a
+    refresh issues, so that refreshing never makes either fresher."""
 
     grant = models.OneToOneField(
         "oauth2_provider.Grant",
@@ -374,7 +376,9 @@ class ApiStepUp(models.Model):
         blank=True,
         related_name="tillit_step_up",
     )
-    mfa_verified_at = models.DateTimeField()
+    mfa_verified_at = models.DateTimeField(null=True, blank=True)
+    # None on the rows recorded before it was kept (their ID tokens say the last sign-in).
+    authenticated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -385,4 +389,6 @@ class ApiStepUp(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.mfa_verified_at is None:
+            return "no second factor"
         return f"second factor at {self.mfa_verified_at:%Y-%m-%d %H:%M:%S}"

@@ -132,6 +132,12 @@ def is_step_up_fresh(request: HttpRequest) -> bool:
     return 0 <= age <= settings.SECURITY_STEP_UP_SECONDS
 
 
+def session_started_at(request: HttpRequest) -> float | None:
+    """When this session signed in (Unix time), or None."""
+    started = request.session.get(SESSION_STARTED_AT_KEY)
+    return float(started) if isinstance(started, int | float) else None
+
+
 def session_second_factor_at(request: HttpRequest) -> float | None:
     """When this session last verified a second factor (Unix time), or None."""
     if not is_session_verified(request):

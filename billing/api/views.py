@@ -29,7 +29,7 @@ from billing.documents import selectors as documents
 from billing.documents import services as document_services
 from billing.documents.exceptions import InvalidUpload
 from billing.documents.verify import check_pdf_upload
-from billing.models import Invoice
+from billing.models import Invoice, InvoiceLine
 from billing.money import Money
 from billing.selectors import get_customer_in_scope, get_invoice_in_scope, invoice_lines
 from billing.services import CreditLine
@@ -53,9 +53,15 @@ def _customer_for(request: Request, pk: int) -> Any:
         raise serializers.ValidationError({"customer": ["no such customer"]}) from None
 
 
-def detail(invoice: Invoice, status_code: int = status.HTTP_200_OK) -> Response:
-    """The invoice (as a service returned it, or as read) with its lines."""
-    context = {"lines": invoice_lines(invoice)}
+def detail(
+    invoice: Invoice,
+    status_code: int = status.HTTP_200_OK,
+    *,
+    lines: list[InvoiceLine] | None = None,
+) -> Response:
+    """The invoice (as a service returned it, or as read) with its lines: those the service
+    returned beside it, else read."""
+    context = {"lines": invoice_lines(invoice) if lines is None else lines}
     return Response(api.InvoiceDetailSerializer(invoice, context=context).data, status=status_code)
 
 
@@ -201,8 +207,10 @@ class InvoiceViewSet(IdempotentMixin, viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         fields = _body(api.InvoiceCreateSerializer, request)
         customer = _customer_for(request, fields.pop("customer"))
-        draft = services.create_draft_invoice(customer=customer, by=actor_of(request), **fields)
-        return detail(draft, status.HTTP_201_CREATED)
+        draft, lines = services.create_draft_invoice_with_lines(
+            customer=customer, by=actor_of(request), **fields
+        )
+        return detail(draft, status.HTTP_201_CREATED, lines=lines)
 
     @action(detail=True, methods=["post"])
     def lines(self, request: Request, pk: str) -> Response:
@@ -215,7 +223,8 @@ class InvoiceViewSet(IdempotentMixin, viewsets.GenericViewSet):
     def finalize(self, request: Request, pk: str) -> Response:
         invoice = self._invoice(pk)
         _body(api.FinalizeSerializer, request)
-        return detail(services.finalize_invoice(invoice, by=actor_of(request)))
+        finalized, lines = services.finalize_invoice_with_lines(invoice, by=actor_of(request))
+        return detail(finalized, lines=lines)
 
     @action(detail=True, methods=["post"])
     def void(self, request: Request, pk: str) -> Response:

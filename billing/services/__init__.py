@@ -10,7 +10,13 @@ Callers use this package: ``from billing import services``;
 sub-domain: customers, drafts, finalization, settlement, credit notes.
 """
 
-from billing.services._base import ALLOWED_TRANSITIONS, COMPANY_FIELDS, CUSTOMER_FIELDS, Actor
+from billing.services._base import (
+    ALLOWED_TRANSITIONS,
+    COMPANY_FIELDS,
+    CUSTOMER_FIELDS,
+    Actor,
+    InvoiceWithLines,
+)
 from billing.services.credit_notes import (
     CreditLine,
     CreditNotePreview,
@@ -31,13 +37,18 @@ from billing.services.customers import (
 from billing.services.drafts import (
     add_invoice_line,
     create_draft_invoice,
+    create_draft_invoice_with_lines,
     delete_draft_invoice,
     draft_totals,
     remove_invoice_line,
     update_draft_invoice,
     update_invoice_line,
 )
-from billing.services.finalization import finalize_invoice, finalize_invoices
+from billing.services.finalization import (
+    finalize_invoice,
+    finalize_invoice_with_lines,
+    finalize_invoices,
+)
 from billing.services.settlement import (
     ReceivedAmount,
     mark_uncollectible,
@@ -54,15 +65,18 @@ __all__ = [
     "Actor",
     "CreditLine",
     "CreditNotePreview",
+    "InvoiceWithLines",
     "ReceivedAmount",
     "add_invoice_line",
     "check_language",
     "create_customer",
     "create_draft_invoice",
+    "create_draft_invoice_with_lines",
     "credit_note_quantities_left",
     "delete_draft_invoice",
     "draft_totals",
     "finalize_invoice",
+    "finalize_invoice_with_lines",
     "finalize_invoices",
     "issue_credit_note",
     "issue_credit_note_for_amount",

@@ -7,7 +7,7 @@ import datetime
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -19,12 +19,22 @@ from billing.exceptions import (
 )
 from billing.models import (
     Invoice,
+    InvoiceLine,
 )
 from billing.money import Money
 from db.compiled import compiled
 from security.actors import Actor as Actor  # billing's services take ``by: Actor``
 
 """A user, a saved model instance, or ``audit.SYSTEM`` (see ``audit.record``)."""
+
+
+class InvoiceWithLines(NamedTuple):
+    """An invoice and its lines in their order, as the service that wrote them has them (the
+    API answers with both, without reading the lines again)."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+
 
 Status = Invoice.Status
 

@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -30,6 +30,7 @@ from billing.services._base import (
     _DRAFT_FIELDS,
     _LINE_FIELDS,
     Actor,
+    InvoiceWithLines,
     _check_due_date,
     _decimal,
     _lock_invoice,
@@ -92,6 +93,13 @@ def _check_line_digits(quantity: Decimal, unit_price: Decimal) -> None:
             raise InvalidInput(f"{value} is too large", field=field)
 
 
+def _as_stored(value: Decimal, field: str) -> Decimal:
+    """The value with its column's decimal places (``2`` -> ``2.0000``), as a line read back
+    holds it: the line a service returns reads the same as one read again."""
+    column = cast(models.DecimalField, InvoiceLine._meta.get_field(field))
+    return value.quantize(Decimal(1).scaleb(-column.decimal_places))
+
+
 def _new_line(invoice: Invoice, values: _LineValues, position: int) -> InvoiceLine:
     net = check_bounded(
         vat.line_net_amount(values.quantity, values.unit_price, invoice.currency),
@@ -103,11 +111,11 @@ def _new_line(invoice: Invoice, values: _LineValues, position: int) -> InvoiceLi
         invoice=invoice,
         position=position,
         description=values.description,
-        quantity=values.quantity,
+        quantity=_as_stored(values.quantity, "quantity"),
         unit=values.unit,
-        unit_price=values.unit_price,
+        unit_price=_as_stored(values.unit_price, "unit_price"),
         vat_category=values.vat_category,
-        vat_rate=values.vat_rate,
+        vat_rate=_as_stored(values.vat_rate, "vat_rate"),
         net_amount=net,
     )
 
@@ -142,6 +150,30 @@ def create_draft_invoice(
     series: InvoiceSeries | None = None,
 ) -> Invoice:
     """Create a DRAFT invoice (no number yet) with its lines, all checked first."""
+    return create_draft_invoice_with_lines(
+        customer=customer,
+        by=by,
+        lines=lines,
+        currency=currency,
+        payment_terms_days=payment_terms_days,
+        due_date=due_date,
+        notes=notes,
+        series=series,
+    ).invoice
+
+
+def create_draft_invoice_with_lines(
+    *,
+    customer: Customer,
+    by: Actor,
+    lines: Sequence[Mapping[str, Any]] = (),
+    currency: str | None = None,
+    payment_terms_days: int | None = None,
+    due_date: datetime.date | None = None,
+    notes: str = "",
+    series: InvoiceSeries | None = None,
+) -> InvoiceWithLines:
+    """``create_draft_invoice``, returning the lines it created (in order) beside the draft."""
     currency = invoice_currency(currency or customer.currency)
     terms = payment_terms_days if payment_terms_days is not None else _default_terms(customer)
     if isinstance(terms, bool) or not isinstance(terms, int) or not 0 <= terms <= 365:
@@ -163,7 +195,7 @@ def create_draft_invoice(
     )
     with transaction.atomic():
         invoice.save(force_insert=True)
-        InvoiceLine.objects.bulk_create(
+        created = InvoiceLine.objects.bulk_create(
             [_new_line(invoice, value, position) for position, value in enumerate(values, 1)]
         )
         record(
@@ -174,7 +206,7 @@ def create_draft_invoice(
             currency=currency,
             lines=len(values),
         )
-    return invoice
+    return InvoiceWithLines(invoice, created)
 
 
 def update_draft_invoice(invoice: Invoice, *, by: Actor, **changes: Any) -> Invoice:

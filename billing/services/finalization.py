@@ -29,6 +29,7 @@ from billing.money import check_bounded, invoice_currency
 from billing.ocr import make_ocr_reference
 from billing.services._base import (
     Actor,
+    InvoiceWithLines,
     Status,
     _check_due_date,
     _lock_invoice,
@@ -213,6 +214,13 @@ def finalize_invoice(
 
     ``issue_date`` (default today) back-dates it, e.g. when importing or seeding.
     """
+    return finalize_invoice_with_lines(invoice, by=by, issue_date=issue_date).invoice
+
+
+def finalize_invoice_with_lines(
+    invoice: Invoice, *, by: Actor, issue_date: datetime.date | None = None
+) -> InvoiceWithLines:
+    """``finalize_invoice``, returning the lines it froze (in their order) beside the invoice."""
     if issue_date is not None and issue_date > timezone.localdate():
         raise InvalidInput(f"the issue date {issue_date} is in the future", field="issue_date")
     with transaction.atomic():
@@ -234,7 +242,7 @@ def finalize_invoice(
             # A back-dated issue date is worth an auditor's eye: record it.
             back_dated["issue_date"] = issue_date.isoformat()
         _record_finalized(locked, by, **back_dated)
-    return locked
+    return InvoiceWithLines(locked, lines)
 
 
 def finalize_invoices(invoices: Sequence[Invoice], *, by: Actor) -> list[Invoice]:

@@ -17,8 +17,11 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from audit import record
 from security.services import token_second_factor
+from security.services.token_second_factor import ConsentAuthentication
 
-# The consent page's credential carrying the session's second factor (never a parameter).
+# The consent page's credentials carrying how the session proved who the customer is: its
+# last authentication and its second factor (never parameters).
+CONSENT_AUTHENTICATED = "tillit_consent_authenticated_at"
 CONSENT_SECOND_FACTOR = "tillit_consent_second_factor_at"
 
 
@@ -30,19 +33,23 @@ def _actor(request: Any) -> Any:
     return request.client
 
 
-def _grant_second_factor(request: Any) -> Any:
-    """When the customer behind this token request confirmed a second factor: at consent
+def _grant_authentication(request: Any) -> ConsentAuthentication | None:
+    """How the customer behind this token request proved who they were: at consent
     (authorization code), or as the refreshed token's grant did (refresh). Read before
     django-oauth-toolkit revokes the refreshed token's access token."""
     if request.grant_type == "authorization_code":
-        return token_second_factor.second_factor_of_grant(str(request.code or ""))
+        return token_second_factor.authentication_of_grant(str(request.code or ""))
     if request.grant_type == "refresh_token":
         # Set by django-oauth-toolkit's validate_refresh_token (vars: never a parameter).
         previous = vars(request).get("refresh_token_instance")
         if not isinstance(previous, get_refresh_token_model()):
             return None
-        return token_second_factor.second_factor_of_access_token(previous.access_token_id)
+        return token_second_factor.authentication_of_access_token(previous.access_token_id)
     return None
+
+
+def _moment(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
 
 
 class TillitOAuth2Validator(OAuth2Validator):
@@ -54,11 +61,13 @@ class TillitOAuth2Validator(OAuth2Validator):
             # Set by the consent page (ConsentView) from the session. Read from the instance
             # only: oauthlib's Request answers any other attribute name from the request's
             # query and body parameters, which the client writes.
-            verified_at = vars(request).get(CONSENT_SECOND_FACTOR)
-            if isinstance(verified_at, datetime):
-                token_second_factor.record_consent_second_factor(
-                    grant_code=code["code"], mfa_verified_at=verified_at
-                )
+            token_second_factor.record_consent_authentication(
+                grant_code=code["code"],
+                moments=ConsentAuthentication(
+                    authenticated_at=_moment(vars(request).get(CONSENT_AUTHENTICATED)),
+                    mfa_verified_at=_moment(vars(request).get(CONSENT_SECOND_FACTOR)),
+                ),
+            )
         return result
 
     def save_bearer_token(
@@ -67,11 +76,11 @@ class TillitOAuth2Validator(OAuth2Validator):
         refreshed = request.grant_type == "refresh_token"
         # The token and its event commit together (or neither does).
         with transaction.atomic():
-            second_factor = _grant_second_factor(request)
+            moments = _grant_authentication(request)
             result = super().save_bearer_token(token, request, *args, **kwargs)
-            if second_factor is not None:
-                token_second_factor.carry_second_factor(
-                    raw_access_token=token["access_token"], mfa_verified_at=second_factor
+            if moments is not None:
+                token_second_factor.carry_authentication(
+                    raw_access_token=token["access_token"], moments=moments
                 )
             record(
                 "api.token_refreshed" if refreshed else "api.token_issued",
@@ -81,7 +90,7 @@ class TillitOAuth2Validator(OAuth2Validator):
                 grant_type=request.grant_type,
                 scopes=str(token.get("scope", "")),
                 refreshable=bool(token.get("refresh_token")),
-                second_factor=second_factor is not None,
+                second_factor=moments is not None and moments.mfa_verified_at is not None,
             )
         return result
 
@@ -123,6 +132,18 @@ class TillitOAuth2Validator(OAuth2Validator):
                 kind=token_type_hint or "unknown",
             )
         return result
+
+    def get_id_token_dictionary(
+        self, token: Any, token_handler: Any, request: Any
+    ) -> tuple[dict[str, Any], Any]:
+        """django-oauth-toolkit's claims, with ``auth_time`` the moment the consenting
+        session last authenticated (OIDC Core 2), not the user's last sign-in anywhere;
+        a token whose grant did not record it keeps django-oauth-toolkit's."""
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        moments = _grant_authentication(request)
+        if moments is not None and moments.authenticated_at is not None:
+            claims["auth_time"] = int(moments.authenticated_at.timestamp())
+        return claims, expiration_time
 
     def get_additional_claims(self, request: Any) -> dict[str, Any]:
         user = request.user

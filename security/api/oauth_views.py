@@ -24,9 +24,14 @@ from django.utils.translation import gettext as _
 from oauth2_provider.views import AuthorizationView
 
 from audit import record
-from security.api.oauth import CONSENT_SECOND_FACTOR
+from security.api.oauth import CONSENT_AUTHENTICATED, CONSENT_SECOND_FACTOR
 from security.api.scopes import describe
-from security.selectors import has_second_factor, is_staff_account, session_second_factor_at
+from security.selectors import (
+    has_second_factor,
+    is_staff_account,
+    session_second_factor_at,
+    session_started_at,
+)
 
 # A max_age below this is read as this: a confirmation made a moment ago must count, or
 # max_age=0 would send the customer back to the step-up page for ever.
@@ -52,6 +57,10 @@ def needs_fresh_second_factor(request: HttpRequest) -> bool:
     return verified_at is None or timezone.now().timestamp() - verified_at > max_age
 
 
+def _utc(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp is not None else None
+
+
 class ConsentView(AuthorizationView):
     template_name = "security/oauth_authorize.html"
 
@@ -67,10 +76,12 @@ class ConsentView(AuthorizationView):
         self, request: HttpRequest, scopes: str, credentials: dict[str, Any], allow: bool
     ) -> Any:
         verified_at = session_second_factor_at(request)
-        # Always set (None without one), kept on the grant by security.api.oauth.
-        credentials[CONSENT_SECOND_FACTOR] = (
-            datetime.fromtimestamp(verified_at, tz=UTC) if verified_at is not None else None
-        )
+        started_at = session_started_at(request)
+        # Always set (None without one), kept on the grant by security.api.oauth: the last
+        # time this session proved who the customer is, and its last second factor.
+        last = max((t for t in (started_at, verified_at) if t is not None), default=None)
+        credentials[CONSENT_AUTHENTICATED] = _utc(last)
+        credentials[CONSENT_SECOND_FACTOR] = _utc(verified_at)
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

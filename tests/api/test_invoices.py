@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import Customer, Invoice
 from tests.api.conftest import ALL_SCOPES, Api, error_fields
@@ -270,3 +272,36 @@ def test_the_filters_narrow_the_list(
 
     assert [row["id"] for row in response.json()["results"]] == [open_alice.pk]
     assert erp_api.get("invoices", status="opened").status_code == 400
+
+
+def _line_reads(queries: CaptureQueriesContext) -> int:
+    """SELECTs of invoice lines among the captured queries (read before the next request:
+    each request empties the connection's query log)."""
+    return sum(
+        1
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT") and 'FROM "billing_invoiceline"' in query["sql"]
+    )
+
+
+def test_create_and_finalize_answer_with_the_lines_their_services_wrote(
+    erp_api: Api, company: Any, alice_company: Customer
+) -> None:
+    """The answers are those of a fresh read, without reading the lines again: create's
+    lines come from ``create_draft_invoice_with_lines``, finalize's from the one read the
+    service makes under its lock."""
+    body = {"customer": alice_company.pk, "lines": [LINE, {**LINE, "description": "Travel"}]}
+    with CaptureQueriesContext(connection) as creating:
+        created = erp_api.post("invoices", body)
+    lines_read_by_create = _line_reads(creating)
+    pk = created.json()["id"]
+    assert created.json() == erp_api.get(f"invoices/{pk}").json()
+
+    with CaptureQueriesContext(connection) as finalizing:
+        finalized = erp_api.post(f"invoices/{pk}/finalize")
+    lines_read_by_finalize = _line_reads(finalizing)
+
+    assert finalized.json() == erp_api.get(f"invoices/{pk}").json()
+    assert [ln["quantity"] for ln in created.json()["lines"]] == ["2.0000", "2.0000"]
+    assert lines_read_by_create == 0
+    assert lines_read_by_finalize == 1

@@ -9,11 +9,14 @@ import base64
 import hashlib
 import json
 import secrets
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 from jwcrypto import jwk
 from jwcrypto import jwt as jose_jwt
 from oauth2_provider.models import AccessToken, Application, RefreshToken
@@ -144,6 +147,35 @@ def test_the_id_token_is_rs256_signed_by_the_published_key(alice: User, app: App
     assert claims["sub"] == str(alice.pk)
     assert claims["nonce"] == "n-1"
     assert claims["email"] == alice.email
+
+
+def _claims(id_token: str) -> dict[str, Any]:
+    keys = jwk.JWKSet.from_json(Client().get("/oauth/.well-known/jwks.json").content)
+    return dict(json.loads(jose_jwt.JWT(jwt=id_token, key=keys, algs=["RS256"]).claims))
+
+
+def test_the_id_tokens_auth_time_is_the_consenting_sessions_sign_in(
+    alice: User, app: Application
+) -> None:
+    """Not the user's last sign-in anywhere: a later sign-in in another browser does not
+    make the token rest on it, and a refreshed ID token keeps the consent's moment."""
+    signed_in = timezone.now() - timedelta(hours=2)
+    with time_machine.travel(signed_in, tick=False):
+        browser = Client()
+        browser.force_login(alice)
+    with time_machine.travel(signed_in + timedelta(minutes=10), tick=False):
+        Client().force_login(alice)  # elsewhere, later: the user's last_login moves
+        verifier, challenge = _pkce()
+        code = _code_from(_consent(browser, app, challenge))
+        first = _exchange(app, code, verifier).json()
+        refreshed = _refresh(app, first["refresh_token"]).json()
+        first_claims, refreshed_claims = _claims(first["id_token"]), _claims(refreshed["id_token"])
+    alice.refresh_from_db()
+
+    assert first_claims["auth_time"] == int(signed_in.timestamp())
+    assert alice.last_login is not None
+    assert int(alice.last_login.timestamp()) != int(signed_in.timestamp())
+    assert refreshed_claims["auth_time"] == int(signed_in.timestamp())
 
 
 def test_userinfo_answers_for_the_token(alice: User, app: Application) -> None:

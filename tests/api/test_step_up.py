@@ -213,17 +213,27 @@ def test_without_max_age_the_consent_does_not_ask_for_a_second_factor_again(
         assert page.status_code == 200
 
 
-@pytest.mark.parametrize("name", ["tillit_consent_second_factor_at", "mfa_verified_at"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tillit_consent_second_factor_at",
+        "mfa_verified_at",
+        "tillit_consent_authenticated_at",
+        "authenticated_at",
+    ],
+)
 def test_a_second_factor_smuggled_in_as_an_authorize_parameter_is_ignored(
     alice: User, card_app: Application, saved_card: Cards, settings: Any, name: str
 ) -> None:
     """oauthlib answers unknown attribute names from the request's parameters: a client
-    naming the consent's credential in the authorize URL must not forge a second factor
-    (here for a customer who has none yet, then enrolls one and is asked to step up)."""
+    naming the consent's credentials in the authorize URL must not forge a second factor
+    (here for a customer who has none yet, then enrolls one and is asked to step up) or a
+    later authentication than the session's."""
     card = saved_card(APPROVED)
     browser = Client()
     browser.force_login(alice)  # no second factor: the consent does not ask for one
-    forged = timezone.now().isoformat()
+    signed_in = timezone.now()
+    forged = (signed_in + timedelta(days=1)).isoformat()
     page, verifier = _authorize(browser, card_app, **{name: forged})
     assert page.status_code == 200
     form = {k: v for k, v in page.context["form"].initial.items() if v is not None}
@@ -233,7 +243,11 @@ def test_a_second_factor_smuggled_in_as_an_authorize_parameter_is_ignored(
     code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
     tokens = _exchange(card_app, code, verifier)
     assert tokens.status_code == 200, tokens.content
-    assert not ApiStepUp.objects.exists()
+    assert not ApiStepUp.objects.filter(mfa_verified_at__isnull=False).exists()
+    assert all(
+        row.authenticated_at is not None and row.authenticated_at < signed_in + timedelta(hours=1)
+        for row in ApiStepUp.objects.all()
+    )
     give_totp_device(alice)
     _assert_challenge(_delete(tokens.json()["access_token"], card), settings)
     card.refresh_from_db()

@@ -169,3 +169,33 @@ def test_delete_draft_invoice_removes_it_and_its_lines(
     services.delete_draft_invoice(draft, by=clerk)
     assert not Invoice.objects.exists() and not InvoiceLine.objects.exists()
     assert audit_events("invoice.draft_deleted")[0].object_id == str(draft.pk)
+
+
+def _as_read(lines: list[InvoiceLine]) -> list[tuple[object, ...]]:
+    fields = ("pk", "position", "description", "quantity", "unit_price", "vat_rate", "net_amount")
+    return [tuple(str(getattr(ln, name)) for name in fields) for ln in lines]
+
+
+def test_create_draft_with_lines_returns_the_lines_as_they_read_back(
+    company: object, alice_company: Customer, clerk: User
+) -> None:
+    draft, lines = services.create_draft_invoice_with_lines(
+        customer=alice_company,
+        by=clerk,
+        lines=[line("Consulting", "2", "1000"), line("Travel", "1", "250.5", vat_rate="6")],
+    )
+
+    assert _as_read(lines) == _as_read(list(draft.lines.all()))
+    assert str(lines[0].quantity) == "2.0000"  # the column's places, as read back
+    assert str(lines[1].vat_rate) == "6.00"
+
+
+def test_finalize_with_lines_returns_the_frozen_lines(
+    make_draft_invoice: MakeInvoice, alice_company: Customer, clerk: User
+) -> None:
+    draft = make_draft_invoice(alice_company)
+
+    finalized, lines = services.finalize_invoice_with_lines(draft, by=clerk)
+
+    assert finalized.status == Invoice.Status.OPEN
+    assert _as_read(lines) == _as_read(list(InvoiceLine.objects.filter(invoice=finalized)))

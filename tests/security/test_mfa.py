@@ -82,7 +82,7 @@ def test_the_admin_site_itself_demands_verification_even_without_the_middleware(
     settings.MIDDLEWARE = [  # type: ignore[attr-defined]
         m
         for m in settings.MIDDLEWARE  # type: ignore[attr-defined]
-        if m != "security.middleware.SessionPolicyMiddleware"
+        if m != "config.middleware.SessionPolicyMiddleware"
     ]
     client = unverified_staff_client_for(officer)
     response = client.get("/admin/security/user/")
