@@ -28,6 +28,22 @@ def ensure_database(url: str) -> None:
             print(f"created database {config['NAME']}", flush=True)
 
 
+def recreate_database(url: str) -> None:
+    """Drop and create again the PostgreSQL database named in the URL; refuses a name
+    without "bench" in it."""
+    import psycopg
+    from psycopg import sql
+
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    name = str(params.get("dbname", ""))
+    if "bench" not in name:
+        raise SystemExit(f"DATABASE_URL: refusing to drop {name!r}; use a dedicated *bench* DB")
+    params["dbname"] = "postgres"
+    with psycopg.connect(**params, autocommit=True) as admin:  # type: ignore[arg-type]
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def settle_database(tables: tuple[str, ...]) -> None:
     """VACUUM (ANALYZE) the tables set-up wrote, then CHECKPOINT: the measured part starts
     from the same state every run, instead of beside autovacuum and the checkpointer

@@ -73,20 +73,6 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    name = str(params.get("dbname", ""))
-    if "bench" not in name:
-        raise SystemExit(f"DATABASE_URL: refusing to drop {name!r}; use a dedicated *bench* DB")
-    params["dbname"] = "postgres"
-    with psycopg.connect(**params, autocommit=True) as admin:  # type: ignore[arg-type]
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 def setup_django(var_dir: Path) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("TILLIT_VAR_DIR", str(var_dir))
@@ -547,6 +533,8 @@ def main() -> None:
     if not reuse:
         say(f"Database {url} (dropped and recreated)")
         marker.unlink(missing_ok=True)
+        from bench._db import recreate_database
+
         recreate_database(url)
     setup_django(var_dir)
     from django.core.management import call_command
