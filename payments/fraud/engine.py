@@ -18,6 +18,7 @@ analyst sees all reasons in the review queue.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -144,18 +145,24 @@ def networks_of(address: str) -> list[str]:
     from the widest allowed prefix to the address itself: a CIDR entry matches with an
     exact lookup (bounded: 25 values for IPv4, 29 for IPv6, whose entries are on nibble
     boundaries)."""
+    return list(_networks(address))
+
+
+@functools.lru_cache(maxsize=4096)
+def _networks(address: str) -> tuple[str, ...]:
+    # Remembered per address (a payer's next attempt comes from the same one): each
+    # network is the address with its host bits cleared, written as ip_network writes it.
     from payments.fraud.rule_services import PREFIX_STEP, WIDEST_PREFIX
 
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return []
-    return [
-        str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
-        for prefix in range(
-            WIDEST_PREFIX[ip.version], ip.max_prefixlen + 1, PREFIX_STEP[ip.version]
-        )
-    ]
+        return ()
+    bits, value = ip.max_prefixlen, int(ip)
+    return tuple(
+        f"{type(ip)(value >> (bits - prefix) << (bits - prefix))}/{prefix}"
+        for prefix in range(WIDEST_PREFIX[ip.version], bits + 1, PREFIX_STEP[ip.version])
+    )
 
 
 def list_keys(

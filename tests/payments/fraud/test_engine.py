@@ -3,6 +3,7 @@ step-up, review), safety reviews, the score; and one RiskEvaluation per attempt.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -118,6 +119,20 @@ def test_networks_of_an_address_cover_every_allowed_prefix() -> None:
     assert networks_of("192.0.2.7")[-1] == "192.0.2.7/32"
     assert "192.0.2.0/24" in networks_of("192.0.2.7")
     assert networks_of("not an address") == []
+
+
+@pytest.mark.parametrize(
+    "address", ["10.1.2.3", "255.255.255.255", "1.0.0.0", "2001:db8:ab:12::ff", "::1", "fe80::1:2"]
+)
+def test_networks_are_written_as_list_entries_store_them(address: str) -> None:
+    """As ``ip_network`` writes each network (how a CIDR list entry is stored)."""
+    ip = ipaddress.ip_address(address)
+    prefixes = [int(network.rpartition("/")[2]) for network in networks_of(address)]
+
+    assert networks_of(address) == [
+        str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False)) for prefix in prefixes
+    ]
+    assert prefixes[-1] == ip.max_prefixlen
 
 
 # --- the engine in the card payment ----------------------------------------------------
