@@ -279,18 +279,16 @@ _SERVER: Any = None
 
 def worker_pids() -> list[int]:
     """The gunicorn workers' process ids (the master's children)."""
-    children = Path(f"/proc/{_SERVER.pid}/task/{_SERVER.pid}/children").read_text().split()
-    return [int(pid) for pid in children]
+    from bench._cpu import children
+
+    return children(_SERVER.pid)
 
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of these processes so far (/proc/<pid>/stat)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    from bench._cpu import cpu_by_process
+
+    return sum(cpu_by_process(pids).values())
 
 
 def floor(data: dict[str, Any], count: int, add_line: bool = False) -> dict[str, float]:
