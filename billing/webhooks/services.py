@@ -34,6 +34,7 @@ from billing.webhooks.exceptions import (
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from billing.webhooks.signing import HEADER, signature_header
 from security.actors import Person, user_of
+from security.keyring import get_keyring
 from security.services import raise_security_alert, require_step_up
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,43 @@ def roll_webhook_secret(
             previous_valid_until=locked.previous_secret_expires_at.isoformat(),
         )
     return locked, secret
+
+
+def reseal_webhook_secrets() -> int:
+    """Seal every endpoint's secrets (the current one, and the previous one while it is
+    kept) again under the keyring's current KEK version, in the caller's transaction (a
+    KEK rotation's): the secrets do not change, and the old KEK version is then needed by
+    none of them. Returns how many endpoints were sealed again."""
+    version = get_keyring().current_version()
+    resealed = 0
+    for endpoint in WebhookEndpoint.objects.select_for_update().order_by("pk"):
+        fields = []
+        if endpoint.secret_kek_version != version:
+            secret = keys.open_sealed(
+                endpoint.secret_sealed,
+                version=endpoint.secret_kek_version,
+                public_id=endpoint.public_id,
+            )
+            sealed = keys.seal(secret, public_id=endpoint.public_id)
+            endpoint.secret_kek_version, endpoint.secret_sealed = sealed.version, sealed.blob
+            fields += ["secret_kek_version", "secret_sealed"]
+        previous = endpoint.previous_secret_sealed
+        if previous is not None and endpoint.previous_secret_kek_version != version:
+            assert endpoint.previous_secret_kek_version is not None
+            secret = keys.open_sealed(
+                previous,
+                version=endpoint.previous_secret_kek_version,
+                public_id=endpoint.public_id,
+                slot="previous",
+            )
+            sealed = keys.seal(secret, public_id=endpoint.public_id, slot="previous")
+            endpoint.previous_secret_kek_version = sealed.version
+            endpoint.previous_secret_sealed = sealed.blob
+            fields += ["previous_secret_kek_version", "previous_secret_sealed"]
+        if fields:
+            endpoint.save(update_fields=fields)
+            resealed += 1
+    return resealed
 
 
 # --- deliveries ----------------------------------------------------------------------

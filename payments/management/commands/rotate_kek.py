@@ -30,7 +30,8 @@ class Command(VaultCommand):
         )
         self.stdout.write(
             f"KEK version {report.kek_version} ({'new' if report.created else 'existing'}): "
-            f"rewrapped {report.data_keys} data key(s) and {report.entry_keys} card-entry key(s)."
+            f"rewrapped {report.data_keys} data key(s) and {report.entry_keys} card-entry key(s);"
+            f" sealed {report.webhook_endpoints} webhook endpoint(s)' secrets again."
         )
         if report.retired_versions:
             self.stdout.write(f"Retired KEK version(s): {report.retired_versions}.")

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from audit import record
 from billing.webhooks.selectors import kek_versions_in_use as webhook_kek_versions
+from billing.webhooks.services import reseal_webhook_secrets
 from payments.vault.keys import lock_key_management, vault_keyring
 from payments.vault.services.key_rotation import (
     DATA_KEYS,
@@ -29,13 +30,15 @@ class KekRotationReport:
     created: bool
     data_keys: int
     entry_keys: int
+    webhook_endpoints: int
     retired_versions: list[int]
 
 
 def rotate_kek(
     *, by: Actor, retire_old: bool = False, progress: Progress = quiet
 ) -> KekRotationReport:
-    """Rewrap every live DEK and entry key under a new KEK version; no card is decrypted.
+    """Rewrap every live DEK and entry key, and seal the webhook endpoints' secrets again,
+    under a new KEK version; no card is decrypted.
 
     With a read-only keyring (environment, KMS) the operator adds the version
     there first; this then rewraps under the keyring's current version.
@@ -53,6 +56,9 @@ def rotate_kek(
         lock_key_management()
         data_keys = DATA_KEYS.rewrap(keyring, version, progress=progress)
         entry_keys = ENTRY_KEYS.rewrap(keyring, version, progress=progress)
+        # Sealed by the same keyring: left under the old version, they would keep it alive.
+        webhook_endpoints = reseal_webhook_secrets()
+        progress(f"sealed {webhook_endpoints} webhook endpoint(s)' secrets again")
         record(
             "vault.kek_rotated",
             actor=by,
@@ -60,6 +66,7 @@ def rotate_kek(
             created=created,
             data_keys=data_keys,
             entry_keys=entry_keys,
+            webhook_endpoints=webhook_endpoints,
         )
     retired: list[int] = []
     if retire_old:
@@ -70,6 +77,7 @@ def rotate_kek(
         created=created,
         data_keys=data_keys,
         entry_keys=entry_keys,
+        webhook_endpoints=webhook_endpoints,
         retired_versions=retired,
     )
 

@@ -12,12 +12,15 @@ import pytest
 from django.utils import timezone
 
 from audit import SYSTEM
+from audit.models import AuditEvent
 from billing.webhooks import keys
 from billing.webhooks.exceptions import WebhookError
 from billing.webhooks.selectors import kek_versions_in_use, signing_secrets
-from payments.vault.services import retire_kek_versions
+from billing.webhooks.services import roll_webhook_secret
+from payments.vault.services import retire_kek_versions, rotate_kek
 from security.keyring import get_keyring
-from tests.billing.webhooks.conftest import Receiver
+from security.models import User
+from tests.billing.webhooks.conftest import Receiver, stepped_up
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +55,26 @@ def test_retiring_kek_versions_spares_those_sealing_webhook_secrets(
     assert retire_kek_versions(by=SYSTEM) == []
     assert set(json.loads(webhook_keyring.read_text())["kek"]) == {"1", "2"}
     assert signing_secrets(endpoint, timezone.now()) == [secret]
+
+
+def test_a_kek_rotation_seals_webhook_secrets_again_and_frees_the_old_version(
+    register: Callable[..., Any],
+    receiver: Receiver,
+    webhook_keyring: Path,
+    officer: User,
+) -> None:
+    endpoint, secret = register(receiver.url)
+    rolled, new_secret = roll_webhook_secret(
+        endpoint, overlap_hours=24, by=officer, request=stepped_up(officer)
+    )  # a previous secret kept beside the current one: both slots are sealed again
+
+    report = rotate_kek(by=SYSTEM, retire_old=True)
+
+    rolled.refresh_from_db()
+    assert report.webhook_endpoints == 1
+    assert rolled.secret_kek_version == rolled.previous_secret_kek_version == report.kek_version
+    assert signing_secrets(rolled, timezone.now()) == [new_secret, secret]  # unchanged
+    assert 1 in report.retired_versions  # no secret needs the old KEK any more
+    assert set(json.loads(webhook_keyring.read_text())["kek"]) == {str(report.kek_version)}
+    event = AuditEvent.objects.get(action="vault.kek_rotated")
+    assert event.details["webhook_endpoints"] == 1
