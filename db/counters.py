@@ -47,7 +47,8 @@ class Counters:
     greatest: tuple[str, ...] = ()
 
 
-def _statement(counters: Counters, postgresql: bool, quote: Any) -> tuple[str, list[Any]]:
+def _statement(counters: Counters, connection: Any, postgresql: bool) -> tuple[str, list[Any]]:
+    quote = connection.ops.quote_name
     columns = (*counters.unique, *counters.added, *counters.greatest)
     table = quote(counters.table)
     marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
@@ -69,7 +70,8 @@ def _statement(counters: Counters, postgresql: bool, quote: Any) -> tuple[str, l
         # One array per column, whatever the number of rows: psycopg parses a statement's
         # text once only while it has at most 50 parameters (a payment's twelve bucket
         # rows as VALUES had 84), and the text no longer depends on the number of rows.
-        arrays = ", ".join(f"%s::{kind}[]" for kind in _column_types(counters.table, columns))
+        kinds = _column_types(counters.table, columns, connection.alias)
+        arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
         sql = (
             f"INSERT INTO {table} ({names}) SELECT {names} FROM unnest({arrays})"  # noqa: S608 (names from model metadata)
             f" WITH ORDINALITY AS v({names}, _n) ORDER BY _n{conflict}"
@@ -84,14 +86,13 @@ def _statement(counters: Counters, postgresql: bool, quote: Any) -> tuple[str, l
 
 
 @functools.cache
-def _column_types(table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The PostgreSQL types of ``table``'s ``columns``, from its model's fields."""
+def _column_types(table: str, columns: tuple[str, ...], using: str) -> tuple[str, ...]:
+    """The database types of ``table``'s ``columns``, from its model's fields."""
     from django.apps import apps
-    from django.db import connection
 
     model = next(m for m in apps.get_models() if m._meta.db_table == table)
     fields = {field.column: field for field in model._meta.concrete_fields}
-    return tuple(str(fields[column].db_type(connection)) for column in columns)
+    return tuple(str(fields[column].db_type(connections[using])) for column in columns)
 
 
 def add_to_counters(*tables: Counters, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -100,9 +101,7 @@ def add_to_counters(*tables: Counters, using: str = DEFAULT_DB_ALIAS) -> None:
     connection = connections[using]
     postgresql = is_postgresql(using)
     statements = [
-        _statement(counters, postgresql, connection.ops.quote_name)
-        for counters in tables
-        if counters.rows
+        _statement(counters, connection, postgresql) for counters in tables if counters.rows
     ]
     if not statements:
         return

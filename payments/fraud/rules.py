@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -113,9 +113,10 @@ def assess_card_payment(
         from payments.fraud.rule_selectors import customer_email
 
         email = customer_email(customer_id)
-    assessment = _engine(
+    return _engine(
         safety,
         features=features,
+        email=email,
         keys=list_keys(
             features,
             fingerprint=payment_method.fingerprint,
@@ -126,7 +127,6 @@ def assess_card_payment(
         step_up=step_up,
         started=started,
     )
-    return replace(assessment, email=email)
 
 
 def _engine(
@@ -134,6 +134,7 @@ def _engine(
     *,
     features: Mapping[str, Any],
     keys: list[tuple[str, str]],
+    email: str,
     step_up: StepUpState | None,
     started: float,
 ) -> RiskAssessment:
@@ -198,7 +199,7 @@ def _engine(
         "decided_by": decision.decided_by,
         "duration_us": int((time.perf_counter() - started) * 1_000_000),
     }
-    return RiskAssessment(decision.action, decision.reasons, evaluation)
+    return RiskAssessment(decision.action, decision.reasons, evaluation, email=email)
 
 
 def _json_safe(features: Mapping[str, Any]) -> dict[str, Any]:
