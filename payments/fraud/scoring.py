@@ -21,6 +21,7 @@ from django.db.models import Subquery
 from db.compiled import compiled
 from payments.exceptions import FraudModelRefused
 from payments.fraud.models import FraudModelVersion, RiskSettings
+from payments.fraud.trees import CompiledEnsemble, compile_ensemble
 
 TOP_FEATURES = 3
 
@@ -44,6 +45,16 @@ class LoadedModel:
     features: list[str]
     estimator: Any
     reference: np.ndarray
+    # The trees as arrays (payments.fraud.trees), None for a model they do not cover (a
+    # version trained before them, logistic regression): scikit-learn then predicts.
+    compiled: CompiledEnsemble | None = None
+
+    def probabilities(self, matrix: np.ndarray) -> np.ndarray:
+        """The fraud probability of each row of ``matrix`` (columns in ``features`` order)."""
+        if self.compiled is not None:
+            return self.compiled.probabilities(matrix)
+        result: np.ndarray = self.estimator.predict_proba(matrix)[:, 1]
+        return result
 
 
 def vectorize(rows: list[dict[str, Any]], names: list[str]) -> np.ndarray:
@@ -127,12 +138,14 @@ def _load(pk: int, sha256: str) -> LoadedModel:
         _one_thread()
         row = FraudModelVersion.objects.values("model_bytes", "model_sha256").get(pk=pk)
         artefact = load_artefact(bytes(row["model_bytes"]), row["model_sha256"])
+        reference = np.asarray(artefact["reference"], dtype=np.float64)
         _loaded = LoadedModel(
             pk=pk,
             sha256=row["model_sha256"],
             features=list(artefact["features"]),
             estimator=artefact["estimator"],
-            reference=np.asarray(artefact["reference"], dtype=np.float64),
+            reference=reference,
+            compiled=compile_ensemble(artefact["estimator"], reference),
         )
         return _loaded
 
@@ -142,13 +155,16 @@ def predict_with_reasons(
 ) -> tuple[float, list[tuple[str, float]]]:
     """The probability of ``row`` and the features that raised it most: for each feature,
     the probability with it set to the reference (typical) value, subtracted from the
-    probability as scored. One prediction of 1 + n rows (each call has a fixed cost)."""
-    changed = np.repeat(row, len(model.features) + 1, axis=0)
-    for j in range(len(model.features)):
-        changed[j + 1, j] = model.reference[j]
-    probabilities = model.estimator.predict_proba(changed)[:, 1]
+    probability as scored. One prediction of 1 + the features whose value is not the
+    typical one already (the others changed nothing: their contribution is 0)."""
+    reference = model.reference
+    differs = np.flatnonzero(~((row[0] == reference) | (np.isnan(row[0]) & np.isnan(reference))))
+    changed = np.repeat(row, len(differs) + 1, axis=0)
+    changed[np.arange(1, len(differs) + 1), differs] = reference[differs]
+    probabilities = model.probabilities(changed)
     probability = float(probabilities[0])
-    contributions = probability - probabilities[1:]
+    contributions = np.zeros(len(model.features))
+    contributions[differs] = probability - probabilities[1:]
     order = np.argsort(-contributions)[:TOP_FEATURES]
     return probability, [
         (model.features[j], round(float(contributions[j]), 4))

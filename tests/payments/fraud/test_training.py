@@ -176,6 +176,9 @@ def test_the_live_model_is_loaded_again_when_the_live_version_changes(
     promote_model_version(trained, by=analyst, request=stepped_up_request(analyst))
     first = scoring.live_model()
     assert first is scoring.live_model()  # loaded once
+    # Gradient boosting is scored from its trees as arrays (payments.fraud.trees).
+    assert first is not None
+    assert (first.compiled is not None) == (trained.algorithm == "gradient_boosting")
     worse = constant_version(trained)
     promote_model_version(
         worse, by=analyst, request=stepped_up_request(analyst), override=True, reason="test"
