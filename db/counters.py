@@ -95,26 +95,36 @@ def _column_types(table: str, columns: tuple[str, ...], using: str) -> tuple[str
     return tuple(str(fields[column].db_type(connections[using])) for column in columns)
 
 
-def add_to_counters(*tables: Counters, using: str = DEFAULT_DB_ALIAS) -> None:
+def add_to_counters(
+    *tables: Counters,
+    also: Sequence[tuple[str, Sequence[Any]]] = (),
+    using: str = DEFAULT_DB_ALIAS,
+) -> None:
     """Insert or add to the counter rows of ``tables`` (those with rows) in one statement
-    on PostgreSQL. Table and column names come from model metadata, never from input."""
+    on PostgreSQL. Table and column names come from model metadata, never from input.
+
+    ``also``: other writes of the same moment, each a fixed INSERT text and its parameters
+    (e.g. ``db.compiled.insert_sql``), run in the same statement on PostgreSQL (one round
+    trip: a data-modifying ``WITH`` each) and one after the other elsewhere."""
     connection = connections[using]
     postgresql = is_postgresql(using)
     statements = [
         _statement(counters, connection, postgresql) for counters in tables if counters.rows
     ]
+    if not postgresql:
+        with connection.cursor() as cursor:
+            for sql, params in [*statements, *also]:
+                cursor.execute(sql, params)
+        return
+    statements = [*also, *statements]
     if not statements:
         return
+    *first, (last_sql, _last_params) = statements
+    ctes = [f"w{n} AS ({sql})" for n, (sql, _params) in enumerate(first)]
+    # Prepared on the connection (db.prepared): a hot path writes it with every payment,
+    # in a few shapes only (the keys an attempt has, the tables an event writes).
+    sql = hot((f"WITH {', '.join(ctes)} " if ctes else "") + last_sql)
     with connection.cursor() as cursor:
-        if not postgresql:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-            return
-        *first, (last_sql, _last_params) = statements
-        ctes = [f"w{n} AS ({sql})" for n, (sql, _params) in enumerate(first)]
-        # Prepared on the connection (db.prepared): a hot path writes it with every payment,
-        # in a few shapes only (the keys an attempt has, the tables an event writes).
-        sql = hot((f"WITH {', '.join(ctes)} " if ctes else "") + last_sql)
         cursor.execute(sql, [value for _sql, params in statements for value in params])
 
 

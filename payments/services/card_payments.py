@@ -26,7 +26,6 @@ from audit import SYSTEM, pending_event, record
 from billing.models import Invoice
 from billing.money import Money
 from billing.webhooks import emit_payment
-from db.compiled import insert as compiled_insert
 from payments.exceptions import AmountExceedsDue, InvalidPayment, InvoiceNotPayable
 from payments.fraud.features.velocity import Keys, count_attempt
 from payments.fraud.models import RiskDecision, RiskEvaluation, RiskHold
@@ -289,7 +288,8 @@ def _reserve_card_payment(
                 raise card  # no payment is reserved: the vault's keys fail (the caller says)
             insert_reserved(payment, stored, event)
             # After the audit chain's lock (taken above): the counters' hot rows (one card
-            # paying many invoices) are locked for as short a time as the chain's.
+            # paying many invoices) are locked for as short a time as the chain's. The
+            # engine's evaluation of the attempt goes in with them (one statement).
             count_attempt(
                 Keys(
                     card=payment_method.fingerprint,
@@ -303,9 +303,14 @@ def _reserve_card_payment(
                 amount=payment.amount,
                 currency=payment.currency,
                 failed=blocked,
+                evaluation=(
+                    RiskEvaluation(
+                        payment=payment, created_at=payment.created_at, **risk.evaluation
+                    )
+                    if risk.evaluation is not None
+                    else None
+                ),
             )
-            if risk.evaluation is not None:
-                store_evaluation(payment, risk.evaluation)
             if blocked or payment.awaiting_risk_review:  # webhooks: posted after commit
                 kind = "payment.failed" if blocked else "payment.held_for_review"
                 emit_payment(kind, payment, customer=locked.customer_id)
@@ -330,12 +335,6 @@ def payer_step_up(request: HttpRequest | None, by: Actor) -> str:
     if is_step_up_fresh(request):
         return "fresh"
     return "stale" if has_second_factor(user=by) else "unavailable"
-
-
-def store_evaluation(payment: Payment, evaluation: dict[str, object]) -> None:
-    """The engine's RiskEvaluation of the attempt, in the reserve's transaction (an INSERT
-    compiled once per process, like the payment's own)."""
-    compiled_insert(RiskEvaluation(payment=payment, created_at=payment.created_at, **evaluation))
 
 
 def _attempt_facts(

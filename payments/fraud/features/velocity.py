@@ -44,7 +44,7 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from audit import record
-from db.compiled import compiled
+from db.compiled import compiled, insert_sql
 from db.counters import Counters, add_to_counters
 from db.dialect import insert_rows
 from payments.fraud.features.compute import CAPTURED, EUR_RATES, FAILED, eur_factor, to_eur
@@ -56,7 +56,12 @@ from payments.fraud.features.registry import (
     bucket_start,
     window_start,
 )
-from payments.fraud.models import CustomerPaymentStats, VelocityBucket, VelocityPair
+from payments.fraud.models import (
+    CustomerPaymentStats,
+    RiskEvaluation,
+    VelocityBucket,
+    VelocityPair,
+)
 from payments.models import Payment
 from security.actors import Actor
 
@@ -127,9 +132,17 @@ def _pairs(rows: list[tuple[Any, ...]]) -> Counters:
 
 
 def count_attempt(
-    keys: Keys, *, at: datetime.datetime, amount: int, currency: str, failed: bool
+    keys: Keys,
+    *,
+    at: datetime.datetime,
+    amount: int,
+    currency: str,
+    failed: bool,
+    evaluation: RiskEvaluation | None = None,
 ) -> None:
-    """Count a card payment attempt just inserted (``failed``: blocked at once)."""
+    """Count a card payment attempt just inserted (``failed``: blocked at once), and insert
+    the engine's ``evaluation`` of it (if any) in the same statement: one round trip for
+    the engine's writes of an attempt."""
     eur = to_eur(amount, currency)
     pairs = [
         (owner, keys.value(owner), keys.value(counted), 0, at)
@@ -139,6 +152,7 @@ def count_attempt(
     add_to_counters(
         _buckets(_bucket_rows(keys, at, attempts=1, eur=eur, failures=int(failed))),
         _pairs(pairs),
+        also=[insert_sql(evaluation)] if evaluation is not None else [],
     )
 
 
