@@ -108,7 +108,7 @@ def add_to_counters(
     trip: a data-modifying ``WITH`` each) and one after the other elsewhere."""
     connection = connections[using]
     postgresql = is_postgresql(using)
-    statements = [
+    statements: list[tuple[str, Sequence[Any]]] = [
         _statement(counters, connection, postgresql) for counters in tables if counters.rows
     ]
     if not postgresql:

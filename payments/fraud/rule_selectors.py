@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from db.compiled import CompiledQuery, compiled
+from db.dialect import is_postgresql
 from payments.fraud.engine import MAX_LIVE_RULES, ListHit, LiveRule
 from payments.fraud.expressions import CompiledExpression
 from payments.fraud.models import FraudListEntry, FraudRule
@@ -62,8 +63,12 @@ def customer_email(customer_id: int) -> str:
 
 def live_rules() -> list[LiveRule]:
     """The enabled rules, compiled (one query; at most ``MAX_LIVE_RULES``)."""
+    return _compiled_rules(_enabled_rules.fetch())
+
+
+def _compiled_rules(rows: Iterable[dict[str, Any]]) -> list[LiveRule]:
     rules = []
-    for row in _enabled_rules.fetch():
+    for row in rows:
         compiled_expression = compiled_rule(row["pk"], row["version"], row["expression"])
         if compiled_expression is not None:
             rules.append(
@@ -77,6 +82,56 @@ def live_rules() -> list[LiveRule]:
                 )
             )
     return rules
+
+
+# The rules, the live model version and the score thresholds of an attempt in one statement
+# (PostgreSQL: the rules as an array of JSON objects); on the thresholds' row, which the
+# attempt's facts have stored already.
+@compiled()
+def _configuration() -> Any:
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models import Subquery
+    from django.db.models.functions import JSONObject
+
+    from payments.fraud.models import FraudModelVersion, RiskSettings
+
+    fields = ("pk", "version", "action", "position", "description", "expression")
+    rules = (
+        FraudRule.objects.filter(enabled=True)
+        .order_by("pk")
+        .values(row=JSONObject(**{name: name for name in fields}))[:MAX_LIVE_RULES]
+    )
+    live = FraudModelVersion.objects.filter(live=True).order_by("pk")
+    return (
+        RiskSettings.objects.order_by("pk")
+        .values("review_score", "block_score")
+        .annotate(
+            model=Subquery(live.values("pk")[:1]),
+            model_sha256=Subquery(live.values("model_sha256")[:1]),
+            rules=ArraySubquery(rules),
+        )[:1]
+    )
+
+
+def engine_configuration() -> tuple[list[LiveRule], dict[str, Any] | None]:
+    """The enabled rules (``live_rules``) and the live model version with the score
+    thresholds (``scoring.live_version``: None when no version is live), as the engine reads
+    them for every attempt: one statement on PostgreSQL, two elsewhere."""
+    from payments.fraud.scoring import live_version
+
+    if is_postgresql():
+        row = _configuration.first()
+        if row is not None:
+            live = None
+            if row["model"] is not None:
+                live = {
+                    "pk": row["model"],
+                    "model_sha256": row["model_sha256"],
+                    "review_score": row["review_score"],
+                    "block_score": row["block_score"],
+                }
+            return _compiled_rules(row["rules"]), live
+    return live_rules(), live_version()
 
 
 # A fixed number of values per key, so that the statement is one compiled, prepared text:

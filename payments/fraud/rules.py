@@ -139,17 +139,18 @@ def _engine(
     started: float,
 ) -> RiskAssessment:
     """Lists, safety rules, the analysts' rules and the score, in the engine's order."""
-    from payments.fraud.rule_selectors import list_hits, live_rules
-    from payments.fraud.scoring import score as model_score
+    from payments.fraud.rule_selectors import engine_configuration, list_hits
+    from payments.fraud.scoring import score_with
 
     hits = list_hits(keys)
-    scored = model_score(dict(features))
+    rules, live = engine_configuration()
+    scored = score_with(dict(features), live)
     inputs: dict[str, Any] = {
         "features": features,
         "hits": hits,
         "safety_decision": safety.decision,
         "safety_reasons": safety.reasons,
-        "rules": live_rules(),
+        "rules": rules,
         "score": scored.score if scored is not None else None,
         # Read with the live model's version (no model, no score to hold against them).
         "review_score": scored.review_score if scored is not None else 0,

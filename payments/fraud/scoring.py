@@ -125,7 +125,7 @@ def _one_thread() -> None:
 
 def live_model() -> LoadedModel | None:
     """The live model version, loaded once per process and again when the live one changes."""
-    live = _live_version.first()
+    live = live_version()
     return _load(live["pk"], live["model_sha256"]) if live is not None else None
 
 
@@ -173,10 +173,23 @@ def predict_with_reasons(
     ]
 
 
+def live_version() -> dict[str, Any] | None:
+    """The live model version's id (``pk``) and ``model_sha256`` with the score thresholds
+    (``review_score``, ``block_score``: None while no row of thresholds is stored); None
+    when no version is live. One statement."""
+    row: dict[str, Any] | None = _live_version.first()
+    return row
+
+
 def score(features: dict[str, Any]) -> ScoreResult | None:
     """The live model's score of ``features`` (from ``attempt_features``) with the score
     thresholds; None when no model version is live."""
-    live = _live_version.first()
+    return score_with(features, live_version())
+
+
+def score_with(features: dict[str, Any], live: dict[str, Any] | None) -> ScoreResult | None:
+    """``score`` with the live version as read already (``live_version``, or the engine's
+    configuration: ``rule_selectors.engine_configuration``)."""
     if live is None:
         return None
     model = _load(live["pk"], live["model_sha256"])

@@ -83,3 +83,39 @@ def test_an_analysts_allow_rule_decides_before_the_score(
 
     assert (payment.risk_decision, payment.risk_evaluation.decided_by) == ("allow", "rule")
     assert payment.risk_evaluation.score is not None  # scored all the same, for the reports
+
+
+@pytest.mark.parametrize("one_statement", [True, False])
+def test_the_engines_configuration_is_the_rules_the_live_model_and_the_thresholds(
+    live: FraudModelVersion, analyst: User, one_statement: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement on PostgreSQL (rule_selectors.engine_configuration), the same as the
+    two reads it stands for (live_rules, scoring.live_version) on other databases."""
+    from payments.fraud import rule_selectors, scoring
+    from payments.fraud.rule_services import update_fraud_rule
+
+    if not one_statement:
+        monkeypatch.setattr(rule_selectors, "is_postgresql", lambda: False)
+
+    first = create_fraud_rule(
+        action="review", expression="amount > 900", description="a", enabled=True, by=analyst
+    )
+    create_fraud_rule(
+        action="block", expression="amount > 5", description="b", enabled=False, by=analyst
+    )
+    rules, version = rule_selectors.engine_configuration()
+    assert (
+        [(r.pk, r.version, r.action, r.expression.text) for r in rules]
+        == [(first.pk, first.version, "review", "amount > 900")]
+        == [(r.pk, r.version, r.action, r.expression.text) for r in rule_selectors.live_rules()]
+    )
+    assert version == scoring.live_version()
+    assert version == {
+        "pk": live.pk,
+        "model_sha256": live.model_sha256,
+        "review_score": 0,
+        "block_score": 0,
+    }
+    update_fraud_rule(first, enabled=False, by=analyst)
+    FraudModelVersion.objects.filter(pk=live.pk).update(live=False)
+    assert rule_selectors.engine_configuration() == ([], None)
