@@ -84,56 +84,6 @@ def _compiled_rules(rows: Iterable[dict[str, Any]]) -> list[LiveRule]:
     return rules
 
 
-# The rules, the live model version and the score thresholds of an attempt in one statement
-# (PostgreSQL: the rules as an array of JSON objects); on the thresholds' row, which the
-# attempt's facts have stored already.
-@compiled()
-def _configuration() -> Any:
-    from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import Subquery
-    from django.db.models.functions import JSONObject
-
-    from payments.fraud.models import FraudModelVersion, RiskSettings
-
-    fields = ("pk", "version", "action", "position", "description", "expression")
-    rules = (
-        FraudRule.objects.filter(enabled=True)
-        .order_by("pk")
-        .values(row=JSONObject(**{name: name for name in fields}))[:MAX_LIVE_RULES]
-    )
-    live = FraudModelVersion.objects.filter(live=True).order_by("pk")
-    return (
-        RiskSettings.objects.order_by("pk")
-        .values("review_score", "block_score")
-        .annotate(
-            model=Subquery(live.values("pk")[:1]),
-            model_sha256=Subquery(live.values("model_sha256")[:1]),
-            rules=ArraySubquery(rules),
-        )[:1]
-    )
-
-
-def engine_configuration() -> tuple[list[LiveRule], dict[str, Any] | None]:
-    """The enabled rules (``live_rules``) and the live model version with the score
-    thresholds (``scoring.live_version``: None when no version is live), as the engine reads
-    them for every attempt: one statement on PostgreSQL, two elsewhere."""
-    from payments.fraud.scoring import live_version
-
-    if is_postgresql():
-        row = _configuration.first()
-        if row is not None:
-            live = None
-            if row["model"] is not None:
-                live = {
-                    "pk": row["model"],
-                    "model_sha256": row["model_sha256"],
-                    "review_score": row["review_score"],
-                    "block_score": row["block_score"],
-                }
-            return _compiled_rules(row["rules"]), live
-    return live_rules(), live_version()
-
-
 # A fixed number of values per key, so that the statement is one compiled, prepared text:
 # the address's networks (IPv4 /8 to /32: 25; IPv6 /16 to /128 on nibble boundaries: 29),
 # a BIN's 6, 7 and 8 digits, the card's, billing and IP countries. Unused slots hold "".
@@ -165,18 +115,84 @@ def _build_list_hits(*values: Any) -> Any:
 _list_hits = CompiledQuery(_build_list_hits, *([str] * len(_slots())), datetime.datetime)
 
 
+def _slot_values(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    given: dict[str, list[str]] = {key: [] for key in SLOTS}
+    for key, value in pairs:
+        given[key].append(value)
+    return [given[key][n] if n < len(given[key]) else "" for key, n in _slots()]
+
+
 def list_hits(
     pairs: Iterable[tuple[str, str]], *, at: datetime.datetime | None = None
 ) -> list[ListHit]:
     """The live list entries (not removed, not expired at ``at``) matching any of the
     (key, value) pairs: one compiled query on the partial index (key, value). Values past
     a key's slots (``SLOTS``) are not looked up."""
-    given: dict[str, list[str]] = {key: [] for key in SLOTS}
-    for key, value in pairs:
-        given[key].append(value)
-    values = [given[key][n] if n < len(given[key]) else "" for key, n in _slots()]
-    rows = _list_hits.fetch(*values, at or timezone.now())
+    rows = _list_hits.fetch(*_slot_values(pairs), at or timezone.now())
     return [ListHit(row["pk"], row["list"], row["key"], row["value"]) for row in rows]
+
+
+# What the engine reads for an attempt besides its features, in one statement (PostgreSQL):
+# the list entries it hits, the enabled rules, the live model version and the score
+# thresholds, on the thresholds' row (which the attempt's facts have stored already); the
+# entries and the rules as arrays of JSON objects.
+def _build_engine_reads(*values: Any) -> Any:
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models import Subquery
+    from django.db.models.functions import JSONObject
+
+    from payments.fraud.models import FraudModelVersion, RiskSettings
+
+    def as_json(*names: str) -> JSONObject:
+        return JSONObject(**{name: name for name in names})
+
+    hits = _build_list_hits(*values).values(row=as_json("pk", "list", "key", "value"))
+    rules = (
+        FraudRule.objects.filter(enabled=True)
+        .order_by("pk")
+        .values(row=as_json("pk", "version", "action", "position", "description", "expression"))[
+            :MAX_LIVE_RULES
+        ]
+    )
+    live = FraudModelVersion.objects.filter(live=True).order_by("pk")
+    return (
+        RiskSettings.objects.order_by("pk")
+        .values("review_score", "block_score")
+        .annotate(
+            model=Subquery(live.values("pk")[:1]),
+            model_sha256=Subquery(live.values("model_sha256")[:1]),
+            rules=ArraySubquery(rules),
+            hits=ArraySubquery(hits),
+        )[:1]
+    )
+
+
+_engine_reads = CompiledQuery(_build_engine_reads, *([str] * len(_slots())), datetime.datetime)
+
+
+def engine_reads(
+    pairs: Iterable[tuple[str, str]], *, at: datetime.datetime | None = None
+) -> tuple[list[ListHit], list[LiveRule], dict[str, Any] | None]:
+    """What the engine reads for an attempt besides its features: the list entries the
+    (key, value) pairs hit (``list_hits``), the enabled rules (``live_rules``) and the live
+    model version with the score thresholds (``scoring.live_version``: None when no version
+    is live). One statement on PostgreSQL, three elsewhere."""
+    from payments.fraud.scoring import live_version
+
+    if is_postgresql():
+        row = _engine_reads.first(*_slot_values(pairs), at or timezone.now())
+        if row is not None:
+            live = None
+            if row["model"] is not None:
+                live = {
+                    "pk": row["model"],
+                    "model_sha256": row["model_sha256"],
+                    "review_score": row["review_score"],
+                    "block_score": row["block_score"],
+                }
+            hits = [ListHit(h["pk"], h["list"], h["key"], h["value"]) for h in row["hits"]]
+            return hits, _compiled_rules(row["rules"]), live
+    return list_hits(pairs, at=at), live_rules(), live_version()
 
 
 def review_context(payment_id: int, customer_id: int) -> dict[str, object]:

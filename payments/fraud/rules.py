@@ -139,11 +139,10 @@ def _engine(
     started: float,
 ) -> RiskAssessment:
     """Lists, safety rules, the analysts' rules and the score, in the engine's order."""
-    from payments.fraud.rule_selectors import engine_configuration, list_hits
+    from payments.fraud.rule_selectors import engine_reads
     from payments.fraud.scoring import score_with
 
-    hits = list_hits(keys)
-    rules, live = engine_configuration()
+    hits, rules, live = engine_reads(keys)
     scored = score_with(dict(features), live)
     inputs: dict[str, Any] = {
         "features": features,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import Customer, Invoice
 from payments import services
@@ -86,24 +88,32 @@ def test_an_analysts_allow_rule_decides_before_the_score(
 
 
 @pytest.mark.parametrize("one_statement", [True, False])
-def test_the_engines_configuration_is_the_rules_the_live_model_and_the_thresholds(
+def test_the_engines_reads_are_the_list_hits_the_rules_the_live_model_and_the_thresholds(
     live: FraudModelVersion, analyst: User, one_statement: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One statement on PostgreSQL (rule_selectors.engine_configuration), the same as the
-    two reads it stands for (live_rules, scoring.live_version) on other databases."""
+    """One statement on PostgreSQL (rule_selectors.engine_reads), the same as the three
+    reads it stands for (list_hits, live_rules, scoring.live_version) on other databases."""
     from payments.fraud import rule_selectors, scoring
-    from payments.fraud.rule_services import update_fraud_rule
+    from payments.fraud.rule_services import remove_list_entry, update_fraud_rule
 
     if not one_statement:
         monkeypatch.setattr(rule_selectors, "is_postgresql", lambda: False)
-
     first = create_fraud_rule(
         action="review", expression="amount > 900", description="a", enabled=True, by=analyst
     )
     create_fraud_rule(
         action="block", expression="amount > 5", description="b", enabled=False, by=analyst
     )
-    rules, version = rule_selectors.engine_configuration()
+    entry = add_list_entry(list="block", key="ip", value="203.0.113.0/24", reason="x", by=analyst)
+    add_list_entry(list="allow", key="email", value="alice@example.com", reason="x", by=analyst)
+    pairs = [("ip", "203.0.113.0/24"), ("customer", "7"), ("email", "bob@example.com")]
+    with CaptureQueriesContext(connection) as ran:
+        hits, rules, version = rule_selectors.engine_reads(pairs)
+    assert len(ran) == (1 if one_statement and connection.vendor == "postgresql" else 3)
+    assert hits == rule_selectors.list_hits(pairs)
+    assert [(hit.pk, hit.list, hit.key, hit.value) for hit in hits] == [
+        (entry.pk, "block", "ip", "203.0.113.0/24")
+    ]
     assert (
         [(r.pk, r.version, r.action, r.expression.text) for r in rules]
         == [(first.pk, first.version, "review", "amount > 900")]
@@ -117,5 +127,6 @@ def test_the_engines_configuration_is_the_rules_the_live_model_and_the_threshold
         "block_score": 0,
     }
     update_fraud_rule(first, enabled=False, by=analyst)
+    remove_list_entry(entry, note="x", by=analyst)
     FraudModelVersion.objects.filter(pk=live.pk).update(live=False)
-    assert rule_selectors.engine_configuration() == ([], None)
+    assert rule_selectors.engine_reads(pairs) == ([], [], None)
