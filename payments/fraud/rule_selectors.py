@@ -135,25 +135,25 @@ def list_hits(
 # What the engine reads for an attempt besides its features, in one statement (PostgreSQL):
 # the list entries it hits, the enabled rules, the live model version and the score
 # thresholds, on the thresholds' row (which the attempt's facts have stored already); the
-# entries and the rules as arrays of JSON objects.
+# entries and the rules as arrays of JSON arrays (JSON objects would send their keys as
+# parameters: past psycopg's 50 for caching the statement's parsing).
+_HIT_FIELDS = ("pk", "list", "key", "value")
+_RULE_FIELDS = ("pk", "version", "action", "position", "description", "expression")
+
+
 def _build_engine_reads(*values: Any) -> Any:
     from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import Subquery
-    from django.db.models.functions import JSONObject
+    from django.db.models import F, Subquery
+    from django.db.models.functions import JSONArray
 
     from payments.fraud.models import FraudModelVersion, RiskSettings
 
-    def as_json(*names: str) -> JSONObject:
-        return JSONObject(**{name: name for name in names})
+    def as_json(names: tuple[str, ...]) -> JSONArray:
+        return JSONArray(*(F(name) for name in names))
 
-    hits = _build_list_hits(*values).values(row=as_json("pk", "list", "key", "value"))
-    rules = (
-        FraudRule.objects.filter(enabled=True)
-        .order_by("pk")
-        .values(row=as_json("pk", "version", "action", "position", "description", "expression"))[
-            :MAX_LIVE_RULES
-        ]
-    )
+    hits = _build_list_hits(*values).values(row=as_json(_HIT_FIELDS))
+    enabled = FraudRule.objects.filter(enabled=True).order_by("pk")
+    rules = enabled.values(row=as_json(_RULE_FIELDS))[:MAX_LIVE_RULES]
     live = FraudModelVersion.objects.filter(live=True).order_by("pk")
     return (
         RiskSettings.objects.order_by("pk")
@@ -190,8 +190,9 @@ def engine_reads(
                     "review_score": row["review_score"],
                     "block_score": row["block_score"],
                 }
-            hits = [ListHit(h["pk"], h["list"], h["key"], h["value"]) for h in row["hits"]]
-            return hits, _compiled_rules(row["rules"]), live
+            hits = [ListHit(*hit) for hit in row["hits"]]
+            rules = [dict(zip(_RULE_FIELDS, rule, strict=True)) for rule in row["rules"]]
+            return hits, _compiled_rules(rules), live
     return list_hits(pairs, at=at), live_rules(), live_version()
 
 
