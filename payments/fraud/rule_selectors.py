@@ -90,8 +90,7 @@ def _compiled_rules(rows: Iterable[dict[str, Any]]) -> list[LiveRule]:
 SLOTS = {"card": 1, "customer": 1, "email": 1, "email_domain": 1, "bin": 3, "country": 3, "ip": 29}
 
 
-def _slots() -> list[tuple[str, int]]:
-    return [(key, n) for key, count in SLOTS.items() for n in range(count)]
+_SLOT_COUNT = sum(SLOTS.values())
 
 
 def _build_list_hits(*values: Any) -> Any:
@@ -112,14 +111,20 @@ def _build_list_hits(*values: Any) -> Any:
     )
 
 
-_list_hits = CompiledQuery(_build_list_hits, *([str] * len(_slots())), datetime.datetime)
+_list_hits = CompiledQuery(_build_list_hits, *([str] * _SLOT_COUNT), datetime.datetime)
 
 
 def _slot_values(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """One value per slot, in ``SLOTS`` order ("" for an unused one)."""
     given: dict[str, list[str]] = {key: [] for key in SLOTS}
     for key, value in pairs:
         given[key].append(value)
-    return [given[key][n] if n < len(given[key]) else "" for key, n in _slots()]
+    values: list[str] = []
+    for key, count in SLOTS.items():
+        mine = given[key][:count]
+        values += mine
+        values += [""] * (count - len(mine))
+    return values
 
 
 def list_hits(
@@ -167,7 +172,7 @@ def _build_engine_reads(*values: Any) -> Any:
     )
 
 
-_engine_reads = CompiledQuery(_build_engine_reads, *([str] * len(_slots())), datetime.datetime)
+_engine_reads = CompiledQuery(_build_engine_reads, *([str] * _SLOT_COUNT), datetime.datetime)
 
 
 def engine_reads(
