@@ -1,9 +1,9 @@
-"""The raw aggregates of an attempt read from the database: two queries, whatever the
+"""The raw aggregates of an attempt read from the database: three queries, whatever the
 history.
 
 The velocity counters (``velocity``: buckets and pairs written with each payment) give
-every key's windows in one query of at most 114 buckets per key, with the key's pairs
-seen in 30 days beside them; a second reads the customer's email and country, its captured history
+every key's windows in two queries of at most 114 buckets per key and the key's pairs
+seen in 30 days; a third reads the customer's email and country, its captured history
 (``CustomerPaymentStats``), the card's captured payments for it and the card's first time
 in the vault. Each is compiled once per process (``db.compiled``).
 """
@@ -65,13 +65,14 @@ def _context_query(
     )
 
 
-_windows = CompiledQuery(velocity.windows_query, str, str, str, str, *_TIMES)
+_buckets = CompiledQuery(velocity.buckets_query, str, str, str, str, *_TIMES)
+_pairs = CompiledQuery(velocity.pairs_query, str, str, str, str, *_TIMES[1:])
 _context = CompiledQuery(_context_query, int, str, str, datetime.datetime)
 
 
 def raw_aggregates(attempt: Attempt) -> dict[str, Any]:
     """The windowed and distinct raw aggregates of ``attempt`` (see ``compute``) from the
-    velocity counters: one query for every key."""
+    velocity counters: two queries for every key."""
     keys = velocity.Keys(
         card=attempt.card_fingerprint,
         customer=attempt.customer_id,
@@ -80,7 +81,9 @@ def raw_aggregates(attempt: Attempt) -> dict[str, Any]:
     )
     values = [keys.value(kind) for kind in ("card", "customer", "ip", "email")]
     starts = velocity.window_times(attempt.at)
-    return velocity.raw_from_windows(_windows.fetch(*values, attempt.at, *starts))
+    return velocity.raw_from_rows(
+        _buckets.fetch(*values, attempt.at, *starts), _pairs.fetch(*values, *starts)
+    )
 
 
 def attempt_features(
@@ -93,7 +96,7 @@ def attempt_features(
     at: datetime.datetime | None = None,
 ) -> dict[str, Any]:
     """Every feature of ``FEATURES`` for one card payment attempt at ``at`` (default now),
-    from the velocity counters as they stand: two queries however long the history (a
+    from the velocity counters as they stand: three queries however long the history (a
     test counts)."""
     return read_attempt(
         payment_method=payment_method,

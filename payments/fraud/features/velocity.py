@@ -34,15 +34,13 @@ from django.db.models import (
     F,
     FloatField,
     Max,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.functions import JSONArray, Trunc
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from audit import record
@@ -230,26 +228,22 @@ def _of_keys(card: str, customer: str, ip: str, email: str) -> Q:
     )
 
 
-def _covered_buckets(
-    card: str, customer: str, ip: str, email: str, at: datetime.datetime, starts: dict
-) -> QuerySet:
-    # Compiled once (db.compiled): the arguments are placeholders here, never compared.
-    covered = Q()
-    for window in LONGEST:
-        covered |= Q(resolution=BUCKETS[window][0], start__gte=starts[window])
-    return VelocityBucket.objects.filter(
-        _of_keys(card, customer, ip, email), covered, start__lte=at
-    ).order_by()
-
-
 def buckets_query(
     card: str, customer: str, ip: str, email: str, *times: datetime.datetime
 ) -> QuerySet:
     """Every key's windows: one row per kind of key, from at most 114 buckets each."""
     at, *window_starts = times
     starts = dict(zip(BUCKETS, window_starts, strict=True))
-    covered = _covered_buckets(card, customer, ip, email, at, starts)
-    return covered.values("kind").annotate(**_windowed(starts))
+    # Compiled once (db.compiled): the arguments are placeholders here, never compared.
+    covered = Q()
+    for window in LONGEST:
+        covered |= Q(resolution=BUCKETS[window][0], start__gte=starts[window])
+    return (
+        VelocityBucket.objects.filter(_of_keys(card, customer, ip, email), covered, start__lte=at)
+        .order_by()
+        .values("kind")
+        .annotate(**_windowed(starts))
+    )
 
 
 def pairs_query(
@@ -272,31 +266,6 @@ def pairs_query(
     )
 
 
-def windows_query(
-    card: str, customer: str, ip: str, email: str, *times: datetime.datetime
-) -> QuerySet:
-    """``buckets_query``'s rows with each key's distinct counts (``pairs_query``'s) beside
-    them, as ``seen``: one statement. A key seen with others in 30 days has a day bucket in
-    them (the attempt that was seen wrote both), so no key's counts are left out."""
-    at, *window_starts = times
-    starts = dict(zip(BUCKETS, window_starts, strict=True))
-    pairs = (
-        VelocityPair.objects.filter(
-            kind=OuterRef("kind"), key=OuterRef("key"), last_seen__gte=starts["30d"]
-        )
-        .order_by()
-        .values("kind")
-        .annotate(
-            seen=JSONArray(
-                *(Count("pk", filter=Q(last_seen__gte=start)) for start in starts.values())
-            )
-        )
-        .values("seen")
-    )
-    covered = _covered_buckets(card, customer, ip, email, at, starts)
-    return covered.values("kind", "key").annotate(**_windowed(starts), seen=Subquery(pairs[:1]))
-
-
 def window_times(at: datetime.datetime) -> tuple[datetime.datetime, ...]:
     """Each window's start for an attempt at ``at``, in ``BUCKETS``' order."""
     return tuple(window_start(window, at) for window in BUCKETS)
@@ -317,20 +286,6 @@ def raw_from_rows(buckets: Iterable[dict[str, Any]], pairs: Iterable[dict[str, A
         for window in windows:
             raw[f"{prefix}_{window}"] = (seen.get(owner) or {}).get(f"seen_{window}") or 0
     return raw
-
-
-def raw_from_windows(rows: Iterable[dict[str, Any]]) -> dict:
-    """``raw_from_rows`` of ``windows_query``'s rows (the buckets and the pairs in one)."""
-    rows = list(rows)
-    pairs = [
-        {"kind": row["kind"], **dict(zip(_SEEN, row["seen"], strict=True))}
-        for row in rows
-        if row["seen"] is not None
-    ]
-    return raw_from_rows(rows, pairs)
-
-
-_SEEN = tuple(f"seen_{window}" for window in BUCKETS)
 
 
 def purge_velocity(*, by: Actor, now: datetime.datetime | None = None) -> dict[str, int]:
