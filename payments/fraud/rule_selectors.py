@@ -148,7 +148,7 @@ _RULE_FIELDS = ("pk", "version", "action", "position", "description", "expressio
 
 def _build_engine_reads(*values: Any) -> Any:
     from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import F, Subquery
+    from django.db.models import F, Func, JSONField, Subquery
     from django.db.models.functions import JSONArray
 
     from payments.fraud.models import FraudModelVersion, RiskSettings
@@ -166,8 +166,9 @@ def _build_engine_reads(*values: Any) -> Any:
         .annotate(
             model=Subquery(live.values("pk")[:1]),
             model_sha256=Subquery(live.values("model_sha256")[:1]),
-            rules=ArraySubquery(rules),
-            hits=ArraySubquery(hits),
+            # One JSON value each (to_jsonb of the array), decoded once, not once a row.
+            rules=Func(ArraySubquery(rules), function="to_jsonb", output_field=JSONField()),
+            hits=Func(ArraySubquery(hits), function="to_jsonb", output_field=JSONField()),
         )[:1]
     )
 
