@@ -179,3 +179,32 @@ def test_the_purge_deletes_only_what_no_window_reads() -> None:
     assert len(after["pairs"]) == len(before["pairs"]) == 4
     assert purged["buckets"] == len(before["buckets"]) - len(after["buckets"]) > 0
     assert len(audit_events("fraud.velocity_purged")) == 1
+
+
+def test_a_pair_is_seen_by_the_minute_and_counts_as_the_exact_time_would() -> None:
+    """A pair's last_seen is the start of its attempt's minute (rewritten in place within a
+    minute); every window starts on a minute, so the distinct counts do not change."""
+    at = datetime.datetime(2026, 11, 2, 12, 34, 56, 789000, tzinfo=datetime.UTC)
+    keys = Keys(card="card-a", customer="41", ip="203.0.113.9", email="a@example.com")
+    count_attempt(keys, at=at, amount=100, currency="SEK", failed=False)
+    count_attempt(
+        keys, at=at + datetime.timedelta(seconds=2), amount=100, currency="SEK", failed=False
+    )
+    minute = datetime.datetime(2026, 11, 2, 12, 34, tzinfo=datetime.UTC)
+    assert set(VelocityPair.objects.values_list("last_seen", flat=True)) == {minute}
+    count_capture(keys, at=at, amount=100, currency="SEK")
+    assert VelocityPair.objects.get(kind="customer", key="41").last_seen == minute
+    # An hour's window of an attempt at 13:34:10 starts at 12:35: the pair seen at 12:34:56
+    # is outside it, as with the exact time; one at 12:35:00.5 is inside.
+    later = Keys(card="card-b", customer="41", ip="203.0.113.9", email="a@example.com")
+    count_attempt(
+        later, at=datetime.datetime(2026, 11, 2, 12, 35, 0, 500000, tzinfo=datetime.UTC),
+        amount=100, currency="SEK", failed=False,
+    )  # fmt: skip
+    from payments.fraud.features import online, velocity
+
+    now = datetime.datetime(2026, 11, 2, 13, 34, 10, tzinfo=datetime.UTC)
+    values = [keys.value(kind) for kind in ("card", "customer", "ip", "email")]
+    raw = velocity.raw_from_rows([], online._pairs.fetch(*values, *velocity.window_times(now)))
+    assert raw["customer_cards_1h"] == 1  # card-b only
+    assert raw["customer_cards_1d"] == 2
