@@ -189,7 +189,7 @@ def score(features: dict[str, Any]) -> ScoreResult | None:
 
 def score_with(features: dict[str, Any], live: dict[str, Any] | None) -> ScoreResult | None:
     """``score`` with the live version as read already (``live_version``, or the engine's
-    configuration: ``rule_selectors.engine_configuration``)."""
+    reads: ``rule_selectors.engine_reads``)."""
     if live is None:
         return None
     model = _load(live["pk"], live["model_sha256"])
