@@ -48,3 +48,15 @@ def open_sealed(
             f"the endpoint's secret cannot be opened: {exc}", field="secret"
         ) from None
     return plain.decode()
+
+
+def reseal(
+    blob: bytes | memoryview, *, version: int, public_id: str, slot: str = "current"
+) -> Wrapped:
+    """A sealed secret sealed again under the keyring's current KEK (KEK rotation): opened
+    and sealed here, so the secret never leaves this module."""
+    return seal(
+        open_sealed(blob, version=version, public_id=public_id, slot=slot),
+        public_id=public_id,
+        slot=slot,
+    )

@@ -200,24 +200,22 @@ def reseal_webhook_secrets() -> int:
     for endpoint in WebhookEndpoint.objects.select_for_update().order_by("pk"):
         fields = []
         if endpoint.secret_kek_version != version:
-            secret = keys.open_sealed(
+            sealed = keys.reseal(
                 endpoint.secret_sealed,
                 version=endpoint.secret_kek_version,
                 public_id=endpoint.public_id,
             )
-            sealed = keys.seal(secret, public_id=endpoint.public_id)
             endpoint.secret_kek_version, endpoint.secret_sealed = sealed.version, sealed.blob
             fields += ["secret_kek_version", "secret_sealed"]
         previous = endpoint.previous_secret_sealed
         if previous is not None and endpoint.previous_secret_kek_version != version:
             assert endpoint.previous_secret_kek_version is not None
-            secret = keys.open_sealed(
+            sealed = keys.reseal(
                 previous,
                 version=endpoint.previous_secret_kek_version,
                 public_id=endpoint.public_id,
                 slot="previous",
             )
-            sealed = keys.seal(secret, public_id=endpoint.public_id, slot="previous")
             endpoint.previous_secret_kek_version = sealed.version
             endpoint.previous_secret_sealed = sealed.blob
             fields += ["previous_secret_kek_version", "previous_secret_sealed"]

@@ -183,8 +183,6 @@ def engine_reads(
     (key, value) pairs hit (``list_hits``), the enabled rules (``live_rules``) and the live
     model version with the score thresholds (``scoring.live_version``: None when no version
     is live). One statement on PostgreSQL, three elsewhere."""
-    from payments.fraud.scoring import live_version
-
     if is_postgresql():
         row = _engine_reads.first(*_slot_values(pairs), at or timezone.now())
         if row is not None:
@@ -199,6 +197,8 @@ def engine_reads(
             hits = [ListHit(*hit) for hit in row["hits"]]
             rules = [dict(zip(_RULE_FIELDS, rule, strict=True)) for rule in row["rules"]]
             return hits, _compiled_rules(rules), live
+    from payments.fraud.scoring import live_version
+
     return list_hits(pairs, at=at), live_rules(), live_version()
 
 

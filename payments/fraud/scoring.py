@@ -2,9 +2,10 @@
 
 The live ``FraudModelVersion`` is loaded once per process and loaded again when the live
 version changes: each score first reads the live version's id and SHA-256 (one indexed
-row), and a stored model whose bytes do not hash to its SHA-256 is never unpickled
-(``FraudModelRefused``). ``top_features`` explain the score: how much each feature moved
-the probability away from the training set's typical payment (its medians).
+row; the engine reads it with its rules, ``rule_selectors.engine_reads``), and a stored
+model whose bytes do not hash to its SHA-256 is never unpickled (``FraudModelRefused``).
+``top_features`` explain the score: how much each feature moved the probability away
+from the training set's typical payment (its medians).
 """
 
 from __future__ import annotations

@@ -131,12 +131,13 @@ def _buckets(rows: list[tuple[Any, ...]]) -> Counters:
 
 
 def _pairs(rows: list[tuple[Any, ...]]) -> Counters:
+    """Pair rows (kind, key, other, captured, the attempt's time), seen by the minute."""
     return Counters(
         _PAIR,
         unique=("kind", "key", "other"),
         added=("captured",),
         greatest=("last_seen",),
-        rows=sorted(rows),
+        rows=sorted((*row[:4], seen_minute(row[4])) for row in rows),
     )
 
 
@@ -153,9 +154,8 @@ def count_attempt(
     the engine's ``evaluation`` of it (if any) in the same statement: one round trip for
     the engine's writes of an attempt."""
     eur = to_eur(amount, currency)
-    minute = seen_minute(at)
     pairs = [
-        (owner, keys.value(owner), keys.value(counted), 0, minute)
+        (owner, keys.value(owner), keys.value(counted), 0, at)
         for owner, counted in PAIRS
         if keys.value(owner)
     ]
@@ -182,7 +182,7 @@ def count_capture(keys: Keys, *, at: datetime.datetime, amount: int, currency: s
             greatest=("largest_eur",),
             rows=[(int(keys.customer), 1, eur, eur * eur, eur)],
         ),
-        _pairs([("customer", keys.customer, keys.card, 1, seen_minute(at))]),
+        _pairs([("customer", keys.customer, keys.card, 1, at)]),
     )
 
 
