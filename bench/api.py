@@ -19,9 +19,19 @@ system time), and the same service calls in-process (``time.process_time``: the 
 ``create_draft_invoice`` with the two lines and ``finalize_invoice``; with ``--add-line``
 ``create_draft_invoice`` with one, ``add_invoice_line``, ``finalize_invoice``). The
 API's own cost is the difference, as a share of the floor (goal: at most 30 % for
-create-and-finalize). The token check (``BearerAuthentication.authenticate`` on a real
-token) is timed in-process (goal: under 1 ms), and the list endpoints' queries are
-counted at two sizes (goal: the same). The last line of output is one JSON object with every figure.
+create-and-finalize). Under load the workers and the load generator share the cores,
+which makes every request's CPU dearer than the floor's, measured alone afterwards.
+
+So the same comparison is also made without the HTTP server and the load: the API's two
+requests through Django's WSGI handler in this process, alternating round by round with
+the floor (both on the same machine at the same moments; medians of ``--rounds``). In the
+same rounds the API's stack around an empty view (``bench/_api_layers.py``) is priced one
+layer at a time: Django and the middleware, REST framework, the token check and scopes,
+the throttle, the Idempotency-Key; what every request pays before any endpoint's work.
+
+The token check (``BearerAuthentication.authenticate`` on a real token) is timed
+in-process (goal: under 1 ms), and the list endpoints' queries are counted at two sizes
+(goal: the same). The last line of output is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -291,9 +301,9 @@ def cpu_seconds(pids: list[int]) -> float:
     return sum(cpu_by_process(pids).values())
 
 
-def floor(data: dict[str, Any], count: int, add_line: bool = False) -> dict[str, float]:
-    """The same operations through the services in-process: CPU seconds per create-and-
-    finalize and per payment (``time.process_time``), and wall time."""
+def _services(data: dict[str, Any], add_line: bool) -> tuple[Any, Any]:
+    """``(create_and_finalize, pay)``: the operations through the services, as the API's
+    views call them (the customer and the integration account read once)."""
     from billing import services as billing
     from billing.models import Customer
     from billing.money import Money
@@ -310,19 +320,17 @@ def floor(data: dict[str, Any], count: int, add_line: bool = False) -> dict[str,
         "vat_category": "S",
         "vat_rate": Decimal(25),
     }
-    ids = []
-    cpu, wall = time.process_time(), time.perf_counter()
     second = {**spec, "description": "Support"}
-    for _ in range(count):
+
+    def create_and_finalize() -> Any:
         if add_line:
             draft = billing.create_draft_invoice(customer=customer, by=app, lines=[spec])
             billing.add_invoice_line(draft, by=app, **second)
         else:
             draft = billing.create_draft_invoice(customer=customer, by=app, lines=[spec, second])
-        ids.append(billing.finalize_invoice(draft, by=app))
-    create_cpu, create_wall = time.process_time() - cpu, time.perf_counter() - wall
-    cpu, wall = time.process_time(), time.perf_counter()
-    for invoice in ids:
+        return billing.finalize_invoice(draft, by=app)
+
+    def pay(invoice: Any) -> None:
         services.pay_invoice(
             invoice,
             amount=Money(20000, "SEK"),
@@ -330,12 +338,124 @@ def floor(data: dict[str, Any], count: int, add_line: bool = False) -> dict[str,
             idempotency_key=secrets.token_hex(16),
             by=user,
         )
+
+    return create_and_finalize, pay
+
+
+def floor(data: dict[str, Any], count: int, add_line: bool = False) -> dict[str, float]:
+    """The same operations through the services in-process: CPU seconds per create-and-
+    finalize and per payment (``time.process_time``), and wall time."""
+    create_and_finalize, pay = _services(data, add_line)
+    ids = []
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        ids.append(create_and_finalize())
+    create_cpu, create_wall = time.process_time() - cpu, time.perf_counter() - wall
+    cpu, wall = time.process_time(), time.perf_counter()
+    for invoice in ids:
+        pay(invoice)
     pay_cpu, pay_wall = time.process_time() - cpu, time.perf_counter() - wall
     return {
         "create_cpu_ms": 1000 * create_cpu / count,
         "create_wall_ms": 1000 * create_wall / count,
         "pay_cpu_ms": 1000 * pay_cpu / count,
         "pay_wall_ms": 1000 * pay_wall / count,
+    }
+
+
+def in_process(data: dict[str, Any], count: int, rounds: int) -> dict[str, Any]:
+    """The API without the HTTP server: its requests through Django's WSGI handler in this
+    process, alternating round by round with the floor (so both see the same machine), CPU
+    per create-and-finalize (median of the rounds); and what each layer of the API's stack
+    costs per request (``bench/_api_layers.py``: the stack with an empty view, one layer
+    added at a time)."""
+    import gc
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test.utils import override_settings
+
+    from bench._api_layers import LAYERS
+
+    handler = WSGIHandler()
+    token = data["tokens"]["integration"]
+
+    def request(method: str, path: str, body: Any = None) -> Any:
+        raw = json.dumps(body or {}).encode() if method == "POST" else b""
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": str(PORT),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": f"127.0.0.1:{PORT}",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            "HTTP_ACCEPT": "application/json",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(raw)),
+            "HTTP_IDEMPOTENCY_KEY": secrets.token_hex(16),
+            "wsgi.input": io.BytesIO(raw),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        status: list[str] = []
+
+        def start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(line)
+            return lambda _data: None
+
+        result = handler(environ, start_response)
+        try:
+            answer = b"".join(result)
+        finally:
+            result.close()  # Django's request_finished, as a WSGI server closes it
+        if not status[0].startswith("2"):
+            raise RuntimeError(f"{method} {path}: {status[0]} {answer[:200]!r}")
+        return json.loads(answer)
+
+    def through_api() -> None:
+        draft = request(
+            "POST", "/api/v1/invoices", {"customer": data["customer"], "lines": [LINE, SECOND_LINE]}
+        )
+        request("POST", f"/api/v1/invoices/{draft['id']}/finalize")
+
+    create_and_finalize, _pay = _services(data, add_line=False)
+    body = {"customer": data["customer"], "lines": [LINE, SECOND_LINE]}
+    runs: dict[str, Any] = {"api": through_api, "floor": create_and_finalize}
+    for name in LAYERS:
+        runs[name] = lambda name=name: request("POST", f"/api/v1/_layers/{name}", body)
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    with override_settings(ROOT_URLCONF="bench._api_layers"):
+        for run in runs.values():
+            for _ in range(10):
+                run()
+        # As config/wsgi.py does in every worker: what start-up made, out of the collector's way.
+        gc.collect()
+        gc.freeze()
+        for _ in range(rounds):
+            for name, run in runs.items():
+                started = time.process_time()
+                for _ in range(count):
+                    run()
+                cpu[name].append(1000 * (time.process_time() - started) / count)
+    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    layers, below = {}, 0.0
+    for name in LAYERS:
+        layers[name] = round(medians[name] - below, 3)
+        below = medians[name]
+    return {
+        "api_ms": round(medians["api"], 2),
+        "floor_ms": round(medians["floor"], 2),
+        "api_own_cost": round((medians["api"] - medians["floor"]) / medians["floor"], 3),
+        "stack_per_request_ms": round(medians[LAYERS[-1]], 3),
+        "stack_share_of_floor": round(2 * medians[LAYERS[-1]] / medians["floor"], 3),
+        "layers_ms": layers,
     }
 
 
@@ -424,6 +544,13 @@ def main() -> None:
     parser.add_argument("--floor", type=int, default=200)
     parser.add_argument("--token-checks", type=int, default=2000)
     parser.add_argument(
+        "--in-process",
+        type=int,
+        default=40,
+        help="create-and-finalize sequences per round through Django's handler in-process",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="in-process rounds (alternating)")
+    parser.add_argument(
         "--add-line",
         action="store_true",
         help="create with one line and add the second by its own request (3 requests)",
@@ -476,6 +603,20 @@ def main() -> None:
         f" ({cpu['pay_done'] / cpu['pay_wall_s']:.1f} payments/s through the API)",
         flush=True,
     )
+    alone = in_process(data, args.in_process, args.rounds)
+    print(
+        f"in-process, no HTTP server, alternating with the floor ({args.rounds} rounds of"
+        f" {args.in_process}): create-and-finalize API {alone['api_ms']:.2f} ms CPU, floor"
+        f" {alone['floor_ms']:.2f} ms: the API's own cost {alone['api_own_cost']:+.0%}",
+        flush=True,
+    )
+    print(
+        "  the API's stack around an empty view, per request: "
+        + ", ".join(f"{name} +{ms:.3f} ms" for name, ms in alone["layers_ms"].items())
+        + f" = {alone['stack_per_request_ms']:.3f} ms; two requests are"
+        f" {alone['stack_share_of_floor']:.0%} of the floor",
+        flush=True,
+    )
     check_ms, check_wall_ms = token_check_ms(data["tokens"]["integration"], args.token_checks)
     print(
         f"token check: {check_ms:.3f} ms CPU, {check_wall_ms:.3f} ms wall per request"
@@ -504,6 +645,7 @@ def main() -> None:
                     "floor": round(floor_figures["pay_cpu_ms"], 2),
                     "api_own_cost": round(pay_overhead, 3),
                 },
+                "in_process": alone,
                 "floor_wall_ms": {
                     "create_and_finalize": round(floor_figures["create_wall_ms"], 2),
                     "payment": round(floor_figures["pay_wall_ms"], 2),
