@@ -363,102 +363,6 @@ def floor(data: dict[str, Any], count: int, add_line: bool = False) -> dict[str,
     }
 
 
-def in_process(data: dict[str, Any], count: int, rounds: int) -> dict[str, Any]:
-    """The API without the HTTP server: its requests through Django's WSGI handler in this
-    process, alternating round by round with the floor (so both see the same machine), CPU
-    per create-and-finalize (median of the rounds); and what each layer of the API's stack
-    costs per request (``bench/_api_layers.py``: the stack with an empty view, one layer
-    added at a time)."""
-    import gc
-    import io
-
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.test.utils import override_settings
-
-    from bench._api_layers import LAYERS
-
-    handler = WSGIHandler()
-    token = data["tokens"]["integration"]
-
-    def request(method: str, path: str, body: Any = None) -> Any:
-        raw = json.dumps(body or {}).encode() if method == "POST" else b""
-        environ = {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": str(PORT),
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": f"127.0.0.1:{PORT}",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_AUTHORIZATION": f"Bearer {token}",
-            "HTTP_ACCEPT": "application/json",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(raw)),
-            "HTTP_IDEMPOTENCY_KEY": secrets.token_hex(16),
-            "wsgi.input": io.BytesIO(raw),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-        }
-        status: list[str] = []
-
-        def start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
-            status.append(line)
-            return lambda _data: None
-
-        result = handler(environ, start_response)
-        try:
-            answer = b"".join(result)
-        finally:
-            result.close()  # Django's request_finished, as a WSGI server closes it
-        if not status[0].startswith("2"):
-            raise RuntimeError(f"{method} {path}: {status[0]} {answer[:200]!r}")
-        return json.loads(answer)
-
-    def through_api() -> None:
-        draft = request(
-            "POST", "/api/v1/invoices", {"customer": data["customer"], "lines": [LINE, SECOND_LINE]}
-        )
-        request("POST", f"/api/v1/invoices/{draft['id']}/finalize")
-
-    create_and_finalize, _pay = _services(data, add_line=False)
-    body = {"customer": data["customer"], "lines": [LINE, SECOND_LINE]}
-    runs: dict[str, Any] = {"api": through_api, "floor": create_and_finalize}
-    for name in LAYERS:
-        runs[name] = lambda name=name: request("POST", f"/api/v1/_layers/{name}", body)
-    cpu: dict[str, list[float]] = {name: [] for name in runs}
-    with override_settings(ROOT_URLCONF="bench._api_layers"):
-        for run in runs.values():
-            for _ in range(10):
-                run()
-        # As config/wsgi.py does in every worker: what start-up made, out of the collector's way.
-        gc.collect()
-        gc.freeze()
-        for _ in range(rounds):
-            for name, run in runs.items():
-                started = time.process_time()
-                for _ in range(count):
-                    run()
-                cpu[name].append(1000 * (time.process_time() - started) / count)
-    medians = {name: statistics.median(values) for name, values in cpu.items()}
-    layers, below = {}, 0.0
-    for name in LAYERS:
-        layers[name] = round(medians[name] - below, 3)
-        below = medians[name]
-    return {
-        "api_ms": round(medians["api"], 2),
-        "floor_ms": round(medians["floor"], 2),
-        "api_own_cost": round((medians["api"] - medians["floor"]) / medians["floor"], 3),
-        "stack_per_request_ms": round(medians[LAYERS[-1]], 3),
-        "stack_share_of_floor": round(2 * medians[LAYERS[-1]] / medians["floor"], 3),
-        "layers_ms": layers,
-    }
-
-
 def token_check_ms(token: str, count: int) -> tuple[float, float]:
     """Mean ms of the API's token check (``BearerAuthentication.authenticate``: one compiled
     query and the account checks) on a real token, in-process: CPU and wall."""
@@ -603,7 +507,15 @@ def main() -> None:
         f" ({cpu['pay_done'] / cpu['pay_wall_s']:.1f} payments/s through the API)",
         flush=True,
     )
-    alone = in_process(data, args.in_process, args.rounds)
+    from bench._api_in_process import in_process
+
+    alone = in_process(
+        data["tokens"]["integration"],
+        count=args.in_process,
+        rounds=args.rounds,
+        body={"customer": data["customer"], "lines": [LINE, SECOND_LINE]},
+        floor=_services(data, add_line=False)[0],
+    )
     print(
         f"in-process, no HTTP server, alternating with the floor ({args.rounds} rounds of"
         f" {args.in_process}): create-and-finalize API {alone['api_ms']:.2f} ms CPU, floor"
