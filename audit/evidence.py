@@ -117,11 +117,12 @@ def kek_in_use_since() -> tuple[int | None, datetime.datetime | None]:
 def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
     """Every live key with its age against its cryptoperiod: the active and decrypt-only
     DEKs (``payments.vault.selectors.get_key_status``), the card-entry keys, the current
-    KEK, the audit checkpoint key and the invoice signing certificate.
+    KEK, the audit checkpoint key, the invoice signing certificate and the OpenID Connect
+    ID-token signing key.
 
     Queries: ``get_key_status`` (DEKs with their record counts, entry keys);
     ``kek_in_use_since``; ``SELECT MIN(created_at) FROM audit_auditcheckpoint WHERE key_id
-    = current``. The signing certificate is read from its file."""
+    = current``. The signing certificate and the ID-token key are read from their files."""
     from payments.vault.selectors import get_key_status
 
     now = now or timezone.now()
@@ -178,7 +179,17 @@ def key_inventory(now: datetime.datetime | None = None) -> list[dict[str, Any]]:
         )
     )
     rows.append(_signing_certificate_row(now))
+    rows.append(_oidc_key_row(now))
     return rows
+
+
+def _oidc_key_row(now: datetime.datetime) -> dict[str, Any]:
+    from security.selectors import oidc_signing_key_in_use
+
+    kid, since = oidc_signing_key_in_use()
+    return _key_row(
+        "OpenID Connect ID-token key", kid[:16], since, settings.OIDC_KEY_CRYPTOPERIOD_DAYS, now
+    )
 
 
 def _signing_certificate_row(now: datetime.datetime) -> dict[str, Any]:

@@ -876,36 +876,61 @@ REST_FRAMEWORK = {
 }
 
 
+def _oidc_key_file() -> Path | None:
+    """Where the ID-token signing key is kept: OIDC_RSA_PRIVATE_KEY_FILE, or outside
+    production var/keys/oidc_rsa.pem; None when the key is given inline or not at all."""
+    named = env.str("OIDC_RSA_PRIVATE_KEY_FILE", default="")
+    if named:
+        return Path(named)
+    if PRODUCTION or env.str("OIDC_RSA_PRIVATE_KEY", default=""):
+        return None
+    return VAR_DIR / "keys" / "oidc_rsa.pem"
+
+
+# The OpenID Connect ID-token signing key and the keys it replaced (docs/api.md, "OpenID
+# Connect"; security/services/oidc_keys.py): `manage.py rotate_oidc_key` puts a new key in
+# OIDC_KEY_FILE and retires the old one to OIDC_RETIRED_KEYS_DIR, whose keys the JWKS
+# publishes for OIDC_RETIRED_KEY_HOURS (an ID token lives 15 minutes) before they are
+# deleted. The key's age is shown against OIDC_KEY_CRYPTOPERIOD_DAYS.
+OIDC_KEY_FILE = _oidc_key_file()
+OIDC_RETIRED_KEYS_DIR = (
+    Path(env.str("OIDC_RETIRED_KEYS_DIR", default=""))
+    if env.str("OIDC_RETIRED_KEYS_DIR", default="")
+    else (OIDC_KEY_FILE.parent / "oidc-retired" if OIDC_KEY_FILE is not None else None)
+)
+OIDC_RETIRED_KEY_HOURS = _int("OIDC_RETIRED_KEY_HOURS", default=24, minimum=1)
+OIDC_KEY_CRYPTOPERIOD_DAYS = _int("OIDC_KEY_CRYPTOPERIOD_DAYS", default=365, minimum=1)
+
+
 def _oidc_private_key() -> str:
     """The RSA key that signs ID tokens (RS256): from OIDC_RSA_PRIVATE_KEY(_FILE), or, outside
     production, a 3072-bit key created once under var/keys/ as the other demo keys are.
     Production without one serves OAuth 2.0 without OpenID Connect (docs/api.md)."""
     value = _secret("OIDC_RSA_PRIVATE_KEY", default="") or ""
-    if value or PRODUCTION:
+    if value or PRODUCTION or OIDC_KEY_FILE is None:
         return value
-    path = VAR_DIR / "keys" / "oidc_rsa.pem"
-    if not path.exists():
-        import contextlib
-        import os
+    if not OIDC_KEY_FILE.exists():
+        from security.oidc_key_files import create_key_file
 
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pem = rsa.generate_private_key(public_exponent=65537, key_size=3072).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        # Another process creating it at the same moment wins; its key is read below.
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-    return path.read_text(encoding="utf-8")
+        create_key_file(OIDC_KEY_FILE)
+    return OIDC_KEY_FILE.read_text(encoding="utf-8")
 
 
 _OIDC_KEY = _oidc_private_key()
+
+
+def _retired_oidc_keys() -> list[str]:
+    """The retired ID-token keys still inside their overlap (security.oidc_key_files)."""
+    if OIDC_RETIRED_KEYS_DIR is None or not _OIDC_KEY:
+        return []
+    from security.oidc_key_files import published_retired_keys
+
+    return published_retired_keys(
+        OIDC_RETIRED_KEYS_DIR, overlap=timedelta(hours=OIDC_RETIRED_KEY_HOURS), current=_OIDC_KEY
+    )
+
+
+_OIDC_RETIRED_KEYS = _retired_oidc_keys()
 # django-oauth-toolkit's own models (named so that security.ApiClient may point at them).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 (a model)
@@ -930,6 +955,7 @@ OAUTH2_PROVIDER: dict[str, object] = {
     "CLIENT_SECRET_HASHER": "default",
     "OIDC_ENABLED": bool(_OIDC_KEY),
     "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": _OIDC_RETIRED_KEYS,
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],

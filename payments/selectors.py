@@ -21,6 +21,7 @@ from payments.fraud.models import RiskHold
 from payments.models import BankLine, Payment, Refund, RiskDecision
 from payments.vault.models import DataKey, EntryKey, PaymentMethod
 from payments.vault.selectors import get_key_status, get_payment_methods_for_customer
+from security.selectors import oidc_signing_key_in_use
 
 
 def get_payment_for_user(user: Any, pk: Any) -> Payment:
@@ -413,9 +414,11 @@ class KeyAge:
 def vault_key_ages(*, now: datetime.datetime | None = None) -> list[KeyAge]:
     """The active data key and card-entry key against their rotation periods, and the
     oldest decrypt-only data key (re-encrypted and destroyed within a rotation), the audit
-    checkpoint signing key (``audit.selectors.checkpoint_key_in_use_since``) and the
+    checkpoint signing key (``audit.selectors.checkpoint_key_in_use_since``), the
     document signing certificate (``billing.documents.selectors
-    .signing_certificate_validity``, its validity as its cryptoperiod): 3 queries."""
+    .signing_certificate_validity``, its validity as its cryptoperiod) and the OpenID
+    Connect ID-token signing key (``security.selectors.oidc_signing_key_in_use``): 3
+    queries."""
     now = now or timezone.now()
     dek_period = datetime.timedelta(hours=settings.VAULT_DEK_ROTATION_HOURS)
     entry_period = datetime.timedelta(hours=settings.VAULT_ENTRY_KEY_ROTATION_HOURS)
@@ -446,4 +449,9 @@ def vault_key_ages(*, now: datetime.datetime | None = None) -> list[KeyAge]:
             datetime.timedelta(days=settings.GOVERNANCE_AUDIT_KEY_CRYPTOPERIOD_DAYS),
         ),
         age(gettext("Document signing certificate"), certificate_since, certificate_period),
+        age(
+            gettext("OpenID Connect ID-token signing key"),
+            oidc_signing_key_in_use()[1],
+            datetime.timedelta(days=settings.OIDC_KEY_CRYPTOPERIOD_DAYS),
+        ),
     ]

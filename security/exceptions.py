@@ -21,3 +21,7 @@ class NotAllowed(SecurityError):
 
 class UnknownRole(SecurityError):
     """A role name that is not in the roles matrix."""
+
+
+class OidcKeyError(SecurityError):
+    """The ID-token signing key cannot be rotated here (it is not kept in a file)."""

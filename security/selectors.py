@@ -1,11 +1,14 @@
-"""Reads and checks of the security app: devices, sessions, step-up freshness."""
+"""Reads and checks of the security app: devices, sessions, step-up freshness, the ID-token
+signing key's age."""
 
 from __future__ import annotations
 
+import datetime
 import operator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from db.compiled import compiled
 from security.models import BackupCodeDevice, PasswordHistory, RoleGrant, UserSession
+from security.oidc_key_files import key_id
 
 MFA_VERIFIED_AT_KEY = "security_mfa_verified_at"
 # Set on an API request by its bearer check (security.api.authentication) to when the
@@ -311,3 +315,19 @@ def access_figures(*, now: Any = None) -> AccessFigures:
         staff_without_factor=without,
         dormant_staff=dormant_staff(now=now),
     )
+
+
+def oidc_signing_key_in_use() -> tuple[str, datetime.datetime | None]:
+    """The ID-token signing key this process signs with: its id (the ``kid`` of its ID
+    tokens and the JWKS) and when its file was written (a rotation writes a new one);
+    ``("", None)`` without OpenID Connect, no time for a key given inline."""
+    pem = str(settings.OAUTH2_PROVIDER.get("OIDC_RSA_PRIVATE_KEY") or "")
+    if not pem:
+        return "", None
+    path = settings.OIDC_KEY_FILE
+    try:
+        modified = Path(path).stat().st_mtime if path is not None else None
+    except OSError:
+        modified = None
+    since = datetime.datetime.fromtimestamp(modified, tz=datetime.UTC) if modified else None
+    return key_id(pem), since

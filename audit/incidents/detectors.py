@@ -158,9 +158,10 @@ def detect_fraud_decline_spike(now: datetime.datetime) -> Incident | None:
 
 
 def detect_keys_near_cryptoperiod(now: datetime.datetime) -> list[Incident]:
-    """A KEK, the audit checkpoint key or the invoice signing certificate due within
-    GOVERNANCE_KEY_WARNING_DAYS, or past its cryptoperiod (DEKs and card-entry keys rotate
-    by their own schedule and are left out). One incident per key."""
+    """A KEK, the audit checkpoint key, the invoice signing certificate or the OpenID
+    Connect ID-token key due within GOVERNANCE_KEY_WARNING_DAYS, or past its cryptoperiod
+    (DEKs and card-entry keys rotate by their own schedule and are left out). One
+    incident per key."""
     opened = []
     for row in figures.key_inventory(now):
         if row["name"].startswith(("DEK", "card-entry")):

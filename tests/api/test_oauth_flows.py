@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,8 +22,11 @@ from jwcrypto import jwk
 from jwcrypto import jwt as jose_jwt
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
+from audit import SYSTEM
 from audit.models import AuditEvent
 from security.models import ApiClient, User
+from security.oidc_key_files import published_retired_keys
+from security.services.oidc_keys import rotate_signing_key
 from tests.api.conftest import SECRET, bearer, error_of, registered
 from tests.factories import audit_events, make_user
 from tests.mfa_helpers import give_totp_device
@@ -183,6 +187,47 @@ def test_userinfo_answers_for_the_token(alice: User, app: Application) -> None:
     info = Client().get("/oauth/userinfo/", **bearer(tokens["access_token"])).json()
     assert info["sub"] == str(alice.pk)
     assert info["email"] == alice.email
+
+
+def _kid(id_token: str) -> str:
+    head = id_token.split(".")[0]
+    return str(json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"])
+
+
+def _restart_with_keys_on_disk(settings: Any) -> None:
+    """What a web worker's start reads (config/settings.py): the current key from its file,
+    the retired keys inside their overlap."""
+    current = settings.OIDC_KEY_FILE.read_text()
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OIDC_RSA_PRIVATE_KEY": current,
+        "OIDC_RSA_PRIVATE_KEYS_INACTIVE": published_retired_keys(
+            settings.OIDC_RETIRED_KEYS_DIR,
+            overlap=timedelta(hours=settings.OIDC_RETIRED_KEY_HOURS),
+            current=current,
+        ),
+    }
+
+
+def test_id_tokens_signed_before_and_after_a_key_rotation_both_verify(
+    alice: User, app: Application, settings: Any, tmp_path: Path
+) -> None:
+    settings.OIDC_KEY_FILE = tmp_path / "oidc_rsa.pem"
+    settings.OIDC_KEY_FILE.write_text(settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"])
+    settings.OIDC_RETIRED_KEYS_DIR = tmp_path / "oidc-retired"
+    before = _tokens_for(alice, app)["id_token"]
+    rotation = rotate_signing_key(by=SYSTEM)
+    _restart_with_keys_on_disk(settings)
+    after = _tokens_for(alice, app)["id_token"]
+    assert (_kid(before), _kid(after)) == (rotation.retired_key_id, rotation.key_id)
+    assert _claims(before)["sub"] == _claims(after)["sub"] == str(alice.pk)
+    published = {key["kid"] for key in Client().get("/oauth/.well-known/jwks.json").json()["keys"]}
+    assert published == {rotation.key_id, rotation.retired_key_id}
+    # Once the overlap is over, a restarted worker publishes the new key alone.
+    with time_machine.travel(timezone.now() + timedelta(hours=settings.OIDC_RETIRED_KEY_HOURS)):
+        _restart_with_keys_on_disk(settings)
+        keys = Client().get("/oauth/.well-known/jwks.json").json()["keys"]
+    assert [key["kid"] for key in keys] == [rotation.key_id]
 
 
 def test_discovery_names_our_endpoints_and_only_safe_choices(client: Client) -> None:

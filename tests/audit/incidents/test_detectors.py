@@ -131,6 +131,33 @@ def test_the_kek_past_its_cryptoperiod_opens_a_high_severity_incident(settings: 
     assert incident.severity == "high" and "is past" in incident.title
 
 
+def test_the_id_token_key_past_its_cryptoperiod_opens_a_key_incident(
+    settings: Any, tmp_path: Any
+) -> None:
+    import os
+
+    from security.oidc_key_files import create_key_file, key_id
+
+    settings.OIDC_KEY_FILE = tmp_path / "oidc_rsa.pem"
+    create_key_file(settings.OIDC_KEY_FILE)
+    pem = settings.OIDC_KEY_FILE.read_text()
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_RSA_PRIVATE_KEY": pem}
+    settings.OIDC_KEY_CRYPTOPERIOD_DAYS = 365
+    written = (NOW - dt.timedelta(days=300)).timestamp()
+    os.utime(settings.OIDC_KEY_FILE, (written, written))
+    with at(NOW):
+        assert not [
+            i for i in detectors.detect_keys_near_cryptoperiod(NOW) if "ID-token" in i.title
+        ]
+    written = (NOW - dt.timedelta(days=366)).timestamp()
+    os.utime(settings.OIDC_KEY_FILE, (written, written))
+    with at(NOW):
+        opened = [i for i in detectors.detect_keys_near_cryptoperiod(NOW) if "ID-token" in i.title]
+    (incident,) = opened
+    assert incident.severity == "high" and "is past" in incident.title
+    assert key_id(pem)[:16] in incident.detector_key
+
+
 def test_a_failed_backup_or_restore_test_opens_a_data_loss_incident() -> None:
     from audit.backups.models import BackupRun, RestoreTest
 
