@@ -893,9 +893,10 @@ def _oidc_key_file() -> Path | None:
 # publishes for OIDC_RETIRED_KEY_HOURS (an ID token lives 15 minutes) before they are
 # deleted. The key's age is shown against OIDC_KEY_CRYPTOPERIOD_DAYS.
 OIDC_KEY_FILE = _oidc_key_file()
+_retired_dir = env.str("OIDC_RETIRED_KEYS_DIR", default="")
 OIDC_RETIRED_KEYS_DIR = (
-    Path(env.str("OIDC_RETIRED_KEYS_DIR", default=""))
-    if env.str("OIDC_RETIRED_KEYS_DIR", default="")
+    Path(_retired_dir)
+    if _retired_dir
     else (OIDC_KEY_FILE.parent / "oidc-retired" if OIDC_KEY_FILE is not None else None)
 )
 OIDC_RETIRED_KEY_HOURS = _int("OIDC_RETIRED_KEY_HOURS", default=24, minimum=1)

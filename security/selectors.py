@@ -319,15 +319,18 @@ def access_figures(*, now: Any = None) -> AccessFigures:
 
 def oidc_signing_key_in_use() -> tuple[str, datetime.datetime | None]:
     """The ID-token signing key this process signs with: its id (the ``kid`` of its ID
-    tokens and the JWKS) and when its file was written (a rotation writes a new one);
-    ``("", None)`` without OpenID Connect, no time for a key given inline."""
+    tokens and the JWKS) and when its file was written (a rotation writes a new one).
+    ``("", None)`` without OpenID Connect; no time for a key given inline, nor between a
+    rotation and the restart that makes its new key the one in use."""
     pem = str(settings.OAUTH2_PROVIDER.get("OIDC_RSA_PRIVATE_KEY") or "")
     if not pem:
         return "", None
-    path = settings.OIDC_KEY_FILE
-    try:
-        modified = Path(path).stat().st_mtime if path is not None else None
-    except OSError:
-        modified = None
-    since = datetime.datetime.fromtimestamp(modified, tz=datetime.UTC) if modified else None
+    since = None
+    if settings.OIDC_KEY_FILE is not None:
+        path = Path(settings.OIDC_KEY_FILE)
+        try:
+            if path.read_text(encoding="ascii").strip() == pem.strip():
+                since = datetime.datetime.fromtimestamp(path.stat().st_mtime, tz=datetime.UTC)
+        except (OSError, UnicodeDecodeError):
+            since = None
     return key_id(pem), since
