@@ -904,17 +904,23 @@ OIDC_KEY_CRYPTOPERIOD_DAYS = _int("OIDC_KEY_CRYPTOPERIOD_DAYS", default=365, min
 
 
 def _oidc_private_key() -> str:
-    """The RSA key that signs ID tokens (RS256): from OIDC_RSA_PRIVATE_KEY(_FILE), or, outside
-    production, a 3072-bit key created once under var/keys/ as the other demo keys are.
-    Production without one serves OAuth 2.0 without OpenID Connect (docs/api.md)."""
-    value = _secret("OIDC_RSA_PRIVATE_KEY", default="") or ""
-    if value or PRODUCTION or OIDC_KEY_FILE is None:
-        return value
+    """The RSA key that signs ID tokens (RS256): from OIDC_RSA_PRIVATE_KEY_FILE (or given
+    inline in OIDC_RSA_PRIVATE_KEY), or, outside production, a 3072-bit key created once
+    under var/keys/ as the other demo keys are. Production without one, or whose key file
+    `manage.py rotate_oidc_key` has not made yet, serves OAuth 2.0 without OpenID Connect
+    (docs/api.md)."""
+    if OIDC_KEY_FILE is None:
+        return env.str("OIDC_RSA_PRIVATE_KEY", default="")
     if not OIDC_KEY_FILE.exists():
+        if PRODUCTION:
+            return ""
         from security.oidc_key_files import create_key_file
 
         create_key_file(OIDC_KEY_FILE)
-    return OIDC_KEY_FILE.read_text(encoding="utf-8")
+    try:
+        return OIDC_KEY_FILE.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"OIDC_RSA_PRIVATE_KEY_FILE cannot be read: {exc}") from exc
 
 
 _OIDC_KEY = _oidc_private_key()

@@ -162,3 +162,57 @@ def test_the_job_timings_reach_the_cluster(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["20", "30", "3"]
+
+
+def _production(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    return {
+        "TILLIT_MODE": "production",
+        "SECRET_KEY": "k" * 60,
+        "ALLOWED_HOSTS": "billing.example.com",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/tillit",
+        **overrides,
+    }
+
+
+_OIDC = (
+    "from django.conf import settings; p = settings.OAUTH2_PROVIDER;"
+    " print(p['OIDC_ENABLED'], len(p['OIDC_RSA_PRIVATE_KEYS_INACTIVE']))"
+)
+
+
+def test_production_serves_oidc_once_its_first_key_is_made(tmp_path: Path) -> None:
+    """A key file the settings name but nothing has made yet: OAuth 2.0 without OpenID
+    Connect (production makes no key by itself). Once the first key is there, and again
+    after a rotation, the settings serve it, the retired key published beside it. (The
+    files as ``security.services.oidc_keys.rotate_signing_key`` writes them:
+    tests/security/test_oidc_keys.py.)"""
+    from datetime import UTC, datetime
+
+    from security.oidc_key_files import (
+        create_key_file,
+        new_private_key_pem,
+        replace_key_file,
+        retire_key,
+    )
+
+    key = tmp_path / "keys" / "oidc_rsa.pem"
+    env = _production(tmp_path, OIDC_RSA_PRIVATE_KEY_FILE=str(key))
+    before = _load_settings(tmp_path, _OIDC, **env)
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.split()[-2:] == ["False", "0"]
+    assert not key.exists()
+    create_key_file(key)
+    first = _load_settings(tmp_path, _OIDC, **env)
+    assert first.stdout.split()[-2:] == ["True", "0"], first.stderr
+    retire_key(key.parent / "oidc-retired", key.read_text(), at=datetime.now(UTC))
+    replace_key_file(key, new_private_key_pem())
+    after = _load_settings(tmp_path, _OIDC, **env)
+    assert after.stdout.split()[-2:] == ["True", "1"], after.stderr
+
+
+def test_an_unreadable_oidc_key_file_is_refused_by_name(tmp_path: Path) -> None:
+    key = tmp_path / "oidc_rsa.pem"
+    key.mkdir()  # exists, but cannot be read as a file
+    result = _load_settings(tmp_path, **_production(tmp_path, OIDC_RSA_PRIVATE_KEY_FILE=str(key)))
+    assert result.returncode != 0
+    assert "OIDC_RSA_PRIVATE_KEY_FILE" in result.stderr
