@@ -24,7 +24,6 @@ Security is the ground floor: this module imports no domain app.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -42,6 +41,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+
+from security.private_files import write_private_file
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -258,28 +259,13 @@ class FileKeyring(_MaterialKeyring):
         super().__init__(material)
 
     def _write(self, material: _Material, *, first: bool = False) -> None:
-        """Replace the file atomically (write, fsync, rename) so a crash keeps one copy.
+        """Replace the file whole (``security.private_files``) so a crash keeps one copy.
 
         ``first``: create the file only if no other process has; the loser of
         that race reads the winner's keys instead of replacing them (a replaced
         KEK would orphan every DEK the winner already wrapped).
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(material.dump())
-                handle.flush()
-                os.fsync(handle.fileno())
-            if first:
-                with contextlib.suppress(FileExistsError):
-                    os.link(tmp, self.path)
-            else:
-                os.replace(tmp, self.path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_private_file(self.path, material.dump(), replace=not first)
 
     def add_version(self) -> int:
         version = max(self._material.keks) + 1

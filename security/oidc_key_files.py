@@ -3,8 +3,8 @@
 Plain file work, without Django (config/settings.py reads the keys through it before the
 apps load); ``security.services.oidc_keys`` rotates and prunes with it and audits.
 
-- The current key is one PEM file (PKCS #8, RSA 3072 bits), mode 0600, replaced in one
-  ``os.replace`` so a reader never sees half a key.
+- The current key is one PEM file (PKCS #8, RSA 3072 bits), mode 0600, written whole
+  (``security.private_files``) so a reader never sees half a key.
 - A retired key is a copy of a key that was current, named for its retirement moment
   (``retired-20261207T163000123456Z.pem``), mode 0600, in its own 0700 directory.
 - A retired key is published (its public part in the JWKS) while its retirement is younger
@@ -14,14 +14,14 @@ apps load); ``security.services.oidc_keys`` rotates and prunes with it and audit
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from security.private_files import write_private_file
 
 KEY_BITS = 3072
 _PREFIX = "retired-"
@@ -47,38 +47,22 @@ def key_id(pem: str) -> str:
     return str(jwk.JWK.from_pem(pem.encode("ascii")).thumbprint())
 
 
-def _write_new_file(path: Path, text: str) -> None:
-    """Write ``text`` to a file that must not exist yet, readable by its owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def create_key_file(path: Path) -> None:
     """Create the current key at ``path`` unless one exists (another process creating it
     at the same moment wins; its key is the one read)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        _write_new_file(path, new_private_key_pem())
+    write_private_file(path, new_private_key_pem(), replace=False)
 
 
 def replace_key_file(path: Path, pem: str) -> None:
     """Make ``pem`` the current key: written beside it, then put in its place at once."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.new")
-    with contextlib.suppress(FileNotFoundError):
-        staged.unlink()  # left by a rotation that stopped before its replace
-    _write_new_file(staged, pem)
-    os.replace(staged, path)
+    write_private_file(path, pem)
 
 
 def retire_key(directory: Path, pem: str, *, at: datetime.datetime) -> Path:
     """Keep ``pem`` as a key retired at ``at`` (UTC); the new file's path."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / f"{_PREFIX}{at.astimezone(datetime.UTC).strftime(_STAMP)}.pem"
-    _write_new_file(path, pem)
+    if not write_private_file(path, pem, replace=False):
+        raise FileExistsError(f"a key retired at the same moment is already kept as {path}")
     return path
 
 

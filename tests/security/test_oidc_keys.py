@@ -68,7 +68,7 @@ def test_a_rotation_keeps_the_old_key_retired_and_puts_a_new_one_in_place(
     assert kept.read_text() == old
     assert _mode(key_file) == 0o600 and _mode(kept) == 0o600
     assert _mode(settings.OIDC_RETIRED_KEYS_DIR) == 0o700
-    assert not list(key_file.parent.glob(".*.new"))  # nothing staged left behind
+    assert not list(key_file.parent.glob(".*.tmp"))  # nothing staged left behind
 
 
 def test_a_rotation_is_audited_by_key_ids_never_the_keys(key_file: Path) -> None:
